@@ -1,0 +1,39 @@
+# MangaAssist: `make run` serves, `make test` tests. Both install what they need first.
+PRESET ?= default
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+PORT ?= 8080
+
+.PHONY: deps configure build test run bench bench-load format format-check clean
+
+deps:
+	@./scripts/install-deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+run: build
+	@$(BUILD_DIR)/mangaassist serve --port $(PORT)
+
+bench: build
+	@$(BUILD_DIR)/bench/ma_bench --benchmark_min_time=0.2
+
+bench-load: build
+	@./bench/load.sh
+
+FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
+
+format:
+	@clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: clean"
+
+clean:
+	@rm -rf $(BUILD_DIR)

@@ -1,0 +1,92 @@
+#include "core/json.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace ma::core {
+
+Result<boost::json::value> parse_json(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec) return fail("invalid_json", ec.message());
+  return v;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("io_error", "cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+namespace {
+const boost::json::value* member(const boost::json::value& v, std::string_view key) {
+  if (!v.is_object()) return nullptr;
+  return v.get_object().if_contains(key);
+}
+}  // namespace
+
+std::optional<std::string_view> get_string(const boost::json::value& v, std::string_view key) {
+  const auto* m = member(v, key);
+  if (m == nullptr || !m->is_string()) return std::nullopt;
+  return std::string_view(m->get_string());
+}
+
+std::optional<double> get_number(const boost::json::value& v, std::string_view key) {
+  const auto* m = member(v, key);
+  if (m == nullptr) return std::nullopt;
+  if (m->is_double()) return m->get_double();
+  if (m->is_int64()) return static_cast<double>(m->get_int64());
+  if (m->is_uint64()) return static_cast<double>(m->get_uint64());
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> get_int(const boost::json::value& v, std::string_view key) {
+  const auto* m = member(v, key);
+  if (m == nullptr) return std::nullopt;
+  if (m->is_int64()) return m->get_int64();
+  if (m->is_uint64() && m->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return static_cast<std::int64_t>(m->get_uint64());
+  }
+  if (m->is_double() && std::trunc(m->get_double()) == m->get_double() &&
+      std::abs(m->get_double()) < 9e15) {
+    return static_cast<std::int64_t>(m->get_double());
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> get_bool(const boost::json::value& v, std::string_view key) {
+  const auto* m = member(v, key);
+  if (m == nullptr || !m->is_bool()) return std::nullopt;
+  return m->get_bool();
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace ma::core

@@ -1,0 +1,93 @@
+#pragma once
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <queue>
+#include <vector>
+
+#include "core/clock.hpp"
+
+namespace ma::core {
+
+// Virtual time for the simulator and for tests.
+//
+// Timers (coroutine sleeps and plain callbacks) sit in a heap ordered by (time, insertion
+// sequence): equal times fire in the order they were armed, so a run is deterministic. The
+// io_context given at construction is the ready queue: due timers are posted to it and
+// `advance_to`/`run_until` poll it until idle before moving time again.
+//
+// Thread safety: none. One thread drives a SimClock and its io_context.
+class SimClock final : public Clock {
+ public:
+  using TimerId = std::uint64_t;
+
+  explicit SimClock(boost::asio::io_context& io,
+                    TimePoint start = TimePoint{std::chrono::hours(24)},
+                    WallTime wall_start = WallTime{std::chrono::seconds(1'798'761'600)});
+  SimClock(const SimClock&) = delete;
+  SimClock& operator=(const SimClock&) = delete;
+  ~SimClock() override;
+
+  TimePoint now() const override { return now_; }
+  WallTime wall_now() const override;
+  boost::asio::awaitable<bool> sleep_until(TimePoint t) override;
+
+  // Arms a plain callback, run on the io_context when virtual time reaches `t`.
+  TimerId call_at(TimePoint t, std::function<void()> fn);
+  // Returns false when the timer already fired or was cancelled.
+  bool cancel(TimerId id);
+
+  // Runs ready work, then fires every timer due at or before `t` in order (polling the
+  // io_context after each, so work they start runs before time moves on), and leaves
+  // now() == t. REQUIRES: t >= now().
+  void advance_to(TimePoint t);
+  void advance_by(Duration d) { advance_to(now_ + d); }
+
+  // Like advance_to, but stops as soon as `done()` holds after some work ran; time stays at
+  // the last fired timer. Returns done(). Used to run a scenario "until the reply arrives".
+  bool run_until(const std::function<bool()>& done, TimePoint limit);
+
+  // Runs until there is neither ready work nor any armed timer.
+  void run();
+
+  std::size_t pending_timers() const { return entries_.size(); }
+  // Time of the earliest armed timer, or TimePoint::max() when none.
+  TimePoint next_timer_at();
+
+ private:
+  using SleepHandler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
+  struct Entry {
+    TimePoint when;
+    SleepHandler sleeper;          // either a suspended coroutine...
+    std::function<void()> callback;  // ...or a plain callback
+    boost::asio::cancellation_slot slot;
+  };
+  struct HeapItem {
+    TimePoint when;
+    TimerId id;  // ids grow monotonically: they are the tie-break
+    bool operator>(const HeapItem& o) const {
+      return when != o.when ? when > o.when : id > o.id;
+    }
+  };
+
+  TimerId arm(TimePoint t, Entry e);
+  void fire(TimerId id, bool aborted);
+  // Drops cancelled ids from the heap top.
+  void prune();
+  // Fires the earliest timer if it is due at or before `limit`, then polls. False if none.
+  bool step(TimePoint limit);
+
+  boost::asio::io_context& io_;
+  TimePoint now_;
+  TimePoint start_;
+  WallTime wall_start_;
+  TimerId next_id_ = 1;
+  std::map<TimerId, Entry> entries_;
+  std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap_;
+};
+
+}  // namespace ma::core

@@ -1,0 +1,71 @@
+#include "resilience/retry_policy.hpp"
+
+#include <algorithm>
+
+namespace ma::resilience {
+
+std::string_view to_string(RetryVerdict v) {
+  switch (v) {
+    case RetryVerdict::kRetry: return "retry";
+    case RetryVerdict::kNotRetryable: return "not_retryable";
+    case RetryVerdict::kMaxAttempts: return "max_attempts";
+    case RetryVerdict::kDeadline: return "deadline";
+    case RetryVerdict::kQuotaExceeded: return "quota_exceeded";
+    case RetryVerdict::kBudgetExceeded: return "budget_exceeded";
+  }
+  return "unknown";
+}
+
+RetryPolicy::RetryPolicy(RetryConfig config, RetryBudget* budget)
+    : RetryPolicy(config, budget, config.quota.capacity) {}
+
+RetryPolicy::RetryPolicy(RetryConfig config, RetryBudget* budget, int initial_quota)
+    : config_(config),
+      budget_(budget),
+      max_attempts_(config.max_attempts),
+      quota_(config.quota, initial_quota) {}
+
+int RetryPolicy::quota_available() const {
+  std::lock_guard lock(mu_);
+  return quota_.available();
+}
+
+RetryPolicy::Attempts RetryPolicy::begin(TimePoint now, core::Deadline deadline) {
+  if (budget_ != nullptr) budget_->on_request(now);
+  return Attempts(*this, deadline);
+}
+
+RetryDecision RetryPolicy::Attempts::on_failure(ErrorClass c, TimePoint now, double u,
+                                                std::optional<Duration> retry_after) {
+  RetryPolicy& p = *policy_;
+  if (!is_retryable(c)) return {RetryVerdict::kNotRetryable};
+  if (attempts_ >= std::max(1, p.max_attempts())) return {RetryVerdict::kMaxAttempts};
+
+  Duration delay = backoff_.next_with(u);
+  if (retry_after && *retry_after > Duration::zero()) {
+    delay = std::max(delay, std::min(*retry_after, delay + p.config_.max_retry_after_extra));
+  }
+  if (!deadline_.is_never() &&
+      now + delay + p.config_.min_attempt_time > deadline_.at()) {
+    return {RetryVerdict::kDeadline};
+  }
+  {
+    std::lock_guard lock(p.mu_);
+    const auto cost = p.quota_.acquire(c);
+    if (!cost) return {RetryVerdict::kQuotaExceeded};
+    if (p.budget_ != nullptr && !p.budget_->try_spend(now)) {
+      p.quota_.release_raw(*cost);  // the retry is not made: hand its cost back
+      return {RetryVerdict::kBudgetExceeded};
+    }
+    last_cost_ = *cost;
+  }
+  ++attempts_;
+  return {RetryVerdict::kRetry, delay};
+}
+
+void RetryPolicy::Attempts::on_success() {
+  std::lock_guard lock(policy_->mu_);
+  policy_->quota_.on_success(last_cost_);
+}
+
+}  // namespace ma::resilience

@@ -1,0 +1,129 @@
+#include "resilience/retry_policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include "resilience/test_vectors.hpp"
+
+namespace ma::resilience {
+namespace {
+
+using namespace std::chrono_literals;
+using core::Deadline;
+using core::TimePoint;
+
+const TimePoint kT0{std::chrono::hours(1)};
+
+// AWS SDK standard retry SEP: every case, step by step (outcome, quota, delay).
+TEST(RetryPolicyTest, PassesTheAwsStandardRetrySepSuite) {
+  const auto v = testing::load_json("aws_retry_sep_standard_legacy.json");
+  int cases = 0;
+  for (const auto& c : v.at("cases").as_array()) {
+    const std::string name(c.at("name").as_string());
+    SCOPED_TRACE(name);
+    const auto& g = c.at("given");
+    RetryConfig cfg;
+    cfg.max_attempts = static_cast<int>(g.at("max_attempts").as_int64());
+    // t_i = b * min(r^i, max_backoff): full jitter, base 1 s, with b (the sample) fixed.
+    cfg.backoff = {Jitter::kFull, 1s, core::from_seconds(testing::num(g.at("max_backoff_time")))};
+    const double b = testing::num(g.at("exponential_base"));
+    RetryPolicy policy(cfg, nullptr, static_cast<int>(g.at("initial_retry_tokens").as_int64()));
+    auto attempts = policy.begin(kT0, Deadline::never());
+    for (const auto& step : c.at("responses").as_array()) {
+      const int status = static_cast<int>(step.at("response").at("status_code").as_int64());
+      const auto& want = step.at("expected");
+      const std::string outcome(want.at("outcome").as_string());
+      if (status == 200) {
+        attempts.on_success();
+        EXPECT_EQ(outcome, "success");
+      } else {
+        const auto d = attempts.on_failure(classify(status, ""), kT0, b);
+        if (outcome == "retry_request") {
+          ASSERT_EQ(d.verdict, RetryVerdict::kRetry);
+          EXPECT_NEAR(core::to_seconds(d.delay), testing::num(want.at("delay")), 1e-9);
+        } else if (outcome == "max_attempts_exceeded") {
+          EXPECT_EQ(d.verdict, RetryVerdict::kMaxAttempts);
+        } else if (outcome == "retry_quota_exceeded") {
+          EXPECT_EQ(d.verdict, RetryVerdict::kQuotaExceeded);
+        } else {
+          ADD_FAILURE() << "unexpected outcome " << outcome;
+        }
+      }
+      EXPECT_EQ(policy.quota_available(), want.at("retry_quota").as_int64());
+    }
+    ++cases;
+  }
+  EXPECT_EQ(cases, 6);
+}
+
+TEST(RetryPolicyTest, ClientAndUnknownErrorsAreNotRetried) {
+  RetryPolicy policy({}, nullptr);
+  auto a = policy.begin(kT0, Deadline::never());
+  EXPECT_EQ(a.on_failure(ErrorClass::kClient, kT0, 0.5).verdict, RetryVerdict::kNotRetryable);
+  EXPECT_EQ(a.on_failure(ErrorClass::kUnknown, kT0, 0.5).verdict, RetryVerdict::kNotRetryable);
+  EXPECT_EQ(policy.quota_available(), 500);
+}
+
+TEST(RetryPolicyTest, MaxAttemptsZeroIsTheStormBrake) {
+  RetryPolicy policy({}, nullptr);
+  policy.set_max_attempts(0);
+  auto a = policy.begin(kT0, Deadline::never());
+  EXPECT_EQ(a.on_failure(ErrorClass::kThrottling, kT0, 0.5).verdict, RetryVerdict::kMaxAttempts);
+  policy.set_max_attempts(3);
+  auto b = policy.begin(kT0, Deadline::never());
+  EXPECT_TRUE(b.on_failure(ErrorClass::kThrottling, kT0, 0.5).retry());
+}
+
+TEST(RetryPolicyTest, NeverSleepsPastTheDeadline) {
+  RetryConfig cfg;
+  cfg.backoff = {Jitter::kNone, 400ms, 2s};
+  RetryPolicy policy(cfg, nullptr);
+  auto a = policy.begin(kT0, Deadline(kT0 + 1s));
+  auto d1 = a.on_failure(ErrorClass::kTransient, kT0, 0.5);
+  ASSERT_TRUE(d1.retry());
+  EXPECT_EQ(d1.delay, 400ms);
+  // Second retry would sleep 800 ms from t0+500ms: past the deadline.
+  EXPECT_EQ(a.on_failure(ErrorClass::kTransient, kT0 + 500ms, 0.5).verdict,
+            RetryVerdict::kDeadline);
+  EXPECT_EQ(policy.quota_available(), 495);  // the refused retry took no quota
+}
+
+TEST(RetryPolicyTest, TimeoutRetriesCostMoreQuota) {
+  RetryPolicy policy({}, nullptr);
+  auto a = policy.begin(kT0, Deadline::never());
+  ASSERT_TRUE(a.on_failure(ErrorClass::kTimeout, kT0, 0.1).retry());
+  EXPECT_EQ(policy.quota_available(), 490);
+  a.on_success();
+  EXPECT_EQ(policy.quota_available(), 500);
+}
+
+TEST(RetryPolicyTest, RetryAfterRaisesTheDelayWithinFiveSeconds) {
+  RetryConfig cfg;
+  cfg.backoff = {Jitter::kNone, 50ms, 20s};
+  RetryPolicy policy(cfg, nullptr);
+  auto a = policy.begin(kT0, Deadline::never());
+  EXPECT_EQ(a.on_failure(ErrorClass::kThrottling, kT0, 1.0, 1500ms).delay, 1500ms);
+  auto b = policy.begin(kT0, Deadline::never());
+  EXPECT_EQ(b.on_failure(ErrorClass::kThrottling, kT0, 1.0, 10s).delay, 5050ms);
+  auto c = policy.begin(kT0, Deadline::never());
+  EXPECT_EQ(c.on_failure(ErrorClass::kThrottling, kT0, 1.0, 0ms).delay, 50ms);
+}
+
+TEST(RetryPolicyTest, FleetBudgetStopsRetriesAndReturnsTheQuota) {
+  CappedRetryBudget budget(2);
+  RetryPolicy policy({}, &budget);
+  int retried = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto a = policy.begin(kT0, Deadline::never());
+    const auto d = a.on_failure(ErrorClass::kThrottling, kT0, 0.5);
+    if (d.retry()) {
+      ++retried;
+    } else {
+      EXPECT_EQ(d.verdict, RetryVerdict::kBudgetExceeded);
+    }
+  }
+  EXPECT_EQ(retried, 2);
+  EXPECT_EQ(policy.quota_available(), 490);
+}
+
+}  // namespace
+}  // namespace ma::resilience
