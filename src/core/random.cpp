@@ -33,8 +33,8 @@ std::uint64_t Random::next() {
 
 Duration Random::uniform(Duration lo, Duration hi) {
   if (hi <= lo) return lo;
-  return lo + Duration(static_cast<Duration::rep>(
-                  below(static_cast<std::uint64_t>((hi - lo).count()))));
+  return lo +
+         Duration(static_cast<Duration::rep>(below(static_cast<std::uint64_t>((hi - lo).count()))));
 }
 
 std::uint64_t Random::below(std::uint64_t n) {

@@ -62,16 +62,14 @@ class SimClock final : public Clock {
   using SleepHandler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
   struct Entry {
     TimePoint when;
-    SleepHandler sleeper;          // either a suspended coroutine...
+    SleepHandler sleeper;            // either a suspended coroutine...
     std::function<void()> callback;  // ...or a plain callback
     boost::asio::cancellation_slot slot;
   };
   struct HeapItem {
     TimePoint when;
     TimerId id;  // ids grow monotonically: they are the tie-break
-    bool operator>(const HeapItem& o) const {
-      return when != o.when ? when > o.when : id > o.id;
-    }
+    bool operator>(const HeapItem& o) const { return when != o.when ? when > o.when : id > o.id; }
   };
 
   TimerId arm(TimePoint t, Entry e);

@@ -18,9 +18,7 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
 // Seconds as a double, for rates and formulas taken from papers and SDKs.
-inline constexpr double to_seconds(Duration d) {
-  return std::chrono::duration<double>(d).count();
-}
+inline constexpr double to_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 inline constexpr Duration from_seconds(double s) {
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
 }

@@ -9,8 +9,8 @@ double AdaptiveRateLimiter::time_window(double last_max_rate, double beta, doubl
   return std::cbrt((last_max_rate * (1.0 - beta)) / c);
 }
 
-double AdaptiveRateLimiter::cubic_success(double t, double last_max_rate,
-                                          double last_throttle_time, double beta, double c) {
+double AdaptiveRateLimiter::cubic_success(double t, double last_max_rate, double last_throttle_time,
+                                          double beta, double c) {
   const double w = time_window(last_max_rate, beta, c);
   const double x = t - last_throttle_time - w;
   return c * x * x * x + last_max_rate;
@@ -74,8 +74,8 @@ void AdaptiveRateLimiter::update(TimePoint now, bool throttled) {
   update_measured_rate(now);
   const double t = seconds(now);
   if (throttled) {
-    const double rate_to_use = enabled_ ? std::min(measured_tx_rate_, fill_rate_)
-                                        : measured_tx_rate_;
+    const double rate_to_use =
+        enabled_ ? std::min(measured_tx_rate_, fill_rate_) : measured_tx_rate_;
     last_max_rate_ = rate_to_use;
     time_window_ = time_window(last_max_rate_, spec_.beta, spec_.scale_constant);
     last_throttle_time_ = t;
@@ -83,8 +83,8 @@ void AdaptiveRateLimiter::update(TimePoint now, bool throttled) {
     enabled_ = true;
   } else {
     time_window_ = time_window(last_max_rate_, spec_.beta, spec_.scale_constant);
-    calculated_rate_ = cubic_success(t, last_max_rate_, last_throttle_time_, spec_.beta,
-                                     spec_.scale_constant);
+    calculated_rate_ =
+        cubic_success(t, last_max_rate_, last_throttle_time_, spec_.beta, spec_.scale_constant);
   }
   const double new_rate = std::min(calculated_rate_, 2.0 * measured_tx_rate_);
   update_fill_rate(now, new_rate);

@@ -20,7 +20,7 @@ struct AdaptiveRateSpec {
   double beta = 0.7;
   double scale_constant = 0.4;  // C
   double smoothing = 0.8;
-  double min_fill_rate = 0.5;   // tokens per second
+  double min_fill_rate = 0.5;  // tokens per second
   double min_capacity = 1.0;
   Duration bucket = std::chrono::milliseconds(500);  // measurement bucket
 };

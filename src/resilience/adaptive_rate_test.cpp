@@ -101,8 +101,7 @@ TEST(AdaptiveRateTest, SectionCBotocoreCalculator) {
   ASSERT_EQ(want.size(), 5u);
   EXPECT_NEAR(AdaptiveRateLimiter::time_window(10, 0.7, 0.4), want["botocore_k_initial"], 1e-12);
   EXPECT_NEAR(AdaptiveRateLimiter::cubic_throttle(8, 0.7), want["botocore_error_rate"], 1e-12);
-  EXPECT_NEAR(AdaptiveRateLimiter::time_window(8, 0.7, 0.4), want["botocore_k_after_error"],
-              1e-12);
+  EXPECT_NEAR(AdaptiveRateLimiter::time_window(8, 0.7, 0.4), want["botocore_k_after_error"], 1e-12);
   EXPECT_NEAR(AdaptiveRateLimiter::cubic_throttle(10, 0.6), want["botocore_beta06_error"], 1e-12);
   EXPECT_NEAR(AdaptiveRateLimiter::cubic_success(1, 10, 1, 0.6, 0.4),
               want["botocore_beta06_success_at_1"], 1e-9);

@@ -7,10 +7,14 @@ namespace ma::resilience {
 
 std::string_view to_string(Jitter j) {
   switch (j) {
-    case Jitter::kNone: return "none";
-    case Jitter::kFull: return "full";
-    case Jitter::kEqual: return "equal";
-    case Jitter::kDecorrelated: return "decorrelated";
+    case Jitter::kNone:
+      return "none";
+    case Jitter::kFull:
+      return "full";
+    case Jitter::kEqual:
+      return "equal";
+    case Jitter::kDecorrelated:
+      return "decorrelated";
   }
   return "unknown";
 }

@@ -38,7 +38,7 @@ TEST(BackoffTest, HugeRetryIndexDoesNotOverflow) {
 TEST(BackoffTest, FullJitterFollowsBrookersFormula) {
   const BackoffSpec s{Jitter::kFull, 100ms, 1s};
   EXPECT_EQ(Backoff::delay(s, 2, 0ns, 0.0), 0ns);
-  EXPECT_EQ(Backoff::delay(s, 2, 0ns, 0.5), 200ms);   // U(0, 400ms) at 0.5
+  EXPECT_EQ(Backoff::delay(s, 2, 0ns, 0.5), 200ms);    // U(0, 400ms) at 0.5
   EXPECT_EQ(Backoff::delay(s, 10, 0ns, 0.25), 250ms);  // capped at 1s
 }
 
@@ -97,8 +97,8 @@ TEST(BackoffTest, MatchesBotocoreNewNonThrottlingTable) {
   const auto& expected = t.at("expected_delay_s").as_array();
   for (std::size_t i = 0; i < attempts.size(); ++i) {
     const int retry = static_cast<int>(attempts[i].as_int64()) - 1;
-    EXPECT_NEAR(core::to_seconds(Backoff::delay(s, retry, 0ns, 1.0)),
-                testing::num(expected[i]), 1e-9);
+    EXPECT_NEAR(core::to_seconds(Backoff::delay(s, retry, 0ns, 1.0)), testing::num(expected[i]),
+                1e-9);
   }
 }
 

@@ -7,9 +7,12 @@ namespace ma::resilience {
 
 std::string_view to_string(BreakerState s) {
   switch (s) {
-    case BreakerState::kClosed: return "closed";
-    case BreakerState::kOpen: return "open";
-    case BreakerState::kHalfOpen: return "half_open";
+    case BreakerState::kClosed:
+      return "closed";
+    case BreakerState::kOpen:
+      return "open";
+    case BreakerState::kHalfOpen:
+      return "half_open";
   }
   return "unknown";
 }
@@ -109,8 +112,7 @@ void CircuitBreaker::transition_to_open(TimePoint now) {
 }
 
 void CircuitBreaker::transition_to_half_open(TimePoint now) {
-  reset_window(WindowType::kCountBased, spec_.permitted_in_half_open,
-               spec_.permitted_in_half_open);
+  reset_window(WindowType::kCountBased, spec_.permitted_in_half_open, spec_.permitted_in_half_open);
   half_open_permits_ = spec_.permitted_in_half_open;
   set_state(BreakerState::kHalfOpen, now);
 }

@@ -117,9 +117,9 @@ class CircuitBreaker final {
   WindowType window_type_ = WindowType::kCountBased;
   int window_size_ = 0;
   int window_minimum_ = 0;
-  std::vector<Bucket> buckets_;  // one per call (count) or per second (time)
-  std::size_t head_ = 0;         // count-based: next slot to write
-  std::int64_t head_second_ = 0;   // time-based: epoch second of the newest bucket
+  std::vector<Bucket> buckets_;   // one per call (count) or per second (time)
+  std::size_t head_ = 0;          // count-based: next slot to write
+  std::int64_t head_second_ = 0;  // time-based: epoch second of the newest bucket
   Totals totals_;
 
   Listener listener_;

@@ -76,7 +76,8 @@ TEST_F(CircuitBreakerTest, ReplaysResilience4jSequences) {
         if (s.size() > 3) now = kT0 + parse_duration(s.substr(3));
       }
       const std::string_view call = o.at("call").as_string();
-      const Duration d = o.contains("duration") ? parse_duration(o.at("duration").as_string()) : 0ns;
+      const Duration d =
+          o.contains("duration") ? parse_duration(o.at("duration").as_string()) : 0ns;
       if (call == "error") {
         cb.on_error(now, d);
       } else if (call == "success") {
@@ -175,7 +176,7 @@ TEST_F(CircuitBreakerTest, CountBasedWindowForgetsOldCalls) {
   cb.on_error(kT0, 1ms);
   EXPECT_EQ(cb.state(), BreakerState::kClosed);  // 50% < 75%
   cb.on_error(kT0, 1ms);
-  EXPECT_EQ(cb.state(), BreakerState::kOpen);    // 75%
+  EXPECT_EQ(cb.state(), BreakerState::kOpen);  // 75%
 }
 
 TEST_F(CircuitBreakerTest, ReportsTimeUntilProbeAndNotifiesListener) {

@@ -9,11 +9,16 @@ namespace ma::resilience {
 
 std::string_view to_string(ErrorClass c) {
   switch (c) {
-    case ErrorClass::kThrottling: return "throttling";
-    case ErrorClass::kTransient: return "transient";
-    case ErrorClass::kTimeout: return "timeout";
-    case ErrorClass::kClient: return "client";
-    case ErrorClass::kUnknown: return "unknown";
+    case ErrorClass::kThrottling:
+      return "throttling";
+    case ErrorClass::kTransient:
+      return "transient";
+    case ErrorClass::kTimeout:
+      return "timeout";
+    case ErrorClass::kClient:
+      return "client";
+    case ErrorClass::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -22,29 +27,45 @@ namespace {
 
 // botocore standard.py _THROTTLED_ERROR_CODES, plus Bedrock's own throttling names.
 constexpr std::array<std::string_view, 17> kThrottlingCodes = {
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException",
-    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-    "EC2ThrottledException", "ServiceQuotaExceededException", "rate_limit_exceeded",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "ServiceQuotaExceededException",
+    "rate_limit_exceeded",
     "ModelNotReadyException"};
 
 // botocore _TRANSIENT_ERROR_CODES and exception names, plus Bedrock's.
-constexpr std::array<std::string_view, 10> kTransientCodes = {
-    "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
-    "ConnectionError", "HTTPClientError", "InternalServerException",
-    "ServiceUnavailableException", "InternalFailure", "ServiceUnavailable",
-    "server_error"};
+constexpr std::array<std::string_view, 10> kTransientCodes = {"RequestTimeout",
+                                                              "RequestTimeoutException",
+                                                              "PriorRequestNotComplete",
+                                                              "ConnectionError",
+                                                              "HTTPClientError",
+                                                              "InternalServerException",
+                                                              "ServiceUnavailableException",
+                                                              "InternalFailure",
+                                                              "ServiceUnavailable",
+                                                              "server_error"};
 
 constexpr std::array<std::string_view, 5> kTimeoutCodes = {
     "ReadTimeoutError", "ConnectTimeoutError", "ModelTimeoutException", "DeadlineExceeded",
     "Timeout"};
 
 constexpr std::array<std::string_view, 12> kClientCodes = {
-    "ValidationException", "AccessDeniedException", "ResourceNotFoundException",
-    "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
-    "IncompleteSignature", "MissingAuthenticationToken", "invalid_request_error",
-    "authentication_error", "permission_error", "not_found_error"};
+    "ValidationException",         "AccessDeniedException",      "ResourceNotFoundException",
+    "UnrecognizedClientException", "InvalidSignatureException",  "ExpiredTokenException",
+    "IncompleteSignature",         "MissingAuthenticationToken", "invalid_request_error",
+    "authentication_error",        "permission_error",           "not_found_error"};
 
 template <std::size_t N>
 bool contains(const std::array<std::string_view, N>& a, std::string_view s) {

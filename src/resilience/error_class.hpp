@@ -25,8 +25,7 @@ std::string_view to_string(ErrorClass c);
 
 // True for the classes a retry can fix.
 constexpr bool is_retryable(ErrorClass c) {
-  return c == ErrorClass::kThrottling || c == ErrorClass::kTransient ||
-         c == ErrorClass::kTimeout;
+  return c == ErrorClass::kThrottling || c == ErrorClass::kTransient || c == ErrorClass::kTimeout;
 }
 
 // Classifies from an HTTP status (0 when the request never got a response) and an error
@@ -51,8 +50,7 @@ struct ParsedError {
 // then JSON bodies of the shapes {"__type"}, {"code"|"Code"}, {"error": {"code"|"type"}},
 // {"error": "..."}, {"message"|"Message"}. A body that is not JSON, or JSON of another shape,
 // is kUnknown unless the status alone is conclusive (throttling 429, 5xx transient).
-ParsedError parse_error(int http_status, std::string_view error_type_header,
-                        std::string_view body);
+ParsedError parse_error(int http_status, std::string_view error_type_header, std::string_view body);
 
 // Strips "com.amazon.coral.service#" prefixes and ":http://..." suffixes.
 std::string_view normalise_code(std::string_view code);

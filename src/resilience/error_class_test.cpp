@@ -58,7 +58,8 @@ TEST(ErrorClassTest, BedrockErrorsByHeaderAndBody) {
   EXPECT_EQ(e.code, "ThrottlingException");
   EXPECT_EQ(e.raw_code, "ThrottlingException:http://internal.amazon.com/coral/");
 
-  e = parse_error(503, "", R"({"__type":"com.amazon.bedrock#ServiceUnavailableException","message":"busy"})");
+  e = parse_error(
+      503, "", R"({"__type":"com.amazon.bedrock#ServiceUnavailableException","message":"busy"})");
   EXPECT_EQ(e.kind, ErrorClass::kTransient);
   EXPECT_EQ(e.code, "ServiceUnavailableException");
   EXPECT_EQ(e.message, "busy");
@@ -71,7 +72,9 @@ TEST(ErrorClassTest, BedrockErrorsByHeaderAndBody) {
 }
 
 TEST(ErrorClassTest, OpenAiStyleErrors) {
-  auto e = parse_error(429, "", R"({"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}})");
+  auto e = parse_error(
+      429, "",
+      R"({"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}})");
   EXPECT_EQ(e.kind, ErrorClass::kThrottling);
   EXPECT_EQ(e.message, "slow down");
   e = parse_error(400, "", R"({"error":{"message":"bad","type":"invalid_request_error"}})");
@@ -88,7 +91,8 @@ TEST(ErrorClassTest, UnknownFormatsAreUnknownAndKeepTheirRawCode) {
   EXPECT_EQ(e.kind, ErrorClass::kClient);  // a well-formed 4xx with a code is a client error
   EXPECT_EQ(e.raw_code, "ModelStreamErrorV2");
 
-  e = parse_error(200, "", R"({"Output":{"__type":"com.amazon.coral.service#UnknownOperationException"}})");
+  e = parse_error(200, "",
+                  R"({"Output":{"__type":"com.amazon.coral.service#UnknownOperationException"}})");
   EXPECT_EQ(e.kind, ErrorClass::kUnknown);
 
   for (std::string_view body : {"", "not json", "{\"code\":", "[1,2,3]", "\x01\x02\xff\xfe",

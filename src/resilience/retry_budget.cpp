@@ -34,7 +34,8 @@ double CappedRetryBudget::available(TimePoint now) {
 
 RatioRetryBudget::RatioRetryBudget(double ratio, double min_per_second, Duration ttl)
     : ratio_(ratio),
-      slots_(std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(ttl).count())),
+      slots_(
+          std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(ttl).count())),
       deposits_(static_cast<std::size_t>(slots_), 0.0),
       spent_(static_cast<std::size_t>(slots_), 0.0) {
   assert(ratio >= 0 && ratio <= 1);
@@ -60,9 +61,7 @@ void RatioRetryBudget::advance(TimePoint now) {
   head_second_ = sec;
 }
 
-double RatioRetryBudget::balance() const {
-  return reserve_ + total_deposits_ - total_spent_;
-}
+double RatioRetryBudget::balance() const { return reserve_ + total_deposits_ - total_spent_; }
 
 void RatioRetryBudget::on_request(TimePoint now) {
   advance(now);

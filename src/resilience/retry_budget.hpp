@@ -64,8 +64,8 @@ class RatioRetryBudget final : public RetryBudget {
   double ratio_;
   double reserve_;
   std::int64_t slots_;
-  std::vector<double> deposits_;   // requests x ratio, per second
-  std::vector<double> spent_;      // retries, per second
+  std::vector<double> deposits_;  // requests x ratio, per second
+  std::vector<double> spent_;     // retries, per second
   std::int64_t head_second_ = INT64_MIN;
   double total_deposits_ = 0;
   double total_spent_ = 0;

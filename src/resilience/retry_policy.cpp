@@ -6,12 +6,18 @@ namespace ma::resilience {
 
 std::string_view to_string(RetryVerdict v) {
   switch (v) {
-    case RetryVerdict::kRetry: return "retry";
-    case RetryVerdict::kNotRetryable: return "not_retryable";
-    case RetryVerdict::kMaxAttempts: return "max_attempts";
-    case RetryVerdict::kDeadline: return "deadline";
-    case RetryVerdict::kQuotaExceeded: return "quota_exceeded";
-    case RetryVerdict::kBudgetExceeded: return "budget_exceeded";
+    case RetryVerdict::kRetry:
+      return "retry";
+    case RetryVerdict::kNotRetryable:
+      return "not_retryable";
+    case RetryVerdict::kMaxAttempts:
+      return "max_attempts";
+    case RetryVerdict::kDeadline:
+      return "deadline";
+    case RetryVerdict::kQuotaExceeded:
+      return "quota_exceeded";
+    case RetryVerdict::kBudgetExceeded:
+      return "budget_exceeded";
   }
   return "unknown";
 }
@@ -45,8 +51,7 @@ RetryDecision RetryPolicy::Attempts::on_failure(ErrorClass c, TimePoint now, dou
   if (retry_after && *retry_after > Duration::zero()) {
     delay = std::max(delay, std::min(*retry_after, delay + p.config_.max_retry_after_extra));
   }
-  if (!deadline_.is_never() &&
-      now + delay + p.config_.min_attempt_time > deadline_.at()) {
+  if (!deadline_.is_never() && now + delay + p.config_.min_attempt_time > deadline_.at()) {
     return {RetryVerdict::kDeadline};
   }
   {

@@ -105,7 +105,8 @@ class RetryPolicy final {
 
    private:
     friend class RetryPolicy;
-    Attempts(RetryPolicy& p, core::Deadline d) : policy_(&p), deadline_(d), backoff_(p.config_.backoff) {}
+    Attempts(RetryPolicy& p, core::Deadline d)
+        : policy_(&p), deadline_(d), backoff_(p.config_.backoff) {}
     RetryPolicy* policy_;
     core::Deadline deadline_;
     Backoff backoff_;

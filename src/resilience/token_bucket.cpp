@@ -13,8 +13,7 @@ core::Result<BucketSpec> BucketSpec::from_envoy(std::int64_t max_tokens,
                                                 std::int64_t tokens_per_fill,
                                                 Duration fill_interval) {
   if (fill_interval < std::chrono::milliseconds(50)) {
-    return core::fail("invalid_config",
-                      "local rate limit token bucket fill timer must be >= 50ms");
+    return core::fail("invalid_config", "local rate limit token bucket fill timer must be >= 50ms");
   }
   if (max_tokens <= 0 || tokens_per_fill <= 0) {
     return core::fail("invalid_config", "max_tokens and tokens_per_fill must be positive");

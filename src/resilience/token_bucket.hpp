@@ -20,15 +20,14 @@ using core::Duration;
 using core::TimePoint;
 
 struct BucketSpec {
-  double rate = 1.0;   // tokens per second, >= 0
-  double burst = 1.0;  // capacity, > 0
+  double rate = 1.0;       // tokens per second, >= 0
+  double burst = 1.0;      // capacity, > 0
   std::int64_t quota = 0;  // tokens per quota_period; 0 = no quota
   Duration quota_period = std::chrono::hours(24);
 
   // Envoy TokenBucket{max_tokens, tokens_per_fill, fill_interval}; Envoy refuses fill
   // intervals under 50 ms.
-  static core::Result<BucketSpec> from_envoy(std::int64_t max_tokens,
-                                             std::int64_t tokens_per_fill,
+  static core::Result<BucketSpec> from_envoy(std::int64_t max_tokens, std::int64_t tokens_per_fill,
                                              Duration fill_interval);
 };
 
