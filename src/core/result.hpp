@@ -75,7 +75,6 @@ class [[nodiscard]] Result final {
 
 // Result of an operation with no value.
 struct Ok {};
-template <class E = Error>
-using Status = Result<Ok, E>;
+using Status = Result<Ok, Error>;
 
 }  // namespace ma::core

@@ -1,0 +1,56 @@
+#pragma once
+// Text helpers for Japanese and English input: UTF-8 validation, NFKC + case folding, script
+// detection. Everything is UTF-8 in, UTF-8 out.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ma::core {
+
+// Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
+// Number of code points. REQUIRES: valid UTF-8.
+std::size_t utf8_length(std::string_view s);
+
+// Decodes to code points. REQUIRES: valid UTF-8.
+std::vector<char32_t> utf8_decode(std::string_view s);
+void utf8_append(std::string& out, char32_t cp);
+
+// NFKC + case folding (full-width "ＯＮＥ　ＰＩＥＣＥ" -> "one piece", half-width kana ->
+// full-width). Invalid UTF-8 yields an empty string.
+std::string nfkc_casefold(std::string_view s);
+
+// A search key: nfkc_casefold, then ASCII punctuation and all whitespace become one space,
+// trimmed. ("Spy x Family!!" -> "spy x family").
+std::string normalize_for_match(std::string_view s);
+
+constexpr bool is_kana(char32_t c) {
+  return (c >= 0x3040 && c <= 0x30FF) || (c >= 0x31F0 && c <= 0x31FF) ||
+         (c >= 0xFF66 && c <= 0xFF9D);
+}
+constexpr bool is_han(char32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x2FA1F) || c == 0x3005;
+}
+constexpr bool is_cjk(char32_t c) { return is_kana(c) || is_han(c); }
+
+// True when the text contains kana or kanji: the reply should be in Japanese.
+bool looks_japanese(std::string_view s);
+
+// 64-bit FNV-1a, for deterministic derivations (never for security).
+constexpr std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// Constant-time comparison (for tokens).
+bool constant_time_equals(std::string_view a, std::string_view b);
+
+}  // namespace ma::core
