@@ -130,16 +130,18 @@ class RetryStormTest : public ::testing::Test {
     const auto t0 = clock.now();
     core::Random root(2024);
     std::vector<std::int64_t> times;
-    for (int task = 0; task < 24; ++task) {
-      boost::asio::co_spawn(
-          io,
-          [&, rng = root.split()]() mutable -> boost::asio::awaitable<void> {
-            Backoff b({jitter, 100ms, 2s});
-            co_await clock.sleep_for(b.next(rng));
-            times.push_back(
-                std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - t0).count());
-          },
-          boost::asio::detached);
+    // One coroutine per task; its state travels in parameters, not lambda captures, so it
+    // outlives the spawning expression.
+    auto task = [](core::SimClock& clock, core::TimePoint t0, Jitter jitter, core::Random rng,
+                   std::vector<std::int64_t>& times) -> boost::asio::awaitable<void> {
+      Backoff b({jitter, 100ms, 2s});
+      co_await clock.sleep_for(b.next(rng));
+      times.push_back(
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - t0).count());
+    };
+    for (int i = 0; i < 24; ++i) {
+      boost::asio::co_spawn(io, task(clock, t0, jitter, root.split(), times),
+                            boost::asio::detached);
     }
     clock.run();
     return times;

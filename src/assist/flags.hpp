@@ -1,0 +1,51 @@
+#pragma once
+// Runtime flags (the runbook's levers), read from the environment at start and changed at
+// runtime through PATCH /admin/flags:
+//   RETRY_MAX_ATTEMPTS           attempts per model call, first included (0 = storm brake)
+//   PRIMARY_MODEL                sonnet | haiku (which model is tier 1)
+//   FM_MODE                      normal | cache_only | static_only
+//   DEGRADATION_MESSAGE_VERSION  v1 | v2
+// Thread safety: every field is an atomic; readers never lock.
+
+#include <atomic>
+#include <boost/json/value.hpp>
+#include <string>
+
+#include "assist/degradation.hpp"
+#include "core/result.hpp"
+
+namespace ma::assist {
+
+enum class FmMode : std::uint8_t { kNormal, kCacheOnly, kStaticOnly };
+std::string_view to_string(FmMode m);
+
+class RuntimeFlags final {
+ public:
+  RuntimeFlags() = default;
+  RuntimeFlags(const RuntimeFlags&) = delete;
+  RuntimeFlags& operator=(const RuntimeFlags&) = delete;
+
+  int retry_max_attempts() const { return retry_max_attempts_.load(std::memory_order_relaxed); }
+  // "sonnet" or "haiku".
+  bool primary_is_haiku() const { return primary_haiku_.load(std::memory_order_relaxed); }
+  FmMode fm_mode() const { return fm_mode_.load(std::memory_order_relaxed); }
+  DegradationVersion degradation_version() const { return version_.load(std::memory_order_relaxed); }
+
+  void set_retry_max_attempts(int n) { retry_max_attempts_.store(n); }
+
+  // Applies every flag present in the environment. Returns an error naming a bad value.
+  core::Status load_env();
+  // Applies a JSON object of flags, all or nothing. Unknown keys and bad values are errors.
+  core::Status patch(const boost::json::value& body);
+  boost::json::object to_json() const;
+
+ private:
+  core::Status apply(std::string_view name, const boost::json::value& v, bool commit);
+
+  std::atomic<int> retry_max_attempts_{3};
+  std::atomic<bool> primary_haiku_{false};
+  std::atomic<FmMode> fm_mode_{FmMode::kNormal};
+  std::atomic<DegradationVersion> version_{DegradationVersion::kV2};
+};
+
+}  // namespace ma::assist

@@ -1,0 +1,360 @@
+#include "assist/pipeline.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/text.hpp"
+
+namespace ma::assist {
+
+namespace asio = boost::asio;
+using core::Duration;
+using core::TimePoint;
+using resilience::BreakerState;
+using resilience::ErrorClass;
+
+std::string_view to_string(Tier t) {
+  switch (t) {
+    case Tier::kPrimary: return "primary";
+    case Tier::kSecondary: return "secondary";
+    case Tier::kCache: return "cache";
+    case Tier::kStatic: return "static";
+    case Tier::kDegraded: return "degraded";
+  }
+  return "degraded";
+}
+
+std::optional<Tier> parse_tier(std::string_view s) {
+  for (Tier t : {Tier::kPrimary, Tier::kSecondary, Tier::kCache, Tier::kStatic, Tier::kDegraded}) {
+    if (to_string(t) == s) return t;
+  }
+  return std::nullopt;
+}
+
+std::string_view stale_price_disclaimer(fm::Language lang) {
+  return lang == fm::Language::kJa
+             ? "表示価格は最新の情報を反映していない場合があります。ご購入前にご確認ください。"
+             : "Prices shown may not reflect the latest updates. Please verify at checkout.";
+}
+
+std::array<std::vector<Tier>, kIntentCount> PipelineConfig::default_tier_order() {
+  const std::vector<Tier> normal = {Tier::kPrimary, Tier::kSecondary, Tier::kCache, Tier::kStatic,
+                                    Tier::kDegraded};
+  // For prices and stock, an answer from live data beats a cached one.
+  const std::vector<Tier> live_first = {Tier::kPrimary, Tier::kSecondary, Tier::kStatic,
+                                        Tier::kCache, Tier::kDegraded};
+  std::array<std::vector<Tier>, kIntentCount> o;
+  o.fill(normal);
+  o[static_cast<int>(Intent::kPricing)] = live_first;
+  o[static_cast<int>(Intent::kAvailability)] = live_first;
+  o[static_cast<int>(Intent::kOrderStatus)] = live_first;
+  return o;
+}
+
+std::array<Duration, kIntentCount> PipelineConfig::default_cache_ttl() {
+  using namespace std::chrono_literals;
+  std::array<Duration, kIntentCount> t{};
+  t[static_cast<int>(Intent::kOrderStatus)] = 0s;  // never cached: live and per user
+  t[static_cast<int>(Intent::kPricing)] = 15min;
+  t[static_cast<int>(Intent::kAvailability)] = 5min;
+  t[static_cast<int>(Intent::kRecommendation)] = 4h;
+  t[static_cast<int>(Intent::kFaq)] = 24h * 7;
+  t[static_cast<int>(Intent::kGeneral)] = 1h;
+  return t;
+}
+
+struct Pipeline::Lane {
+  Lane(fm::ModelProvider& p, const PipelineConfig& c, resilience::RetryBudget* budget)
+      : provider(p), breaker(c.breaker), limiter(c.adaptive), retry(c.retry, budget) {}
+  fm::ModelProvider& provider;
+  std::mutex mu;  // guards breaker and limiter
+  resilience::CircuitBreaker breaker;
+  resilience::AdaptiveRateLimiter limiter;
+  resilience::RetryPolicy retry;  // thread-safe itself
+};
+
+struct Pipeline::LaneResult {
+  std::optional<fm::ModelReply> reply;
+  std::optional<fm::ModelError> error;
+  std::string skipped;  // why the lane was not called at all
+};
+
+Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
+    : deps_(deps),
+      config_(std::move(config)),
+      sonnet_(std::make_unique<Lane>(deps.sonnet, config_, deps.budget)),
+      haiku_(std::make_unique<Lane>(deps.haiku, config_, deps.budget)),
+      seeds_(seed) {}
+
+Pipeline::~Pipeline() = default;
+
+asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& req,
+                                                          core::Random& rng,
+                                                          const TierChunkSink& sink, Tier tier,
+                                                          Reply& reply) {
+  core::Clock& clock = deps_.clock;
+  lane.retry.set_max_attempts(deps_.flags.retry_max_attempts());
+  auto attempts = lane.retry.begin(clock.now(), req.deadline);
+  const fm::ChunkSink chunk = [&](std::string_view text) {
+    if (sink) sink(tier, text);
+  };
+  LaneResult result;
+  for (;;) {
+    // Admission to the model: the adaptive client limiter, then the breaker.
+    Duration wait{};
+    {
+      std::lock_guard lock(lane.mu);
+      wait = lane.limiter.try_acquire(clock.now());
+    }
+    if (wait > Duration::zero()) {
+      if (wait > config_.max_limiter_wait ||
+          clock.now() + wait + config_.retry.min_attempt_time > req.deadline.at()) {
+        result.skipped = "client_rate_limited";
+        co_return result;
+      }
+      co_await clock.sleep_for(wait);
+      continue;
+    }
+    bool permitted;
+    {
+      std::lock_guard lock(lane.mu);
+      permitted = lane.breaker.try_acquire(clock.now());
+    }
+    if (!permitted) {
+      result.skipped = "breaker_open";
+      co_return result;
+    }
+
+    const TimePoint start = clock.now();
+    fm::ModelResult r = co_await lane.provider.invoke(req, chunk);
+    const TimePoint end = clock.now();
+    const bool throttled = !r.ok() && r.error().kind == ErrorClass::kThrottling;
+    {
+      std::lock_guard lock(lane.mu);
+      lane.limiter.update(end, throttled);
+      if (r.ok()) {
+        lane.breaker.on_success(end, end - start);
+      } else if (r.error().kind == ErrorClass::kClient) {
+        lane.breaker.release_permission();  // our request was wrong, the model is fine
+      } else {
+        lane.breaker.on_error(end, end - start);
+      }
+    }
+    reply.attempts.push_back(
+        {std::string(lane.provider.name()), r.ok() ? "ok" : r.error().code, end - start});
+    if (r.ok()) {
+      attempts.on_success();
+      result.reply = std::move(r).value();
+      result.error.reset();
+      co_return result;
+    }
+    result.error = r.error();
+    const auto decision = attempts.on_failure(r.error().kind, clock.now(), rng, r.error().retry_after);
+    if (!decision.retry()) co_return result;
+    co_await clock.sleep_for(decision.delay);
+  }
+}
+
+std::optional<Reply> Pipeline::dedupe_lookup(const std::string& key, TimePoint now) {
+  std::lock_guard lock(dedupe_mu_);
+  auto it = dedupe_.find(key);
+  if (it == dedupe_.end()) return std::nullopt;
+  if (now - it->second.second > config_.dedupe_window) {
+    dedupe_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.first;
+}
+
+void Pipeline::dedupe_store(const std::string& key, const Reply& r, TimePoint now) {
+  std::lock_guard lock(dedupe_mu_);
+  if (dedupe_.size() > 50'000) {
+    std::erase_if(dedupe_, [&](const auto& kv) { return now - kv.second.second > config_.dedupe_window; });
+  }
+  dedupe_[key] = {r, now};
+}
+
+asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
+                                        core::Deadline deadline) {
+  core::Clock& clock = deps_.clock;
+  const TimePoint started = clock.now();
+  core::Random rng(0);
+  {
+    std::lock_guard lock(rng_mu_);
+    rng = seeds_.split();
+  }
+
+  const Understanding u = understand(req.message, deps_.catalog);
+  Reply reply;
+  reply.trace_id = req.trace_id;
+  reply.intent = u.intent;
+  reply.lang = u.lang;
+
+  // The same user asking the same question while we are degraded gets the same answer,
+  // without another trip through the cascade.
+  const std::string asker = req.user ? req.user->id : req.session_id;
+  const std::string dedupe_key = asker.empty() ? std::string() : asker + "|" + u.normalized;
+  if (!dedupe_key.empty()) {
+    if (auto prev = dedupe_lookup(dedupe_key, clock.now())) {
+      prev->deduplicated = true;
+      prev->trace_id = req.trace_id;
+      prev->attempts.clear();
+      prev->latency = clock.now() - started;
+      co_return *prev;
+    }
+  }
+
+  const Retrieved r = retrieve(u, req.user, deps_.catalog, clock.wall_now());
+  reply.product_ids = r.product_ids;
+
+  const std::string cache_key =
+      cache::ResponseCache::key(to_string(u.intent), fm::to_string(u.lang), u.normalized,
+                                u.intent == Intent::kOrderStatus && req.user ? req.user->id : "");
+  const Duration ttl = config_.cache_ttl[static_cast<int>(u.intent)];
+
+  const FmMode mode = deps_.flags.fm_mode();
+  const bool haiku_first = deps_.flags.primary_is_haiku();
+  Lane& primary = haiku_first ? *haiku_ : *sonnet_;
+  Lane& secondary = haiku_first ? *sonnet_ : *haiku_;
+
+  fm::ModelRequest mreq;
+  mreq.lang = u.lang;
+  mreq.system = u.lang == fm::Language::kJa
+                    ? "あなたは日本の漫画ストアのアシスタントです。事実に書かれた価格と在庫だけを述べてください。"
+                    : "You are the assistant of a Japanese manga store. State only the prices "
+                      "and stock given in the facts.";
+  mreq.turns.push_back({"user", req.message});
+  mreq.facts = r.facts;
+  const core::Deadline model_deadline(deadline.at() - config_.reserve);
+  mreq.deadline = model_deadline;
+
+  bool primary_tried = false;
+  bool answered = false;
+  for (Tier tier : config_.tier_order[static_cast<int>(u.intent)]) {
+    if (answered) break;
+    switch (tier) {
+      case Tier::kPrimary:
+      case Tier::kSecondary: {
+        if (mode != FmMode::kNormal) break;
+        if (model_deadline.expired(clock.now())) break;
+        Lane& lane = tier == Tier::kPrimary ? primary : secondary;
+        if (tier == Tier::kSecondary && primary_tried && config_.stagger_max > Duration::zero()) {
+          // Spread the fallback load; keep enough time for the secondary to answer.
+          const Duration room = model_deadline.remaining(clock.now());
+          const Duration stagger =
+              std::min(rng.uniform(Duration::zero(), config_.stagger_max), room / 2);
+          if (stagger > Duration::zero()) co_await clock.sleep_for(stagger);
+        }
+        mreq.model_id = std::string(lane.provider.name());
+        LaneResult lr = co_await call_lane(lane, mreq, rng, on_chunk, tier, reply);
+        if (tier == Tier::kPrimary) primary_tried = lr.skipped.empty();
+        if (lr.reply) {
+          reply.text = std::move(lr.reply->text);
+          reply.tier = tier;
+          reply.model = lr.reply->model_id;
+          reply.actions = r.actions;
+          answered = true;
+          if (ttl > Duration::zero()) {
+            cache::CachedReply c;
+            c.text = reply.text;
+            for (const auto& a : r.actions) c.actions.emplace_back(a.label, a.url);
+            c.category = std::string(to_string(u.intent));
+            c.product_ids = r.product_ids;
+            if (r.quote && r.product) c.stated_prices.emplace_back(r.product->id, r.quote->price);
+            c.model = reply.model;
+            deps_.cache.put(cache_key, std::move(c), ttl, clock.now());
+          }
+        } else if (lr.error) {
+          reply.error_code = lr.error->code;
+          reply.error_class = std::string(resilience::to_string(lr.error->kind));
+          reply.error_message = lr.error->message;
+        } else if (reply.error_code.empty()) {
+          reply.error_code = lr.skipped;
+        }
+        break;
+      }
+      case Tier::kCache: {
+        if (mode == FmMode::kStaticOnly) break;
+        auto hit = deps_.cache.get(cache_key, clock.now());
+        if (!hit) break;
+        reply.text = std::move(hit->text);
+        if (u.intent == Intent::kPricing) {
+          reply.text += u.lang == fm::Language::kJa ? "" : " ";
+          reply.text += stale_price_disclaimer(u.lang);
+          reply.disclaimer = true;
+        }
+        for (auto& [label, url] : hit->actions) reply.actions.push_back({label, url});
+        reply.tier = Tier::kCache;
+        reply.model = hit->model;
+        answered = true;
+        break;
+      }
+      case Tier::kStatic:
+        if (!r.answerable) break;
+        reply.text = r.facts.draft;
+        reply.actions = r.actions;
+        reply.tier = Tier::kStatic;
+        answered = true;
+        break;
+      case Tier::kDegraded:
+        break;  // below: the degraded reply is the floor of every cascade
+    }
+  }
+  if (!answered) {
+    Degraded d = degraded_reply(r, eta(), deps_.flags.degradation_version());
+    reply.text = std::move(d.text);
+    reply.actions = std::move(d.actions);
+    reply.retry_after_s = d.retry_after_s;
+    reply.tier = Tier::kDegraded;
+    reply.degraded = true;
+  }
+  // Any tier below the models is a degraded service, even when the answer is useful.
+  reply.degraded = reply.tier != Tier::kPrimary && reply.tier != Tier::kSecondary;
+  if (reply.degraded && reply.retry_after_s == 0) {
+    if (auto e = eta()) reply.retry_after_s = static_cast<int>(std::ceil(core::to_seconds(*e)));
+  }
+  reply.latency = clock.now() - started;
+  if (reply.degraded && !dedupe_key.empty()) dedupe_store(dedupe_key, reply, clock.now());
+  co_return reply;
+}
+
+std::optional<Duration> Pipeline::eta() const {
+  std::optional<Duration> best;
+  const TimePoint now = deps_.clock.now();
+  for (const Lane* lane : {sonnet_.get(), haiku_.get()}) {
+    auto& l = const_cast<Lane&>(*lane);
+    std::lock_guard lock(l.mu);
+    if (l.breaker.state() == BreakerState::kOpen) {
+      const Duration d = l.breaker.time_until_probe(now);
+      if (!best || d < *best) best = d;
+    }
+  }
+  return best;
+}
+
+ServiceStatus Pipeline::status() const {
+  ServiceStatus s;
+  const TimePoint now = deps_.clock.now();
+  int open = 0;
+  for (const Lane* lane : {sonnet_.get(), haiku_.get()}) {
+    auto& l = const_cast<Lane&>(*lane);
+    ModelStatus m;
+    m.name = std::string(l.provider.name());
+    {
+      std::lock_guard lock(l.mu);
+      m.breaker = l.breaker.state();
+      m.time_until_probe = l.breaker.time_until_probe(now);
+      m.limiter_enabled = l.limiter.enabled();
+      m.limiter_rate = l.limiter.fill_rate();
+    }
+    m.retry_quota = l.retry.quota_available();
+    open += m.breaker == BreakerState::kOpen;
+    s.models.push_back(std::move(m));
+  }
+  s.state = open == 2 ? "down" : open == 1 ? "degraded" : "normal";
+  if (deps_.flags.fm_mode() != FmMode::kNormal && open == 0) s.state = "limited";
+  s.eta = eta();
+  return s;
+}
+
+}  // namespace ma::assist

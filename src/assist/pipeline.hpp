@@ -1,0 +1,169 @@
+#pragma once
+// The pipeline after admission: dedupe -> understand -> retrieve -> cascade -> respond.
+//
+// The cascade tries, in the order configured for the message's intent:
+//   primary   the PRIMARY_MODEL (sonnet by default)   breaker, adaptive limiter, retries
+//   secondary the other model, after a random stagger  (same policies, its own state)
+//   cache     a cached answer (pricing answers carry the staleness disclaimer)
+//   static    an answer written from live catalog data
+//   degraded  an intent-aware message with status, ETA and links (never "try again")
+// and always returns exactly one Reply before the deadline.
+//
+// One engine, two drivers: handle() is a coroutine over the injected Clock, so the server
+// (RealClock) and the simulator (SimClock) run this same code.
+//
+// Thread safety: handle() may run concurrently on many threads; per-model policy state sits
+// under a per-model mutex, held only for decisions (never across a wait).
+
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "assist/degradation.hpp"
+#include "assist/flags.hpp"
+#include "assist/retrieval.hpp"
+#include "assist/understanding.hpp"
+#include "cache/response_cache.hpp"
+#include "catalog/catalog.hpp"
+#include "core/clock.hpp"
+#include "core/deadline.hpp"
+#include "core/random.hpp"
+#include "fm/model_provider.hpp"
+#include "resilience/adaptive_rate.hpp"
+#include "resilience/circuit_breaker.hpp"
+#include "resilience/retry_policy.hpp"
+
+namespace ma::assist {
+
+enum class Tier : std::uint8_t { kPrimary, kSecondary, kCache, kStatic, kDegraded };
+std::string_view to_string(Tier t);
+std::optional<Tier> parse_tier(std::string_view s);
+
+struct PipelineConfig {
+  core::Duration deadline = std::chrono::seconds(3);
+  // Time kept back from the models for the tiers after them.
+  core::Duration reserve = std::chrono::milliseconds(150);
+  // The secondary model is called after U(0, stagger_max), bounded by the deadline
+  // (seed incident 1: the whole fleet stampeded the fallback model at once).
+  core::Duration stagger_max = std::chrono::seconds(2);
+  core::Duration dedupe_window = std::chrono::seconds(60);
+  // The longest a request waits for the adaptive client limiter's token; beyond it the model
+  // tier is skipped (after a throttle at low traffic the AWS limiter may ask for seconds).
+  core::Duration max_limiter_wait = std::chrono::milliseconds(250);
+  resilience::RetryConfig retry{};
+  resilience::BreakerSpec breaker{};
+  resilience::AdaptiveRateSpec adaptive{};
+  std::array<std::vector<Tier>, kIntentCount> tier_order = default_tier_order();
+  std::array<core::Duration, kIntentCount> cache_ttl = default_cache_ttl();
+
+  static std::array<std::vector<Tier>, kIntentCount> default_tier_order();
+  static std::array<core::Duration, kIntentCount> default_cache_ttl();
+};
+
+struct ModelAttempt {
+  std::string model;
+  std::string outcome;  // "ok" or the error code
+  core::Duration latency{};
+};
+
+struct ChatRequest {
+  std::string message;
+  std::string session_id;
+  std::optional<catalog::User> user;
+  std::string trace_id;
+};
+
+struct Reply {
+  std::string text;
+  Tier tier = Tier::kDegraded;
+  Intent intent = Intent::kGeneral;
+  fm::Language lang = fm::Language::kEn;
+  bool degraded = false;
+  bool disclaimer = false;
+  bool deduplicated = false;
+  std::vector<Action> actions;
+  int retry_after_s = 0;
+  std::string trace_id;
+  std::string model;          // the model that wrote the text, if any
+  std::string error_code;     // the last model error code, for logs
+  std::string error_class;    // its class
+  std::string error_message;  // sanitised provider message, for logs only
+  std::vector<ModelAttempt> attempts;
+  std::vector<std::string> product_ids;
+  core::Duration latency{};
+};
+
+struct ModelStatus {
+  std::string name;
+  resilience::BreakerState breaker = resilience::BreakerState::kClosed;
+  core::Duration time_until_probe{};
+  bool limiter_enabled = false;
+  double limiter_rate = 0;
+  int retry_quota = 0;
+};
+
+struct ServiceStatus {
+  std::string state;  // normal | degraded | down | limited
+  std::vector<ModelStatus> models;
+  std::optional<core::Duration> eta;
+};
+
+using TierChunkSink = std::function<void(Tier, std::string_view)>;
+
+// The disclaimer a cached pricing answer carries.
+std::string_view stale_price_disclaimer(fm::Language lang);
+
+class Pipeline final {
+ public:
+  struct Deps {
+    core::Clock& clock;
+    const catalog::Catalog& catalog;
+    fm::ModelProvider& sonnet;
+    fm::ModelProvider& haiku;
+    cache::ResponseCache& cache;
+    RuntimeFlags& flags;
+    resilience::RetryBudget* budget;  // null: no fleet budget
+  };
+
+  Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed);
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+  ~Pipeline();
+
+  // Answers one message. REQUIRES: req.message is valid UTF-8 (the server validates).
+  // Always completes, with exactly one Reply, by `deadline` (plus scheduling noise).
+  boost::asio::awaitable<Reply> handle(ChatRequest req, TierChunkSink on_chunk,
+                                       core::Deadline deadline);
+
+  ServiceStatus status() const;
+  // When the models are expected back: the soonest breaker probe, if any is open.
+  std::optional<core::Duration> eta() const;
+  const PipelineConfig& config() const { return config_; }
+
+ private:
+  struct Lane;
+  struct LaneResult;
+
+  boost::asio::awaitable<LaneResult> call_lane(Lane& lane, const fm::ModelRequest& req,
+                                               core::Random& rng, const TierChunkSink& sink,
+                                               Tier tier, Reply& reply);
+  std::optional<Reply> dedupe_lookup(const std::string& key, core::TimePoint now);
+  void dedupe_store(const std::string& key, const Reply& r, core::TimePoint now);
+
+  Deps deps_;
+  PipelineConfig config_;
+  std::unique_ptr<Lane> sonnet_;
+  std::unique_ptr<Lane> haiku_;
+  mutable std::mutex rng_mu_;
+  core::Random seeds_;
+  std::mutex dedupe_mu_;
+  std::unordered_map<std::string, std::pair<Reply, core::TimePoint>> dedupe_;
+};
+
+}  // namespace ma::assist

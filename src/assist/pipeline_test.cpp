@@ -1,0 +1,274 @@
+#include "assist/pipeline.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
+
+#include "core/sim_clock.hpp"
+#include "core/text.hpp"
+#include "fm/simulated_bedrock.hpp"
+
+namespace ma::assist {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using core::Duration;
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto c = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"});
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    catalog_ = std::move(c).value().release();
+  }
+  static void TearDownTestSuite() { delete catalog_; }
+
+  PipelineTest() {
+    PipelineConfig cfg;
+    cfg.stagger_max = 2s;
+    pipeline_ = std::make_unique<Pipeline>(
+        Pipeline::Deps{clock_, *catalog_, sonnet_, haiku_, cache_, flags_, &budget_}, cfg, 99);
+  }
+
+  Reply ask(std::string message, std::optional<catalog::User> user = std::nullopt,
+            std::string session = "s-1") {
+    std::optional<Reply> out;
+    const auto start = clock_.now();
+    // A named closure: the coroutine reads its captures, so it must outlive the run.
+    auto task = [&]() -> asio::awaitable<void> {
+      ChatRequest req{std::move(message), session, user, "1-abc-def"};
+      out = co_await pipeline_->handle(std::move(req), nullptr, core::Deadline::after(clock_, 3s));
+    };
+    asio::co_spawn(io_, task(), asio::detached);
+    clock_.run_until([&] { return out.has_value(); }, clock_.now() + 1h);
+    EXPECT_TRUE(out.has_value());
+    // Every reply arrives within its 3 s deadline (virtual time).
+    EXPECT_LE(clock_.now() - start, 3s) << out->text;
+    return out.value_or(Reply{});
+  }
+
+  static catalog::User user(std::string id) {
+    return catalog::User{std::move(id), "t", catalog::UserTier::kRegistered};
+  }
+
+  static void expect_helpful_degraded(const Reply& r) {
+    EXPECT_TRUE(r.degraded);
+    EXPECT_EQ(r.tier, Tier::kDegraded);
+    std::string lower = core::nfkc_casefold(r.text);
+    for (auto banned : kBannedPhrases) {
+      EXPECT_EQ(lower.find(banned), std::string::npos) << "banned phrase in: " << r.text;
+    }
+    EXPECT_FALSE(r.actions.empty());
+    EXPECT_GT(r.retry_after_s, 0);
+  }
+
+  static catalog::Catalog* catalog_;
+  asio::io_context io_;
+  // 2026-11-26T12:00:00Z: the Winter Jump sale is on, the ONE PIECE weekend sale is over.
+  core::SimClock clock_{io_, core::TimePoint{24h}, core::WallTime{std::chrono::seconds(1795694400)}};
+  fm::SimulatedBedrock sonnet_{{.name = "sonnet", .latency_median = 900ms, .latency_p99 = 1800ms},
+                               clock_, 1};
+  fm::SimulatedBedrock haiku_{{.name = "haiku", .latency_median = 400ms, .latency_p99 = 900ms},
+                              clock_, 2};
+  cache::ResponseCache cache_;
+  RuntimeFlags flags_;
+  resilience::CappedRetryBudget budget_{100};
+  std::unique_ptr<Pipeline> pipeline_;
+};
+catalog::Catalog* PipelineTest::catalog_ = nullptr;
+
+TEST_F(PipelineTest, PrimaryAnswersAKanjiPricingQuestionWithTheCatalogPrice) {
+  const Reply r = ask("ONE PIECEの105巻はいくら？");
+  EXPECT_EQ(r.tier, Tier::kPrimary);
+  EXPECT_EQ(r.intent, Intent::kPricing);
+  EXPECT_EQ(r.lang, fm::Language::kJa);
+  EXPECT_NE(r.text.find("528円"), std::string::npos) << r.text;
+  EXPECT_FALSE(r.degraded);
+  EXPECT_EQ(r.model, "sonnet");
+  ASSERT_FALSE(r.actions.empty());
+  EXPECT_EQ(r.actions.front().url, "/series/mg-0004");
+}
+
+TEST_F(PipelineTest, EnglishQuestionGetsAnEnglishAnswer) {
+  const Reply r = ask("How much is One Piece volume 105?");
+  EXPECT_EQ(r.lang, fm::Language::kEn);
+  EXPECT_NE(r.text.find("¥528"), std::string::npos) << r.text;
+}
+
+TEST_F(PipelineTest, ThrottledPrimaryFallsBackToSecondary) {
+  sonnet_.set_faults({.throttle_rate = 1.0});
+  const Reply r = ask("Recommend something like Jujutsu Kaisen");
+  EXPECT_EQ(r.tier, Tier::kSecondary);
+  EXPECT_EQ(r.model, "haiku");
+  ASSERT_GE(r.attempts.size(), 2u);
+  EXPECT_EQ(r.attempts.front().model, "sonnet");
+  EXPECT_EQ(r.attempts.front().outcome, "ThrottlingException");
+  EXPECT_EQ(r.attempts.back().model, "haiku");
+  EXPECT_FALSE(r.degraded);
+}
+
+TEST_F(PipelineTest, TransientErrorsAreRetriedUpToMaxAttempts) {
+  sonnet_.set_faults({.outage = true});
+  const Reply r = ask("Recommend something like Jujutsu Kaisen");
+  EXPECT_EQ(r.tier, Tier::kSecondary);
+  int sonnet_attempts = 0;
+  for (const auto& a : r.attempts) sonnet_attempts += a.model == "sonnet";
+  EXPECT_EQ(sonnet_attempts, 3);  // RETRY_MAX_ATTEMPTS = 3
+}
+
+TEST_F(PipelineTest, RetryMaxAttemptsZeroMakesOneAttemptPerModel) {
+  flags_.set_retry_max_attempts(0);
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  const Reply r = ask("Recommend something like Jujutsu Kaisen");
+  ASSERT_EQ(r.attempts.size(), 2u);
+  EXPECT_EQ(r.attempts[0].model, "sonnet");
+  EXPECT_EQ(r.attempts[1].model, "haiku");
+  EXPECT_EQ(r.tier, Tier::kStatic);
+  EXPECT_EQ(r.error_code, "ServiceUnavailableException");
+}
+
+TEST_F(PipelineTest, BothModelsDownFallToCacheThenStaticThenDegraded) {
+  // Warm the cache with a recommendation while the models are healthy.
+  const Reply warm = ask("Recommend something like Jujutsu Kaisen");
+  ASSERT_EQ(warm.tier, Tier::kPrimary);
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  // Cached answer first for recommendations...
+  const Reply cached = ask("Recommend something like Jujutsu Kaisen", std::nullopt, "s-2");
+  EXPECT_EQ(cached.tier, Tier::kCache);
+  EXPECT_EQ(cached.text, warm.text);
+  EXPECT_TRUE(cached.degraded);
+  // ...live data for prices (static beats cache for pricing)...
+  const Reply price = ask("How much is Jujutsu Kaisen volume 3?", std::nullopt, "s-2");
+  EXPECT_EQ(price.tier, Tier::kStatic);
+  EXPECT_NE(price.text.find("¥422"), std::string::npos) << price.text;  // 20% sale on ¥528
+  // ...and an honest, helpful message when nothing can answer.
+  const Reply none = ask("Tell me a story about a cat", std::nullopt, "s-2");
+  expect_helpful_degraded(none);
+}
+
+TEST_F(PipelineTest, DegradedReplyNamesTheQuestionAndGivesAnEtaFromTheBreaker) {
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  // Enough failures to open both breakers (minimum 10 calls, 50%).
+  for (int i = 0; i < 6; ++i) {
+    (void)ask("Where is my order #1234" + std::to_string(i) + "?", user("u-1001"));
+  }
+  const auto st = pipeline_->status();
+  EXPECT_EQ(st.state, "down");
+  ASSERT_TRUE(st.eta.has_value());
+  sonnet_.clear_faults();
+  // A question the static tier cannot answer.
+  const Reply r = ask("What do you think about cats and manga?", user("u-1001"), "s-x");
+  expect_helpful_degraded(r);
+  EXPECT_NE(r.text.find("seconds"), std::string::npos) << r.text;  // the ETA
+  EXPECT_LE(r.retry_after_s, 15);
+}
+
+TEST_F(PipelineTest, OrderAnswersOnlyForTheirOwner) {
+  const Reply mine = ask("Where is my order #12345?", user("u-1001"));
+  EXPECT_EQ(mine.intent, Intent::kOrderStatus);
+  EXPECT_NE(mine.text.find("Yamato"), std::string::npos) << mine.text;
+  const Reply theirs = ask("Where is my order #12345?", user("u-1003"));
+  EXPECT_EQ(theirs.text.find("Yamato"), std::string::npos) << theirs.text;
+  EXPECT_EQ(theirs.text.find("4512"), std::string::npos) << theirs.text;
+  const Reply anon = ask("Where is my order #12345?");
+  EXPECT_EQ(anon.text.find("Yamato"), std::string::npos) << anon.text;
+}
+
+TEST_F(PipelineTest, CacheOnlyModeNeverCallsTheModels) {
+  flags_.patch(boost::json::parse(R"({"FM_MODE":"cache_only"})")).value();
+  const Reply r = ask("ONE PIECEの105巻はいくら？");
+  EXPECT_TRUE(r.attempts.empty());
+  EXPECT_EQ(r.tier, Tier::kStatic);  // nothing cached yet: live data
+  const Reply g = ask("hello there", std::nullopt, "s-9");
+  EXPECT_TRUE(g.attempts.empty());
+  EXPECT_EQ(g.tier, Tier::kDegraded);
+}
+
+TEST_F(PipelineTest, CachedPricingAnswersCarryTheDisclaimer) {
+  PipelineConfig cfg;
+  cfg.tier_order[static_cast<int>(Intent::kPricing)] = {Tier::kPrimary, Tier::kCache,
+                                                         Tier::kDegraded};
+  Pipeline p({clock_, *catalog_, sonnet_, haiku_, cache_, flags_, nullptr}, cfg, 5);
+  pipeline_.reset();
+  auto run = [&](std::string msg) {
+    std::optional<Reply> out;
+    auto task = [&]() -> asio::awaitable<void> {
+      // NOTE: a named request; g++ 12 double-destroys braced temporaries in co_await calls.
+      ChatRequest req{msg, "s", std::nullopt, "t"};
+      out = co_await p.handle(std::move(req), nullptr, core::Deadline::after(clock_, 3s));
+    };
+    asio::co_spawn(io_, task(), asio::detached);
+    clock_.run_until([&] { return out.has_value(); }, clock_.now() + 1h);
+    return *out;
+  };
+  ASSERT_EQ(run("How much is Bleach volume 3?").tier, Tier::kPrimary);
+  sonnet_.set_faults({.outage = true});
+  const Reply r = run("How much is Bleach volume 3?");
+  EXPECT_EQ(r.tier, Tier::kCache);
+  EXPECT_TRUE(r.disclaimer);
+  EXPECT_NE(r.text.find("Please verify at checkout."), std::string::npos);
+}
+
+TEST_F(PipelineTest, RepeatedQuestionWhileDegradedGetsTheSameReplyWithoutTheCascade) {
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  const Reply first = ask("Tell me about your company history", user("u-1001"));
+  ASSERT_TRUE(first.degraded);
+  EXPECT_FALSE(first.attempts.empty());
+  const Reply again = ask("tell me about your company history!", user("u-1001"));
+  EXPECT_TRUE(again.deduplicated);
+  EXPECT_TRUE(again.attempts.empty());
+  EXPECT_EQ(again.text, first.text);
+  clock_.advance_by(61s);
+  const Reply later = ask("Tell me about your company history", user("u-1001"));
+  EXPECT_FALSE(later.deduplicated);
+}
+
+TEST_F(PipelineTest, SlowModelsNeverPushTheReplyPastTheDeadline) {
+  sonnet_.set_faults({.extra_latency = 10s});
+  haiku_.set_faults({.extra_latency = 10s});
+  const Reply r = ask("How much is One Piece volume 105?");  // ask() asserts <= 3 s
+  EXPECT_EQ(r.tier, Tier::kStatic);
+  EXPECT_EQ(r.error_code, "DeadlineExceeded");
+}
+
+TEST_F(PipelineTest, UnknownErrorFormatNeverReachesTheUser) {
+  sonnet_.set_faults({.unknown_error_rate = 1.0});
+  haiku_.set_faults({.unknown_error_rate = 1.0});
+  const Reply r = ask("鬼滅の刃のおすすめは？");
+  EXPECT_EQ(r.error_code, "TOKENIZER_FAULT");
+  EXPECT_EQ(r.error_class, "unknown");
+  EXPECT_EQ(r.text.find("TOKENIZER"), std::string::npos);
+  EXPECT_EQ(r.text.find("errorDetail"), std::string::npos);
+  // Unknown errors are not retried on the same model.
+  ASSERT_EQ(r.attempts.size(), 2u);
+}
+
+TEST_F(PipelineTest, V1MessageIsOnlyUsedWhenAskedFor) {
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  flags_.patch(boost::json::parse(R"({"DEGRADATION_MESSAGE_VERSION":"v1"})")).value();
+  const Reply r = ask("hello", std::nullopt, "s-v1");
+  EXPECT_NE(r.text.find("try again"), std::string::npos);  // the seed's message, replayed
+}
+
+TEST(RuntimeFlagsTest, PatchIsAllOrNothing) {
+  RuntimeFlags f;
+  EXPECT_FALSE(f.patch(boost::json::parse(R"({"RETRY_MAX_ATTEMPTS":0,"FM_MODE":"bogus"})")).ok());
+  EXPECT_EQ(f.retry_max_attempts(), 3);
+  EXPECT_FALSE(f.patch(boost::json::parse(R"({"NOPE":1})")).ok());
+  ASSERT_TRUE(f.patch(boost::json::parse(R"({"RETRY_MAX_ATTEMPTS":0,"PRIMARY_MODEL":"haiku"})")).ok());
+  EXPECT_EQ(f.retry_max_attempts(), 0);
+  EXPECT_TRUE(f.primary_is_haiku());
+  EXPECT_EQ(f.to_json().at("PRIMARY_MODEL").as_string(), "haiku");
+}
+
+}  // namespace
+}  // namespace ma::assist

@@ -1,0 +1,114 @@
+#include "cache/response_cache.hpp"
+
+namespace ma::cache {
+
+std::string ResponseCache::key(std::string_view intent, std::string_view lang,
+                               std::string_view normalized, std::string_view user_id) {
+  std::string k;
+  k.reserve(intent.size() + lang.size() + normalized.size() + user_id.size() + 3);
+  k.append(intent).push_back('|');
+  k.append(lang).push_back('|');
+  k.append(user_id).push_back('|');
+  k.append(normalized);
+  return k;
+}
+
+std::optional<CachedReply> ResponseCache::get(const std::string& key, TimePoint now) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  if (it->second->reply.expires <= now) {
+    erase_locked(it->second);
+    return std::nullopt;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return it->second->reply;
+}
+
+void ResponseCache::put(const std::string& key, CachedReply reply, Duration ttl, TimePoint now) {
+  if (ttl <= Duration::zero()) return;
+  reply.created = now;
+  reply.expires = now + ttl;
+  const std::size_t bytes = key.size() + reply.text.size() + 64;
+  std::lock_guard lock(mu_);
+  if (auto it = index_.find(key); it != index_.end()) erase_locked(it->second);
+  for (const auto& p : reply.product_ids) by_product_[p].insert(key);
+  lru_.push_front(Node{key, std::move(reply), bytes});
+  index_.emplace(key, lru_.begin());
+  bytes_ += bytes;
+  evict_locked();
+}
+
+void ResponseCache::erase_locked(List::iterator it) {
+  for (const auto& p : it->reply.product_ids) {
+    if (auto bp = by_product_.find(p); bp != by_product_.end()) {
+      bp->second.erase(it->key);
+      if (bp->second.empty()) by_product_.erase(bp);
+    }
+  }
+  bytes_ -= it->bytes;
+  index_.erase(it->key);
+  lru_.erase(it);
+}
+
+void ResponseCache::evict_locked() {
+  while (!lru_.empty() && (index_.size() > limits_.max_entries || bytes_ > limits_.max_bytes)) {
+    erase_locked(std::prev(lru_.end()));
+  }
+}
+
+std::size_t ResponseCache::invalidate_product(const std::string& product_id) {
+  std::lock_guard lock(mu_);
+  auto bp = by_product_.find(product_id);
+  if (bp == by_product_.end()) return 0;
+  const std::vector<std::string> keys(bp->second.begin(), bp->second.end());
+  for (const auto& k : keys) {
+    if (auto it = index_.find(k); it != index_.end()) erase_locked(it->second);
+  }
+  return keys.size();
+}
+
+std::size_t ResponseCache::flush(std::string_view category) {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    auto next = std::next(it);
+    if (category.empty() || it->reply.category == category) {
+      erase_locked(it);
+      ++n;
+    }
+    it = next;
+  }
+  return n;
+}
+
+bool ResponseCache::erase(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return false;
+  erase_locked(it->second);
+  return true;
+}
+
+std::size_t ResponseCache::size() const {
+  std::lock_guard lock(mu_);
+  return index_.size();
+}
+
+std::size_t ResponseCache::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+std::vector<std::pair<std::string, CachedReply>> ResponseCache::sample(std::string_view category,
+                                                                       std::size_t n) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, CachedReply>> out;
+  for (const auto& node : lru_) {
+    if (out.size() >= n) break;
+    if (category.empty() || node.reply.category == category) out.emplace_back(node.key, node.reply);
+  }
+  return out;
+}
+
+}  // namespace ma::cache

@@ -1,0 +1,87 @@
+#pragma once
+// The response cache: answers keyed by normalized question + intent + language (+ user, for
+// answers about a user's own orders, which are never shared). Each entry records its
+// category, the products it mentions and when it was made, so that it can expire per
+// category and be invalidated when a product changes.
+//
+// Bounded: at most `max_entries` entries and `max_bytes` of text; least recently used go
+// first. Thread safety: every method takes the cache's mutex (a lookup is ~100 ns).
+
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "core/time.hpp"
+
+namespace ma::cache {
+
+using core::Duration;
+using core::TimePoint;
+
+struct CachedReply {
+  std::string text;
+  std::vector<std::pair<std::string, std::string>> actions;  // label, url
+  std::string category;                                      // the intent
+  std::vector<std::string> product_ids;
+  std::vector<std::pair<std::string, int>> stated_prices;  // product id, yen
+  std::string model;                                       // which model wrote it
+  TimePoint created{};
+  TimePoint expires{};
+};
+
+struct CacheLimits {
+  std::size_t max_entries = 100'000;
+  std::size_t max_bytes = 256 * 1024 * 1024;
+};
+
+class ResponseCache final {
+ public:
+  explicit ResponseCache(CacheLimits limits = {}) : limits_(limits) {}
+  ResponseCache(const ResponseCache&) = delete;
+  ResponseCache& operator=(const ResponseCache&) = delete;
+
+  static std::string key(std::string_view intent, std::string_view lang,
+                         std::string_view normalized, std::string_view user_id);
+
+  // The entry if present and not expired (an expired entry is removed).
+  std::optional<CachedReply> get(const std::string& key, TimePoint now);
+  // Inserts or replaces. `ttl` zero or negative: not stored.
+  void put(const std::string& key, CachedReply reply, Duration ttl, TimePoint now);
+
+  // Removes every entry mentioning the product. Returns how many.
+  std::size_t invalidate_product(const std::string& product_id);
+  // Removes every entry of a category, or all entries when `category` is empty.
+  std::size_t flush(std::string_view category);
+
+  std::size_t size() const;
+  std::size_t bytes() const;
+  // Up to `n` entries of a category (for validation jobs): key and a copy.
+  std::vector<std::pair<std::string, CachedReply>> sample(std::string_view category,
+                                                          std::size_t n) const;
+  bool erase(const std::string& key);
+
+ private:
+  struct Node {
+    std::string key;
+    CachedReply reply;
+    std::size_t bytes;
+  };
+  using List = std::list<Node>;
+  void erase_locked(List::iterator it);
+  void evict_locked();
+
+  CacheLimits limits_;
+  mutable std::mutex mu_;
+  List lru_;  // front = most recently used
+  std::unordered_map<std::string, List::iterator> index_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> by_product_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace ma::cache

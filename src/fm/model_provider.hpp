@@ -1,0 +1,73 @@
+#pragma once
+// The ModelProvider seam: one foundation-model endpoint (a Bedrock model, an
+// OpenAI-compatible server, or the built-in simulation). Async and streaming.
+
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/deadline.hpp"
+#include "core/result.hpp"
+#include "resilience/error_class.hpp"
+
+namespace ma::fm {
+
+enum class Language : std::uint8_t { kEn, kJa };
+inline std::string_view to_string(Language l) { return l == Language::kJa ? "ja" : "en"; }
+
+struct Turn {
+  std::string role;  // "user" or "assistant"
+  std::string text;
+};
+
+// What retrieval found, handed to the model as grounding.
+struct Facts {
+  std::vector<std::string> lines;  // one fact per line, in the reply language
+  // An answer written from live data alone (the static tier's text). A real model gets it
+  // as a reference; the simulated model rephrases it.
+  std::string draft;
+};
+
+struct ModelRequest {
+  std::string model_id;  // "sonnet", "haiku" or a provider model id
+  Language lang = Language::kEn;
+  std::string system;
+  std::vector<Turn> turns;
+  Facts facts;
+  core::Deadline deadline;
+};
+
+struct ModelReply {
+  std::string text;
+  std::string model_id;
+  int input_tokens = 0;
+  int output_tokens = 0;
+};
+
+struct ModelError {
+  resilience::ErrorClass kind = resilience::ErrorClass::kUnknown;
+  std::string code;      // normalised error code ("ThrottlingException")
+  std::string raw_code;  // as received, for logs
+  std::string message;   // sanitised provider message: for logs, never for users
+  int http_status = 0;
+  std::optional<core::Duration> retry_after;
+};
+
+using ChunkSink = std::function<void(std::string_view)>;
+using ModelResult = core::Result<ModelReply, ModelError>;
+
+class ModelProvider {
+ public:
+  virtual ~ModelProvider() = default;
+  // Streams text to `on_chunk` as it arrives and returns the whole reply or an error. Never
+  // throws; returns a kTimeout error rather than run past `req.deadline`. Safe to call
+  // concurrently from several coroutines and threads.
+  virtual boost::asio::awaitable<ModelResult> invoke(const ModelRequest& req,
+                                                     const ChunkSink& on_chunk) = 0;
+  virtual std::string_view name() const = 0;
+};
+
+}  // namespace ma::fm
