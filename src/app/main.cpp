@@ -1,19 +1,153 @@
-// The `mangaassist` command.
+// The `mangaassist` command: serve, chat, sim, logs.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "core/json.hpp"
+#include "core/real_clock.hpp"
+#include "server/app.hpp"
+#include "server/config.hpp"
+#include "server/server.hpp"
 
 namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
 
 constexpr const char* kUsage =
     "usage: mangaassist <command> [options]\n"
     "\n"
     "commands:\n"
-    "  serve [--config F] [--port N] [--redis URL]   run the chat gateway\n"
+    "  serve [--config F] [--port N] [--redis URL]   run the chat gateway (default port 8080)\n"
+    "  chat \"question\" [--url URL] [--token T]       ask a running gateway\n"
     "  sim SCENARIO [--variant incident|fixed|both] [--seed N] [--out DIR]\n"
     "                                                 replay an incident on virtual time\n"
-    "  chat \"question\" [--url URL]                   ask the running gateway\n"
     "  logs ...                                       query JSON logs\n";
+
+// Finds "--name value" in args; removes both. Returns nullptr when absent.
+std::optional<std::string> take_option(std::vector<std::string>& args, std::string_view name) {
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == name) {
+      std::string v = args[i + 1];
+      args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+int serve(std::vector<std::string> args) {
+  using namespace ma;
+  server::AppConfig cfg = server::default_config();
+  if (auto path = take_option(args, "--config")) {
+    if (auto st = server::load_toml(*path, cfg); !st.ok()) {
+      std::fprintf(stderr, "mangaassist serve: %s\n", st.error().message.c_str());
+      return 2;
+    }
+  }
+  if (auto port = take_option(args, "--port")) {
+    char* end = nullptr;
+    const long p = std::strtol(port->c_str(), &end, 10);
+    if (*end != '\0' || p < 0 || p > 65535) {
+      std::fprintf(stderr, "mangaassist serve: --port must be 0-65535\n");
+      return 2;
+    }
+    cfg.server.port = static_cast<std::uint16_t>(p);
+  }
+  if (auto redis = take_option(args, "--redis")) {
+    std::fprintf(stderr, "mangaassist serve: --redis (fleet mode) is not built yet; running "
+                         "with in-process state would silently split the fleet, so stopping.\n");
+    return 2;
+  }
+  if (!args.empty()) {
+    std::fprintf(stderr, "mangaassist serve: unexpected argument '%s'\n%s", args[0].c_str(), kUsage);
+    return 2;
+  }
+  core::RealClock clock;
+  auto app = server::App::create(cfg, clock);
+  if (!app.ok()) {
+    std::fprintf(stderr, "mangaassist serve: %s\n", app.error().message.c_str());
+    return 1;
+  }
+  server::Server srv(**app, cfg.server);
+  auto port = srv.listen();
+  if (!port.ok()) {
+    std::fprintf(stderr, "mangaassist serve: %s\n", port.error().message.c_str());
+    return 1;
+  }
+  std::printf("mangaassist: serving on http://localhost:%u (catalog: %zu series, %zu products)\n",
+              *port, (*app)->catalog().all_series().size(), (*app)->catalog().product_count());
+  std::fflush(stdout);
+  srv.run();
+  std::printf("mangaassist: stopped\n");
+  return 0;
+}
+
+int chat(std::vector<std::string> args) {
+  std::string url = take_option(args, "--url").value_or("http://localhost:8080");
+  const std::string token = take_option(args, "--token").value_or("");
+  if (args.size() != 1) {
+    std::fprintf(stderr, "usage: mangaassist chat \"question\" [--url URL] [--token T]\n");
+    return 2;
+  }
+  if (url.rfind("http://", 0) != 0) {
+    std::fprintf(stderr, "mangaassist chat: --url must start with http://\n");
+    return 2;
+  }
+  std::string hostport = url.substr(7);
+  hostport = hostport.substr(0, hostport.find('/'));
+  const auto colon = hostport.rfind(':');
+  const std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  try {
+    asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(40));
+    stream.connect(resolver.resolve(host, port));
+    http::request<http::string_body> req{http::verb::post, "/v1/chat", 11};
+    req.set(http::field::host, host);
+    req.set(http::field::content_type, "application/json");
+    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    req.body() = boost::json::serialize(boost::json::object{{"message", args[0]}, {"session_id", "cli"}});
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    auto v = ma::core::parse_json(res.body());
+    if (res.result() != http::status::ok || !v.ok()) {
+      std::fprintf(stderr, "mangaassist chat: HTTP %u %s\n", res.result_int(), res.body().c_str());
+      return 1;
+    }
+    std::printf("%s\n", std::string(ma::core::get_string(*v, "reply").value_or("")).c_str());
+    std::printf("  [tier %s, intent %s, trace %s]\n",
+                std::string(ma::core::get_string(*v, "tier").value_or("")).c_str(),
+                std::string(ma::core::get_string(*v, "intent").value_or("")).c_str(),
+                std::string(ma::core::get_string(*v, "trace_id").value_or("")).c_str());
+    if (const auto* acts = v->get_object().if_contains("actions"); acts && acts->is_array()) {
+      for (const auto& a : acts->get_array()) {
+        std::printf("  -> %s: %s\n", std::string(ma::core::get_string(a, "label").value_or("")).c_str(),
+                    std::string(ma::core::get_string(a, "url").value_or("")).c_str());
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mangaassist chat: cannot reach %s: %s\n", url.c_str(), e.what());
+    return 1;
+  }
+}
 
 int not_built(std::string_view cmd) {
   std::fprintf(stderr, "mangaassist %.*s: not built yet (see the open issues)\n",
@@ -29,7 +163,10 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string_view cmd = argv[1];
-  if (cmd == "serve" || cmd == "sim" || cmd == "chat" || cmd == "logs") return not_built(cmd);
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "serve") return serve(std::move(args));
+  if (cmd == "chat") return chat(std::move(args));
+  if (cmd == "sim" || cmd == "logs") return not_built(cmd);
   std::fprintf(stderr, "mangaassist: unknown command '%s'\n\n%s", argv[1], kUsage);
   return 2;
 }

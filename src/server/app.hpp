@@ -1,0 +1,51 @@
+#pragma once
+// The wiring of one MangaAssist process: catalog, model providers, cache, flags, retry
+// budget and the pipeline, built from an AppConfig. Shared by `mangaassist serve` and the
+// integration tests so both run the same assembly.
+
+#include <memory>
+#include <vector>
+
+#include "assist/flags.hpp"
+#include "assist/pipeline.hpp"
+#include "cache/response_cache.hpp"
+#include "catalog/catalog.hpp"
+#include "core/clock.hpp"
+#include "fm/simulated_bedrock.hpp"
+#include "resilience/retry_policy.hpp"
+#include "server/config.hpp"
+
+namespace ma::server {
+
+class App final {
+ public:
+  // REQUIRES: `clock` outlives the App.
+  static core::Result<std::unique_ptr<App>> create(AppConfig config, core::Clock& clock);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  const AppConfig& config() const { return config_; }
+  core::Clock& clock() { return clock_; }
+  catalog::Catalog& catalog() { return *catalog_; }
+  cache::ResponseCache& cache() { return *cache_; }
+  assist::RuntimeFlags& flags() { return flags_; }
+  assist::Pipeline& pipeline() { return *pipeline_; }
+  // The simulated model of that name, or null (real providers take no chaos).
+  fm::SimulatedBedrock* simulated(std::string_view name);
+
+ private:
+  App(AppConfig config, core::Clock& clock) : config_(std::move(config)), clock_(clock) {}
+
+  AppConfig config_;
+  core::Clock& clock_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<cache::ResponseCache> cache_;
+  assist::RuntimeFlags flags_;
+  std::unique_ptr<resilience::RetryBudget> budget_;
+  std::unique_ptr<fm::SimulatedBedrock> sonnet_;
+  std::unique_ptr<fm::SimulatedBedrock> haiku_;
+  std::unique_ptr<assist::Pipeline> pipeline_;
+};
+
+}  // namespace ma::server

@@ -1,0 +1,132 @@
+#include "server/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <set>
+
+namespace ma::server {
+
+AppConfig default_config() {
+  AppConfig c;
+  c.data_dir = MA_DEFAULT_DATA_DIR;
+  c.server.web_dir = MA_DEFAULT_WEB_DIR;
+  return c;
+}
+
+namespace {
+
+using std::chrono::milliseconds;
+
+core::Status check_keys(const toml::table& t, const std::string& where,
+                        std::initializer_list<std::string_view> allowed) {
+  for (const auto& [k, v] : t) {
+    bool ok = false;
+    for (auto a : allowed) ok |= k.str() == a;
+    if (!ok) return core::fail("invalid_config", "unknown key " + where + std::string(k.str()));
+  }
+  return core::Ok{};
+}
+
+template <class T>
+void get(const toml::table& t, std::string_view key, T& out) {
+  if (auto v = t[key].value<T>()) out = *v;
+}
+void get_ms(const toml::table& t, std::string_view key, core::Duration& out) {
+  if (auto v = t[key].value<std::int64_t>()) out = milliseconds(*v);
+}
+
+core::Status model(const toml::table& t, const std::string& where, fm::SimModelSpec& m) {
+  if (auto st = check_keys(t, where, {"latency_median_ms", "latency_p99_ms", "capacity_rps", "chunks"}); !st.ok()) {
+    return st;
+  }
+  get_ms(t, "latency_median_ms", m.latency_median);
+  get_ms(t, "latency_p99_ms", m.latency_p99);
+  get(t, "capacity_rps", m.capacity_rps);
+  if (auto v = t["capacity_rps"].value<std::int64_t>()) m.capacity_rps = static_cast<double>(*v);
+  if (auto v = t["chunks"].value<std::int64_t>()) m.chunks = static_cast<int>(*v);
+  return core::Ok{};
+}
+
+}  // namespace
+
+core::Status load_toml(const std::string& path, AppConfig& cfg) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return core::fail("invalid_config", path + ": " + std::string(e.description()));
+  }
+  if (auto st = check_keys(root, "", {"server", "pipeline", "models", "catalog", "cache", "retry"}); !st.ok()) {
+    return st;
+  }
+  if (auto* s = root["server"].as_table()) {
+    if (auto st = check_keys(*s, "server.", {"host", "port", "threads", "admin_token", "web_dir",
+                                             "header_timeout_ms", "idle_timeout_ms",
+                                             "shutdown_grace_ms"});
+        !st.ok()) {
+      return st;
+    }
+    get(*s, "host", cfg.server.host);
+    if (auto v = (*s)["port"].value<std::int64_t>()) cfg.server.port = static_cast<std::uint16_t>(*v);
+    if (auto v = (*s)["threads"].value<std::int64_t>()) cfg.server.threads = static_cast<int>(*v);
+    get(*s, "admin_token", cfg.server.admin_token);
+    get(*s, "web_dir", cfg.server.web_dir);
+    get_ms(*s, "header_timeout_ms", cfg.server.header_timeout);
+    get_ms(*s, "idle_timeout_ms", cfg.server.idle_timeout);
+    get_ms(*s, "shutdown_grace_ms", cfg.server.shutdown_grace);
+  }
+  if (auto* p = root["pipeline"].as_table()) {
+    if (auto st = check_keys(*p, "pipeline.", {"deadline_ms", "reserve_ms", "stagger_max_ms",
+                                               "dedupe_window_ms", "max_limiter_wait_ms",
+                                               "breaker_wait_in_open_ms", "breaker_minimum_calls",
+                                               "breaker_failure_rate"});
+        !st.ok()) {
+      return st;
+    }
+    get_ms(*p, "deadline_ms", cfg.pipeline.deadline);
+    get_ms(*p, "reserve_ms", cfg.pipeline.reserve);
+    get_ms(*p, "stagger_max_ms", cfg.pipeline.stagger_max);
+    get_ms(*p, "dedupe_window_ms", cfg.pipeline.dedupe_window);
+    get_ms(*p, "max_limiter_wait_ms", cfg.pipeline.max_limiter_wait);
+    get_ms(*p, "breaker_wait_in_open_ms", cfg.pipeline.breaker.wait_in_open);
+    if (auto v = (*p)["breaker_minimum_calls"].value<std::int64_t>()) {
+      cfg.pipeline.breaker.minimum_calls = static_cast<int>(*v);
+    }
+    get(*p, "breaker_failure_rate", cfg.pipeline.breaker.failure_rate_threshold);
+  }
+  if (auto* r = root["retry"].as_table()) {
+    if (auto st = check_keys(*r, "retry.", {"max_attempts", "jitter", "base_ms", "cap_ms", "budget_per_minute"}); !st.ok()) {
+      return st;
+    }
+    if (auto v = (*r)["max_attempts"].value<std::int64_t>()) cfg.pipeline.retry.max_attempts = static_cast<int>(*v);
+    if (auto v = (*r)["jitter"].value<std::string>()) {
+      auto j = resilience::parse_jitter(*v);
+      if (!j) return core::fail("invalid_config", "retry.jitter must be none, full, equal or decorrelated");
+      cfg.pipeline.retry.backoff.jitter = *j;
+    }
+    get_ms(*r, "base_ms", cfg.pipeline.retry.backoff.base);
+    get_ms(*r, "cap_ms", cfg.pipeline.retry.backoff.cap);
+    if (auto v = (*r)["budget_per_minute"].value<std::int64_t>()) cfg.retry_budget_per_minute = static_cast<int>(*v);
+  }
+  if (auto* m = root["models"].as_table()) {
+    if (auto st = check_keys(*m, "models.", {"sonnet", "haiku"}); !st.ok()) return st;
+    if (auto* t = (*m)["sonnet"].as_table()) {
+      if (auto st = model(*t, "models.sonnet.", cfg.sonnet); !st.ok()) return st;
+    }
+    if (auto* t = (*m)["haiku"].as_table()) {
+      if (auto st = model(*t, "models.haiku.", cfg.haiku); !st.ok()) return st;
+    }
+  }
+  if (auto* c = root["catalog"].as_table()) {
+    if (auto st = check_keys(*c, "catalog.", {"data_dir", "db_path"}); !st.ok()) return st;
+    get(*c, "data_dir", cfg.data_dir);
+    get(*c, "db_path", cfg.db_path);
+  }
+  if (auto* c = root["cache"].as_table()) {
+    if (auto st = check_keys(*c, "cache.", {"max_entries"}); !st.ok()) return st;
+    if (auto v = (*c)["max_entries"].value<std::int64_t>()) cfg.cache_max_entries = static_cast<std::size_t>(*v);
+  }
+  return core::Ok{};
+}
+
+}  // namespace ma::server

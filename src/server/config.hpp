@@ -1,0 +1,47 @@
+#pragma once
+// The service configuration: embedded defaults, overridden by a TOML file
+// (config/default.toml documents every key) and then by command-line options.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "assist/pipeline.hpp"
+#include "core/result.hpp"
+#include "fm/simulated_bedrock.hpp"
+
+namespace ma::server {
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 8080;
+  int threads = 0;  // 0: one per core
+  std::string admin_token;  // empty: admin API disabled (MANGAASSIST_ADMIN_TOKEN overrides)
+  std::size_t body_limit = 16 * 1024;
+  std::size_t max_message_chars = 2000;
+  core::Duration header_timeout = std::chrono::seconds(10);
+  core::Duration idle_timeout = std::chrono::seconds(30);
+  core::Duration shutdown_grace = std::chrono::seconds(5);
+  std::string web_dir;  // chat page and dashboard
+};
+
+struct AppConfig {
+  ServerConfig server;
+  assist::PipelineConfig pipeline;
+  fm::SimModelSpec sonnet{.name = "sonnet"};
+  fm::SimModelSpec haiku{.name = "haiku",
+                         .latency_median = std::chrono::milliseconds(450),
+                         .latency_p99 = std::chrono::milliseconds(1100)};
+  std::string data_dir;
+  std::string db_path = "var/mangaassist.db";
+  std::size_t cache_max_entries = 100'000;
+  int retry_budget_per_minute = 100;
+  std::uint64_t seed = 0;  // 0: seeded from the OS
+};
+
+// Defaults with the compiled-in data and web directories.
+AppConfig default_config();
+// Applies a TOML file over `cfg`. Unknown keys are errors (a typo must not pass silently).
+core::Status load_toml(const std::string& path, AppConfig& cfg);
+
+}  // namespace ma::server

@@ -1,0 +1,761 @@
+#include "server/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <random>
+
+#include "core/json.hpp"
+#include "core/random.hpp"
+#include "core/text.hpp"
+
+namespace ma::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+Response json_response(http::status status, std::string body, unsigned version = 11) {
+  Response res{status, version};
+  res.set(http::field::server, "mangaassist");
+  res.set(http::field::content_type, "application/json; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+std::string error_body(std::string_view code, std::string_view message) {
+  json::object o;
+  o["error"] = code;
+  o["message"] = message;
+  return json::serialize(o);
+}
+
+Response error_response(http::status status, std::string_view code, std::string_view message) {
+  return json_response(status, error_body(code, message));
+}
+
+// "Bearer <token>" -> token; empty when absent or malformed.
+std::string_view bearer(const Request& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return {};
+  std::string_view v = it->value();
+  if (v.size() < 7 || !(v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) return {};
+  v.remove_prefix(7);
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  return v;
+}
+
+std::string new_trace_id(core::WallTime now) {
+  thread_local core::Random rng(std::random_device{}() ^
+                                (std::uint64_t{std::random_device{}()} << 32));
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "1-%08llx-%08llx%016llx", static_cast<unsigned long long>(secs),
+                static_cast<unsigned long long>(rng.next() & 0xffffffffULL),
+                static_cast<unsigned long long>(rng.next()));
+  return buf;
+}
+
+json::object status_json(const assist::ServiceStatus& st) {
+  json::object o;
+  o["state"] = st.state;
+  if (st.eta) {
+    o["eta_s"] = static_cast<std::int64_t>(std::ceil(core::to_seconds(*st.eta)));
+  } else {
+    o["eta_s"] = nullptr;
+  }
+  json::object models;
+  for (const auto& m : st.models) models[m.name] = resilience::to_string(m.breaker);
+  o["models"] = std::move(models);
+  return o;
+}
+
+struct ParsedChat {
+  std::string message;
+  std::string session_id;
+  std::string request_id;
+};
+
+// Validates a chat body; on failure returns {code, message}.
+core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars,
+                                    bool websocket) {
+  if (!core::is_valid_utf8(body)) return core::fail("invalid_utf8", "the body is not valid UTF-8");
+  auto v = core::parse_json(body);
+  if (!v.ok()) return core::fail("invalid_json", "the body is not valid JSON: " + v.error().message);
+  if (!v->is_object()) return core::fail("invalid_json", "the body must be a JSON object");
+  ParsedChat p;
+  if (websocket) {
+    const auto action = core::get_string(*v, "action");
+    if (!action || *action != "sendMessage") {
+      return core::fail("invalid_action", "expected \"action\": \"sendMessage\"");
+    }
+    if (const auto* rid = v->get_object().if_contains("request_id")) {
+      if (!rid->is_string() || rid->get_string().size() > 128) {
+        return core::fail("invalid_request_id", "request_id must be a string of at most 128 bytes");
+      }
+      p.request_id = std::string(rid->get_string());
+    }
+  }
+  const auto* m = v->get_object().if_contains("message");
+  if (m == nullptr) return core::fail("missing_field", "\"message\" is required");
+  if (!m->is_string()) return core::fail("invalid_field", "\"message\" must be a string");
+  p.message = std::string(m->get_string());
+  if (!core::is_valid_utf8(p.message)) return core::fail("invalid_utf8", "\"message\" is not valid UTF-8");
+  bool blank = true;
+  for (char c : p.message) blank &= (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+  if (blank) return core::fail("empty_message", "\"message\" must not be empty");
+  if (core::utf8_length(p.message) > max_chars) {
+    return core::fail("message_too_long",
+                      "\"message\" is longer than " + std::to_string(max_chars) + " characters");
+  }
+  if (const auto* sid = v->get_object().if_contains("session_id")) {
+    if (!sid->is_string() || sid->get_string().size() > 128) {
+      return core::fail("invalid_field", "\"session_id\" must be a string of at most 128 bytes");
+    }
+    p.session_id = std::string(sid->get_string());
+  }
+  return p;
+}
+
+std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
+                       std::string_view type, std::string_view request_id) {
+  json::object o;
+  if (!type.empty()) o["type"] = type;
+  if (!request_id.empty()) o["request_id"] = request_id;
+  o["reply"] = r.text;
+  o["tier"] = assist::to_string(r.tier);
+  o["intent"] = assist::to_string(r.intent);
+  o["language"] = fm::to_string(r.lang);
+  o["degraded"] = r.degraded;
+  json::array actions;
+  for (const auto& a : r.actions) actions.push_back(json::object{{"label", a.label}, {"url", a.url}});
+  o["actions"] = std::move(actions);
+  o["status"] = status_json(st);
+  if (r.degraded) o["retry_after_s"] = r.retry_after_s;
+  if (r.disclaimer) o["disclaimer"] = true;
+  o["trace_id"] = r.trace_id;
+  return json::serialize(o);
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(App& a, ServerConfig c, Server& o)
+      : app(a), cfg(std::move(c)), owner(o), ioc(cfg.threads), acceptor(ioc), signals(ioc) {}
+
+  App& app;
+  ServerConfig cfg;
+  Server& owner;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  std::atomic<bool> draining{false};
+  std::string index_html;
+  std::string admin_token;
+
+  // Counters for /metrics until the observability registry lands.
+  std::atomic<std::uint64_t> replies_by_tier[5] = {};
+  std::atomic<std::uint64_t> bad_requests{0};
+
+  struct InFlight {
+    explicit InFlight(std::atomic<std::size_t>& c) : c_(c) { c_.fetch_add(1); }
+    ~InFlight() { c_.fetch_sub(1); }
+    std::atomic<std::size_t>& c_;
+  };
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> session(tcp::socket socket);
+  asio::awaitable<void> refuse_body(beast::tcp_stream& stream);
+  asio::awaitable<void> ws_session(beast::tcp_stream stream, Request req);
+  asio::awaitable<Response> handle(Request& req);
+  asio::awaitable<Response> chat(Request& req);
+  Response admin(Request& req, std::string_view target);
+  Response status();
+  Response metrics();
+  std::optional<catalog::User> user_of(std::string_view token, bool& invalid);
+  void count(const assist::Reply& r) { replies_by_tier[static_cast<int>(r.tier)].fetch_add(1); }
+  void start_drain();
+};
+
+Server::Server(App& app, ServerConfig config)
+    : impl_(std::make_unique<Impl>(app, std::move(config), *this)) {
+  if (impl_->cfg.threads <= 0) {
+    impl_->cfg.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  if (const char* t = std::getenv("MANGAASSIST_ADMIN_TOKEN"); t != nullptr && *t != '\0') {
+    impl_->admin_token = t;
+  } else {
+    impl_->admin_token = impl_->cfg.admin_token;
+  }
+  if (auto html = core::read_file(impl_->cfg.web_dir + "/index.html"); html.ok()) {
+    impl_->index_html = std::move(html).value();
+  }
+}
+
+Server::~Server() {
+  if (!impl_->ioc.stopped()) impl_->ioc.stop();
+  join();
+}
+
+core::Result<std::uint16_t> Server::listen() {
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(impl_->cfg.host, ec);
+  if (ec) return core::fail("invalid_config", "bad host " + impl_->cfg.host);
+  tcp::endpoint ep(addr, impl_->cfg.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return core::fail("listen_failed", "cannot listen on " + impl_->cfg.host + ":" +
+                                           std::to_string(impl_->cfg.port) + ": " + ec.message());
+  }
+  port_ = a.local_endpoint().port();
+  asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
+  return port_;
+}
+
+void Server::run() {
+  impl_->signals.add(SIGINT);
+  impl_->signals.add(SIGTERM);
+  impl_->signals.async_wait([this](const boost::system::error_code& ec, int) {
+    if (!ec) shutdown();
+  });
+  std::vector<std::thread> extra;
+  for (int i = 1; i < impl_->cfg.threads; ++i) extra.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : extra) t.join();
+}
+
+void Server::start() {
+  for (int i = 0; i < impl_->cfg.threads; ++i) threads_.emplace_back([this] { impl_->ioc.run(); });
+}
+
+void Server::join() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void Server::shutdown() {
+  asio::post(impl_->ioc, [this] { impl_->start_drain(); });
+}
+
+void Server::Impl::start_drain() {
+  if (draining.exchange(true)) return;
+  boost::system::error_code ec;
+  acceptor.close(ec);
+  signals.cancel(ec);
+  // Answer what is in flight, then stop; never wait past the grace period.
+  asio::co_spawn(
+      ioc,
+      [this]() -> asio::awaitable<void> {
+        asio::steady_timer t(ioc);
+        const core::TimePoint until = app.clock().now() + cfg.shutdown_grace;
+        while (owner.in_flight() > 0 && app.clock().now() < until) {
+          t.expires_after(std::chrono::milliseconds(20));
+          co_await t.async_wait(kTuple);
+        }
+        ioc.stop();
+      },
+      asio::detached);
+}
+
+asio::awaitable<void> Server::Impl::accept_loop() {
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+      continue;  // EMFILE and friends: keep serving the connections we have
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, session(std::move(socket)), asio::detached);
+  }
+}
+
+namespace {
+// After an error reply sent before the request was fully read: stop sending, then read and
+// drop what the client still sends (briefly), so that closing does not reset the connection
+// and destroy the reply in flight.
+asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.expires_after(std::chrono::seconds(2));
+  char scratch[4096];
+  for (;;) {
+    auto [rec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+    if (rec) break;
+  }
+}
+}  // namespace
+
+asio::awaitable<void> Server::Impl::refuse_body(beast::tcp_stream& stream) {
+  bad_requests.fetch_add(1);
+  auto res = error_response(http::status::payload_too_large, "body_too_large",
+                            "the body exceeds " + std::to_string(cfg.body_limit) + " bytes");
+  res.keep_alive(false);
+  co_await http::async_write(stream, res, kTuple);
+  co_await lingering_close(stream);
+}
+
+asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  bool first = true;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(cfg.body_limit);
+    parser.header_limit(8 * 1024);
+    stream.expires_after(first ? cfg.header_timeout : cfg.idle_timeout);
+    first = false;
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+    if (ec == http::error::header_limit) {
+      auto res = error_response(http::status::request_header_fields_too_large, "headers_too_large",
+                                "request headers exceed 8 KiB");
+      res.keep_alive(false);
+      stream.expires_after(cfg.header_timeout);
+      co_await http::async_write(stream, res, kTuple);
+      break;
+    }
+    // A Content-Length over the limit is refused as soon as the header is read; a chunked
+    // body over it, while reading the body below.
+    if (ec == http::error::body_limit) {
+      co_await refuse_body(stream);
+      co_return;
+    }
+    if (ec) break;  // closed, timed out or garbage: nothing to answer
+    if (websocket::is_upgrade(parser.get()) && parser.get().target() == "/v1/ws") {
+      stream.expires_never();
+      co_await ws_session(std::move(stream), parser.release());
+      co_return;
+    }
+    stream.expires_after(cfg.header_timeout);
+    // curl and others wait for "100 Continue" before sending a body they announced.
+    if (auto it = parser.get().find(http::field::expect);
+        it != parser.get().end() && beast::iequals(it->value(), "100-continue") &&
+        parser.content_length().value_or(0) <= cfg.body_limit) {
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      auto [ecc, nc] = co_await http::async_write(stream, cont, kTuple);
+      if (ecc) break;
+    }
+    auto [ec2, n2] = co_await http::async_read(stream, buffer, parser, kTuple);
+    if (ec2 == http::error::body_limit) {
+      co_await refuse_body(stream);
+      co_return;
+    }
+    if (ec2) {
+      if (ec2 != beast::error::timeout && ec2 != http::error::end_of_stream &&
+          ec2 != asio::error::eof && ec2 != asio::error::connection_reset) {
+        auto res = error_response(http::status::bad_request, "bad_request", ec2.message());
+        res.keep_alive(false);
+        co_await http::async_write(stream, res, kTuple);
+      }
+      break;
+    }
+    Request req = parser.release();
+    Response res = co_await handle(req);
+    res.version(req.version());
+    res.keep_alive(req.keep_alive() && !draining.load());
+    stream.expires_after(cfg.idle_timeout);
+    auto [ec3, n3] = co_await http::async_write(stream, res, kTuple);
+    if (ec3 || !res.keep_alive()) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+std::optional<catalog::User> Server::Impl::user_of(std::string_view token, bool& invalid) {
+  invalid = false;
+  if (token.empty()) return std::nullopt;
+  auto u = app.catalog().user_by_token(token);
+  if (!u) invalid = true;
+  return u;
+}
+
+asio::awaitable<Response> Server::Impl::handle(Request& req) {
+  const std::string_view target = req.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  const auto method = req.method();
+  if (path == "/v1/chat") {
+    if (method != http::verb::post) {
+      co_return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
+    }
+    co_return co_await chat(req);
+  }
+  if (path == "/healthz") co_return json_response(http::status::ok, R"({"status":"ok"})");
+  if (path == "/readyz") {
+    if (draining.load()) {
+      co_return json_response(http::status::service_unavailable, R"({"status":"draining"})");
+    }
+    co_return json_response(http::status::ok, R"({"status":"ready"})");
+  }
+  if (path == "/status") co_return status();
+  if (path == "/metrics") co_return metrics();
+  if (path.starts_with("/admin/")) co_return admin(req, path);
+  if (path == "/" || path == "/index.html") {
+    if (index_html.empty()) {
+      co_return error_response(http::status::not_found, "not_found", "the chat page is not installed");
+    }
+    Response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.body() = index_html;
+    res.prepare_payload();
+    co_return res;
+  }
+  if (path == "/v1/ws") {
+    co_return error_response(http::status::upgrade_required, "upgrade_required",
+                             "/v1/ws is a WebSocket endpoint");
+  }
+  co_return error_response(http::status::not_found, "not_found", "no route for " + std::string(path));
+}
+
+asio::awaitable<Response> Server::Impl::chat(Request& req) {
+  if (draining.load()) {
+    co_return error_response(http::status::service_unavailable, "shutting_down",
+                             "this server is restarting; your client should connect to another");
+  }
+  bool invalid_token = false;
+  auto user = user_of(bearer(req), invalid_token);
+  if (invalid_token) {
+    co_return error_response(http::status::unauthorized, "invalid_token", "the bearer token is not valid");
+  }
+  auto parsed = parse_chat(req.body(), cfg.max_message_chars, false);
+  if (!parsed.ok()) {
+    bad_requests.fetch_add(1);
+    co_return error_response(http::status::bad_request, parsed.error().code, parsed.error().message);
+  }
+  InFlight guard(owner.in_flight_);
+  assist::ChatRequest creq{std::move(parsed->message), std::move(parsed->session_id), std::move(user),
+                           new_trace_id(app.clock().wall_now())};
+  const auto deadline = core::Deadline::after(app.clock(), app.config().pipeline.deadline);
+  assist::Reply r = co_await app.pipeline().handle(std::move(creq), nullptr, deadline);
+  count(r);
+  auto res = json_response(http::status::ok, reply_json(r, app.pipeline().status(), "", ""));
+  res.set("X-Trace-Id", r.trace_id);
+  co_return res;
+}
+
+namespace {
+
+// One WebSocket connection: a reader and a writer coroutine on the connection's strand.
+struct WsConn : std::enable_shared_from_this<WsConn> {
+  explicit WsConn(beast::tcp_stream&& s) : ws(std::move(s)), wake(ws.get_executor()) {}
+  websocket::stream<beast::tcp_stream> ws;
+  asio::steady_timer wake;
+  std::deque<std::string> outbox;
+  bool closed = false;
+  int in_flight = 0;
+
+  void send(std::string msg) {
+    if (closed) return;
+    outbox.push_back(std::move(msg));
+    wake.cancel();
+  }
+  asio::awaitable<void> writer() {
+    auto self = shared_from_this();
+    while (!closed) {
+      if (outbox.empty()) {
+        wake.expires_at(asio::steady_timer::time_point::max());
+        co_await wake.async_wait(kTuple);
+        continue;
+      }
+      std::string msg = std::move(outbox.front());
+      outbox.pop_front();
+      ws.text(true);
+      auto [ec, n] = co_await ws.async_write(asio::buffer(msg), kTuple);
+      if (ec) closed = true;
+    }
+  }
+};
+
+std::string ws_error(std::string_view code, std::string_view message, std::string_view request_id) {
+  json::object o;
+  o["type"] = "error";
+  o["error"] = code;
+  o["message"] = message;
+  if (!request_id.empty()) o["request_id"] = request_id;
+  return json::serialize(o);
+}
+
+}  // namespace
+
+asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request req) {
+  bool invalid_token = false;
+  auto user = user_of(bearer(req), invalid_token);
+  // Browsers cannot set headers on a WebSocket: ?token=... is accepted too.
+  if (!user && !invalid_token) {
+    const std::string_view target = req.target();
+    if (auto q = target.find("token="); q != std::string_view::npos) {
+      std::string_view t = target.substr(q + 6);
+      t = t.substr(0, t.find('&'));
+      user = user_of(t, invalid_token);
+    }
+  }
+  auto conn = std::make_shared<WsConn>(std::move(stream));
+  conn->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  conn->ws.read_message_max(cfg.body_limit);
+  auto [ec] = co_await conn->ws.async_accept(req, kTuple);
+  if (ec) co_return;
+  asio::co_spawn(conn->ws.get_executor(), conn->writer(), asio::detached);
+  if (invalid_token) {
+    conn->send(ws_error("invalid_token", "the bearer token is not valid", ""));
+  }
+  const std::string session_id = "ws-" + new_trace_id(app.clock().wall_now()).substr(2, 17);
+  beast::flat_buffer buf;
+  for (;;) {
+    auto [rec, bytes] = co_await conn->ws.async_read(buf, kTuple);
+    if (rec == websocket::error::message_too_big) {
+      conn->send(ws_error("body_too_large", "messages are limited to 16 KiB", ""));
+      break;
+    }
+    if (rec) break;
+    const std::string body = beast::buffers_to_string(buf.data());
+    buf.consume(buf.size());
+    if (invalid_token) continue;
+    auto parsed = parse_chat(body, cfg.max_message_chars, true);
+    if (!parsed.ok()) {
+      bad_requests.fetch_add(1);
+      conn->send(ws_error(parsed.error().code, parsed.error().message, ""));
+      continue;
+    }
+    if (draining.load()) {
+      conn->send(ws_error("shutting_down", "this server is restarting", parsed->request_id));
+      continue;
+    }
+    if (conn->in_flight >= 8) {
+      conn->send(ws_error("too_many_in_flight",
+                          "at most 8 messages may wait for a reply on one connection",
+                          parsed->request_id));
+      continue;
+    }
+    ++conn->in_flight;
+    auto task = [](Impl& self, std::shared_ptr<WsConn> c, ParsedChat p,
+                   std::optional<catalog::User> u, std::string sid) -> asio::awaitable<void> {
+      InFlight guard(self.owner.in_flight_);
+      const std::string rid = p.request_id;
+      assist::ChatRequest creq{std::move(p.message), p.session_id.empty() ? sid : p.session_id,
+                               std::move(u), new_trace_id(self.app.clock().wall_now())};
+      const auto deadline = core::Deadline::after(self.app.clock(), self.app.config().pipeline.deadline);
+      auto sink = [c, rid](assist::Tier tier, std::string_view text) {
+        json::object o;
+        o["type"] = "chunk";
+        if (!rid.empty()) o["request_id"] = rid;
+        o["tier"] = assist::to_string(tier);
+        o["text"] = text;
+        c->send(json::serialize(o));
+      };
+      assist::Reply r = co_await self.app.pipeline().handle(std::move(creq), sink, deadline);
+      self.count(r);
+      c->send(reply_json(r, self.app.pipeline().status(), "reply", rid));
+      --c->in_flight;
+    };
+    asio::co_spawn(conn->ws.get_executor(), task(*this, conn, std::move(parsed).value(), user, session_id),
+                   asio::detached);
+  }
+  conn->closed = true;
+  conn->wake.cancel();
+}
+
+Response Server::Impl::status() {
+  const auto st = app.pipeline().status();
+  json::object o = status_json(st);
+  json::array models;
+  for (const auto& m : st.models) {
+    models.push_back(json::object{
+        {"name", m.name},
+        {"breaker", resilience::to_string(m.breaker)},
+        {"probe_in_ms", std::chrono::duration_cast<std::chrono::milliseconds>(m.time_until_probe).count()},
+        {"client_limiter", m.limiter_enabled ? json::value(m.limiter_rate) : json::value(nullptr)},
+        {"retry_quota", m.retry_quota}});
+  }
+  o["model_details"] = std::move(models);
+  o["flags"] = app.flags().to_json();
+  o["in_flight"] = owner.in_flight();
+  o["cache_entries"] = app.cache().size();
+  return json_response(http::status::ok, json::serialize(o));
+}
+
+Response Server::Impl::metrics() {
+  std::string out;
+  out += "# HELP mangaassist_replies_total Replies sent, by cascade tier.\n";
+  out += "# TYPE mangaassist_replies_total counter\n";
+  for (int t = 0; t < 5; ++t) {
+    out += "mangaassist_replies_total{tier=\"";
+    out += assist::to_string(static_cast<assist::Tier>(t));
+    out += "\"} " + std::to_string(replies_by_tier[t].load()) + "\n";
+  }
+  out += "# HELP mangaassist_bad_requests_total Requests refused as malformed.\n";
+  out += "# TYPE mangaassist_bad_requests_total counter\n";
+  out += "mangaassist_bad_requests_total " + std::to_string(bad_requests.load()) + "\n";
+  out += "# HELP mangaassist_breaker_state Circuit breaker state (0 closed, 1 open, 2 half-open).\n";
+  out += "# TYPE mangaassist_breaker_state gauge\n";
+  for (const auto& m : app.pipeline().status().models) {
+    out += "mangaassist_breaker_state{model=\"" + m.name + "\"} " +
+           std::to_string(static_cast<int>(m.breaker)) + "\n";
+  }
+  out += "# HELP mangaassist_in_flight Requests being answered.\n";
+  out += "# TYPE mangaassist_in_flight gauge\n";
+  out += "mangaassist_in_flight " + std::to_string(owner.in_flight()) + "\n";
+  out += "# HELP mangaassist_cache_entries Entries in the response cache.\n";
+  out += "# TYPE mangaassist_cache_entries gauge\n";
+  out += "mangaassist_cache_entries " + std::to_string(app.cache().size()) + "\n";
+  Response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.body() = std::move(out);
+  res.prepare_payload();
+  return res;
+}
+
+Response Server::Impl::admin(Request& req, std::string_view path) {
+  if (admin_token.empty()) {
+    return error_response(http::status::forbidden, "admin_disabled",
+                          "the admin API is off: set MANGAASSIST_ADMIN_TOKEN or server.admin_token");
+  }
+  if (!core::constant_time_equals(bearer(req), admin_token)) {
+    return error_response(http::status::unauthorized, "unauthorized", "a valid admin bearer token is required");
+  }
+  const auto method = req.method();
+  auto body_json = [&]() -> core::Result<json::value> {
+    if (req.body().empty()) return json::value(json::object{});
+    if (!core::is_valid_utf8(req.body())) return core::fail("invalid_utf8", "the body is not valid UTF-8");
+    auto v = core::parse_json(req.body());
+    if (!v.ok()) return core::fail("invalid_json", v.error().message);
+    if (!v->is_object()) return core::fail("invalid_json", "the body must be a JSON object");
+    return v;
+  };
+
+  if (path == "/admin/flags") {
+    if (method == http::verb::get) {
+      return json_response(http::status::ok, json::serialize(app.flags().to_json()));
+    }
+    if (method != http::verb::patch) {
+      return error_response(http::status::method_not_allowed, "method_not_allowed", "use GET or PATCH");
+    }
+    auto body = body_json();
+    if (!body.ok()) return error_response(http::status::bad_request, body.error().code, body.error().message);
+    if (auto st = app.flags().patch(*body); !st.ok()) {
+      return error_response(http::status::bad_request, st.error().code, st.error().message);
+    }
+    return json_response(http::status::ok, json::serialize(app.flags().to_json()));
+  }
+
+  if (path == "/admin/chaos") {
+    if (method != http::verb::post) {
+      return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
+    }
+    auto body = body_json();
+    if (!body.ok()) return error_response(http::status::bad_request, body.error().code, body.error().message);
+    std::vector<fm::SimulatedBedrock*> targets;
+    const std::string model(core::get_string(*body, "model").value_or("all"));
+    if (model == "all") {
+      targets = {app.simulated("sonnet"), app.simulated("haiku")};
+    } else if (model == "sonnet" || model == "haiku") {
+      targets = {app.simulated(model)};
+    } else {
+      return error_response(http::status::bad_request, "invalid_model", "model must be sonnet, haiku or all");
+    }
+    if (std::find(targets.begin(), targets.end(), nullptr) != targets.end()) {
+      return error_response(http::status::conflict, "not_simulated", "chaos applies to simulated models only");
+    }
+    if (core::get_bool(*body, "clear").value_or(false)) {
+      for (auto* t : targets) t->clear_faults();
+      return json_response(http::status::ok, R"({"cleared":true})");
+    }
+    fm::FaultSpec f;
+    const double throttle = core::get_number(*body, "throttle_rate").value_or(0);
+    const double unknown = core::get_number(*body, "unknown_error_rate").value_or(0);
+    const double latency_ms = core::get_number(*body, "latency_ms").value_or(0);
+    const double duration_s = core::get_number(*body, "duration_s").value_or(45);
+    if (throttle < 0 || throttle > 1 || unknown < 0 || unknown > 1) {
+      return error_response(http::status::bad_request, "invalid_rate", "rates must be between 0 and 1");
+    }
+    if (latency_ms < 0 || latency_ms > 600'000 || duration_s <= 0 || duration_s > 86'400) {
+      return error_response(http::status::bad_request, "invalid_duration",
+                            "latency_ms must be 0-600000 and duration_s 0-86400");
+    }
+    f.throttle_rate = throttle;
+    f.unknown_error_rate = unknown;
+    f.outage = core::get_bool(*body, "outage").value_or(false);
+    f.extra_latency = core::from_seconds(latency_ms / 1000.0);
+    f.until = app.clock().now() + core::from_seconds(duration_s);
+    for (auto* t : targets) t->set_faults(f);
+    json::object o;
+    o["applied"] = model;
+    o["duration_s"] = duration_s;
+    return json_response(http::status::ok, json::serialize(o));
+  }
+
+  if (path.starts_with("/admin/catalog/products/")) {
+    if (method != http::verb::put) {
+      return error_response(http::status::method_not_allowed, "method_not_allowed", "use PUT");
+    }
+    const std::string id(path.substr(std::string_view("/admin/catalog/products/").size()));
+    auto body = body_json();
+    if (!body.ok()) return error_response(http::status::bad_request, body.error().code, body.error().message);
+    const auto price = core::get_int(*body, "price_jpy");
+    const auto stock = core::get_int(*body, "stock");
+    const bool has_price = body->get_object().contains("price_jpy");
+    const bool has_stock = body->get_object().contains("stock");
+    if ((has_price && !price) || (has_stock && !stock) || (!has_price && !has_stock)) {
+      return error_response(http::status::bad_request, "invalid_field",
+                            "give price_jpy and/or stock as integers");
+    }
+    auto st = app.catalog().update_product(
+        id, price ? std::optional<int>(static_cast<int>(std::clamp<std::int64_t>(*price, -1, 2'000'000))) : std::nullopt,
+        stock ? std::optional<int>(static_cast<int>(std::clamp<std::int64_t>(*stock, -1, 2'000'000))) : std::nullopt);
+    if (!st.ok()) {
+      const auto status = st.error().code == "not_found" ? http::status::not_found : http::status::bad_request;
+      return error_response(status, st.error().code, st.error().message);
+    }
+    const auto p = app.catalog().product(id);
+    json::object o{{"id", p->id}, {"price_jpy", p->price_jpy}, {"stock", p->stock}};
+    return json_response(http::status::ok, json::serialize(o));
+  }
+
+  if (path == "/admin/cache/flush") {
+    if (method != http::verb::post) {
+      return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
+    }
+    auto body = body_json();
+    if (!body.ok()) return error_response(http::status::bad_request, body.error().code, body.error().message);
+    const std::string category(core::get_string(*body, "category").value_or(""));
+    if (!category.empty() && !assist::parse_intent(category)) {
+      return error_response(http::status::bad_request, "invalid_category",
+                            "category must be one of the intents (pricing, availability, ...)");
+    }
+    json::object o{{"flushed", app.cache().flush(category)}};
+    return json_response(http::status::ok, json::serialize(o));
+  }
+
+  if (path == "/admin/alarms") {
+    return error_response(http::status::not_implemented, "not_built",
+                          "alarms arrive with the observability issue");
+  }
+  return error_response(http::status::not_found, "not_found", "no admin route " + std::string(path));
+}
+
+}  // namespace ma::server

@@ -1,0 +1,57 @@
+#pragma once
+// The HTTP/1.1 + WebSocket server (Boost.Beast over Asio coroutines): one io_context run by
+// one thread per core, one coroutine per connection on its own strand.
+//
+// Routes (docs/api.md): POST /v1/chat, GET /v1/ws, GET /healthz, /readyz, /status,
+// /metrics, the admin API under /admin (bearer admin token, compared in constant time), and
+// the chat page at /.
+//
+// Input rules: bodies over 16 KiB -> 413; invalid JSON, missing fields, invalid UTF-8, an
+// empty or over-long message -> 400 with {"error": code, "message": text}. A connection
+// waits at most idle_timeout for a request and header_timeout for its headers and body.
+// shutdown() stops accepting, answers what is in flight, then stops.
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/app.hpp"
+
+namespace ma::server {
+
+class Server final {
+ public:
+  Server(App& app, ServerConfig config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. Returns the bound port (useful with port 0).
+  core::Result<std::uint16_t> listen();
+  // Runs the io_context on the configured threads; returns after shutdown()/stop().
+  void run();
+  // Starts run() on background threads (tests).
+  void start();
+  // Graceful: stop accepting, finish in-flight requests (up to shutdown_grace), then stop.
+  // Thread-safe; callable from a signal handler's completion.
+  void shutdown();
+  // Waits for the background threads started by start().
+  void join();
+
+  std::uint16_t port() const { return port_; }
+  std::size_t in_flight() const { return in_flight_.load(); }
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  std::uint16_t port_ = 0;
+  std::atomic<std::size_t> in_flight_{0};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ma::server

@@ -1,0 +1,266 @@
+// The real server on a loopback port (port 0), driven over real sockets: every tier of the
+// cascade, the input rules, the admin API, WebSocket streaming and graceful shutdown.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "assist/degradation.hpp"
+#include "core/real_clock.hpp"
+#include "core/text.hpp"
+#include "integration/test_client.hpp"
+#include "server/app.hpp"
+#include "server/server.hpp"
+
+namespace ma::server {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::http_request;
+using testing::HttpResult;
+namespace json = boost::json;
+
+constexpr const char* kAdmin = "test-admin-token";
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start(); }
+  void TearDown() override { stop(); }
+
+  void start(std::string db_path = ":memory:") {
+    AppConfig cfg = default_config();
+    cfg.data_dir = std::string(MA_SOURCE_DIR) + "/data";
+    cfg.server.web_dir = std::string(MA_SOURCE_DIR) + "/web";
+    cfg.db_path = std::move(db_path);
+    cfg.server.port = 0;
+    cfg.server.host = "127.0.0.1";
+    cfg.server.threads = 2;
+    cfg.server.admin_token = kAdmin;
+    cfg.sonnet.latency_median = 20ms;
+    cfg.sonnet.latency_p99 = 60ms;
+    cfg.haiku.latency_median = 10ms;
+    cfg.haiku.latency_p99 = 30ms;
+    cfg.pipeline.stagger_max = 100ms;
+    cfg.seed = 7;
+    auto app = App::create(cfg, clock_);
+    ASSERT_TRUE(app.ok()) << app.error().message;
+    app_ = std::move(app).value();
+    server_ = std::make_unique<Server>(*app_, cfg.server);
+    auto port = server_->listen();
+    ASSERT_TRUE(port.ok()) << port.error().message;
+    port_ = *port;
+    server_->start();
+  }
+  void stop() {
+    if (server_) {
+      server_->shutdown();
+      server_->join();
+    }
+    server_.reset();
+    app_.reset();
+  }
+
+  HttpResult chat(const std::string& message, const std::string& token = "",
+                  const std::string& session = "s-1") {
+    std::map<std::string, std::string> h;
+    if (!token.empty()) h["Authorization"] = "Bearer " + token;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = http_request(port_, "POST", "/v1/chat",
+                          json::serialize(json::object{{"message", message}, {"session_id", session}}), h);
+    // Every reply arrives within the 3 s deadline (plus loopback and scheduling slack).
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 3500ms) << message;
+    return r;
+  }
+  HttpResult admin(const std::string& method, const std::string& target, const std::string& body) {
+    return http_request(port_, method, target, body, {{"Authorization", std::string("Bearer ") + kAdmin}});
+  }
+  static void expect_error(const HttpResult& r, int status, std::string_view code) {
+    EXPECT_EQ(r.status, status) << r.body;
+    auto v = json::parse(r.body);
+    EXPECT_EQ(v.at("error").as_string(), code) << r.body;
+    EXPECT_FALSE(v.at("message").as_string().empty());
+  }
+
+  core::RealClock clock_;
+  std::unique_ptr<App> app_;
+  std::unique_ptr<Server> server_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(ServerTest, HealthReadinessAndStatus) {
+  EXPECT_EQ(http_request(port_, "GET", "/healthz").status, 200);
+  EXPECT_EQ(http_request(port_, "GET", "/readyz").status, 200);
+  auto st = http_request(port_, "GET", "/status");
+  ASSERT_EQ(st.status, 200);
+  EXPECT_EQ(st.json().at("state").as_string(), "normal");
+  EXPECT_EQ(st.json().at("models").at("sonnet").as_string(), "closed");
+  auto metrics = http_request(port_, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("mangaassist_breaker_state{model=\"sonnet\"} 0"), std::string::npos);
+}
+
+TEST_F(ServerTest, ServesTheChatPage) {
+  auto r = http_request(port_, "GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("/v1/ws"), std::string::npos);
+}
+
+TEST_F(ServerTest, NormalPrimaryAnswerWithTheCatalogPrice) {
+  auto r = chat("ONE PIECEの105巻はいくら？");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto v = r.json();
+  EXPECT_EQ(v.at("tier").as_string(), "primary");
+  EXPECT_EQ(v.at("intent").as_string(), "pricing");
+  EXPECT_FALSE(v.at("degraded").as_bool());
+  EXPECT_NE(std::string(v.at("reply").as_string()).find("528円"), std::string::npos);
+  EXPECT_TRUE(v.at("trace_id").as_string().starts_with("1-"));
+  EXPECT_EQ(r.headers["X-Trace-Id"], v.at("trace_id").as_string());
+}
+
+TEST_F(ServerTest, ThrottledPrimaryIsAnsweredBySecondary) {
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"sonnet","throttle_rate":1.0,"duration_s":60})").status, 200);
+  auto v = chat("Recommend something like Frieren").json();
+  EXPECT_EQ(v.at("tier").as_string(), "secondary");
+  EXPECT_FALSE(v.at("degraded").as_bool());
+}
+
+TEST_F(ServerTest, BothModelsDownFallThroughCacheStaticAndDegraded) {
+  ASSERT_EQ(chat("Recommend something like Frieren").json().at("tier").as_string(), "primary");
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","outage":true})").status, 200);
+  auto cached = chat("Recommend something like Frieren", "", "s-2").json();
+  EXPECT_EQ(cached.at("tier").as_string(), "cache");
+  EXPECT_TRUE(cached.at("degraded").as_bool());
+  auto stat = chat("ONE PIECEの105巻はいくら？", "", "s-2").json();
+  EXPECT_EQ(stat.at("tier").as_string(), "static");
+  EXPECT_NE(std::string(stat.at("reply").as_string()).find("528円"), std::string::npos);
+  auto deg = chat("Tell me something fun", "", "s-2").json();
+  EXPECT_EQ(deg.at("tier").as_string(), "degraded");
+  const std::string text = core::nfkc_casefold(std::string(deg.at("reply").as_string()));
+  for (auto banned : assist::kBannedPhrases) EXPECT_EQ(text.find(banned), std::string::npos) << text;
+  ASSERT_FALSE(deg.at("actions").as_array().empty());
+  EXPECT_FALSE(deg.at("actions").as_array()[0].at("url").as_string().empty());
+  EXPECT_GT(deg.at("retry_after_s").as_int64(), 0);
+}
+
+TEST_F(ServerTest, CacheOnlyModeAndRetryBrakeFromTheFlagsApi) {
+  auto flags = admin("PATCH", "/admin/flags", R"({"FM_MODE":"cache_only","RETRY_MAX_ATTEMPTS":0})");
+  ASSERT_EQ(flags.status, 200) << flags.body;
+  EXPECT_EQ(flags.json().at("FM_MODE").as_string(), "cache_only");
+  EXPECT_EQ(flags.json().at("RETRY_MAX_ATTEMPTS").as_int64(), 0);
+  EXPECT_EQ(chat("How much is Bleach volume 2?").json().at("tier").as_string(), "static");
+  EXPECT_EQ(admin("GET", "/status", "").json().at("state").as_string(), "limited");
+  // Back to normal, with retries braked: an outage is one attempt per model, then static.
+  ASSERT_EQ(admin("PATCH", "/admin/flags", R"({"FM_MODE":"normal"})").status, 200);
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","outage":true})").status, 200);
+  EXPECT_EQ(chat("How much is Bleach volume 3?").json().at("tier").as_string(), "static");
+  expect_error(admin("PATCH", "/admin/flags", R"({"FM_MODE":"sometimes"})"), 400, "invalid_flag");
+}
+
+TEST_F(ServerTest, OrdersAreOnlyShownToTheirOwner) {
+  auto mine = chat("Where is my order #12345?", "demo-aiko").json();
+  EXPECT_NE(std::string(mine.at("reply").as_string()).find("4512-3456-7890"), std::string::npos);
+  auto other = chat("Where is my order #12345?", "demo-chika").json();
+  EXPECT_EQ(std::string(other.at("reply").as_string()).find("4512"), std::string::npos);
+  EXPECT_EQ(std::string(other.at("reply").as_string()).find("Yamato"), std::string::npos);
+  auto anon = chat("Where is my order #12345?").json();
+  EXPECT_EQ(std::string(anon.at("reply").as_string()).find("Yamato"), std::string::npos);
+  expect_error(chat("Where is my order #12345?", "stolen-token"), 401, "invalid_token");
+}
+
+TEST_F(ServerTest, EveryBadInputGetsAClearError) {
+  auto post = [&](const std::string& body) { return http_request(port_, "POST", "/v1/chat", body); };
+  expect_error(post("{not json"), 400, "invalid_json");
+  expect_error(post("[1,2]"), 400, "invalid_json");
+  expect_error(post(R"({"session_id":"x"})"), 400, "missing_field");
+  expect_error(post(R"({"message":42})"), 400, "invalid_field");
+  expect_error(post(R"({"message":"   "})"), 400, "empty_message");
+  expect_error(post("{\"message\":\"\xff\xfe\"}"), 400, "invalid_utf8");
+  std::string long_msg;
+  for (int i = 0; i < 2001; ++i) long_msg += "漫";
+  expect_error(post(json::serialize(json::object{{"message", long_msg}})), 400, "message_too_long");
+  long_msg.resize(long_msg.size() - 3);  // exactly 2,000 characters is fine
+  EXPECT_EQ(post(json::serialize(json::object{{"message", long_msg}})).status, 200);
+  expect_error(post(std::string(17 * 1024, ' ') + "{}"), 413, "body_too_large");
+  expect_error(http_request(port_, "GET", "/v1/chat"), 405, "method_not_allowed");
+  expect_error(http_request(port_, "GET", "/nope"), 404, "not_found");
+}
+
+TEST_F(ServerTest, OversizedBodyAnswers413EvenWhileTheClientIsStillSending) {
+  const std::string body(64 * 1024, 'a');
+  const std::string raw = "POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string answer = testing::raw_exchange(port_, raw);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer.substr(0, 80);
+  EXPECT_NE(answer.find("body_too_large"), std::string::npos);
+}
+
+TEST_F(ServerTest, AdminApiNeedsTheAdminToken) {
+  expect_error(http_request(port_, "GET", "/admin/flags"), 401, "unauthorized");
+  expect_error(http_request(port_, "GET", "/admin/flags", "", {{"Authorization", "Bearer demo-aiko"}}), 401,
+               "unauthorized");
+  EXPECT_EQ(admin("GET", "/admin/flags", "").status, 200);
+  expect_error(admin("POST", "/admin/chaos", R"({"model":"gpt"})"), 400, "invalid_model");
+  expect_error(admin("POST", "/admin/chaos", R"({"throttle_rate":3})"), 400, "invalid_rate");
+  expect_error(admin("POST", "/admin/cache/flush", R"({"category":"nonsense"})"), 400, "invalid_category");
+}
+
+TEST_F(ServerTest, PriceChangeIsServedAtOnce) {
+  auto before = chat("How much is Bleach volume 5?").json();
+  EXPECT_NE(std::string(before.at("reply").as_string()).find("¥528"), std::string::npos);
+  auto put = admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":600})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.json().at("price_jpy").as_int64(), 600);
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","outage":true})").status, 200);
+  auto after = chat("How much is Bleach volume 5?", "", "s-3").json();
+  EXPECT_NE(std::string(after.at("reply").as_string()).find("¥600"), std::string::npos) << after;
+  expect_error(admin("PUT", "/admin/catalog/products/mg-9999-v1", R"({"price_jpy":600})"), 404, "not_found");
+  expect_error(admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":"free"})"), 400, "invalid_field");
+  auto flushed = admin("POST", "/admin/cache/flush", "{}");
+  EXPECT_EQ(flushed.status, 200);
+}
+
+TEST_F(ServerTest, WebSocketStreamsChunksThenOneReply) {
+  testing::WsClient ws(port_);
+  ws.send(R"({"action":"sendMessage","message":"ONE PIECEの105巻はいくら？","request_id":"r1"})");
+  int chunks = 0;
+  std::string streamed;
+  for (;;) {
+    auto m = ws.receive();
+    ASSERT_EQ(m.at("request_id").as_string(), "r1");
+    if (m.at("type").as_string() == "chunk") {
+      ++chunks;
+      streamed += m.at("text").as_string();
+      continue;
+    }
+    ASSERT_EQ(m.at("type").as_string(), "reply");
+    EXPECT_EQ(m.at("tier").as_string(), "primary");
+    EXPECT_EQ(m.at("reply").as_string(), streamed);
+    break;
+  }
+  EXPECT_GE(chunks, 2);
+  ws.send(R"({"action":"sendMessage"})");
+  auto err = ws.receive();
+  EXPECT_EQ(err.at("type").as_string(), "error");
+  EXPECT_EQ(err.at("error").as_string(), "missing_field");
+  ws.send(R"({"action":"dance","message":"x"})");
+  EXPECT_EQ(ws.receive().at("error").as_string(), "invalid_action");
+}
+
+TEST_F(ServerTest, GracefulShutdownAnswersWhatIsInFlight) {
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","latency_ms":800})").status, 200);
+  auto pending = std::async(std::launch::async, [&] { return chat("Recommend something like Naruto"); });
+  // Wait for the event: the request is being answered.
+  for (int i = 0; i < 2000 && server_->in_flight() == 0; ++i) std::this_thread::yield();
+  ASSERT_EQ(server_->in_flight(), 1u);
+  server_->shutdown();
+  const HttpResult r = pending.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(json::parse(r.body).at("reply").as_string().empty());
+  server_->join();
+  EXPECT_THROW(http_request(port_, "GET", "/healthz"), std::exception);
+}
+
+}  // namespace
+}  // namespace ma::server
