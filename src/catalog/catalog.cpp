@@ -547,6 +547,14 @@ std::vector<const Series*> Catalog::search(std::string_view query, std::size_t l
 }
 
 std::vector<const Series*> Catalog::similar(const Series& s, std::size_t limit) const {
+  constexpr std::size_t kMemo = 10;
+  const std::size_t self = series_by_id_.at(s.id);
+  if (limit <= kMemo) {
+    std::lock_guard lock(similar_mu_);
+    if (auto it = similar_memo_.find(self); it != similar_memo_.end()) {
+      return {it->second.begin(), it->second.begin() + static_cast<long>(std::min(limit, it->second.size()))};
+    }
+  }
   std::vector<std::pair<int, std::size_t>> scored;
   for (std::size_t i = 0; i < series_.size(); ++i) {
     const Series& o = series_[i];
@@ -565,9 +573,15 @@ std::vector<const Series*> Catalog::similar(const Series& s, std::size_t limit) 
   std::stable_sort(scored.begin(), scored.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<const Series*> out;
-  for (std::size_t i = 0; i < scored.size() && out.size() < limit; ++i) {
+  const std::size_t keep = std::max(limit, kMemo);
+  for (std::size_t i = 0; i < scored.size() && out.size() < keep; ++i) {
     out.push_back(&series_[scored[i].second]);
   }
+  {
+    std::lock_guard lock(similar_mu_);
+    similar_memo_.emplace(self, out);
+  }
+  if (out.size() > limit) out.resize(limit);
   return out;
 }
 

@@ -179,6 +179,10 @@ class Catalog final {
   // Character bigram -> series indexes, for fuzzy search.
   std::unordered_map<std::string, std::vector<std::size_t>> bigram_index_;
 
+  // similar() scans every series (~70 us); its answer never changes, so it is memoised.
+  mutable std::mutex similar_mu_;
+  mutable std::unordered_map<std::size_t, std::vector<const Series*>> similar_memo_;
+
   mutable std::mutex store_mu_;
   sqlite3* db_ = nullptr;
   std::vector<std::function<void(const ProductChange&)>> listeners_;
