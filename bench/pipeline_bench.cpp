@@ -34,13 +34,15 @@ BENCHMARK_CAPTURE(BM_Retrieve, kanji_pricing, "ONE PIECEの105巻はいくら？
 BENCHMARK_CAPTURE(BM_Retrieve, english_recommendation, "Recommend something like Naruto");
 
 void BM_NormalizeForMatch(benchmark::State& state) {
-  for (auto _ : state) benchmark::DoNotOptimize(core::normalize_for_match("ONE PIECEの105巻はいくら？"));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(core::normalize_for_match("ONE PIECEの105巻はいくら？"));
 }
 BENCHMARK(BM_NormalizeForMatch);
 
 void BM_FindSeries(benchmark::State& state) {
   auto& cat = the_catalog();
-  for (auto _ : state) benchmark::DoNotOptimize(cat.find_series("how much is one piece volume 105?"));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(cat.find_series("how much is one piece volume 105?"));
 }
 BENCHMARK(BM_FindSeries);
 

@@ -66,12 +66,14 @@ int serve(std::vector<std::string> args) {
     cfg.server.port = static_cast<std::uint16_t>(p);
   }
   if (auto redis = take_option(args, "--redis")) {
-    std::fprintf(stderr, "mangaassist serve: --redis (fleet mode) is not built yet; running "
-                         "with in-process state would silently split the fleet, so stopping.\n");
+    std::fprintf(stderr,
+                 "mangaassist serve: --redis (fleet mode) is not built yet; running "
+                 "with in-process state would silently split the fleet, so stopping.\n");
     return 2;
   }
   if (!args.empty()) {
-    std::fprintf(stderr, "mangaassist serve: unexpected argument '%s'\n%s", args[0].c_str(), kUsage);
+    std::fprintf(stderr, "mangaassist serve: unexpected argument '%s'\n%s", args[0].c_str(),
+                 kUsage);
     return 2;
   }
   core::RealClock clock;
@@ -120,7 +122,8 @@ int chat(std::vector<std::string> args) {
     req.set(http::field::host, host);
     req.set(http::field::content_type, "application/json");
     if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-    req.body() = boost::json::serialize(boost::json::object{{"message", args[0]}, {"session_id", "cli"}});
+    req.body() =
+        boost::json::serialize(boost::json::object{{"message", args[0]}, {"session_id", "cli"}});
     req.prepare_payload();
     http::write(stream, req);
     beast::flat_buffer buf;
@@ -138,7 +141,8 @@ int chat(std::vector<std::string> args) {
                 std::string(ma::core::get_string(*v, "trace_id").value_or("")).c_str());
     if (const auto* acts = v->get_object().if_contains("actions"); acts && acts->is_array()) {
       for (const auto& a : acts->get_array()) {
-        std::printf("  -> %s: %s\n", std::string(ma::core::get_string(a, "label").value_or("")).c_str(),
+        std::printf("  -> %s: %s\n",
+                    std::string(ma::core::get_string(a, "label").value_or("")).c_str(),
                     std::string(ma::core::get_string(a, "url").value_or("")).c_str());
       }
     }

@@ -20,13 +20,19 @@ std::string topic(const Retrieved& r) {
   const auto* s = r.u.series;
   switch (r.u.intent) {
     case Intent::kOrderStatus:
-      if (r.u.order_id) return ja ? "ご注文 #" + *r.u.order_id + " について" : "your question about order #" + *r.u.order_id;
+      if (r.u.order_id)
+        return ja ? "ご注文 #" + *r.u.order_id + " について"
+                  : "your question about order #" + *r.u.order_id;
       return ja ? "ご注文について" : "your question about your order";
     case Intent::kPricing:
-      if (s) return ja ? "『" + s->display_title(true) + "』の価格について" : "your question about the price of " + s->display_title(false);
+      if (s)
+        return ja ? "『" + s->display_title(true) + "』の価格について"
+                  : "your question about the price of " + s->display_title(false);
       return ja ? "価格について" : "your question about prices";
     case Intent::kAvailability:
-      if (s) return ja ? "『" + s->display_title(true) + "』の在庫について" : "your question about " + s->display_title(false) + " stock";
+      if (s)
+        return ja ? "『" + s->display_title(true) + "』の在庫について"
+                  : "your question about " + s->display_title(false) + " stock";
       return ja ? "在庫について" : "your question about stock";
     case Intent::kRecommendation:
       return ja ? "おすすめについて" : "your request for recommendations";
@@ -40,8 +46,9 @@ std::string topic(const Retrieved& r) {
 
 std::string eta_text(std::optional<core::Duration> eta, Language lang) {
   if (!eta) {
-    return lang == Language::kJa ? "復旧時刻はまだわかりません。状況はステータスページでお知らせします。"
-                                 : "We don't have a recovery time yet; the status page has updates.";
+    return lang == Language::kJa
+               ? "復旧時刻はまだわかりません。状況はステータスページでお知らせします。"
+               : "We don't have a recovery time yet; the status page has updates.";
   }
   const auto s = std::max<long long>(1, std::llround(core::to_seconds(*eta)));
   if (lang == Language::kJa) {
@@ -64,20 +71,24 @@ Degraded degraded_reply(const Retrieved& r, std::optional<core::Duration> eta,
     return d;
   }
   if (ja) {
-    d.text = topic(r) + "、アシスタントは現在一部の機能が制限されているため、すぐにはお答えできません。" +
+    d.text = topic(r) +
+             "、アシスタントは現在一部の機能が制限されているため、すぐにはお答えできません。" +
              eta_text(eta, r.u.lang);
   } else {
     std::string t = topic(r);
     t[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(t[0])));
-    d.text = t + " needs our assistant, which is running in a limited mode right now, so I "
-                 "can't answer it fully at the moment. " + eta_text(eta, r.u.lang);
+    d.text = t +
+             " needs our assistant, which is running in a limited mode right now, so I "
+             "can't answer it fully at the moment. " +
+             eta_text(eta, r.u.lang);
   }
   // Links that help without the assistant.
   d.actions = r.actions;
   switch (r.u.intent) {
     case Intent::kOrderStatus:
       if (!r.order && r.u.order_id) {
-        d.actions.insert(d.actions.begin(), {ja ? "注文履歴で確認する" : "Check your orders", "/orders"});
+        d.actions.insert(d.actions.begin(),
+                         {ja ? "注文履歴で確認する" : "Check your orders", "/orders"});
       }
       d.text += ja ? " 注文履歴ページでは配送状況をいつでも確認できます。"
                    : " Your order page always shows the live delivery status.";
@@ -86,7 +97,8 @@ Degraded degraded_reply(const Retrieved& r, std::optional<core::Duration> eta,
     case Intent::kAvailability:
       d.text += ja ? " 最新の価格と在庫は商品ページでご確認いただけます。"
                    : " The store page shows current prices and stock.";
-      if (r.u.series == nullptr) d.actions.push_back({ja ? "ストアを見る" : "Browse the store", "/store"});
+      if (r.u.series == nullptr)
+        d.actions.push_back({ja ? "ストアを見る" : "Browse the store", "/store"});
       break;
     case Intent::kRecommendation:
       d.actions.push_back({ja ? "人気ランキング" : "Best sellers", "/ranking"});
@@ -104,13 +116,16 @@ Degraded high_demand_reply(Language lang, std::optional<core::Duration> eta) {
   Degraded d;
   d.retry_after_s = eta ? static_cast<int>(std::ceil(core::to_seconds(*eta))) : 60;
   if (lang == Language::kJa) {
-    d.text = "ただいまアクセスが集中しており、アシスタントの応答を待つ時間が上限に達しました。"
-             "ご質問は受け付けましたが、回答を作成できませんでした。" + eta_text(eta, lang) +
-             " ストアの検索、注文履歴、ヘルプセンターは通常どおりご利用いただけます。";
+    d.text =
+        "ただいまアクセスが集中しており、アシスタントの応答を待つ時間が上限に達しました。"
+        "ご質問は受け付けましたが、回答を作成できませんでした。" +
+        eta_text(eta, lang) +
+        " ストアの検索、注文履歴、ヘルプセンターは通常どおりご利用いただけます。";
   } else {
-    d.text = "We are seeing very high demand right now, and your question waited longer than "
-             "we allow without getting an answer. " + eta_text(eta, lang) +
-             " Store search, your order page and the help center work as usual.";
+    d.text =
+        "We are seeing very high demand right now, and your question waited longer than "
+        "we allow without getting an answer. " +
+        eta_text(eta, lang) + " Store search, your order page and the help center work as usual.";
   }
   const bool ja = lang == Language::kJa;
   d.actions = {{ja ? "ストアを検索" : "Search the store", "/store"},

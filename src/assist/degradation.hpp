@@ -33,7 +33,6 @@ Degraded high_demand_reply(fm::Language lang, std::optional<core::Duration> eta)
 
 // Phrases no v2 message may contain (checked by tests).
 inline constexpr std::string_view kBannedPhrases[] = {"try again", "try asking again",
-                                                      "i'm still here", "もう一度",
-                                                      "再度お試し"};
+                                                      "i'm still here", "もう一度", "再度お試し"};
 
 }  // namespace ma::assist

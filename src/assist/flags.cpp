@@ -7,9 +7,12 @@ namespace ma::assist {
 
 std::string_view to_string(FmMode m) {
   switch (m) {
-    case FmMode::kNormal: return "normal";
-    case FmMode::kCacheOnly: return "cache_only";
-    case FmMode::kStaticOnly: return "static_only";
+    case FmMode::kNormal:
+      return "normal";
+    case FmMode::kCacheOnly:
+      return "cache_only";
+    case FmMode::kStaticOnly:
+      return "static_only";
   }
   return "normal";
 }
@@ -45,10 +48,14 @@ core::Status RuntimeFlags::apply(std::string_view name, const boost::json::value
   }
   if (name == "FM_MODE") {
     FmMode m;
-    if (s == "normal") m = FmMode::kNormal;
-    else if (s == "cache_only") m = FmMode::kCacheOnly;
-    else if (s == "static_only") m = FmMode::kStaticOnly;
-    else return core::fail("invalid_flag", "FM_MODE must be normal, cache_only or static_only");
+    if (s == "normal")
+      m = FmMode::kNormal;
+    else if (s == "cache_only")
+      m = FmMode::kCacheOnly;
+    else if (s == "static_only")
+      m = FmMode::kStaticOnly;
+    else
+      return core::fail("invalid_flag", "FM_MODE must be normal, cache_only or static_only");
     if (commit) fm_mode_.store(m);
     return core::Ok{};
   }

@@ -29,7 +29,9 @@ class RuntimeFlags final {
   // "sonnet" or "haiku".
   bool primary_is_haiku() const { return primary_haiku_.load(std::memory_order_relaxed); }
   FmMode fm_mode() const { return fm_mode_.load(std::memory_order_relaxed); }
-  DegradationVersion degradation_version() const { return version_.load(std::memory_order_relaxed); }
+  DegradationVersion degradation_version() const {
+    return version_.load(std::memory_order_relaxed);
+  }
 
   void set_retry_max_attempts(int n) { retry_max_attempts_.store(n); }
 

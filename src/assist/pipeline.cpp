@@ -15,11 +15,16 @@ using resilience::ErrorClass;
 
 std::string_view to_string(Tier t) {
   switch (t) {
-    case Tier::kPrimary: return "primary";
-    case Tier::kSecondary: return "secondary";
-    case Tier::kCache: return "cache";
-    case Tier::kStatic: return "static";
-    case Tier::kDegraded: return "degraded";
+    case Tier::kPrimary:
+      return "primary";
+    case Tier::kSecondary:
+      return "secondary";
+    case Tier::kCache:
+      return "cache";
+    case Tier::kStatic:
+      return "static";
+    case Tier::kDegraded:
+      return "degraded";
   }
   return "degraded";
 }
@@ -149,7 +154,8 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
       co_return result;
     }
     result.error = r.error();
-    const auto decision = attempts.on_failure(r.error().kind, clock.now(), rng, r.error().retry_after);
+    const auto decision =
+        attempts.on_failure(r.error().kind, clock.now(), rng, r.error().retry_after);
     if (!decision.retry()) co_return result;
     co_await clock.sleep_for(decision.delay);
   }
@@ -169,7 +175,8 @@ std::optional<Reply> Pipeline::dedupe_lookup(const std::string& key, TimePoint n
 void Pipeline::dedupe_store(const std::string& key, const Reply& r, TimePoint now) {
   std::lock_guard lock(dedupe_mu_);
   if (dedupe_.size() > 50'000) {
-    std::erase_if(dedupe_, [&](const auto& kv) { return now - kv.second.second > config_.dedupe_window; });
+    std::erase_if(dedupe_,
+                  [&](const auto& kv) { return now - kv.second.second > config_.dedupe_window; });
   }
   dedupe_[key] = {r, now};
 }
@@ -220,7 +227,8 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
   fm::ModelRequest mreq;
   mreq.lang = u.lang;
   mreq.system = u.lang == fm::Language::kJa
-                    ? "あなたは日本の漫画ストアのアシスタントです。事実に書かれた価格と在庫だけを述べてください。"
+                    ? "あなたは日本の漫画ストアのアシスタントです。事実に書かれた価格と在庫だけを述"
+                      "べてください。"
                     : "You are the assistant of a Japanese manga store. State only the prices "
                       "and stock given in the facts.";
   mreq.turns.push_back({"user", req.message});

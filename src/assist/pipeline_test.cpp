@@ -69,11 +69,12 @@ class PipelineTest : public ::testing::Test {
   static catalog::Catalog* catalog_;
   asio::io_context io_;
   // 2026-11-26T12:00:00Z: the Winter Jump sale is on, the ONE PIECE weekend sale is over.
-  core::SimClock clock_{io_, core::TimePoint{24h}, core::WallTime{std::chrono::seconds(1795694400)}};
-  fm::SimulatedBedrock sonnet_{{.name = "sonnet", .latency_median = 900ms, .latency_p99 = 1800ms},
-                               clock_, 1};
-  fm::SimulatedBedrock haiku_{{.name = "haiku", .latency_median = 400ms, .latency_p99 = 900ms},
-                              clock_, 2};
+  core::SimClock clock_{io_, core::TimePoint{24h},
+                        core::WallTime{std::chrono::seconds(1795694400)}};
+  fm::SimulatedBedrock sonnet_{
+      {.name = "sonnet", .latency_median = 900ms, .latency_p99 = 1800ms}, clock_, 1};
+  fm::SimulatedBedrock haiku_{
+      {.name = "haiku", .latency_median = 400ms, .latency_p99 = 900ms}, clock_, 2};
   cache::ResponseCache cache_;
   RuntimeFlags flags_;
   resilience::CappedRetryBudget budget_{100};
@@ -194,7 +195,7 @@ TEST_F(PipelineTest, CacheOnlyModeNeverCallsTheModels) {
 TEST_F(PipelineTest, CachedPricingAnswersCarryTheDisclaimer) {
   PipelineConfig cfg;
   cfg.tier_order[static_cast<int>(Intent::kPricing)] = {Tier::kPrimary, Tier::kCache,
-                                                         Tier::kDegraded};
+                                                        Tier::kDegraded};
   Pipeline p({clock_, *catalog_, sonnet_, haiku_, cache_, flags_, nullptr}, cfg, 5);
   pipeline_.reset();
   auto run = [&](std::string msg) {
@@ -264,7 +265,8 @@ TEST(RuntimeFlagsTest, PatchIsAllOrNothing) {
   EXPECT_FALSE(f.patch(boost::json::parse(R"({"RETRY_MAX_ATTEMPTS":0,"FM_MODE":"bogus"})")).ok());
   EXPECT_EQ(f.retry_max_attempts(), 3);
   EXPECT_FALSE(f.patch(boost::json::parse(R"({"NOPE":1})")).ok());
-  ASSERT_TRUE(f.patch(boost::json::parse(R"({"RETRY_MAX_ATTEMPTS":0,"PRIMARY_MODEL":"haiku"})")).ok());
+  ASSERT_TRUE(
+      f.patch(boost::json::parse(R"({"RETRY_MAX_ATTEMPTS":0,"PRIMARY_MODEL":"haiku"})")).ok());
   EXPECT_EQ(f.retry_max_attempts(), 0);
   EXPECT_TRUE(f.primary_is_haiku());
   EXPECT_EQ(f.to_json().at("PRIMARY_MODEL").as_string(), "haiku");

@@ -41,7 +41,8 @@ void price_facts(Retrieved& r, const catalog::Catalog& cat, const Series& s, int
   const std::string& title = s.display_title(ja);
   std::string line;
   if (ja) {
-    line = title + " " + std::to_string(volume) + "巻は" + format_yen(q.price, r.u.lang) + "（税込）です。";
+    line = title + " " + std::to_string(volume) + "巻は" + format_yen(q.price, r.u.lang) +
+           "（税込）です。";
     if (q.sale != nullptr) {
       line += "ただいま" + (q.sale->name_ja.empty() ? q.sale->name : q.sale->name_ja) + "で" +
               std::to_string(q.sale->discount_pct) + "%オフ（通常" +
@@ -68,10 +69,11 @@ void stock_fact(Retrieved& r, const catalog::Product& p, const Series& s) {
                        : title + " " + std::to_string(p.volume) +
                              "巻は現在在庫切れです。入荷通知を設定できます。";
   } else {
-    line = p.stock > 0 ? title + " volume " + std::to_string(p.volume) + " is in stock (" +
-                             std::to_string(p.stock) + " left)."
-                       : title + " volume " + std::to_string(p.volume) +
-                             " is out of stock right now; you can ask to be notified when it is back.";
+    line = p.stock > 0
+               ? title + " volume " + std::to_string(p.volume) + " is in stock (" +
+                     std::to_string(p.stock) + " left)."
+               : title + " volume " + std::to_string(p.volume) +
+                     " is out of stock right now; you can ask to be notified when it is back.";
   }
   r.facts.lines.push_back(line);
 }
@@ -92,10 +94,10 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
       // Without a volume, talk about the latest one.
       const int vol = u.volume.value_or(s->volumes);
       if (u.volume && (*u.volume < 1 || *u.volume > s->volumes)) {
-        r.facts.lines.push_back(
-            ja ? s->display_title(true) + "は" + std::to_string(s->volumes) + "巻まで発売されています。"
-               : s->display_title(false) + " has " + std::to_string(s->volumes) +
-                     " volumes so far.");
+        r.facts.lines.push_back(ja ? s->display_title(true) + "は" + std::to_string(s->volumes) +
+                                         "巻まで発売されています。"
+                                   : s->display_title(false) + " has " +
+                                         std::to_string(s->volumes) + " volumes so far.");
         r.answerable = true;
         break;
       }
@@ -109,8 +111,9 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
     }
     case Intent::kOrderStatus: {
       if (!u.order_id) {
-        r.facts.lines.push_back(ja ? "注文番号（例: #12345）を教えていただければ、配送状況をお調べします。"
-                                   : "Tell me your order number (like #12345) and I will look it up.");
+        r.facts.lines.push_back(
+            ja ? "注文番号（例: #12345）を教えていただければ、配送状況をお調べします。"
+               : "Tell me your order number (like #12345) and I will look it up.");
         r.answerable = true;
         break;
       }
@@ -120,7 +123,9 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
       if (!o || !user || o->user_id != user->id) {
         r.order_hidden = true;
         r.facts.lines.push_back(
-            ja ? "注文 #" + *u.order_id + " はお客様のアカウントでは見つかりませんでした。ログインしているアカウントをご確認ください。"
+            ja ? "注文 #" + *u.order_id +
+                     " はお客様のアカウントでは見つかりませんでした。ログインしているアカウントをご"
+                     "確認ください。"
                : "I couldn't find order #" + *u.order_id +
                      " on your account. Please check that you are signed in with the account "
                      "that placed it.");
@@ -140,13 +145,18 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
       }
       std::string line;
       if (ja) {
-        line = "ご注文 #" + o->id + "（" + items + "）は" + status_text(o->status, u.lang) + "です。";
+        line =
+            "ご注文 #" + o->id + "（" + items + "）は" + status_text(o->status, u.lang) + "です。";
         if (!o->carrier.empty()) line += o->carrier + "、追跡番号 " + o->tracking + "。";
-        if (!o->eta.empty() && o->status != "delivered") line += "お届け予定日は" + o->eta + "です。";
+        if (!o->eta.empty() && o->status != "delivered")
+          line += "お届け予定日は" + o->eta + "です。";
       } else {
-        line = "Your order #" + o->id + " (" + items + ") is " + status_text(o->status, u.lang) + ".";
-        if (!o->carrier.empty()) line += " Carrier: " + o->carrier + ", tracking " + o->tracking + ".";
-        if (!o->eta.empty() && o->status != "delivered") line += " Expected delivery: " + o->eta + ".";
+        line =
+            "Your order #" + o->id + " (" + items + ") is " + status_text(o->status, u.lang) + ".";
+        if (!o->carrier.empty())
+          line += " Carrier: " + o->carrier + ", tracking " + o->tracking + ".";
+        if (!o->eta.empty() && o->status != "delivered")
+          line += " Expected delivery: " + o->eta + ".";
       }
       r.facts.lines.push_back(line);
       r.answerable = true;
@@ -180,10 +190,10 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
       break;
     case Intent::kGeneral:
       if (s != nullptr) {
-        r.facts.lines.push_back(
-            ja ? "『" + s->display_title(true) + "』は" + std::to_string(s->volumes) + "巻まで発売中です。"
-               : s->display_title(false) + " has " + std::to_string(s->volumes) +
-                     " volumes in our store.");
+        r.facts.lines.push_back(ja ? "『" + s->display_title(true) + "』は" +
+                                         std::to_string(s->volumes) + "巻まで発売中です。"
+                                   : s->display_title(false) + " has " +
+                                         std::to_string(s->volumes) + " volumes in our store.");
         r.answerable = true;
       }
       break;
@@ -196,8 +206,9 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
     r.actions.push_back({ja ? "注文履歴" : "Your orders", "/orders"});
   }
   if (s != nullptr) {
-    r.actions.push_back({ja ? s->display_title(true) + "の商品ページ" : s->display_title(false) + " in the store",
-                         series_url(*s)});
+    r.actions.push_back(
+        {ja ? s->display_title(true) + "の商品ページ" : s->display_title(false) + " in the store",
+         series_url(*s)});
   }
   for (const Series* x : r.recommendations) {
     r.actions.push_back({x->display_title(ja), series_url(*x)});

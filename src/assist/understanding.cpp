@@ -9,12 +9,18 @@ namespace ma::assist {
 
 std::string_view to_string(Intent i) {
   switch (i) {
-    case Intent::kOrderStatus: return "order_status";
-    case Intent::kPricing: return "pricing";
-    case Intent::kAvailability: return "availability";
-    case Intent::kRecommendation: return "recommendation";
-    case Intent::kFaq: return "faq";
-    case Intent::kGeneral: return "general";
+    case Intent::kOrderStatus:
+      return "order_status";
+    case Intent::kPricing:
+      return "pricing";
+    case Intent::kAvailability:
+      return "availability";
+    case Intent::kRecommendation:
+      return "recommendation";
+    case Intent::kFaq:
+      return "faq";
+    case Intent::kGeneral:
+      return "general";
   }
   return "general";
 }
@@ -53,7 +59,8 @@ bool has_word(std::string_view text, std::initializer_list<std::string_view> wor
 // Reads the digits starting at `pos`; empty when none.
 std::string digits_at(std::string_view s, std::size_t pos) {
   std::string out;
-  while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9' && out.size() < 12) out.push_back(s[pos++]);
+  while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9' && out.size() < 12)
+    out.push_back(s[pos++]);
   return out;
 }
 
@@ -77,7 +84,8 @@ std::optional<std::string> find_order_id(std::string_view norm) {
   return std::nullopt;
 }
 
-std::optional<int> find_volume(std::string_view norm, std::size_t skip_begin, std::size_t skip_end) {
+std::optional<int> find_volume(std::string_view norm, std::size_t skip_begin,
+                               std::size_t skip_end) {
   auto number_before = [&](std::size_t end) -> std::optional<int> {
     std::size_t b = end;
     while (b > 0 && norm[b - 1] >= '0' && norm[b - 1] <= '9') --b;
@@ -122,8 +130,8 @@ Understanding understand(std::string_view text, const catalog::Catalog& catalog)
     u.series = matches.front().series;
     // Title positions are in `normalized`; map roughly by searching the folded text.
     const std::string_view norm_title =
-        std::string_view(u.normalized).substr(matches.front().begin,
-                                               matches.front().end - matches.front().begin);
+        std::string_view(u.normalized)
+            .substr(matches.front().begin, matches.front().end - matches.front().begin);
     const auto at = folded.find(std::string(norm_title));
     if (at != std::string::npos) {
       title_begin = at;

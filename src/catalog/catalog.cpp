@@ -17,9 +17,12 @@ using core::fail;
 
 std::string_view to_string(UserTier t) {
   switch (t) {
-    case UserTier::kAnonymous: return "anonymous";
-    case UserTier::kRegistered: return "registered";
-    case UserTier::kPremium: return "premium";
+    case UserTier::kAnonymous:
+      return "anonymous";
+    case UserTier::kRegistered:
+      return "registered";
+    case UserTier::kPremium:
+      return "premium";
   }
   return "anonymous";
 }
@@ -72,7 +75,8 @@ int stock_for(std::string_view product_id) {
 }
 
 bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
 // Index key of a normalized string: its first word (ASCII) or first two code points.
@@ -121,10 +125,10 @@ Catalog::~Catalog() {
 core::Result<std::unique_ptr<Catalog>> Catalog::open(const CatalogOptions& options) {
   std::unique_ptr<Catalog> c(new Catalog());
   const std::string& dir = options.data_dir;
-  for (auto st : {c->load_series(dir + "/manga_series.jsonl"),
-                  c->load_aliases(dir + "/series_aliases.json"), c->load_sales(dir + "/sales.json"),
-                  c->load_demo(dir + "/demo.json"), c->load_faq(dir + "/faq.json"),
-                  c->open_store(options.db_path)}) {
+  for (auto st :
+       {c->load_series(dir + "/manga_series.jsonl"), c->load_aliases(dir + "/series_aliases.json"),
+        c->load_sales(dir + "/sales.json"), c->load_demo(dir + "/demo.json"),
+        c->load_faq(dir + "/faq.json"), c->open_store(options.db_path)}) {
     if (!st.ok()) return fail(std::move(st).error());
   }
   return c;
@@ -175,8 +179,8 @@ core::Status Catalog::load_series(const std::string& path) {
       }
     }
     const auto vols = core::get_int(*v, "volumes");
-    s.volumes = vols && *vols > 0 ? static_cast<int>(*vols)
-                                  : static_cast<int>(5 + core::fnv1a(s.id) % 26);
+    s.volumes =
+        vols && *vols > 0 ? static_cast<int>(*vols) : static_cast<int>(5 + core::fnv1a(s.id) % 26);
     s.year = static_cast<int>(core::get_int(*v, "year").value_or(0));
     s.popularity_rank = static_cast<int>(series_.size() + 1);
     if (s.id.empty() || series_by_id_.contains(s.id)) {
@@ -284,9 +288,8 @@ core::Status Catalog::load_demo(const std::string& path) {
       ord.eta = str_or_empty(oo, "eta");
       if (const auto* lines = oo.if_contains("lines"); lines && lines->is_array()) {
         for (const auto& l : lines->get_array()) {
-          ord.lines.push_back(
-              {std::string(core::get_string(l, "product_id").value_or("")),
-               static_cast<int>(core::get_int(l, "qty").value_or(1))});
+          ord.lines.push_back({std::string(core::get_string(l, "product_id").value_or("")),
+                               static_cast<int>(core::get_int(l, "qty").value_or(1))});
         }
       }
       orders_.emplace(ord.id, std::move(ord));
@@ -305,8 +308,11 @@ core::Status Catalog::load_faq(const std::string& path) {
   for (const auto& x : arr->get_array()) {
     if (!x.is_object()) continue;
     const auto& o = x.get_object();
-    FaqEntry e{str_or_empty(o, "id"), str_or_empty(o, "en"), str_or_empty(o, "ja"),
-               str_or_empty(o, "url"), {}};
+    FaqEntry e{str_or_empty(o, "id"),
+               str_or_empty(o, "en"),
+               str_or_empty(o, "ja"),
+               str_or_empty(o, "url"),
+               {}};
     if (const auto* k = o.if_contains("keywords"); k && k->is_array()) {
       for (const auto& kw : k->get_array()) {
         if (kw.is_string()) e.keywords.push_back(core::normalize_for_match(kw.get_string()));
@@ -319,8 +325,8 @@ core::Status Catalog::load_faq(const std::string& path) {
 
 core::Status Catalog::open_store(const std::string& db_path) {
   if (sqlite3_open(db_path.c_str(), &db_) != SQLITE_OK) {
-    return fail("store_unavailable", "cannot open SQLite database " + db_path + ": " +
-                                         sqlite3_errmsg(db_));
+    return fail("store_unavailable",
+                "cannot open SQLite database " + db_path + ": " + sqlite3_errmsg(db_));
   }
   sqlite3_busy_timeout(db_, 2000);
   char* err = nullptr;
@@ -363,8 +369,9 @@ core::Status Catalog::open_store(const std::string& db_path) {
   }
   if (stored.size() < products_.size()) {
     sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
-    Stmt ins(db_, "INSERT OR IGNORE INTO products(id, series_id, volume, price_jpy, stock) "
-                  "VALUES (?, ?, ?, ?, ?)");
+    Stmt ins(db_,
+             "INSERT OR IGNORE INTO products(id, series_id, volume, price_jpy, stock) "
+             "VALUES (?, ?, ?, ?, ?)");
     for (const auto& row : products_) {
       if (stored.contains(row.id)) continue;
       sqlite3_reset(ins.get());
@@ -375,8 +382,8 @@ core::Status Catalog::open_store(const std::string& db_path) {
       sqlite3_bind_int(ins.get(), 5, row.stock.load());
       if (sqlite3_step(ins.get()) != SQLITE_DONE) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        return fail("store_unavailable", std::string("cannot seed products: ") +
-                                             sqlite3_errmsg(db_));
+        return fail("store_unavailable",
+                    std::string("cannot seed products: ") + sqlite3_errmsg(db_));
       }
     }
     sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
@@ -390,8 +397,8 @@ const Series* Catalog::series(std::string_view id) const {
 }
 
 Product Catalog::to_product(const ProductRow& r) const {
-  return Product{r.id, series_[r.series_index].id, r.volume, r.price.load(std::memory_order_relaxed),
-                 r.stock.load(std::memory_order_relaxed)};
+  return Product{r.id, series_[r.series_index].id, r.volume,
+                 r.price.load(std::memory_order_relaxed), r.stock.load(std::memory_order_relaxed)};
 }
 
 std::optional<Product> Catalog::product(std::string_view id) const {
@@ -442,7 +449,8 @@ core::Status Catalog::update_product(std::string_view id, std::optional<int> pri
   std::vector<std::function<void(const ProductChange&)>> listeners;
   {
     std::lock_guard lock(store_mu_);
-    change = {row.id, series_[row.series_index].id, row.price.load(), price_jpy.value_or(row.price.load()),
+    change = {row.id,           series_[row.series_index].id,
+              row.price.load(), price_jpy.value_or(row.price.load()),
               row.stock.load(), stock.value_or(row.stock.load())};
     Stmt up(db_, "UPDATE products SET price_jpy = ?, stock = ? WHERE id = ?");
     sqlite3_bind_int(up.get(), 1, change.new_price);
@@ -475,10 +483,10 @@ std::vector<SeriesMatch> Catalog::find_series(std::string_view text) const {
       if (norm.compare(pos, key.text.size(), key.text) != 0) continue;
       const std::size_t end = pos + key.text.size();
       if (key.ascii) {
-        const bool left_ok = pos == 0 || norm[pos - 1] == ' ' ||
-                             static_cast<unsigned char>(norm[pos - 1]) >= 0x80;
-        const bool right_ok = end == norm.size() || norm[end] == ' ' ||
-                              static_cast<unsigned char>(norm[end]) >= 0x80;
+        const bool left_ok =
+            pos == 0 || norm[pos - 1] == ' ' || static_cast<unsigned char>(norm[pos - 1]) >= 0x80;
+        const bool right_ok =
+            end == norm.size() || norm[end] == ' ' || static_cast<unsigned char>(norm[end]) >= 0x80;
         if (!left_ok || !right_ok) continue;
       }
       found.push_back({&series_[key.series_index], pos, end});
@@ -499,8 +507,10 @@ std::vector<SeriesMatch> Catalog::find_series(std::string_view text) const {
       }
     } else if (i + len < norm.size()) {
       const auto c2 = static_cast<unsigned char>(norm[i + len]);
-      const std::size_t len2 =
-          c2 < 0x80 ? 1 : (c2 & 0xE0) == 0xC0 ? 2 : (c2 & 0xF0) == 0xE0 ? 3 : 4;
+      const std::size_t len2 = c2 < 0x80             ? 1
+                               : (c2 & 0xE0) == 0xC0 ? 2
+                               : (c2 & 0xF0) == 0xE0 ? 3
+                                                     : 4;
       try_keys(norm.substr(i, len + len2), i);
     }
     i += len;
@@ -552,7 +562,8 @@ std::vector<const Series*> Catalog::similar(const Series& s, std::size_t limit) 
   if (limit <= kMemo) {
     std::lock_guard lock(similar_mu_);
     if (auto it = similar_memo_.find(self); it != similar_memo_.end()) {
-      return {it->second.begin(), it->second.begin() + static_cast<long>(std::min(limit, it->second.size()))};
+      return {it->second.begin(),
+              it->second.begin() + static_cast<long>(std::min(limit, it->second.size()))};
     }
   }
   std::vector<std::pair<int, std::size_t>> scored;

@@ -106,7 +106,8 @@ TEST_F(CatalogTest, SimilarSeriesShareGenresButNotAuthors) {
 }
 
 TEST(CatalogStoreTest, PriceAndStockChangesSurviveARestart) {
-  const auto dir = std::filesystem::temp_directory_path() / ("ma_catalog_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ma_catalog_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string db = (dir / "catalog.db").string();
   {

@@ -96,11 +96,11 @@ std::string nfkc_casefold(std::string_view s) {
     return out;
   }
   utf8proc_uint8_t* mapped = nullptr;
-  const auto len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                                static_cast<utf8proc_ssize_t>(s.size()), &mapped,
-                                static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPAT |
-                                                               UTF8PROC_COMPOSE |
-                                                               UTF8PROC_CASEFOLD));
+  const auto len =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                   static_cast<utf8proc_ssize_t>(s.size()), &mapped,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPAT |
+                                                  UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD));
   if (len < 0 || mapped == nullptr) return {};
   std::string out(reinterpret_cast<char*>(mapped), static_cast<std::size_t>(len));
   std::free(mapped);

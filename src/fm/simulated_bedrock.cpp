@@ -74,8 +74,9 @@ void SimulatedBedrock::set_latency(core::Duration median, core::Duration p99) {
 std::string SimulatedBedrock::compose(const ModelRequest& req, std::string_view model) {
   // The model "writes" from the grounded draft; a light touch shows which model spoke.
   if (req.lang == Language::kJa) {
-    return req.facts.draft.empty() ? "お問い合わせありがとうございます。ご質問の内容をもう少し詳しくお聞かせください。"
-                                   : req.facts.draft;
+    return req.facts.draft.empty()
+               ? "お問い合わせありがとうございます。ご質問の内容をもう少し詳しくお聞かせください。"
+               : req.facts.draft;
   }
   if (req.facts.draft.empty()) {
     return "Thanks for your message! Could you tell me a little more about what you are "
@@ -92,8 +93,8 @@ SimulatedBedrock::Plan SimulatedBedrock::plan(const ModelRequest& req) {
   // Latency: log-normal from the median and the 99th percentile.
   if (spec_.latency_median > core::Duration::zero()) {
     const double mu = std::log(core::to_seconds(spec_.latency_median));
-    const double p99 = std::max(core::to_seconds(spec_.latency_p99),
-                                core::to_seconds(spec_.latency_median));
+    const double p99 =
+        std::max(core::to_seconds(spec_.latency_p99), core::to_seconds(spec_.latency_median));
     const double sigma = (std::log(p99) - mu) / 2.3263478740;
     p.latency = core::from_seconds(std::exp(rng_.normal(mu, sigma)));
   }

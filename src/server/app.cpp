@@ -21,15 +21,17 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   if (!cat.ok()) return core::fail(std::move(cat).error());
   app->catalog_ = std::move(cat).value();
 
-  app->cache_ = std::make_unique<cache::ResponseCache>(cache::CacheLimits{.max_entries = c.cache_max_entries});
+  app->cache_ = std::make_unique<cache::ResponseCache>(
+      cache::CacheLimits{.max_entries = c.cache_max_entries});
   // A price or stock change invalidates every cached answer that mentions the product.
   app->catalog_->on_change([cache = app->cache_.get()](const catalog::ProductChange& ch) {
     cache->invalidate_product(ch.product_id);
   });
 
   if (auto st = app->flags_.load_env(); !st.ok()) return core::fail(std::move(st).error());
-  app->flags_.set_retry_max_attempts(std::getenv("RETRY_MAX_ATTEMPTS") ? app->flags_.retry_max_attempts()
-                                                                     : c.pipeline.retry.max_attempts);
+  app->flags_.set_retry_max_attempts(std::getenv("RETRY_MAX_ATTEMPTS")
+                                         ? app->flags_.retry_max_attempts()
+                                         : c.pipeline.retry.max_attempts);
 
   app->budget_ = std::make_unique<resilience::LockedRetryBudget>(
       std::make_unique<resilience::CappedRetryBudget>(c.retry_budget_per_minute));

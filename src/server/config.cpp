@@ -36,7 +36,9 @@ void get_ms(const toml::table& t, std::string_view key, core::Duration& out) {
 }
 
 core::Status model(const toml::table& t, const std::string& where, fm::SimModelSpec& m) {
-  if (auto st = check_keys(t, where, {"latency_median_ms", "latency_p99_ms", "capacity_rps", "chunks"}); !st.ok()) {
+  if (auto st =
+          check_keys(t, where, {"latency_median_ms", "latency_p99_ms", "capacity_rps", "chunks"});
+      !st.ok()) {
     return st;
   }
   get_ms(t, "latency_median_ms", m.latency_median);
@@ -56,18 +58,20 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   } catch (const toml::parse_error& e) {
     return core::fail("invalid_config", path + ": " + std::string(e.description()));
   }
-  if (auto st = check_keys(root, "", {"server", "pipeline", "models", "catalog", "cache", "retry"}); !st.ok()) {
+  if (auto st = check_keys(root, "", {"server", "pipeline", "models", "catalog", "cache", "retry"});
+      !st.ok()) {
     return st;
   }
   if (auto* s = root["server"].as_table()) {
-    if (auto st = check_keys(*s, "server.", {"host", "port", "threads", "admin_token", "web_dir",
-                                             "header_timeout_ms", "idle_timeout_ms",
-                                             "shutdown_grace_ms"});
+    if (auto st = check_keys(*s, "server.",
+                             {"host", "port", "threads", "admin_token", "web_dir",
+                              "header_timeout_ms", "idle_timeout_ms", "shutdown_grace_ms"});
         !st.ok()) {
       return st;
     }
     get(*s, "host", cfg.server.host);
-    if (auto v = (*s)["port"].value<std::int64_t>()) cfg.server.port = static_cast<std::uint16_t>(*v);
+    if (auto v = (*s)["port"].value<std::int64_t>())
+      cfg.server.port = static_cast<std::uint16_t>(*v);
     if (auto v = (*s)["threads"].value<std::int64_t>()) cfg.server.threads = static_cast<int>(*v);
     get(*s, "admin_token", cfg.server.admin_token);
     get(*s, "web_dir", cfg.server.web_dir);
@@ -76,10 +80,10 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     get_ms(*s, "shutdown_grace_ms", cfg.server.shutdown_grace);
   }
   if (auto* p = root["pipeline"].as_table()) {
-    if (auto st = check_keys(*p, "pipeline.", {"deadline_ms", "reserve_ms", "stagger_max_ms",
-                                               "dedupe_window_ms", "max_limiter_wait_ms",
-                                               "breaker_wait_in_open_ms", "breaker_minimum_calls",
-                                               "breaker_failure_rate"});
+    if (auto st = check_keys(*p, "pipeline.",
+                             {"deadline_ms", "reserve_ms", "stagger_max_ms", "dedupe_window_ms",
+                              "max_limiter_wait_ms", "breaker_wait_in_open_ms",
+                              "breaker_minimum_calls", "breaker_failure_rate"});
         !st.ok()) {
       return st;
     }
@@ -95,18 +99,24 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     get(*p, "breaker_failure_rate", cfg.pipeline.breaker.failure_rate_threshold);
   }
   if (auto* r = root["retry"].as_table()) {
-    if (auto st = check_keys(*r, "retry.", {"max_attempts", "jitter", "base_ms", "cap_ms", "budget_per_minute"}); !st.ok()) {
+    if (auto st = check_keys(*r, "retry.",
+                             {"max_attempts", "jitter", "base_ms", "cap_ms", "budget_per_minute"});
+        !st.ok()) {
       return st;
     }
-    if (auto v = (*r)["max_attempts"].value<std::int64_t>()) cfg.pipeline.retry.max_attempts = static_cast<int>(*v);
+    if (auto v = (*r)["max_attempts"].value<std::int64_t>())
+      cfg.pipeline.retry.max_attempts = static_cast<int>(*v);
     if (auto v = (*r)["jitter"].value<std::string>()) {
       auto j = resilience::parse_jitter(*v);
-      if (!j) return core::fail("invalid_config", "retry.jitter must be none, full, equal or decorrelated");
+      if (!j)
+        return core::fail("invalid_config",
+                          "retry.jitter must be none, full, equal or decorrelated");
       cfg.pipeline.retry.backoff.jitter = *j;
     }
     get_ms(*r, "base_ms", cfg.pipeline.retry.backoff.base);
     get_ms(*r, "cap_ms", cfg.pipeline.retry.backoff.cap);
-    if (auto v = (*r)["budget_per_minute"].value<std::int64_t>()) cfg.retry_budget_per_minute = static_cast<int>(*v);
+    if (auto v = (*r)["budget_per_minute"].value<std::int64_t>())
+      cfg.retry_budget_per_minute = static_cast<int>(*v);
   }
   if (auto* m = root["models"].as_table()) {
     if (auto st = check_keys(*m, "models.", {"sonnet", "haiku"}); !st.ok()) return st;
@@ -124,7 +134,8 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   }
   if (auto* c = root["cache"].as_table()) {
     if (auto st = check_keys(*c, "cache.", {"max_entries"}); !st.ok()) return st;
-    if (auto v = (*c)["max_entries"].value<std::int64_t>()) cfg.cache_max_entries = static_cast<std::size_t>(*v);
+    if (auto v = (*c)["max_entries"].value<std::int64_t>())
+      cfg.cache_max_entries = static_cast<std::size_t>(*v);
   }
   return core::Ok{};
 }

@@ -15,7 +15,7 @@ namespace ma::server {
 struct ServerConfig {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8080;
-  int threads = 0;  // 0: one per core
+  int threads = 0;          // 0: one per core
   std::string admin_token;  // empty: admin API disabled (MANGAASSIST_ADMIN_TOKEN overrides)
   std::size_t body_limit = 16 * 1024;
   std::size_t max_message_chars = 2000;

@@ -69,7 +69,8 @@ std::string_view bearer(const Request& req) {
 std::string new_trace_id(core::WallTime now) {
   thread_local core::Random rng(std::random_device{}() ^
                                 (std::uint64_t{std::random_device{}()} << 32));
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const auto secs =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   char buf[40];
   std::snprintf(buf, sizeof buf, "1-%08llx-%08llx%016llx", static_cast<unsigned long long>(secs),
                 static_cast<unsigned long long>(rng.next() & 0xffffffffULL),
@@ -98,11 +99,11 @@ struct ParsedChat {
 };
 
 // Validates a chat body; on failure returns {code, message}.
-core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars,
-                                    bool websocket) {
+core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars, bool websocket) {
   if (!core::is_valid_utf8(body)) return core::fail("invalid_utf8", "the body is not valid UTF-8");
   auto v = core::parse_json(body);
-  if (!v.ok()) return core::fail("invalid_json", "the body is not valid JSON: " + v.error().message);
+  if (!v.ok())
+    return core::fail("invalid_json", "the body is not valid JSON: " + v.error().message);
   if (!v->is_object()) return core::fail("invalid_json", "the body must be a JSON object");
   ParsedChat p;
   if (websocket) {
@@ -121,7 +122,8 @@ core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars
   if (m == nullptr) return core::fail("missing_field", "\"message\" is required");
   if (!m->is_string()) return core::fail("invalid_field", "\"message\" must be a string");
   p.message = std::string(m->get_string());
-  if (!core::is_valid_utf8(p.message)) return core::fail("invalid_utf8", "\"message\" is not valid UTF-8");
+  if (!core::is_valid_utf8(p.message))
+    return core::fail("invalid_utf8", "\"message\" is not valid UTF-8");
   bool blank = true;
   for (char c : p.message) blank &= (c == ' ' || c == '\t' || c == '\n' || c == '\r');
   if (blank) return core::fail("empty_message", "\"message\" must not be empty");
@@ -149,7 +151,8 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
   o["language"] = fm::to_string(r.lang);
   o["degraded"] = r.degraded;
   json::array actions;
-  for (const auto& a : r.actions) actions.push_back(json::object{{"label", a.label}, {"url", a.url}});
+  for (const auto& a : r.actions)
+    actions.push_back(json::object{{"label", a.label}, {"url", a.url}});
   o["actions"] = std::move(actions);
   o["status"] = status_json(st);
   if (r.degraded) o["retry_after_s"] = r.retry_after_s;
@@ -418,7 +421,8 @@ asio::awaitable<Response> Server::Impl::handle(Request& req) {
   if (path.starts_with("/admin/")) co_return admin(req, path);
   if (path == "/" || path == "/index.html") {
     if (index_html.empty()) {
-      co_return error_response(http::status::not_found, "not_found", "the chat page is not installed");
+      co_return error_response(http::status::not_found, "not_found",
+                               "the chat page is not installed");
     }
     Response res{http::status::ok, req.version()};
     res.set(http::field::content_type, "text/html; charset=utf-8");
@@ -430,7 +434,8 @@ asio::awaitable<Response> Server::Impl::handle(Request& req) {
     co_return error_response(http::status::upgrade_required, "upgrade_required",
                              "/v1/ws is a WebSocket endpoint");
   }
-  co_return error_response(http::status::not_found, "not_found", "no route for " + std::string(path));
+  co_return error_response(http::status::not_found, "not_found",
+                           "no route for " + std::string(path));
 }
 
 asio::awaitable<Response> Server::Impl::chat(Request& req) {
@@ -441,16 +446,18 @@ asio::awaitable<Response> Server::Impl::chat(Request& req) {
   bool invalid_token = false;
   auto user = user_of(bearer(req), invalid_token);
   if (invalid_token) {
-    co_return error_response(http::status::unauthorized, "invalid_token", "the bearer token is not valid");
+    co_return error_response(http::status::unauthorized, "invalid_token",
+                             "the bearer token is not valid");
   }
   auto parsed = parse_chat(req.body(), cfg.max_message_chars, false);
   if (!parsed.ok()) {
     bad_requests.fetch_add(1);
-    co_return error_response(http::status::bad_request, parsed.error().code, parsed.error().message);
+    co_return error_response(http::status::bad_request, parsed.error().code,
+                             parsed.error().message);
   }
   InFlight guard(owner.in_flight_);
-  assist::ChatRequest creq{std::move(parsed->message), std::move(parsed->session_id), std::move(user),
-                           new_trace_id(app.clock().wall_now())};
+  assist::ChatRequest creq{std::move(parsed->message), std::move(parsed->session_id),
+                           std::move(user), new_trace_id(app.clock().wall_now())};
   const auto deadline = core::Deadline::after(app.clock(), app.config().pipeline.deadline);
   assist::Reply r = co_await app.pipeline().handle(std::move(creq), nullptr, deadline);
   count(r);
@@ -559,7 +566,8 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
       const std::string rid = p.request_id;
       assist::ChatRequest creq{std::move(p.message), p.session_id.empty() ? sid : p.session_id,
                                std::move(u), new_trace_id(self.app.clock().wall_now())};
-      const auto deadline = core::Deadline::after(self.app.clock(), self.app.config().pipeline.deadline);
+      const auto deadline =
+          core::Deadline::after(self.app.clock(), self.app.config().pipeline.deadline);
       auto sink = [c, rid](assist::Tier tier, std::string_view text) {
         json::object o;
         o["type"] = "chunk";
@@ -573,8 +581,8 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
       c->send(reply_json(r, self.app.pipeline().status(), "reply", rid));
       --c->in_flight;
     };
-    asio::co_spawn(conn->ws.get_executor(), task(*this, conn, std::move(parsed).value(), user, session_id),
-                   asio::detached);
+    asio::co_spawn(conn->ws.get_executor(),
+                   task(*this, conn, std::move(parsed).value(), user, session_id), asio::detached);
   }
   conn->closed = true;
   conn->wake.cancel();
@@ -588,7 +596,8 @@ Response Server::Impl::status() {
     models.push_back(json::object{
         {"name", m.name},
         {"breaker", resilience::to_string(m.breaker)},
-        {"probe_in_ms", std::chrono::duration_cast<std::chrono::milliseconds>(m.time_until_probe).count()},
+        {"probe_in_ms",
+         std::chrono::duration_cast<std::chrono::milliseconds>(m.time_until_probe).count()},
         {"client_limiter", m.limiter_enabled ? json::value(m.limiter_rate) : json::value(nullptr)},
         {"retry_quota", m.retry_quota}});
   }
@@ -611,7 +620,8 @@ Response Server::Impl::metrics() {
   out += "# HELP mangaassist_bad_requests_total Requests refused as malformed.\n";
   out += "# TYPE mangaassist_bad_requests_total counter\n";
   out += "mangaassist_bad_requests_total " + std::to_string(bad_requests.load()) + "\n";
-  out += "# HELP mangaassist_breaker_state Circuit breaker state (0 closed, 1 open, 2 half-open).\n";
+  out +=
+      "# HELP mangaassist_breaker_state Circuit breaker state (0 closed, 1 open, 2 half-open).\n";
   out += "# TYPE mangaassist_breaker_state gauge\n";
   for (const auto& m : app.pipeline().status().models) {
     out += "mangaassist_breaker_state{model=\"" + m.name + "\"} " +
@@ -632,16 +642,19 @@ Response Server::Impl::metrics() {
 
 Response Server::Impl::admin(Request& req, std::string_view path) {
   if (admin_token.empty()) {
-    return error_response(http::status::forbidden, "admin_disabled",
-                          "the admin API is off: set MANGAASSIST_ADMIN_TOKEN or server.admin_token");
+    return error_response(
+        http::status::forbidden, "admin_disabled",
+        "the admin API is off: set MANGAASSIST_ADMIN_TOKEN or server.admin_token");
   }
   if (!core::constant_time_equals(bearer(req), admin_token)) {
-    return error_response(http::status::unauthorized, "unauthorized", "a valid admin bearer token is required");
+    return error_response(http::status::unauthorized, "unauthorized",
+                          "a valid admin bearer token is required");
   }
   const auto method = req.method();
   auto body_json = [&]() -> core::Result<json::value> {
     if (req.body().empty()) return json::value(json::object{});
-    if (!core::is_valid_utf8(req.body())) return core::fail("invalid_utf8", "the body is not valid UTF-8");
+    if (!core::is_valid_utf8(req.body()))
+      return core::fail("invalid_utf8", "the body is not valid UTF-8");
     auto v = core::parse_json(req.body());
     if (!v.ok()) return core::fail("invalid_json", v.error().message);
     if (!v->is_object()) return core::fail("invalid_json", "the body must be a JSON object");
@@ -653,10 +666,12 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
       return json_response(http::status::ok, json::serialize(app.flags().to_json()));
     }
     if (method != http::verb::patch) {
-      return error_response(http::status::method_not_allowed, "method_not_allowed", "use GET or PATCH");
+      return error_response(http::status::method_not_allowed, "method_not_allowed",
+                            "use GET or PATCH");
     }
     auto body = body_json();
-    if (!body.ok()) return error_response(http::status::bad_request, body.error().code, body.error().message);
+    if (!body.ok())
+      return error_response(http::status::bad_request, body.error().code, body.error().message);
     if (auto st = app.flags().patch(*body); !st.ok()) {
       return error_response(http::status::bad_request, st.error().code, st.error().message);
     }
@@ -668,7 +683,8 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
       return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
     }
     auto body = body_json();
-    if (!body.ok()) return error_response(http::status::bad_request, body.error().code, body.error().message);
+    if (!body.ok())
+      return error_response(http::status::bad_request, body.error().code, body.error().message);
     std::vector<fm::SimulatedBedrock*> targets;
     const std::string model(core::get_string(*body, "model").value_or("all"));
     if (model == "all") {
@@ -676,10 +692,12 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
     } else if (model == "sonnet" || model == "haiku") {
       targets = {app.simulated(model)};
     } else {
-      return error_response(http::status::bad_request, "invalid_model", "model must be sonnet, haiku or all");
+      return error_response(http::status::bad_request, "invalid_model",
+                            "model must be sonnet, haiku or all");
     }
     if (std::find(targets.begin(), targets.end(), nullptr) != targets.end()) {
-      return error_response(http::status::conflict, "not_simulated", "chaos applies to simulated models only");
+      return error_response(http::status::conflict, "not_simulated",
+                            "chaos applies to simulated models only");
     }
     if (core::get_bool(*body, "clear").value_or(false)) {
       for (auto* t : targets) t->clear_faults();
@@ -691,7 +709,8 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
     const double latency_ms = core::get_number(*body, "latency_ms").value_or(0);
     const double duration_s = core::get_number(*body, "duration_s").value_or(45);
     if (throttle < 0 || throttle > 1 || unknown < 0 || unknown > 1) {
-      return error_response(http::status::bad_request, "invalid_rate", "rates must be between 0 and 1");
+      return error_response(http::status::bad_request, "invalid_rate",
+                            "rates must be between 0 and 1");
     }
     if (latency_ms < 0 || latency_ms > 600'000 || duration_s <= 0 || duration_s > 86'400) {
       return error_response(http::status::bad_request, "invalid_duration",
@@ -715,7 +734,8 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
     }
     const std::string id(path.substr(std::string_view("/admin/catalog/products/").size()));
     auto body = body_json();
-    if (!body.ok()) return error_response(http::status::bad_request, body.error().code, body.error().message);
+    if (!body.ok())
+      return error_response(http::status::bad_request, body.error().code, body.error().message);
     const auto price = core::get_int(*body, "price_jpy");
     const auto stock = core::get_int(*body, "stock");
     const bool has_price = body->get_object().contains("price_jpy");
@@ -725,10 +745,16 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
                             "give price_jpy and/or stock as integers");
     }
     auto st = app.catalog().update_product(
-        id, price ? std::optional<int>(static_cast<int>(std::clamp<std::int64_t>(*price, -1, 2'000'000))) : std::nullopt,
-        stock ? std::optional<int>(static_cast<int>(std::clamp<std::int64_t>(*stock, -1, 2'000'000))) : std::nullopt);
+        id,
+        price
+            ? std::optional<int>(static_cast<int>(std::clamp<std::int64_t>(*price, -1, 2'000'000)))
+            : std::nullopt,
+        stock
+            ? std::optional<int>(static_cast<int>(std::clamp<std::int64_t>(*stock, -1, 2'000'000)))
+            : std::nullopt);
     if (!st.ok()) {
-      const auto status = st.error().code == "not_found" ? http::status::not_found : http::status::bad_request;
+      const auto status =
+          st.error().code == "not_found" ? http::status::not_found : http::status::bad_request;
       return error_response(status, st.error().code, st.error().message);
     }
     const auto p = app.catalog().product(id);
@@ -741,7 +767,8 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
       return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
     }
     auto body = body_json();
-    if (!body.ok()) return error_response(http::status::bad_request, body.error().code, body.error().message);
+    if (!body.ok())
+      return error_response(http::status::bad_request, body.error().code, body.error().message);
     const std::string category(core::get_string(*body, "category").value_or(""));
     if (!category.empty() && !assist::parse_intent(category)) {
       return error_response(http::status::bad_request, "invalid_category",
@@ -755,7 +782,8 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
     return error_response(http::status::not_implemented, "not_built",
                           "alarms arrive with the observability issue");
   }
-  return error_response(http::status::not_found, "not_found", "no admin route " + std::string(path));
+  return error_response(http::status::not_found, "not_found",
+                        "no admin route " + std::string(path));
 }
 
 }  // namespace ma::server

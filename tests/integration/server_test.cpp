@@ -1,5 +1,7 @@
 // The real server on a loopback port (port 0), driven over real sockets: every tier of the
 // cascade, the input rules, the admin API, WebSocket streaming and graceful shutdown.
+#include "server/server.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -12,7 +14,6 @@
 #include "core/text.hpp"
 #include "integration/test_client.hpp"
 #include "server/app.hpp"
-#include "server/server.hpp"
 
 namespace ma::server {
 namespace {
@@ -67,14 +68,16 @@ class ServerTest : public ::testing::Test {
     std::map<std::string, std::string> h;
     if (!token.empty()) h["Authorization"] = "Bearer " + token;
     const auto start = std::chrono::steady_clock::now();
-    auto r = http_request(port_, "POST", "/v1/chat",
-                          json::serialize(json::object{{"message", message}, {"session_id", session}}), h);
+    auto r = http_request(
+        port_, "POST", "/v1/chat",
+        json::serialize(json::object{{"message", message}, {"session_id", session}}), h);
     // Every reply arrives within the 3 s deadline (plus loopback and scheduling slack).
     EXPECT_LT(std::chrono::steady_clock::now() - start, 3500ms) << message;
     return r;
   }
   HttpResult admin(const std::string& method, const std::string& target, const std::string& body) {
-    return http_request(port_, method, target, body, {{"Authorization", std::string("Bearer ") + kAdmin}});
+    return http_request(port_, method, target, body,
+                        {{"Authorization", std::string("Bearer ") + kAdmin}});
   }
   static void expect_error(const HttpResult& r, int status, std::string_view code) {
     EXPECT_EQ(r.status, status) << r.body;
@@ -120,7 +123,10 @@ TEST_F(ServerTest, NormalPrimaryAnswerWithTheCatalogPrice) {
 }
 
 TEST_F(ServerTest, ThrottledPrimaryIsAnsweredBySecondary) {
-  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"sonnet","throttle_rate":1.0,"duration_s":60})").status, 200);
+  ASSERT_EQ(
+      admin("POST", "/admin/chaos", R"({"model":"sonnet","throttle_rate":1.0,"duration_s":60})")
+          .status,
+      200);
   auto v = chat("Recommend something like Frieren").json();
   EXPECT_EQ(v.at("tier").as_string(), "secondary");
   EXPECT_FALSE(v.at("degraded").as_bool());
@@ -138,7 +144,8 @@ TEST_F(ServerTest, BothModelsDownFallThroughCacheStaticAndDegraded) {
   auto deg = chat("Tell me something fun", "", "s-2").json();
   EXPECT_EQ(deg.at("tier").as_string(), "degraded");
   const std::string text = core::nfkc_casefold(std::string(deg.at("reply").as_string()));
-  for (auto banned : assist::kBannedPhrases) EXPECT_EQ(text.find(banned), std::string::npos) << text;
+  for (auto banned : assist::kBannedPhrases)
+    EXPECT_EQ(text.find(banned), std::string::npos) << text;
   ASSERT_FALSE(deg.at("actions").as_array().empty());
   EXPECT_FALSE(deg.at("actions").as_array()[0].at("url").as_string().empty());
   EXPECT_GT(deg.at("retry_after_s").as_int64(), 0);
@@ -170,7 +177,9 @@ TEST_F(ServerTest, OrdersAreOnlyShownToTheirOwner) {
 }
 
 TEST_F(ServerTest, EveryBadInputGetsAClearError) {
-  auto post = [&](const std::string& body) { return http_request(port_, "POST", "/v1/chat", body); };
+  auto post = [&](const std::string& body) {
+    return http_request(port_, "POST", "/v1/chat", body);
+  };
   expect_error(post("{not json"), 400, "invalid_json");
   expect_error(post("[1,2]"), 400, "invalid_json");
   expect_error(post(R"({"session_id":"x"})"), 400, "missing_field");
@@ -189,8 +198,10 @@ TEST_F(ServerTest, EveryBadInputGetsAClearError) {
 
 TEST_F(ServerTest, OversizedBodyAnswers413EvenWhileTheClientIsStillSending) {
   const std::string body(64 * 1024, 'a');
-  const std::string raw = "POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string raw =
+      "POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   const std::string answer = testing::raw_exchange(port_, raw);
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer.substr(0, 80);
   EXPECT_NE(answer.find("body_too_large"), std::string::npos);
@@ -198,12 +209,14 @@ TEST_F(ServerTest, OversizedBodyAnswers413EvenWhileTheClientIsStillSending) {
 
 TEST_F(ServerTest, AdminApiNeedsTheAdminToken) {
   expect_error(http_request(port_, "GET", "/admin/flags"), 401, "unauthorized");
-  expect_error(http_request(port_, "GET", "/admin/flags", "", {{"Authorization", "Bearer demo-aiko"}}), 401,
-               "unauthorized");
+  expect_error(
+      http_request(port_, "GET", "/admin/flags", "", {{"Authorization", "Bearer demo-aiko"}}), 401,
+      "unauthorized");
   EXPECT_EQ(admin("GET", "/admin/flags", "").status, 200);
   expect_error(admin("POST", "/admin/chaos", R"({"model":"gpt"})"), 400, "invalid_model");
   expect_error(admin("POST", "/admin/chaos", R"({"throttle_rate":3})"), 400, "invalid_rate");
-  expect_error(admin("POST", "/admin/cache/flush", R"({"category":"nonsense"})"), 400, "invalid_category");
+  expect_error(admin("POST", "/admin/cache/flush", R"({"category":"nonsense"})"), 400,
+               "invalid_category");
 }
 
 TEST_F(ServerTest, PriceChangeIsServedAtOnce) {
@@ -215,8 +228,10 @@ TEST_F(ServerTest, PriceChangeIsServedAtOnce) {
   ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","outage":true})").status, 200);
   auto after = chat("How much is Bleach volume 5?", "", "s-3").json();
   EXPECT_NE(std::string(after.at("reply").as_string()).find("¥600"), std::string::npos) << after;
-  expect_error(admin("PUT", "/admin/catalog/products/mg-9999-v1", R"({"price_jpy":600})"), 404, "not_found");
-  expect_error(admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":"free"})"), 400, "invalid_field");
+  expect_error(admin("PUT", "/admin/catalog/products/mg-9999-v1", R"({"price_jpy":600})"), 404,
+               "not_found");
+  expect_error(admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":"free"})"), 400,
+               "invalid_field");
   auto flushed = admin("POST", "/admin/cache/flush", "{}");
   EXPECT_EQ(flushed.status, 200);
 }
@@ -250,7 +265,8 @@ TEST_F(ServerTest, WebSocketStreamsChunksThenOneReply) {
 
 TEST_F(ServerTest, GracefulShutdownAnswersWhatIsInFlight) {
   ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","latency_ms":800})").status, 200);
-  auto pending = std::async(std::launch::async, [&] { return chat("Recommend something like Naruto"); });
+  auto pending =
+      std::async(std::launch::async, [&] { return chat("Recommend something like Naruto"); });
   // Wait for the event: the request is being answered.
   for (int i = 0; i < 2000 && server_->in_flight() == 0; ++i) std::this_thread::yield();
   ASSERT_EQ(server_->in_flight(), 1u);

@@ -21,7 +21,8 @@ using tcp = asio::ip::tcp;
 boost::json::value HttpResult::json() const { return boost::json::parse(body); }
 
 HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
-                        const std::string& body, const std::map<std::string, std::string>& headers) {
+                        const std::string& body,
+                        const std::map<std::string, std::string>& headers) {
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
   stream.expires_after(std::chrono::seconds(30));
@@ -44,7 +45,8 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
       ec = e;
       return;
     }
-    http::async_read(stream, buf, parser, [&](boost::system::error_code e2, std::size_t) { ec = e2; });
+    http::async_read(stream, buf, parser,
+                     [&](boost::system::error_code e2, std::size_t) { ec = e2; });
   });
   ioc.run();
   if (ec) throw boost::system::system_error(ec);
@@ -81,9 +83,11 @@ struct WsClient::Impl {
   websocket::stream<beast::tcp_stream> ws{ioc};
 };
 
-WsClient::WsClient(std::uint16_t port, const std::string& target) : impl_(std::make_unique<Impl>()) {
+WsClient::WsClient(std::uint16_t port, const std::string& target)
+    : impl_(std::make_unique<Impl>()) {
   beast::get_lowest_layer(impl_->ws).expires_after(std::chrono::seconds(10));
-  beast::get_lowest_layer(impl_->ws).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  beast::get_lowest_layer(impl_->ws).connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   beast::get_lowest_layer(impl_->ws).expires_never();
   impl_->ws.handshake("localhost", target);
 }
