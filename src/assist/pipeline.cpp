@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "assist/price_guard.hpp"
 #include "core/text.hpp"
 
 namespace ma::assist {
@@ -161,6 +162,33 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
   }
 }
 
+bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
+  if (!r.product) return true;
+  const PriceCheck c = check_prices(reply.text, *r.product, deps_.catalog, deps_.clock.wall_now());
+  if (!c.checked) return true;
+  if (!c.mismatch) {
+    reply.price_guard = "ok";
+    return true;
+  }
+  stats_.price_mismatches.fetch_add(1, std::memory_order_relaxed);
+  reply.price_guard_product = r.product->id;
+  reply.wrong_prices = c.wrong;
+  if (tier == Tier::kCache) {
+    reply.price_guard = "evicted";
+    return false;  // never serve it; a later tier answers from live data
+  }
+  if (r.answerable) {
+    reply.price_guard = "corrected";
+    reply.text = r.facts.draft;
+  } else {
+    reply.price_guard = "disclaimer";
+    reply.text += r.u.lang == fm::Language::kJa ? "" : " ";
+    reply.text += stale_price_disclaimer(r.u.lang);
+    reply.disclaimer = true;
+  }
+  return true;
+}
+
 std::optional<Reply> Pipeline::dedupe_lookup(const std::string& key, TimePoint now) {
   std::lock_guard lock(dedupe_mu_);
   auto it = dedupe_.find(key);
@@ -207,6 +235,9 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
       prev->trace_id = req.trace_id;
       prev->attempts.clear();
       prev->latency = clock.now() - started;
+      stats_.deduplicated.fetch_add(1, std::memory_order_relaxed);
+      stats_.replies[static_cast<int>(prev->tier)][static_cast<int>(prev->intent)].fetch_add(
+          1, std::memory_order_relaxed);
       co_return *prev;
     }
   }
@@ -262,7 +293,10 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
           reply.model = lr.reply->model_id;
           reply.actions = r.actions;
           answered = true;
-          if (ttl > Duration::zero()) {
+          guard_prices(r, tier, reply);
+          // Only answers that passed the guard unchanged are worth caching.
+          if (ttl > Duration::zero() && reply.price_guard != "corrected" &&
+              reply.price_guard != "disclaimer") {
             cache::CachedReply c;
             c.text = reply.text;
             for (const auto& a : r.actions) c.actions.emplace_back(a.label, a.url);
@@ -284,8 +318,20 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
       case Tier::kCache: {
         if (mode == FmMode::kStaticOnly) break;
         auto hit = deps_.cache.get(cache_key, clock.now());
-        if (!hit) break;
+        const int ii = static_cast<int>(u.intent);
+        if (!hit) {
+          stats_.cache_misses[ii].fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
         reply.text = std::move(hit->text);
+        if (!guard_prices(r, Tier::kCache, reply)) {
+          deps_.cache.erase(cache_key);
+          stats_.cache_misses[ii].fetch_add(1, std::memory_order_relaxed);
+          reply.text.clear();
+          break;
+        }
+        stats_.cache_hits[ii].fetch_add(1, std::memory_order_relaxed);
+        stats_.stale_serves[ii].fetch_add(1, std::memory_order_relaxed);
         if (u.intent == Intent::kPricing) {
           reply.text += u.lang == fm::Language::kJa ? "" : " ";
           reply.text += stale_price_disclaimer(u.lang);
@@ -322,6 +368,8 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
     if (auto e = eta()) reply.retry_after_s = static_cast<int>(std::ceil(core::to_seconds(*e)));
   }
   reply.latency = clock.now() - started;
+  stats_.replies[static_cast<int>(reply.tier)][static_cast<int>(u.intent)].fetch_add(
+      1, std::memory_order_relaxed);
   if (reply.degraded && !dedupe_key.empty()) dedupe_store(dedupe_key, reply, clock.now());
   co_return reply;
 }

@@ -16,6 +16,7 @@
 // under a per-model mutex, held only for decisions (never across a wait).
 
 #include <array>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
@@ -96,7 +97,23 @@ struct Reply {
   std::string error_message;  // sanitised provider message, for logs only
   std::vector<ModelAttempt> attempts;
   std::vector<std::string> product_ids;
+  // Price guard outcome: "" (no price stated), "ok", "corrected" (a model's wrong price
+  // replaced by live data), "disclaimer" (kept, with the disclaimer), "evicted" (a cached
+  // answer with a stale price was dropped and a later tier answered).
+  std::string price_guard;
+  std::string price_guard_product;
+  std::vector<int> wrong_prices;
   core::Duration latency{};
+};
+
+// Counters of the cascade, read by /metrics. Relaxed atomics: exact totals, no ordering.
+struct PipelineStats {
+  std::atomic<std::uint64_t> replies[5][kIntentCount] = {};
+  std::atomic<std::uint64_t> cache_hits[kIntentCount] = {};
+  std::atomic<std::uint64_t> cache_misses[kIntentCount] = {};
+  std::atomic<std::uint64_t> stale_serves[kIntentCount] = {};  // cache used as a fallback
+  std::atomic<std::uint64_t> price_mismatches{0};
+  std::atomic<std::uint64_t> deduplicated{0};
 };
 
 struct ModelStatus {
@@ -145,6 +162,7 @@ class Pipeline final {
   // When the models are expected back: the soonest breaker probe, if any is open.
   std::optional<core::Duration> eta() const;
   const PipelineConfig& config() const { return config_; }
+  const PipelineStats& stats() const { return stats_; }
 
  private:
   struct Lane;
@@ -156,8 +174,12 @@ class Pipeline final {
   std::optional<Reply> dedupe_lookup(const std::string& key, core::TimePoint now);
   void dedupe_store(const std::string& key, const Reply& r, core::TimePoint now);
 
+  // Applies the price guard to a reply about `r.product`; true when the text may be served.
+  bool guard_prices(const Retrieved& r, Tier tier, Reply& reply);
+
   Deps deps_;
   PipelineConfig config_;
+  PipelineStats stats_;
   std::unique_ptr<Lane> sonnet_;
   std::unique_ptr<Lane> haiku_;
   mutable std::mutex rng_mu_;

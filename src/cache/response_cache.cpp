@@ -32,9 +32,10 @@ void ResponseCache::put(const std::string& key, CachedReply reply, Duration ttl,
   const std::size_t bytes = key.size() + reply.text.size() + 64;
   std::lock_guard lock(mu_);
   if (auto it = index_.find(key); it != index_.end()) erase_locked(it->second);
-  for (const auto& p : reply.product_ids) by_product_[p].insert(key);
   lru_.push_front(Node{key, std::move(reply), bytes});
-  index_.emplace(key, lru_.begin());
+  const Node* node = &lru_.front();
+  for (const auto& p : node->reply.product_ids) by_product_[p].insert(node);
+  index_.emplace(node->key, lru_.begin());
   bytes_ += bytes;
   evict_locked();
 }
@@ -42,12 +43,12 @@ void ResponseCache::put(const std::string& key, CachedReply reply, Duration ttl,
 void ResponseCache::erase_locked(List::iterator it) {
   for (const auto& p : it->reply.product_ids) {
     if (auto bp = by_product_.find(p); bp != by_product_.end()) {
-      bp->second.erase(it->key);
+      bp->second.erase(&*it);
       if (bp->second.empty()) by_product_.erase(bp);
     }
   }
   bytes_ -= it->bytes;
-  index_.erase(it->key);
+  index_.erase(std::string_view(it->key));
   lru_.erase(it);
 }
 
@@ -61,11 +62,11 @@ std::size_t ResponseCache::invalidate_product(const std::string& product_id) {
   std::lock_guard lock(mu_);
   auto bp = by_product_.find(product_id);
   if (bp == by_product_.end()) return 0;
-  const std::vector<std::string> keys(bp->second.begin(), bp->second.end());
-  for (const auto& k : keys) {
-    if (auto it = index_.find(k); it != index_.end()) erase_locked(it->second);
-  }
-  return keys.size();
+  std::vector<List::iterator> doomed;
+  doomed.reserve(bp->second.size());
+  for (const Node* n : bp->second) doomed.push_back(index_.at(n->key));
+  for (auto it : doomed) erase_locked(it);
+  return doomed.size();
 }
 
 std::size_t ResponseCache::flush(std::string_view category) {
@@ -104,9 +105,9 @@ std::vector<std::pair<std::string, CachedReply>> ResponseCache::sample(std::stri
                                                                        std::size_t n) const {
   std::lock_guard lock(mu_);
   std::vector<std::pair<std::string, CachedReply>> out;
-  for (const auto& node : lru_) {
-    if (out.size() >= n) break;
-    if (category.empty() || node.reply.category == category) out.emplace_back(node.key, node.reply);
+  // Least recently used first: the entries most likely to have gone stale.
+  for (auto it = lru_.rbegin(); it != lru_.rend() && out.size() < n; ++it) {
+    if (category.empty() || it->reply.category == category) out.emplace_back(it->key, it->reply);
   }
   return out;
 }

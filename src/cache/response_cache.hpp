@@ -61,7 +61,7 @@ class ResponseCache final {
 
   std::size_t size() const;
   std::size_t bytes() const;
-  // Up to `n` entries of a category (for validation jobs): key and a copy.
+  // Up to `n` entries of a category, least recently used first (for validation jobs).
   std::vector<std::pair<std::string, CachedReply>> sample(std::string_view category,
                                                           std::size_t n) const;
   bool erase(const std::string& key);
@@ -78,9 +78,9 @@ class ResponseCache final {
 
   CacheLimits limits_;
   mutable std::mutex mu_;
-  List lru_;  // front = most recently used
-  std::unordered_map<std::string, List::iterator> index_;
-  std::unordered_map<std::string, std::unordered_set<std::string>> by_product_;
+  List lru_;  // front = most recently used; nodes never move, so views into them stay valid
+  std::unordered_map<std::string_view, List::iterator> index_;  // views of Node::key
+  std::unordered_map<std::string, std::unordered_set<const Node*>> by_product_;
   std::size_t bytes_ = 0;
 };
 

@@ -41,6 +41,8 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
       assist::Pipeline::Deps{clock, *app->catalog_, *app->sonnet_, *app->haiku_, *app->cache_,
                              app->flags_, app->budget_.get()},
       c.pipeline, c.seed);
+  app->maintenance_ = std::make_unique<assist::CacheMaintenance>(clock, *app->catalog_,
+                                                                 *app->cache_, c.maintenance);
   return app;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "assist/cache_maintenance.hpp"
 #include "assist/flags.hpp"
 #include "assist/pipeline.hpp"
 #include "cache/response_cache.hpp"
@@ -31,6 +32,7 @@ class App final {
   cache::ResponseCache& cache() { return *cache_; }
   assist::RuntimeFlags& flags() { return flags_; }
   assist::Pipeline& pipeline() { return *pipeline_; }
+  assist::CacheMaintenance& maintenance() { return *maintenance_; }
   // The simulated model of that name, or null (real providers take no chaos).
   fm::SimulatedBedrock* simulated(std::string_view name);
 
@@ -46,6 +48,7 @@ class App final {
   std::unique_ptr<fm::SimulatedBedrock> sonnet_;
   std::unique_ptr<fm::SimulatedBedrock> haiku_;
   std::unique_ptr<assist::Pipeline> pipeline_;
+  std::unique_ptr<assist::CacheMaintenance> maintenance_;
 };
 
 }  // namespace ma::server

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "assist/cache_maintenance.hpp"
 #include "assist/pipeline.hpp"
 #include "core/result.hpp"
 #include "fm/simulated_bedrock.hpp"
@@ -35,6 +36,7 @@ struct AppConfig {
   std::string data_dir;
   std::string db_path = "var/mangaassist.db";
   std::size_t cache_max_entries = 100'000;
+  assist::MaintenanceConfig maintenance{};
   int retry_budget_per_minute = 100;
   std::uint64_t seed = 0;  // 0: seeded from the OS
 };

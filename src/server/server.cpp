@@ -237,6 +237,8 @@ core::Result<std::uint16_t> Server::listen() {
   }
   port_ = a.local_endpoint().port();
   asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
+  asio::co_spawn(impl_->ioc, impl_->app.maintenance().run_sale_watcher(), asio::detached);
+  asio::co_spawn(impl_->ioc, impl_->app.maintenance().run_validation(), asio::detached);
   return port_;
 }
 
@@ -617,6 +619,25 @@ Response Server::Impl::metrics() {
     out += assist::to_string(static_cast<assist::Tier>(t));
     out += "\"} " + std::to_string(replies_by_tier[t].load()) + "\n";
   }
+  const auto& ps = app.pipeline().stats();
+  auto per_intent = [&](const char* name, const char* help, const std::atomic<std::uint64_t>* v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+    for (int i = 0; i < assist::kIntentCount; ++i) {
+      out += std::string(name) + "{category=\"" +
+             std::string(assist::to_string(static_cast<assist::Intent>(i))) + "\"} " +
+             std::to_string(v[i].load()) + "\n";
+    }
+  };
+  per_intent("mangaassist_cache_hits_total", "Cache tier hits, by category.", ps.cache_hits);
+  per_intent("mangaassist_cache_misses_total", "Cache tier misses, by category.", ps.cache_misses);
+  per_intent("mangaassist_cache_stale_serves_total",
+             "Cached answers served as a fallback, by category.", ps.stale_serves);
+  out +=
+      "# HELP mangaassist_price_guard_mismatches_total Answers that stated a price other than the "
+      "catalog's.\n";
+  out += "# TYPE mangaassist_price_guard_mismatches_total counter\n";
+  out += "mangaassist_price_guard_mismatches_total " + std::to_string(ps.price_mismatches.load()) +
+         "\n";
   out += "# HELP mangaassist_bad_requests_total Requests refused as malformed.\n";
   out += "# TYPE mangaassist_bad_requests_total counter\n";
   out += "mangaassist_bad_requests_total " + std::to_string(bad_requests.load()) + "\n";

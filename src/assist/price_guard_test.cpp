@@ -1,0 +1,44 @@
+#include "assist/price_guard.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ma::assist {
+namespace {
+
+TEST(PriceGuardTest, ExtractsYenInEveryWrittenForm) {
+  EXPECT_EQ(extract_yen("ONE PIECE 105巻は528円（税込）です。"), (std::vector<int>{528}));
+  EXPECT_EQ(extract_yen("It is ¥1,234 today, usually ￥1500."), (std::vector<int>{1234, 1500}));
+  EXPECT_EQ(extract_yen("JPY 528 or 600 yen"), (std::vector<int>{528, 600}));
+  EXPECT_EQ(extract_yen("volume 105, 20% off, order #12345, 3 left"), std::vector<int>{});
+  EXPECT_EQ(extract_yen("¥"), std::vector<int>{});
+}
+
+class PriceGuardCatalogTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    catalog_ = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"}).value().release();
+  }
+  static void TearDownTestSuite() { delete catalog_; }
+  static catalog::Catalog* catalog_;
+};
+catalog::Catalog* PriceGuardCatalogTest::catalog_ = nullptr;
+
+TEST_F(PriceGuardCatalogTest, AcceptsThePricePaidAndTheListPriceOnly) {
+  const auto now = *catalog::parse_rfc3339_utc("2026-11-26T12:00:00Z");
+  const auto jjk = *catalog_->product("mg-0009-v3");  // 20% off ¥528 -> ¥422
+  EXPECT_FALSE(check_prices("¥422, usually ¥528", jjk, *catalog_, now).mismatch);
+  const auto c = check_prices("only ¥369!", jjk, *catalog_, now);
+  EXPECT_TRUE(c.checked);
+  EXPECT_TRUE(c.mismatch);
+  EXPECT_EQ(c.wrong, std::vector<int>{369});
+  EXPECT_FALSE(check_prices("in stock", jjk, *catalog_, now).checked);
+}
+
+TEST_F(PriceGuardCatalogTest, StatedPricesGoStaleWhenASaleEnds) {
+  const std::vector<std::pair<std::string, int>> stated = {{"mg-0004-v105", 369}};  // 30% off
+  EXPECT_FALSE(check_stated(stated, *catalog_, *catalog::parse_rfc3339_utc("2026-11-15T10:00:00Z")).mismatch);
+  EXPECT_TRUE(check_stated(stated, *catalog_, *catalog::parse_rfc3339_utc("2026-11-16T00:00:00Z")).mismatch);
+}
+
+}  // namespace
+}  // namespace ma::assist
