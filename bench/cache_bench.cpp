@@ -12,7 +12,8 @@ const core::TimePoint kT0{std::chrono::hours(1)};
 
 cache::CachedReply reply(int i) {
   cache::CachedReply r;
-  r.text = "ONE PIECE volume " + std::to_string(i % 110 + 1) + " is ¥528 (tax included). It is in stock.";
+  r.text = "ONE PIECE volume " + std::to_string(i % 110 + 1) +
+           " is ¥528 (tax included). It is in stock.";
   r.category = "pricing";
   r.product_ids = {"mg-" + std::to_string(i % 2000) + "-v" + std::to_string(i % 110 + 1)};
   r.stated_prices = {{r.product_ids[0], 528}};
@@ -20,7 +21,8 @@ cache::CachedReply reply(int i) {
 }
 
 std::string key(int i) {
-  return cache::ResponseCache::key("pricing", "en", "how much is series " + std::to_string(i) + " volume 3", "");
+  return cache::ResponseCache::key("pricing", "en",
+                                   "how much is series " + std::to_string(i) + " volume 3", "");
 }
 
 void fill(cache::ResponseCache& c, int n) {

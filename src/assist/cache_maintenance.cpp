@@ -17,7 +17,8 @@ std::size_t CacheMaintenance::on_sale_boundary(const catalog::Sale& sale) {
   for (const auto& sid : sale.series_ids) {
     const catalog::Series* s = catalog_.series(sid);
     if (s == nullptr) continue;
-    for (int v = 1; v <= s->volumes; ++v) n += cache_.invalidate_product(sid + "-v" + std::to_string(v));
+    for (int v = 1; v <= s->volumes; ++v)
+      n += cache_.invalidate_product(sid + "-v" + std::to_string(v));
   }
   evicted_sales_ += n;
   return n;

@@ -11,7 +11,8 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 long long read_number(std::string_view s, std::size_t& pos) {
   long long v = -1;
   std::size_t i = pos;
-  while (i < s.size() && (is_digit(s[i]) || (s[i] == ',' && v >= 0 && i + 1 < s.size() && is_digit(s[i + 1])))) {
+  while (i < s.size() &&
+         (is_digit(s[i]) || (s[i] == ',' && v >= 0 && i + 1 < s.size() && is_digit(s[i + 1])))) {
     if (s[i] != ',') v = (v < 0 ? 0 : v) * 10 + (s[i] - '0');
     if (v > 100'000'000) return -1;
     ++i;
@@ -23,13 +24,18 @@ long long read_number(std::string_view s, std::size_t& pos) {
 
 std::vector<int> extract_yen(std::string_view text) {
   std::vector<int> out;
-  auto starts = [&](std::size_t pos, std::string_view w) { return text.substr(pos, w.size()) == w; };
+  auto starts = [&](std::size_t pos, std::string_view w) {
+    return text.substr(pos, w.size()) == w;
+  };
   for (std::size_t i = 0; i < text.size();) {
     // Prefix forms: ¥N, ￥N, JPY N.
     std::size_t after = std::string_view::npos;
-    if (starts(i, "¥")) after = i + std::string_view("¥").size();
-    else if (starts(i, "￥")) after = i + std::string_view("￥").size();
-    else if (starts(i, "JPY")) after = i + 3;
+    if (starts(i, "¥"))
+      after = i + std::string_view("¥").size();
+    else if (starts(i, "￥"))
+      after = i + std::string_view("￥").size();
+    else if (starts(i, "JPY"))
+      after = i + 3;
     if (after != std::string_view::npos) {
       while (after < text.size() && text[after] == ' ') ++after;
       std::size_t p = after;

@@ -16,7 +16,9 @@ TEST(PriceGuardTest, ExtractsYenInEveryWrittenForm) {
 class PriceGuardCatalogTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    catalog_ = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"}).value().release();
+    catalog_ = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"})
+                   .value()
+                   .release();
   }
   static void TearDownTestSuite() { delete catalog_; }
   static catalog::Catalog* catalog_;
@@ -36,8 +38,10 @@ TEST_F(PriceGuardCatalogTest, AcceptsThePricePaidAndTheListPriceOnly) {
 
 TEST_F(PriceGuardCatalogTest, StatedPricesGoStaleWhenASaleEnds) {
   const std::vector<std::pair<std::string, int>> stated = {{"mg-0004-v105", 369}};  // 30% off
-  EXPECT_FALSE(check_stated(stated, *catalog_, *catalog::parse_rfc3339_utc("2026-11-15T10:00:00Z")).mismatch);
-  EXPECT_TRUE(check_stated(stated, *catalog_, *catalog::parse_rfc3339_utc("2026-11-16T00:00:00Z")).mismatch);
+  EXPECT_FALSE(check_stated(stated, *catalog_, *catalog::parse_rfc3339_utc("2026-11-15T10:00:00Z"))
+                   .mismatch);
+  EXPECT_TRUE(check_stated(stated, *catalog_, *catalog::parse_rfc3339_utc("2026-11-16T00:00:00Z"))
+                  .mismatch);
 }
 
 }  // namespace

@@ -21,7 +21,8 @@ using namespace std::chrono_literals;
 // A model that states a price it made up.
 class WrongPriceModel final : public fm::ModelProvider {
  public:
-  asio::awaitable<fm::ModelResult> invoke(const fm::ModelRequest& req, const fm::ChunkSink&) override {
+  asio::awaitable<fm::ModelResult> invoke(const fm::ModelRequest& req,
+                                          const fm::ChunkSink&) override {
     fm::ModelReply r;
     r.text = req.lang == fm::Language::kJa ? "こちらは999円です。" : "That one is ¥999 today.";
     r.model_id = "liar";
@@ -33,7 +34,9 @@ class WrongPriceModel final : public fm::ModelProvider {
 class PriceIntegrityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    catalog_ = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"}).value().release();
+    catalog_ = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"})
+                   .value()
+                   .release();
   }
   static void TearDownTestSuite() { delete catalog_; }
 
@@ -43,9 +46,11 @@ class PriceIntegrityTest : public ::testing::Test {
     haiku_.set_faults({});
   }
 
-  std::unique_ptr<Pipeline> make_pipeline(PipelineConfig cfg, fm::ModelProvider* primary = nullptr) {
+  std::unique_ptr<Pipeline> make_pipeline(PipelineConfig cfg,
+                                          fm::ModelProvider* primary = nullptr) {
     return std::make_unique<Pipeline>(
-        Pipeline::Deps{clock_, *catalog_, primary ? *primary : sonnet_, haiku_, cache_, flags_, nullptr},
+        Pipeline::Deps{clock_, *catalog_, primary ? *primary : sonnet_, haiku_, cache_, flags_,
+                       nullptr},
         std::move(cfg), 11);
   }
 
@@ -64,8 +69,10 @@ class PriceIntegrityTest : public ::testing::Test {
   asio::io_context io_;
   core::SimClock clock_{io_, core::TimePoint{24h},
                         *catalog::parse_rfc3339_utc("2026-11-15T10:00:00Z")};
-  fm::SimulatedBedrock sonnet_{{.name = "sonnet", .latency_median = 800ms, .latency_p99 = 1500ms}, clock_, 1};
-  fm::SimulatedBedrock haiku_{{.name = "haiku", .latency_median = 400ms, .latency_p99 = 900ms}, clock_, 2};
+  fm::SimulatedBedrock sonnet_{
+      {.name = "sonnet", .latency_median = 800ms, .latency_p99 = 1500ms}, clock_, 1};
+  fm::SimulatedBedrock haiku_{
+      {.name = "haiku", .latency_median = 400ms, .latency_p99 = 900ms}, clock_, 2};
   cache::ResponseCache cache_;
   RuntimeFlags flags_;
 };
@@ -87,8 +94,8 @@ TEST_F(PriceIntegrityTest, GuardCorrectsAModelThatStatesAWrongPrice) {
 
 TEST_F(PriceIntegrityTest, StaleCachedPriceIsEvictedNotServed) {
   PipelineConfig cfg;  // the incident's order: cache before live data
-  cfg.tier_order[static_cast<int>(Intent::kPricing)] = {Tier::kPrimary, Tier::kSecondary, Tier::kCache,
-                                                         Tier::kStatic, Tier::kDegraded};
+  cfg.tier_order[static_cast<int>(Intent::kPricing)] = {
+      Tier::kPrimary, Tier::kSecondary, Tier::kCache, Tier::kStatic, Tier::kDegraded};
   auto p = make_pipeline(cfg);
   ASSERT_EQ(ask(*p, "How much is Bleach volume 12?", "s1").tier, Tier::kPrimary);
   ASSERT_EQ(cache_.size(), 1u);
@@ -128,16 +135,17 @@ TEST_P(SaleEndScenario, NoReplyStatesASalePriceAfterTheSaleEnds) {
   const bool incident_order = GetParam();
   PipelineConfig cfg;
   if (incident_order) {
-    cfg.tier_order[static_cast<int>(Intent::kPricing)] = {Tier::kPrimary, Tier::kSecondary, Tier::kCache,
-                                                           Tier::kStatic, Tier::kDegraded};
+    cfg.tier_order[static_cast<int>(Intent::kPricing)] = {
+        Tier::kPrimary, Tier::kSecondary, Tier::kCache, Tier::kStatic, Tier::kDegraded};
   }
   auto p = make_pipeline(cfg);
   CacheMaintenance m(clock_, *catalog_, cache_);
   asio::co_spawn(io_, m.run_sale_watcher(), asio::detached);
 
   const std::vector<std::string> questions = {
-      "How much is One Piece volume 105?", "ONE PIECEの104巻はいくら？", "How much is Attack on Titan volume 34?",
-      "進撃の巨人の1巻の値段は？", "What does One Piece volume 1 cost?"};
+      "How much is One Piece volume 105?", "ONE PIECEの104巻はいくら？",
+      "How much is Attack on Titan volume 34?", "進撃の巨人の1巻の値段は？",
+      "What does One Piece volume 1 cost?"};
   // During the sale: answered by the model at 30% off, and cached.
   for (std::size_t i = 0; i < questions.size(); ++i) {
     const Reply r = ask(*p, questions[i], "before-" + std::to_string(i));
@@ -147,7 +155,8 @@ TEST_P(SaleEndScenario, NoReplyStatesASalePriceAfterTheSaleEnds) {
   ASSERT_EQ(cache_.size(), questions.size());
 
   // The sale ends at midnight; the watcher drops the sale's answers within the second.
-  clock_.advance_to(clock_.now() + (*catalog::parse_rfc3339_utc("2026-11-16T00:00:00Z") - clock_.wall_now()) + 1s);
+  clock_.advance_to(clock_.now() +
+                    (*catalog::parse_rfc3339_utc("2026-11-16T00:00:00Z") - clock_.wall_now()) + 1s);
   EXPECT_EQ(cache_.size(), 0u);
   EXPECT_EQ(m.evicted_by_sales(), questions.size());
 
@@ -158,7 +167,8 @@ TEST_P(SaleEndScenario, NoReplyStatesASalePriceAfterTheSaleEnds) {
   haiku_.set_faults({.throttle_rate = 1.0, .until = clock_.now() + 3min});
   int sale_price_replies = 0, cached_pricing = 0, cached_without_disclaimer = 0;
   for (int i = 0; i < 300; ++i) {
-    const Reply r = ask(*p, questions[static_cast<std::size_t>(i) % questions.size()], "c-" + std::to_string(i));
+    const Reply r = ask(*p, questions[static_cast<std::size_t>(i) % questions.size()],
+                        "c-" + std::to_string(i));
     for (int yen : extract_yen(r.text)) sale_price_replies += yen == 369;
     if (r.tier == Tier::kCache && r.intent == Intent::kPricing) {
       ++cached_pricing;
@@ -176,7 +186,73 @@ TEST_P(SaleEndScenario, NoReplyStatesASalePriceAfterTheSaleEnds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TierOrders, SaleEndScenario, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "IncidentOrder" : "LiveDataFirst"; });
+                         [](const auto& info) {
+                           return info.param ? "IncidentOrder" : "LiveDataFirst";
+                         });
+
+}  // namespace
+}  // namespace ma::assist
+
+namespace ma::assist {
+namespace {
+
+TEST(CacheTtlTest, DefaultsPerCategory) {
+  const auto t = PipelineConfig::default_cache_ttl();
+  EXPECT_EQ(t[static_cast<int>(Intent::kPricing)], 15min);
+  EXPECT_EQ(t[static_cast<int>(Intent::kAvailability)], 5min);
+  EXPECT_EQ(t[static_cast<int>(Intent::kRecommendation)], 4h);
+  EXPECT_EQ(t[static_cast<int>(Intent::kFaq)], 7 * 24h);
+  EXPECT_EQ(t[static_cast<int>(Intent::kGeneral)], 1h);
+  EXPECT_EQ(t[static_cast<int>(Intent::kOrderStatus)], 0s);
+}
+
+TEST_F(PriceIntegrityTest, EachCategoryExpiresOnItsOwnTtl) {
+  auto p = make_pipeline({});
+  (void)ask(*p, "How much is Bleach volume 20?", "s1");    // pricing, 15 min
+  (void)ask(*p, "Is Bleach volume 21 in stock?", "s1");    // availability, 5 min
+  (void)ask(*p, "Recommend something like Bleach", "s1");  // recommendation, 4 h
+  ASSERT_EQ(cache_.size(), 3u);
+  auto alive = [&](std::string_view category) {
+    return !cache_.sample(category, 10).empty() &&
+           cache_.get(cache_.sample(category, 1)[0].first, clock_.now()).has_value();
+  };
+  clock_.advance_by(5min + 1s);
+  EXPECT_FALSE(alive("availability"));
+  EXPECT_TRUE(alive("pricing"));
+  clock_.advance_by(10min);
+  EXPECT_FALSE(alive("pricing"));
+  EXPECT_TRUE(alive("recommendation"));
+  clock_.advance_by(4h);
+  EXPECT_FALSE(alive("recommendation"));
+}
+
+TEST_F(PriceIntegrityTest, OrderAnswersAreNeverSharedBetweenUsers) {
+  PipelineConfig cfg;
+  cfg.cache_ttl[static_cast<int>(Intent::kOrderStatus)] = 1h;  // even when cached at all
+  cfg.tier_order[static_cast<int>(Intent::kOrderStatus)] = {Tier::kPrimary, Tier::kCache,
+                                                            Tier::kDegraded};
+  auto p = make_pipeline(cfg);
+  auto ask_as = [&](std::string user) {
+    std::optional<Reply> out;
+    auto task = [&]() -> asio::awaitable<void> {
+      ChatRequest req{"Where is my order #12345?", user,
+                      catalog::User{user, "x", catalog::UserTier::kRegistered}, "t"};
+      out = co_await p->handle(std::move(req), nullptr, core::Deadline::after(clock_, 3s));
+    };
+    asio::co_spawn(io_, task(), asio::detached);
+    clock_.run_until([&] { return out.has_value(); }, clock_.now() + 1h);
+    return *out;
+  };
+  const Reply owner = ask_as("u-1001");
+  ASSERT_NE(owner.text.find("Yamato"), std::string::npos);
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  const Reply other = ask_as("u-1003");
+  EXPECT_EQ(other.text.find("Yamato"), std::string::npos) << other.text;
+  EXPECT_NE(other.tier, Tier::kCache);
+  const Reply owner_again = ask_as("u-1001");
+  EXPECT_EQ(owner_again.tier, Tier::kCache);
+}
 
 }  // namespace
 }  // namespace ma::assist

@@ -8,7 +8,8 @@ namespace {
 using namespace std::chrono_literals;
 const TimePoint kT0{std::chrono::hours(3)};
 
-CachedReply entry(std::string category, std::vector<std::string> products = {}, std::string text = "answer") {
+CachedReply entry(std::string category, std::vector<std::string> products = {},
+                  std::string text = "answer") {
   CachedReply r;
   r.text = std::move(text);
   r.category = std::move(category);
@@ -71,7 +72,8 @@ TEST(ResponseCacheTest, EvictsTheLeastRecentlyUsedBeyondItsBounds) {
   EXPECT_EQ(c.size(), 3u);
 
   ResponseCache small({.max_entries = 100, .max_bytes = 1000});
-  for (int i = 0; i < 20; ++i) small.put("k" + std::to_string(i), entry("faq", {}, std::string(100, 'x')), 1h, kT0);
+  for (int i = 0; i < 20; ++i)
+    small.put("k" + std::to_string(i), entry("faq", {}, std::string(100, 'x')), 1h, kT0);
   EXPECT_LE(small.bytes(), 1000u);
   EXPECT_TRUE(small.get("k19", kT0).has_value());
   EXPECT_FALSE(small.get("k0", kT0).has_value());
