@@ -62,7 +62,10 @@ Duration TokenBucket::time_until(TimePoint now, double n) {
   }
   if (tokens_ + kEpsilon >= n) return Duration::zero();
   if (spec_.rate <= 0 || n > spec_.burst) return Duration::max();
-  return core::from_seconds((n - tokens_) / spec_.rate);
+  // Rounded up, and never below a microsecond: a wait that rounds to zero would let a caller
+  // spin without time passing.
+  const double ns = std::ceil((n - tokens_) / spec_.rate * 1e9);
+  return std::max<Duration>(std::chrono::microseconds(1), Duration(static_cast<Duration::rep>(ns)));
 }
 
 void TokenBucket::reconfigure(const BucketSpec& spec, TimePoint now) {

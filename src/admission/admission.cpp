@@ -1,0 +1,306 @@
+#include "admission/admission.hpp"
+
+#include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cmath>
+
+#include "core/text.hpp"
+
+namespace ma::admission {
+
+namespace asio = boost::asio;
+using core::Duration;
+using core::TimePoint;
+using resilience::BucketVerdict;
+
+std::string_view to_string(Priority p) {
+  switch (p) {
+    case Priority::kAnonymous: return "anonymous";
+    case Priority::kRegistered: return "registered";
+    case Priority::kPremium: return "premium";
+  }
+  return "anonymous";
+}
+
+namespace {
+resilience::BucketSpec bucket(const UsagePlan& p) {
+  return {.rate = p.rate, .burst = p.burst, .quota = p.quota, .quota_period = std::chrono::hours(24)};
+}
+constexpr Duration kIdleBucket = std::chrono::minutes(10);
+}  // namespace
+
+struct Admission::Waiter {
+  Priority priority = Priority::kAnonymous;
+  std::uint64_t seq = 0;
+  TimePoint enqueued{};
+  asio::any_io_executor executor;
+  asio::cancellation_signal wake;
+  bool granted = false;  // under mu_
+  bool gone = false;     // timed out; under mu_
+};
+
+struct Admission::Shard {
+  std::mutex mu;
+  std::unordered_map<std::string, resilience::TokenBucket> buckets;
+};
+
+Admission::Admission(core::Clock& clock, AdmissionConfig config, std::function<double()> capacity)
+    : clock_(clock),
+      capacity_(std::move(capacity)),
+      config_(std::move(config)),
+      global_({.rate = config_.global_rate, .burst = config_.global_burst}, clock.now()),
+      rate_in_force_(config_.global_rate),
+      detector_(config_.spike) {
+  for (auto& s : shards_) s = std::make_unique<Shard>();
+}
+
+Admission::~Admission() = default;
+
+AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now) {
+  AdmissionResult r;
+  auto take = [&](const std::string& key, const UsagePlan& plan) -> std::optional<Duration> {
+    Shard& shard = *shards_[core::fnv1a(key) % shards_.size()];
+    std::lock_guard lock(shard.mu);
+    if (shard.buckets.size() > 200'000) {  // forget idle visitors
+      std::erase_if(shard.buckets, [&](auto& kv) { return now - kv.second.last_update() > kIdleBucket; });
+    }
+    auto it = shard.buckets.find(key);
+    if (it == shard.buckets.end()) it = shard.buckets.emplace(key, resilience::TokenBucket(bucket(plan), now)).first;
+    if (it->second.try_acquire(now) == BucketVerdict::kAllowed) return std::nullopt;
+    return it->second.time_until(now);
+  };
+  UsagePlan plan, source_plan;
+  {
+    std::lock_guard lock(mu_);
+    plan = config_.plans[static_cast<int>(req.priority)];
+    source_plan = config_.per_source;
+  }
+  if (auto wait = take(req.user_key, plan)) {
+    r.outcome = Outcome::kUserLimited;
+    r.scope = "user";
+    r.retry_after = *wait;
+    return r;
+  }
+  if (!req.source.empty() && req.source != req.user_key) {
+    if (auto wait = take("src:" + req.source, source_plan)) {
+      r.outcome = Outcome::kUserLimited;
+      r.scope = "source";
+      r.retry_after = *wait;
+    }
+  }
+  return r;
+}
+
+void Admission::retune(TimePoint now) {
+  const std::int64_t sec = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (sec == last_retune_second_) return;
+  last_retune_second_ = sec;
+  double base = config_.global_rate;
+  const core::WallTime wall = clock_.wall_now();
+  for (const auto& ev : config_.events) {
+    if (wall >= ev.prescale_from && wall < ev.end) base = std::max(base, ev.global_rate);
+  }
+  const SpikeKind kind = detector_.classify(now, base);
+  spike_.store(kind);
+  double target = base;
+  if (config_.dynamic) {
+    const double demand = detector_.snapshot(now).rate;
+    double cap = config_.max_global_rate;
+    if (capacity_) cap = std::min(cap, std::max(base, capacity_()));
+    if (kind == SpikeKind::kOrganic) {
+      target = std::clamp(demand * 1.2, base, std::max(base, cap));
+    } else if (kind == SpikeKind::kNone && rate_in_force_ > base) {
+      // Subsiding: come down with the traffic, never below the base.
+      target = std::clamp(demand * 1.2, base, rate_in_force_);
+    }
+  }
+  if (target != rate_in_force_) {
+    rate_in_force_ = target;
+    const double burst = config_.global_burst * target / std::max(1.0, config_.global_rate);
+    global_.reconfigure({.rate = target, .burst = std::max(1.0, burst)}, now);
+  }
+}
+
+std::size_t Admission::position_of(const Waiter& w) const {
+  std::size_t ahead = 0;
+  for (int p = static_cast<int>(w.priority) + 1; p < kPriorities; ++p) {
+    ahead += static_cast<std::size_t>(enqueued_[p] - dequeued_[p]);
+  }
+  const int mine = static_cast<int>(w.priority);
+  ahead += static_cast<std::size_t>(w.seq - std::min(w.seq, dequeued_[mine]));
+  return ahead + 1;
+}
+
+void Admission::grant_locked(std::shared_ptr<Waiter> w) {
+  w->granted = true;
+  --waiting_;
+  // The waiter's sleep belongs to its executor; cancel it there.
+  asio::post(w->executor, [w] { w->wake.emit(asio::cancellation_type::terminal); });
+}
+
+asio::awaitable<void> Admission::dispatch() {
+  bool running = true;
+  while (running) {
+    Duration wait{};
+    {
+      std::lock_guard lock(mu_);
+      const TimePoint now = clock_.now();
+      retune(now);
+      if (waiting_ == 0) {
+        dispatcher_running_ = false;
+        running = false;
+      } else if (global_.try_acquire(now) == BucketVerdict::kAllowed) {
+        // Highest priority first, FIFO within it; timed-out waiters are skipped.
+        for (int p = kPriorities - 1; p >= 0; --p) {
+          auto& q = queues_[p];
+          while (!q.empty() && q.front()->gone) {
+            q.pop_front();
+            ++dequeued_[p];
+          }
+          if (!q.empty()) {
+            auto w = std::move(q.front());
+            q.pop_front();
+            ++dequeued_[p];
+            grant_locked(std::move(w));
+            break;
+          }
+        }
+      } else {
+        wait = std::clamp<Duration>(global_.time_until(now), std::chrono::microseconds(1),
+                                    std::chrono::milliseconds(100));
+      }
+    }
+    if (running && wait > Duration::zero()) (void)co_await clock_.sleep_for(wait);
+  }
+}
+
+asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSink on_queued) {
+  const auto executor = co_await asio::this_coro::executor;
+  const TimePoint now = clock_.now();
+  AdmissionResult r = check_user(req, now);
+  if (r.outcome == Outcome::kUserLimited) {
+    (r.scope == "user" ? stats_.limited_user : stats_.limited_source).fetch_add(1, std::memory_order_relaxed);
+    co_return r;
+  }
+  auto w = std::make_shared<Waiter>();
+  std::size_t position = 0;
+  Duration eta{};
+  Duration max_wait{};
+  Duration update_every{};
+  bool admitted_now = false;
+  bool start_dispatcher = false;
+  {
+    std::lock_guard lock(mu_);
+    detector_.record(now, core::fnv1a(req.user_key), core::fnv1a(req.source), req.question_hash);
+    retune(now);
+    admitted_now = waiting_ == 0 && global_.try_acquire(now) == BucketVerdict::kAllowed;
+  }
+  if (admitted_now) {
+    stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+    co_return r;
+  }
+  {
+    std::lock_guard lock(mu_);
+    const int p = static_cast<int>(req.priority);
+    w->priority = req.priority;
+    w->seq = enqueued_[p]++;
+    w->enqueued = now;
+    w->executor = executor;
+    queues_[p].push_back(w);
+    ++waiting_;
+    position = position_of(*w);
+    eta = core::from_seconds(static_cast<double>(position) / std::max(1.0, rate_in_force_));
+    max_wait = config_.max_wait;
+    update_every = config_.update_every;
+    start_dispatcher = !dispatcher_running_;
+    dispatcher_running_ = true;
+  }
+  // Outside the lock: co_spawn may run the dispatcher inline.
+  if (start_dispatcher) asio::co_spawn(executor, dispatch(), asio::detached);
+  stats_.queued.fetch_add(1, std::memory_order_relaxed);
+  r.queued = true;
+  if (on_queued) on_queued(position, eta);
+
+  const TimePoint deadline = now + max_wait;
+  bool done = false;
+  while (!done) {
+    const TimePoint next = std::min(deadline, clock_.now() + update_every);
+    (void)co_await asio::co_spawn(executor, clock_.sleep_until(next),
+                                  asio::bind_cancellation_slot(w->wake.slot(), asio::use_awaitable));
+    bool report = false;
+    {
+      std::lock_guard lock(mu_);
+      const TimePoint t = clock_.now();
+      if (w->granted) {
+        r.outcome = Outcome::kAdmitted;
+        r.waited = t - w->enqueued;
+        stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+        stats_.dequeued.fetch_add(1, std::memory_order_relaxed);
+        stats_.wait_ns_total.fetch_add(static_cast<std::uint64_t>(r.waited.count()), std::memory_order_relaxed);
+        done = true;
+      } else if (t >= deadline) {
+        w->gone = true;
+        --waiting_;
+        r.outcome = Outcome::kQueueTimeout;
+        r.waited = t - w->enqueued;
+        stats_.queue_timeouts.fetch_add(1, std::memory_order_relaxed);
+        done = true;
+      } else {
+        position = position_of(*w);
+        eta = core::from_seconds(static_cast<double>(position) / std::max(1.0, rate_in_force_));
+        report = true;
+      }
+    }
+    if (report && on_queued) on_queued(position, eta);
+  }
+  co_return r;
+}
+
+void Admission::set_plan(Priority p, UsagePlan plan) {
+  std::lock_guard lock(mu_);
+  config_.plans[static_cast<int>(p)] = plan;
+  // Existing buckets keep their state; new visitors get the new plan. Reconfigure the
+  // buckets we know so that a change applies to everyone at once.
+  for (auto& s : shards_) {
+    std::lock_guard sl(s->mu);
+    s->buckets.clear();
+  }
+}
+
+void Admission::set_global(double rate, double burst, bool dynamic) {
+  std::lock_guard lock(mu_);
+  config_.global_rate = rate;
+  config_.global_burst = burst;
+  config_.dynamic = dynamic;
+  rate_in_force_ = rate;
+  global_.reconfigure({.rate = rate, .burst = burst}, clock_.now());
+  last_retune_second_ = INT64_MIN;
+}
+
+AdmissionConfig Admission::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+double Admission::global_rate() const {
+  std::lock_guard lock(mu_);
+  return rate_in_force_;
+}
+
+std::size_t Admission::queue_depth() const {
+  std::lock_guard lock(mu_);
+  return waiting_;
+}
+
+TrafficSnapshot Admission::traffic() {
+  std::lock_guard lock(mu_);
+  return detector_.snapshot(clock_.now());
+}
+
+}  // namespace ma::admission

@@ -1,0 +1,163 @@
+#pragma once
+// Admission control (seed incident 2): per-user limits that tell the truth, a global limit
+// that queues instead of rejecting, priority by tier, and a global limit that follows
+// organic demand up to what the models can take.
+//
+//   per user    a token bucket per user (or per session/source when anonymous), sized by the
+//               tier's usage plan. Over it -> kUserLimited: the one case a user hears "you are
+//               sending too fast" (429, scope user), with the true time until they can send.
+//   per source  a generous bucket per source address: one machine cannot pose as a crowd.
+//   global      one bucket for the service. When it is empty nobody is told they are too
+//               fast: the message waits in a bounded priority queue (premium > registered >
+//               anonymous, FIFO within a tier) for at most `max_wait`, with position and ETA
+//               updates; a message still waiting then gets an honest high-demand reply.
+//   dynamic     the spike detector raises the global rate toward the protected model
+//               capacity during an organic spike and lowers it as traffic subsides; a
+//               scheduled event pre-scales it (events calendar).
+//
+// One engine, two drivers: waits go through the injected Clock, so the simulator replays
+// this code on virtual time. Thread safety: admit() may run on any thread; the shared state
+// is under one mutex held for O(1) work; per-user buckets are sharded.
+
+#include <array>
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "admission/spike_detector.hpp"
+#include "core/clock.hpp"
+#include "resilience/token_bucket.hpp"
+
+namespace ma::admission {
+
+enum class Priority : std::uint8_t { kAnonymous = 0, kRegistered = 1, kPremium = 2 };
+std::string_view to_string(Priority p);
+inline constexpr int kPriorities = 3;
+
+// An API Gateway style usage plan.
+struct UsagePlan {
+  double rate = 1;   // messages per second
+  double burst = 5;
+  std::int64_t quota = 0;  // per day; 0 = none
+};
+
+// A scheduled marketing event: from `prescale_from` to `end` the global rate is at least
+// `global_rate` (a launch at 18:00 raises limits from 16:00).
+struct ScheduledEvent {
+  std::string name;
+  core::WallTime prescale_from, end;
+  double global_rate = 0;
+};
+
+struct AdmissionConfig {
+  std::array<UsagePlan, kPriorities> plans = {UsagePlan{0.5, 5, 0}, UsagePlan{1, 10, 0},
+                                              UsagePlan{3, 20, 0}};
+  UsagePlan per_source{20, 60, 0};
+  double global_rate = 2000;   // the base (static) global limit, messages/s
+  double global_burst = 4000;
+  bool dynamic = true;         // follow organic spikes
+  double max_global_rate = 6000;  // never above this, whatever the models can take
+  core::Duration max_wait = std::chrono::seconds(30);
+  std::size_t max_queue = 200'000;
+  core::Duration update_every = std::chrono::seconds(2);  // queued position updates
+  SpikeConfig spike{};
+  std::vector<ScheduledEvent> events;
+};
+
+struct AdmissionRequest {
+  std::string user_key;  // user id, else session id, else source
+  std::string source;    // client address
+  Priority priority = Priority::kAnonymous;
+  std::uint64_t question_hash = 0;
+};
+
+enum class Outcome : std::uint8_t { kAdmitted, kUserLimited, kQueueTimeout };
+
+struct AdmissionResult {
+  Outcome outcome = Outcome::kAdmitted;
+  bool queued = false;
+  core::Duration waited{};
+  core::Duration retry_after{};  // kUserLimited: when this user may send again
+  std::string scope;             // kUserLimited: "user" or "source"
+};
+
+// Called when the message is queued and then every `update_every`: position (1 = next) and
+// the estimated wait.
+using QueuedSink = std::function<void(std::size_t position, core::Duration eta)>;
+
+struct AdmissionStats {
+  std::atomic<std::uint64_t> admitted{0};
+  std::atomic<std::uint64_t> queued{0};
+  std::atomic<std::uint64_t> limited_user{0};
+  std::atomic<std::uint64_t> limited_source{0};
+  std::atomic<std::uint64_t> queue_timeouts{0};
+  std::atomic<std::uint64_t> wait_ns_total{0};  // over dequeued messages
+  std::atomic<std::uint64_t> dequeued{0};
+};
+
+class Admission final {
+ public:
+  // `capacity`: what the models can take right now (messages/s), from the adaptive limiters
+  // and model quotas; the dynamic limit never exceeds it. May be empty (no cap but max).
+  Admission(core::Clock& clock, AdmissionConfig config, std::function<double()> capacity = {});
+  ~Admission();
+  Admission(const Admission&) = delete;
+  Admission& operator=(const Admission&) = delete;
+
+  // Decides, and waits in the queue when the global limit is exhausted. The caller's
+  // executor runs the wait. Always completes: at the latest after `max_wait`.
+  boost::asio::awaitable<AdmissionResult> admit(AdmissionRequest req, QueuedSink on_queued = {});
+
+  // The per-user and per-source part alone (no global bucket, no queue). Pure and fast: the
+  // common path of admit() when the global bucket has tokens.
+  [[nodiscard]] AdmissionResult check_user(const AdmissionRequest& req, core::TimePoint now);
+
+  // Runtime changes (admin API).
+  void set_plan(Priority p, UsagePlan plan);
+  void set_global(double rate, double burst, bool dynamic);
+  AdmissionConfig config() const;
+
+  double global_rate() const;  // the limit in force now
+  std::size_t queue_depth() const;
+  TrafficSnapshot traffic();
+  SpikeKind spike() const { return spike_.load(); }
+  const AdmissionStats& stats() const { return stats_; }
+
+ private:
+  struct Waiter;
+  struct Shard;
+  boost::asio::awaitable<void> dispatch();
+  void retune(core::TimePoint now);  // REQUIRES: mu_ held
+  std::size_t position_of(const Waiter& w) const;  // REQUIRES: mu_ held
+  void grant_locked(std::shared_ptr<Waiter> w);
+
+  core::Clock& clock_;
+  std::function<double()> capacity_;
+  std::array<std::unique_ptr<Shard>, 16> shards_;
+
+  mutable std::mutex mu_;  // everything below
+  AdmissionConfig config_;
+  resilience::TokenBucket global_;
+  double rate_in_force_;
+  std::int64_t last_retune_second_ = INT64_MIN;
+  SpikeDetector detector_;
+  std::array<std::deque<std::shared_ptr<Waiter>>, kPriorities> queues_;
+  std::array<std::uint64_t, kPriorities> enqueued_{};
+  std::array<std::uint64_t, kPriorities> dequeued_{};
+  std::size_t waiting_ = 0;
+  bool dispatcher_running_ = false;
+  std::optional<boost::asio::any_io_executor> dispatcher_executor_;
+
+  std::atomic<SpikeKind> spike_{SpikeKind::kNone};
+  AdmissionStats stats_;
+};
+
+}  // namespace ma::admission

@@ -1,0 +1,256 @@
+#include "admission/admission.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "core/random.hpp"
+#include "core/sim_clock.hpp"
+#include "core/text.hpp"
+
+namespace ma::admission {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using core::Duration;
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  struct Record {
+    AdmissionResult result;
+    Priority priority;
+    bool abusive = false;
+    bool done = false;
+    int updates = 0;
+  };
+
+  // Spawns one admission; the record is filled when it completes.
+  void spawn(Admission& a, AdmissionRequest req, Record& rec) {
+    auto task = [](Admission& a, AdmissionRequest req, Record& rec) -> asio::awaitable<void> {
+      rec.priority = req.priority;
+      rec.result = co_await a.admit(std::move(req), [&rec](std::size_t, Duration) { ++rec.updates; });
+      rec.done = true;
+    };
+    asio::co_spawn(io_, task(a, std::move(req), rec), asio::detached);
+  }
+
+  asio::io_context io_;
+  core::SimClock clock_{io_};
+};
+
+TEST_F(AdmissionTest, UserOverTheirOwnLimitIsToldTheTruth) {
+  AdmissionConfig cfg;
+  cfg.plans[0] = {1, 3, 0};
+  Admission a(clock_, cfg);
+  int limited = 0;
+  AdmissionResult last;
+  for (int i = 0; i < 5; ++i) {
+    last = a.check_user({"visitor-1", "10.0.0.1", Priority::kAnonymous, 0}, clock_.now());
+    limited += last.outcome == Outcome::kUserLimited;
+  }
+  EXPECT_EQ(limited, 2);
+  EXPECT_EQ(last.scope, "user");
+  EXPECT_EQ(last.retry_after, 1s);
+  // Another visitor is unaffected.
+  EXPECT_EQ(a.check_user({"visitor-2", "10.0.0.2", Priority::kAnonymous, 0}, clock_.now()).outcome,
+            Outcome::kAdmitted);
+}
+
+TEST_F(AdmissionTest, OneSourceCannotPoseAsACrowd) {
+  AdmissionConfig cfg;
+  cfg.per_source = {5, 5, 0};
+  Admission a(clock_, cfg);
+  int limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = a.check_user({"session-" + std::to_string(i), "203.0.113.9", Priority::kAnonymous, 0}, clock_.now());
+    if (r.outcome == Outcome::kUserLimited) {
+      ++limited;
+      EXPECT_EQ(r.scope, "source");
+    }
+  }
+  EXPECT_EQ(limited, 15);
+}
+
+TEST_F(AdmissionTest, GlobalExhaustionQueuesByPriorityInsteadOfRejecting) {
+  AdmissionConfig cfg;
+  cfg.global_rate = 10;
+  cfg.global_burst = 1;
+  cfg.dynamic = false;
+  Admission a(clock_, cfg);
+  std::vector<Record> recs(31);
+  // 30 messages at once: 10 anonymous, 10 registered, 10 premium, in that arrival order.
+  for (int i = 0; i < 30; ++i) {
+    const auto p = static_cast<Priority>(i / 10);
+    spawn(a, {"u" + std::to_string(i), "s" + std::to_string(i), p, 0}, recs[static_cast<std::size_t>(i)]);
+  }
+  clock_.advance_by(10s);
+  std::array<Duration, 3> max_wait{};
+  for (int i = 0; i < 30; ++i) {
+    const auto& r = recs[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(r.done);
+    EXPECT_EQ(r.result.outcome, Outcome::kAdmitted);
+    auto& m = max_wait[static_cast<std::size_t>(r.priority)];
+    m = std::max(m, r.result.waited);
+  }
+  // 1 token now, then 10/s: premium are served first, anonymous last.
+  EXPECT_LE(max_wait[2], 1s);
+  EXPECT_LT(max_wait[2], max_wait[1]);
+  EXPECT_LT(max_wait[1], max_wait[0]);
+  EXPECT_EQ(a.queue_depth(), 0u);
+}
+
+TEST_F(AdmissionTest, QueuedMessagesGetPositionUpdatesAndTimeOutHonestly) {
+  AdmissionConfig cfg;
+  cfg.global_rate = 1;
+  cfg.global_burst = 1;
+  cfg.dynamic = false;
+  cfg.max_wait = 10s;
+  cfg.update_every = 2s;
+  Admission a(clock_, cfg);
+  std::vector<Record> recs(40);
+  for (int i = 0; i < 40; ++i) spawn(a, {"u" + std::to_string(i), "", Priority::kRegistered, 0}, recs[static_cast<std::size_t>(i)]);
+  clock_.advance_by(11s);
+  int admitted = 0, timeouts = 0;
+  for (const auto& r : recs) {
+    ASSERT_TRUE(r.done);
+    if (r.result.outcome == Outcome::kAdmitted) ++admitted;
+    if (r.result.outcome == Outcome::kQueueTimeout) {
+      ++timeouts;
+      EXPECT_EQ(r.result.waited, 10s);
+      EXPECT_GE(r.updates, 5);  // queued + every 2 s
+    }
+  }
+  // One at once, then one per second; the token of t = 10 s comes as the wait runs out, and
+  // the wait wins the tie (a message is never held past its maximum wait).
+  EXPECT_EQ(admitted, 10);
+  EXPECT_EQ(timeouts, 30);
+  EXPECT_EQ(a.queue_depth(), 0u);
+}
+
+// Seed scenario 2: 800 -> 4,200 messages/s of one-message visitors against a 2,000/s global
+// limit (burst 4,000), plus one abusive source at 200/s.
+class ViralSpikeTest : public AdmissionTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ViralSpikeTest, NobodyIsToldTheyAreTooFast) {
+  const bool dynamic = GetParam();
+  AdmissionConfig cfg;
+  cfg.global_rate = 2000;
+  cfg.global_burst = 4000;
+  cfg.dynamic = dynamic;
+  cfg.max_wait = 30s;
+  Admission a(clock_, cfg, [] { return 5000.0; });  // what the models can take
+  core::Random rng(42);
+  std::deque<Record> recs;
+  std::int64_t visitor = 0;
+  // 10 s at 800/s, 30 s at 4,200/s, 20 s at 800/s. Arrivals are Poisson.
+  auto rate_at = [](double t) { return (t >= 10 && t < 40) ? 4200.0 : 800.0; };
+  double t = 0;
+  while (t < 60) {
+    t += rng.exponential(1.0 / rate_at(t));
+    const double u = rng.uniform01();
+    const Priority p = u < 0.05 ? Priority::kPremium : u < 0.35 ? Priority::kRegistered : Priority::kAnonymous;
+    const auto id = "v" + std::to_string(++visitor);
+    clock_.advance_to(clock_.now() + core::from_seconds(t) - (clock_.now() - core::TimePoint{24h}));
+    recs.emplace_back();
+    spawn(a, {id, "ip-" + id, p, rng.below(5000)}, recs.back());
+  }
+  // The abuser: one session, one address, 200/s, the same question, during the spike.
+  for (int i = 0; i < 200 * 30; ++i) {
+    recs.emplace_back();
+    recs.back().abusive = true;
+  }
+  // (Arrivals above were spawned in time order; the abuser's are checked directly.)
+  int abuser_admitted = 0, abuser_limited = 0;
+  for (int i = 0; i < 200 * 30; ++i) {
+    const auto r = a.check_user({"abuser", "198.51.100.7", Priority::kAnonymous, 7},
+                                core::TimePoint{24h} + 10s + i * 5ms);
+    (r.outcome == Outcome::kAdmitted ? abuser_admitted : abuser_limited)++;
+  }
+  clock_.advance_by(40s);
+
+  int too_fast = 0, admitted = 0, timeouts = 0, not_done = 0;
+  Duration premium_max{};
+  for (const auto& r : recs) {
+    if (r.abusive) continue;
+    if (!r.done) {
+      ++not_done;
+      continue;
+    }
+    too_fast += r.result.outcome == Outcome::kUserLimited;
+    admitted += r.result.outcome == Outcome::kAdmitted;
+    timeouts += r.result.outcome == Outcome::kQueueTimeout;
+    EXPECT_LE(r.result.waited, 30s);
+    if (r.priority == Priority::kPremium) premium_max = std::max(premium_max, r.result.waited);
+  }
+  EXPECT_EQ(not_done, 0);
+  EXPECT_EQ(too_fast, 0);             // nobody with one message hears "too fast"
+  EXPECT_LT(premium_max, 1s);         // premium waits under a second
+  EXPECT_LE(abuser_admitted, 5 + 30 * 1);  // the abuser gets its own plan: burst + 0.5/s
+  EXPECT_GT(abuser_limited, 5000);
+  if (dynamic) {
+    EXPECT_EQ(timeouts, 0) << "the limit followed the organic spike";
+    EXPECT_GT(a.global_rate(), 0);
+  }
+  RecordProperty("admitted", admitted);
+  RecordProperty("timeouts", timeouts);
+}
+
+INSTANTIATE_TEST_SUITE_P(Limits, ViralSpikeTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Dynamic" : "Static"; });
+
+TEST_F(AdmissionTest, OrganicSpikeRaisesTheLimitAndItComesBackDown) {
+  AdmissionConfig cfg;
+  cfg.global_rate = 100;
+  cfg.global_burst = 100;
+  Admission a(clock_, cfg, [] { return 400.0; });
+  std::deque<Record> recs;
+  std::int64_t n = 0;
+  auto drive = [&](double rate, Duration d, bool organic) {
+    const auto end = clock_.now() + d;
+    const auto step = core::from_seconds(1.0 / rate);
+    while (clock_.now() < end) {
+      recs.emplace_back();
+      const auto id = organic ? "v" + std::to_string(++n) : std::string("bot");
+      spawn(a, {id, organic ? "ip" + id : "bot-ip", Priority::kRegistered, organic ? static_cast<std::uint64_t>(n) : 1}, recs.back());
+      clock_.advance_by(step);
+    }
+  };
+  drive(50, 5s, true);
+  EXPECT_EQ(a.global_rate(), 100);
+  drive(300, 12s, true);
+  EXPECT_EQ(a.spike(), SpikeKind::kOrganic);
+  EXPECT_GT(a.global_rate(), 250);
+  EXPECT_LE(a.global_rate(), 400);  // never above what the models take
+  drive(50, 15s, true);
+  EXPECT_EQ(a.global_rate(), 100);
+}
+
+TEST_F(AdmissionTest, ScheduledEventPrescalesTheLimit) {
+  AdmissionConfig cfg;
+  cfg.global_rate = 100;
+  cfg.dynamic = false;
+  const auto wall = clock_.wall_now();
+  cfg.events.push_back({"launch", wall + 2h, wall + 5h, 3000});
+  Admission a(clock_, cfg);
+  std::deque<Record> recs;
+  recs.emplace_back();
+  spawn(a, {"u1", "", Priority::kAnonymous, 0}, recs.back());
+  clock_.advance_by(1s);
+  EXPECT_EQ(a.global_rate(), 100);
+  clock_.advance_by(2h);
+  recs.emplace_back();
+  spawn(a, {"u2", "", Priority::kAnonymous, 0}, recs.back());
+  clock_.advance_by(1s);
+  EXPECT_EQ(a.global_rate(), 3000);
+  clock_.advance_by(4h);
+  recs.emplace_back();
+  spawn(a, {"u3", "", Priority::kAnonymous, 0}, recs.back());
+  clock_.advance_by(1s);
+  EXPECT_EQ(a.global_rate(), 100);
+}
+
+}  // namespace
+}  // namespace ma::admission
