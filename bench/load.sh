@@ -14,6 +14,11 @@ $BIN serve --config bench/load.toml > /tmp/mangaassist-bench.log 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "localhost:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+if ! curl -sf "localhost:$PORT/healthz" >/dev/null; then
+  echo "bench/load.sh: the gateway did not start:" >&2
+  cat /tmp/mangaassist-bench.log >&2
+  exit 1
+fi
 
 flags() { curl -sf -X PATCH "localhost:$PORT/admin/flags" -H "$ADMIN" -d "$1" >/dev/null; }
 run() {

@@ -43,6 +43,22 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
       c.pipeline, c.seed);
   app->maintenance_ = std::make_unique<assist::CacheMaintenance>(clock, *app->catalog_,
                                                                  *app->cache_, c.maintenance);
+  if (!c.events_file.empty()) {
+    auto events = load_events(c.events_file);
+    if (!events.ok()) return core::fail(std::move(events).error());
+    c.admission.events = std::move(events).value();
+  }
+  // What the models can take now: their quotas, or the adaptive limiters' rates once those
+  // have seen throttles.
+  auto capacity = [p = app->pipeline_.get(), sq = c.sonnet_quota_rps, hq = c.haiku_quota_rps] {
+    double total = 0;
+    for (const auto& m : p->status().models) {
+      const double quota = m.name == "haiku" ? hq : sq;
+      total += m.limiter_enabled ? std::min(quota, m.limiter_rate) : quota;
+    }
+    return total;
+  };
+  app->admission_ = std::make_unique<admission::Admission>(clock, c.admission, capacity);
   return app;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "admission/admission.hpp"
 #include "assist/cache_maintenance.hpp"
 #include "assist/flags.hpp"
 #include "assist/pipeline.hpp"
@@ -33,6 +34,7 @@ class App final {
   assist::RuntimeFlags& flags() { return flags_; }
   assist::Pipeline& pipeline() { return *pipeline_; }
   assist::CacheMaintenance& maintenance() { return *maintenance_; }
+  admission::Admission& admission() { return *admission_; }
   // The simulated model of that name, or null (real providers take no chaos).
   fm::SimulatedBedrock* simulated(std::string_view name);
 
@@ -49,6 +51,7 @@ class App final {
   std::unique_ptr<fm::SimulatedBedrock> haiku_;
   std::unique_ptr<assist::Pipeline> pipeline_;
   std::unique_ptr<assist::CacheMaintenance> maintenance_;
+  std::unique_ptr<admission::Admission> admission_;
 };
 
 }  // namespace ma::server

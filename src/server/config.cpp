@@ -4,11 +4,15 @@
 
 #include <set>
 
+#include "catalog/catalog.hpp"
+#include "core/json.hpp"
+
 namespace ma::server {
 
 AppConfig default_config() {
   AppConfig c;
   c.data_dir = MA_DEFAULT_DATA_DIR;
+  c.events_file = std::string(MA_DEFAULT_DATA_DIR) + "/events.json";
   c.server.web_dir = MA_DEFAULT_WEB_DIR;
   return c;
 }
@@ -58,7 +62,8 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   } catch (const toml::parse_error& e) {
     return core::fail("invalid_config", path + ": " + std::string(e.description()));
   }
-  if (auto st = check_keys(root, "", {"server", "pipeline", "models", "catalog", "cache", "retry"});
+  if (auto st = check_keys(root, "", {"server", "pipeline", "models", "catalog", "cache", "retry",
+                                      "admission"});
       !st.ok()) {
     return st;
   }
@@ -127,17 +132,100 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
       if (auto st = model(*t, "models.haiku.", cfg.haiku); !st.ok()) return st;
     }
   }
+  if (auto* a = root["admission"].as_table()) {
+    if (auto st = check_keys(*a, "admission.", {"global_rate", "global_burst", "dynamic", "max_global_rate",
+                                                "max_wait_ms", "max_queue", "events_file", "anonymous",
+                                                "registered", "premium", "per_source",
+                                                "sonnet_quota_rps", "haiku_quota_rps"});
+        !st.ok()) {
+      return st;
+    }
+    auto num = [&](const toml::table& t, std::string_view k, double& out) {
+      if (auto v = t[k].value<double>()) out = *v;
+    };
+    auto& ad = cfg.admission;
+    num(*a, "global_rate", ad.global_rate);
+    num(*a, "global_burst", ad.global_burst);
+    num(*a, "max_global_rate", ad.max_global_rate);
+    num(*a, "sonnet_quota_rps", cfg.sonnet_quota_rps);
+    num(*a, "haiku_quota_rps", cfg.haiku_quota_rps);
+    get(*a, "dynamic", ad.dynamic);
+    get_ms(*a, "max_wait_ms", ad.max_wait);
+    if (auto v = (*a)["max_queue"].value<std::int64_t>()) ad.max_queue = static_cast<std::size_t>(*v);
+    get(*a, "events_file", cfg.events_file);
+    const std::pair<const char*, admission::UsagePlan*> plans[] = {
+        {"anonymous", &ad.plans[0]}, {"registered", &ad.plans[1]}, {"premium", &ad.plans[2]},
+        {"per_source", &ad.per_source}};
+    for (auto [name, plan] : plans) {
+      if (auto* t = (*a)[name].as_table()) {
+        if (auto st = check_keys(*t, std::string("admission.") + name + ".", {"rate", "burst", "quota_per_day"}); !st.ok()) {
+          return st;
+        }
+        num(*t, "rate", plan->rate);
+        num(*t, "burst", plan->burst);
+        if (auto v = (*t)["quota_per_day"].value<std::int64_t>()) plan->quota = *v;
+      }
+    }
+  }
   if (auto* c = root["catalog"].as_table()) {
     if (auto st = check_keys(*c, "catalog.", {"data_dir", "db_path"}); !st.ok()) return st;
     get(*c, "data_dir", cfg.data_dir);
     get(*c, "db_path", cfg.db_path);
   }
   if (auto* c = root["cache"].as_table()) {
-    if (auto st = check_keys(*c, "cache.", {"max_entries"}); !st.ok()) return st;
-    if (auto v = (*c)["max_entries"].value<std::int64_t>())
+    if (auto st = check_keys(*c, "cache.", {"max_entries", "validate_every_s", "validate_sample", "ttl_s"});
+        !st.ok()) {
+      return st;
+    }
+    if (auto v = (*c)["max_entries"].value<std::int64_t>()) {
       cfg.cache_max_entries = static_cast<std::size_t>(*v);
+    }
+    if (auto v = (*c)["validate_every_s"].value<std::int64_t>()) {
+      cfg.maintenance.validate_every = std::chrono::seconds(*v);
+    }
+    if (auto v = (*c)["validate_sample"].value<std::int64_t>()) {
+      cfg.maintenance.validate_sample = static_cast<std::size_t>(*v);
+    }
+    if (auto* ttl = (*c)["ttl_s"].as_table()) {
+      for (const auto& [k, v] : *ttl) {
+        const auto intent = assist::parse_intent(k.str());
+        const auto secs = v.value<std::int64_t>();
+        if (!intent || !secs || *secs < 0) {
+          return core::fail("invalid_config", "cache.ttl_s." + std::string(k.str()) +
+                                                  ": expected an intent name and whole seconds >= 0");
+        }
+        cfg.pipeline.cache_ttl[static_cast<int>(*intent)] = std::chrono::seconds(*secs);
+      }
+    }
   }
   return core::Ok{};
+}
+
+core::Result<std::vector<admission::ScheduledEvent>> load_events(const std::string& path) {
+  std::vector<admission::ScheduledEvent> out;
+  auto text = core::read_file(path);
+  if (!text.ok()) return out;  // no calendar: no prescaling
+  auto v = core::parse_json(*text);
+  if (!v.ok() || !v->is_object()) return core::fail("invalid_config", "bad JSON in " + path);
+  const auto* arr = v->get_object().if_contains("events");
+  if (arr == nullptr || !arr->is_array()) return out;
+  for (const auto& e : arr->get_array()) {
+    admission::ScheduledEvent ev;
+    ev.name = std::string(core::get_string(e, "name").value_or(""));
+    const auto start = catalog::parse_rfc3339_utc(core::get_string(e, "start").value_or(""));
+    const auto end = catalog::parse_rfc3339_utc(core::get_string(e, "end").value_or(""));
+    const auto lead = core::get_number(e, "prescale_hours_before").value_or(2);
+    const auto rate = core::get_number(e, "global_rate");
+    if (!start || !end || !rate || *rate <= 0 || *end <= *start) {
+      return core::fail("invalid_config", "bad event '" + ev.name + "' in " + path);
+    }
+    ev.prescale_from = *start - std::chrono::duration_cast<core::WallTime::duration>(
+                                    std::chrono::duration<double, std::ratio<3600>>(lead));
+    ev.end = *end;
+    ev.global_rate = *rate;
+    out.push_back(std::move(ev));
+  }
+  return out;
 }
 
 }  // namespace ma::server

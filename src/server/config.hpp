@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "admission/admission.hpp"
 #include "assist/cache_maintenance.hpp"
 #include "assist/pipeline.hpp"
 #include "core/result.hpp"
@@ -38,8 +39,17 @@ struct AppConfig {
   std::size_t cache_max_entries = 100'000;
   assist::MaintenanceConfig maintenance{};
   int retry_budget_per_minute = 100;
+  admission::AdmissionConfig admission{};
+  // Requests/s each model may take (its Bedrock quota); the dynamic global limit stays under
+  // their sum, or under the adaptive limiters' rates once they have seen throttles.
+  double sonnet_quota_rps = 2500;
+  double haiku_quota_rps = 2500;
+  std::string events_file;  // scheduled events (JSON); default data/events.json
   std::uint64_t seed = 0;  // 0: seeded from the OS
 };
+
+// Reads the scheduled events calendar (prescaling of the global limit).
+core::Result<std::vector<admission::ScheduledEvent>> load_events(const std::string& path);
 
 // Defaults with the compiled-in data and web directories.
 AppConfig default_config();

@@ -16,6 +16,7 @@
 #include <deque>
 #include <random>
 
+#include "assist/degradation.hpp"
 #include "core/json.hpp"
 #include "core/random.hpp"
 #include "core/text.hpp"
@@ -161,6 +162,63 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
   return json::serialize(o);
 }
 
+admission::Priority priority_of(const std::optional<catalog::User>& u) {
+  if (!u) return admission::Priority::kAnonymous;
+  return u->tier == catalog::UserTier::kPremium ? admission::Priority::kPremium
+                                                : admission::Priority::kRegistered;
+}
+
+admission::AdmissionRequest admission_request(const std::optional<catalog::User>& user,
+                                              const std::string& session,
+                                              const std::string& remote,
+                                              const std::string& message) {
+  admission::AdmissionRequest a;
+  a.user_key = user ? user->id : !session.empty() ? "s:" + session : "ip:" + remote;
+  a.source = remote;
+  a.priority = priority_of(user);
+  a.question_hash = core::fnv1a(message);
+  return a;
+}
+
+int ceil_seconds(core::Duration d) {
+  return std::max(1, static_cast<int>(std::ceil(core::to_seconds(d))));
+}
+
+// The 429 a user over their own limit receives: the truth, and when they can send again.
+std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese) {
+  json::object o;
+  o["error"] = "rate_limited";
+  o["scope"] = r.scope;
+  const int s = ceil_seconds(r.retry_after);
+  if (r.scope == "user") {
+    o["message"] = japanese ? "短い間に多くのメッセージが送信されました。" + std::to_string(s) + "秒後に次のメッセージを送信できます。"
+                            : "You have sent several messages in a short time. You can send your next one in " +
+                                  std::to_string(s) + (s == 1 ? " second." : " seconds.");
+  } else {
+    o["message"] = japanese ? "お使いのネットワークから多くのメッセージが届いています。" + std::to_string(s) + "秒後に送信できます。"
+                            : "Many messages are arriving from your network address. You can send again in " +
+                                  std::to_string(s) + (s == 1 ? " second." : " seconds.");
+  }
+  o["retry_after_s"] = s;
+  return json::serialize(o);
+}
+
+// The reply to a message that waited in the queue past its maximum wait.
+assist::Reply high_demand(const std::string& message, std::optional<core::Duration> eta,
+                          std::string trace_id) {
+  const auto lang = core::looks_japanese(message) ? fm::Language::kJa : fm::Language::kEn;
+  assist::Degraded d = assist::high_demand_reply(lang, eta);
+  assist::Reply r;
+  r.text = std::move(d.text);
+  r.actions = std::move(d.actions);
+  r.retry_after_s = d.retry_after_s;
+  r.tier = assist::Tier::kDegraded;
+  r.degraded = true;
+  r.lang = lang;
+  r.trace_id = std::move(trace_id);
+  return r;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -190,9 +248,10 @@ struct Server::Impl {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(tcp::socket socket);
   asio::awaitable<void> refuse_body(beast::tcp_stream& stream);
-  asio::awaitable<void> ws_session(beast::tcp_stream stream, Request req);
-  asio::awaitable<Response> handle(Request& req);
-  asio::awaitable<Response> chat(Request& req);
+  asio::awaitable<void> ws_session(beast::tcp_stream stream, Request req, std::string remote);
+  asio::awaitable<Response> handle(Request& req, const std::string& remote);
+  asio::awaitable<Response> chat(Request& req, const std::string& remote);
+  Response limits(Request& req);
   Response admin(Request& req, std::string_view target);
   Response status();
   Response metrics();
@@ -328,6 +387,9 @@ asio::awaitable<void> Server::Impl::refuse_body(beast::tcp_stream& stream) {
 }
 
 asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
+  boost::system::error_code rec;
+  const auto ep = socket.remote_endpoint(rec);
+  const std::string remote = rec ? std::string() : ep.address().to_string();
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   bool first = true;
@@ -355,7 +417,7 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
     if (ec) break;  // closed, timed out or garbage: nothing to answer
     if (websocket::is_upgrade(parser.get()) && parser.get().target() == "/v1/ws") {
       stream.expires_never();
-      co_await ws_session(std::move(stream), parser.release());
+      co_await ws_session(std::move(stream), parser.release(), remote);
       co_return;
     }
     stream.expires_after(cfg.header_timeout);
@@ -382,7 +444,7 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
       break;
     }
     Request req = parser.release();
-    Response res = co_await handle(req);
+    Response res = co_await handle(req, remote);
     res.version(req.version());
     res.keep_alive(req.keep_alive() && !draining.load());
     stream.expires_after(cfg.idle_timeout);
@@ -401,7 +463,7 @@ std::optional<catalog::User> Server::Impl::user_of(std::string_view token, bool&
   return u;
 }
 
-asio::awaitable<Response> Server::Impl::handle(Request& req) {
+asio::awaitable<Response> Server::Impl::handle(Request& req, const std::string& remote) {
   const std::string_view target = req.target();
   const std::string_view path = target.substr(0, target.find('?'));
   const auto method = req.method();
@@ -409,7 +471,7 @@ asio::awaitable<Response> Server::Impl::handle(Request& req) {
     if (method != http::verb::post) {
       co_return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
     }
-    co_return co_await chat(req);
+    co_return co_await chat(req, remote);
   }
   if (path == "/healthz") co_return json_response(http::status::ok, R"({"status":"ok"})");
   if (path == "/readyz") {
@@ -440,7 +502,7 @@ asio::awaitable<Response> Server::Impl::handle(Request& req) {
                            "no route for " + std::string(path));
 }
 
-asio::awaitable<Response> Server::Impl::chat(Request& req) {
+asio::awaitable<Response> Server::Impl::chat(Request& req, const std::string& remote) {
   if (draining.load()) {
     co_return error_response(http::status::service_unavailable, "shutting_down",
                              "this server is restarting; your client should connect to another");
@@ -458,10 +520,25 @@ asio::awaitable<Response> Server::Impl::chat(Request& req) {
                              parsed.error().message);
   }
   InFlight guard(owner.in_flight_);
-  assist::ChatRequest creq{std::move(parsed->message), std::move(parsed->session_id),
-                           std::move(user), new_trace_id(app.clock().wall_now())};
-  const auto deadline = core::Deadline::after(app.clock(), app.config().pipeline.deadline);
-  assist::Reply r = co_await app.pipeline().handle(std::move(creq), nullptr, deadline);
+  auto areq = admission_request(user, parsed->session_id, remote, parsed->message);
+  const admission::AdmissionResult ar = co_await app.admission().admit(std::move(areq));
+  if (ar.outcome == admission::Outcome::kUserLimited) {
+    auto res = json_response(http::status::too_many_requests,
+                             rate_limited_body(ar, core::looks_japanese(parsed->message)));
+    res.set(http::field::retry_after, std::to_string(ceil_seconds(ar.retry_after)));
+    co_return res;
+  }
+  std::string trace = new_trace_id(app.clock().wall_now());
+  assist::Reply r;
+  if (ar.outcome == admission::Outcome::kQueueTimeout) {
+    r = high_demand(parsed->message, app.pipeline().eta(), std::move(trace));
+  } else {
+    // The deadline starts when the message leaves the admission queue.
+    assist::ChatRequest creq{std::move(parsed->message), std::move(parsed->session_id),
+                             std::move(user), std::move(trace)};
+    const auto deadline = core::Deadline::after(app.clock(), app.config().pipeline.deadline);
+    r = co_await app.pipeline().handle(std::move(creq), nullptr, deadline);
+  }
   count(r);
   auto res = json_response(http::status::ok, reply_json(r, app.pipeline().status(), "", ""));
   res.set("X-Trace-Id", r.trace_id);
@@ -512,7 +589,7 @@ std::string ws_error(std::string_view code, std::string_view message, std::strin
 
 }  // namespace
 
-asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request req) {
+asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request req, std::string remote) {
   bool invalid_token = false;
   auto user = user_of(bearer(req), invalid_token);
   // Browsers cannot set headers on a WebSocket: ?token=... is accepted too.
@@ -563,31 +640,124 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
     }
     ++conn->in_flight;
     auto task = [](Impl& self, std::shared_ptr<WsConn> c, ParsedChat p,
-                   std::optional<catalog::User> u, std::string sid) -> asio::awaitable<void> {
+                   std::optional<catalog::User> u, std::string sid, std::string remote) -> asio::awaitable<void> {
       InFlight guard(self.owner.in_flight_);
       const std::string rid = p.request_id;
-      assist::ChatRequest creq{std::move(p.message), p.session_id.empty() ? sid : p.session_id,
-                               std::move(u), new_trace_id(self.app.clock().wall_now())};
-      const auto deadline =
-          core::Deadline::after(self.app.clock(), self.app.config().pipeline.deadline);
-      auto sink = [c, rid](assist::Tier tier, std::string_view text) {
+      const std::string session = p.session_id.empty() ? sid : p.session_id;
+      auto areq = admission_request(u, session, remote, p.message);
+      auto on_queued = [c, rid](std::size_t position, core::Duration eta) {
         json::object o;
-        o["type"] = "chunk";
+        o["type"] = "queued";
         if (!rid.empty()) o["request_id"] = rid;
-        o["tier"] = assist::to_string(tier);
-        o["text"] = text;
+        o["position"] = position;
+        o["eta_s"] = ceil_seconds(eta);
         c->send(json::serialize(o));
       };
-      assist::Reply r = co_await self.app.pipeline().handle(std::move(creq), sink, deadline);
-      self.count(r);
-      c->send(reply_json(r, self.app.pipeline().status(), "reply", rid));
+      const admission::AdmissionResult ar = co_await self.app.admission().admit(std::move(areq), on_queued);
+      // One final message per accepted request: an error (user over their own limit), the
+      // high-demand reply (waited too long), or the pipeline's reply.
+      if (ar.outcome == admission::Outcome::kUserLimited) {
+        auto body = json::parse(rate_limited_body(ar, core::looks_japanese(p.message))).as_object();
+        body["type"] = "error";
+        if (!rid.empty()) body["request_id"] = rid;
+        c->send(json::serialize(body));
+      } else {
+        std::string trace = new_trace_id(self.app.clock().wall_now());
+        assist::Reply r;
+        if (ar.outcome == admission::Outcome::kQueueTimeout) {
+          r = high_demand(p.message, self.app.pipeline().eta(), std::move(trace));
+        } else {
+          assist::ChatRequest creq{std::move(p.message), session, std::move(u), std::move(trace)};
+          const auto deadline =
+              core::Deadline::after(self.app.clock(), self.app.config().pipeline.deadline);
+          auto sink = [c, rid](assist::Tier tier, std::string_view text) {
+            json::object o;
+            o["type"] = "chunk";
+            if (!rid.empty()) o["request_id"] = rid;
+            o["tier"] = assist::to_string(tier);
+            o["text"] = text;
+            c->send(json::serialize(o));
+          };
+          r = co_await self.app.pipeline().handle(std::move(creq), sink, deadline);
+        }
+        self.count(r);
+        c->send(reply_json(r, self.app.pipeline().status(), "reply", rid));
+      }
       --c->in_flight;
     };
     asio::co_spawn(conn->ws.get_executor(),
-                   task(*this, conn, std::move(parsed).value(), user, session_id), asio::detached);
+                   task(*this, conn, std::move(parsed).value(), user, session_id, remote),
+                   asio::detached);
   }
   conn->closed = true;
   conn->wake.cancel();
+}
+
+namespace {
+json::object plan_json(const admission::UsagePlan& p) {
+  return json::object{{"rate", p.rate}, {"burst", p.burst}, {"quota_per_day", p.quota}};
+}
+json::object limits_json(admission::Admission& a) {
+  const auto cfg = a.config();
+  json::object plans;
+  for (int i = 0; i < admission::kPriorities; ++i) {
+    plans[admission::to_string(static_cast<admission::Priority>(i))] = plan_json(cfg.plans[static_cast<std::size_t>(i)]);
+  }
+  plans["per_source"] = plan_json(cfg.per_source);
+  const auto traffic = a.traffic();
+  const auto spike = a.spike();
+  return json::object{
+      {"plans", std::move(plans)},
+      {"global", json::object{{"rate", cfg.global_rate}, {"burst", cfg.global_burst}, {"dynamic", cfg.dynamic},
+                              {"rate_in_force", a.global_rate()}}},
+      {"queue_depth", a.queue_depth()},
+      {"traffic_rps", traffic.rate},
+      {"spike", spike == admission::SpikeKind::kOrganic   ? "organic"
+                : spike == admission::SpikeKind::kAbusive ? "abusive"
+                                                          : "none"}};
+}
+}  // namespace
+
+Response Server::Impl::limits(Request& req) {
+  auto& a = app.admission();
+  if (req.method() == http::verb::get) return json_response(http::status::ok, json::serialize(limits_json(a)));
+  if (req.method() != http::verb::put && req.method() != http::verb::patch) {
+    return error_response(http::status::method_not_allowed, "method_not_allowed", "use GET or PUT");
+  }
+  auto v = core::parse_json(req.body());
+  if (!v.ok() || !v->is_object()) return error_response(http::status::bad_request, "invalid_json", "expected a JSON object");
+  // Validate everything first, then apply: all or nothing.
+  std::vector<std::pair<admission::Priority, admission::UsagePlan>> plan_changes;
+  const auto cfg = a.config();
+  if (const auto* plans = v->get_object().if_contains("plans")) {
+    if (!plans->is_object()) return error_response(http::status::bad_request, "invalid_field", "plans must be an object");
+    for (const auto& [name, body] : plans->get_object()) {
+      int idx = -1;
+      for (int i = 0; i < admission::kPriorities; ++i) {
+        if (admission::to_string(static_cast<admission::Priority>(i)) == name) idx = i;
+      }
+      if (idx < 0) return error_response(http::status::bad_request, "invalid_field", "unknown plan " + std::string(name));
+      admission::UsagePlan p = cfg.plans[static_cast<std::size_t>(idx)];
+      p.rate = core::get_number(body, "rate").value_or(p.rate);
+      p.burst = core::get_number(body, "burst").value_or(p.burst);
+      p.quota = core::get_int(body, "quota_per_day").value_or(p.quota);
+      if (p.rate <= 0 || p.burst < 1 || p.quota < 0) {
+        return error_response(http::status::bad_request, "invalid_field", "rate > 0, burst >= 1, quota_per_day >= 0");
+      }
+      plan_changes.emplace_back(static_cast<admission::Priority>(idx), p);
+    }
+  }
+  std::optional<std::tuple<double, double, bool>> global;
+  if (const auto* g = v->get_object().if_contains("global")) {
+    const double rate = core::get_number(*g, "rate").value_or(cfg.global_rate);
+    const double burst = core::get_number(*g, "burst").value_or(cfg.global_burst);
+    const bool dynamic = core::get_bool(*g, "dynamic").value_or(cfg.dynamic);
+    if (rate <= 0 || burst < 1) return error_response(http::status::bad_request, "invalid_field", "global rate > 0, burst >= 1");
+    global = {rate, burst, dynamic};
+  }
+  for (const auto& [p, plan] : plan_changes) a.set_plan(p, plan);
+  if (global) a.set_global(std::get<0>(*global), std::get<1>(*global), std::get<2>(*global));
+  return json_response(http::status::ok, json::serialize(limits_json(a)));
 }
 
 Response Server::Impl::status() {
@@ -606,6 +776,7 @@ Response Server::Impl::status() {
   o["model_details"] = std::move(models);
   o["flags"] = app.flags().to_json();
   o["in_flight"] = owner.in_flight();
+  o["admission"] = limits_json(app.admission());
   o["cache_entries"] = app.cache().size();
   return json_response(http::status::ok, json::serialize(o));
 }
@@ -638,6 +809,26 @@ Response Server::Impl::metrics() {
   out += "# TYPE mangaassist_price_guard_mismatches_total counter\n";
   out += "mangaassist_price_guard_mismatches_total " + std::to_string(ps.price_mismatches.load()) +
          "\n";
+  const auto& as = app.admission().stats();
+  out += "# HELP mangaassist_admission_throttles_total Messages refused because a user or source was over its own limit.\n";
+  out += "# TYPE mangaassist_admission_throttles_total counter\n";
+  out += "mangaassist_admission_throttles_total{scope=\"user\"} " + std::to_string(as.limited_user.load()) + "\n";
+  out += "mangaassist_admission_throttles_total{scope=\"source\"} " + std::to_string(as.limited_source.load()) + "\n";
+  out += "# HELP mangaassist_admission_queued_total Messages that waited in the admission queue.\n";
+  out += "# TYPE mangaassist_admission_queued_total counter\n";
+  out += "mangaassist_admission_queued_total " + std::to_string(as.queued.load()) + "\n";
+  out += "# HELP mangaassist_admission_queue_timeouts_total Messages answered with the high-demand reply.\n";
+  out += "# TYPE mangaassist_admission_queue_timeouts_total counter\n";
+  out += "mangaassist_admission_queue_timeouts_total " + std::to_string(as.queue_timeouts.load()) + "\n";
+  out += "# HELP mangaassist_admission_queue_wait_seconds_total Time dequeued messages spent waiting.\n";
+  out += "# TYPE mangaassist_admission_queue_wait_seconds_total counter\n";
+  out += "mangaassist_admission_queue_wait_seconds_total " + std::to_string(static_cast<double>(as.wait_ns_total.load()) / 1e9) + "\n";
+  out += "# HELP mangaassist_admission_queue_depth Messages waiting now.\n";
+  out += "# TYPE mangaassist_admission_queue_depth gauge\n";
+  out += "mangaassist_admission_queue_depth " + std::to_string(app.admission().queue_depth()) + "\n";
+  out += "# HELP mangaassist_admission_global_rate Global limit in force (messages/s).\n";
+  out += "# TYPE mangaassist_admission_global_rate gauge\n";
+  out += "mangaassist_admission_global_rate " + std::to_string(app.admission().global_rate()) + "\n";
   out += "# HELP mangaassist_bad_requests_total Requests refused as malformed.\n";
   out += "# TYPE mangaassist_bad_requests_total counter\n";
   out += "mangaassist_bad_requests_total " + std::to_string(bad_requests.load()) + "\n";
@@ -798,6 +989,8 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
     json::object o{{"flushed", app.cache().flush(category)}};
     return json_response(http::status::ok, json::serialize(o));
   }
+
+  if (path == "/admin/limits") return limits(req);
 
   if (path == "/admin/alarms") {
     return error_response(http::status::not_implemented, "not_built",

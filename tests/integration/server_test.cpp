@@ -278,5 +278,59 @@ TEST_F(ServerTest, GracefulShutdownAnswersWhatIsInFlight) {
   EXPECT_THROW(http_request(port_, "GET", "/healthz"), std::exception);
 }
 
+TEST_F(ServerTest, UserOverTheirOwnLimitGets429WithTheTruth) {
+  // Anonymous plan: burst 5, then 0.5/s. One visitor (one session) sends 7 at once.
+  int ok = 0;
+  HttpResult limited;
+  for (int i = 0; i < 7; ++i) {
+    auto r = chat("What is your returns policy?", "", "eager-visitor");
+    if (r.status == 200) ++ok;
+    if (r.status == 429) limited = r;
+  }
+  EXPECT_EQ(ok, 5);
+  ASSERT_EQ(limited.status, 429) << limited.body;
+  auto v = limited.json();
+  EXPECT_EQ(v.at("error").as_string(), "rate_limited");
+  EXPECT_EQ(v.at("scope").as_string(), "user");
+  EXPECT_EQ(v.at("retry_after_s").as_int64(), 2);
+  EXPECT_EQ(limited.headers["Retry-After"], "2");
+  // Someone else is not affected.
+  EXPECT_EQ(chat("What is your returns policy?", "", "someone-else").status, 200);
+}
+
+TEST_F(ServerTest, WebSocketMessagesQueueThenGetTheirReply) {
+  auto lim = admin("PUT", "/admin/limits", R"({"global":{"rate":2,"burst":1,"dynamic":false}})");
+  ASSERT_EQ(lim.status, 200) << lim.body;
+  EXPECT_EQ(lim.json().at("global").at("rate_in_force").as_double(), 2.0);
+  testing::WsClient ws(port_);
+  for (int i = 1; i <= 3; ++i) {
+    ws.send(R"({"action":"sendMessage","message":"Recommend something like Naruto","request_id":"q)" +
+            std::to_string(i) + R"("})");
+  }
+  std::map<std::string, std::vector<std::string>> seen;  // request id -> message types
+  std::map<std::string, std::int64_t> first_position;
+  int replies = 0;
+  while (replies < 3) {
+    auto m = ws.receive();
+    const std::string rid(m.at("request_id").as_string());
+    const std::string type(m.at("type").as_string());
+    seen[rid].push_back(type);
+    if (type == "queued" && !first_position.contains(rid)) first_position[rid] = m.at("position").as_int64();
+    if (type == "reply") ++replies;
+  }
+  // The first went straight through; the others were told their place in line, then answered.
+  EXPECT_EQ(seen["q1"].front(), "chunk");
+  for (const char* rid : {"q2", "q3"}) {
+    ASSERT_FALSE(seen[rid].empty());
+    EXPECT_EQ(seen[rid].front(), "queued") << rid;
+    EXPECT_EQ(seen[rid].back(), "reply") << rid;
+    EXPECT_EQ(std::count(seen[rid].begin(), seen[rid].end(), "reply"), 1);
+  }
+  EXPECT_EQ(first_position["q2"], 1);
+  EXPECT_EQ(first_position["q3"], 2);
+  auto metrics = http_request(port_, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("mangaassist_admission_queued_total 2"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ma::server

@@ -1,0 +1,73 @@
+#include "server/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace ma::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string write_temp(const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() / ("ma_cfg_" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(ConfigTest, TheShippedConfigFilesLoad) {
+  for (const char* f : {"/config/default.toml", "/bench/load.toml"}) {
+    AppConfig cfg = default_config();
+    const auto st = load_toml(std::string(MA_SOURCE_DIR) + f, cfg);
+    EXPECT_TRUE(st.ok()) << f << ": " << (st.ok() ? "" : st.error().message);
+  }
+}
+
+TEST(ConfigTest, DefaultTomlIsTheEmbeddedDefaults) {
+  AppConfig file = default_config();
+  ASSERT_TRUE(load_toml(std::string(MA_SOURCE_DIR) + "/config/default.toml", file).ok());
+  const AppConfig embedded = default_config();
+  EXPECT_EQ(file.server.port, embedded.server.port);
+  EXPECT_EQ(file.pipeline.deadline, embedded.pipeline.deadline);
+  EXPECT_EQ(file.pipeline.stagger_max, embedded.pipeline.stagger_max);
+  EXPECT_EQ(file.pipeline.breaker.wait_in_open, embedded.pipeline.breaker.wait_in_open);
+  EXPECT_EQ(file.pipeline.retry.max_attempts, embedded.pipeline.retry.max_attempts);
+  EXPECT_EQ(file.pipeline.cache_ttl, embedded.pipeline.cache_ttl);
+  EXPECT_EQ(file.admission.global_rate, embedded.admission.global_rate);
+  EXPECT_EQ(file.admission.plans[0].rate, embedded.admission.plans[0].rate);
+  EXPECT_EQ(file.sonnet.latency_median, embedded.sonnet.latency_median);
+}
+
+TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {
+  AppConfig cfg = default_config();
+  auto st = load_toml(write_temp("[server]\nprot = 80\n"), cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("server.prot"), std::string::npos);
+  EXPECT_FALSE(load_toml(write_temp("[retry]\njitter = \"lots\"\n"), cfg).ok());
+  EXPECT_FALSE(load_toml(write_temp("[cache.ttl_s]\nprices = 10\n"), cfg).ok());
+  EXPECT_FALSE(load_toml(write_temp("this is not toml"), cfg).ok());
+  EXPECT_FALSE(load_toml("/nonexistent.toml", cfg).ok());
+}
+
+TEST(ConfigTest, OverridesApply) {
+  AppConfig cfg = default_config();
+  ASSERT_TRUE(load_toml(write_temp("[cache.ttl_s]\npricing = 60\n[admission.premium]\nrate = 9\n"
+                                   "[pipeline]\ndeadline_ms = 2500\n"),
+                        cfg)
+                  .ok());
+  EXPECT_EQ(cfg.pipeline.cache_ttl[static_cast<int>(assist::Intent::kPricing)], 60s);
+  EXPECT_EQ(cfg.admission.plans[2].rate, 9);
+  EXPECT_EQ(cfg.pipeline.deadline, 2500ms);
+}
+
+TEST(ConfigTest, EventsCalendarLoads) {
+  auto ev = load_events(std::string(MA_SOURCE_DIR) + "/data/events.json");
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->size(), 1u);
+  EXPECT_EQ((*ev)[0].global_rate, 4500);
+  EXPECT_EQ((*ev)[0].end - (*ev)[0].prescale_from, 6h);
+}
+
+}  // namespace
+}  // namespace ma::server
