@@ -25,7 +25,8 @@ void BM_AdmissionCheckUser(benchmark::State& state) {
   admission::Admission a(clock, cfg);
   std::vector<admission::AdmissionRequest> reqs;
   for (int i = 0; i < 1024; ++i) {
-    reqs.push_back({"u-" + std::to_string(i), "10.0.0." + std::to_string(i % 250), admission::Priority::kRegistered, 1});
+    reqs.push_back({"u-" + std::to_string(i), "10.0.0." + std::to_string(i % 250),
+                    admission::Priority::kRegistered, 1});
   }
   std::size_t i = 0;
   auto now = clock.now();
@@ -59,7 +60,8 @@ void BM_AdmissionAdmitFastPath(benchmark::State& state) {
     io.restart();
     io.poll();
   }
-  if (admitted != static_cast<std::int64_t>(state.iterations())) state.SkipWithError("not all admitted");
+  if (admitted != static_cast<std::int64_t>(state.iterations()))
+    state.SkipWithError("not all admitted");
 }
 BENCHMARK(BM_AdmissionAdmitFastPath);
 
@@ -80,7 +82,8 @@ void BM_AdmissionQueueThroughput(benchmark::State& state) {
     admission::Admission a(clock, cfg);
     int done = 0;
     auto task = [&](int i) -> asio::awaitable<void> {
-      admission::AdmissionRequest r{"u" + std::to_string(i), "", static_cast<admission::Priority>(i % 3), 1};
+      admission::AdmissionRequest r{"u" + std::to_string(i), "",
+                                    static_cast<admission::Priority>(i % 3), 1};
       auto res = co_await a.admit(std::move(r));
       done += res.outcome == admission::Outcome::kAdmitted;
     };

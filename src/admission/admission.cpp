@@ -21,16 +21,20 @@ using resilience::BucketVerdict;
 
 std::string_view to_string(Priority p) {
   switch (p) {
-    case Priority::kAnonymous: return "anonymous";
-    case Priority::kRegistered: return "registered";
-    case Priority::kPremium: return "premium";
+    case Priority::kAnonymous:
+      return "anonymous";
+    case Priority::kRegistered:
+      return "registered";
+    case Priority::kPremium:
+      return "premium";
   }
   return "anonymous";
 }
 
 namespace {
 resilience::BucketSpec bucket(const UsagePlan& p) {
-  return {.rate = p.rate, .burst = p.burst, .quota = p.quota, .quota_period = std::chrono::hours(24)};
+  return {
+      .rate = p.rate, .burst = p.burst, .quota = p.quota, .quota_period = std::chrono::hours(24)};
 }
 constexpr Duration kIdleBucket = std::chrono::minutes(10);
 }  // namespace
@@ -68,10 +72,12 @@ AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now
     Shard& shard = *shards_[core::fnv1a(key) % shards_.size()];
     std::lock_guard lock(shard.mu);
     if (shard.buckets.size() > 200'000) {  // forget idle visitors
-      std::erase_if(shard.buckets, [&](auto& kv) { return now - kv.second.last_update() > kIdleBucket; });
+      std::erase_if(shard.buckets,
+                    [&](auto& kv) { return now - kv.second.last_update() > kIdleBucket; });
     }
     auto it = shard.buckets.find(key);
-    if (it == shard.buckets.end()) it = shard.buckets.emplace(key, resilience::TokenBucket(bucket(plan), now)).first;
+    if (it == shard.buckets.end())
+      it = shard.buckets.emplace(key, resilience::TokenBucket(bucket(plan), now)).first;
     if (it->second.try_acquire(now) == BucketVerdict::kAllowed) return std::nullopt;
     return it->second.time_until(now);
   };
@@ -98,7 +104,8 @@ AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now
 }
 
 void Admission::retune(TimePoint now) {
-  const std::int64_t sec = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::int64_t sec =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   if (sec == last_retune_second_) return;
   last_retune_second_ = sec;
   double base = config_.global_rate;
@@ -185,7 +192,8 @@ asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSi
   const TimePoint now = clock_.now();
   AdmissionResult r = check_user(req, now);
   if (r.outcome == Outcome::kUserLimited) {
-    (r.scope == "user" ? stats_.limited_user : stats_.limited_source).fetch_add(1, std::memory_order_relaxed);
+    (r.scope == "user" ? stats_.limited_user : stats_.limited_source)
+        .fetch_add(1, std::memory_order_relaxed);
     co_return r;
   }
   auto w = std::make_shared<Waiter>();
@@ -231,8 +239,9 @@ asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSi
   bool done = false;
   while (!done) {
     const TimePoint next = std::min(deadline, clock_.now() + update_every);
-    (void)co_await asio::co_spawn(executor, clock_.sleep_until(next),
-                                  asio::bind_cancellation_slot(w->wake.slot(), asio::use_awaitable));
+    (void)co_await asio::co_spawn(
+        executor, clock_.sleep_until(next),
+        asio::bind_cancellation_slot(w->wake.slot(), asio::use_awaitable));
     bool report = false;
     {
       std::lock_guard lock(mu_);
@@ -242,7 +251,8 @@ asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSi
         r.waited = t - w->enqueued;
         stats_.admitted.fetch_add(1, std::memory_order_relaxed);
         stats_.dequeued.fetch_add(1, std::memory_order_relaxed);
-        stats_.wait_ns_total.fetch_add(static_cast<std::uint64_t>(r.waited.count()), std::memory_order_relaxed);
+        stats_.wait_ns_total.fetch_add(static_cast<std::uint64_t>(r.waited.count()),
+                                       std::memory_order_relaxed);
         done = true;
       } else if (t >= deadline) {
         w->gone = true;

@@ -44,7 +44,7 @@ inline constexpr int kPriorities = 3;
 
 // An API Gateway style usage plan.
 struct UsagePlan {
-  double rate = 1;   // messages per second
+  double rate = 1;  // messages per second
   double burst = 5;
   std::int64_t quota = 0;  // per day; 0 = none
 };
@@ -61,9 +61,9 @@ struct AdmissionConfig {
   std::array<UsagePlan, kPriorities> plans = {UsagePlan{0.5, 5, 0}, UsagePlan{1, 10, 0},
                                               UsagePlan{3, 20, 0}};
   UsagePlan per_source{20, 60, 0};
-  double global_rate = 2000;   // the base (static) global limit, messages/s
+  double global_rate = 2000;  // the base (static) global limit, messages/s
   double global_burst = 4000;
-  bool dynamic = true;         // follow organic spikes
+  bool dynamic = true;            // follow organic spikes
   double max_global_rate = 6000;  // never above this, whatever the models can take
   core::Duration max_wait = std::chrono::seconds(30);
   std::size_t max_queue = 200'000;
@@ -135,7 +135,7 @@ class Admission final {
   struct Waiter;
   struct Shard;
   boost::asio::awaitable<void> dispatch();
-  void retune(core::TimePoint now);  // REQUIRES: mu_ held
+  void retune(core::TimePoint now);                // REQUIRES: mu_ held
   std::size_t position_of(const Waiter& w) const;  // REQUIRES: mu_ held
   void grant_locked(std::shared_ptr<Waiter> w);
 

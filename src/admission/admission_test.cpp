@@ -31,7 +31,8 @@ class AdmissionTest : public ::testing::Test {
   void spawn(Admission& a, AdmissionRequest req, Record& rec) {
     auto task = [](Admission& a, AdmissionRequest req, Record& rec) -> asio::awaitable<void> {
       rec.priority = req.priority;
-      rec.result = co_await a.admit(std::move(req), [&rec](std::size_t, Duration) { ++rec.updates; });
+      rec.result =
+          co_await a.admit(std::move(req), [&rec](std::size_t, Duration) { ++rec.updates; });
       rec.done = true;
     };
     asio::co_spawn(io_, task(a, std::move(req), rec), asio::detached);
@@ -65,7 +66,8 @@ TEST_F(AdmissionTest, OneSourceCannotPoseAsACrowd) {
   Admission a(clock_, cfg);
   int limited = 0;
   for (int i = 0; i < 20; ++i) {
-    auto r = a.check_user({"session-" + std::to_string(i), "203.0.113.9", Priority::kAnonymous, 0}, clock_.now());
+    auto r = a.check_user({"session-" + std::to_string(i), "203.0.113.9", Priority::kAnonymous, 0},
+                          clock_.now());
     if (r.outcome == Outcome::kUserLimited) {
       ++limited;
       EXPECT_EQ(r.scope, "source");
@@ -84,7 +86,8 @@ TEST_F(AdmissionTest, GlobalExhaustionQueuesByPriorityInsteadOfRejecting) {
   // 30 messages at once: 10 anonymous, 10 registered, 10 premium, in that arrival order.
   for (int i = 0; i < 30; ++i) {
     const auto p = static_cast<Priority>(i / 10);
-    spawn(a, {"u" + std::to_string(i), "s" + std::to_string(i), p, 0}, recs[static_cast<std::size_t>(i)]);
+    spawn(a, {"u" + std::to_string(i), "s" + std::to_string(i), p, 0},
+          recs[static_cast<std::size_t>(i)]);
   }
   clock_.advance_by(10s);
   std::array<Duration, 3> max_wait{};
@@ -111,7 +114,9 @@ TEST_F(AdmissionTest, QueuedMessagesGetPositionUpdatesAndTimeOutHonestly) {
   cfg.update_every = 2s;
   Admission a(clock_, cfg);
   std::vector<Record> recs(40);
-  for (int i = 0; i < 40; ++i) spawn(a, {"u" + std::to_string(i), "", Priority::kRegistered, 0}, recs[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 40; ++i)
+    spawn(a, {"u" + std::to_string(i), "", Priority::kRegistered, 0},
+          recs[static_cast<std::size_t>(i)]);
   clock_.advance_by(11s);
   int admitted = 0, timeouts = 0;
   for (const auto& r : recs) {
@@ -151,7 +156,9 @@ TEST_P(ViralSpikeTest, NobodyIsToldTheyAreTooFast) {
   while (t < 60) {
     t += rng.exponential(1.0 / rate_at(t));
     const double u = rng.uniform01();
-    const Priority p = u < 0.05 ? Priority::kPremium : u < 0.35 ? Priority::kRegistered : Priority::kAnonymous;
+    const Priority p = u < 0.05   ? Priority::kPremium
+                       : u < 0.35 ? Priority::kRegistered
+                                  : Priority::kAnonymous;
     const auto id = "v" + std::to_string(++visitor);
     clock_.advance_to(clock_.now() + core::from_seconds(t) - (clock_.now() - core::TimePoint{24h}));
     recs.emplace_back();
@@ -186,8 +193,8 @@ TEST_P(ViralSpikeTest, NobodyIsToldTheyAreTooFast) {
     if (r.priority == Priority::kPremium) premium_max = std::max(premium_max, r.result.waited);
   }
   EXPECT_EQ(not_done, 0);
-  EXPECT_EQ(too_fast, 0);             // nobody with one message hears "too fast"
-  EXPECT_LT(premium_max, 1s);         // premium waits under a second
+  EXPECT_EQ(too_fast, 0);                  // nobody with one message hears "too fast"
+  EXPECT_LT(premium_max, 1s);              // premium waits under a second
   EXPECT_LE(abuser_admitted, 5 + 30 * 1);  // the abuser gets its own plan: burst + 0.5/s
   EXPECT_GT(abuser_limited, 5000);
   if (dynamic) {
@@ -214,7 +221,10 @@ TEST_F(AdmissionTest, OrganicSpikeRaisesTheLimitAndItComesBackDown) {
     while (clock_.now() < end) {
       recs.emplace_back();
       const auto id = organic ? "v" + std::to_string(++n) : std::string("bot");
-      spawn(a, {id, organic ? "ip" + id : "bot-ip", Priority::kRegistered, organic ? static_cast<std::uint64_t>(n) : 1}, recs.back());
+      spawn(a,
+            {id, organic ? "ip" + id : "bot-ip", Priority::kRegistered,
+             organic ? static_cast<std::uint64_t>(n) : 1},
+            recs.back());
       clock_.advance_by(step);
     }
   };

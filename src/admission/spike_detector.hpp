@@ -17,8 +17,8 @@
 namespace ma::admission {
 
 struct TrafficSnapshot {
-  double rate = 0;               // requests per second over the window
-  double distinct_users = 0;     // estimated, over the window
+  double rate = 0;            // requests per second over the window
+  double distinct_users = 0;  // estimated, over the window
   double distinct_sources = 0;
   double distinct_questions = 0;
   double requests = 0;
@@ -32,7 +32,7 @@ enum class SpikeKind : std::uint8_t { kNone, kOrganic, kAbusive };
 
 struct SpikeConfig {
   int window_s = 10;
-  double spike_factor = 1.3;       // rate above base_rate x this is a spike
+  double spike_factor = 1.3;  // rate above base_rate x this is a spike
   double min_user_diversity = 0.3;
   double min_source_diversity = 0.2;
   double min_question_diversity = 0.1;

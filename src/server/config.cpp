@@ -62,8 +62,8 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   } catch (const toml::parse_error& e) {
     return core::fail("invalid_config", path + ": " + std::string(e.description()));
   }
-  if (auto st = check_keys(root, "", {"server", "pipeline", "models", "catalog", "cache", "retry",
-                                      "admission"});
+  if (auto st = check_keys(
+          root, "", {"server", "pipeline", "models", "catalog", "cache", "retry", "admission"});
       !st.ok()) {
     return st;
   }
@@ -133,10 +133,10 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     }
   }
   if (auto* a = root["admission"].as_table()) {
-    if (auto st = check_keys(*a, "admission.", {"global_rate", "global_burst", "dynamic", "max_global_rate",
-                                                "max_wait_ms", "max_queue", "events_file", "anonymous",
-                                                "registered", "premium", "per_source",
-                                                "sonnet_quota_rps", "haiku_quota_rps"});
+    if (auto st = check_keys(*a, "admission.",
+                             {"global_rate", "global_burst", "dynamic", "max_global_rate",
+                              "max_wait_ms", "max_queue", "events_file", "anonymous", "registered",
+                              "premium", "per_source", "sonnet_quota_rps", "haiku_quota_rps"});
         !st.ok()) {
       return st;
     }
@@ -151,14 +151,18 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     num(*a, "haiku_quota_rps", cfg.haiku_quota_rps);
     get(*a, "dynamic", ad.dynamic);
     get_ms(*a, "max_wait_ms", ad.max_wait);
-    if (auto v = (*a)["max_queue"].value<std::int64_t>()) ad.max_queue = static_cast<std::size_t>(*v);
+    if (auto v = (*a)["max_queue"].value<std::int64_t>())
+      ad.max_queue = static_cast<std::size_t>(*v);
     get(*a, "events_file", cfg.events_file);
-    const std::pair<const char*, admission::UsagePlan*> plans[] = {
-        {"anonymous", &ad.plans[0]}, {"registered", &ad.plans[1]}, {"premium", &ad.plans[2]},
-        {"per_source", &ad.per_source}};
+    const std::pair<const char*, admission::UsagePlan*> plans[] = {{"anonymous", &ad.plans[0]},
+                                                                   {"registered", &ad.plans[1]},
+                                                                   {"premium", &ad.plans[2]},
+                                                                   {"per_source", &ad.per_source}};
     for (auto [name, plan] : plans) {
       if (auto* t = (*a)[name].as_table()) {
-        if (auto st = check_keys(*t, std::string("admission.") + name + ".", {"rate", "burst", "quota_per_day"}); !st.ok()) {
+        if (auto st = check_keys(*t, std::string("admission.") + name + ".",
+                                 {"rate", "burst", "quota_per_day"});
+            !st.ok()) {
           return st;
         }
         num(*t, "rate", plan->rate);
@@ -173,7 +177,8 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     get(*c, "db_path", cfg.db_path);
   }
   if (auto* c = root["cache"].as_table()) {
-    if (auto st = check_keys(*c, "cache.", {"max_entries", "validate_every_s", "validate_sample", "ttl_s"});
+    if (auto st = check_keys(*c, "cache.",
+                             {"max_entries", "validate_every_s", "validate_sample", "ttl_s"});
         !st.ok()) {
       return st;
     }
@@ -191,8 +196,9 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
         const auto intent = assist::parse_intent(k.str());
         const auto secs = v.value<std::int64_t>();
         if (!intent || !secs || *secs < 0) {
-          return core::fail("invalid_config", "cache.ttl_s." + std::string(k.str()) +
-                                                  ": expected an intent name and whole seconds >= 0");
+          return core::fail("invalid_config",
+                            "cache.ttl_s." + std::string(k.str()) +
+                                ": expected an intent name and whole seconds >= 0");
         }
         cfg.pipeline.cache_ttl[static_cast<int>(*intent)] = std::chrono::seconds(*secs);
       }

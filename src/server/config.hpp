@@ -45,7 +45,7 @@ struct AppConfig {
   double sonnet_quota_rps = 2500;
   double haiku_quota_rps = 2500;
   std::string events_file;  // scheduled events (JSON); default data/events.json
-  std::uint64_t seed = 0;  // 0: seeded from the OS
+  std::uint64_t seed = 0;   // 0: seeded from the OS
 };
 
 // Reads the scheduled events calendar (prescaling of the global limit).

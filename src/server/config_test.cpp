@@ -11,7 +11,8 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string write_temp(const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / ("ma_cfg_" + std::to_string(::getpid()) + ".toml");
+  const auto path =
+      std::filesystem::temp_directory_path() / ("ma_cfg_" + std::to_string(::getpid()) + ".toml");
   std::ofstream(path) << text;
   return path.string();
 }

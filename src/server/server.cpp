@@ -169,8 +169,7 @@ admission::Priority priority_of(const std::optional<catalog::User>& u) {
 }
 
 admission::AdmissionRequest admission_request(const std::optional<catalog::User>& user,
-                                              const std::string& session,
-                                              const std::string& remote,
+                                              const std::string& session, const std::string& remote,
                                               const std::string& message) {
   admission::AdmissionRequest a;
   a.user_key = user ? user->id : !session.empty() ? "s:" + session : "ip:" + remote;
@@ -191,13 +190,18 @@ std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese
   o["scope"] = r.scope;
   const int s = ceil_seconds(r.retry_after);
   if (r.scope == "user") {
-    o["message"] = japanese ? "短い間に多くのメッセージが送信されました。" + std::to_string(s) + "秒後に次のメッセージを送信できます。"
-                            : "You have sent several messages in a short time. You can send your next one in " +
-                                  std::to_string(s) + (s == 1 ? " second." : " seconds.");
+    o["message"] =
+        japanese
+            ? "短い間に多くのメッセージが送信されました。" + std::to_string(s) +
+                  "秒後に次のメッセージを送信できます。"
+            : "You have sent several messages in a short time. You can send your next one in " +
+                  std::to_string(s) + (s == 1 ? " second." : " seconds.");
   } else {
-    o["message"] = japanese ? "お使いのネットワークから多くのメッセージが届いています。" + std::to_string(s) + "秒後に送信できます。"
-                            : "Many messages are arriving from your network address. You can send again in " +
-                                  std::to_string(s) + (s == 1 ? " second." : " seconds.");
+    o["message"] =
+        japanese ? "お使いのネットワークから多くのメッセージが届いています。" + std::to_string(s) +
+                       "秒後に送信できます。"
+                 : "Many messages are arriving from your network address. You can send again in " +
+                       std::to_string(s) + (s == 1 ? " second." : " seconds.");
   }
   o["retry_after_s"] = s;
   return json::serialize(o);
@@ -589,7 +593,8 @@ std::string ws_error(std::string_view code, std::string_view message, std::strin
 
 }  // namespace
 
-asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request req, std::string remote) {
+asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request req,
+                                               std::string remote) {
   bool invalid_token = false;
   auto user = user_of(bearer(req), invalid_token);
   // Browsers cannot set headers on a WebSocket: ?token=... is accepted too.
@@ -640,7 +645,8 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
     }
     ++conn->in_flight;
     auto task = [](Impl& self, std::shared_ptr<WsConn> c, ParsedChat p,
-                   std::optional<catalog::User> u, std::string sid, std::string remote) -> asio::awaitable<void> {
+                   std::optional<catalog::User> u, std::string sid,
+                   std::string remote) -> asio::awaitable<void> {
       InFlight guard(self.owner.in_flight_);
       const std::string rid = p.request_id;
       const std::string session = p.session_id.empty() ? sid : p.session_id;
@@ -653,7 +659,8 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
         o["eta_s"] = ceil_seconds(eta);
         c->send(json::serialize(o));
       };
-      const admission::AdmissionResult ar = co_await self.app.admission().admit(std::move(areq), on_queued);
+      const admission::AdmissionResult ar =
+          co_await self.app.admission().admit(std::move(areq), on_queued);
       // One final message per accepted request: an error (user over their own limit), the
       // high-demand reply (waited too long), or the pipeline's reply.
       if (ar.outcome == admission::Outcome::kUserLimited) {
@@ -701,48 +708,56 @@ json::object limits_json(admission::Admission& a) {
   const auto cfg = a.config();
   json::object plans;
   for (int i = 0; i < admission::kPriorities; ++i) {
-    plans[admission::to_string(static_cast<admission::Priority>(i))] = plan_json(cfg.plans[static_cast<std::size_t>(i)]);
+    plans[admission::to_string(static_cast<admission::Priority>(i))] =
+        plan_json(cfg.plans[static_cast<std::size_t>(i)]);
   }
   plans["per_source"] = plan_json(cfg.per_source);
   const auto traffic = a.traffic();
   const auto spike = a.spike();
-  return json::object{
-      {"plans", std::move(plans)},
-      {"global", json::object{{"rate", cfg.global_rate}, {"burst", cfg.global_burst}, {"dynamic", cfg.dynamic},
-                              {"rate_in_force", a.global_rate()}}},
-      {"queue_depth", a.queue_depth()},
-      {"traffic_rps", traffic.rate},
-      {"spike", spike == admission::SpikeKind::kOrganic   ? "organic"
-                : spike == admission::SpikeKind::kAbusive ? "abusive"
-                                                          : "none"}};
+  return json::object{{"plans", std::move(plans)},
+                      {"global", json::object{{"rate", cfg.global_rate},
+                                              {"burst", cfg.global_burst},
+                                              {"dynamic", cfg.dynamic},
+                                              {"rate_in_force", a.global_rate()}}},
+                      {"queue_depth", a.queue_depth()},
+                      {"traffic_rps", traffic.rate},
+                      {"spike", spike == admission::SpikeKind::kOrganic   ? "organic"
+                                : spike == admission::SpikeKind::kAbusive ? "abusive"
+                                                                          : "none"}};
 }
 }  // namespace
 
 Response Server::Impl::limits(Request& req) {
   auto& a = app.admission();
-  if (req.method() == http::verb::get) return json_response(http::status::ok, json::serialize(limits_json(a)));
+  if (req.method() == http::verb::get)
+    return json_response(http::status::ok, json::serialize(limits_json(a)));
   if (req.method() != http::verb::put && req.method() != http::verb::patch) {
     return error_response(http::status::method_not_allowed, "method_not_allowed", "use GET or PUT");
   }
   auto v = core::parse_json(req.body());
-  if (!v.ok() || !v->is_object()) return error_response(http::status::bad_request, "invalid_json", "expected a JSON object");
+  if (!v.ok() || !v->is_object())
+    return error_response(http::status::bad_request, "invalid_json", "expected a JSON object");
   // Validate everything first, then apply: all or nothing.
   std::vector<std::pair<admission::Priority, admission::UsagePlan>> plan_changes;
   const auto cfg = a.config();
   if (const auto* plans = v->get_object().if_contains("plans")) {
-    if (!plans->is_object()) return error_response(http::status::bad_request, "invalid_field", "plans must be an object");
+    if (!plans->is_object())
+      return error_response(http::status::bad_request, "invalid_field", "plans must be an object");
     for (const auto& [name, body] : plans->get_object()) {
       int idx = -1;
       for (int i = 0; i < admission::kPriorities; ++i) {
         if (admission::to_string(static_cast<admission::Priority>(i)) == name) idx = i;
       }
-      if (idx < 0) return error_response(http::status::bad_request, "invalid_field", "unknown plan " + std::string(name));
+      if (idx < 0)
+        return error_response(http::status::bad_request, "invalid_field",
+                              "unknown plan " + std::string(name));
       admission::UsagePlan p = cfg.plans[static_cast<std::size_t>(idx)];
       p.rate = core::get_number(body, "rate").value_or(p.rate);
       p.burst = core::get_number(body, "burst").value_or(p.burst);
       p.quota = core::get_int(body, "quota_per_day").value_or(p.quota);
       if (p.rate <= 0 || p.burst < 1 || p.quota < 0) {
-        return error_response(http::status::bad_request, "invalid_field", "rate > 0, burst >= 1, quota_per_day >= 0");
+        return error_response(http::status::bad_request, "invalid_field",
+                              "rate > 0, burst >= 1, quota_per_day >= 0");
       }
       plan_changes.emplace_back(static_cast<admission::Priority>(idx), p);
     }
@@ -752,7 +767,9 @@ Response Server::Impl::limits(Request& req) {
     const double rate = core::get_number(*g, "rate").value_or(cfg.global_rate);
     const double burst = core::get_number(*g, "burst").value_or(cfg.global_burst);
     const bool dynamic = core::get_bool(*g, "dynamic").value_or(cfg.dynamic);
-    if (rate <= 0 || burst < 1) return error_response(http::status::bad_request, "invalid_field", "global rate > 0, burst >= 1");
+    if (rate <= 0 || burst < 1)
+      return error_response(http::status::bad_request, "invalid_field",
+                            "global rate > 0, burst >= 1");
     global = {rate, burst, dynamic};
   }
   for (const auto& [p, plan] : plan_changes) a.set_plan(p, plan);
@@ -810,25 +827,37 @@ Response Server::Impl::metrics() {
   out += "mangaassist_price_guard_mismatches_total " + std::to_string(ps.price_mismatches.load()) +
          "\n";
   const auto& as = app.admission().stats();
-  out += "# HELP mangaassist_admission_throttles_total Messages refused because a user or source was over its own limit.\n";
+  out +=
+      "# HELP mangaassist_admission_throttles_total Messages refused because a user or source was "
+      "over its own limit.\n";
   out += "# TYPE mangaassist_admission_throttles_total counter\n";
-  out += "mangaassist_admission_throttles_total{scope=\"user\"} " + std::to_string(as.limited_user.load()) + "\n";
-  out += "mangaassist_admission_throttles_total{scope=\"source\"} " + std::to_string(as.limited_source.load()) + "\n";
+  out += "mangaassist_admission_throttles_total{scope=\"user\"} " +
+         std::to_string(as.limited_user.load()) + "\n";
+  out += "mangaassist_admission_throttles_total{scope=\"source\"} " +
+         std::to_string(as.limited_source.load()) + "\n";
   out += "# HELP mangaassist_admission_queued_total Messages that waited in the admission queue.\n";
   out += "# TYPE mangaassist_admission_queued_total counter\n";
   out += "mangaassist_admission_queued_total " + std::to_string(as.queued.load()) + "\n";
-  out += "# HELP mangaassist_admission_queue_timeouts_total Messages answered with the high-demand reply.\n";
+  out +=
+      "# HELP mangaassist_admission_queue_timeouts_total Messages answered with the high-demand "
+      "reply.\n";
   out += "# TYPE mangaassist_admission_queue_timeouts_total counter\n";
-  out += "mangaassist_admission_queue_timeouts_total " + std::to_string(as.queue_timeouts.load()) + "\n";
-  out += "# HELP mangaassist_admission_queue_wait_seconds_total Time dequeued messages spent waiting.\n";
+  out += "mangaassist_admission_queue_timeouts_total " + std::to_string(as.queue_timeouts.load()) +
+         "\n";
+  out +=
+      "# HELP mangaassist_admission_queue_wait_seconds_total Time dequeued messages spent "
+      "waiting.\n";
   out += "# TYPE mangaassist_admission_queue_wait_seconds_total counter\n";
-  out += "mangaassist_admission_queue_wait_seconds_total " + std::to_string(static_cast<double>(as.wait_ns_total.load()) / 1e9) + "\n";
+  out += "mangaassist_admission_queue_wait_seconds_total " +
+         std::to_string(static_cast<double>(as.wait_ns_total.load()) / 1e9) + "\n";
   out += "# HELP mangaassist_admission_queue_depth Messages waiting now.\n";
   out += "# TYPE mangaassist_admission_queue_depth gauge\n";
-  out += "mangaassist_admission_queue_depth " + std::to_string(app.admission().queue_depth()) + "\n";
+  out +=
+      "mangaassist_admission_queue_depth " + std::to_string(app.admission().queue_depth()) + "\n";
   out += "# HELP mangaassist_admission_global_rate Global limit in force (messages/s).\n";
   out += "# TYPE mangaassist_admission_global_rate gauge\n";
-  out += "mangaassist_admission_global_rate " + std::to_string(app.admission().global_rate()) + "\n";
+  out +=
+      "mangaassist_admission_global_rate " + std::to_string(app.admission().global_rate()) + "\n";
   out += "# HELP mangaassist_bad_requests_total Requests refused as malformed.\n";
   out += "# TYPE mangaassist_bad_requests_total counter\n";
   out += "mangaassist_bad_requests_total " + std::to_string(bad_requests.load()) + "\n";

@@ -304,8 +304,9 @@ TEST_F(ServerTest, WebSocketMessagesQueueThenGetTheirReply) {
   EXPECT_EQ(lim.json().at("global").at("rate_in_force").as_double(), 2.0);
   testing::WsClient ws(port_);
   for (int i = 1; i <= 3; ++i) {
-    ws.send(R"({"action":"sendMessage","message":"Recommend something like Naruto","request_id":"q)" +
-            std::to_string(i) + R"("})");
+    ws.send(
+        R"({"action":"sendMessage","message":"Recommend something like Naruto","request_id":"q)" +
+        std::to_string(i) + R"("})");
   }
   std::map<std::string, std::vector<std::string>> seen;  // request id -> message types
   std::map<std::string, std::int64_t> first_position;
@@ -315,7 +316,8 @@ TEST_F(ServerTest, WebSocketMessagesQueueThenGetTheirReply) {
     const std::string rid(m.at("request_id").as_string());
     const std::string type(m.at("type").as_string());
     seen[rid].push_back(type);
-    if (type == "queued" && !first_position.contains(rid)) first_position[rid] = m.at("position").as_int64();
+    if (type == "queued" && !first_position.contains(rid))
+      first_position[rid] = m.at("position").as_int64();
     if (type == "reply") ++replies;
   }
   // The first went straight through; the others were told their place in line, then answered.
