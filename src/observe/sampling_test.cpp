@@ -1,0 +1,128 @@
+#include "observe/sampling.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "core/json.hpp"
+
+namespace ma::observe {
+namespace {
+
+namespace json = boost::json;
+
+json::value vectors() {
+  auto text = core::read_file(std::string(MA_TEST_DATA_DIR) + "/xray_sampling.json");
+  return json::parse(*text);
+}
+
+std::optional<std::string> opt(const json::value& v) {
+  if (v.is_null()) return std::nullopt;
+  return std::string(v.as_string());
+}
+
+TEST(SamplingTest, WildcardsMatchLikeXRay) {
+  EXPECT_TRUE(wildcard_match("*", ""));
+  EXPECT_TRUE(wildcard_match("/api/move/*", "/api/move/left"));
+  EXPECT_TRUE(wildcard_match("*mydomain*", "www.MyDomain.com"));
+  EXPECT_TRUE(wildcard_match("GE?", "get"));
+  EXPECT_FALSE(wildcard_match("/api/move/*", "/root"));
+  EXPECT_FALSE(wildcard_match("a*b", "acbx"));
+}
+
+TEST(SamplingTest, LocalDefaultRulesFile) {
+  const auto v = vectors();
+  auto s = Sampler::from_local_json(json::serialize(v.at("local_default_rules_file").at("content")));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  // 1 per second, then 5%.
+  EXPECT_TRUE((*s)->should_sample({}, 100, 0.99));
+  EXPECT_FALSE((*s)->should_sample({}, 100, 0.99));
+  EXPECT_TRUE((*s)->should_sample({}, 100, 0.01));
+  EXPECT_TRUE((*s)->should_sample({}, 101, 0.99));  // a new second refills the reservoir
+}
+
+TEST(SamplingTest, LocalSamplerShouldTraceCases) {
+  const auto v = vectors().at("local_sampler_tests");
+  auto s = Sampler::from_local_json(json::serialize(v.at("RULE_MANIFEST")));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  int cases = 0;
+  for (const auto& c : v.at("should_trace").as_array()) {
+    SampleRequest r;
+    r.absent = c.at("request").is_null();
+    if (!r.absent) {
+      const auto& req = c.at("request").as_object();
+      if (req.contains("host")) r.host = std::string(req.at("host").as_string());
+      r.method = std::string(req.at("method").as_string());
+      r.path = std::string(req.at("path").as_string());
+    }
+    EXPECT_EQ((*s)->should_sample(r, 1000 + cases, 0.5), c.at("expect").as_bool()) << c.at("why").as_string();
+    ++cases;
+  }
+  EXPECT_EQ(cases, 3);
+}
+
+TEST(SamplingTest, RuleAppliesWithMissingAttributesMatchingAnything) {
+  const auto v = vectors().at("local_sampler_tests");
+  json::object manifest{{"version", 2}, {"rules", json::array{v.at("RULE")}},
+                        {"default", json::object{{"fixed_target", 1}, {"rate", 0.05}}}};
+  auto s = Sampler::from_local_json(json::serialize(manifest));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  const SamplingRule& rule = (*s)->rules().front();
+  int cases = 0;
+  for (const auto& c : v.at("applies(host, method, path)").as_array()) {
+    const auto& args = c.as_array()[0].as_array();
+    SampleRequest r{opt(args[0]), opt(args[1]), opt(args[2]), std::nullopt, std::nullopt};
+    EXPECT_EQ(rule.applies(r), c.as_array()[1].as_bool()) << json::serialize(c);
+    ++cases;
+  }
+  EXPECT_EQ(cases, 5);
+}
+
+TEST(SamplingTest, InvalidManifestsAreRefused) {
+  const char* bad[] = {
+      R"({"rules": [], "default": {"fixed_target": 1, "rate": 0.05}})",                       // missing version
+      R"({"version": 2, "default": {"fixed_target": 1, "rate": -1}})",                        // rate -1
+      R"({"version": 2, "default": {"fixed_target": -1, "rate": 0.1}})",                      // fixed_target -1
+      R"({"version": 2, "default": {"host": "*", "http_method": "*", "url_path": "/a", "fixed_target": 1, "rate": 0.1}})",
+      R"({"version": 2, "rules": [{"host": "*", "http_method": "*", "fixed_target": 1, "rate": 0.1}], "default": {"fixed_target": 1, "rate": 0.1}})",
+      R"({"version": 3, "default": {"fixed_target": 1, "rate": 0.1}})"};
+  for (const char* m : bad) EXPECT_FALSE(Sampler::from_local_json(m).ok()) << m;
+  // Version 1 names the host "service_name".
+  EXPECT_TRUE(Sampler::from_local_json(
+                  R"({"version": 1, "rules": [{"service_name": "*", "http_method": "*", "url_path": "/x", "fixed_target": 0, "rate": 0}], "default": {"fixed_target": 1, "rate": 0.1}})")
+                  .ok());
+}
+
+TEST(SamplingTest, CentralizedRulesSortByPriorityAndMatch) {
+  const auto v = vectors().at("rule_cache_tests");
+  auto s = Sampler::from_centralized_json(json::serialize(v.at("rules")));
+  ASSERT_TRUE(s.ok());
+  std::vector<std::string> order;
+  for (const auto& r : (*s)->rules()) order.push_back(r.name);
+  std::vector<std::string> want;
+  for (const auto& n : v.at("sorted_order").as_array()) want.emplace_back(n.as_string());
+  EXPECT_EQ(order, want);
+  int cases = 0;
+  for (const auto& c : v.at("matching").as_array()) {
+    const auto& req = c.as_array()[0].as_object();
+    auto get = [&](const char* k) -> std::optional<std::string> {
+      return req.contains(k) ? std::optional<std::string>(std::string(req.at(k).as_string())) : std::nullopt;
+    };
+    // Unlike the local rules, an attribute the request does not give must match "*"
+    // (the SDK fills missing attributes with None and then compares); the vectors give only
+    // the attribute that decides.
+    SampleRequest r{get("host"), get("method"), get("path"), get("service"), get("service_type")};
+    EXPECT_EQ((*s)->match(r).name, c.as_array()[1].as_string()) << json::serialize(c);
+    ++cases;
+  }
+  EXPECT_EQ(cases, 6);
+}
+
+TEST(SamplingTest, ErrorsAreAlwaysKept) {
+  EXPECT_TRUE(Sampler::keep(false, true));
+  EXPECT_TRUE(Sampler::keep(true, false));
+  EXPECT_FALSE(Sampler::keep(false, false));
+}
+
+}  // namespace
+}  // namespace ma::observe
