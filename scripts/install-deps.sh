@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libutf8proc-dev libtomlplusplus-dev
   libhiredis-dev redis-server libssl-dev
-  clang-format wrk hey curl
+  clang-format wrk hey curl prometheus
 )
 
 missing=()

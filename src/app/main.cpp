@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include "core/json.hpp"
 #include "core/real_clock.hpp"
+#include "observe/log_query.hpp"
 #include "server/app.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
@@ -33,7 +35,9 @@ constexpr const char* kUsage =
     "  chat \"question\" [--url URL] [--token T]       ask a running gateway\n"
     "  sim SCENARIO [--variant incident|fixed|both] [--seed N] [--out DIR]\n"
     "                                                 replay an incident on virtual time\n"
-    "  logs ...                                       query JSON logs\n";
+    "  logs FILE|- QUERY                              query the JSON request log, e.g.\n"
+    "      mangaassist logs var/requests.log 'filter level = \"ERROR\" | stats count by error_code "
+    "| sort count desc'\n";
 
 // Finds "--name value" in args; removes both. Returns nullptr when absent.
 std::optional<std::string> take_option(std::vector<std::string>& args, std::string_view name) {
@@ -153,6 +157,39 @@ int chat(std::vector<std::string> args) {
   }
 }
 
+int logs(std::vector<std::string> args) {
+  if (args.size() != 2) {
+    std::fprintf(stderr,
+                 "usage: mangaassist logs FILE|- QUERY\n"
+                 "  QUERY: filter F = \"v\" and F > 3 | stats count by F[, bin(5m)] | sort F desc "
+                 "| fields A, B | limit N\n");
+    return 2;
+  }
+  auto q = ma::observe::parse_log_query(args[1]);
+  if (!q.ok()) {
+    std::fprintf(stderr, "mangaassist logs: %s\n", q.error().message.c_str());
+    return 2;
+  }
+  std::vector<std::string> lines;
+  std::string line;
+  if (args[0] == "-") {
+    while (std::getline(std::cin, line)) lines.push_back(line);
+  } else {
+    std::ifstream in(args[0]);
+    if (!in) {
+      std::fprintf(stderr, "mangaassist logs: cannot open %s\n", args[0].c_str());
+      return 1;
+    }
+    while (std::getline(in, line)) lines.push_back(line);
+  }
+  std::size_t skipped = 0;
+  const auto table = ma::observe::run_log_query(*q, lines, &skipped);
+  std::fputs(table.format().c_str(), stdout);
+  std::fprintf(stderr, "%zu rows from %zu lines%s\n", table.rows.size(), lines.size(),
+               skipped ? (" (" + std::to_string(skipped) + " not JSON, skipped)").c_str() : "");
+  return 0;
+}
+
 int not_built(std::string_view cmd) {
   std::fprintf(stderr, "mangaassist %.*s: not built yet (see the open issues)\n",
                static_cast<int>(cmd.size()), cmd.data());
@@ -170,7 +207,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "serve") return serve(std::move(args));
   if (cmd == "chat") return chat(std::move(args));
-  if (cmd == "sim" || cmd == "logs") return not_built(cmd);
+  if (cmd == "logs") return logs(std::move(args));
+  if (cmd == "sim") return not_built(cmd);
   std::fprintf(stderr, "mangaassist: unknown command '%s'\n\n%s", argv[1], kUsage);
   return 2;
 }

@@ -146,8 +146,9 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
         lane.breaker.on_error(end, end - start);
       }
     }
-    reply.attempts.push_back(
-        {std::string(lane.provider.name()), r.ok() ? "ok" : r.error().code, end - start});
+    reply.attempts.push_back({std::string(lane.provider.name()), r.ok() ? "ok" : r.error().code,
+                              r.ok() ? "" : std::string(resilience::to_string(r.error().kind)),
+                              start, end - start});
     if (r.ok()) {
       attempts.on_success();
       result.reply = std::move(r).value();
@@ -157,6 +158,11 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
     result.error = r.error();
     const auto decision =
         attempts.on_failure(r.error().kind, clock.now(), rng, r.error().retry_after);
+    if (decision.verdict == resilience::RetryVerdict::kQuotaExceeded) {
+      stats_.quota_refusals.fetch_add(1, std::memory_order_relaxed);
+    } else if (decision.verdict == resilience::RetryVerdict::kBudgetExceeded) {
+      stats_.budget_refusals.fetch_add(1, std::memory_order_relaxed);
+    }
     if (!decision.retry()) co_return result;
     co_await clock.sleep_for(decision.delay);
   }
@@ -221,6 +227,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
 
   const Understanding u = understand(req.message, deps_.catalog);
   Reply reply;
+  reply.started = started;
   reply.trace_id = req.trace_id;
   reply.intent = u.intent;
   reply.lang = u.lang;
@@ -234,6 +241,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
       prev->deduplicated = true;
       prev->trace_id = req.trace_id;
       prev->attempts.clear();
+      prev->started = started;
       prev->latency = clock.now() - started;
       stats_.deduplicated.fetch_add(1, std::memory_order_relaxed);
       stats_.replies[static_cast<int>(prev->tier)][static_cast<int>(prev->intent)].fetch_add(

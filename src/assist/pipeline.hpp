@@ -69,7 +69,9 @@ struct PipelineConfig {
 
 struct ModelAttempt {
   std::string model;
-  std::string outcome;  // "ok" or the error code
+  std::string outcome;      // "ok" or the error code
+  std::string error_class;  // empty when ok
+  core::TimePoint start{};
   core::Duration latency{};
 };
 
@@ -103,6 +105,7 @@ struct Reply {
   std::string price_guard;
   std::string price_guard_product;
   std::vector<int> wrong_prices;
+  core::TimePoint started{};
   core::Duration latency{};
 };
 
@@ -114,6 +117,8 @@ struct PipelineStats {
   std::atomic<std::uint64_t> stale_serves[kIntentCount] = {};  // cache used as a fallback
   std::atomic<std::uint64_t> price_mismatches{0};
   std::atomic<std::uint64_t> deduplicated{0};
+  std::atomic<std::uint64_t> quota_refusals{0};   // retries the retry quota refused
+  std::atomic<std::uint64_t> budget_refusals{0};  // retries the fleet budget refused
 };
 
 struct ModelStatus {

@@ -82,8 +82,8 @@ std::string bin_time(const std::string& t, long long secs) {
   e -= e % secs;
   gmtime_r(&e, &tm);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;
 }
 
@@ -141,38 +141,45 @@ core::Result<LogQuery> parse_log_query(std::string_view text) {
         } else {
           double d;
           if (!parse_number(c.value, d)) {
-            return core::fail("invalid_query", "value '" + c.value + "' must be a number or a \"string\"");
+            return core::fail("invalid_query",
+                              "value '" + c.value + "' must be a number or a \"string\"");
           }
           c.numeric = true;
         }
         q.filter.push_back(std::move(c));
       }
     } else if (verb == "stats") {
-      if (rest.rfind("count by ", 0) != 0) return core::fail("invalid_query", "only `stats count by FIELD` is supported");
+      if (rest.rfind("count by ", 0) != 0)
+        return core::fail("invalid_query", "only `stats count by FIELD` is supported");
       q.stats = true;
       for (const std::string& f : split(rest.substr(9), ",")) {
-        if (f.rfind("bin(", 0) == 0 && bin_seconds(f) == 0) return core::fail("invalid_query", "bad bin: " + f);
+        if (f.rfind("bin(", 0) == 0 && bin_seconds(f) == 0)
+          return core::fail("invalid_query", "bad bin: " + f);
         q.group_by.push_back(f);
       }
     } else if (verb == "sort") {
       const auto words = split(rest, " ");
-      if (words.empty() || words[0].empty()) return core::fail("invalid_query", "sort needs a field");
+      if (words.empty() || words[0].empty())
+        return core::fail("invalid_query", "sort needs a field");
       q.sort_field = words[0];
       q.sort_desc = words.size() > 1 && words[1] == "desc";
     } else if (verb == "fields") {
       q.fields = split(rest, ",");
     } else if (verb == "limit") {
       double n;
-      if (!parse_number(rest, n) || n < 1) return core::fail("invalid_query", "limit needs a positive number");
+      if (!parse_number(rest, n) || n < 1)
+        return core::fail("invalid_query", "limit needs a positive number");
       q.limit = static_cast<std::size_t>(n);
     } else {
-      return core::fail("invalid_query", "unknown command '" + verb + "' (filter, stats, sort, fields, limit)");
+      return core::fail("invalid_query",
+                        "unknown command '" + verb + "' (filter, stats, sort, fields, limit)");
     }
   }
   return q;
 }
 
-Table run_log_query(const LogQuery& q, const std::vector<std::string>& lines, std::size_t* skipped) {
+Table run_log_query(const LogQuery& q, const std::vector<std::string>& lines,
+                    std::size_t* skipped) {
   Table t;
   std::size_t bad = 0;
   std::vector<json::object> kept;
@@ -185,7 +192,8 @@ Table run_log_query(const LogQuery& q, const std::vector<std::string>& lines, st
       continue;
     }
     const auto& o = v.get_object();
-    if (std::all_of(q.filter.begin(), q.filter.end(), [&](const Condition& c) { return matches(o, c); })) {
+    if (std::all_of(q.filter.begin(), q.filter.end(),
+                    [&](const Condition& c) { return matches(o, c); })) {
       kept.push_back(o);
     }
   }
@@ -213,8 +221,10 @@ Table run_log_query(const LogQuery& q, const std::vector<std::string>& lines, st
       t.rows.push_back(std::move(row));
     }
   } else {
-    t.header = q.fields.empty() ? std::vector<std::string>{"time", "level", "trace_id", "tier", "intent", "error_code", "latency_ms"}
-                                : q.fields;
+    t.header = q.fields.empty()
+                   ? std::vector<std::string>{"time",   "level",      "trace_id",  "tier",
+                                              "intent", "error_code", "latency_ms"}
+                   : q.fields;
     for (const auto& o : kept) {
       std::vector<std::string> row;
       for (const auto& f : t.header) {
@@ -250,7 +260,8 @@ std::string Table::format() const {
   };
   for (std::size_t i = 0; i < header.size(); ++i) width[i] = w(header[i]);
   for (const auto& r : rows) {
-    for (std::size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], w(r[i]));
+    for (std::size_t i = 0; i < r.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], w(r[i]));
   }
   std::string out;
   auto line = [&](const std::vector<std::string>& cells) {

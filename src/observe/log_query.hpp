@@ -44,6 +44,7 @@ struct Table {
 
 // Runs the query over JSON lines (one object a line; lines that are not JSON are skipped
 // and counted in `skipped`).
-Table run_log_query(const LogQuery& q, const std::vector<std::string>& lines, std::size_t* skipped = nullptr);
+Table run_log_query(const LogQuery& q, const std::vector<std::string>& lines,
+                    std::size_t* skipped = nullptr);
 
 }  // namespace ma::observe

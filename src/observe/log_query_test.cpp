@@ -39,7 +39,8 @@ Table run(std::string_view q, std::size_t* skipped = nullptr) {
 
 TEST(LogQueryTest, TheRunbookQueryNamesTheErrorCodes) {
   std::size_t skipped = 0;
-  const Table t = run(R"(filter level = "ERROR" | stats count by error_code | sort count desc)", &skipped);
+  const Table t =
+      run(R"(filter level = "ERROR" | stats count by error_code | sort count desc)", &skipped);
   EXPECT_EQ(skipped, 1u);
   ASSERT_EQ(t.rows.size(), 2u);
   EXPECT_EQ(t.rows[0], (std::vector<std::string>{"TOKENIZER_FAULT", "3"}));
@@ -73,8 +74,9 @@ TEST(LogQueryTest, BadQueriesAreClearErrors) {
 }
 
 TEST(RequestLogTest, RedactsPersonalData) {
-  const std::string r = redact("mail me at aiko.tanaka+manga@example.co.jp or call 090-1234-5678, "
-                               "token Bearer abc.def.ghi and key sk_live_0123456789abcdefghijklmnopqrstuv ok");
+  const std::string r = redact(
+      "mail me at aiko.tanaka+manga@example.co.jp or call 090-1234-5678, "
+      "token Bearer abc.def.ghi and key sk_live_0123456789abcdefghijklmnopqrstuv ok");
   EXPECT_EQ(r.find("aiko"), std::string::npos) << r;
   EXPECT_EQ(r.find("1234-5678"), std::string::npos) << r;
   EXPECT_EQ(r.find("abc.def"), std::string::npos) << r;

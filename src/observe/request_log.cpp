@@ -11,7 +11,8 @@ namespace ma::observe {
 
 namespace {
 bool is_email_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '+' || c == '%';
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+         c == '+' || c == '%';
 }
 }  // namespace
 
@@ -41,8 +42,9 @@ std::string redact(std::string_view in) {
       }
       // phone numbers: 10+ digits with spaces, dashes, dots, parentheses or a leading '+'.
       std::size_t k = i, digits = 0;
-      while (k < s.size() && (std::isdigit(static_cast<unsigned char>(s[k])) || s[k] == '-' || s[k] == ' ' ||
-                              s[k] == '.' || s[k] == '(' || s[k] == ')' || s[k] == '+')) {
+      while (k < s.size() &&
+             (std::isdigit(static_cast<unsigned char>(s[k])) || s[k] == '-' || s[k] == ' ' ||
+              s[k] == '.' || s[k] == '(' || s[k] == ')' || s[k] == '+')) {
         digits += std::isdigit(static_cast<unsigned char>(s[k])) ? 1 : 0;
         ++k;
       }
@@ -54,7 +56,9 @@ std::string redact(std::string_view in) {
       }
       // long secrets: 32+ characters of [A-Za-z0-9_-] in one run.
       std::size_t m = i;
-      while (m < s.size() && (std::isalnum(static_cast<unsigned char>(s[m])) || s[m] == '_' || s[m] == '-')) ++m;
+      while (m < s.size() &&
+             (std::isalnum(static_cast<unsigned char>(s[m])) || s[m] == '_' || s[m] == '-'))
+        ++m;
       if (m - i >= 32) {
         out += "[redacted]";
         i = m;
@@ -73,18 +77,21 @@ std::string hash_user(std::string_view user_id) {
   if (user_id.empty()) return "";
   const std::uint64_t h = core::fnv1a("mangaassist-user:" + std::string(user_id));
   char buf[20];
-  std::snprintf(buf, sizeof buf, "u_%012llx", static_cast<unsigned long long>(h & 0xffffffffffffULL));
+  std::snprintf(buf, sizeof buf, "u_%012llx",
+                static_cast<unsigned long long>(h & 0xffffffffffffULL));
   return buf;
 }
 
 std::string rfc3339(core::WallTime t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(ms % 1000));
   return buf;
 }
 

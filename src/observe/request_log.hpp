@@ -19,7 +19,7 @@ struct RequestLog {
   core::WallTime time{};
   std::string level = "INFO";  // INFO | WARN | ERROR
   std::string trace_id;
-  std::string user;            // hashed
+  std::string user;  // hashed
   std::string tier, intent, language;
   int attempts = 0;
   int retries = 0;
@@ -32,8 +32,8 @@ struct RequestLog {
   bool degraded = false;
   bool deduplicated = false;
   bool trace_kept = false;
-  std::string question;        // redacted, at most 200 characters
-  std::string models;          // "sonnet:ThrottlingException,haiku:ok"
+  std::string question;  // redacted, at most 200 characters
+  std::string models;    // "sonnet:ThrottlingException,haiku:ok"
 };
 
 std::string redact(std::string_view text);

@@ -13,7 +13,10 @@ namespace json = boost::json;
 bool wildcard_match(std::string_view p, std::string_view t) {
   // Iterative matcher with one backtrack point for the last '*'.
   std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
-  auto eq = [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); };
+  auto eq = [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
+  };
   while (ti < t.size()) {
     if (pi < p.size() && (p[pi] == '?' || (p[pi] != '*' && eq(p[pi], t[ti])))) {
       ++pi;
@@ -52,7 +55,8 @@ Sampler::Sampler() {
 
 void Sampler::finish() {
   reservoirs_.clear();
-  for (std::size_t i = 0; i < rules_.size(); ++i) reservoirs_.push_back(std::make_unique<Reservoir>());
+  for (std::size_t i = 0; i < rules_.size(); ++i)
+    reservoirs_.push_back(std::make_unique<Reservoir>());
 }
 
 namespace {
@@ -73,14 +77,16 @@ std::optional<std::string> str(const json::object& o, std::string_view k) {
 
 core::Result<std::unique_ptr<Sampler>> Sampler::from_local_json(std::string_view text) {
   auto doc = core::parse_json(text);
-  if (!doc.ok() || !doc->is_object()) return core::fail("invalid_sampling_rules", "not a JSON object");
+  if (!doc.ok() || !doc->is_object())
+    return core::fail("invalid_sampling_rules", "not a JSON object");
   const auto& o = doc->get_object();
   const auto version = num(o, "version");
   if (!version || (*version != 1 && *version != 2)) {
     return core::fail("invalid_sampling_rules", "version must be 1 or 2");
   }
   const auto* def = o.if_contains("default");
-  if (def == nullptr || !def->is_object()) return core::fail("invalid_sampling_rules", "'default' is required");
+  if (def == nullptr || !def->is_object())
+    return core::fail("invalid_sampling_rules", "'default' is required");
   auto read = [&](const json::object& r, bool is_default) -> core::Result<SamplingRule> {
     SamplingRule rule;
     rule.is_default = is_default;
@@ -92,16 +98,20 @@ core::Result<std::unique_ptr<Sampler>> Sampler::from_local_json(std::string_view
     rule.fixed_target = static_cast<std::int64_t>(*ft);
     rule.rate = *rate;
     const char* host_key = *version == 1 ? "service_name" : "host";
-    const bool has_any = r.contains(host_key) || r.contains("http_method") || r.contains("url_path");
+    const bool has_any =
+        r.contains(host_key) || r.contains("http_method") || r.contains("url_path");
     if (is_default) {
-      if (has_any) return core::fail("invalid_sampling_rules", "the default rule takes no host, http_method or url_path");
+      if (has_any)
+        return core::fail("invalid_sampling_rules",
+                          "the default rule takes no host, http_method or url_path");
       rule.name = "Default";
     } else {
       auto h = str(r, host_key);
       auto m = str(r, "http_method");
       auto p = str(r, "url_path");
       if (!h || !m || !p) {
-        return core::fail("invalid_sampling_rules", "a rule needs " + std::string(host_key) + ", http_method and url_path");
+        return core::fail("invalid_sampling_rules",
+                          "a rule needs " + std::string(host_key) + ", http_method and url_path");
       }
       rule.host = *h;
       rule.method = *m;
@@ -130,7 +140,8 @@ core::Result<std::unique_ptr<Sampler>> Sampler::from_local_json(std::string_view
 
 core::Result<std::unique_ptr<Sampler>> Sampler::from_centralized_json(std::string_view text) {
   auto doc = core::parse_json(text);
-  if (!doc.ok() || !doc->is_array()) return core::fail("invalid_sampling_rules", "expected an array of rules");
+  if (!doc.ok() || !doc->is_array())
+    return core::fail("invalid_sampling_rules", "expected an array of rules");
   auto s = std::make_unique<Sampler>();
   s->rules_.clear();
   for (const auto& v : doc->get_array()) {
@@ -140,7 +151,8 @@ core::Result<std::unique_ptr<Sampler>> Sampler::from_centralized_json(std::strin
     r.name = str(o, "name").value_or(str(o, "RuleName").value_or(""));
     r.priority = static_cast<int>(num(o, "priority").value_or(num(o, "Priority").value_or(10000)));
     r.rate = num(o, "rate").value_or(num(o, "FixedRate").value_or(0));
-    r.fixed_target = static_cast<std::int64_t>(num(o, "reservoir_size").value_or(num(o, "ReservoirSize").value_or(0)));
+    r.fixed_target = static_cast<std::int64_t>(
+        num(o, "reservoir_size").value_or(num(o, "ReservoirSize").value_or(0)));
     r.host = str(o, "host").value_or(str(o, "Host").value_or("*"));
     r.method = str(o, "method").value_or(str(o, "HTTPMethod").value_or("*"));
     r.path = str(o, "path").value_or(str(o, "URLPath").value_or("*"));
@@ -149,9 +161,10 @@ core::Result<std::unique_ptr<Sampler>> Sampler::from_centralized_json(std::strin
     r.is_default = r.name == "Default";
     s->rules_.push_back(std::move(r));
   }
-  std::stable_sort(s->rules_.begin(), s->rules_.end(), [](const SamplingRule& a, const SamplingRule& b) {
-    return a.priority != b.priority ? a.priority < b.priority : a.name < b.name;
-  });
+  std::stable_sort(s->rules_.begin(), s->rules_.end(),
+                   [](const SamplingRule& a, const SamplingRule& b) {
+                     return a.priority != b.priority ? a.priority < b.priority : a.name < b.name;
+                   });
   if (s->rules_.empty() || !s->rules_.back().is_default) {
     SamplingRule d;
     d.name = "Default";
@@ -176,7 +189,8 @@ bool Sampler::should_sample(const SampleRequest& r, std::int64_t epoch_second, d
   Reservoir& res = *reservoirs_[i];
   if (rule.fixed_target > 0) {
     std::int64_t sec = res.second.load();
-    if (sec != epoch_second && res.second.compare_exchange_strong(sec, epoch_second)) res.taken.store(0);
+    if (sec != epoch_second && res.second.compare_exchange_strong(sec, epoch_second))
+      res.taken.store(0);
     if (res.taken.fetch_add(1) < rule.fixed_target) return true;
   }
   return u < rule.rate;

@@ -55,7 +55,9 @@ class Sampler final {
   // Head decision for a request at `epoch_second`, with a uniform sample `u` in [0, 1).
   bool should_sample(const SampleRequest& r, std::int64_t epoch_second, double u);
   // Tail decision: errors, faults, throttles and degraded replies are always kept.
-  static bool keep(bool head_sampled, bool error_or_degraded) { return head_sampled || error_or_degraded; }
+  static bool keep(bool head_sampled, bool error_or_degraded) {
+    return head_sampled || error_or_degraded;
+  }
 
   const std::vector<SamplingRule>& rules() const { return rules_; }
 

@@ -32,7 +32,8 @@ TEST(SamplingTest, WildcardsMatchLikeXRay) {
 
 TEST(SamplingTest, LocalDefaultRulesFile) {
   const auto v = vectors();
-  auto s = Sampler::from_local_json(json::serialize(v.at("local_default_rules_file").at("content")));
+  auto s =
+      Sampler::from_local_json(json::serialize(v.at("local_default_rules_file").at("content")));
   ASSERT_TRUE(s.ok()) << s.error().message;
   // 1 per second, then 5%.
   EXPECT_TRUE((*s)->should_sample({}, 100, 0.99));
@@ -55,7 +56,8 @@ TEST(SamplingTest, LocalSamplerShouldTraceCases) {
       r.method = std::string(req.at("method").as_string());
       r.path = std::string(req.at("path").as_string());
     }
-    EXPECT_EQ((*s)->should_sample(r, 1000 + cases, 0.5), c.at("expect").as_bool()) << c.at("why").as_string();
+    EXPECT_EQ((*s)->should_sample(r, 1000 + cases, 0.5), c.at("expect").as_bool())
+        << c.at("why").as_string();
     ++cases;
   }
   EXPECT_EQ(cases, 3);
@@ -63,7 +65,8 @@ TEST(SamplingTest, LocalSamplerShouldTraceCases) {
 
 TEST(SamplingTest, RuleAppliesWithMissingAttributesMatchingAnything) {
   const auto v = vectors().at("local_sampler_tests");
-  json::object manifest{{"version", 2}, {"rules", json::array{v.at("RULE")}},
+  json::object manifest{{"version", 2},
+                        {"rules", json::array{v.at("RULE")}},
                         {"default", json::object{{"fixed_target", 1}, {"rate", 0.05}}}};
   auto s = Sampler::from_local_json(json::serialize(manifest));
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -80,17 +83,18 @@ TEST(SamplingTest, RuleAppliesWithMissingAttributesMatchingAnything) {
 
 TEST(SamplingTest, InvalidManifestsAreRefused) {
   const char* bad[] = {
-      R"({"rules": [], "default": {"fixed_target": 1, "rate": 0.05}})",                       // missing version
-      R"({"version": 2, "default": {"fixed_target": 1, "rate": -1}})",                        // rate -1
-      R"({"version": 2, "default": {"fixed_target": -1, "rate": 0.1}})",                      // fixed_target -1
+      R"({"rules": [], "default": {"fixed_target": 1, "rate": 0.05}})",   // missing version
+      R"({"version": 2, "default": {"fixed_target": 1, "rate": -1}})",    // rate -1
+      R"({"version": 2, "default": {"fixed_target": -1, "rate": 0.1}})",  // fixed_target -1
       R"({"version": 2, "default": {"host": "*", "http_method": "*", "url_path": "/a", "fixed_target": 1, "rate": 0.1}})",
       R"({"version": 2, "rules": [{"host": "*", "http_method": "*", "fixed_target": 1, "rate": 0.1}], "default": {"fixed_target": 1, "rate": 0.1}})",
       R"({"version": 3, "default": {"fixed_target": 1, "rate": 0.1}})"};
   for (const char* m : bad) EXPECT_FALSE(Sampler::from_local_json(m).ok()) << m;
   // Version 1 names the host "service_name".
-  EXPECT_TRUE(Sampler::from_local_json(
-                  R"({"version": 1, "rules": [{"service_name": "*", "http_method": "*", "url_path": "/x", "fixed_target": 0, "rate": 0}], "default": {"fixed_target": 1, "rate": 0.1}})")
-                  .ok());
+  EXPECT_TRUE(
+      Sampler::from_local_json(
+          R"({"version": 1, "rules": [{"service_name": "*", "http_method": "*", "url_path": "/x", "fixed_target": 0, "rate": 0}], "default": {"fixed_target": 1, "rate": 0.1}})")
+          .ok());
 }
 
 TEST(SamplingTest, CentralizedRulesSortByPriorityAndMatch) {
@@ -106,7 +110,8 @@ TEST(SamplingTest, CentralizedRulesSortByPriorityAndMatch) {
   for (const auto& c : v.at("matching").as_array()) {
     const auto& req = c.as_array()[0].as_object();
     auto get = [&](const char* k) -> std::optional<std::string> {
-      return req.contains(k) ? std::optional<std::string>(std::string(req.at(k).as_string())) : std::nullopt;
+      return req.contains(k) ? std::optional<std::string>(std::string(req.at(k).as_string()))
+                             : std::nullopt;
     };
     // Unlike the local rules, an attribute the request does not give must match "*"
     // (the SDK fills missing attributes with None and then compares); the vectors give only

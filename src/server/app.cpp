@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <random>
 
+#include "core/json.hpp"
+
 namespace ma::server {
 
 App::~App() = default;
@@ -59,7 +61,112 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     return total;
   };
   app->admission_ = std::make_unique<admission::Admission>(clock, c.admission, capacity);
+
+  // Observability.
+  if (!c.sampling_rules.empty()) {
+    auto text = core::read_file(c.sampling_rules);
+    if (!text.ok()) return core::fail(std::move(text).error());
+    auto sampler = observe::Sampler::from_local_json(*text);
+    if (!sampler.ok()) return core::fail(std::move(sampler).error());
+    app->sampler_ = std::move(sampler).value();
+  } else {
+    app->sampler_ = std::make_unique<observe::Sampler>();
+  }
+  for (const std::string* path : {&c.log_file, &c.trace_file}) {
+    const auto parent = std::filesystem::path(*path).parent_path();
+    std::error_code ec;
+    if (!path->empty() && !parent.empty()) std::filesystem::create_directories(parent, ec);
+  }
+  if (!c.log_file.empty() || c.log_stdout) {
+    app->log_ = std::make_unique<observe::LogSink>(c.log_file, c.log_stdout);
+    if (!c.log_file.empty() && !app->log_->ok()) {
+      return core::fail("io_error", "cannot open the request log " + c.log_file);
+    }
+  }
+  if (!c.trace_file.empty()) {
+    app->traces_ = std::make_unique<observe::TraceSink>(c.trace_file);
+    if (!app->traces_->ok())
+      return core::fail("io_error", "cannot open the trace file " + c.trace_file);
+  }
+  app->observer_ =
+      std::make_unique<assist::RequestObserver>(clock, app->metrics_, app->alarms_, *app->sampler_,
+                                                app->log_.get(), app->traces_.get(), c.seed ^ 0x0b);
+  app->register_collectors();
   return app;
+}
+
+void App::register_collectors() {
+  auto& breaker =
+      metrics_.gauge("mangaassist_breaker_state",
+                     "Circuit breaker state (0 closed, 1 open, 2 half-open).", {"model"});
+  auto& rate = metrics_.gauge(
+      "mangaassist_adaptive_rate",
+      "Adaptive client limiter rate after throttles (requests/s; 0 while not engaged).", {"model"});
+  auto& quota =
+      metrics_.gauge("mangaassist_retry_quota_available", "Retry quota tokens left.", {"model"});
+  auto& refusals = metrics_.counter("mangaassist_retry_refusals_total",
+                                    "Retries refused, by reason.", {"reason"});
+  auto& hits = metrics_.counter("mangaassist_cache_hits_total", "Cache tier hits, by category.",
+                                {"category"});
+  auto& misses = metrics_.counter("mangaassist_cache_misses_total",
+                                  "Cache tier misses, by category.", {"category"});
+  auto& stale = metrics_.counter("mangaassist_cache_stale_serves_total",
+                                 "Cached answers served as a fallback, by category.", {"category"});
+  auto& entries = metrics_.gauge("mangaassist_cache_entries", "Entries in the response cache.");
+  auto& mismatches = metrics_.counter("mangaassist_price_guard_mismatches_total",
+                                      "Answers that stated a price other than the catalog's.");
+  auto& throttles = metrics_.counter("mangaassist_ratelimit_throttles_total",
+                                     "Messages over their own limit (429), by scope.", {"scope"});
+  auto& queued = metrics_.counter("mangaassist_queue_enqueued_total",
+                                  "Messages that waited in the admission queue.");
+  auto& timeouts =
+      metrics_.counter("mangaassist_queue_timeouts_total", "Messages given the high-demand reply.");
+  auto& depth =
+      metrics_.gauge("mangaassist_queue_depth", "Messages waiting in the admission queue.");
+  auto& global =
+      metrics_.gauge("mangaassist_ratelimit_global_rate", "Global limit in force (messages/s).");
+  auto& util = metrics_.gauge("mangaassist_ratelimit_utilization",
+                              "Traffic over the global limit in force.");
+  auto& alarm =
+      metrics_.gauge("mangaassist_alarm_firing", "1 while an alarm fires.", {"alarm", "subject"});
+  metrics_.add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
+                          &entries, &mismatches, &throttles, &queued, &timeouts, &depth, &global,
+                          &util, &alarm] {
+    for (const auto& m : pipeline_->status().models) {
+      breaker.with({m.name}).set(static_cast<double>(m.breaker));
+      rate.with({m.name}).set(m.limiter_enabled ? m.limiter_rate : 0);
+      quota.with({m.name}).set(m.retry_quota);
+    }
+    refresh_alarm_inputs();
+    const auto& ps = pipeline_->stats();
+    refusals.with({"quota"}).set_total(ps.quota_refusals.load());
+    refusals.with({"budget"}).set_total(ps.budget_refusals.load());
+    for (int i = 0; i < assist::kIntentCount; ++i) {
+      const std::string cat(assist::to_string(static_cast<assist::Intent>(i)));
+      hits.with({cat}).set_total(ps.cache_hits[i].load());
+      misses.with({cat}).set_total(ps.cache_misses[i].load());
+      stale.with({cat}).set_total(ps.stale_serves[i].load());
+    }
+    entries.get().set(static_cast<double>(cache_->size()));
+    mismatches.get().set_total(ps.price_mismatches.load());
+    const auto& as = admission_->stats();
+    throttles.with({"user"}).set_total(as.limited_user.load());
+    throttles.with({"source"}).set_total(as.limited_source.load());
+    queued.get().set_total(as.queued.load());
+    timeouts.get().set_total(as.queue_timeouts.load());
+    depth.get().set(static_cast<double>(admission_->queue_depth()));
+    const double g = admission_->global_rate();
+    global.get().set(g);
+    util.get().set(g > 0 ? admission_->traffic().rate / g : 0);
+    for (const auto& a : alarms_.evaluate(clock_.now()))
+      alarm.with({a.name, a.subject}).set(a.firing ? 1 : 0);
+  });
+}
+
+void App::refresh_alarm_inputs() {
+  for (const auto& m : pipeline_->status().models) {
+    alarms_.set_breaker_open(m.name, m.breaker == resilience::BreakerState::kOpen);
+  }
 }
 
 fm::SimulatedBedrock* App::simulated(std::string_view name) {

@@ -9,11 +9,14 @@
 #include "admission/admission.hpp"
 #include "assist/cache_maintenance.hpp"
 #include "assist/flags.hpp"
+#include "assist/observer.hpp"
 #include "assist/pipeline.hpp"
 #include "cache/response_cache.hpp"
 #include "catalog/catalog.hpp"
 #include "core/clock.hpp"
 #include "fm/simulated_bedrock.hpp"
+#include "observe/alarms.hpp"
+#include "observe/metrics.hpp"
 #include "resilience/retry_policy.hpp"
 #include "server/config.hpp"
 
@@ -35,11 +38,18 @@ class App final {
   assist::Pipeline& pipeline() { return *pipeline_; }
   assist::CacheMaintenance& maintenance() { return *maintenance_; }
   admission::Admission& admission() { return *admission_; }
+  observe::MetricsRegistry& metrics() { return metrics_; }
+  observe::AlarmEngine& alarms() { return alarms_; }
+  assist::RequestObserver& observer() { return *observer_; }
+  // Copies the breaker states into the alarms (done on every /metrics, /status, /admin/alarms).
+  void refresh_alarm_inputs();
   // The simulated model of that name, or null (real providers take no chaos).
   fm::SimulatedBedrock* simulated(std::string_view name);
 
  private:
   App(AppConfig config, core::Clock& clock) : config_(std::move(config)), clock_(clock) {}
+  // Collectors that copy state owned elsewhere into the registry before /metrics renders.
+  void register_collectors();
 
   AppConfig config_;
   core::Clock& clock_;
@@ -52,6 +62,12 @@ class App final {
   std::unique_ptr<assist::Pipeline> pipeline_;
   std::unique_ptr<assist::CacheMaintenance> maintenance_;
   std::unique_ptr<admission::Admission> admission_;
+  observe::MetricsRegistry metrics_;
+  observe::AlarmEngine alarms_;
+  std::unique_ptr<observe::Sampler> sampler_;
+  std::unique_ptr<observe::LogSink> log_;
+  std::unique_ptr<observe::TraceSink> traces_;
+  std::unique_ptr<assist::RequestObserver> observer_;
 };
 
 }  // namespace ma::server

@@ -63,7 +63,8 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     return core::fail("invalid_config", path + ": " + std::string(e.description()));
   }
   if (auto st = check_keys(
-          root, "", {"server", "pipeline", "models", "catalog", "cache", "retry", "admission"});
+          root, "",
+          {"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe"});
       !st.ok()) {
     return st;
   }
@@ -170,6 +171,17 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
         if (auto v = (*t)["quota_per_day"].value<std::int64_t>()) plan->quota = *v;
       }
     }
+  }
+  if (auto* o = root["observe"].as_table()) {
+    if (auto st =
+            check_keys(*o, "observe.", {"log_file", "log_stdout", "trace_file", "sampling_rules"});
+        !st.ok()) {
+      return st;
+    }
+    get(*o, "log_file", cfg.log_file);
+    get(*o, "log_stdout", cfg.log_stdout);
+    get(*o, "trace_file", cfg.trace_file);
+    get(*o, "sampling_rules", cfg.sampling_rules);
   }
   if (auto* c = root["catalog"].as_table()) {
     if (auto st = check_keys(*c, "catalog.", {"data_dir", "db_path"}); !st.ok()) return st;

@@ -45,7 +45,12 @@ struct AppConfig {
   double sonnet_quota_rps = 2500;
   double haiku_quota_rps = 2500;
   std::string events_file;  // scheduled events (JSON); default data/events.json
-  std::uint64_t seed = 0;   // 0: seeded from the OS
+  // Observability: one JSON line per request (never sampled), kept traces, sampling rules.
+  std::string log_file = "var/requests.log";
+  bool log_stdout = false;
+  std::string trace_file = "var/traces.jsonl";
+  std::string sampling_rules;  // X-Ray local rules file; empty: 1/s then 5%
+  std::uint64_t seed = 0;      // 0: seeded from the OS
 };
 
 // Reads the scheduled events calendar (prescaling of the global limit).

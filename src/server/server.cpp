@@ -239,9 +239,7 @@ struct Server::Impl {
   std::string index_html;
   std::string admin_token;
 
-  // Counters for /metrics until the observability registry lands.
-  std::atomic<std::uint64_t> replies_by_tier[5] = {};
-  std::atomic<std::uint64_t> bad_requests{0};
+  observe::Counter* bad_requests = nullptr;
 
   struct InFlight {
     explicit InFlight(std::atomic<std::size_t>& c) : c_(c) { c_.fetch_add(1); }
@@ -255,12 +253,19 @@ struct Server::Impl {
   asio::awaitable<void> ws_session(beast::tcp_stream stream, Request req, std::string remote);
   asio::awaitable<Response> handle(Request& req, const std::string& remote);
   asio::awaitable<Response> chat(Request& req, const std::string& remote);
+  // Admission, then the pipeline, then the observer: the path every chat message takes.
+  struct Answer {
+    std::optional<admission::AdmissionResult> refused;  // over their own limit (429)
+    assist::Reply reply;
+  };
+  asio::awaitable<Answer> answer(ParsedChat p, std::optional<catalog::User> user,
+                                 std::string session, std::string remote,
+                                 admission::QueuedSink on_queued, assist::TierChunkSink on_chunk);
   Response limits(Request& req);
   Response admin(Request& req, std::string_view target);
   Response status();
   Response metrics();
   std::optional<catalog::User> user_of(std::string_view token, bool& invalid);
-  void count(const assist::Reply& r) { replies_by_tier[static_cast<int>(r.tier)].fetch_add(1); }
   void start_drain();
 };
 
@@ -274,6 +279,10 @@ Server::Server(App& app, ServerConfig config)
   } else {
     impl_->admin_token = impl_->cfg.admin_token;
   }
+  impl_->bad_requests =
+      &app.metrics()
+           .counter("mangaassist_bad_requests_total", "Requests refused as malformed (4xx).")
+           .get();
   if (auto html = core::read_file(impl_->cfg.web_dir + "/index.html"); html.ok()) {
     impl_->index_html = std::move(html).value();
   }
@@ -382,7 +391,7 @@ asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
 }  // namespace
 
 asio::awaitable<void> Server::Impl::refuse_body(beast::tcp_stream& stream) {
-  bad_requests.fetch_add(1);
+  bad_requests->inc();
   auto res = error_response(http::status::payload_too_large, "body_too_large",
                             "the body exceeds " + std::to_string(cfg.body_limit) + " bytes");
   res.keep_alive(false);
@@ -519,34 +528,55 @@ asio::awaitable<Response> Server::Impl::chat(Request& req, const std::string& re
   }
   auto parsed = parse_chat(req.body(), cfg.max_message_chars, false);
   if (!parsed.ok()) {
-    bad_requests.fetch_add(1);
+    bad_requests->inc();
     co_return error_response(http::status::bad_request, parsed.error().code,
                              parsed.error().message);
   }
   InFlight guard(owner.in_flight_);
-  auto areq = admission_request(user, parsed->session_id, remote, parsed->message);
-  const admission::AdmissionResult ar = co_await app.admission().admit(std::move(areq));
-  if (ar.outcome == admission::Outcome::kUserLimited) {
-    auto res = json_response(http::status::too_many_requests,
-                             rate_limited_body(ar, core::looks_japanese(parsed->message)));
-    res.set(http::field::retry_after, std::to_string(ceil_seconds(ar.retry_after)));
+  const bool japanese = core::looks_japanese(parsed->message);
+  const std::string session = parsed->session_id;
+  Answer a = co_await answer(std::move(parsed).value(), std::move(user), session, remote, {}, {});
+  if (a.refused) {
+    auto res =
+        json_response(http::status::too_many_requests, rate_limited_body(*a.refused, japanese));
+    res.set(http::field::retry_after, std::to_string(ceil_seconds(a.refused->retry_after)));
     co_return res;
   }
-  std::string trace = new_trace_id(app.clock().wall_now());
-  assist::Reply r;
-  if (ar.outcome == admission::Outcome::kQueueTimeout) {
-    r = high_demand(parsed->message, app.pipeline().eta(), std::move(trace));
-  } else {
-    // The deadline starts when the message leaves the admission queue.
-    assist::ChatRequest creq{std::move(parsed->message), std::move(parsed->session_id),
-                             std::move(user), std::move(trace)};
-    const auto deadline = core::Deadline::after(app.clock(), app.config().pipeline.deadline);
-    r = co_await app.pipeline().handle(std::move(creq), nullptr, deadline);
-  }
-  count(r);
-  auto res = json_response(http::status::ok, reply_json(r, app.pipeline().status(), "", ""));
-  res.set("X-Trace-Id", r.trace_id);
+  auto res = json_response(http::status::ok, reply_json(a.reply, app.pipeline().status(), "", ""));
+  res.set("X-Trace-Id", a.reply.trace_id);
   co_return res;
+}
+
+asio::awaitable<Server::Impl::Answer> Server::Impl::answer(ParsedChat p,
+                                                           std::optional<catalog::User> user,
+                                                           std::string session, std::string remote,
+                                                           admission::QueuedSink on_queued,
+                                                           assist::TierChunkSink on_chunk) {
+  Answer out;
+  auto areq = admission_request(user, session, remote, p.message);
+  const std::string who = areq.user_key;
+  const admission::AdmissionResult ar =
+      co_await app.admission().admit(std::move(areq), std::move(on_queued));
+  std::string trace = new_trace_id(app.clock().wall_now());
+  if (ar.outcome == admission::Outcome::kUserLimited) {
+    app.observer().on_refused(ar.scope, p.message, who, trace);
+    out.refused = ar;
+  } else {
+    assist::AdmissionNote note{ar.queued ? "queued" : "admitted", ar.waited};
+    const std::string question = p.message;
+    if (ar.outcome == admission::Outcome::kQueueTimeout) {
+      note.outcome = "queue_timeout";
+      out.reply = high_demand(p.message, app.pipeline().eta(), std::move(trace));
+      out.reply.started = app.clock().now();
+    } else {
+      // The deadline starts when the message leaves the admission queue.
+      assist::ChatRequest creq{std::move(p.message), session, std::move(user), std::move(trace)};
+      const auto deadline = core::Deadline::after(app.clock(), app.config().pipeline.deadline);
+      out.reply = co_await app.pipeline().handle(std::move(creq), std::move(on_chunk), deadline);
+    }
+    app.observer().on_reply(out.reply, question, who, note);
+  }
+  co_return out;
 }
 
 namespace {
@@ -629,7 +659,7 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
     if (invalid_token) continue;
     auto parsed = parse_chat(body, cfg.max_message_chars, true);
     if (!parsed.ok()) {
-      bad_requests.fetch_add(1);
+      bad_requests->inc();
       conn->send(ws_error(parsed.error().code, parsed.error().message, ""));
       continue;
     }
@@ -650,7 +680,6 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
       InFlight guard(self.owner.in_flight_);
       const std::string rid = p.request_id;
       const std::string session = p.session_id.empty() ? sid : p.session_id;
-      auto areq = admission_request(u, session, remote, p.message);
       auto on_queued = [c, rid](std::size_t position, core::Duration eta) {
         json::object o;
         o["type"] = "queued";
@@ -659,36 +688,26 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
         o["eta_s"] = ceil_seconds(eta);
         c->send(json::serialize(o));
       };
-      const admission::AdmissionResult ar =
-          co_await self.app.admission().admit(std::move(areq), on_queued);
+      auto on_chunk = [c, rid](assist::Tier tier, std::string_view text) {
+        json::object o;
+        o["type"] = "chunk";
+        if (!rid.empty()) o["request_id"] = rid;
+        o["tier"] = assist::to_string(tier);
+        o["text"] = text;
+        c->send(json::serialize(o));
+      };
+      const bool japanese = core::looks_japanese(p.message);
       // One final message per accepted request: an error (user over their own limit), the
       // high-demand reply (waited too long), or the pipeline's reply.
-      if (ar.outcome == admission::Outcome::kUserLimited) {
-        auto body = json::parse(rate_limited_body(ar, core::looks_japanese(p.message))).as_object();
+      Answer a =
+          co_await self.answer(std::move(p), std::move(u), session, remote, on_queued, on_chunk);
+      if (a.refused) {
+        auto body = json::parse(rate_limited_body(*a.refused, japanese)).as_object();
         body["type"] = "error";
         if (!rid.empty()) body["request_id"] = rid;
         c->send(json::serialize(body));
       } else {
-        std::string trace = new_trace_id(self.app.clock().wall_now());
-        assist::Reply r;
-        if (ar.outcome == admission::Outcome::kQueueTimeout) {
-          r = high_demand(p.message, self.app.pipeline().eta(), std::move(trace));
-        } else {
-          assist::ChatRequest creq{std::move(p.message), session, std::move(u), std::move(trace)};
-          const auto deadline =
-              core::Deadline::after(self.app.clock(), self.app.config().pipeline.deadline);
-          auto sink = [c, rid](assist::Tier tier, std::string_view text) {
-            json::object o;
-            o["type"] = "chunk";
-            if (!rid.empty()) o["request_id"] = rid;
-            o["tier"] = assist::to_string(tier);
-            o["text"] = text;
-            c->send(json::serialize(o));
-          };
-          r = co_await self.app.pipeline().handle(std::move(creq), sink, deadline);
-        }
-        self.count(r);
-        c->send(reply_json(r, self.app.pipeline().status(), "reply", rid));
+        c->send(reply_json(a.reply, self.app.pipeline().status(), "reply", rid));
       }
       --c->in_flight;
     };
@@ -726,6 +745,20 @@ json::object limits_json(admission::Admission& a) {
                                                                           : "none"}};
 }
 }  // namespace
+
+json::array alarms_json(App& app, bool firing_only) {
+  json::array out;
+  for (const auto& a : app.alarms().evaluate(app.clock().now())) {
+    if (firing_only && !a.firing) continue;
+    out.push_back(json::object{{"name", a.name},
+                               {"subject", a.subject},
+                               {"firing", a.firing},
+                               {"value", a.value},
+                               {"threshold", a.threshold},
+                               {"message", a.message}});
+  }
+  return out;
+}
 
 Response Server::Impl::limits(Request& req) {
   auto& a = app.admission();
@@ -793,90 +826,17 @@ Response Server::Impl::status() {
   o["model_details"] = std::move(models);
   o["flags"] = app.flags().to_json();
   o["in_flight"] = owner.in_flight();
+  app.refresh_alarm_inputs();
+  o["alarms_firing"] = alarms_json(app, true);
   o["admission"] = limits_json(app.admission());
   o["cache_entries"] = app.cache().size();
   return json_response(http::status::ok, json::serialize(o));
 }
 
 Response Server::Impl::metrics() {
-  std::string out;
-  out += "# HELP mangaassist_replies_total Replies sent, by cascade tier.\n";
-  out += "# TYPE mangaassist_replies_total counter\n";
-  for (int t = 0; t < 5; ++t) {
-    out += "mangaassist_replies_total{tier=\"";
-    out += assist::to_string(static_cast<assist::Tier>(t));
-    out += "\"} " + std::to_string(replies_by_tier[t].load()) + "\n";
-  }
-  const auto& ps = app.pipeline().stats();
-  auto per_intent = [&](const char* name, const char* help, const std::atomic<std::uint64_t>* v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
-    for (int i = 0; i < assist::kIntentCount; ++i) {
-      out += std::string(name) + "{category=\"" +
-             std::string(assist::to_string(static_cast<assist::Intent>(i))) + "\"} " +
-             std::to_string(v[i].load()) + "\n";
-    }
-  };
-  per_intent("mangaassist_cache_hits_total", "Cache tier hits, by category.", ps.cache_hits);
-  per_intent("mangaassist_cache_misses_total", "Cache tier misses, by category.", ps.cache_misses);
-  per_intent("mangaassist_cache_stale_serves_total",
-             "Cached answers served as a fallback, by category.", ps.stale_serves);
-  out +=
-      "# HELP mangaassist_price_guard_mismatches_total Answers that stated a price other than the "
-      "catalog's.\n";
-  out += "# TYPE mangaassist_price_guard_mismatches_total counter\n";
-  out += "mangaassist_price_guard_mismatches_total " + std::to_string(ps.price_mismatches.load()) +
-         "\n";
-  const auto& as = app.admission().stats();
-  out +=
-      "# HELP mangaassist_admission_throttles_total Messages refused because a user or source was "
-      "over its own limit.\n";
-  out += "# TYPE mangaassist_admission_throttles_total counter\n";
-  out += "mangaassist_admission_throttles_total{scope=\"user\"} " +
-         std::to_string(as.limited_user.load()) + "\n";
-  out += "mangaassist_admission_throttles_total{scope=\"source\"} " +
-         std::to_string(as.limited_source.load()) + "\n";
-  out += "# HELP mangaassist_admission_queued_total Messages that waited in the admission queue.\n";
-  out += "# TYPE mangaassist_admission_queued_total counter\n";
-  out += "mangaassist_admission_queued_total " + std::to_string(as.queued.load()) + "\n";
-  out +=
-      "# HELP mangaassist_admission_queue_timeouts_total Messages answered with the high-demand "
-      "reply.\n";
-  out += "# TYPE mangaassist_admission_queue_timeouts_total counter\n";
-  out += "mangaassist_admission_queue_timeouts_total " + std::to_string(as.queue_timeouts.load()) +
-         "\n";
-  out +=
-      "# HELP mangaassist_admission_queue_wait_seconds_total Time dequeued messages spent "
-      "waiting.\n";
-  out += "# TYPE mangaassist_admission_queue_wait_seconds_total counter\n";
-  out += "mangaassist_admission_queue_wait_seconds_total " +
-         std::to_string(static_cast<double>(as.wait_ns_total.load()) / 1e9) + "\n";
-  out += "# HELP mangaassist_admission_queue_depth Messages waiting now.\n";
-  out += "# TYPE mangaassist_admission_queue_depth gauge\n";
-  out +=
-      "mangaassist_admission_queue_depth " + std::to_string(app.admission().queue_depth()) + "\n";
-  out += "# HELP mangaassist_admission_global_rate Global limit in force (messages/s).\n";
-  out += "# TYPE mangaassist_admission_global_rate gauge\n";
-  out +=
-      "mangaassist_admission_global_rate " + std::to_string(app.admission().global_rate()) + "\n";
-  out += "# HELP mangaassist_bad_requests_total Requests refused as malformed.\n";
-  out += "# TYPE mangaassist_bad_requests_total counter\n";
-  out += "mangaassist_bad_requests_total " + std::to_string(bad_requests.load()) + "\n";
-  out +=
-      "# HELP mangaassist_breaker_state Circuit breaker state (0 closed, 1 open, 2 half-open).\n";
-  out += "# TYPE mangaassist_breaker_state gauge\n";
-  for (const auto& m : app.pipeline().status().models) {
-    out += "mangaassist_breaker_state{model=\"" + m.name + "\"} " +
-           std::to_string(static_cast<int>(m.breaker)) + "\n";
-  }
-  out += "# HELP mangaassist_in_flight Requests being answered.\n";
-  out += "# TYPE mangaassist_in_flight gauge\n";
-  out += "mangaassist_in_flight " + std::to_string(owner.in_flight()) + "\n";
-  out += "# HELP mangaassist_cache_entries Entries in the response cache.\n";
-  out += "# TYPE mangaassist_cache_entries gauge\n";
-  out += "mangaassist_cache_entries " + std::to_string(app.cache().size()) + "\n";
   Response res{http::status::ok, 11};
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-  res.body() = std::move(out);
+  res.body() = app.metrics().render();
   res.prepare_payload();
   return res;
 }
@@ -1022,8 +982,9 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
   if (path == "/admin/limits") return limits(req);
 
   if (path == "/admin/alarms") {
-    return error_response(http::status::not_implemented, "not_built",
-                          "alarms arrive with the observability issue");
+    app.refresh_alarm_inputs();
+    return json_response(http::status::ok,
+                         json::serialize(json::object{{"alarms", alarms_json(app, false)}}));
   }
   return error_response(http::status::not_found, "not_found",
                         "no admin route " + std::string(path));

@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -28,7 +30,11 @@ constexpr const char* kAdmin = "test-admin-token";
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override { start(); }
-  void TearDown() override { stop(); }
+  void TearDown() override {
+    stop();
+    std::remove(log_path_.c_str());
+    std::remove(trace_path_.c_str());
+  }
 
   void start(std::string db_path = ":memory:") {
     AppConfig cfg = default_config();
@@ -45,6 +51,8 @@ class ServerTest : public ::testing::Test {
     cfg.haiku.latency_p99 = 30ms;
     cfg.pipeline.stagger_max = 100ms;
     cfg.seed = 7;
+    cfg.log_file = log_path_;
+    cfg.trace_file = trace_path_;
     auto app = App::create(cfg, clock_);
     ASSERT_TRUE(app.ok()) << app.error().message;
     app_ = std::move(app).value();
@@ -86,6 +94,10 @@ class ServerTest : public ::testing::Test {
     EXPECT_FALSE(v.at("message").as_string().empty());
   }
 
+  const std::string tmp_ = ::testing::TempDir() + "ma_server_" + std::to_string(::getpid()) + "_" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::string log_path_ = tmp_ + ".log";
+  std::string trace_path_ = tmp_ + ".traces";
   core::RealClock clock_;
   std::unique_ptr<App> app_;
   std::unique_ptr<Server> server_;
@@ -331,7 +343,47 @@ TEST_F(ServerTest, WebSocketMessagesQueueThenGetTheirReply) {
   EXPECT_EQ(first_position["q2"], 1);
   EXPECT_EQ(first_position["q3"], 2);
   auto metrics = http_request(port_, "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("mangaassist_admission_queued_total 2"), std::string::npos);
+  EXPECT_NE(metrics.find("mangaassist_queue_enqueued_total 2"), std::string::npos);
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST_F(ServerTest, EveryRequestLeavesALogLineAndErrorsKeepTheirTrace) {
+  ASSERT_EQ(chat("How much is Bleach volume 3?").status, 200);
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","unknown_error_rate":1.0})").status,
+            200);
+  auto r = chat("鬼滅の刃のおすすめは？", "", "kanji-visitor").json();
+  const std::string reply(r.at("reply").as_string());
+  EXPECT_EQ(reply.find("TOKENIZER"), std::string::npos);
+  EXPECT_EQ(reply.find("errorDetail"), std::string::npos);
+  const auto logs = read_lines(log_path_);
+  ASSERT_EQ(logs.size(), 2u);
+  auto last = json::parse(logs[1]);
+  EXPECT_EQ(last.at("trace_id").as_string(), r.at("trace_id").as_string());
+  EXPECT_EQ(last.at("error_code").as_string(), "TOKENIZER_FAULT");
+  EXPECT_EQ(last.at("level").as_string(), "ERROR");
+  EXPECT_TRUE(last.at("trace_kept").as_bool());
+  bool found = false;
+  for (const auto& line : read_lines(trace_path_)) {
+    found |= json::parse(line).at("trace_id").as_string() == r.at("trace_id").as_string();
+  }
+  EXPECT_TRUE(found);
+  const auto metrics = http_request(port_, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("mangaassist_model_errors_total{model=\"sonnet\",error_class=\"unknown\","
+                         "error_code=\"TOKENIZER_FAULT\"} 1"),
+            std::string::npos);
+  auto alarms = admin("GET", "/admin/alarms", "").json();
+  bool anomaly = false;
+  for (const auto& a : alarms.at("alarms").as_array()) {
+    anomaly |= a.at("name").as_string() == "error_code_anomaly" &&
+               a.at("subject").as_string() == "TOKENIZER_FAULT";
+  }
+  EXPECT_TRUE(anomaly);
 }
 
 }  // namespace

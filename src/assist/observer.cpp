@@ -1,0 +1,159 @@
+#include "assist/observer.hpp"
+
+#include <map>
+
+namespace ma::assist {
+
+RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& metrics,
+                                 observe::AlarmEngine& alarms, observe::Sampler& sampler,
+                                 observe::LogSink* log, observe::TraceSink* traces, std::uint64_t seed)
+    : clock_(clock),
+      metrics_(metrics),
+      alarms_(alarms),
+      sampler_(sampler),
+      log_(log),
+      traces_(traces),
+      rng_(seed),
+      replies_(metrics.counter("mangaassist_replies_total", "Final replies, by cascade tier and intent.",
+                               {"tier", "intent"})),
+      degraded_(metrics.counter("mangaassist_degraded_replies_total",
+                                "Replies from below the models (cache, static, degraded), by intent.", {"intent"})),
+      duration_(metrics.histogram("mangaassist_request_duration_seconds",
+                                  "Time from admission to the final reply.", observe::latency_buckets(), {"tier"})),
+      queue_wait_(metrics.histogram("mangaassist_queue_wait_seconds",
+                                    "Time queued messages waited for admission.", observe::latency_buckets())),
+      model_attempts_(metrics.counter("mangaassist_model_attempts_total", "Model calls, by model and outcome.",
+                                      {"model", "outcome"})),
+      model_errors_(metrics.counter("mangaassist_model_errors_total", "Model errors, by model, class and error code.",
+                                    {"model", "error_class", "error_code"})),
+      retries_(metrics.counter("mangaassist_retries_total", "Model calls that were retries, by model.", {"model"})),
+      traces_kept_(metrics.counter("mangaassist_traces_kept_total",
+                                   "Traces kept, by reason (sampled, or always kept for an error).", {"reason"})),
+      refused_(metrics.counter("mangaassist_refused_total", "Messages refused with 429, by scope.", {"scope"})),
+      guard_(metrics.counter("mangaassist_price_guard_total", "Replies checked by the price guard, by outcome.",
+                             {"outcome"})) {}
+
+void RequestObserver::on_reply(const Reply& r, std::string_view question, std::string_view user_id,
+                               const AdmissionNote& admission, std::string_view path) {
+  const core::TimePoint now = clock_.now();
+  const std::string tier(to_string(r.tier));
+  const std::string intent(to_string(r.intent));
+  replies_.with({tier, intent}).inc();
+  if (r.degraded) degraded_.with({intent}).inc();
+  duration_.with({tier}).observe(core::to_seconds(r.latency));
+  if (admission.outcome != "admitted") queue_wait_.get().observe(core::to_seconds(admission.waited));
+
+  std::map<std::string, int> per_model;
+  int retries = 0;
+  std::string models;
+  bool model_error = false, throttled = false;
+  for (const auto& a : r.attempts) {
+    const bool ok = a.outcome == "ok";
+    model_attempts_.with({a.model, ok ? "ok" : "error"}).inc();
+    if (per_model[a.model]++ > 0) {
+      ++retries;
+      retries_.with({a.model}).inc();
+      alarms_.record_retry(a.start);
+    }
+    if (!ok) {
+      model_error = true;
+      throttled |= a.error_class == "throttling";
+      model_errors_.with({a.model, a.error_class, a.outcome}).inc();
+      alarms_.record_error_code(now, a.outcome);
+    }
+    if (!models.empty()) models += ',';
+    models += a.model + ":" + a.outcome;
+  }
+  if (!r.price_guard.empty()) guard_.with({r.price_guard}).inc();
+  alarms_.record_request(now, model_error, r.degraded, r.tier == Tier::kCache);
+
+  // The tail decision: anything that went wrong is kept; the rest as the rules say.
+  const bool guard_fired = !r.price_guard.empty() && r.price_guard != "ok";
+  const bool went_wrong =
+      model_error || throttled || r.degraded || guard_fired || admission.outcome == "queue_timeout";
+  bool head = false;
+  {
+    std::lock_guard lock(rng_mu_);
+    observe::SampleRequest sr{std::string("mangaassist"), std::string("POST"), std::string(path), std::string("mangaassist"),
+                              std::nullopt};
+    const auto sec = std::chrono::duration_cast<std::chrono::seconds>(clock_.wall_now().time_since_epoch()).count();
+    head = sampler_.should_sample(sr, sec, rng_.uniform01());
+  }
+  const bool keep = observe::Sampler::keep(head, went_wrong);
+  if (keep) {
+    ++kept_;
+    traces_kept_.with({head ? "sampled" : "error"}).inc();
+    if (traces_ != nullptr) {
+      observe::Trace t;
+      t.trace_id = r.trace_id;
+      const core::WallTime wall0 = clock_.wall_now() - std::chrono::duration_cast<core::WallTime::duration>(now - r.started);
+      auto wall = [&](core::TimePoint tp) {
+        return wall0 + std::chrono::duration_cast<core::WallTime::duration>(tp - r.started);
+      };
+      observe::Span root{"0", "", "chat", wall0 - std::chrono::duration_cast<core::WallTime::duration>(admission.waited),
+                         r.latency + admission.waited, went_wrong, {}};
+      root.annotations = {{"tier", tier}, {"intent", intent}, {"language", std::string(fm::to_string(r.lang))},
+                          {"error_code", r.error_code}, {"admission", admission.outcome}};
+      t.spans.push_back(std::move(root));
+      t.spans.push_back({"1", "0", "admission", t.spans[0].start, admission.waited, admission.outcome == "queue_timeout",
+                         {{"outcome", admission.outcome}}});
+      int id = 2;
+      for (const auto& a : r.attempts) {
+        t.spans.push_back({std::to_string(id++), "0", "model:" + a.model, wall(a.start), a.latency, a.outcome != "ok",
+                           {{"outcome", a.outcome}, {"error_class", a.error_class}}});
+      }
+      t.spans.push_back({std::to_string(id), "0", "tier:" + tier, wall0, r.latency, r.degraded,
+                         {{"price_guard", r.price_guard}, {"deduplicated", r.deduplicated ? "true" : "false"}}});
+      traces_->write(t);
+    }
+  }
+
+  if (log_ != nullptr) {
+    observe::RequestLog l;
+    l.time = clock_.wall_now();
+    l.level = (r.error_class == "unknown" || r.error_class == "client") ? "ERROR"
+              : (model_error || r.degraded)                            ? "WARN"
+                                                                       : "INFO";
+    l.trace_id = r.trace_id;
+    l.user = observe::hash_user(user_id);
+    l.tier = tier;
+    l.intent = intent;
+    l.language = std::string(fm::to_string(r.lang));
+    l.attempts = static_cast<int>(r.attempts.size());
+    l.retries = retries;
+    l.error_code = r.error_code;
+    l.error_class = r.error_class;
+    l.error_message = r.error_message;
+    l.latency_ms = core::to_millis(r.latency);
+    l.queue_wait_ms = core::to_millis(admission.waited);
+    l.admission = admission.outcome;
+    if (r.tier == Tier::kCache) l.cache_category = intent;
+    l.price_guard = r.price_guard;
+    l.price_guard_product = r.price_guard_product;
+    l.degraded = r.degraded;
+    l.deduplicated = r.deduplicated;
+    l.trace_kept = keep;
+    l.models = std::move(models);
+    l.question = std::string(question.substr(0, 600));
+    log_->write(l);
+    ++lines_;
+  }
+}
+
+void RequestObserver::on_refused(std::string_view scope, std::string_view question, std::string_view user_id,
+                                 std::string_view trace_id) {
+  refused_.with({std::string(scope)}).inc();
+  if (log_ == nullptr) return;
+  observe::RequestLog l;
+  l.time = clock_.wall_now();
+  l.level = "WARN";
+  l.trace_id = std::string(trace_id);
+  l.user = observe::hash_user(user_id);
+  l.tier = "refused";
+  l.admission = "limited_" + std::string(scope);
+  l.question = std::string(question.substr(0, 600));
+  log_->write(l);
+  ++lines_;
+}
+
+}  // namespace ma::assist

@@ -1,0 +1,69 @@
+#pragma once
+// RequestObserver: what the pipeline's replies tell operators. For every final reply it
+// records metrics, writes one complete JSON log line (never sampled), decides at the end of
+// the request whether to keep the trace (errors, throttles and degraded replies always), and
+// feeds the alarms. The server and the simulator use the same observer.
+//
+// Thread safety: on_reply may be called concurrently; the parts are thread-safe.
+
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "assist/pipeline.hpp"
+#include "core/clock.hpp"
+#include "core/random.hpp"
+#include "observe/alarms.hpp"
+#include "observe/metrics.hpp"
+#include "observe/request_log.hpp"
+#include "observe/sampling.hpp"
+#include "observe/trace.hpp"
+
+namespace ma::assist {
+
+// What admission did to the message, for the log and the trace.
+struct AdmissionNote {
+  std::string outcome = "admitted";  // admitted | queued | limited_user | limited_source | queue_timeout
+  core::Duration waited{};
+};
+
+class RequestObserver final {
+ public:
+  // `log` and `traces` may be null (not written). Not owned; must outlive the observer.
+  RequestObserver(core::Clock& clock, observe::MetricsRegistry& metrics, observe::AlarmEngine& alarms,
+                  observe::Sampler& sampler, observe::LogSink* log, observe::TraceSink* traces,
+                  std::uint64_t seed);
+
+  void on_reply(const Reply& r, std::string_view question, std::string_view user_id,
+                const AdmissionNote& admission, std::string_view path = "/v1/chat");
+  // A message refused before the pipeline (429): logged and counted, no trace.
+  void on_refused(std::string_view scope, std::string_view question, std::string_view user_id,
+                  std::string_view trace_id);
+
+  std::uint64_t traces_kept() const { return kept_.load(); }
+  std::uint64_t log_lines() const { return lines_.load(); }
+
+ private:
+  core::Clock& clock_;
+  observe::MetricsRegistry& metrics_;
+  observe::AlarmEngine& alarms_;
+  observe::Sampler& sampler_;
+  observe::LogSink* log_;
+  observe::TraceSink* traces_;
+  std::mutex rng_mu_;
+  core::Random rng_;
+  std::atomic<std::uint64_t> kept_{0}, lines_{0};
+
+  observe::Family<observe::Counter>& replies_;
+  observe::Family<observe::Counter>& degraded_;
+  observe::Family<observe::Histogram>& duration_;
+  observe::Family<observe::Histogram>& queue_wait_;
+  observe::Family<observe::Counter>& model_attempts_;
+  observe::Family<observe::Counter>& model_errors_;
+  observe::Family<observe::Counter>& retries_;
+  observe::Family<observe::Counter>& traces_kept_;
+  observe::Family<observe::Counter>& refused_;
+  observe::Family<observe::Counter>& guard_;
+};
+
+}  // namespace ma::assist

@@ -1,0 +1,161 @@
+#include "observe/alarms.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace ma::observe {
+
+namespace {
+std::int64_t second_of(core::TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+std::int64_t decisecond_of(core::TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() / 100;
+}
+std::string fmt(const char* f, double a, double b) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, f, a, b);
+  return buf;
+}
+constexpr int kRetryBins = 100;  // 10 s of 100 ms
+}  // namespace
+
+void AlarmEngine::SecondRing::add(std::int64_t sec, double v) {
+  const auto i = static_cast<std::size_t>(sec % static_cast<std::int64_t>(slots.size()));
+  if (seconds[i] != sec) {
+    seconds[i] = sec;
+    slots[i] = 0;
+  }
+  slots[i] += v;
+}
+
+double AlarmEngine::SecondRing::sum(std::int64_t from, std::int64_t to) const {
+  double s = 0;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (seconds[i] >= from && seconds[i] <= to) s += slots[i];
+  }
+  return s;
+}
+
+AlarmEngine::AlarmEngine(AlarmConfig config)
+    : config_(config), retry_bins_(kRetryBins, 0), retry_bin_ids_(kRetryBins, INT64_MIN) {}
+
+void AlarmEngine::record_request(core::TimePoint now, bool model_error, bool degraded, bool from_cache) {
+  std::lock_guard lock(mu_);
+  const auto s = second_of(now);
+  requests_.add(s, 1);
+  if (model_error) errors_.add(s, 1);
+  if (degraded) degraded_.add(s, 1);
+  if (from_cache) cached_.add(s, 1);
+}
+
+void AlarmEngine::record_error_code(core::TimePoint now, const std::string& code) {
+  std::lock_guard lock(mu_);
+  auto it = codes_.find(code);
+  if (it == codes_.end()) it = codes_.emplace(code, SecondRing(660)).first;
+  it->second.add(second_of(now), 1);
+}
+
+void AlarmEngine::record_retry(core::TimePoint now) {
+  std::lock_guard lock(mu_);
+  const auto d = decisecond_of(now);
+  const auto i = static_cast<std::size_t>(d % kRetryBins);
+  if (retry_bin_ids_[i] != d) {
+    retry_bin_ids_[i] = d;
+    retry_bins_[i] = 0;
+  }
+  ++retry_bins_[i];
+}
+
+void AlarmEngine::set_breaker_open(const std::string& model, bool open) {
+  std::lock_guard lock(mu_);
+  breakers_[model] = open;
+}
+
+std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
+  std::lock_guard lock(mu_);
+  std::vector<AlarmState> out;
+  const auto s = second_of(now);
+  const double reqs = requests_.sum(s - 59, s);
+  auto share = [&](const char* name, const SecondRing& ring, double threshold, const char* what) {
+    AlarmState a;
+    a.name = name;
+    a.threshold = threshold;
+    a.value = reqs > 0 ? ring.sum(s - 59, s) / reqs : 0;
+    a.firing = reqs >= config_.min_requests && a.value > threshold;
+    a.message = fmt(what, a.value * 100, threshold * 100);
+    out.push_back(std::move(a));
+  };
+  share("error_rate", errors_, config_.error_rate, "model errors on %.1f%% of requests over 60 s (threshold %.1f%%)");
+  share("degraded_share", degraded_, config_.degraded_share,
+        "%.1f%% of replies came from below the models over 60 s (threshold %.1f%%)");
+  share("cache_serve_share", cached_, config_.cache_share,
+        "%.1f%% of replies were served from the cache over 60 s (threshold %.1f%%)");
+  for (const auto& [model, open] : breakers_) {
+    AlarmState a;
+    a.name = "breaker_open";
+    a.subject = model;
+    a.firing = open;
+    a.value = open ? 1 : 0;
+    a.threshold = 1;
+    a.message = "the circuit breaker of " + model + (open ? " is open" : " is closed");
+    out.push_back(std::move(a));
+  }
+  for (const auto& [code, ring] : codes_) {
+    const double last = ring.sum(s - 59, s);
+    std::vector<double> minutes;
+    for (int m = 1; m <= 10; ++m) minutes.push_back(ring.sum(s - 59 - 60 * m, s - 60 * m));
+    double mean = 0;
+    for (double x : minutes) mean += x;
+    mean /= static_cast<double>(minutes.size());
+    double var = 0;
+    for (double x : minutes) var += (x - mean) * (x - mean);
+    const double sd = std::sqrt(var / static_cast<double>(minutes.size()));
+    AlarmState a;
+    a.name = "error_code_anomaly";
+    a.subject = code;
+    a.value = last;
+    // Counts are Poisson-like: the band is never narrower than sqrt(mean).
+    a.threshold = std::max<double>(config_.anomaly_min, mean + config_.anomaly_sigmas * std::max(sd, std::sqrt(mean)));
+    a.firing = last > a.threshold || (mean == 0 && last >= config_.anomaly_min);
+    a.message = code + ": " + fmt("%.0f in the last minute (band up to %.1f)", last, a.threshold);
+    out.push_back(std::move(a));
+  }
+  {
+    const auto d = decisecond_of(now);
+    double total = 0, peak = 0;
+    for (std::size_t i = 0; i < retry_bins_.size(); ++i) {
+      if (retry_bin_ids_[i] > d - kRetryBins && retry_bin_ids_[i] <= d) {
+        total += retry_bins_[i];
+        peak = std::max<double>(peak, retry_bins_[i]);
+      }
+    }
+    const double mean = total / kRetryBins;
+    const double spike_level = std::max<double>(config_.retry_spike_min, config_.retry_peak_to_mean * mean);
+    int spikes = 0;
+    for (std::size_t i = 0; i < retry_bins_.size(); ++i) {
+      if (retry_bin_ids_[i] > d - kRetryBins && retry_bin_ids_[i] <= d && retry_bins_[i] >= spike_level) ++spikes;
+    }
+    AlarmState a;
+    a.name = "retry_correlation";
+    a.threshold = config_.retry_peak_to_mean;
+    a.value = mean > 0 ? peak / mean : 0;
+    a.firing = total >= config_.retry_min && spikes >= config_.retry_spike_bins;
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "retries per 100 ms bin over 10 s: peak-to-mean %.1f, %d bins at %.0f+ retries (fires at %d)",
+                  a.value, spikes, spike_level, config_.retry_spike_bins);
+    a.message = buf;
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::vector<AlarmState> AlarmEngine::firing(core::TimePoint now) {
+  auto all = evaluate(now);
+  std::erase_if(all, [](const AlarmState& a) { return !a.firing; });
+  return all;
+}
+
+}  // namespace ma::observe

@@ -1,0 +1,82 @@
+#pragma once
+// Alarms, evaluated continuously over sliding windows (GET /admin/alarms, /status):
+//
+//   error_rate          model errors / requests over 60 s above 5% (at least 20 requests)
+//   degraded_share      replies from below the models over 60 s above 20%
+//   cache_serve_share   replies served from the cache over 60 s above 30%
+//   breaker_open        a model's breaker is open (set by the caller)
+//   error_code_anomaly  per error code: the last minute above the rolling mean + 3 deviations
+//                       of the previous 10 minutes (and at least 5) -- a new error code fires
+//                       at once (seed incident 4)
+//   retry_correlation   retries bunched in time, again and again: over the last 10 s, at least
+//                       3 bins of 100 ms each hold at least 5x the mean retries per bin (and at
+//                       least 10), with at least 20 retries in all (seed incident 1: 24 tasks
+//                       retrying in lockstep). One bunch is what any simultaneous failure
+//                       produces, even with jitter; repeated bunches are synchronised retries.
+//
+// Pure: takes `now`. Thread safety: every method takes one mutex (recording is O(1)).
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/time.hpp"
+
+namespace ma::observe {
+
+struct AlarmState {
+  std::string name;
+  std::string subject;  // model or error code, when the alarm is per subject
+  bool firing = false;
+  double value = 0;
+  double threshold = 0;
+  std::string message;
+};
+
+struct AlarmConfig {
+  double error_rate = 0.05;
+  double degraded_share = 0.20;
+  double cache_share = 0.30;
+  int min_requests = 20;
+  double retry_peak_to_mean = 5.0;
+  int retry_spike_min = 10;
+  int retry_spike_bins = 3;
+  int retry_min = 20;
+  double anomaly_sigmas = 3.0;
+  int anomaly_min = 5;
+};
+
+class AlarmEngine final {
+ public:
+  explicit AlarmEngine(AlarmConfig config = {});
+
+  void record_request(core::TimePoint now, bool model_error, bool degraded, bool from_cache);
+  void record_error_code(core::TimePoint now, const std::string& code);
+  void record_retry(core::TimePoint now);
+  void set_breaker_open(const std::string& model, bool open);
+
+  std::vector<AlarmState> evaluate(core::TimePoint now);
+  // Only the firing ones.
+  std::vector<AlarmState> firing(core::TimePoint now);
+
+ private:
+  // A ring of per-second counts over `n` seconds.
+  struct SecondRing {
+    explicit SecondRing(int n) : slots(static_cast<std::size_t>(n)), seconds(static_cast<std::size_t>(n), INT64_MIN) {}
+    void add(std::int64_t sec, double v);
+    double sum(std::int64_t from_sec, std::int64_t to_sec) const;  // inclusive
+    std::vector<double> slots;
+    std::vector<std::int64_t> seconds;
+  };
+
+  AlarmConfig config_;
+  std::mutex mu_;
+  SecondRing requests_{60}, errors_{60}, degraded_{60}, cached_{60};
+  std::map<std::string, SecondRing> codes_;  // 11 minutes per code
+  std::vector<std::uint32_t> retry_bins_;    // 100 ms bins over 10 s
+  std::vector<std::int64_t> retry_bin_ids_;
+  std::map<std::string, bool> breakers_;
+};
+
+}  // namespace ma::observe

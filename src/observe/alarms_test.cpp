@@ -1,0 +1,97 @@
+#include "observe/alarms.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "core/random.hpp"
+#include "core/sim_clock.hpp"
+#include "resilience/backoff.hpp"
+
+namespace ma::observe {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// 24 tasks (seed incident 1) fail at the same instant and keep failing; each retries five
+// times with the given jitter. Returns the retry-correlation alarm after the storm.
+AlarmState storm(resilience::Jitter jitter) {
+  asio::io_context io;
+  core::SimClock clock(io);
+  AlarmEngine alarms;
+  core::Random root(1234);
+  auto task = [](core::SimClock& clock, AlarmEngine& alarms, resilience::Jitter jitter,
+                 core::Random rng) -> asio::awaitable<void> {
+    resilience::Backoff b({jitter, 100ms, 2s});
+    for (int retry = 0; retry < 5; ++retry) {
+      co_await clock.sleep_for(b.next(rng));
+      alarms.record_retry(clock.now());
+    }
+  };
+  for (int i = 0; i < 24; ++i) asio::co_spawn(io, task(clock, alarms, jitter, root.split()), asio::detached);
+  const auto start = clock.now();
+  clock.run();
+  // Evaluate right after the last retry, while the whole storm is inside the 10 s window.
+  EXPECT_LT(clock.now() - start, 10s);
+  for (const auto& a : alarms.evaluate(clock.now())) {
+    if (a.name == "retry_correlation") return a;
+  }
+  ADD_FAILURE() << "no retry_correlation alarm";
+  return {};
+}
+
+TEST(AlarmsTest, RetryCorrelationFiresForSynchronisedRetries) {
+  const AlarmState a = storm(resilience::Jitter::kNone);
+  EXPECT_TRUE(a.firing) << a.message;
+  EXPECT_GE(a.value, 10);
+}
+
+TEST(AlarmsTest, RetryCorrelationStaysQuietForDecorrelatedJitter) {
+  const AlarmState a = storm(resilience::Jitter::kDecorrelated);
+  EXPECT_FALSE(a.firing) << a.message;
+}
+
+TEST(AlarmsTest, ThresholdsOverTheMinute) {
+  AlarmEngine e;
+  const core::TimePoint t0{std::chrono::hours(2)};
+  for (int i = 0; i < 100; ++i) e.record_request(t0 + i * 100ms, i % 10 == 0, i % 4 == 0, false);
+  std::map<std::string, AlarmState> by;
+  for (auto& a : e.evaluate(t0 + 10s)) by[a.name] = a;
+  EXPECT_TRUE(by["error_rate"].firing);          // 10% > 5%
+  EXPECT_TRUE(by["degraded_share"].firing);      // 25% > 20%
+  EXPECT_FALSE(by["cache_serve_share"].firing);  // 0%
+  // A minute later the window has moved on.
+  for (auto& a : e.evaluate(t0 + 75s)) EXPECT_FALSE(a.firing) << a.name;
+}
+
+TEST(AlarmsTest, ANewErrorCodeIsAnAnomalyAtOnce) {
+  AlarmEngine e;
+  const core::TimePoint t0{std::chrono::hours(2)};
+  // A steady background of throttles for ten minutes...
+  for (int s = 0; s < 660; ++s) {
+    for (int k = 0; k < 3; ++k) e.record_error_code(t0 + std::chrono::seconds(s), "ThrottlingException");
+  }
+  // ...and a code never seen before, six times in the last minute.
+  for (int k = 0; k < 6; ++k) e.record_error_code(t0 + 650s + k * 1s, "TOKENIZER_FAULT");
+  std::map<std::string, AlarmState> by;
+  for (auto& a : e.evaluate(t0 + 659s)) {
+    if (a.name == "error_code_anomaly") by[a.subject] = a;
+  }
+  EXPECT_TRUE(by["TOKENIZER_FAULT"].firing) << by["TOKENIZER_FAULT"].message;
+  EXPECT_FALSE(by["ThrottlingException"].firing) << by["ThrottlingException"].message;
+}
+
+TEST(AlarmsTest, BreakerOpenIsAnAlarm) {
+  AlarmEngine e;
+  e.set_breaker_open("sonnet", true);
+  e.set_breaker_open("haiku", false);
+  int firing = 0;
+  for (auto& a : e.firing(core::TimePoint{std::chrono::hours(1)})) firing += a.name == "breaker_open" && a.subject == "sonnet";
+  EXPECT_EQ(firing, 1);
+}
+
+}  // namespace
+}  // namespace ma::observe

@@ -1,0 +1,123 @@
+#pragma once
+// A metrics registry rendered in the Prometheus text format (version 0.0.4).
+//
+// Counters, gauges and histograms with fixed buckets. The hot path is lock-free: a series is
+// an object of atomics, looked up once (under the family's mutex) and then kept by pointer;
+// recording is one relaxed atomic add (histograms: two adds and a bucket search).
+//
+// Collectors are callbacks run before rendering, for values owned elsewhere (breaker state,
+// queue depth).
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ma::observe {
+
+class Counter final {
+ public:
+  void inc(std::uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+  // For counters mirrored from elsewhere (a collector copying a total).
+  void set_total(std::uint64_t n) { v_.store(n, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+class Gauge final {
+ public:
+  void set(double v) { v_.store(v, std::memory_order_relaxed); }
+  double value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> v_{0};
+};
+
+class Histogram final {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double v);
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  double sum() const { return static_cast<double>(sum_micro_.load(std::memory_order_relaxed)) / 1e6; }
+  const std::vector<double>& bounds() const { return bounds_; }
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // non-cumulative; last = +Inf
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::int64_t> sum_micro_{0};  // sum in millionths: an atomic add, no CAS loop
+};
+
+enum class MetricType : std::uint8_t { kCounter, kGauge, kHistogram };
+
+template <class T>
+class Family final {
+ public:
+  Family(std::string name, std::string help, std::vector<std::string> labels, std::vector<double> bounds = {})
+      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)), bounds_(std::move(bounds)) {}
+
+  // The series for these label values (created on first use). REQUIRES: one value per label.
+  T& with(const std::vector<std::string>& values) {
+    std::lock_guard lock(mu_);
+    auto it = series_.find(values);
+    if (it == series_.end()) {
+      std::unique_ptr<T> s;
+      if constexpr (std::is_same_v<T, Histogram>) {
+        s = std::make_unique<T>(bounds_);
+      } else {
+        s = std::make_unique<T>();
+      }
+      it = series_.emplace(values, std::move(s)).first;
+    }
+    return *it->second;
+  }
+  T& get() { return with({}); }
+
+  const std::string& name() const { return name_; }
+  const std::string& help() const { return help_; }
+  const std::vector<std::string>& labels() const { return labels_; }
+  template <class F>
+  void each(F&& f) {
+    std::lock_guard lock(mu_);
+    for (auto& [values, s] : series_) f(values, *s);
+  }
+
+ private:
+  std::string name_, help_;
+  std::vector<std::string> labels_;
+  std::vector<double> bounds_;
+  std::mutex mu_;
+  std::map<std::vector<std::string>, std::unique_ptr<T>> series_;
+};
+
+class MetricsRegistry final {
+ public:
+  Family<Counter>& counter(std::string name, std::string help, std::vector<std::string> labels = {});
+  Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> labels = {});
+  Family<Histogram>& histogram(std::string name, std::string help, std::vector<double> bounds,
+                               std::vector<std::string> labels = {});
+  void add_collector(std::function<void()> c);
+
+  // Runs the collectors, then renders every family.
+  std::string render();
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Family<Counter>>> counters_;
+  std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
+  std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
+  std::vector<std::pair<MetricType, std::size_t>> order_;
+  std::vector<std::function<void()>> collectors_;
+};
+
+// Latency buckets in seconds, 1 ms to 30 s.
+std::vector<double> latency_buckets();
+
+}  // namespace ma::observe

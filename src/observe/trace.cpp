@@ -1,0 +1,55 @@
+#include "observe/trace.hpp"
+
+#include "core/json.hpp"
+#include "observe/request_log.hpp"
+
+namespace ma::observe {
+
+std::string to_json_line(const Trace& t) {
+  std::string o = "{\"trace_id\":";
+  core::append_json_string(o, t.trace_id);
+  o += ",\"spans\":[";
+  for (std::size_t i = 0; i < t.spans.size(); ++i) {
+    const Span& s = t.spans[i];
+    if (i > 0) o += ',';
+    o += "{\"id\":";
+    core::append_json_string(o, s.id);
+    o += ",\"parent_id\":";
+    core::append_json_string(o, s.parent_id);
+    o += ",\"name\":";
+    core::append_json_string(o, s.name);
+    o += ",\"start\":";
+    core::append_json_string(o, rfc3339(s.start));
+    o += ",\"duration_ms\":" + std::to_string(core::to_millis(s.duration));
+    o += s.error ? ",\"error\":true" : ",\"error\":false";
+    o += ",\"annotations\":{";
+    for (std::size_t k = 0; k < s.annotations.size(); ++k) {
+      if (k > 0) o += ',';
+      core::append_json_string(o, s.annotations[k].first);
+      o += ':';
+      core::append_json_string(o, redact(s.annotations[k].second));
+    }
+    o += "}}";
+  }
+  o += "]}";
+  return o;
+}
+
+TraceSink::TraceSink(const std::string& path) {
+  if (!path.empty()) file_ = std::fopen(path.c_str(), "a");
+}
+
+TraceSink::~TraceSink() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+void TraceSink::write(const Trace& t) {
+  const std::string line = to_json_line(t);
+  std::lock_guard lock(mu_);
+  if (file_ == nullptr) return;
+  std::fwrite(line.data(), 1, line.size(), file_);
+  std::fputc('\n', file_);
+  std::fflush(file_);
+}
+
+}  // namespace ma::observe

@@ -1,0 +1,46 @@
+#pragma once
+// Traces: one trace per request with child spans (admission, each cascade tier, each model
+// attempt), written as JSON lines (a file a collector tails) in an X-Ray-like document shape.
+// Thread safety: TraceSink::write may be called from any thread.
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/time.hpp"
+
+namespace ma::observe {
+
+struct Span {
+  std::string id;
+  std::string parent_id;  // empty for the root
+  std::string name;
+  core::WallTime start{};
+  core::Duration duration{};
+  bool error = false;
+  std::vector<std::pair<std::string, std::string>> annotations;
+};
+
+struct Trace {
+  std::string trace_id;
+  std::vector<Span> spans;  // spans[0] is the root
+};
+
+std::string to_json_line(const Trace& t);
+
+class TraceSink final {
+ public:
+  explicit TraceSink(const std::string& path);
+  ~TraceSink();
+  TraceSink(const TraceSink&) = delete;
+  TraceSink& operator=(const TraceSink&) = delete;
+  bool ok() const { return file_ != nullptr; }
+  void write(const Trace& t);
+
+ private:
+  std::mutex mu_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace ma::observe
