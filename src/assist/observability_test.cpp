@@ -34,8 +34,10 @@ TEST(ObservabilityScenarioTest, NewErrorFormatIsSeenCompletely) {
   ASSERT_TRUE(cat.ok());
   asio::io_context io;
   core::SimClock clock(io);
-  fm::SimulatedBedrock sonnet({.name = "sonnet", .latency_median = 300ms, .latency_p99 = 900ms}, clock, 1);
-  fm::SimulatedBedrock haiku({.name = "haiku", .latency_median = 200ms, .latency_p99 = 600ms}, clock, 2);
+  fm::SimulatedBedrock sonnet({.name = "sonnet", .latency_median = 300ms, .latency_p99 = 900ms},
+                              clock, 1);
+  fm::SimulatedBedrock haiku({.name = "haiku", .latency_median = 200ms, .latency_p99 = 600ms},
+                             clock, 2);
   // The new format hits requests with kanji: 10% of traffic, 3% of those -> 0.3%.
   sonnet.set_faults({.unknown_error_rate = 0.03});
   haiku.set_faults({.unknown_error_rate = 0.03});
@@ -47,30 +49,35 @@ TEST(ObservabilityScenarioTest, NewErrorFormatIsSeenCompletely) {
   observe::MetricsRegistry metrics;
   observe::AlarmEngine alarms;
   // 5% of successful requests, no reservoir: the seed's uniform sampling.
-  auto sampler = observe::Sampler::from_local_json(R"({"version":2,"rules":[],"default":{"fixed_target":0,"rate":0.05}})");
+  auto sampler = observe::Sampler::from_local_json(
+      R"({"version":2,"rules":[],"default":{"fixed_target":0,"rate":0.05}})");
   ASSERT_TRUE(sampler.ok());
   {
     observe::LogSink log(base + ".log", false);
     observe::TraceSink traces(base + ".traces");
     RequestObserver observer(clock, metrics, alarms, **sampler, &log, &traces, 9);
 
-    const std::vector<std::string> english = {"How much is One Piece volume 100?", "Recommend something like Naruto",
-                                              "Is Bleach volume 3 in stock?", "What is your returns policy?"};
-    const std::vector<std::string> kanji = {"鬼滅の刃の23巻はいくら？", "進撃の巨人の在庫", "呪術廻戦のおすすめ"};
+    const std::vector<std::string> english = {
+        "How much is One Piece volume 100?", "Recommend something like Naruto",
+        "Is Bleach volume 3 in stock?", "What is your returns policy?"};
+    const std::vector<std::string> kanji = {"鬼滅の刃の23巻はいくら？", "進撃の巨人の在庫",
+                                            "呪術廻戦のおすすめ"};
     core::Random rng(77);
     constexpr int kRequests = 10'000;
     int done = 0, raw_error_replies = 0;
     auto one = [&](std::string q, std::string session) -> asio::awaitable<void> {
       ChatRequest req{q, session, std::nullopt, "1-" + session};
       Reply r = co_await pipeline.handle(std::move(req), nullptr, core::Deadline::after(clock, 3s));
-      raw_error_replies += r.text.find("TOKENIZER") != std::string::npos || r.text.find("errorDetail") != std::string::npos;
+      raw_error_replies += r.text.find("TOKENIZER") != std::string::npos ||
+                           r.text.find("errorDetail") != std::string::npos;
       observer.on_reply(r, q, session, {});
       ++done;
     };
     for (int i = 0; i < kRequests; ++i) {
       const bool k = rng.chance(0.10);
       const auto& pool = k ? kanji : english;
-      asio::co_spawn(io, one(pool[rng.below(pool.size())], "s" + std::to_string(i)), asio::detached);
+      asio::co_spawn(io, one(pool[rng.below(pool.size())], "s" + std::to_string(i)),
+                     asio::detached);
       clock.advance_by(10ms);  // 100 requests/s
     }
     clock.run_until([&] { return done == kRequests; }, clock.now() + 1min);
@@ -100,7 +107,8 @@ TEST(ObservabilityScenarioTest, NewErrorFormatIsSeenCompletely) {
   // Successful requests are sampled at about 5%: far from everything is kept.
   EXPECT_LT(kept_traces.size(), 1500u);
 
-  auto q = observe::parse_log_query(R"(filter error_code != "" | stats count by error_code | sort count desc)");
+  auto q = observe::parse_log_query(
+      R"(filter error_code != "" | stats count by error_code | sort count desc)");
   ASSERT_TRUE(q.ok());
   const auto table = observe::run_log_query(*q, logs);
   ASSERT_FALSE(table.rows.empty());

@@ -6,7 +6,8 @@ namespace ma::assist {
 
 RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& metrics,
                                  observe::AlarmEngine& alarms, observe::Sampler& sampler,
-                                 observe::LogSink* log, observe::TraceSink* traces, std::uint64_t seed)
+                                 observe::LogSink* log, observe::TraceSink* traces,
+                                 std::uint64_t seed)
     : clock_(clock),
       metrics_(metrics),
       alarms_(alarms),
@@ -14,24 +15,31 @@ RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& m
       log_(log),
       traces_(traces),
       rng_(seed),
-      replies_(metrics.counter("mangaassist_replies_total", "Final replies, by cascade tier and intent.",
-                               {"tier", "intent"})),
-      degraded_(metrics.counter("mangaassist_degraded_replies_total",
-                                "Replies from below the models (cache, static, degraded), by intent.", {"intent"})),
+      replies_(metrics.counter("mangaassist_replies_total",
+                               "Final replies, by cascade tier and intent.", {"tier", "intent"})),
+      degraded_(metrics.counter(
+          "mangaassist_degraded_replies_total",
+          "Replies from below the models (cache, static, degraded), by intent.", {"intent"})),
       duration_(metrics.histogram("mangaassist_request_duration_seconds",
-                                  "Time from admission to the final reply.", observe::latency_buckets(), {"tier"})),
+                                  "Time from admission to the final reply.",
+                                  observe::latency_buckets(), {"tier"})),
       queue_wait_(metrics.histogram("mangaassist_queue_wait_seconds",
-                                    "Time queued messages waited for admission.", observe::latency_buckets())),
-      model_attempts_(metrics.counter("mangaassist_model_attempts_total", "Model calls, by model and outcome.",
-                                      {"model", "outcome"})),
-      model_errors_(metrics.counter("mangaassist_model_errors_total", "Model errors, by model, class and error code.",
+                                    "Time queued messages waited for admission.",
+                                    observe::latency_buckets())),
+      model_attempts_(metrics.counter("mangaassist_model_attempts_total",
+                                      "Model calls, by model and outcome.", {"model", "outcome"})),
+      model_errors_(metrics.counter("mangaassist_model_errors_total",
+                                    "Model errors, by model, class and error code.",
                                     {"model", "error_class", "error_code"})),
-      retries_(metrics.counter("mangaassist_retries_total", "Model calls that were retries, by model.", {"model"})),
+      retries_(metrics.counter("mangaassist_retries_total",
+                               "Model calls that were retries, by model.", {"model"})),
       traces_kept_(metrics.counter("mangaassist_traces_kept_total",
-                                   "Traces kept, by reason (sampled, or always kept for an error).", {"reason"})),
-      refused_(metrics.counter("mangaassist_refused_total", "Messages refused with 429, by scope.", {"scope"})),
-      guard_(metrics.counter("mangaassist_price_guard_total", "Replies checked by the price guard, by outcome.",
-                             {"outcome"})) {}
+                                   "Traces kept, by reason (sampled, or always kept for an error).",
+                                   {"reason"})),
+      refused_(metrics.counter("mangaassist_refused_total", "Messages refused with 429, by scope.",
+                               {"scope"})),
+      guard_(metrics.counter("mangaassist_price_guard_total",
+                             "Replies checked by the price guard, by outcome.", {"outcome"})) {}
 
 void RequestObserver::on_reply(const Reply& r, std::string_view question, std::string_view user_id,
                                const AdmissionNote& admission, std::string_view path) {
@@ -41,7 +49,8 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
   replies_.with({tier, intent}).inc();
   if (r.degraded) degraded_.with({intent}).inc();
   duration_.with({tier}).observe(core::to_seconds(r.latency));
-  if (admission.outcome != "admitted") queue_wait_.get().observe(core::to_seconds(admission.waited));
+  if (admission.outcome != "admitted")
+    queue_wait_.get().observe(core::to_seconds(admission.waited));
 
   std::map<std::string, int> per_model;
   int retries = 0;
@@ -74,9 +83,11 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
   bool head = false;
   {
     std::lock_guard lock(rng_mu_);
-    observe::SampleRequest sr{std::string("mangaassist"), std::string("POST"), std::string(path), std::string("mangaassist"),
-                              std::nullopt};
-    const auto sec = std::chrono::duration_cast<std::chrono::seconds>(clock_.wall_now().time_since_epoch()).count();
+    observe::SampleRequest sr{std::string("mangaassist"), std::string("POST"), std::string(path),
+                              std::string("mangaassist"), std::nullopt};
+    const auto sec =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.wall_now().time_since_epoch())
+            .count();
     head = sampler_.should_sample(sr, sec, rng_.uniform01());
   }
   const bool keep = observe::Sampler::keep(head, went_wrong);
@@ -86,24 +97,50 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
     if (traces_ != nullptr) {
       observe::Trace t;
       t.trace_id = r.trace_id;
-      const core::WallTime wall0 = clock_.wall_now() - std::chrono::duration_cast<core::WallTime::duration>(now - r.started);
+      const core::WallTime wall0 =
+          clock_.wall_now() - std::chrono::duration_cast<core::WallTime::duration>(now - r.started);
       auto wall = [&](core::TimePoint tp) {
         return wall0 + std::chrono::duration_cast<core::WallTime::duration>(tp - r.started);
       };
-      observe::Span root{"0", "", "chat", wall0 - std::chrono::duration_cast<core::WallTime::duration>(admission.waited),
-                         r.latency + admission.waited, went_wrong, {}};
-      root.annotations = {{"tier", tier}, {"intent", intent}, {"language", std::string(fm::to_string(r.lang))},
-                          {"error_code", r.error_code}, {"admission", admission.outcome}};
+      observe::Span root{
+          "0",
+          "",
+          "chat",
+          wall0 - std::chrono::duration_cast<core::WallTime::duration>(admission.waited),
+          r.latency + admission.waited,
+          went_wrong,
+          {}};
+      root.annotations = {{"tier", tier},
+                          {"intent", intent},
+                          {"language", std::string(fm::to_string(r.lang))},
+                          {"error_code", r.error_code},
+                          {"admission", admission.outcome}};
       t.spans.push_back(std::move(root));
-      t.spans.push_back({"1", "0", "admission", t.spans[0].start, admission.waited, admission.outcome == "queue_timeout",
+      t.spans.push_back({"1",
+                         "0",
+                         "admission",
+                         t.spans[0].start,
+                         admission.waited,
+                         admission.outcome == "queue_timeout",
                          {{"outcome", admission.outcome}}});
       int id = 2;
       for (const auto& a : r.attempts) {
-        t.spans.push_back({std::to_string(id++), "0", "model:" + a.model, wall(a.start), a.latency, a.outcome != "ok",
+        t.spans.push_back({std::to_string(id++),
+                           "0",
+                           "model:" + a.model,
+                           wall(a.start),
+                           a.latency,
+                           a.outcome != "ok",
                            {{"outcome", a.outcome}, {"error_class", a.error_class}}});
       }
-      t.spans.push_back({std::to_string(id), "0", "tier:" + tier, wall0, r.latency, r.degraded,
-                         {{"price_guard", r.price_guard}, {"deduplicated", r.deduplicated ? "true" : "false"}}});
+      t.spans.push_back(
+          {std::to_string(id),
+           "0",
+           "tier:" + tier,
+           wall0,
+           r.latency,
+           r.degraded,
+           {{"price_guard", r.price_guard}, {"deduplicated", r.deduplicated ? "true" : "false"}}});
       traces_->write(t);
     }
   }
@@ -112,8 +149,8 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
     observe::RequestLog l;
     l.time = clock_.wall_now();
     l.level = (r.error_class == "unknown" || r.error_class == "client") ? "ERROR"
-              : (model_error || r.degraded)                            ? "WARN"
-                                                                       : "INFO";
+              : (model_error || r.degraded)                             ? "WARN"
+                                                                        : "INFO";
     l.trace_id = r.trace_id;
     l.user = observe::hash_user(user_id);
     l.tier = tier;
@@ -140,8 +177,8 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
   }
 }
 
-void RequestObserver::on_refused(std::string_view scope, std::string_view question, std::string_view user_id,
-                                 std::string_view trace_id) {
+void RequestObserver::on_refused(std::string_view scope, std::string_view question,
+                                 std::string_view user_id, std::string_view trace_id) {
   refused_.with({std::string(scope)}).inc();
   if (log_ == nullptr) return;
   observe::RequestLog l;

@@ -23,16 +23,17 @@ namespace ma::assist {
 
 // What admission did to the message, for the log and the trace.
 struct AdmissionNote {
-  std::string outcome = "admitted";  // admitted | queued | limited_user | limited_source | queue_timeout
+  std::string outcome =
+      "admitted";  // admitted | queued | limited_user | limited_source | queue_timeout
   core::Duration waited{};
 };
 
 class RequestObserver final {
  public:
   // `log` and `traces` may be null (not written). Not owned; must outlive the observer.
-  RequestObserver(core::Clock& clock, observe::MetricsRegistry& metrics, observe::AlarmEngine& alarms,
-                  observe::Sampler& sampler, observe::LogSink* log, observe::TraceSink* traces,
-                  std::uint64_t seed);
+  RequestObserver(core::Clock& clock, observe::MetricsRegistry& metrics,
+                  observe::AlarmEngine& alarms, observe::Sampler& sampler, observe::LogSink* log,
+                  observe::TraceSink* traces, std::uint64_t seed);
 
   void on_reply(const Reply& r, std::string_view question, std::string_view user_id,
                 const AdmissionNote& admission, std::string_view path = "/v1/chat");

@@ -41,7 +41,8 @@ double AlarmEngine::SecondRing::sum(std::int64_t from, std::int64_t to) const {
 AlarmEngine::AlarmEngine(AlarmConfig config)
     : config_(config), retry_bins_(kRetryBins, 0), retry_bin_ids_(kRetryBins, INT64_MIN) {}
 
-void AlarmEngine::record_request(core::TimePoint now, bool model_error, bool degraded, bool from_cache) {
+void AlarmEngine::record_request(core::TimePoint now, bool model_error, bool degraded,
+                                 bool from_cache) {
   std::lock_guard lock(mu_);
   const auto s = second_of(now);
   requests_.add(s, 1);
@@ -87,7 +88,8 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
     a.message = fmt(what, a.value * 100, threshold * 100);
     out.push_back(std::move(a));
   };
-  share("error_rate", errors_, config_.error_rate, "model errors on %.1f%% of requests over 60 s (threshold %.1f%%)");
+  share("error_rate", errors_, config_.error_rate,
+        "model errors on %.1f%% of requests over 60 s (threshold %.1f%%)");
   share("degraded_share", degraded_, config_.degraded_share,
         "%.1f%% of replies came from below the models over 60 s (threshold %.1f%%)");
   share("cache_serve_share", cached_, config_.cache_share,
@@ -117,7 +119,8 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
     a.subject = code;
     a.value = last;
     // Counts are Poisson-like: the band is never narrower than sqrt(mean).
-    a.threshold = std::max<double>(config_.anomaly_min, mean + config_.anomaly_sigmas * std::max(sd, std::sqrt(mean)));
+    a.threshold = std::max<double>(config_.anomaly_min,
+                                   mean + config_.anomaly_sigmas * std::max(sd, std::sqrt(mean)));
     a.firing = last > a.threshold || (mean == 0 && last >= config_.anomaly_min);
     a.message = code + ": " + fmt("%.0f in the last minute (band up to %.1f)", last, a.threshold);
     out.push_back(std::move(a));
@@ -132,10 +135,13 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
       }
     }
     const double mean = total / kRetryBins;
-    const double spike_level = std::max<double>(config_.retry_spike_min, config_.retry_peak_to_mean * mean);
+    const double spike_level =
+        std::max<double>(config_.retry_spike_min, config_.retry_peak_to_mean * mean);
     int spikes = 0;
     for (std::size_t i = 0; i < retry_bins_.size(); ++i) {
-      if (retry_bin_ids_[i] > d - kRetryBins && retry_bin_ids_[i] <= d && retry_bins_[i] >= spike_level) ++spikes;
+      if (retry_bin_ids_[i] > d - kRetryBins && retry_bin_ids_[i] <= d &&
+          retry_bins_[i] >= spike_level)
+        ++spikes;
     }
     AlarmState a;
     a.name = "retry_correlation";
@@ -144,7 +150,8 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
     a.firing = total >= config_.retry_min && spikes >= config_.retry_spike_bins;
     char buf[200];
     std::snprintf(buf, sizeof buf,
-                  "retries per 100 ms bin over 10 s: peak-to-mean %.1f, %d bins at %.0f+ retries (fires at %d)",
+                  "retries per 100 ms bin over 10 s: peak-to-mean %.1f, %d bins at %.0f+ retries "
+                  "(fires at %d)",
                   a.value, spikes, spike_level, config_.retry_spike_bins);
     a.message = buf;
     out.push_back(std::move(a));

@@ -63,7 +63,8 @@ class AlarmEngine final {
  private:
   // A ring of per-second counts over `n` seconds.
   struct SecondRing {
-    explicit SecondRing(int n) : slots(static_cast<std::size_t>(n)), seconds(static_cast<std::size_t>(n), INT64_MIN) {}
+    explicit SecondRing(int n)
+        : slots(static_cast<std::size_t>(n)), seconds(static_cast<std::size_t>(n), INT64_MIN) {}
     void add(std::int64_t sec, double v);
     double sum(std::int64_t from_sec, std::int64_t to_sec) const;  // inclusive
     std::vector<double> slots;

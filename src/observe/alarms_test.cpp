@@ -31,7 +31,8 @@ AlarmState storm(resilience::Jitter jitter) {
       alarms.record_retry(clock.now());
     }
   };
-  for (int i = 0; i < 24; ++i) asio::co_spawn(io, task(clock, alarms, jitter, root.split()), asio::detached);
+  for (int i = 0; i < 24; ++i)
+    asio::co_spawn(io, task(clock, alarms, jitter, root.split()), asio::detached);
   const auto start = clock.now();
   clock.run();
   // Evaluate right after the last retry, while the whole storm is inside the 10 s window.
@@ -72,7 +73,8 @@ TEST(AlarmsTest, ANewErrorCodeIsAnAnomalyAtOnce) {
   const core::TimePoint t0{std::chrono::hours(2)};
   // A steady background of throttles for ten minutes...
   for (int s = 0; s < 660; ++s) {
-    for (int k = 0; k < 3; ++k) e.record_error_code(t0 + std::chrono::seconds(s), "ThrottlingException");
+    for (int k = 0; k < 3; ++k)
+      e.record_error_code(t0 + std::chrono::seconds(s), "ThrottlingException");
   }
   // ...and a code never seen before, six times in the last minute.
   for (int k = 0; k < 6; ++k) e.record_error_code(t0 + 650s + k * 1s, "TOKENIZER_FAULT");
@@ -89,7 +91,8 @@ TEST(AlarmsTest, BreakerOpenIsAnAlarm) {
   e.set_breaker_open("sonnet", true);
   e.set_breaker_open("haiku", false);
   int firing = 0;
-  for (auto& a : e.firing(core::TimePoint{std::chrono::hours(1)})) firing += a.name == "breaker_open" && a.subject == "sonnet";
+  for (auto& a : e.firing(core::TimePoint{std::chrono::hours(1)}))
+    firing += a.name == "breaker_open" && a.subject == "sonnet";
   EXPECT_EQ(firing, 1);
 }
 

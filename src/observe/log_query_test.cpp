@@ -87,6 +87,13 @@ TEST(RequestLogTest, RedactsPersonalData) {
   EXPECT_EQ(redact("ONE PIECEの105巻"), "ONE PIECEの105巻");
 }
 
+TEST(RequestLogTest, Rfc3339WithoutTheCLibrary) {
+  EXPECT_EQ(rfc3339(core::WallTime{std::chrono::milliseconds(1709210096123)}),
+            "2024-02-29T12:34:56.123Z");
+  EXPECT_EQ(rfc3339(core::WallTime{std::chrono::seconds(1795694400)}), "2026-11-26T12:00:00.000Z");
+  EXPECT_EQ(rfc3339(core::WallTime{}), "1970-01-01T00:00:00.000Z");
+}
+
 TEST(RequestLogTest, OneCompleteJsonLine) {
   RequestLog l;
   l.trace_id = "1-abc";

@@ -13,7 +13,8 @@ Histogram::Histogram(std::vector<double> bounds)
 }
 
 void Histogram::observe(double v) {
-  const std::size_t i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+  const std::size_t i = static_cast<std::size_t>(
+      std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_micro_.fetch_add(static_cast<std::int64_t>(std::llround(v * 1e6)), std::memory_order_relaxed);
@@ -23,25 +24,30 @@ std::vector<double> latency_buckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 10, 30};
 }
 
-Family<Counter>& MetricsRegistry::counter(std::string name, std::string help, std::vector<std::string> labels) {
+Family<Counter>& MetricsRegistry::counter(std::string name, std::string help,
+                                          std::vector<std::string> labels) {
   std::lock_guard lock(mu_);
-  counters_.push_back(std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels)));
+  counters_.push_back(
+      std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels)));
   order_.emplace_back(MetricType::kCounter, counters_.size() - 1);
   return *counters_.back();
 }
 
-Family<Gauge>& MetricsRegistry::gauge(std::string name, std::string help, std::vector<std::string> labels) {
+Family<Gauge>& MetricsRegistry::gauge(std::string name, std::string help,
+                                      std::vector<std::string> labels) {
   std::lock_guard lock(mu_);
-  gauges_.push_back(std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels)));
+  gauges_.push_back(
+      std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels)));
   order_.emplace_back(MetricType::kGauge, gauges_.size() - 1);
   return *gauges_.back();
 }
 
-Family<Histogram>& MetricsRegistry::histogram(std::string name, std::string help, std::vector<double> bounds,
+Family<Histogram>& MetricsRegistry::histogram(std::string name, std::string help,
+                                              std::vector<double> bounds,
                                               std::vector<std::string> labels) {
   std::lock_guard lock(mu_);
-  histograms_.push_back(
-      std::make_unique<Family<Histogram>>(std::move(name), std::move(help), std::move(labels), std::move(bounds)));
+  histograms_.push_back(std::make_unique<Family<Histogram>>(std::move(name), std::move(help),
+                                                            std::move(labels), std::move(bounds)));
   order_.emplace_back(MetricType::kHistogram, histograms_.size() - 1);
   return *histograms_.back();
 }
@@ -55,15 +61,20 @@ namespace {
 
 void escape_label(std::string& out, std::string_view v) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
   }
 }
 
-std::string labels_text(const std::vector<std::string>& names, const std::vector<std::string>& values,
-                        std::string_view extra_name = {}, std::string_view extra_value = {}) {
+std::string labels_text(const std::vector<std::string>& names,
+                        const std::vector<std::string>& values, std::string_view extra_name = {},
+                        std::string_view extra_value = {}) {
   if (names.empty() && extra_name.empty()) return {};
   std::string out = "{";
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -87,7 +98,8 @@ std::string number(double v) {
   return buf;
 }
 
-void header(std::string& out, const std::string& name, const std::string& help, std::string_view type) {
+void header(std::string& out, const std::string& name, const std::string& help,
+            std::string_view type) {
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + std::string(type) + "\n";
 }
 
@@ -124,10 +136,12 @@ std::string MetricsRegistry::render() {
         for (std::size_t i = 0; i <= h.bounds().size(); ++i) {
           cumulative += h.bucket(i);
           const std::string le = i < h.bounds().size() ? number(h.bounds()[i]) : "+Inf";
-          out += f.name() + "_bucket" + labels_text(f.labels(), values, "le", le) + " " + std::to_string(cumulative) + "\n";
+          out += f.name() + "_bucket" + labels_text(f.labels(), values, "le", le) + " " +
+                 std::to_string(cumulative) + "\n";
         }
         out += f.name() + "_sum" + labels_text(f.labels(), values) + " " + number(h.sum()) + "\n";
-        out += f.name() + "_count" + labels_text(f.labels(), values) + " " + std::to_string(h.count()) + "\n";
+        out += f.name() + "_count" + labels_text(f.labels(), values) + " " +
+               std::to_string(h.count()) + "\n";
       });
     }
   }

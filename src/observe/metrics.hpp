@@ -44,7 +44,9 @@ class Histogram final {
   explicit Histogram(std::vector<double> bounds);
   void observe(double v);
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
-  double sum() const { return static_cast<double>(sum_micro_.load(std::memory_order_relaxed)) / 1e6; }
+  double sum() const {
+    return static_cast<double>(sum_micro_.load(std::memory_order_relaxed)) / 1e6;
+  }
   const std::vector<double>& bounds() const { return bounds_; }
   std::uint64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
 
@@ -60,8 +62,12 @@ enum class MetricType : std::uint8_t { kCounter, kGauge, kHistogram };
 template <class T>
 class Family final {
  public:
-  Family(std::string name, std::string help, std::vector<std::string> labels, std::vector<double> bounds = {})
-      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)), bounds_(std::move(bounds)) {}
+  Family(std::string name, std::string help, std::vector<std::string> labels,
+         std::vector<double> bounds = {})
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        labels_(std::move(labels)),
+        bounds_(std::move(bounds)) {}
 
   // The series for these label values (created on first use). REQUIRES: one value per label.
   T& with(const std::vector<std::string>& values) {
@@ -99,7 +105,8 @@ class Family final {
 
 class MetricsRegistry final {
  public:
-  Family<Counter>& counter(std::string name, std::string help, std::vector<std::string> labels = {});
+  Family<Counter>& counter(std::string name, std::string help,
+                           std::vector<std::string> labels = {});
   Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> labels = {});
   Family<Histogram>& histogram(std::string name, std::string help, std::vector<double> bounds,
                                std::vector<std::string> labels = {});

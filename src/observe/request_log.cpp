@@ -1,6 +1,7 @@
 #include "observe/request_log.hpp"
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -16,7 +17,29 @@ bool is_email_char(char c) {
 }
 }  // namespace
 
+namespace {
+// True when the text cannot hold anything redact() would change: no '@', no "earer ", no run
+// of 10+ digits (with separators) and no run of 32+ word characters. One pass, no allocation.
+bool nothing_to_redact(std::string_view s) {
+  std::size_t digits = 0, word = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '@') return false;
+    if (c == 'e' && s.substr(i, 6) == "earer ") return false;
+    const bool digit = c >= '0' && c <= '9';
+    const bool sep = c == '-' || c == ' ' || c == '.' || c == '(' || c == ')' || c == '+';
+    digits = digit ? digits + 1 : (sep ? digits : 0);
+    if (digits >= 10) return false;
+    const bool w = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    word = w ? word + 1 : 0;
+    if (word >= 32) return false;
+  }
+  return true;
+}
+}  // namespace
+
 std::string redact(std::string_view in) {
+  if (nothing_to_redact(in)) return std::string(in);
   std::string s(in);
   std::string out;
   out.reserve(s.size());
@@ -83,16 +106,33 @@ std::string hash_user(std::string_view user_id) {
 }
 
 std::string rfc3339(core::WallTime t) {
+  // Civil date from days since the epoch (Howard Hinnant's algorithm): no gmtime, no printf.
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(ms % 1000));
-  return buf;
+  const long long secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  long long days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  const long long sod = secs - days * 86400;
+  days += 719468;
+  const long long era = (days >= 0 ? days : days - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(days - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const long long y = static_cast<long long>(yoe) + era * 400 + (m <= 2);
+  char buf[25] = "0000-00-00T00:00:00.000Z";
+  auto put = [&](int pos, long long v, int width) {
+    for (int k = width - 1; k >= 0; --k, v /= 10) buf[pos + k] = static_cast<char>('0' + v % 10);
+  };
+  put(0, y, 4);
+  put(5, m, 2);
+  put(8, d, 2);
+  put(11, sod / 3600, 2);
+  put(14, sod / 60 % 60, 2);
+  put(17, sod % 60, 2);
+  put(20, ((ms % 1000) + 1000) % 1000, 3);
+  return std::string(buf, 24);
 }
 
 std::string to_json_line(const RequestLog& l) {
@@ -107,9 +147,10 @@ std::string to_json_line(const RequestLog& l) {
   auto number = [&](std::string_view k, double v) {
     o += ',';
     core::append_json_string(o, k);
+    o += ':';
     char buf[32];
-    std::snprintf(buf, sizeof buf, ":%.3f", v);
-    o += buf;
+    const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
+    o.append(buf, r.ptr);
   };
   auto integer = [&](std::string_view k, long long v) {
     o += ',';

@@ -1,12 +1,16 @@
 #include "observe/trace.hpp"
 
+#include <charconv>
+
 #include "core/json.hpp"
 #include "observe/request_log.hpp"
 
 namespace ma::observe {
 
 std::string to_json_line(const Trace& t) {
-  std::string o = "{\"trace_id\":";
+  std::string o;
+  o.reserve(256 * (t.spans.size() + 1));
+  o += "{\"trace_id\":";
   core::append_json_string(o, t.trace_id);
   o += ",\"spans\":[";
   for (std::size_t i = 0; i < t.spans.size(); ++i) {
@@ -20,7 +24,11 @@ std::string to_json_line(const Trace& t) {
     core::append_json_string(o, s.name);
     o += ",\"start\":";
     core::append_json_string(o, rfc3339(s.start));
-    o += ",\"duration_ms\":" + std::to_string(core::to_millis(s.duration));
+    o += ",\"duration_ms\":";
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, core::to_millis(s.duration),
+                                 std::chars_format::fixed, 3);
+    o.append(buf, r.ptr);
     o += s.error ? ",\"error\":true" : ",\"error\":false";
     o += ",\"annotations\":{";
     for (std::size_t k = 0; k < s.annotations.size(); ++k) {

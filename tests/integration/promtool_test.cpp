@@ -33,7 +33,10 @@ TEST(PromtoolTest, MetricsPassPromtoolCheck) {
   server.start();
   // Some traffic so that every family has series.
   for (const char* m : {"ONE PIECEの105巻はいくら？", "Recommend something like Naruto", "hello"}) {
-    ASSERT_EQ(testing::http_request(*port, "POST", "/v1/chat", std::string("{\"message\":\"") + m + "\"}").status, 200);
+    ASSERT_EQ(
+        testing::http_request(*port, "POST", "/v1/chat", std::string("{\"message\":\"") + m + "\"}")
+            .status,
+        200);
   }
   const auto metrics = testing::http_request(*port, "GET", "/metrics");
   server.shutdown();
@@ -41,7 +44,8 @@ TEST(PromtoolTest, MetricsPassPromtoolCheck) {
   ASSERT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("mangaassist_request_duration_seconds_bucket"), std::string::npos);
 
-  const std::string path = ::testing::TempDir() + "ma_metrics_" + std::to_string(::getpid()) + ".txt";
+  const std::string path =
+      ::testing::TempDir() + "ma_metrics_" + std::to_string(::getpid()) + ".txt";
   std::ofstream(path) << metrics.body;
   const std::string cmd = "promtool check metrics < " + path + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
