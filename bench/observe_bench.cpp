@@ -51,7 +51,8 @@ observe::Trace sample_trace() {
   observe::Trace t;
   t.trace_id = "1-6b087a9d-e5ea4b796fcbaef3d407458c";
   const core::WallTime w{std::chrono::seconds(1795694400)};
-  t.spans.push_back({"0", "", "chat", w, 912ms, false, {{"tier", "primary"}, {"intent", "pricing"}}});
+  t.spans.push_back(
+      {"0", "", "chat", w, 912ms, false, {{"tier", "primary"}, {"intent", "pricing"}}});
   t.spans.push_back({"1", "0", "admission", w, 0ms, false, {{"outcome", "admitted"}}});
   t.spans.push_back({"2", "0", "model:sonnet", w, 900ms, false, {{"outcome", "ok"}}});
   t.spans.push_back({"3", "0", "tier:primary", w, 912ms, false, {{"price_guard", "ok"}}});
@@ -96,18 +97,22 @@ BENCHMARK(BM_ObserverOnReply);
 void BM_MetricsRender(benchmark::State& state) {
   observe::MetricsRegistry r;
   auto& replies = r.counter("mangaassist_replies_total", "h", {"tier", "intent"});
-  auto& dur = r.histogram("mangaassist_request_duration_seconds", "h", observe::latency_buckets(), {"tier"});
-  auto& errors = r.counter("mangaassist_model_errors_total", "h", {"model", "error_class", "error_code"});
+  auto& dur = r.histogram("mangaassist_request_duration_seconds", "h", observe::latency_buckets(),
+                          {"tier"});
+  auto& errors =
+      r.counter("mangaassist_model_errors_total", "h", {"model", "error_class", "error_code"});
   for (const char* t : {"primary", "secondary", "cache", "static", "degraded"}) {
     dur.with({t}).observe(0.5);
-    for (const char* i : {"order_status", "pricing", "availability", "recommendation", "faq", "general"}) {
+    for (const char* i :
+         {"order_status", "pricing", "availability", "recommendation", "faq", "general"}) {
       replies.with({t, i}).inc();
     }
   }
   for (const char* m : {"sonnet", "haiku"}) {
     for (int c = 0; c < 20; ++c) errors.with({m, "throttling", "Code" + std::to_string(c)}).inc();
   }
-  for (int g = 0; g < 30; ++g) r.gauge("g" + std::to_string(g), "h", {"model"}).with({"sonnet"}).set(g);
+  for (int g = 0; g < 30; ++g)
+    r.gauge("g" + std::to_string(g), "h", {"model"}).with({"sonnet"}).set(g);
   for (auto _ : state) benchmark::DoNotOptimize(r.render());
 }
 BENCHMARK(BM_MetricsRender)->Unit(benchmark::kMicrosecond);

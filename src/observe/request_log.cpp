@@ -197,14 +197,19 @@ LogSink::~LogSink() {
   if (file_ != nullptr) std::fclose(file_);
 }
 
-void LogSink::write(const RequestLog& log) { write_line(to_json_line(log)); }
+void LogSink::write(const RequestLog& log) { write_line(to_json_line(log), log.level == "ERROR"); }
 
-void LogSink::write_line(std::string_view line) {
+void LogSink::write_line(std::string_view line, bool flush_now) {
   std::lock_guard lock(mu_);
   if (file_ != nullptr) {
     std::fwrite(line.data(), 1, line.size(), file_);
     std::fputc('\n', file_);
-    std::fflush(file_);
+    // NOTE: a flush per line is a syscall per request (~45,000/s under load); errors go out
+    // at once, other lines every 64 and at shutdown.
+    if (flush_now || ++unflushed_ >= 64) {
+      std::fflush(file_);
+      unflushed_ = 0;
+    }
   }
   if (to_stdout_) {
     std::fwrite(line.data(), 1, line.size(), stdout);

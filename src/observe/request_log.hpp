@@ -51,12 +51,13 @@ class LogSink final {
   LogSink& operator=(const LogSink&) = delete;
   bool ok() const { return file_ != nullptr || to_stdout_; }
   void write(const RequestLog& log);
-  void write_line(std::string_view line);
+  void write_line(std::string_view line, bool flush_now = true);
 
  private:
   std::mutex mu_;
   std::FILE* file_ = nullptr;
   bool to_stdout_;
+  int unflushed_ = 0;
 };
 
 }  // namespace ma::observe

@@ -57,7 +57,10 @@ void TraceSink::write(const Trace& t) {
   if (file_ == nullptr) return;
   std::fwrite(line.data(), 1, line.size(), file_);
   std::fputc('\n', file_);
-  std::fflush(file_);
+  if (++unflushed_ >= 64) {  // as the request log: batched, and flushed at shutdown
+    std::fflush(file_);
+    unflushed_ = 0;
+  }
 }
 
 }  // namespace ma::observe

@@ -41,6 +41,7 @@ class TraceSink final {
  private:
   std::mutex mu_;
   std::FILE* file_ = nullptr;
+  int unflushed_ = 0;
 };
 
 }  // namespace ma::observe

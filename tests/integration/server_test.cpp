@@ -361,6 +361,9 @@ TEST_F(ServerTest, EveryRequestLeavesALogLineAndErrorsKeepTheirTrace) {
   const std::string reply(r.at("reply").as_string());
   EXPECT_EQ(reply.find("TOKENIZER"), std::string::npos);
   EXPECT_EQ(reply.find("errorDetail"), std::string::npos);
+  const auto metrics = http_request(port_, "GET", "/metrics").body;
+  const auto alarms = admin("GET", "/admin/alarms", "").json();
+  stop();  // flushes the log and trace files
   const auto logs = read_lines(log_path_);
   ASSERT_EQ(logs.size(), 2u);
   auto last = json::parse(logs[1]);
@@ -373,11 +376,9 @@ TEST_F(ServerTest, EveryRequestLeavesALogLineAndErrorsKeepTheirTrace) {
     found |= json::parse(line).at("trace_id").as_string() == r.at("trace_id").as_string();
   }
   EXPECT_TRUE(found);
-  const auto metrics = http_request(port_, "GET", "/metrics").body;
   EXPECT_NE(metrics.find("mangaassist_model_errors_total{model=\"sonnet\",error_class=\"unknown\","
                          "error_code=\"TOKENIZER_FAULT\"} 1"),
             std::string::npos);
-  auto alarms = admin("GET", "/admin/alarms", "").json();
   bool anomaly = false;
   for (const auto& a : alarms.at("alarms").as_array()) {
     anomaly |= a.at("name").as_string() == "error_code_anomaly" &&
