@@ -9,6 +9,7 @@
 
 #include "core/json.hpp"
 #include "core/text.hpp"
+#include "core/wall_time.hpp"
 
 namespace ma::catalog {
 
@@ -35,21 +36,7 @@ const std::string& Series::display_title(bool japanese) const {
 }
 
 std::optional<core::WallTime> parse_rfc3339_utc(std::string_view s) {
-  int y, mo, d, h, mi, se;
-  char z = 0;
-  if (std::sscanf(std::string(s).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se,
-                  &z) != 7 ||
-      z != 'Z') {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = se;
-  return core::WallTime(std::chrono::seconds(timegm(&tm)));
+  return core::parse_rfc3339(s);
 }
 
 namespace {

@@ -92,3 +92,24 @@ TEST(JsonTest, EscapesStrings) {
 
 }  // namespace
 }  // namespace ma::core
+
+#include "core/wall_time.hpp"
+
+namespace ma::core {
+namespace {
+
+TEST(WallTimeTest, FormatsAndParsesRfc3339) {
+  const WallTime t{std::chrono::milliseconds(1709210096123)};
+  EXPECT_EQ(format_rfc3339(t), "2024-02-29T12:34:56.123Z");
+  EXPECT_EQ(format_rfc3339(t, false), "2024-02-29T12:34:56Z");
+  EXPECT_EQ(parse_rfc3339("2024-02-29T12:34:56.123Z"), t);
+  EXPECT_EQ(parse_rfc3339("2026-11-20T00:00:00Z"), WallTime{std::chrono::seconds(1795132800)});
+  EXPECT_EQ(format_rfc3339(WallTime{}), "1970-01-01T00:00:00.000Z");
+  for (std::string_view bad : {"", "2026-11-20", "2026-11-20T00:00:00", "2026-11-20T00:00:00+09:00",
+                               "2026-13-01T00:00:00Z", "20x6-11-20T00:00:00Z"}) {
+    EXPECT_FALSE(parse_rfc3339(bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ma::core

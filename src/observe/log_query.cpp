@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/json.hpp"
+#include "core/wall_time.hpp"
 
 namespace ma::observe {
 
@@ -69,22 +70,11 @@ long long bin_seconds(const std::string& f) {
 
 // "2026-11-26T19:22:41.123Z" floored to a bin, same format without millis.
 std::string bin_time(const std::string& t, long long secs) {
-  int y, mo, d, h, mi, s;
-  if (std::sscanf(t.c_str(), "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) return "";
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  std::time_t e = timegm(&tm);
-  e -= e % secs;
-  gmtime_r(&e, &tm);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
+  const auto parsed = core::parse_rfc3339(t);
+  if (!parsed) return "";
+  auto e = std::chrono::duration_cast<std::chrono::seconds>(parsed->time_since_epoch()).count();
+  e -= ((e % secs) + secs) % secs;
+  return core::format_rfc3339(core::WallTime(std::chrono::seconds(e)), false);
 }
 
 bool matches(const json::object& o, const Condition& c) {

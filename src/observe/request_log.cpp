@@ -7,6 +7,7 @@
 
 #include "core/json.hpp"
 #include "core/text.hpp"
+#include "core/wall_time.hpp"
 
 namespace ma::observe {
 
@@ -105,35 +106,7 @@ std::string hash_user(std::string_view user_id) {
   return buf;
 }
 
-std::string rfc3339(core::WallTime t) {
-  // Civil date from days since the epoch (Howard Hinnant's algorithm): no gmtime, no printf.
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const long long secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-  long long days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-  const long long sod = secs - days * 86400;
-  days += 719468;
-  const long long era = (days >= 0 ? days : days - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(days - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const long long y = static_cast<long long>(yoe) + era * 400 + (m <= 2);
-  char buf[25] = "0000-00-00T00:00:00.000Z";
-  auto put = [&](int pos, long long v, int width) {
-    for (int k = width - 1; k >= 0; --k, v /= 10) buf[pos + k] = static_cast<char>('0' + v % 10);
-  };
-  put(0, y, 4);
-  put(5, m, 2);
-  put(8, d, 2);
-  put(11, sod / 3600, 2);
-  put(14, sod / 60 % 60, 2);
-  put(17, sod % 60, 2);
-  put(20, ((ms % 1000) + 1000) % 1000, 3);
-  return std::string(buf, 24);
-}
+std::string rfc3339(core::WallTime t) { return core::format_rfc3339(t); }
 
 std::string to_json_line(const RequestLog& l) {
   std::string o;
