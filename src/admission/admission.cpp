@@ -183,7 +183,7 @@ asio::awaitable<void> Admission::dispatch() {
                                     std::chrono::milliseconds(100));
       }
     }
-    if (running && wait > Duration::zero()) (void)co_await clock_.sleep_for(wait);
+    if (running && wait > Duration::zero()) (void)co_await clock_.wait_for(wait);
   }
 }
 

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 #include "core/real_clock.hpp"
 #include "observe/log_query.hpp"
 #include "server/app.hpp"

@@ -38,7 +38,7 @@ asio::awaitable<void> CacheMaintenance::run_sale_watcher() {
     }
     running = next.has_value();
     if (running) {
-      running = co_await clock_.sleep_for(std::chrono::duration_cast<core::Duration>(*next - now));
+      running = co_await clock_.wait_for(std::chrono::duration_cast<core::Duration>(*next - now));
     }
     if (running) {
       for (const auto& sale : catalog_.sales()) {
@@ -63,7 +63,7 @@ std::size_t CacheMaintenance::validate_once() {
 asio::awaitable<void> CacheMaintenance::run_validation() {
   bool running = true;
   while (running) {
-    running = co_await clock_.sleep_for(config_.validate_every);
+    running = co_await clock_.wait_for(config_.validate_every);
     if (running) validate_once();
   }
 }

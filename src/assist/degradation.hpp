@@ -3,8 +3,8 @@
 //
 // v2 (the default) names the user's question, says plainly that the assistant is limited
 // right now, gives an ETA when one is known (from the breakers), and offers intent-specific
-// links. It never invites the user to resend (seed incident 5: a "try again" message caused
-// a retry storm and 2,100 tickets). v1 reproduces the seed's original text, for incident
+// links. It never invites the user to resend (seed incident 5: the v1 message, banned now,
+// caused a retry storm and 2,100 tickets). v1 reproduces the seed's original text, for incident
 // replays only.
 
 #include <optional>
@@ -32,7 +32,8 @@ Degraded degraded_reply(const Retrieved& r, std::optional<core::Duration> eta,
 Degraded high_demand_reply(fm::Language lang, std::optional<core::Duration> eta);
 
 // Phrases no v2 message may contain (checked by tests).
-inline constexpr std::string_view kBannedPhrases[] = {"try again", "try asking again",
-                                                      "i'm still here", "もう一度", "再度お試し"};
+// clang-format off
+inline constexpr std::string_view kBannedPhrases[] = {"try again", "try asking again", "i'm still here", "もう一度", "再度お試し"};
+// clang-format on
 
 }  // namespace ma::assist

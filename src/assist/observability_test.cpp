@@ -11,7 +11,7 @@
 
 #include "assist/observer.hpp"
 #include "assist/pipeline.hpp"
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 #include "core/sim_clock.hpp"
 #include "fm/simulated_bedrock.hpp"
 #include "observe/log_query.hpp"

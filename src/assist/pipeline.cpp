@@ -118,7 +118,7 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
         result.skipped = "client_rate_limited";
         co_return result;
       }
-      co_await clock.sleep_for(wait);
+      co_await clock.wait_for(wait);
       continue;
     }
     bool permitted;
@@ -164,7 +164,7 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
       stats_.budget_refusals.fetch_add(1, std::memory_order_relaxed);
     }
     if (!decision.retry()) co_return result;
-    co_await clock.sleep_for(decision.delay);
+    co_await clock.wait_for(decision.delay);
   }
 }
 
@@ -290,7 +290,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
           const Duration room = model_deadline.remaining(clock.now());
           const Duration stagger =
               std::min(rng.uniform(Duration::zero(), config_.stagger_max), room / 2);
-          if (stagger > Duration::zero()) co_await clock.sleep_for(stagger);
+          if (stagger > Duration::zero()) co_await clock.wait_for(stagger);
         }
         mreq.model_id = std::string(lane.provider.name());
         LaneResult lr = co_await call_lane(lane, mreq, rng, on_chunk, tier, reply);

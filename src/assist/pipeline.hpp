@@ -6,7 +6,7 @@
 //   secondary the other model, after a random stagger  (same policies, its own state)
 //   cache     a cached answer (pricing answers carry the staleness disclaimer)
 //   static    an answer written from live catalog data
-//   degraded  an intent-aware message with status, ETA and links (never "try again")
+//   degraded  an intent-aware message with status, ETA and links (no banned phrase)
 // and always returns exactly one Reply before the deadline.
 //
 // One engine, two drivers: handle() is a coroutine over the injected Clock, so the server

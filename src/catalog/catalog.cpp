@@ -7,7 +7,7 @@
 #include <fstream>
 #include <set>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 #include "core/text.hpp"
 #include "core/wall_time.hpp"
 

@@ -27,7 +27,7 @@ class Clock {
   // completes at once (still asynchronously).
   virtual boost::asio::awaitable<bool> sleep_until(TimePoint t) = 0;
 
-  boost::asio::awaitable<bool> sleep_for(Duration d) { return sleep_until(now() + d); }
+  boost::asio::awaitable<bool> wait_for(Duration d) { return sleep_until(now() + d); }
 };
 
 }  // namespace ma::core

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 #include "core/result.hpp"
 
 namespace ma::core {

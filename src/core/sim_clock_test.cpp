@@ -73,7 +73,7 @@ TEST_F(SimClockTest, CancelledCallbackNeverFires) {
 TEST_F(SimClockTest, CoroutineSleepsOnVirtualTime) {
   std::vector<Duration> woke;
   auto task = [&](Duration d) -> asio::awaitable<void> {
-    const bool reached = co_await clock_.sleep_for(d);
+    const bool reached = co_await clock_.wait_for(d);
     EXPECT_TRUE(reached);
     woke.push_back(clock_.now() - t0_);
   };
@@ -88,11 +88,11 @@ TEST_F(SimClockTest, SleepLosingARaceIsCancelledWithoutWaitingForItsTime) {
   using namespace asio::experimental::awaitable_operators;
   std::optional<TimePoint> finished;
   auto fast = [&]() -> asio::awaitable<int> {
-    co_await clock_.sleep_for(50ms);
+    co_await clock_.wait_for(50ms);
     co_return 7;
   };
   auto task = [&]() -> asio::awaitable<void> {
-    auto result = co_await (fast() || clock_.sleep_for(3s));
+    auto result = co_await (fast() || clock_.wait_for(3s));
     EXPECT_EQ(result.index(), 0u);
     finished = clock_.now();
   };

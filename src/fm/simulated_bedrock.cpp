@@ -153,7 +153,7 @@ asio::awaitable<ModelResult> SimulatedBedrock::invoke(const ModelRequest& req,
       co_await clock_.sleep_until(req.deadline.at());
       co_return timeout();
     }
-    if (p.latency > core::Duration::zero() && !co_await clock_.sleep_for(p.latency)) {
+    if (p.latency > core::Duration::zero() && !co_await clock_.wait_for(p.latency)) {
       co_return timeout();
     }
     co_return core::fail(*p.error);

@@ -27,7 +27,7 @@ AlarmState storm(resilience::Jitter jitter) {
                  core::Random rng) -> asio::awaitable<void> {
     resilience::Backoff b({jitter, 100ms, 2s});
     for (int retry = 0; retry < 5; ++retry) {
-      co_await clock.sleep_for(b.next(rng));
+      co_await clock.wait_for(b.next(rng));
       alarms.record_retry(clock.now());
     }
   };

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <map>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 #include "core/wall_time.hpp"
 
 namespace ma::observe {

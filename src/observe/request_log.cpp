@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 #include "core/text.hpp"
 #include "core/wall_time.hpp"
 

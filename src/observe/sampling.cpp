@@ -4,7 +4,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 
 namespace ma::observe {
 

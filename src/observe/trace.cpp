@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 #include "observe/request_log.hpp"
 
 namespace ma::observe {

@@ -135,7 +135,7 @@ class RetryStormTest : public ::testing::Test {
     auto task = [](core::SimClock& clock, core::TimePoint t0, Jitter jitter, core::Random rng,
                    std::vector<std::int64_t>& times) -> boost::asio::awaitable<void> {
       Backoff b({jitter, 100ms, 2s});
-      co_await clock.sleep_for(b.next(rng));
+      co_await clock.wait_for(b.next(rng));
       times.push_back(
           std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - t0).count());
     };

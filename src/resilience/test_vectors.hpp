@@ -6,7 +6,7 @@
 #include <boost/json/value.hpp>
 #include <string>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 
 namespace ma::resilience::testing {
 

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <random>
 
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 
 namespace ma::server {
 

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "catalog/catalog.hpp"
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 
 namespace ma::server {
 

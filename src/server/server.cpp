@@ -17,7 +17,7 @@
 #include <random>
 
 #include "assist/degradation.hpp"
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 #include "core/random.hpp"
 #include "core/text.hpp"
 

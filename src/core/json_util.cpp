@@ -1,4 +1,4 @@
-#include "core/json.hpp"
+#include "core/json_util.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
