@@ -37,7 +37,8 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
 }  // namespace
 
 std::string format_rfc3339(WallTime t, bool with_millis) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   const long long secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
   const long long days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
   const long long sod = secs - days * 86400;
@@ -65,8 +66,8 @@ std::string format_rfc3339(WallTime t, bool with_millis) {
 std::optional<WallTime> parse_rfc3339(std::string_view s) {
   int y, mo, d, h, mi, se;
   if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-      !digits(s, 8, 2, d) || s[10] != 'T' || !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) ||
-      s[16] != ':' || !digits(s, 17, 2, se)) {
+      !digits(s, 8, 2, d) || s[10] != 'T' || !digits(s, 11, 2, h) || s[13] != ':' ||
+      !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se)) {
     return std::nullopt;
   }
   std::size_t pos = 19;
@@ -84,8 +85,8 @@ std::optional<WallTime> parse_rfc3339(std::string_view s) {
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
   const long long days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   const long long secs = days * 86400 + h * 3600 + mi * 60 + se;
-  return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::seconds(secs) +
-                                                                  std::chrono::milliseconds(millis)));
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(
+      std::chrono::seconds(secs) + std::chrono::milliseconds(millis)));
 }
 
 }  // namespace ma::core
