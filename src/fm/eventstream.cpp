@@ -12,7 +12,8 @@ std::uint32_t crc32(std::string_view bytes) {
 
 std::string_view EventMessage::header(std::string_view name) const {
   for (const auto& h : headers) {
-    if (h.name == name && (h.type == EventHeader::kString || h.type == EventHeader::kBytes)) return h.bytes;
+    if (h.name == name && (h.type == EventHeader::kString || h.type == EventHeader::kBytes))
+      return h.bytes;
   }
   return {};
 }
@@ -21,7 +22,8 @@ namespace {
 
 std::uint64_t be(std::string_view s, std::size_t pos, int n) {
   std::uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(s[pos + static_cast<std::size_t>(i)]);
+  for (int i = 0; i < n; ++i)
+    v = (v << 8) | static_cast<unsigned char>(s[pos + static_cast<std::size_t>(i)]);
   return v;
 }
 
@@ -31,7 +33,8 @@ core::Status parse_headers(std::string_view h, std::vector<EventHeader>& out) {
   while (pos < h.size()) {
     EventHeader e;
     const std::size_t name_len = static_cast<unsigned char>(h[pos++]);
-    if (name_len == 0 || !need(name_len + 1)) return core::fail("invalid_header", "header name runs past the header block");
+    if (name_len == 0 || !need(name_len + 1))
+      return core::fail("invalid_header", "header name runs past the header block");
     e.name.assign(h.substr(pos, name_len));
     pos += name_len;
     const auto type = static_cast<unsigned char>(h[pos++]);
@@ -45,8 +48,12 @@ core::Status parse_headers(std::string_view h, std::vector<EventHeader>& out) {
       case EventHeader::kInt:
       case EventHeader::kLong:
       case EventHeader::kTimestamp: {
-        const int n = type == EventHeader::kByte ? 1 : type == EventHeader::kShort ? 2 : type == EventHeader::kInt ? 4 : 8;
-        if (!need(static_cast<std::size_t>(n))) return core::fail("invalid_header", "header value runs past the header block");
+        const int n = type == EventHeader::kByte    ? 1
+                      : type == EventHeader::kShort ? 2
+                      : type == EventHeader::kInt   ? 4
+                                                    : 8;
+        if (!need(static_cast<std::size_t>(n)))
+          return core::fail("invalid_header", "header value runs past the header block");
         const std::uint64_t raw = be(h, pos, n);
         // Sign-extend the big-endian two's complement value.
         const int shift = 64 - 8 * n;
@@ -56,10 +63,12 @@ core::Status parse_headers(std::string_view h, std::vector<EventHeader>& out) {
       }
       case EventHeader::kBytes:
       case EventHeader::kString: {
-        if (!need(2)) return core::fail("invalid_header", "header length runs past the header block");
+        if (!need(2))
+          return core::fail("invalid_header", "header length runs past the header block");
         const std::size_t len = be(h, pos, 2);
         pos += 2;
-        if (!need(len)) return core::fail("invalid_header", "header value runs past the header block");
+        if (!need(len))
+          return core::fail("invalid_header", "header value runs past the header block");
         e.bytes.assign(h.substr(pos, len));
         pos += len;
         break;
@@ -94,14 +103,17 @@ core::Status EventStreamDecoder::feed(std::string_view bytes, std::vector<EventM
     const std::uint32_t total = static_cast<std::uint32_t>(be(b, 0, 4));
     const std::uint32_t headers_len = static_cast<std::uint32_t>(be(b, 4, 4));
     const std::uint32_t prelude_crc = static_cast<std::uint32_t>(be(b, 8, 4));
-    if (crc32(b.substr(0, 8)) != prelude_crc) return fail("prelude_crc_mismatch", "Prelude checksum mismatch");
-    if (total < 16 || total > kMaxMessage || headers_len > kMaxHeaders || headers_len > total - 16) {
+    if (crc32(b.substr(0, 8)) != prelude_crc)
+      return fail("prelude_crc_mismatch", "Prelude checksum mismatch");
+    if (total < 16 || total > kMaxMessage || headers_len > kMaxHeaders ||
+        headers_len > total - 16) {
       return fail("invalid_length", "message length " + std::to_string(total) + " with headers " +
                                         std::to_string(headers_len) + " is not a valid frame");
     }
     if (b.size() < total) break;  // wait for the rest
     const std::uint32_t message_crc = static_cast<std::uint32_t>(be(b, total - 4, 4));
-    if (crc32(b.substr(0, total - 4)) != message_crc) return fail("message_crc_mismatch", "Message checksum mismatch");
+    if (crc32(b.substr(0, total - 4)) != message_crc)
+      return fail("message_crc_mismatch", "Message checksum mismatch");
     EventMessage m;
     if (auto st = parse_headers(b.substr(12, headers_len), m.headers); !st.ok()) {
       return fail(st.error().code, st.error().message);

@@ -22,8 +22,16 @@ namespace ma::fm {
 
 struct EventHeader {
   enum Type : std::uint8_t {
-    kTrue = 0, kFalse = 1, kByte = 2, kShort = 3, kInt = 4, kLong = 5,
-    kBytes = 6, kString = 7, kTimestamp = 8, kUuid = 9,
+    kTrue = 0,
+    kFalse = 1,
+    kByte = 2,
+    kShort = 3,
+    kInt = 4,
+    kLong = 5,
+    kBytes = 6,
+    kString = 7,
+    kTimestamp = 8,
+    kUuid = 9,
   };
   std::string name;
   Type type = kString;

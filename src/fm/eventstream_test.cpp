@@ -20,7 +20,8 @@ std::string read(const std::string& path) {
 }
 
 std::string base64_decode(std::string_view in) {
-  static const std::string kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   int val = 0, bits = -8;
   for (char c : in) {
@@ -100,15 +101,17 @@ TEST(EventStreamTest, ConverseStreamArrivingByteByByte) {
       text += boost::json::parse(m.payload).at("delta").at("text").as_string();
     }
   }
-  EXPECT_EQ(types, (std::vector<std::string>{"messageStart", "contentBlockDelta", "contentBlockDelta",
-                                             "contentBlockStop", "messageStop", "metadata"}));
+  EXPECT_EQ(types,
+            (std::vector<std::string>{"messageStart", "contentBlockDelta", "contentBlockDelta",
+                                      "contentBlockStop", "messageStop", "metadata"}));
   EXPECT_EQ(text, "Hello, world");
 }
 
 TEST(EventStreamTest, ExceptionFramesAndUnmodeledErrors) {
   EventStreamDecoder d;
   std::vector<EventMessage> msgs;
-  ASSERT_TRUE(d.feed(read(kDir + "/synthetic/converse_stream_then_throttling_exception.bin"), msgs).ok());
+  ASSERT_TRUE(
+      d.feed(read(kDir + "/synthetic/converse_stream_then_throttling_exception.bin"), msgs).ok());
   ASSERT_EQ(msgs.size(), 3u);
   EXPECT_EQ(msgs[2].header(":message-type"), "exception");
   EXPECT_EQ(msgs[2].header(":exception-type"), "throttlingException");
