@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 PORT ?= 8080
 
-.PHONY: deps configure build test run bench bench-load format format-check clean
+.PHONY: deps configure build app test run bench bench-load format format-check clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -15,16 +15,20 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# Only the service, for `make run` (the tests and benchmarks take most of the build time).
+app: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target mangaassist
+
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
-run: build
+run: app
 	@$(BUILD_DIR)/mangaassist serve --port $(PORT)
 
 bench: build
 	@$(BUILD_DIR)/bench/ma_bench --benchmark_min_time=0.2
 
-bench-load: build
+bench-load: app
 	@./bench/load.sh
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
