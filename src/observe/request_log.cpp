@@ -166,6 +166,15 @@ LogSink::LogSink(const std::string& path, bool to_stdout) : to_stdout_(to_stdout
   if (!path.empty()) file_ = std::fopen(path.c_str(), "a");
 }
 
+void LogSink::flush() {
+  std::lock_guard lock(mu_);
+  if (file_ != nullptr && unflushed_ > 0) {
+    std::fflush(file_);
+    unflushed_ = 0;
+  }
+  if (to_stdout_) std::fflush(stdout);
+}
+
 LogSink::~LogSink() {
   if (file_ != nullptr) std::fclose(file_);
 }

@@ -52,6 +52,8 @@ class LogSink final {
   bool ok() const { return file_ != nullptr || to_stdout_; }
   void write(const RequestLog& log);
   void write_line(std::string_view line, bool flush_now = true);
+  // Writes out what is buffered (the server calls it every second).
+  void flush();
 
  private:
   std::mutex mu_;

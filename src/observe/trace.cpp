@@ -47,6 +47,14 @@ TraceSink::TraceSink(const std::string& path) {
   if (!path.empty()) file_ = std::fopen(path.c_str(), "a");
 }
 
+void TraceSink::flush() {
+  std::lock_guard lock(mu_);
+  if (file_ != nullptr && unflushed_ > 0) {
+    std::fflush(file_);
+    unflushed_ = 0;
+  }
+}
+
 TraceSink::~TraceSink() {
   if (file_ != nullptr) std::fclose(file_);
 }

@@ -37,6 +37,7 @@ class TraceSink final {
   TraceSink& operator=(const TraceSink&) = delete;
   bool ok() const { return file_ != nullptr; }
   void write(const Trace& t);
+  void flush();
 
  private:
   std::mutex mu_;

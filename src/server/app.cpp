@@ -163,6 +163,15 @@ void App::register_collectors() {
   });
 }
 
+boost::asio::awaitable<void> App::run_flusher() {
+  bool running = true;
+  while (running) {
+    running = co_await clock_.wait_for(std::chrono::seconds(1));
+    if (log_) log_->flush();
+    if (traces_) traces_->flush();
+  }
+}
+
 void App::refresh_alarm_inputs() {
   for (const auto& m : pipeline_->status().models) {
     alarms_.set_breaker_open(m.name, m.breaker == resilience::BreakerState::kOpen);

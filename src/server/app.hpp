@@ -41,6 +41,9 @@ class App final {
   observe::MetricsRegistry& metrics() { return metrics_; }
   observe::AlarmEngine& alarms() { return alarms_; }
   assist::RequestObserver& observer() { return *observer_; }
+  // Flushes the request log and traces every second, so that a quiet server's lines are
+  // readable at once; runs until cancelled (spawned by the server).
+  boost::asio::awaitable<void> run_flusher();
   // Copies the breaker states into the alarms (done on every /metrics, /status, /admin/alarms).
   void refresh_alarm_inputs();
   // The simulated model of that name, or null (real providers take no chaos).
