@@ -28,7 +28,8 @@ run: app
 bench: build
 	@$(BUILD_DIR)/bench/ma_bench --benchmark_min_time=0.2
 
-bench-load: app
+bench-load: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target mangaassist ma_loadgen
 	@./bench/load.sh
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')

@@ -42,3 +42,6 @@ echo "== gateway overhead at 1,000 requests/s (hey, 10 workers x 100/s; zero-lat
 hey -z "$DURATION" -c 10 -q 100 -m POST -T application/json \
   -d '{"message":"Recommend something like Naruto"}' \
   "http://127.0.0.1:$PORT/v1/chat" | grep -E "Requests/sec|(50|90|99)% in|Status code|\[200\]"
+
+echo "== gateway latency at 1,000 requests/s, open loop, microseconds (bench/loadgen.cpp, 8 connections)"
+build/bench/ma_loadgen "$PORT" 1000 5 8 "Recommend something like Naruto"

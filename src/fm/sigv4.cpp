@@ -26,8 +26,8 @@ std::string hex(const unsigned char* d, std::size_t n) {
 std::string hmac(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
@@ -65,7 +65,8 @@ std::string normalize_path(std::string_view path) {
   }
   std::string out;
   for (auto s : segs) out += "/" + std::string(s);
-  const bool trailing = !path.empty() && (path.back() == '/' || path.ends_with("/.") || path.ends_with("/.."));
+  const bool trailing =
+      !path.empty() && (path.back() == '/' || path.ends_with("/.") || path.ends_with("/.."));
   if (out.empty() || trailing) out += "/";
   return out;
 }
@@ -119,21 +120,24 @@ std::string uri_encode(std::string_view s, bool keep_slash) {
   return out;
 }
 
-SigV4Result sigv4_sign(const SigV4Request& req, const AwsCredentials& creds, const SigV4Options& opt) {
+SigV4Result sigv4_sign(const SigV4Request& req, const AwsCredentials& creds,
+                       const SigV4Options& opt) {
   SigV4Result r;
   const std::string date_time = amz_date(opt.time);
   const std::string date = date_time.substr(0, 8);
   const std::string payload_hash = sha256_hex(req.body);
 
   r.added_headers.emplace_back("X-Amz-Date", date_time);
-  if (!creds.session_token.empty()) r.added_headers.emplace_back("X-Amz-Security-Token", creds.session_token);
+  if (!creds.session_token.empty())
+    r.added_headers.emplace_back("X-Amz-Security-Token", creds.session_token);
   if (opt.sign_body) r.added_headers.emplace_back("X-Amz-Content-Sha256", payload_hash);
 
   // Canonical headers: lower-case names, trimmed values, repeated names joined with ','.
   std::map<std::string, std::string> headers;
   auto add = [&](const std::string& name, const std::string& value) {
     std::string n = name;
-    std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(n.begin(), n.end(), n.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     auto [it, inserted] = headers.emplace(n, trim_collapse(value));
     if (!inserted) it->second += "," + trim_collapse(value);
   };
@@ -149,7 +153,8 @@ SigV4Result sigv4_sign(const SigV4Request& req, const AwsCredentials& creds, con
     if (!kv.empty()) {
       const std::size_t eq = kv.find('=');
       const std::string k = uri_encode(uri_decode(kv.substr(0, eq)), false);
-      const std::string v = eq == std::string_view::npos ? "" : uri_encode(uri_decode(kv.substr(eq + 1)), false);
+      const std::string v =
+          eq == std::string_view::npos ? "" : uri_encode(uri_decode(kv.substr(eq + 1)), false);
       params.emplace_back(k, v);
     }
     i = j + 1;
@@ -164,11 +169,12 @@ SigV4Result sigv4_sign(const SigV4Request& req, const AwsCredentials& creds, con
     canonical_headers += n + ":" + v + "\n";
   }
   const std::string path = opt.normalize_path ? normalize_path(req.path) : req.path;
-  r.canonical_request = req.method + "\n" + uri_encode(path, true) + "\n" + query + "\n" + canonical_headers + "\n" +
-                        signed_headers + "\n" + payload_hash;
+  r.canonical_request = req.method + "\n" + uri_encode(path, true) + "\n" + query + "\n" +
+                        canonical_headers + "\n" + signed_headers + "\n" + payload_hash;
 
   const std::string scope = date + "/" + opt.region + "/" + opt.service + "/aws4_request";
-  r.string_to_sign = "AWS4-HMAC-SHA256\n" + date_time + "\n" + scope + "\n" + sha256_hex(r.canonical_request);
+  r.string_to_sign =
+      "AWS4-HMAC-SHA256\n" + date_time + "\n" + scope + "\n" + sha256_hex(r.canonical_request);
   const std::string k_date = hmac("AWS4" + creds.secret_access_key, date);
   const std::string k_region = hmac(k_date, opt.region);
   const std::string k_service = hmac(k_region, opt.service);

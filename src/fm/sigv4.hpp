@@ -46,7 +46,8 @@ struct SigV4Result {
   std::vector<std::pair<std::string, std::string>> added_headers;
 };
 
-SigV4Result sigv4_sign(const SigV4Request& req, const AwsCredentials& creds, const SigV4Options& opt);
+SigV4Result sigv4_sign(const SigV4Request& req, const AwsCredentials& creds,
+                       const SigV4Options& opt);
 
 std::string sha256_hex(std::string_view data);
 // RFC 3986 encoding of everything but unreserved characters (and '/' when keep_slash).

@@ -52,7 +52,8 @@ TEST(SigV4Test, PassesTheAwsSigningSuite) {
     SCOPED_TRACE(dir.filename().string());
     const auto ctx = boost::json::parse(read(dir / "context.json"));
     AwsCredentials creds{std::string(ctx.at("credentials").at("access_key_id").as_string()),
-                         std::string(ctx.at("credentials").at("secret_access_key").as_string()), ""};
+                         std::string(ctx.at("credentials").at("secret_access_key").as_string()),
+                         ""};
     SigV4Options opt;
     opt.region = std::string(ctx.at("region").as_string());
     opt.service = std::string(ctx.at("service").as_string());
@@ -63,20 +64,26 @@ TEST(SigV4Test, PassesTheAwsSigningSuite) {
     EXPECT_EQ(r.canonical_request, read(dir / "header-canonical-request.txt"));
     EXPECT_EQ(r.string_to_sign, read(dir / "header-string-to-sign.txt"));
     EXPECT_EQ(r.signature, read(dir / "header-signature.txt"));
-    EXPECT_NE(read(dir / "header-signed-request.txt").find("Authorization:" + r.authorization), std::string::npos);
+    EXPECT_NE(read(dir / "header-signed-request.txt").find("Authorization:" + r.authorization),
+              std::string::npos);
     ++cases;
   }
   EXPECT_EQ(cases, 18);
 }
 
 TEST(SigV4Test, BedrockModelIdIsEncodedTwiceInTheCanonicalUri) {
-  SigV4Request req{"POST", "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", "",
-                   {{"Host", "bedrock-runtime.us-east-1.amazonaws.com"}, {"Content-Type", "application/json"}},
-                   R"({"messages":[]})"};
-  SigV4Options opt{"us-east-1", "bedrock", core::WallTime{std::chrono::seconds(1795694400)}, true, false};
+  SigV4Request req{
+      "POST",
+      "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+      "",
+      {{"Host", "bedrock-runtime.us-east-1.amazonaws.com"}, {"Content-Type", "application/json"}},
+      R"({"messages":[]})"};
+  SigV4Options opt{"us-east-1", "bedrock", core::WallTime{std::chrono::seconds(1795694400)}, true,
+                   false};
   const auto r = sigv4_sign(req, {"AKIDEXAMPLE", "secret", "session"}, opt);
-  EXPECT_NE(r.canonical_request.find("/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse\n"),
-            std::string::npos)
+  EXPECT_NE(
+      r.canonical_request.find("/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse\n"),
+      std::string::npos)
       << r.canonical_request;
   EXPECT_NE(r.authorization.find("/us-east-1/bedrock/aws4_request"), std::string::npos);
   EXPECT_NE(r.canonical_request.find("x-amz-security-token:session\n"), std::string::npos);
