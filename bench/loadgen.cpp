@@ -33,13 +33,14 @@ int main(int argc, char** argv) {
   const long total = static_cast<long>(rate * seconds);
   auto conn = [&](int id) -> asio::awaitable<void> {
     beast::tcp_stream stream(co_await asio::this_coro::executor);
-    co_await stream.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                                  asio::use_awaitable);
+    co_await stream.async_connect(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), asio::use_awaitable);
     stream.socket().set_option(asio::ip::tcp::no_delay(true));
     beast::flat_buffer buf;
     asio::steady_timer timer(stream.get_executor());
     for (long i = id; i < total; i += conns) {
-      const auto due = start + std::chrono::nanoseconds(static_cast<long long>(1e9 * static_cast<double>(i) / rate));
+      const auto due = start + std::chrono::nanoseconds(
+                                   static_cast<long long>(1e9 * static_cast<double>(i) / rate));
       timer.expires_at(due);
       co_await timer.async_wait(asio::use_awaitable);
       http::request<http::string_body> req{http::verb::post, "/v1/chat", 11};
@@ -49,7 +50,8 @@ int main(int argc, char** argv) {
       req.prepare_payload();
       auto [ew, nw] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
       http::response<http::string_body> res;
-      auto [er, nr] = co_await http::async_read(stream, buf, res, asio::as_tuple(asio::use_awaitable));
+      auto [er, nr] =
+          co_await http::async_read(stream, buf, res, asio::as_tuple(asio::use_awaitable));
       if (ew || er) {
         ++errors;
         co_return;
@@ -65,9 +67,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::sort(lat_us.begin(), lat_us.end());
-  auto pct = [&](double p) { return lat_us[std::min(lat_us.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lat_us.size())))]; };
-  std::printf("  sent %zu at %.0f/s over %d connections: p50 %.0f us, p90 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us;"
-              " non-200 %d, errors %d\n",
-              lat_us.size(), rate, conns, pct(0.5), pct(0.9), pct(0.99), pct(0.999), lat_us.back(), non200, errors);
+  auto pct = [&](double p) {
+    return lat_us[std::min(lat_us.size() - 1,
+                           static_cast<std::size_t>(p * static_cast<double>(lat_us.size())))];
+  };
+  std::printf(
+      "  sent %zu at %.0f/s over %d connections: p50 %.0f us, p90 %.0f us, p99 %.0f us, p99.9 %.0f "
+      "us, max %.0f us;"
+      " non-200 %d, errors %d\n",
+      lat_us.size(), rate, conns, pct(0.5), pct(0.9), pct(0.99), pct(0.999), lat_us.back(), non200,
+      errors);
   return 0;
 }

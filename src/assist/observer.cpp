@@ -94,7 +94,7 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
   if (keep) {
     ++kept_;
     traces_kept_.with({head ? "sampled" : "error"}).inc();
-    if (traces_ != nullptr) {
+    if (traces_ != nullptr || otlp_ != nullptr) {
       observe::Trace t;
       t.trace_id = r.trace_id;
       const core::WallTime wall0 =
@@ -141,7 +141,8 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
            r.latency,
            r.degraded,
            {{"price_guard", r.price_guard}, {"deduplicated", r.deduplicated ? "true" : "false"}}});
-      traces_->write(t);
+      if (traces_ != nullptr) traces_->write(t);
+      if (otlp_ != nullptr) otlp_->enqueue(t);
     }
   }
 

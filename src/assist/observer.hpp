@@ -15,6 +15,7 @@
 #include "core/random.hpp"
 #include "observe/alarms.hpp"
 #include "observe/metrics.hpp"
+#include "observe/otlp_exporter.hpp"
 #include "observe/request_log.hpp"
 #include "observe/sampling.hpp"
 #include "observe/trace.hpp"
@@ -41,6 +42,8 @@ class RequestObserver final {
   void on_refused(std::string_view scope, std::string_view question, std::string_view user_id,
                   std::string_view trace_id);
 
+  // Also send kept traces to an OTLP collector (not owned; may be null).
+  void set_exporter(observe::OtlpExporter* exporter) { otlp_ = exporter; }
   std::uint64_t traces_kept() const { return kept_.load(); }
   std::uint64_t log_lines() const { return lines_.load(); }
 
@@ -51,6 +54,7 @@ class RequestObserver final {
   observe::Sampler& sampler_;
   observe::LogSink* log_;
   observe::TraceSink* traces_;
+  observe::OtlpExporter* otlp_ = nullptr;
   std::mutex rng_mu_;
   core::Random rng_;
   std::atomic<std::uint64_t> kept_{0}, lines_{0};

@@ -91,6 +91,20 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   app->observer_ =
       std::make_unique<assist::RequestObserver>(clock, app->metrics_, app->alarms_, *app->sampler_,
                                                 app->log_.get(), app->traces_.get(), c.seed ^ 0x0b);
+  std::string otlp = c.otlp_endpoint;
+  if (const char* v = std::getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+      v != nullptr && *v != '\0') {
+    otlp = v;
+  } else if (const char* base = std::getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+             base != nullptr && *base != '\0') {
+    otlp = std::string(base) + "/v1/traces";
+  }
+  if (!otlp.empty()) {
+    auto ep = observe::OtlpEndpoint::parse(otlp);
+    if (!ep.ok()) return core::fail(std::move(ep).error());
+    app->otlp_ = std::make_unique<observe::OtlpExporter>(clock, *ep, "mangaassist");
+    app->observer_->set_exporter(app->otlp_.get());
+  }
   app->register_collectors();
   return app;
 }

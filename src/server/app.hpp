@@ -41,6 +41,8 @@ class App final {
   observe::MetricsRegistry& metrics() { return metrics_; }
   observe::AlarmEngine& alarms() { return alarms_; }
   assist::RequestObserver& observer() { return *observer_; }
+  // The OTLP exporter, when an endpoint is configured (the server runs it).
+  observe::OtlpExporter* otlp() { return otlp_.get(); }
   // Flushes the request log and traces every second, so that a quiet server's lines are
   // readable at once; runs until cancelled (spawned by the server).
   boost::asio::awaitable<void> run_flusher();
@@ -70,6 +72,7 @@ class App final {
   std::unique_ptr<observe::Sampler> sampler_;
   std::unique_ptr<observe::LogSink> log_;
   std::unique_ptr<observe::TraceSink> traces_;
+  std::unique_ptr<observe::OtlpExporter> otlp_;
   std::unique_ptr<assist::RequestObserver> observer_;
 };
 

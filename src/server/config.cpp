@@ -174,7 +174,8 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   }
   if (auto* o = root["observe"].as_table()) {
     if (auto st =
-            check_keys(*o, "observe.", {"log_file", "log_stdout", "trace_file", "sampling_rules"});
+            check_keys(*o, "observe.",
+                       {"log_file", "log_stdout", "trace_file", "sampling_rules", "otlp_endpoint"});
         !st.ok()) {
       return st;
     }
@@ -182,6 +183,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     get(*o, "log_stdout", cfg.log_stdout);
     get(*o, "trace_file", cfg.trace_file);
     get(*o, "sampling_rules", cfg.sampling_rules);
+    get(*o, "otlp_endpoint", cfg.otlp_endpoint);
   }
   if (auto* c = root["catalog"].as_table()) {
     if (auto st = check_keys(*c, "catalog.", {"data_dir", "db_path"}); !st.ok()) return st;

@@ -50,7 +50,10 @@ struct AppConfig {
   bool log_stdout = false;
   std::string trace_file = "var/traces.jsonl";
   std::string sampling_rules;  // X-Ray local rules file; empty: 1/s then 5%
-  std::uint64_t seed = 0;      // 0: seeded from the OS
+  // OTLP/HTTP JSON collector, e.g. http://127.0.0.1:4318/v1/traces; empty: none. The
+  // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and OTEL_EXPORTER_OTLP_ENDPOINT variables override it.
+  std::string otlp_endpoint;
+  std::uint64_t seed = 0;  // 0: seeded from the OS
 };
 
 // Reads the scheduled events calendar (prescaling of the global limit).

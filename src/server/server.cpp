@@ -312,6 +312,7 @@ core::Result<std::uint16_t> Server::listen() {
   asio::co_spawn(impl_->ioc, impl_->app.maintenance().run_sale_watcher(), asio::detached);
   asio::co_spawn(impl_->ioc, impl_->app.maintenance().run_validation(), asio::detached);
   asio::co_spawn(impl_->ioc, impl_->app.run_flusher(), asio::detached);
+  if (auto* otlp = impl_->app.otlp()) asio::co_spawn(impl_->ioc, otlp->run(), asio::detached);
   return port_;
 }
 

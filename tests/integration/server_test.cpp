@@ -281,7 +281,8 @@ TEST_F(ServerTest, GracefulShutdownAnswersWhatIsInFlight) {
       std::async(std::launch::async, [&] { return chat("Recommend something like Naruto"); });
   // Wait for the event: the request is being answered.
   const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (server_->in_flight() == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  while (server_->in_flight() == 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::yield();
   ASSERT_EQ(server_->in_flight(), 1u);
   server_->shutdown();
   const HttpResult r = pending.get();
