@@ -19,9 +19,11 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 core::Result<OtlpEndpoint> OtlpEndpoint::parse(std::string_view url) {
   if (url.rfind("https://", 0) == 0) {
-    return core::fail("invalid_config", "OTLP over https is not supported yet; use a local collector over http");
+    return core::fail("invalid_config",
+                      "OTLP over https is not supported yet; use a local collector over http");
   }
-  if (url.rfind("http://", 0) != 0) return core::fail("invalid_config", "the OTLP endpoint must start with http://");
+  if (url.rfind("http://", 0) != 0)
+    return core::fail("invalid_config", "the OTLP endpoint must start with http://");
   std::string_view rest = url.substr(7);
   const auto slash = rest.find('/');
   const std::string_view hostport = rest.substr(0, slash);
@@ -30,13 +32,17 @@ core::Result<OtlpEndpoint> OtlpEndpoint::parse(std::string_view url) {
   const auto colon = hostport.rfind(':');
   e.host = std::string(hostport.substr(0, colon));
   e.port = colon == std::string_view::npos ? "4318" : std::string(hostport.substr(colon + 1));
-  if (e.host.empty() || e.port.empty()) return core::fail("invalid_config", "bad OTLP endpoint " + std::string(url));
+  if (e.host.empty() || e.port.empty())
+    return core::fail("invalid_config", "bad OTLP endpoint " + std::string(url));
   return e;
 }
 
 OtlpExporter::OtlpExporter(core::Clock& clock, OtlpEndpoint endpoint, std::string service_name,
                            std::size_t max_queue)
-    : clock_(clock), endpoint_(std::move(endpoint)), service_(std::move(service_name)), max_queue_(max_queue) {}
+    : clock_(clock),
+      endpoint_(std::move(endpoint)),
+      service_(std::move(service_name)),
+      max_queue_(max_queue) {}
 
 void OtlpExporter::enqueue(const Trace& t) {
   std::lock_guard lock(mu_);
@@ -52,7 +58,8 @@ namespace {
 std::string otlp_trace_id(std::string_view xray) {
   std::string hex;
   for (char c : xray.size() > 2 && xray.substr(0, 2) == "1-" ? xray.substr(2) : xray) {
-    if (std::isxdigit(static_cast<unsigned char>(c))) hex.push_back(static_cast<char>(std::tolower(c)));
+    if (std::isxdigit(static_cast<unsigned char>(c)))
+      hex.push_back(static_cast<char>(std::tolower(c)));
   }
   hex.resize(32, '0');
   return hex;
@@ -61,18 +68,22 @@ std::string otlp_trace_id(std::string_view xray) {
 std::string span_id(std::string_view trace, std::string_view span) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx",
-                static_cast<unsigned long long>(core::fnv1a(std::string(trace) + "/" + std::string(span)) | 1));
+                static_cast<unsigned long long>(
+                    core::fnv1a(std::string(trace) + "/" + std::string(span)) | 1));
   return buf;
 }
 
 std::string nanos(core::WallTime t) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+  return std::to_string(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
 }  // namespace
 
-std::string OtlpExporter::to_otlp_json(const std::vector<Trace>& batch, std::string_view service_name) {
-  std::string o = R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":)";
+std::string OtlpExporter::to_otlp_json(const std::vector<Trace>& batch,
+                                       std::string_view service_name) {
+  std::string o =
+      R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":)";
   core::append_json_string(o, service_name);
   o += R"(}}]},"scopeSpans":[{"scope":{"name":"mangaassist"},"spans":[)";
   bool first = true;
@@ -82,10 +93,12 @@ std::string OtlpExporter::to_otlp_json(const std::vector<Trace>& batch, std::str
       o += first ? "" : ",";
       first = false;
       o += R"({"traceId":")" + tid + R"(","spanId":")" + span_id(t.trace_id, s.id) + "\"";
-      if (!s.parent_id.empty()) o += R"(,"parentSpanId":")" + span_id(t.trace_id, s.parent_id) + "\"";
+      if (!s.parent_id.empty())
+        o += R"(,"parentSpanId":")" + span_id(t.trace_id, s.parent_id) + "\"";
       o += R"(,"name":)";
       core::append_json_string(o, s.name);
-      o += s.parent_id.empty() ? R"(,"kind":2)" : (s.name.rfind("model:", 0) == 0 ? R"(,"kind":3)" : R"(,"kind":1)");
+      o += s.parent_id.empty() ? R"(,"kind":2)"
+                               : (s.name.rfind("model:", 0) == 0 ? R"(,"kind":3)" : R"(,"kind":1)");
       o += R"(,"startTimeUnixNano":")" + nanos(s.start) + R"(","endTimeUnixNano":")" +
            nanos(s.start + std::chrono::duration_cast<core::WallTime::duration>(s.duration)) + "\"";
       o += R"(,"attributes":[)";

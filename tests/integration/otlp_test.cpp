@@ -108,7 +108,10 @@ TEST(OtlpTest, KeptTracesReachTheCollector) {
   auto port = server.listen();
   ASSERT_TRUE(port.ok());
   server.start();
-  ASSERT_EQ(testing::http_request(*port, "POST", "/admin/chaos", R"({"model":"all","outage":true})", {{"Authorization", "Bearer t"}}).status, 200);
+  ASSERT_EQ(testing::http_request(*port, "POST", "/admin/chaos", R"({"model":"all","outage":true})",
+                                  {{"Authorization", "Bearer t"}})
+                .status,
+            200);
   auto r = testing::http_request(*port, "POST", "/v1/chat", R"({"message":"Tell me a story"})");
   ASSERT_EQ(r.status, 200);
   std::string trace(json::parse(r.body).at("trace_id").as_string());  // 1-xxxxxxxx-yyyy...
@@ -128,7 +131,14 @@ TEST(OtlpTest, KeptTracesReachTheCollector) {
   EXPECT_EQ(spans[0].at("traceId").as_string(), otlp_id);
   EXPECT_EQ(spans[0].at("name").as_string(), "chat");
   EXPECT_EQ(spans[0].at("status").at("code").as_int64(), 2);  // a degraded reply is an error span
-  EXPECT_EQ(doc.at("resourceSpans").at(0).at("resource").at("attributes").at(0).at("value").at("stringValue").as_string(),
+  EXPECT_EQ(doc.at("resourceSpans")
+                .at(0)
+                .at("resource")
+                .at("attributes")
+                .at(0)
+                .at("value")
+                .at("stringValue")
+                .as_string(),
             "mangaassist");
 }
 
