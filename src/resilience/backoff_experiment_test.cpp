@@ -87,7 +87,8 @@ TEST(BackoffExperimentTest, JitterCutsTheWorkAsInBrookersSimulation) {
     // Without jitter the last client also finishes far later.
     EXPECT_GT(a.at(Jitter::kNone).completion_ms, 2 * a.at(Jitter::kFull).completion_ms);
     std::ostringstream row;
-    for (auto& [j, o] : a) row << to_string(j) << ": " << o.calls << " calls, " << o.completion_ms << " ms; ";
+    for (auto& [j, o] : a)
+      row << to_string(j) << ": " << o.calls << " calls, " << o.completion_ms << " ms; ";
     RecordProperty("clients_" + std::to_string(clients), row.str());
   }
 }

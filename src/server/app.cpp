@@ -37,8 +37,27 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
 
   app->budget_ = std::make_unique<resilience::LockedRetryBudget>(
       std::make_unique<resilience::CappedRetryBudget>(c.retry_budget_per_minute));
-  app->sonnet_ = std::make_unique<fm::SimulatedBedrock>(c.sonnet, clock, c.seed ^ 0x50);
-  app->haiku_ = std::make_unique<fm::SimulatedBedrock>(c.haiku, clock, c.seed ^ 0x48);
+  if (c.providers == "openai") {
+    // The ecosystem's variables win over the file.
+    for (fm::OpenAiConfig* o : {&c.openai_primary, &c.openai_secondary}) {
+      if (const char* v = std::getenv("OPENAI_BASE_URL"); v != nullptr && *v != '\0')
+        o->base_url = v;
+      if (const char* v = std::getenv("OPENAI_API_KEY"); v != nullptr && *v != '\0') o->api_key = v;
+    }
+    auto p = fm::OpenAiCompatible::create(c.openai_primary);
+    if (!p.ok()) return core::fail(std::move(p).error());
+    auto s = fm::OpenAiCompatible::create(c.openai_secondary);
+    if (!s.ok()) return core::fail(std::move(s).error());
+    app->sonnet_ = std::move(p).value();
+    app->haiku_ = std::move(s).value();
+  } else {
+    auto sonnet = std::make_unique<fm::SimulatedBedrock>(c.sonnet, clock, c.seed ^ 0x50);
+    auto haiku = std::make_unique<fm::SimulatedBedrock>(c.haiku, clock, c.seed ^ 0x48);
+    app->sim_sonnet_ = sonnet.get();
+    app->sim_haiku_ = haiku.get();
+    app->sonnet_ = std::move(sonnet);
+    app->haiku_ = std::move(haiku);
+  }
   app->pipeline_ = std::make_unique<assist::Pipeline>(
       assist::Pipeline::Deps{clock, *app->catalog_, *app->sonnet_, *app->haiku_, *app->cache_,
                              app->flags_, app->budget_.get()},
@@ -193,8 +212,8 @@ void App::refresh_alarm_inputs() {
 }
 
 fm::SimulatedBedrock* App::simulated(std::string_view name) {
-  if (name == "sonnet") return sonnet_.get();
-  if (name == "haiku") return haiku_.get();
+  if (name == "sonnet") return sim_sonnet_;
+  if (name == "haiku") return sim_haiku_;
   return nullptr;
 }
 

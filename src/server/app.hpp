@@ -62,8 +62,10 @@ class App final {
   std::unique_ptr<cache::ResponseCache> cache_;
   assist::RuntimeFlags flags_;
   std::unique_ptr<resilience::RetryBudget> budget_;
-  std::unique_ptr<fm::SimulatedBedrock> sonnet_;
-  std::unique_ptr<fm::SimulatedBedrock> haiku_;
+  std::unique_ptr<fm::ModelProvider> sonnet_;   // the primary lane ("sonnet")
+  std::unique_ptr<fm::ModelProvider> haiku_;    // the secondary lane ("haiku")
+  fm::SimulatedBedrock* sim_sonnet_ = nullptr;  // set when the lanes are simulated
+  fm::SimulatedBedrock* sim_haiku_ = nullptr;
   std::unique_ptr<assist::Pipeline> pipeline_;
   std::unique_ptr<assist::CacheMaintenance> maintenance_;
   std::unique_ptr<admission::Admission> admission_;

@@ -62,9 +62,9 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   } catch (const toml::parse_error& e) {
     return core::fail("invalid_config", path + ": " + std::string(e.description()));
   }
-  if (auto st = check_keys(
-          root, "",
-          {"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe"});
+  if (auto st = check_keys(root, "",
+                           {"server", "pipeline", "models", "catalog", "cache", "retry",
+                            "admission", "observe", "providers", "openai"});
       !st.ok()) {
     return st;
   }
@@ -170,6 +170,28 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
         num(*t, "burst", plan->burst);
         if (auto v = (*t)["quota_per_day"].value<std::int64_t>()) plan->quota = *v;
       }
+    }
+  }
+  if (auto* p = root["providers"].as_table()) {
+    if (auto st = check_keys(*p, "providers.", {"kind"}); !st.ok()) return st;
+    get(*p, "kind", cfg.providers);
+    if (cfg.providers != "simulated" && cfg.providers != "openai") {
+      return core::fail("invalid_config", "providers.kind must be simulated or openai");
+    }
+  }
+  if (auto* o = root["openai"].as_table()) {
+    if (auto st = check_keys(*o, "openai.",
+                             {"base_url", "primary_model", "secondary_model", "max_tokens"});
+        !st.ok()) {
+      return st;
+    }
+    std::string base;
+    get(*o, "base_url", base);
+    if (!base.empty()) cfg.openai_primary.base_url = cfg.openai_secondary.base_url = base;
+    get(*o, "primary_model", cfg.openai_primary.model);
+    get(*o, "secondary_model", cfg.openai_secondary.model);
+    if (auto v = (*o)["max_tokens"].value<std::int64_t>()) {
+      cfg.openai_primary.max_tokens = cfg.openai_secondary.max_tokens = static_cast<int>(*v);
     }
   }
   if (auto* o = root["observe"].as_table()) {

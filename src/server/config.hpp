@@ -10,6 +10,7 @@
 #include "assist/cache_maintenance.hpp"
 #include "assist/pipeline.hpp"
 #include "core/result.hpp"
+#include "fm/openai_compatible.hpp"
 #include "fm/simulated_bedrock.hpp"
 
 namespace ma::server {
@@ -34,6 +35,11 @@ struct AppConfig {
   fm::SimModelSpec haiku{.name = "haiku",
                          .latency_median = std::chrono::milliseconds(450),
                          .latency_p99 = std::chrono::milliseconds(1100)};
+  // Which models answer: "simulated" (the default) or "openai" (any OpenAI-compatible
+  // endpoint; both lanes, with their own model names).
+  std::string providers = "simulated";
+  fm::OpenAiConfig openai_primary{.lane = "sonnet"};
+  fm::OpenAiConfig openai_secondary{.lane = "haiku"};
   std::string data_dir;
   std::string db_path = "var/mangaassist.db";
   std::size_t cache_max_entries = 100'000;

@@ -18,7 +18,8 @@ std::string write_temp(const std::string& text) {
 }
 
 TEST(ConfigTest, TheShippedConfigFilesLoad) {
-  for (const char* f : {"/config/default.toml", "/bench/load.toml"}) {
+  for (const char* f : {"/config/default.toml", "/bench/load.toml",
+                        "/config/openai-compatible.toml", "/tests/browser/browser.toml"}) {
     AppConfig cfg = default_config();
     const auto st = load_toml(std::string(MA_SOURCE_DIR) + f, cfg);
     EXPECT_TRUE(st.ok()) << f << ": " << (st.ok() ? "" : st.error().message);

@@ -1,0 +1,243 @@
+// The OpenAI-compatible provider against a mock server on a loopback port that speaks the
+// wire format: SSE streaming, error bodies, Retry-After, and the bad inputs of the wire.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <mutex>
+#include <thread>
+
+#include "core/real_clock.hpp"
+#include "fm/openai_compatible.hpp"
+#include "integration/test_client.hpp"
+#include "server/app.hpp"
+#include "server/server.hpp"
+
+namespace ma::fm {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using resilience::ErrorClass;
+
+class MockOpenAi {
+ public:
+  void set_mode(std::string m) {
+    std::lock_guard lock(mu_);
+    mode_ = std::move(m);
+  }
+  MockOpenAi() : acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    asio::co_spawn(ioc_, accept(), asio::detached);
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  ~MockOpenAi() {
+    ioc_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/v1"; }
+  json::value last_body() {
+    std::lock_guard lock(mu_);
+    return json::parse(body_);
+  }
+  std::string last_auth() {
+    std::lock_guard lock(mu_);
+    return auth_;
+  }
+
+ private:
+  asio::awaitable<void> accept() {
+    for (;;) {
+      auto s = co_await acceptor_.async_accept(asio::use_awaitable);
+      asio::co_spawn(ioc_, serve(std::move(s)), asio::detached);
+    }
+  }
+  static std::string chunk(std::string_view text) {
+    return "data: " + json::serialize(json::object{{"object", "chat.completion.chunk"},
+                                                   {"choices", json::array{json::object{{"index", 0}, {"delta", json::object{{"content", text}}}}}}}) +
+           "\n\n";
+  }
+  asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buf;
+    http::request<http::string_body> req;
+    auto [ec, n] = co_await http::async_read(stream, buf, req, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    std::string mode;
+    {
+      std::lock_guard lock(mu_);
+      body_ = req.body();
+      auth_ = std::string(req[http::field::authorization]);
+      mode = mode_;
+    }
+    std::string head, body;
+    if (mode == "stream" || mode == "truncated" || mode == "stream_error") {
+      body = ": keep-alive comment\n\n" + chunk("ONE PIECE 105巻は") + chunk("528円です。");
+      if (mode == "stream") body += "data: [DONE]\n\n";
+      if (mode == "stream_error") body += "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":\"server_error\"}}\n\n";
+      head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n";
+      head += mode == "truncated" ? "Connection: close\r\n\r\n" : "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    } else if (mode == "429") {
+      body = R"({"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}})";
+      head = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 2\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n";
+    } else if (mode == "html") {
+      body = "<html><body>502 Bad Gateway</body></html>";
+      head = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    } else if (mode == "empty200") {
+      head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    } else if (mode == "slow") {
+      asio::steady_timer t(stream.get_executor(), 5s);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_return;
+    }
+    co_await asio::async_write(stream, asio::buffer(head + body), asio::as_tuple(asio::use_awaitable));
+    boost::system::error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  }
+
+  asio::io_context ioc_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::string body_, auth_, mode_ = "stream";
+};
+
+class OpenAiTest : public ::testing::Test {
+ protected:
+  ModelResult call(std::vector<std::string>* chunks = nullptr, core::Duration budget = 3s) {
+    auto p = OpenAiCompatible::create({mock_.url(), "sk-test", "llama-3", "sonnet", 128});
+    EXPECT_TRUE(p.ok());
+    ModelRequest req;
+    req.lang = Language::kJa;
+    req.system = "You are the store assistant.";
+    req.turns = {{"user", "ONE PIECEの105巻はいくら？"}};
+    req.facts.lines = {"ONE PIECE 105巻は528円（税込）です。"};
+    req.deadline = core::Deadline::after(clock_, budget);
+    std::optional<ModelResult> out;
+    asio::io_context io;
+    auto task = [&]() -> asio::awaitable<void> {
+      out = co_await (*p)->invoke(req, [&](std::string_view t) {
+        if (chunks) chunks->emplace_back(t);
+      });
+    };
+    asio::co_spawn(io, task(), asio::detached);
+    io.run();
+    return std::move(out).value();
+  }
+  MockOpenAi mock_;
+  core::RealClock clock_;
+};
+
+TEST_F(OpenAiTest, StreamsTheCompletionAndSendsAProperRequest) {
+  std::vector<std::string> chunks;
+  auto r = call(&chunks);
+  ASSERT_TRUE(r.ok()) << r.error().code << " " << r.error().message;
+  EXPECT_EQ(r->text, "ONE PIECE 105巻は528円です。");
+  EXPECT_EQ(chunks, (std::vector<std::string>{"ONE PIECE 105巻は", "528円です。"}));
+  const auto body = mock_.last_body();
+  EXPECT_EQ(body.at("model").as_string(), "llama-3");
+  EXPECT_TRUE(body.at("stream").as_bool());
+  EXPECT_EQ(body.at("messages").at(0).at("role").as_string(), "system");
+  EXPECT_NE(std::string(body.at("messages").at(0).at("content").as_string()).find("528円"), std::string::npos);
+  EXPECT_EQ(body.at("messages").at(1).at("content").as_string(), "ONE PIECEの105巻はいくら？");
+  EXPECT_EQ(mock_.last_auth(), "Bearer sk-test");
+}
+
+TEST_F(OpenAiTest, RateLimitIsThrottlingWithItsRetryAfter) {
+  mock_.set_mode("429");
+  auto r = call();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorClass::kThrottling);
+  EXPECT_EQ(r.error().code, "rate_limit_exceeded");
+  EXPECT_EQ(r.error().retry_after, std::optional<core::Duration>(2s));
+}
+
+TEST_F(OpenAiTest, EveryBadWireInputIsAClassifiedError) {
+  struct Case {
+    const char* mode;
+    ErrorClass kind;
+    const char* code;
+  };
+  for (const Case& c : {Case{"truncated", ErrorClass::kTransient, "StreamTruncated"},
+                        Case{"stream_error", ErrorClass::kTransient, "server_error"},
+                        Case{"html", ErrorClass::kTransient, "HTTP502"},
+                        Case{"empty200", ErrorClass::kUnknown, "EmptyResponse"}}) {
+    mock_.set_mode(c.mode);
+    std::vector<std::string> chunks;
+    auto r = call(&chunks);
+    ASSERT_FALSE(r.ok()) << c.mode;
+    EXPECT_EQ(r.error().kind, c.kind) << c.mode;
+    EXPECT_EQ(r.error().code, c.code) << c.mode;
+  }
+}
+
+TEST_F(OpenAiTest, TheDeadlineBoundsASilentServer) {
+  mock_.set_mode("slow");
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call(nullptr, 300ms);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorClass::kTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST_F(OpenAiTest, BadBaseUrlIsAConfigError) {
+  EXPECT_FALSE(OpenAiCompatible::create({"ftp://x", "", "m", "sonnet", 10}).ok());
+}
+
+TEST_F(OpenAiTest, TheGatewayStreamsARealEndpointsTextToAWebSocketClient) {
+  server::AppConfig cfg = server::default_config();
+  cfg.data_dir = std::string(MA_SOURCE_DIR) + "/data";
+  cfg.db_path = ":memory:";
+  cfg.log_file.clear();
+  cfg.trace_file.clear();
+  cfg.providers = "openai";
+  cfg.openai_primary.base_url = cfg.openai_secondary.base_url = mock_.url();
+  cfg.openai_primary.model = "llama-3";
+  cfg.server.host = "127.0.0.1";
+  cfg.server.port = 0;
+  cfg.server.threads = 2;
+  auto app = server::App::create(cfg, clock_);
+  ASSERT_TRUE(app.ok()) << app.error().message;
+  EXPECT_EQ((*app)->simulated("sonnet"), nullptr);  // chaos does not apply to real models
+  server::Server srv(**app, cfg.server);
+  auto port = srv.listen();
+  ASSERT_TRUE(port.ok());
+  srv.start();
+  {
+    testing::WsClient ws(*port);
+    ws.send(R"({"action":"sendMessage","message":"ONE PIECEの105巻はいくら？","request_id":"x"})");
+    std::string streamed;
+    for (;;) {
+      auto m = ws.receive();
+      if (m.at("type").as_string() == "chunk") {
+        streamed += m.at("text").as_string();
+        continue;
+      }
+      ASSERT_EQ(m.at("type").as_string(), "reply");
+      EXPECT_EQ(m.at("tier").as_string(), "primary");
+      EXPECT_EQ(m.at("reply").as_string(), "ONE PIECE 105巻は528円です。");
+      break;
+    }
+    EXPECT_EQ(streamed, "ONE PIECE 105巻は528円です。");
+    // The endpoint throttles: the reply comes from live data, not an error.
+    mock_.set_mode("429");
+    ws.send(R"({"action":"sendMessage","message":"ONE PIECEの104巻はいくら？","request_id":"y"})");
+    for (;;) {
+      auto m = ws.receive();
+      if (m.at("type").as_string() != "reply") continue;
+      EXPECT_EQ(m.at("tier").as_string(), "static");
+      EXPECT_NE(std::string(m.at("reply").as_string()).find("528円"), std::string::npos);
+      break;
+    }
+  }
+  srv.shutdown();
+  srv.join();
+}
+
+}  // namespace
+}  // namespace ma::fm
