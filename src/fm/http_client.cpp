@@ -34,7 +34,8 @@ core::Result<Url> Url::parse(std::string_view url) {
   u.path = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
   while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
   const auto colon = hostport.rfind(':');
-  const bool has_port = colon != std::string_view::npos && hostport.find(']') == std::string_view::npos;
+  const bool has_port =
+      colon != std::string_view::npos && hostport.find(']') == std::string_view::npos;
   u.host = std::string(has_port ? hostport.substr(0, colon) : hostport);
   u.port = has_port ? std::string(hostport.substr(colon + 1)) : (u.tls ? "443" : "80");
   if (u.host.empty()) return core::fail("invalid_url", "a URL needs a host");
@@ -44,17 +45,18 @@ core::Result<Url> Url::parse(std::string_view url) {
 namespace {
 
 HttpError to_error(const boost::system::error_code& ec, std::string_view during) {
-  if (ec == beast::error::timeout) return {"timeout", "no answer before the deadline (" + std::string(during) + ")"};
-  if (ec == asio::error::connection_reset || ec == http::error::end_of_stream || ec == asio::error::eof ||
-      ec == http::error::partial_message) {
+  if (ec == beast::error::timeout)
+    return {"timeout", "no answer before the deadline (" + std::string(during) + ")"};
+  if (ec == asio::error::connection_reset || ec == http::error::end_of_stream ||
+      ec == asio::error::eof || ec == http::error::partial_message) {
     return {"connection_reset", "the connection closed during " + std::string(during)};
   }
   return {"io_error", std::string(during) + ": " + ec.message()};
 }
 
 template <class Stream>
-asio::awaitable<core::Result<HttpResponse, HttpError>> exchange(Stream& stream, http::request<http::string_body>& req,
-                                                               const BodySink& sink) {
+asio::awaitable<core::Result<HttpResponse, HttpError>> exchange(
+    Stream& stream, http::request<http::string_body>& req, const BodySink& sink) {
   auto [wec, wn] = co_await http::async_write(stream, req, kTuple);
   if (wec) co_return core::fail(to_error(wec, "the request"));
   beast::flat_buffer buf;
@@ -87,8 +89,9 @@ asio::awaitable<core::Result<HttpResponse, HttpError>> exchange(Stream& stream, 
 }  // namespace
 
 asio::awaitable<core::Result<HttpResponse, HttpError>> http_request(
-    const Url& base, std::string method, std::string path, std::vector<std::pair<std::string, std::string>> headers,
-    std::string body, core::Deadline deadline, BodySink body_sink) {
+    const Url& base, std::string method, std::string path,
+    std::vector<std::pair<std::string, std::string>> headers, std::string body,
+    core::Deadline deadline, BodySink body_sink) {
   auto ex = co_await asio::this_coro::executor;
   http::request<http::string_body> req{http::string_to_verb(method), base.path + path, 11};
   req.set(http::field::host, base.host);
@@ -99,7 +102,9 @@ asio::awaitable<core::Result<HttpResponse, HttpError>> http_request(
 
   asio::ip::tcp::resolver resolver(ex);
   auto [rec, results] = co_await resolver.async_resolve(base.host, base.port, kTuple);
-  if (rec) co_return core::fail(HttpError{"connect_failed", "cannot resolve " + base.host + ": " + rec.message()});
+  if (rec)
+    co_return core::fail(
+        HttpError{"connect_failed", "cannot resolve " + base.host + ": " + rec.message()});
   if (!base.tls) {
     beast::tcp_stream stream(ex);
     if (deadline.is_never()) {
@@ -108,7 +113,9 @@ asio::awaitable<core::Result<HttpResponse, HttpError>> http_request(
       stream.expires_at(deadline.at());
     }
     auto [cec, ep] = co_await stream.async_connect(results, kTuple);
-    if (cec) co_return core::fail(HttpError{"connect_failed", "cannot connect to " + base.host + ":" + base.port});
+    if (cec)
+      co_return core::fail(
+          HttpError{"connect_failed", "cannot connect to " + base.host + ":" + base.port});
     auto r = co_await exchange(stream, req, body_sink);
     boost::system::error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
@@ -128,9 +135,13 @@ asio::awaitable<core::Result<HttpResponse, HttpError>> http_request(
     beast::get_lowest_layer(stream).expires_at(deadline.at());
   }
   auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(results, kTuple);
-  if (cec) co_return core::fail(HttpError{"connect_failed", "cannot connect to " + base.host + ":" + base.port});
+  if (cec)
+    co_return core::fail(
+        HttpError{"connect_failed", "cannot connect to " + base.host + ":" + base.port});
   auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, kTuple);
-  if (hec) co_return core::fail(HttpError{"tls_failed", "TLS handshake with " + base.host + ": " + hec.message()});
+  if (hec)
+    co_return core::fail(
+        HttpError{"tls_failed", "TLS handshake with " + base.host + ": " + hec.message()});
   co_return co_await exchange(stream, req, body_sink);
 }
 

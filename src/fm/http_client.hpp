@@ -40,7 +40,7 @@ struct HttpError {
 // Sends one request. `body_sink` null: the body is collected in the response.
 boost::asio::awaitable<core::Result<HttpResponse, HttpError>> http_request(
     const Url& base, std::string method, std::string path,
-    std::vector<std::pair<std::string, std::string>> headers, std::string body, core::Deadline deadline,
-    BodySink body_sink = nullptr);
+    std::vector<std::pair<std::string, std::string>> headers, std::string body,
+    core::Deadline deadline, BodySink body_sink = nullptr);
 
 }  // namespace ma::fm

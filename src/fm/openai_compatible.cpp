@@ -21,13 +21,15 @@ std::string system_prompt(const ModelRequest& req) {
 core::Result<std::unique_ptr<OpenAiCompatible>> OpenAiCompatible::create(OpenAiConfig config) {
   auto url = Url::parse(config.base_url);
   if (!url.ok()) return core::fail("invalid_config", "OPENAI_BASE_URL: " + url.error().message);
-  return std::unique_ptr<OpenAiCompatible>(new OpenAiCompatible(std::move(config), std::move(url).value()));
+  return std::unique_ptr<OpenAiCompatible>(
+      new OpenAiCompatible(std::move(config), std::move(url).value()));
 }
 
 std::string OpenAiCompatible::request_body(const ModelRequest& req) const {
   json::array messages;
   messages.push_back(json::object{{"role", "system"}, {"content", system_prompt(req)}});
-  for (const auto& t : req.turns) messages.push_back(json::object{{"role", t.role}, {"content", t.text}});
+  for (const auto& t : req.turns)
+    messages.push_back(json::object{{"role", t.role}, {"content", t.text}});
   return json::serialize(json::object{{"model", config_.model},
                                       {"messages", std::move(messages)},
                                       {"stream", true},
@@ -36,7 +38,8 @@ std::string OpenAiCompatible::request_body(const ModelRequest& req) const {
 
 namespace {
 
-ModelError error_of(resilience::ErrorClass kind, std::string code, std::string message, int status = 0) {
+ModelError error_of(resilience::ErrorClass kind, std::string code, std::string message,
+                    int status = 0) {
   ModelError e;
   e.kind = kind;
   e.code = code;
@@ -102,7 +105,8 @@ void feed_sse(SseState& st, std::string_view bytes, const ChunkSink& on_chunk) {
     }
     auto v = core::parse_json(data);
     if (!v.ok() || !v->is_object()) {
-      st.error = error_of(ErrorClass::kUnknown, "MalformedStreamEvent", "an event that is not JSON");
+      st.error =
+          error_of(ErrorClass::kUnknown, "MalformedStreamEvent", "an event that is not JSON");
       return;
     }
     if (v->get_object().contains("error")) {
@@ -125,7 +129,8 @@ void feed_sse(SseState& st, std::string_view bytes, const ChunkSink& on_chunk) {
 
 }  // namespace
 
-asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req, const ChunkSink& on_chunk) {
+asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
+                                                      const ChunkSink& on_chunk) {
   std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"},
                                                               {"Accept", "text/event-stream"}};
   if (!config_.api_key.empty()) headers.emplace_back("Authorization", "Bearer " + config_.api_key);
@@ -142,17 +147,19 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req, c
     feed_sse(st, bytes, on_chunk);
     return !st.done && !st.error;
   };
-  auto res = co_await http_request(url_, "POST", "/chat/completions", std::move(headers), request_body(req),
-                                   req.deadline, sink);
+  auto res = co_await http_request(url_, "POST", "/chat/completions", std::move(headers),
+                                   request_body(req), req.deadline, sink);
   if (!res.ok()) {
     const auto& e = res.error();
-    co_return core::fail(error_of(e.code == "timeout" ? ErrorClass::kTimeout : ErrorClass::kTransient,
-                                  e.code == "timeout" ? "DeadlineExceeded" : "ConnectionError", e.message));
+    co_return core::fail(
+        error_of(e.code == "timeout" ? ErrorClass::kTimeout : ErrorClass::kTransient,
+                 e.code == "timeout" ? "DeadlineExceeded" : "ConnectionError", e.message));
   }
   const HttpResponse& r = *res;
   if (r.status != 200) {
     auto p = resilience::parse_error(r.status, "", st.pending);
-    ModelError e = error_of(p.kind, p.code.empty() ? "HTTP" + std::to_string(r.status) : p.code, p.message, r.status);
+    ModelError e = error_of(p.kind, p.code.empty() ? "HTTP" + std::to_string(r.status) : p.code,
+                            p.message, r.status);
     e.raw_code = p.raw_code.empty() ? e.code : p.raw_code;
     e.retry_after = retry_after(r.headers);
     co_return core::fail(std::move(e));
@@ -162,23 +169,28 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req, c
     // A non-streaming JSON completion (some servers ignore "stream": true).
     auto v = core::parse_json(st.pending);
     if (v.ok() && v->is_object()) {
-      if (const auto* ch = v->get_object().if_contains("choices"); ch && ch->is_array() && !ch->get_array().empty()) {
+      if (const auto* ch = v->get_object().if_contains("choices");
+          ch && ch->is_array() && !ch->get_array().empty()) {
         const auto& msg = ch->get_array()[0];
         if (msg.is_object() && msg.get_object().contains("message")) {
-          if (auto content = core::get_string(msg.at("message"), "content"); content && !content->empty()) {
+          if (auto content = core::get_string(msg.at("message"), "content");
+              content && !content->empty()) {
             if (on_chunk) on_chunk(*content);
             co_return ModelReply{std::string(*content), config_.lane, 0, 0};
           }
         }
       }
     }
-    co_return core::fail(error_of(ErrorClass::kUnknown, st.pending.empty() ? "EmptyResponse" : "UnrecognisedResponse",
+    co_return core::fail(error_of(ErrorClass::kUnknown,
+                                  st.pending.empty() ? "EmptyResponse" : "UnrecognisedResponse",
                                   "a 200 without a completion", 200));
   }
   if (!st.done) {
-    co_return core::fail(error_of(ErrorClass::kTransient, "StreamTruncated", "the stream ended before [DONE]", 200));
+    co_return core::fail(
+        error_of(ErrorClass::kTransient, "StreamTruncated", "the stream ended before [DONE]", 200));
   }
-  if (st.text.empty()) co_return core::fail(error_of(ErrorClass::kUnknown, "EmptyCompletion", "no text", 200));
+  if (st.text.empty())
+    co_return core::fail(error_of(ErrorClass::kUnknown, "EmptyCompletion", "no text", 200));
   co_return ModelReply{std::move(st.text), config_.lane, 0, 0};
 }
 

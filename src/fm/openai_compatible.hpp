@@ -14,9 +14,9 @@ namespace ma::fm {
 
 struct OpenAiConfig {
   std::string base_url = "http://127.0.0.1:8000/v1";  // OPENAI_BASE_URL
-  std::string api_key;                                 // OPENAI_API_KEY; empty: no header
-  std::string model = "default";                       // the model name the server expects
-  std::string lane = "sonnet";                         // the cascade lane it serves
+  std::string api_key;                                // OPENAI_API_KEY; empty: no header
+  std::string model = "default";                      // the model name the server expects
+  std::string lane = "sonnet";                        // the cascade lane it serves
   int max_tokens = 512;
 };
 
@@ -24,7 +24,8 @@ class OpenAiCompatible final : public ModelProvider {
  public:
   static core::Result<std::unique_ptr<OpenAiCompatible>> create(OpenAiConfig config);
 
-  boost::asio::awaitable<ModelResult> invoke(const ModelRequest& req, const ChunkSink& on_chunk) override;
+  boost::asio::awaitable<ModelResult> invoke(const ModelRequest& req,
+                                             const ChunkSink& on_chunk) override;
   std::string_view name() const override { return config_.lane; }
 
   // The request body for a model request (public for tests).

@@ -2,12 +2,11 @@
 // wire format: SSE streaming, error bodies, Retry-After, and the bad inputs of the wire.
 #include <gtest/gtest.h>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <mutex>
-#include <thread>
 
 #include "core/real_clock.hpp"
 #include "fm/openai_compatible.hpp"
@@ -19,92 +18,69 @@ namespace ma::fm {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using resilience::ErrorClass;
 
+// Plays an OpenAI-compatible server; `mode` picks the behaviour.
 class MockOpenAi {
  public:
   void set_mode(std::string m) {
     std::lock_guard lock(mu_);
     mode_ = std::move(m);
   }
-  MockOpenAi() : acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
-    asio::co_spawn(ioc_, accept(), asio::detached);
-    thread_ = std::thread([this] { ioc_.run(); });
-  }
-  ~MockOpenAi() {
-    ioc_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/v1"; }
-  json::value last_body() {
-    std::lock_guard lock(mu_);
-    return json::parse(body_);
-  }
-  std::string last_auth() {
-    std::lock_guard lock(mu_);
-    return auth_;
-  }
+  std::string url() const { return server_.base_url() + "/v1"; }
+  json::value last_body() { return json::parse(server_.requests().back().body); }
+  std::string last_auth() { return server_.requests().back().headers["authorization"]; }
 
  private:
-  asio::awaitable<void> accept() {
-    for (;;) {
-      auto s = co_await acceptor_.async_accept(asio::use_awaitable);
-      asio::co_spawn(ioc_, serve(std::move(s)), asio::detached);
-    }
-  }
   static std::string chunk(std::string_view text) {
-    return "data: " + json::serialize(json::object{{"object", "chat.completion.chunk"},
-                                                   {"choices", json::array{json::object{{"index", 0}, {"delta", json::object{{"content", text}}}}}}}) +
+    return "data: " +
+           json::serialize(json::object{
+               {"object", "chat.completion.chunk"},
+               {"choices", json::array{json::object{
+                               {"index", 0}, {"delta", json::object{{"content", text}}}}}}}) +
            "\n\n";
   }
-  asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buf;
-    http::request<http::string_body> req;
-    auto [ec, n] = co_await http::async_read(stream, buf, req, asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;
+  std::string answer(const testing::MockHttpServer::Request&) {
     std::string mode;
     {
       std::lock_guard lock(mu_);
-      body_ = req.body();
-      auth_ = std::string(req[http::field::authorization]);
       mode = mode_;
     }
-    std::string head, body;
     if (mode == "stream" || mode == "truncated" || mode == "stream_error") {
-      body = ": keep-alive comment\n\n" + chunk("ONE PIECE 105巻は") + chunk("528円です。");
+      std::string body =
+          ": keep-alive comment\n\n" + chunk("ONE PIECE 105巻は") + chunk("528円です。");
       if (mode == "stream") body += "data: [DONE]\n\n";
-      if (mode == "stream_error") body += "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":\"server_error\"}}\n\n";
-      head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n";
-      head += mode == "truncated" ? "Connection: close\r\n\r\n" : "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-    } else if (mode == "429") {
-      body = R"({"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}})";
-      head = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 2\r\nContent-Length: " +
-             std::to_string(body.size()) + "\r\n\r\n";
-    } else if (mode == "html") {
-      body = "<html><body>502 Bad Gateway</body></html>";
-      head = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-    } else if (mode == "empty200") {
-      head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-    } else if (mode == "slow") {
-      asio::steady_timer t(stream.get_executor(), 5s);
-      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-      co_return;
+      if (mode == "stream_error") {
+        body +=
+            "data: "
+            "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":\"server_"
+            "error\"}}\n\n";
+      }
+      if (mode == "truncated") {
+        return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" +
+               body;
+      }
+      return testing::http_response(200, "OK", body, "Content-Type: text/event-stream\r\n");
     }
-    co_await asio::async_write(stream, asio::buffer(head + body), asio::as_tuple(asio::use_awaitable));
-    boost::system::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    if (mode == "429") {
+      return testing::http_response(
+          429, "Too Many Requests",
+          R"({"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}})",
+          "Content-Type: application/json\r\nRetry-After: 2\r\n");
+    }
+    if (mode == "html") {
+      return testing::http_response(502, "Bad Gateway", "<html><body>502 Bad Gateway</body></html>",
+                                    "Content-Type: text/html\r\n");
+    }
+    if (mode == "empty200") return testing::http_response(200, "OK", "");
+    return "";  // "slow": never answers
   }
 
-  asio::io_context ioc_;
-  asio::ip::tcp::acceptor acceptor_;
-  std::thread thread_;
   std::mutex mu_;
-  std::string body_, auth_, mode_ = "stream";
+  std::string mode_ = "stream";
+  testing::MockHttpServer server_{[this](const auto& r) { return answer(r); }};
 };
 
 class OpenAiTest : public ::testing::Test {
@@ -143,7 +119,8 @@ TEST_F(OpenAiTest, StreamsTheCompletionAndSendsAProperRequest) {
   EXPECT_EQ(body.at("model").as_string(), "llama-3");
   EXPECT_TRUE(body.at("stream").as_bool());
   EXPECT_EQ(body.at("messages").at(0).at("role").as_string(), "system");
-  EXPECT_NE(std::string(body.at("messages").at(0).at("content").as_string()).find("528円"), std::string::npos);
+  EXPECT_NE(std::string(body.at("messages").at(0).at("content").as_string()).find("528円"),
+            std::string::npos);
   EXPECT_EQ(body.at("messages").at(1).at("content").as_string(), "ONE PIECEの105巻はいくら？");
   EXPECT_EQ(mock_.last_auth(), "Bearer sk-test");
 }
@@ -190,17 +167,10 @@ TEST_F(OpenAiTest, BadBaseUrlIsAConfigError) {
 }
 
 TEST_F(OpenAiTest, TheGatewayStreamsARealEndpointsTextToAWebSocketClient) {
-  server::AppConfig cfg = server::default_config();
-  cfg.data_dir = std::string(MA_SOURCE_DIR) + "/data";
-  cfg.db_path = ":memory:";
-  cfg.log_file.clear();
-  cfg.trace_file.clear();
+  server::AppConfig cfg = testing::test_config();
   cfg.providers = "openai";
   cfg.openai_primary.base_url = cfg.openai_secondary.base_url = mock_.url();
   cfg.openai_primary.model = "llama-3";
-  cfg.server.host = "127.0.0.1";
-  cfg.server.port = 0;
-  cfg.server.threads = 2;
   auto app = server::App::create(cfg, clock_);
   ASSERT_TRUE(app.ok()) << app.error().message;
   EXPECT_EQ((*app)->simulated("sonnet"), nullptr);  // chaos does not apply to real models

@@ -15,16 +15,7 @@ namespace {
 
 TEST(PromtoolTest, MetricsPassPromtoolCheck) {
   core::RealClock clock;
-  AppConfig cfg = default_config();
-  cfg.data_dir = std::string(MA_SOURCE_DIR) + "/data";
-  cfg.db_path = ":memory:";
-  cfg.log_file.clear();
-  cfg.trace_file.clear();
-  cfg.server.host = "127.0.0.1";
-  cfg.server.port = 0;
-  cfg.server.threads = 1;
-  cfg.sonnet.latency_median = std::chrono::milliseconds(1);
-  cfg.haiku.latency_median = std::chrono::milliseconds(1);
+  AppConfig cfg = testing::test_config();
   auto app = App::create(cfg, clock);
   ASSERT_TRUE(app.ok()) << app.error().message;
   Server server(**app, cfg.server);

@@ -1,14 +1,23 @@
 #include "integration/test_client.hpp"
 
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace ma::testing {
 
@@ -120,6 +129,107 @@ boost::json::value WsClient::receive(std::chrono::milliseconds timeout) {
   }
   if (ec) throw boost::system::system_error(ec);
   return boost::json::parse(beast::buffers_to_string(buf.data()));
+}
+
+}  // namespace ma::testing
+
+namespace ma::testing {
+
+server::AppConfig test_config() {
+  server::AppConfig cfg = server::default_config();
+  cfg.data_dir = std::string(MA_SOURCE_DIR) + "/data";
+  cfg.db_path = ":memory:";
+  cfg.log_file.clear();
+  cfg.trace_file.clear();
+  cfg.server.host = "127.0.0.1";
+  cfg.server.port = 0;
+  cfg.server.threads = 2;
+  cfg.sonnet.latency_median = std::chrono::milliseconds(1);
+  cfg.haiku.latency_median = std::chrono::milliseconds(1);
+  return cfg;
+}
+
+std::string http_response(int status, std::string_view reason, const std::string& body,
+                          const std::string& extra_headers) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n" + extra_headers +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+struct MockHttpServer::Impl {
+  explicit Impl(Handler h)
+      : handler(std::move(h)), acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0}) {}
+  Handler handler;
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor;
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Request> received;
+
+  asio::awaitable<void> accept() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      asio::co_spawn(ioc, serve(std::move(socket)), asio::detached);
+    }
+  }
+  asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buf;
+    http::request<http::string_body> req;
+    auto [ec, n] = co_await http::async_read(stream, buf, req, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    Request r{std::string(req.method_string()), std::string(req.target()), req.body(), {}};
+    for (const auto& f : req) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.headers[name] = std::string(f.value());
+    }
+    {
+      std::lock_guard lock(mu);
+      received.push_back(r);
+    }
+    cv.notify_all();
+    const std::string answer = handler(r);
+    if (answer.empty()) {  // play a server that never answers
+      asio::steady_timer t(stream.get_executor(), std::chrono::seconds(5));
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_return;
+    }
+    co_await asio::async_write(stream, asio::buffer(answer), asio::as_tuple(asio::use_awaitable));
+    boost::system::error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  }
+};
+
+MockHttpServer::MockHttpServer(Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(handler))) {
+  asio::co_spawn(impl_->ioc, impl_->accept(), asio::detached);
+  impl_->thread = std::thread([this] { impl_->ioc.run(); });
+}
+
+MockHttpServer::~MockHttpServer() {
+  impl_->ioc.stop();
+  impl_->thread.join();
+}
+
+std::uint16_t MockHttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+std::string MockHttpServer::base_url() const {
+  return "http://127.0.0.1:" + std::to_string(port());
+}
+
+std::vector<MockHttpServer::Request> MockHttpServer::requests() {
+  std::lock_guard lock(impl_->mu);
+  return impl_->received;
+}
+
+bool MockHttpServer::wait_for(const std::function<bool(const Request&)>& pred,
+                              std::chrono::milliseconds limit) {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, limit, [&] {
+    return std::any_of(impl_->received.begin(), impl_->received.end(), pred);
+  });
 }
 
 }  // namespace ma::testing

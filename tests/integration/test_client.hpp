@@ -3,10 +3,13 @@
 
 #include <boost/json/value.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "server/config.hpp"
 
 namespace ma::testing {
 
@@ -38,5 +41,42 @@ class WsClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+}  // namespace ma::testing
+
+namespace ma::testing {
+
+// A configuration for tests: the project's data, a throwaway catalog, no log or trace files,
+// loopback on port 0, quick simulated models.
+server::AppConfig test_config();
+
+// A loopback HTTP server for tests that plays the other side (a collector, a model API).
+// Each request is handed to `handler`, which returns the raw bytes to send back (status line,
+// headers and body) -- or an empty string to answer nothing and wait `silence` first.
+class MockHttpServer {
+ public:
+  struct Request {
+    std::string method, target, body;
+    std::map<std::string, std::string> headers;  // lower-case names
+  };
+  using Handler = std::function<std::string(const Request&)>;
+
+  explicit MockHttpServer(Handler handler);
+  ~MockHttpServer();
+  std::uint16_t port() const;
+  std::string base_url() const;  // "http://127.0.0.1:PORT"
+  // Every request received so far.
+  std::vector<Request> requests();
+  // Waits up to `limit` for a request that `pred` accepts.
+  bool wait_for(const std::function<bool(const Request&)>& pred, std::chrono::milliseconds limit);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// "HTTP/1.1 <status>\r\n<headers>Content-Length: N\r\n\r\n<body>".
+std::string http_response(int status, std::string_view reason, const std::string& body,
+                          const std::string& extra_headers = "");
 
 }  // namespace ma::testing
