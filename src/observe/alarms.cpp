@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <tuple>
 
 namespace ma::observe {
 
@@ -102,6 +103,41 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
     a.value = open ? 1 : 0;
     a.threshold = 1;
     a.message = "the circuit breaker of " + model + (open ? " is open" : " is closed");
+    out.push_back(std::move(a));
+  }
+  // Anomaly bands per metric: the last minute against the ten before it.
+  auto band = [&](const SecondRing& ring, double& mean, double& sd) {
+    std::vector<double> minutes;
+    for (int m = 1; m <= 10; ++m) minutes.push_back(ring.sum(s - 59 - 60 * m, s - 60 * m));
+    mean = 0;
+    for (double x : minutes) mean += x;
+    mean /= static_cast<double>(minutes.size());
+    double var = 0;
+    for (double x : minutes) var += (x - mean) * (x - mean);
+    sd = std::max(std::sqrt(var / static_cast<double>(minutes.size())), std::sqrt(mean));
+  };
+  for (const auto& [name, ring, both_ways] :
+       {std::tuple<const char*, const SecondRing*, bool>{"requests", &requests_, true},
+        {"model_errors", &errors_, false},
+        {"degraded_replies", &degraded_, false}}) {
+    double mean = 0, sd = 0;
+    band(*ring, mean, sd);
+    const double last = ring->sum(s - 59, s);
+    AlarmState a;
+    a.name = "metric_anomaly";
+    a.subject = name;
+    a.value = last;
+    a.threshold = mean + config_.anomaly_sigmas * sd;
+    // Needs a history (some traffic in the ten minutes before) to judge against.
+    const bool history = mean >= 1;
+    const bool high = last > a.threshold && last >= config_.anomaly_min;
+    const bool low = both_ways && last < mean - config_.anomaly_sigmas * sd;
+    a.firing = history && (high || low);
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "%s: %.0f in the last minute; the band from the 10 before is %.1f +- %.1f", name,
+                  last, mean, config_.anomaly_sigmas * sd);
+    a.message = buf;
     out.push_back(std::move(a));
   }
   for (const auto& [code, ring] : codes_) {

@@ -5,6 +5,9 @@
 //   degraded_share      replies from below the models over 60 s above 20%
 //   cache_serve_share   replies served from the cache over 60 s above 30%
 //   breaker_open        a model's breaker is open (set by the caller)
+//   metric_anomaly      per metric (requests, model_errors, degraded_replies): the last minute
+//                       outside the band of the previous 10 minutes (mean +- 3 deviations,
+//                       at least sqrt(mean)); a fall in requests is as telling as a rise
 //   error_code_anomaly  per error code: the last minute above the rolling mean + 3 deviations
 //                       of the previous 10 minutes (and at least 5) -- a new error code fires
 //                       at once (seed incident 4)
@@ -73,7 +76,8 @@ class AlarmEngine final {
 
   AlarmConfig config_;
   std::mutex mu_;
-  SecondRing requests_{60}, errors_{60}, degraded_{60}, cached_{60};
+  // 11 minutes: the last one and the ten before it, for the anomaly bands.
+  SecondRing requests_{660}, errors_{660}, degraded_{660}, cached_{660};
   std::map<std::string, SecondRing> codes_;  // 11 minutes per code
   std::vector<std::uint32_t> retry_bins_;    // 100 ms bins over 10 s
   std::vector<std::int64_t> retry_bin_ids_;

@@ -86,6 +86,36 @@ TEST(AlarmsTest, ANewErrorCodeIsAnAnomalyAtOnce) {
   EXPECT_FALSE(by["ThrottlingException"].firing) << by["ThrottlingException"].message;
 }
 
+TEST(AlarmsTest, MetricAnomalyBandsCatchSurgesAndDrops) {
+  const core::TimePoint t0{std::chrono::hours(3)};
+  auto run = [&](int last_minute_per_second, int errors_last_minute) {
+    AlarmEngine e;
+    for (int s = 0; s < 600; ++s) {  // ten steady minutes: 10 requests/s, 1 error a minute
+      for (int k = 0; k < 10; ++k)
+        e.record_request(t0 + std::chrono::seconds(s), k == 0 && s % 60 == 0, false, false);
+    }
+    for (int s = 600; s < 660; ++s) {
+      for (int k = 0; k < last_minute_per_second; ++k) {
+        e.record_request(t0 + std::chrono::seconds(s), k < errors_last_minute && s == 600, false,
+                         false);
+      }
+    }
+    std::map<std::string, AlarmState> by;
+    for (auto& a : e.evaluate(t0 + 659s)) {
+      if (a.name == "metric_anomaly") by[a.subject] = a;
+    }
+    return by;
+  };
+  auto steady = run(10, 1);
+  EXPECT_FALSE(steady["requests"].firing) << steady["requests"].message;
+  EXPECT_FALSE(steady["model_errors"].firing) << steady["model_errors"].message;
+  auto surge = run(20, 10);
+  EXPECT_TRUE(surge["requests"].firing) << surge["requests"].message;
+  EXPECT_TRUE(surge["model_errors"].firing) << surge["model_errors"].message;
+  auto drop = run(2, 0);
+  EXPECT_TRUE(drop["requests"].firing) << drop["requests"].message;  // traffic vanished
+}
+
 TEST(AlarmsTest, BreakerOpenIsAnAlarm) {
   AlarmEngine e;
   e.set_breaker_open("sonnet", true);
