@@ -15,14 +15,6 @@ RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& m
       log_(log),
       traces_(traces),
       rng_(seed),
-      replies_(metrics.counter("mangaassist_replies_total",
-                               "Final replies, by cascade tier and intent.", {"tier", "intent"})),
-      degraded_(metrics.counter(
-          "mangaassist_degraded_replies_total",
-          "Replies from below the models (cache, static, degraded), by intent.", {"intent"})),
-      duration_(metrics.histogram("mangaassist_request_duration_seconds",
-                                  "Time from admission to the final reply.",
-                                  observe::latency_buckets(), {"tier"})),
       queue_wait_(metrics.histogram("mangaassist_queue_wait_seconds",
                                     "Time queued messages waited for admission.",
                                     observe::latency_buckets())),
@@ -39,16 +31,37 @@ RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& m
       refused_(metrics.counter("mangaassist_refused_total", "Messages refused with 429, by scope.",
                                {"scope"})),
       guard_(metrics.counter("mangaassist_price_guard_total",
-                             "Replies checked by the price guard, by outcome.", {"outcome"})) {}
+                             "Replies checked by the price guard, by outcome.", {"outcome"})) {
+  auto& replies = metrics.counter("mangaassist_replies_total",
+                                  "Final replies, by cascade tier and intent.", {"tier", "intent"});
+  auto& degraded = metrics.counter(
+      "mangaassist_degraded_replies_total",
+      "Replies from below the models (cache, static, degraded), by intent.", {"intent"});
+  auto& duration = metrics.histogram("mangaassist_request_duration_seconds",
+                                     "Time from admission to the final reply.",
+                                     observe::latency_buckets(), {"tier"});
+  for (int t = 0; t < 5; ++t) {
+    const std::string tier(to_string(static_cast<Tier>(t)));
+    duration_[static_cast<std::size_t>(t)] = &duration.with({tier});
+    for (int i = 0; i < kIntentCount; ++i) {
+      const std::string intent(to_string(static_cast<Intent>(i)));
+      replies_[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)] =
+          &replies.with({tier, intent});
+      if (t == 0) degraded_[static_cast<std::size_t>(i)] = &degraded.with({intent});
+    }
+  }
+}
 
 void RequestObserver::on_reply(const Reply& r, std::string_view question, std::string_view user_id,
                                const AdmissionNote& admission, std::string_view path) {
   const core::TimePoint now = clock_.now();
   const std::string tier(to_string(r.tier));
   const std::string intent(to_string(r.intent));
-  replies_.with({tier, intent}).inc();
-  if (r.degraded) degraded_.with({intent}).inc();
-  duration_.with({tier}).observe(core::to_seconds(r.latency));
+  const auto ti = static_cast<std::size_t>(r.tier);
+  const auto ii = static_cast<std::size_t>(r.intent);
+  replies_[ti][ii]->inc();
+  if (r.degraded) degraded_[ii]->inc();
+  duration_[ti]->observe(core::to_seconds(r.latency));
   if (admission.outcome != "admitted")
     queue_wait_.get().observe(core::to_seconds(admission.waited));
 

@@ -6,6 +6,7 @@
 //
 // Thread safety: on_reply may be called concurrently; the parts are thread-safe.
 
+#include <array>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -59,9 +60,10 @@ class RequestObserver final {
   core::Random rng_;
   std::atomic<std::uint64_t> kept_{0}, lines_{0};
 
-  observe::Family<observe::Counter>& replies_;
-  observe::Family<observe::Counter>& degraded_;
-  observe::Family<observe::Histogram>& duration_;
+  // Series with fixed labels, resolved once: recording is then an atomic add, no lookup.
+  std::array<std::array<observe::Counter*, kIntentCount>, 5> replies_{};  // [tier][intent]
+  std::array<observe::Counter*, kIntentCount> degraded_{};                // [intent]
+  std::array<observe::Histogram*, 5> duration_{};                         // [tier]
   observe::Family<observe::Histogram>& queue_wait_;
   observe::Family<observe::Counter>& model_attempts_;
   observe::Family<observe::Counter>& model_errors_;

@@ -142,21 +142,13 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
   }
   for (const auto& [code, ring] : codes_) {
     const double last = ring.sum(s - 59, s);
-    std::vector<double> minutes;
-    for (int m = 1; m <= 10; ++m) minutes.push_back(ring.sum(s - 59 - 60 * m, s - 60 * m));
-    double mean = 0;
-    for (double x : minutes) mean += x;
-    mean /= static_cast<double>(minutes.size());
-    double var = 0;
-    for (double x : minutes) var += (x - mean) * (x - mean);
-    const double sd = std::sqrt(var / static_cast<double>(minutes.size()));
+    double mean = 0, sd = 0;  // sd is already at least sqrt(mean): counts are Poisson-like
+    band(ring, mean, sd);
     AlarmState a;
     a.name = "error_code_anomaly";
     a.subject = code;
     a.value = last;
-    // Counts are Poisson-like: the band is never narrower than sqrt(mean).
-    a.threshold = std::max<double>(config_.anomaly_min,
-                                   mean + config_.anomaly_sigmas * std::max(sd, std::sqrt(mean)));
+    a.threshold = std::max<double>(config_.anomaly_min, mean + config_.anomaly_sigmas * sd);
     a.firing = last > a.threshold || (mean == 0 && last >= config_.anomaly_min);
     a.message = code + ": " + fmt("%.0f in the last minute (band up to %.1f)", last, a.threshold);
     out.push_back(std::move(a));
