@@ -90,7 +90,8 @@ Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
       config_(std::move(config)),
       sonnet_(std::make_unique<Lane>(deps.sonnet, config_, deps.budget)),
       haiku_(std::make_unique<Lane>(deps.haiku, config_, deps.budget)),
-      seeds_(seed) {}
+      seeds_(seed),
+      conversations_(config_.conversation) {}
 
 Pipeline::~Pipeline() = default;
 
@@ -270,6 +271,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
                       "べてください。"
                     : "You are the assistant of a Japanese manga store. State only the prices "
                       "and stock given in the facts.";
+  if (!asker.empty()) mreq.turns = conversations_.recent(asker, clock.now());
   mreq.turns.push_back({"user", req.message});
   mreq.facts = r.facts;
   const core::Deadline model_deadline(deadline.at() - config_.reserve);
@@ -379,6 +381,8 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
   stats_.replies[static_cast<int>(reply.tier)][static_cast<int>(u.intent)].fetch_add(
       1, std::memory_order_relaxed);
   if (reply.degraded && !dedupe_key.empty()) dedupe_store(dedupe_key, reply, clock.now());
+  if (!reply.degraded && !asker.empty())
+    conversations_.remember(asker, req.message, reply.text, clock.now());
   co_return reply;
 }
 

@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "assist/conversation.hpp"
 #include "assist/degradation.hpp"
 #include "assist/flags.hpp"
 #include "assist/retrieval.hpp"
@@ -54,6 +55,8 @@ struct PipelineConfig {
   // (seed incident 1: the whole fleet stampeded the fallback model at once).
   core::Duration stagger_max = std::chrono::seconds(2);
   core::Duration dedupe_window = std::chrono::seconds(60);
+  // Recent turns of each conversation, given to the models as context.
+  ConversationLimits conversation{};
   // The longest a request waits for the adaptive client limiter's token; beyond it the model
   // tier is skipped (after a throttle at low traffic the AWS limiter may ask for seconds).
   core::Duration max_limiter_wait = std::chrono::milliseconds(250);
@@ -191,6 +194,7 @@ class Pipeline final {
   core::Random seeds_;
   std::mutex dedupe_mu_;
   std::unordered_map<std::string, std::pair<Reply, core::TimePoint>> dedupe_;
+  ConversationMemory conversations_;
 };
 
 }  // namespace ma::assist

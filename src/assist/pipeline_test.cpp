@@ -260,6 +260,45 @@ TEST_F(PipelineTest, V1MessageIsOnlyUsedWhenAskedFor) {
   EXPECT_NE(r.text.find("try again"), std::string::npos);  // the seed's message, replayed
 }
 
+// A model that answers from the facts and remembers what it was sent.
+class RecordingModel final : public fm::ModelProvider {
+ public:
+  asio::awaitable<fm::ModelResult> invoke(const fm::ModelRequest& req,
+                                          const fm::ChunkSink&) override {
+    requests.push_back(req);
+    co_return fm::ModelReply{req.facts.draft, "sonnet", 0, 0};
+  }
+  std::string_view name() const override { return "sonnet"; }
+  std::vector<fm::ModelRequest> requests;
+};
+
+TEST_F(PipelineTest, TheModelSeesTheConversationsRecentTurns) {
+  RecordingModel model;
+  Pipeline p(Pipeline::Deps{clock_, *catalog_, model, haiku_, cache_, flags_, &budget_}, {}, 5);
+  auto send = [&](std::string message, std::string session) {
+    std::optional<Reply> out;
+    auto task = [&]() -> asio::awaitable<void> {
+      ChatRequest req{std::move(message), std::move(session), std::nullopt, "1-abc-def"};
+      out = co_await p.handle(std::move(req), nullptr, core::Deadline::after(clock_, 3s));
+    };
+    asio::co_spawn(io_, task(), asio::detached);
+    clock_.run_until([&] { return out.has_value(); }, clock_.now() + 1h);
+    return out.value_or(Reply{});
+  };
+  const Reply first = send("ONE PIECEの105巻はいくら？", "conv-a");
+  send("NARUTOの1巻はいくら？", "conv-a");
+  send("NARUTOの2巻はいくら？", "conv-b");
+  ASSERT_EQ(model.requests.size(), 3u);
+  EXPECT_EQ(model.requests[0].turns.size(), 1u);
+  const auto& second = model.requests[1].turns;
+  ASSERT_EQ(second.size(), 3u);
+  EXPECT_EQ(second[0].text, "ONE PIECEの105巻はいくら？");
+  EXPECT_EQ(second[1].role, "assistant");
+  EXPECT_EQ(second[1].text, first.text);
+  EXPECT_EQ(second[2].text, "NARUTOの1巻はいくら？");
+  EXPECT_EQ(model.requests[2].turns.size(), 1u);  // another conversation starts empty
+}
+
 TEST(RuntimeFlagsTest, PatchIsAllOrNothing) {
   RuntimeFlags f;
   EXPECT_FALSE(f.patch(boost::json::parse(R"({"RETRY_MAX_ATTEMPTS":0,"FM_MODE":"bogus"})")).ok());

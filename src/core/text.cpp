@@ -152,4 +152,12 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+std::string truncate_utf8(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  std::size_t n = max_bytes;
+  // Step back over continuation bytes to the start of the sequence that would be split.
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n));
+}
+
 }  // namespace ma::core

@@ -17,6 +17,8 @@ std::size_t utf8_length(std::string_view s);
 
 // Decodes to code points. REQUIRES: valid UTF-8.
 std::vector<char32_t> utf8_decode(std::string_view s);
+// The longest prefix of `s` of at most `max_bytes` that does not split a UTF-8 sequence.
+std::string truncate_utf8(std::string_view s, std::size_t max_bytes);
 void utf8_append(std::string& out, char32_t cp);
 
 // NFKC + case folding (full-width "ＯＮＥ　ＰＩＥＣＥ" -> "one piece", half-width kana ->

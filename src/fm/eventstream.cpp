@@ -126,4 +126,28 @@ core::Status EventStreamDecoder::feed(std::string_view bytes, std::vector<EventM
   return core::Ok{};
 }
 
+std::string encode_event_message(const std::vector<std::pair<std::string, std::string>>& headers,
+                                 std::string_view payload) {
+  auto put32 = [](std::string& out, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+  };
+  std::string h;
+  for (const auto& [name, value] : headers) {
+    h.push_back(static_cast<char>(name.size()));
+    h += name;
+    h.push_back(static_cast<char>(EventHeader::kString));
+    h.push_back(static_cast<char>(value.size() >> 8));
+    h.push_back(static_cast<char>(value.size() & 0xff));
+    h += value;
+  }
+  std::string out;
+  put32(out, static_cast<std::uint32_t>(16 + h.size() + payload.size()));
+  put32(out, static_cast<std::uint32_t>(h.size()));
+  put32(out, crc32(out));
+  out += h;
+  out += payload;
+  put32(out, crc32(out));
+  return out;
+}
+
 }  // namespace ma::fm

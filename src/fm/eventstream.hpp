@@ -65,4 +65,9 @@ class EventStreamDecoder final {
 
 std::uint32_t crc32(std::string_view bytes);
 
+// Frames one message with string headers (the shape Bedrock sends): for mock servers and
+// tools; the gateway itself only decodes.
+std::string encode_event_message(const std::vector<std::pair<std::string, std::string>>& headers,
+                                 std::string_view payload);
+
 }  // namespace ma::fm

@@ -10,6 +10,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <mutex>
+#include <unordered_map>
 
 namespace ma::fm {
 
@@ -39,7 +41,14 @@ core::Result<Url> Url::parse(std::string_view url) {
   u.host = std::string(has_port ? hostport.substr(0, colon) : hostport);
   u.port = has_port ? std::string(hostport.substr(colon + 1)) : (u.tls ? "443" : "80");
   if (u.host.empty()) return core::fail("invalid_url", "a URL needs a host");
+  if (u.port.empty() || u.port.find_first_not_of("0123456789") != std::string::npos)
+    return core::fail("invalid_url", "a URL port must be a number");
   return u;
+}
+
+std::string Url::host_header() const {
+  const bool default_port = (tls && port == "443") || (!tls && port == "80");
+  return default_port ? host : host + ":" + port;
 }
 
 namespace {
@@ -48,22 +57,36 @@ HttpError to_error(const boost::system::error_code& ec, std::string_view during)
   if (ec == beast::error::timeout)
     return {"timeout", "no answer before the deadline (" + std::string(during) + ")"};
   if (ec == asio::error::connection_reset || ec == http::error::end_of_stream ||
-      ec == asio::error::eof || ec == http::error::partial_message) {
+      ec == asio::error::eof || ec == http::error::partial_message ||
+      ec == asio::error::broken_pipe || ec == ssl::error::stream_truncated) {
     return {"connection_reset", "the connection closed during " + std::string(during)};
   }
   return {"io_error", std::string(during) + ": " + ec.message()};
 }
 
-template <class Stream>
-asio::awaitable<core::Result<HttpResponse, HttpError>> exchange(
-    Stream& stream, http::request<http::string_body>& req, const BodySink& sink) {
-  auto [wec, wn] = co_await http::async_write(stream, req, kTuple);
-  if (wec) co_return core::fail(to_error(wec, "the request"));
+struct Conn {
+  std::unique_ptr<beast::tcp_stream> tcp;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buf;
+  std::chrono::steady_clock::time_point idle_since;
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
+};
+
+struct Outcome {
+  HttpResult result = core::fail(HttpError{"io_error", "no exchange"});
+  bool got_header = false;  // a response began: never resend
+  bool reusable = false;    // the whole response was read and the server keeps the connection
+};
+
+template <class Stream>
+asio::awaitable<Outcome> exchange(Stream& stream, beast::flat_buffer& buf,
+                                  http::request<http::string_body>& req, const BodySink& sink) {
+  auto [wec, wn] = co_await http::async_write(stream, req, kTuple);
+  if (wec) co_return Outcome{core::fail(to_error(wec, "the request"))};
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
   auto [hec, hn] = co_await http::async_read_header(stream, buf, parser, kTuple);
-  if (hec) co_return core::fail(to_error(hec, "the response header"));
+  if (hec) co_return Outcome{core::fail(to_error(hec, "the response header"))};
   HttpResponse res;
   res.status = static_cast<int>(parser.get().result_int());
   for (const auto& f : parser.get()) {
@@ -71,78 +94,180 @@ asio::awaitable<core::Result<HttpResponse, HttpError>> exchange(
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     res.headers[name] = std::string(f.value());
   }
+  // Only a successful response is streamed to the sink; an error body is collected whole.
+  const BodySink* to = sink && res.status / 100 == 2 ? &sink : nullptr;
   std::size_t consumed = 0;
   bool stop = false;
   while (!parser.is_done() && !stop) {
     auto [rec, rn] = co_await http::async_read_some(stream, buf, parser, kTuple);
-    if (rec) co_return core::fail(to_error(rec, "the response body"));
-    if (sink) {
+    if (rec) co_return Outcome{core::fail(to_error(rec, "the response body")), true};
+    if (to != nullptr) {
       std::string& body = parser.get().body();
-      if (body.size() > consumed) stop = !sink(std::string_view(body).substr(consumed));
+      if (body.size() > consumed) stop = !(*to)(std::string_view(body).substr(consumed));
       consumed = body.size();
     }
   }
-  if (!sink) res.body = std::move(parser.get().body());
-  co_return res;
+  if (to != nullptr && !stop && parser.get().body().size() > consumed)
+    (*to)(std::string_view(parser.get().body()).substr(consumed));
+  const bool reusable = parser.is_done() && !stop && parser.keep_alive();
+  if (to == nullptr) res.body = std::move(parser.get().body());
+  co_return Outcome{std::move(res), true, reusable};
 }
 
 }  // namespace
 
-asio::awaitable<core::Result<HttpResponse, HttpError>> http_request(
-    const Url& base, std::string method, std::string path,
-    std::vector<std::pair<std::string, std::string>> headers, std::string body,
-    core::Deadline deadline, BodySink body_sink) {
-  auto ex = co_await asio::this_coro::executor;
+struct HttpClient::Impl {
+  explicit Impl(HttpClientOptions o) : options(o), ctx(ssl::context::tls_client) {
+    ctx.set_default_verify_paths();
+    ctx.set_verify_mode(o.verify_tls ? ssl::verify_peer : ssl::verify_none);
+  }
+  HttpClientOptions options;
+  ssl::context ctx;  // declared before the pool: TLS streams must die first
+  mutable std::mutex mu;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Conn>>> idle;
+  std::atomic<std::uint64_t> opened{0}, reused{0}, stale{0};
+
+  static std::string key_of(const Url& u) { return (u.tls ? "s:" : "p:") + u.host + ":" + u.port; }
+
+  std::unique_ptr<Conn> take(const std::string& key) {
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::unique_ptr<Conn>> expired;  // closed outside the lock
+    std::unique_ptr<Conn> out;
+    {
+      std::lock_guard lock(mu);
+      auto it = idle.find(key);
+      if (it == idle.end()) return nullptr;
+      auto& v = it->second;
+      while (!v.empty() && !out) {
+        auto c = std::move(v.back());
+        v.pop_back();
+        if (now - c->idle_since < options.idle_timeout) {
+          out = std::move(c);
+        } else {
+          expired.push_back(std::move(c));
+        }
+      }
+    }
+    return out;
+  }
+
+  void give_back(const std::string& key, std::unique_ptr<Conn> c) {
+    c->lowest().expires_never();
+    c->idle_since = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu);
+    auto& v = idle[key];
+    if (v.size() < options.max_idle_per_host) v.push_back(std::move(c));
+  }
+
+  asio::awaitable<core::Result<std::unique_ptr<Conn>, HttpError>> open(const Url& base,
+                                                                       core::Deadline deadline) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::ip::tcp::resolver resolver(ex);
+    auto [rec, results] = co_await resolver.async_resolve(base.host, base.port, kTuple);
+    if (rec)
+      co_return core::fail(
+          HttpError{"connect_failed", "cannot resolve " + base.host + ": " + rec.message()});
+    auto c = std::make_unique<Conn>();
+    if (base.tls) {
+      c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, ctx);
+      if (!SSL_set_tlsext_host_name(c->tls->native_handle(), base.host.c_str()))
+        co_return core::fail(HttpError{"tls_failed", "cannot set SNI"});
+      if (options.verify_tls) c->tls->set_verify_callback(ssl::host_name_verification(base.host));
+    } else {
+      c->tcp = std::make_unique<beast::tcp_stream>(ex);
+    }
+    bound(*c, deadline);
+    auto [cec, ep] = co_await c->lowest().async_connect(results, kTuple);
+    if (cec) {
+      co_return core::fail(
+          cec == beast::error::timeout
+              ? HttpError{"timeout", "no connection to " + base.host + " before the deadline"}
+              : HttpError{"connect_failed", "cannot connect to " + base.host + ":" + base.port});
+    }
+    if (c->tls) {
+      auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, kTuple);
+      if (hec) {
+        co_return core::fail(
+            hec == beast::error::timeout
+                ? HttpError{"timeout", "TLS handshake with " + base.host + " timed out"}
+                : HttpError{"tls_failed",
+                            "TLS handshake with " + base.host + ": " + hec.message()});
+      }
+    }
+    opened.fetch_add(1, std::memory_order_relaxed);
+    co_return c;
+  }
+
+  static void bound(Conn& c, core::Deadline deadline) {
+    if (deadline.is_never()) {
+      c.lowest().expires_never();
+    } else {
+      c.lowest().expires_at(deadline.at());
+    }
+  }
+};
+
+HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_unique<Impl>(options)) {}
+HttpClient::~HttpClient() = default;
+
+HttpClient::Stats HttpClient::stats() const {
+  return {impl_->opened.load(), impl_->reused.load(), impl_->stale.load()};
+}
+
+std::size_t HttpClient::idle_connections() const {
+  std::lock_guard lock(impl_->mu);
+  std::size_t n = 0;
+  for (const auto& [k, v] : impl_->idle) n += v.size();
+  return n;
+}
+
+asio::awaitable<HttpResult> HttpClient::request(const Url& base, std::string method,
+                                                std::string path, HttpHeaders headers,
+                                                std::string body, core::Deadline deadline,
+                                                BodySink body_sink) {
   http::request<http::string_body> req{http::string_to_verb(method), base.path + path, 11};
-  req.set(http::field::host, base.host);
+  req.set(http::field::host, base.host_header());
   req.set(http::field::user_agent, "mangaassist");
   for (auto& [k, v] : headers) req.set(k, v);
+  req.keep_alive(true);
   req.body() = std::move(body);
   req.prepare_payload();
 
-  asio::ip::tcp::resolver resolver(ex);
-  auto [rec, results] = co_await resolver.async_resolve(base.host, base.port, kTuple);
-  if (rec)
-    co_return core::fail(
-        HttpError{"connect_failed", "cannot resolve " + base.host + ": " + rec.message()});
-  if (!base.tls) {
-    beast::tcp_stream stream(ex);
-    if (deadline.is_never()) {
-      stream.expires_never();
+  const std::string key = Impl::key_of(base);
+  // A pooled connection first; if the server closed it while idle (nothing of a response
+  // came back), the request goes once more on a fresh connection.
+  for (int round = 0; round < 2; ++round) {
+    std::unique_ptr<Conn> conn = round == 0 ? impl_->take(key) : nullptr;
+    const bool pooled = conn != nullptr;
+    if (!conn) {
+      auto opened = co_await impl_->open(base, deadline);
+      if (!opened.ok()) co_return core::fail(std::move(opened).error());
+      conn = std::move(opened).value();
     } else {
-      stream.expires_at(deadline.at());
+      impl_->reused.fetch_add(1, std::memory_order_relaxed);
     }
-    auto [cec, ep] = co_await stream.async_connect(results, kTuple);
-    if (cec)
-      co_return core::fail(
-          HttpError{"connect_failed", "cannot connect to " + base.host + ":" + base.port});
-    auto r = co_await exchange(stream, req, body_sink);
-    boost::system::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    co_return r;
+    Impl::bound(*conn, deadline);
+    conn->buf.clear();
+    Outcome out;
+    if (conn->tls) {
+      out = co_await exchange(*conn->tls, conn->buf, req, body_sink);
+    } else {
+      out = co_await exchange(*conn->tcp, conn->buf, req, body_sink);
+    }
+    if (pooled && !out.got_header && !out.result.ok() &&
+        out.result.error().code == "connection_reset") {
+      impl_->stale.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (out.reusable) {
+      impl_->give_back(key, std::move(conn));
+    } else if (!conn->tls) {
+      boost::system::error_code ignored;
+      conn->tcp->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    }
+    co_return std::move(out.result);
   }
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.set_default_verify_paths();
-  ctx.set_verify_mode(ssl::verify_peer);
-  beast::ssl_stream<beast::tcp_stream> stream(ex, ctx);
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), base.host.c_str())) {
-    co_return core::fail(HttpError{"tls_failed", "cannot set SNI"});
-  }
-  stream.set_verify_callback(ssl::host_name_verification(base.host));
-  if (deadline.is_never()) {
-    beast::get_lowest_layer(stream).expires_never();
-  } else {
-    beast::get_lowest_layer(stream).expires_at(deadline.at());
-  }
-  auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(results, kTuple);
-  if (cec)
-    co_return core::fail(
-        HttpError{"connect_failed", "cannot connect to " + base.host + ":" + base.port});
-  auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, kTuple);
-  if (hec)
-    co_return core::fail(
-        HttpError{"tls_failed", "TLS handshake with " + base.host + ": " + hec.message()});
-  co_return co_await exchange(stream, req, body_sink);
+  co_return core::fail(HttpError{"connection_reset", "the connection closed before an answer"});
 }
 
 }  // namespace ma::fm

@@ -3,12 +3,19 @@
 // with peer verification against the system store). Every operation is bound to the
 // request's deadline; the body can be consumed as it streams (SSE, event-stream).
 //
-// NOTE: one connection per request for now (no pool); fine for loopback servers and the
-// request rates one gateway task sends to a model. Pooling is the next step.
+// Connections are kept alive and pooled per (scheme, host, port): a model call on a warm
+// connection skips the TCP and TLS handshakes (two to three round trips to a regional
+// endpoint). A pooled connection the server closed while idle is detected on reuse and the
+// request is sent once more on a fresh connection, before any byte of a response was read.
+//
+// Threading: one HttpClient per io_context (pooled sockets belong to the io_context that
+// opened them); request() may run concurrently from any thread of that context.
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +28,8 @@ struct Url {
   bool tls = false;
   std::string host, port, path;  // path without a trailing slash ("" for the root)
   static core::Result<Url> parse(std::string_view url);
+  // The Host header: "host", or "host:port" when the port is not the scheme's default.
+  std::string host_header() const;
 };
 
 struct HttpResponse {
@@ -29,7 +38,8 @@ struct HttpResponse {
   std::string body;                            // what the body sink did not take
 };
 
-// Called with each piece of the body as it arrives; return false to stop reading.
+// Called with each piece of a 2xx response's body as it arrives; return false to stop
+// reading. Other responses are collected whole in HttpResponse::body.
 using BodySink = std::function<bool(std::string_view)>;
 
 struct HttpError {
@@ -37,10 +47,40 @@ struct HttpError {
   std::string message;
 };
 
-// Sends one request. `body_sink` null: the body is collected in the response.
-boost::asio::awaitable<core::Result<HttpResponse, HttpError>> http_request(
-    const Url& base, std::string method, std::string path,
-    std::vector<std::pair<std::string, std::string>> headers, std::string body,
-    core::Deadline deadline, BodySink body_sink = nullptr);
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+using HttpResult = core::Result<HttpResponse, HttpError>;
+
+struct HttpClientOptions {
+  std::size_t max_idle_per_host = 32;
+  // Idle connections older than this are closed rather than reused (servers commonly close
+  // idle keep-alive connections after 60 s or more).
+  core::Duration idle_timeout = std::chrono::seconds(30);
+  bool verify_tls = true;
+};
+
+class HttpClient final {
+ public:
+  explicit HttpClient(HttpClientOptions options = {});
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends one request. `body_sink` null: the body is collected in the response.
+  boost::asio::awaitable<HttpResult> request(const Url& base, std::string method, std::string path,
+                                             HttpHeaders headers, std::string body,
+                                             core::Deadline deadline, BodySink body_sink = nullptr);
+
+  struct Stats {
+    std::uint64_t opened = 0;  // new connections
+    std::uint64_t reused = 0;  // requests sent on a pooled connection
+    std::uint64_t stale = 0;   // pooled connections found closed on reuse
+  };
+  Stats stats() const;
+  std::size_t idle_connections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace ma::fm

@@ -4,19 +4,13 @@
 #include <cmath>
 
 #include "core/json_util.hpp"
+#include "fm/provider_util.hpp"
 
 namespace ma::fm {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
 using resilience::ErrorClass;
-
-std::string system_prompt(const ModelRequest& req) {
-  std::string s = req.system;
-  s += req.lang == Language::kJa ? "\n\n事実:\n" : "\n\nFacts:\n";
-  for (const auto& line : req.facts.lines) s += "- " + line + "\n";
-  return s;
-}
 
 core::Result<std::unique_ptr<OpenAiCompatible>> OpenAiCompatible::create(OpenAiConfig config) {
   auto url = Url::parse(config.base_url);
@@ -37,31 +31,6 @@ std::string OpenAiCompatible::request_body(const ModelRequest& req) const {
 }
 
 namespace {
-
-ModelError error_of(resilience::ErrorClass kind, std::string code, std::string message,
-                    int status = 0) {
-  ModelError e;
-  e.kind = kind;
-  e.code = code;
-  e.raw_code = std::move(code);
-  e.message = std::move(message);
-  e.http_status = status;
-  return e;
-}
-
-std::optional<core::Duration> retry_after(const std::map<std::string, std::string>& h) {
-  if (auto it = h.find("retry-after-ms"); it != h.end()) {
-    char* end = nullptr;
-    const double ms = std::strtod(it->second.c_str(), &end);
-    if (*end == '\0' && ms > 0 && ms <= 120'000) return core::from_seconds(ms / 1000);
-  }
-  if (auto it = h.find("retry-after"); it != h.end()) {
-    char* end = nullptr;
-    const double s = std::strtod(it->second.c_str(), &end);
-    if (*end == '\0' && s > 0 && s <= 120) return core::from_seconds(s);
-  }
-  return std::nullopt;
-}
 
 // Incremental SSE: complete events ("...\n\n") are taken off the front of `pending`.
 struct SseState {
@@ -106,13 +75,13 @@ void feed_sse(SseState& st, std::string_view bytes, const ChunkSink& on_chunk) {
     auto v = core::parse_json(data);
     if (!v.ok() || !v->is_object()) {
       st.error =
-          error_of(ErrorClass::kUnknown, "MalformedStreamEvent", "an event that is not JSON");
+          model_error(ErrorClass::kUnknown, "MalformedStreamEvent", "an event that is not JSON");
       return;
     }
     if (v->get_object().contains("error")) {
       auto p = resilience::parse_error(200, "", data);
-      st.error = error_of(p.kind == ErrorClass::kClient ? ErrorClass::kUnknown : p.kind,
-                          p.code.empty() ? "StreamError" : p.code, p.message);
+      st.error = model_error(p.kind == ErrorClass::kClient ? ErrorClass::kUnknown : p.kind,
+                             p.code.empty() ? "StreamError" : p.code, p.message);
       return;
     }
     const auto* choices = v->get_object().if_contains("choices");
@@ -147,19 +116,16 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
     feed_sse(st, bytes, on_chunk);
     return !st.done && !st.error;
   };
-  auto res = co_await http_request(url_, "POST", "/chat/completions", std::move(headers),
-                                   request_body(req), req.deadline, sink);
+  auto res = co_await http_.request(url_, "POST", "/chat/completions", std::move(headers),
+                                    request_body(req), req.deadline, sink);
   if (!res.ok()) {
-    const auto& e = res.error();
-    co_return core::fail(
-        error_of(e.code == "timeout" ? ErrorClass::kTimeout : ErrorClass::kTransient,
-                 e.code == "timeout" ? "DeadlineExceeded" : "ConnectionError", e.message));
+    co_return core::fail(transport_error(res.error()));
   }
   const HttpResponse& r = *res;
   if (r.status != 200) {
-    auto p = resilience::parse_error(r.status, "", st.pending);
-    ModelError e = error_of(p.kind, p.code.empty() ? "HTTP" + std::to_string(r.status) : p.code,
-                            p.message, r.status);
+    auto p = resilience::parse_error(r.status, "", r.body);
+    ModelError e = model_error(p.kind, p.code.empty() ? "HTTP" + std::to_string(r.status) : p.code,
+                               p.message, r.status);
     e.raw_code = p.raw_code.empty() ? e.code : p.raw_code;
     e.retry_after = retry_after(r.headers);
     co_return core::fail(std::move(e));
@@ -181,16 +147,16 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
         }
       }
     }
-    co_return core::fail(error_of(ErrorClass::kUnknown,
-                                  st.pending.empty() ? "EmptyResponse" : "UnrecognisedResponse",
-                                  "a 200 without a completion", 200));
+    co_return core::fail(model_error(ErrorClass::kUnknown,
+                                     st.pending.empty() ? "EmptyResponse" : "UnrecognisedResponse",
+                                     "a 200 without a completion", 200));
   }
   if (!st.done) {
-    co_return core::fail(
-        error_of(ErrorClass::kTransient, "StreamTruncated", "the stream ended before [DONE]", 200));
+    co_return core::fail(model_error(ErrorClass::kTransient, "StreamTruncated",
+                                     "the stream ended before [DONE]", 200));
   }
   if (st.text.empty())
-    co_return core::fail(error_of(ErrorClass::kUnknown, "EmptyCompletion", "no text", 200));
+    co_return core::fail(model_error(ErrorClass::kUnknown, "EmptyCompletion", "no text", 200));
   co_return ModelReply{std::move(st.text), config_.lane, 0, 0};
 }
 

@@ -30,14 +30,13 @@ class OpenAiCompatible final : public ModelProvider {
 
   // The request body for a model request (public for tests).
   std::string request_body(const ModelRequest& req) const;
+  const HttpClient& http() const { return http_; }
 
  private:
   OpenAiCompatible(OpenAiConfig c, Url u) : config_(std::move(c)), url_(std::move(u)) {}
   OpenAiConfig config_;
   Url url_;
+  HttpClient http_;
 };
-
-// Builds the system prompt: the store assistant's instructions and the retrieved facts.
-std::string system_prompt(const ModelRequest& req);
 
 }  // namespace ma::fm

@@ -46,16 +46,13 @@ constexpr std::array<std::string_view, 17> kThrottlingCodes = {
     "ModelNotReadyException"};
 
 // botocore _TRANSIENT_ERROR_CODES and exception names, plus Bedrock's.
-constexpr std::array<std::string_view, 10> kTransientCodes = {"RequestTimeout",
-                                                              "RequestTimeoutException",
-                                                              "PriorRequestNotComplete",
-                                                              "ConnectionError",
-                                                              "HTTPClientError",
-                                                              "InternalServerException",
-                                                              "ServiceUnavailableException",
-                                                              "InternalFailure",
-                                                              "ServiceUnavailable",
-                                                              "server_error"};
+// ModelErrorException (424) and ModelStreamErrorException: the model failed while
+// answering; Bedrock's troubleshooting guide says to retry them.
+constexpr std::array<std::string_view, 12> kTransientCodes = {
+    "ModelErrorException",     "ModelStreamErrorException", "RequestTimeout",
+    "RequestTimeoutException", "PriorRequestNotComplete",   "ConnectionError",
+    "HTTPClientError",         "InternalServerException",   "ServiceUnavailableException",
+    "InternalFailure",         "ServiceUnavailable",        "server_error"};
 
 constexpr std::array<std::string_view, 5> kTimeoutCodes = {
     "ReadTimeoutError", "ConnectTimeoutError", "ModelTimeoutException", "DeadlineExceeded",

@@ -37,27 +37,35 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
 
   app->budget_ = std::make_unique<resilience::LockedRetryBudget>(
       std::make_unique<resilience::CappedRetryBudget>(c.retry_budget_per_minute));
-  if (c.providers == "openai") {
-    // The ecosystem's variables win over the file.
-    for (fm::OpenAiConfig* o : {&c.openai_primary, &c.openai_secondary}) {
-      if (const char* v = std::getenv("OPENAI_BASE_URL"); v != nullptr && *v != '\0')
-        o->base_url = v;
-      if (const char* v = std::getenv("OPENAI_API_KEY"); v != nullptr && *v != '\0') o->api_key = v;
-    }
-    auto p = fm::OpenAiCompatible::create(c.openai_primary);
-    if (!p.ok()) return core::fail(std::move(p).error());
-    auto s = fm::OpenAiCompatible::create(c.openai_secondary);
-    if (!s.ok()) return core::fail(std::move(s).error());
-    app->sonnet_ = std::move(p).value();
-    app->haiku_ = std::move(s).value();
-  } else {
-    auto sonnet = std::make_unique<fm::SimulatedBedrock>(c.sonnet, clock, c.seed ^ 0x50);
-    auto haiku = std::make_unique<fm::SimulatedBedrock>(c.haiku, clock, c.seed ^ 0x48);
-    app->sim_sonnet_ = sonnet.get();
-    app->sim_haiku_ = haiku.get();
-    app->sonnet_ = std::move(sonnet);
-    app->haiku_ = std::move(haiku);
+  // The ecosystem's variables win over the file.
+  for (fm::OpenAiConfig* o : {&c.openai_primary, &c.openai_secondary}) {
+    if (const char* v = std::getenv("OPENAI_BASE_URL"); v != nullptr && *v != '\0') o->base_url = v;
+    if (const char* v = std::getenv("OPENAI_API_KEY"); v != nullptr && *v != '\0') o->api_key = v;
   }
+  auto make_provider = [&](const std::string& kind,
+                           bool primary) -> core::Result<std::unique_ptr<fm::ModelProvider>> {
+    if (kind == "openai") {
+      auto p = fm::OpenAiCompatible::create(primary ? c.openai_primary : c.openai_secondary);
+      if (!p.ok()) return core::fail(std::move(p).error());
+      return std::unique_ptr<fm::ModelProvider>(std::move(p).value());
+    }
+    if (kind == "bedrock") {
+      auto p = fm::BedrockRuntime::create(primary ? c.bedrock_primary : c.bedrock_secondary, clock,
+                                          fm::process_env());
+      if (!p.ok()) return core::fail(std::move(p).error());
+      return std::unique_ptr<fm::ModelProvider>(std::move(p).value());
+    }
+    auto sim = std::make_unique<fm::SimulatedBedrock>(primary ? c.sonnet : c.haiku, clock,
+                                                      c.seed ^ (primary ? 0x50 : 0x48));
+    (primary ? app->sim_sonnet_ : app->sim_haiku_) = sim.get();
+    return std::unique_ptr<fm::ModelProvider>(std::move(sim));
+  };
+  auto primary = make_provider(c.primary_provider, true);
+  if (!primary.ok()) return core::fail(std::move(primary).error());
+  auto secondary = make_provider(c.secondary_provider, false);
+  if (!secondary.ok()) return core::fail(std::move(secondary).error());
+  app->sonnet_ = std::move(primary).value();
+  app->haiku_ = std::move(secondary).value();
   app->pipeline_ = std::make_unique<assist::Pipeline>(
       assist::Pipeline::Deps{clock, *app->catalog_, *app->sonnet_, *app->haiku_, *app->cache_,
                              app->flags_, app->budget_.get()},

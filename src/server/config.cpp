@@ -64,7 +64,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   }
   if (auto st = check_keys(root, "",
                            {"server", "pipeline", "models", "catalog", "cache", "retry",
-                            "admission", "observe", "providers", "openai"});
+                            "admission", "observe", "providers", "openai", "bedrock"});
       !st.ok()) {
     return st;
   }
@@ -173,11 +173,37 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     }
   }
   if (auto* p = root["providers"].as_table()) {
-    if (auto st = check_keys(*p, "providers.", {"kind"}); !st.ok()) return st;
-    get(*p, "kind", cfg.providers);
-    if (cfg.providers != "simulated" && cfg.providers != "openai") {
-      return core::fail("invalid_config", "providers.kind must be simulated or openai");
+    if (auto st = check_keys(*p, "providers.", {"kind", "primary", "secondary"}); !st.ok())
+      return st;
+    std::string kind;
+    get(*p, "kind", kind);
+    if (!kind.empty()) cfg.primary_provider = cfg.secondary_provider = kind;
+    get(*p, "primary", cfg.primary_provider);
+    get(*p, "secondary", cfg.secondary_provider);
+    for (const std::string* v : {&cfg.primary_provider, &cfg.secondary_provider}) {
+      if (*v != "simulated" && *v != "openai" && *v != "bedrock") {
+        return core::fail("invalid_config",
+                          "providers: \"" + *v + "\" is not simulated, bedrock or openai");
+      }
     }
+  }
+  if (auto* b = root["bedrock"].as_table()) {
+    if (auto st = check_keys(*b, "bedrock.",
+                             {"region", "endpoint", "profile", "primary_model", "secondary_model",
+                              "stream", "max_tokens", "temperature"});
+        !st.ok()) {
+      return st;
+    }
+    for (fm::BedrockConfig* c : {&cfg.bedrock_primary, &cfg.bedrock_secondary}) {
+      get(*b, "region", c->region);
+      get(*b, "endpoint", c->endpoint);
+      get(*b, "profile", c->profile);
+      get(*b, "stream", c->stream);
+      if (auto v = (*b)["max_tokens"].value<std::int64_t>()) c->max_tokens = static_cast<int>(*v);
+      if (auto v = (*b)["temperature"].value<double>()) c->temperature = *v;
+    }
+    get(*b, "primary_model", cfg.bedrock_primary.model_id);
+    get(*b, "secondary_model", cfg.bedrock_secondary.model_id);
   }
   if (auto* o = root["openai"].as_table()) {
     if (auto st = check_keys(*o, "openai.",

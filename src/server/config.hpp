@@ -10,6 +10,7 @@
 #include "assist/cache_maintenance.hpp"
 #include "assist/pipeline.hpp"
 #include "core/result.hpp"
+#include "fm/bedrock_runtime.hpp"
 #include "fm/openai_compatible.hpp"
 #include "fm/simulated_bedrock.hpp"
 
@@ -28,6 +29,13 @@ struct ServerConfig {
   std::string web_dir;  // chat page and dashboard
 };
 
+// A provider configuration serving `lane`.
+template <class ProviderConfig>
+ProviderConfig lane_of(ProviderConfig c, std::string lane) {
+  c.lane = std::move(lane);
+  return c;
+}
+
 struct AppConfig {
   ServerConfig server;
   assist::PipelineConfig pipeline;
@@ -35,11 +43,16 @@ struct AppConfig {
   fm::SimModelSpec haiku{.name = "haiku",
                          .latency_median = std::chrono::milliseconds(450),
                          .latency_p99 = std::chrono::milliseconds(1100)};
-  // Which models answer: "simulated" (the default) or "openai" (any OpenAI-compatible
-  // endpoint; both lanes, with their own model names).
-  std::string providers = "simulated";
-  fm::OpenAiConfig openai_primary{.lane = "sonnet"};
-  fm::OpenAiConfig openai_secondary{.lane = "haiku"};
+  // Which provider serves each cascade lane: "simulated" (the default), "bedrock" (AWS
+  // Bedrock Runtime) or "openai" (any OpenAI-compatible endpoint). The primary lane is the
+  // one called "sonnet" in flags and metrics, the secondary "haiku".
+  std::string primary_provider = "simulated";
+  std::string secondary_provider = "simulated";
+  fm::OpenAiConfig openai_primary = lane_of(fm::OpenAiConfig{}, "sonnet");
+  fm::OpenAiConfig openai_secondary = lane_of(fm::OpenAiConfig{}, "haiku");
+  fm::BedrockConfig bedrock_primary = lane_of(fm::BedrockConfig{}, "sonnet");
+  fm::BedrockConfig bedrock_secondary =
+      lane_of(fm::BedrockConfig{.model_id = "anthropic.claude-3-haiku-20240307-v1:0"}, "haiku");
   std::string data_dir;
   std::string db_path = "var/mangaassist.db";
   std::size_t cache_max_entries = 100'000;

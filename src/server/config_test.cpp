@@ -18,8 +18,9 @@ std::string write_temp(const std::string& text) {
 }
 
 TEST(ConfigTest, TheShippedConfigFilesLoad) {
-  for (const char* f : {"/config/default.toml", "/bench/load.toml",
-                        "/config/openai-compatible.toml", "/tests/browser/browser.toml"}) {
+  for (const char* f :
+       {"/config/default.toml", "/bench/load.toml", "/config/openai-compatible.toml",
+        "/config/bedrock.toml", "/tests/browser/browser.toml"}) {
     AppConfig cfg = default_config();
     const auto st = load_toml(std::string(MA_SOURCE_DIR) + f, cfg);
     EXPECT_TRUE(st.ok()) << f << ": " << (st.ok() ? "" : st.error().message);
@@ -69,6 +70,22 @@ TEST(ConfigTest, EventsCalendarLoads) {
   ASSERT_EQ(ev->size(), 1u);
   EXPECT_EQ((*ev)[0].global_rate, 4500);
   EXPECT_EQ((*ev)[0].end - (*ev)[0].prescale_from, 6h);
+}
+
+TEST(ConfigTest, ProvidersArePerTier) {
+  AppConfig cfg = default_config();
+  ASSERT_TRUE(load_toml(std::string(MA_SOURCE_DIR) + "/config/bedrock.toml", cfg).ok());
+  EXPECT_EQ(cfg.primary_provider, "bedrock");
+  EXPECT_EQ(cfg.bedrock_primary.model_id, "anthropic.claude-3-sonnet-20240229-v1:0");
+  EXPECT_EQ(cfg.bedrock_secondary.model_id, "anthropic.claude-3-haiku-20240307-v1:0");
+  AppConfig mixed = default_config();
+  ASSERT_TRUE(load_toml(write_temp("[providers]\nprimary = \"openai\"\n"), mixed).ok());
+  EXPECT_EQ(mixed.primary_provider, "openai");
+  EXPECT_EQ(mixed.secondary_provider, "simulated");
+  AppConfig bad = default_config();
+  const auto st = load_toml(write_temp("[providers]\nsecondary = \"gemini\"\n"), bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("gemini"), std::string::npos);
 }
 
 }  // namespace

@@ -86,6 +86,7 @@ class MockOpenAi {
 class OpenAiTest : public ::testing::Test {
  protected:
   ModelResult call(std::vector<std::string>* chunks = nullptr, core::Duration budget = 3s) {
+    asio::io_context io;  // declared first: the provider's pooled sockets close before it
     auto p = OpenAiCompatible::create({mock_.url(), "sk-test", "llama-3", "sonnet", 128});
     EXPECT_TRUE(p.ok());
     ModelRequest req;
@@ -95,7 +96,6 @@ class OpenAiTest : public ::testing::Test {
     req.facts.lines = {"ONE PIECE 105巻は528円（税込）です。"};
     req.deadline = core::Deadline::after(clock_, budget);
     std::optional<ModelResult> out;
-    asio::io_context io;
     auto task = [&]() -> asio::awaitable<void> {
       out = co_await (*p)->invoke(req, [&](std::string_view t) {
         if (chunks) chunks->emplace_back(t);
@@ -168,7 +168,7 @@ TEST_F(OpenAiTest, BadBaseUrlIsAConfigError) {
 
 TEST_F(OpenAiTest, TheGatewayStreamsARealEndpointsTextToAWebSocketClient) {
   server::AppConfig cfg = testing::test_config();
-  cfg.providers = "openai";
+  cfg.primary_provider = cfg.secondary_provider = "openai";
   cfg.openai_primary.base_url = cfg.openai_secondary.base_url = mock_.url();
   cfg.openai_primary.model = "llama-3";
   auto app = server::App::create(cfg, clock_);

@@ -176,30 +176,40 @@ struct MockHttpServer::Impl {
   asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buf;
-    http::request<http::string_body> req;
-    auto [ec, n] = co_await http::async_read(stream, buf, req, asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;
-    Request r{std::string(req.method_string()), std::string(req.target()), req.body(), {}};
-    for (const auto& f : req) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      r.headers[name] = std::string(f.value());
+    const int conn = ++connections;
+    // Keep-alive: requests are served in turn until the client closes, an answer says
+    // "Connection: close", or the handler plays silence.
+    for (;;) {
+      http::request<http::string_body> req;
+      auto [ec, n] =
+          co_await http::async_read(stream, buf, req, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      Request r{std::string(req.method_string()), std::string(req.target()), req.body(), {}, conn};
+      for (const auto& f : req) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        r.headers[name] = std::string(f.value());
+      }
+      {
+        std::lock_guard lock(mu);
+        received.push_back(r);
+      }
+      cv.notify_all();
+      const std::string answer = handler(r);
+      if (answer.empty()) {  // play a server that never answers
+        asio::steady_timer t(stream.get_executor(), std::chrono::seconds(5));
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_return;
+      }
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(answer),
+                                                  asio::as_tuple(asio::use_awaitable));
+      const std::string head = answer.substr(0, answer.find("\r\n\r\n"));
+      if (wec || !req.keep_alive() || head.find("Connection: close") != std::string::npos) break;
     }
-    {
-      std::lock_guard lock(mu);
-      received.push_back(r);
-    }
-    cv.notify_all();
-    const std::string answer = handler(r);
-    if (answer.empty()) {  // play a server that never answers
-      asio::steady_timer t(stream.get_executor(), std::chrono::seconds(5));
-      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-      co_return;
-    }
-    co_await asio::async_write(stream, asio::buffer(answer), asio::as_tuple(asio::use_awaitable));
     boost::system::error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   }
+  std::atomic<int> connections{0};
 };
 
 MockHttpServer::MockHttpServer(Handler handler)

@@ -58,6 +58,7 @@ class MockHttpServer {
   struct Request {
     std::string method, target, body;
     std::map<std::string, std::string> headers;  // lower-case names
+    int connection = 0;                          // which connection carried it (1, 2, ...)
   };
   using Handler = std::function<std::string(const Request&)>;
 

@@ -1,0 +1,55 @@
+#include "fm/provider_util.hpp"
+
+#include <cstdlib>
+
+namespace ma::fm {
+
+using resilience::ErrorClass;
+
+std::string system_prompt(const ModelRequest& req) {
+  const bool ja = req.lang == Language::kJa;
+  std::string s = req.system;
+  s += ja ? "\n\n事実:\n" : "\n\nFacts:\n";
+  if (req.facts.lines.empty()) s += ja ? "- （該当なし）\n" : "- (none)\n";
+  for (const auto& line : req.facts.lines) s += "- " + line + "\n";
+  if (!req.facts.draft.empty()) {
+    s += ja ? "\n参考回答（事実のみから作成）:\n" : "\nReference answer (from the facts alone):\n";
+    s += req.facts.draft;
+    s += '\n';
+  }
+  return s;
+}
+
+ModelError model_error(ErrorClass kind, std::string code, std::string message, int http_status) {
+  ModelError e;
+  e.kind = kind;
+  e.code = code;
+  e.raw_code = std::move(code);
+  e.message = std::move(message);
+  e.http_status = http_status;
+  return e;
+}
+
+ModelError transport_error(const HttpError& e) {
+  const bool timeout = e.code == "timeout";
+  ModelError m = model_error(timeout ? ErrorClass::kTimeout : ErrorClass::kTransient,
+                             timeout ? "DeadlineExceeded" : "ConnectionError", e.message);
+  m.raw_code = e.code;
+  return m;
+}
+
+std::optional<core::Duration> retry_after(const std::map<std::string, std::string>& h) {
+  if (auto it = h.find("retry-after-ms"); it != h.end()) {
+    char* end = nullptr;
+    const double ms = std::strtod(it->second.c_str(), &end);
+    if (*end == '\0' && ms > 0 && ms <= 120'000) return core::from_seconds(ms / 1000);
+  }
+  if (auto it = h.find("retry-after"); it != h.end()) {
+    char* end = nullptr;
+    const double s = std::strtod(it->second.c_str(), &end);
+    if (*end == '\0' && s > 0 && s <= 120) return core::from_seconds(s);
+  }
+  return std::nullopt;
+}
+
+}  // namespace ma::fm

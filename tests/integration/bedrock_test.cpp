@@ -1,0 +1,454 @@
+// The Bedrock Runtime provider against a mock server on a loopback port that speaks its wire
+// format: SigV4 checked by the mock with the aws-c-auth suite's credentials, Converse and
+// ConverseStream (event-stream frames), every error shape of the contract and the bad inputs
+// of the wire, then the gateway streaming a Bedrock answer to a WebSocket client and falling
+// back when Bedrock throttles.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+
+#include "core/real_clock.hpp"
+#include "core/wall_time.hpp"
+#include "fm/bedrock_runtime.hpp"
+#include "fm/eventstream.hpp"
+#include "integration/test_client.hpp"
+#include "server/app.hpp"
+#include "server/server.hpp"
+
+namespace ma::fm {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using resilience::ErrorClass;
+
+// The credentials of the aws-c-auth SigV4 suite (tests/data/sigv4/*/context.json).
+constexpr const char* kKeyId = "AKIDEXAMPLE";
+constexpr const char* kSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+constexpr const char* kHaiku = "anthropic.claude-3-haiku-20240307-v1:0";
+
+std::string event(std::string_view type, const json::object& payload) {
+  return encode_event_message({{":event-type", std::string(type)},
+                               {":content-type", "application/json"},
+                               {":message-type", "event"}},
+                              json::serialize(payload));
+}
+
+std::string exception(std::string_view type, std::string_view message) {
+  return encode_event_message({{":exception-type", std::string(type)},
+                               {":content-type", "application/json"},
+                               {":message-type", "exception"}},
+                              json::serialize(json::object{{"message", message}}));
+}
+
+std::string delta(std::string_view text) {
+  return event("contentBlockDelta", {{"contentBlockIndex", 0},
+                                     {"delta", json::object{{"text", text}}},
+                                     {"p", "abcdefgh"}});  // padding members are ignored
+}
+
+// Checks a request's SigV4 signature the way the service does: rebuild the canonical request
+// from what arrived, sign it with the shared secret, compare.
+std::string verify_signature(const testing::MockHttpServer::Request& r) {
+  const std::string auth = r.headers.count("authorization") ? r.headers.at("authorization") : "";
+  if (auth.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 0) != 0) return "no SigV4 header";
+  const auto sh = auth.find("SignedHeaders=");
+  const auto comma = auth.find(',', sh);
+  const std::string signed_names = auth.substr(sh + 14, comma - sh - 14);
+  SigV4Request req{r.method, r.target, "", {}, r.body};
+  std::size_t pos = 0;
+  while (pos <= signed_names.size()) {
+    auto semi = signed_names.find(';', pos);
+    if (semi == std::string::npos) semi = signed_names.size();
+    const std::string name = signed_names.substr(pos, semi - pos);
+    if (!r.headers.count(name)) return "signed header missing: " + name;
+    // x-amz-date is the signing time: the signer adds it from `t` below.
+    if (name != "x-amz-date") req.headers.emplace_back(name, r.headers.at(name));
+    pos = semi + 1;
+  }
+  // x-amz-date: 20261126T204428Z -> a time point.
+  const std::string d = r.headers.count("x-amz-date") ? r.headers.at("x-amz-date") : "";
+  if (d.size() != 16) return "bad x-amz-date";
+  const auto t =
+      core::parse_rfc3339(d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2) + "T" +
+                          d.substr(9, 2) + ":" + d.substr(11, 2) + ":" + d.substr(13, 2) + "Z");
+  if (!t) return "unparsable x-amz-date";
+  if (auth.find("/us-west-2/bedrock/aws4_request") == std::string::npos) return "wrong scope";
+  const SigV4Result expect =
+      sigv4_sign(req, {kKeyId, kSecret, ""}, {"us-west-2", "bedrock", *t, true, false});
+  if (expect.authorization != auth) return "signature mismatch";
+  return "";
+}
+
+class MockBedrock {
+ public:
+  void set_mode(std::string m) {
+    std::lock_guard lock(mu_);
+    mode_ = std::move(m);
+  }
+  std::string url() const { return server_.base_url(); }
+  testing::MockHttpServer& server() { return server_; }
+  std::string last_signature_problem() {
+    std::lock_guard lock(mu_);
+    return signature_problem_;
+  }
+
+ private:
+  static std::string stream_response(const std::string& body, bool close_early = false) {
+    if (close_early) {
+      return "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+             "Connection: close\r\n\r\n" +
+             body;
+    }
+    return testing::http_response(200, "OK", body,
+                                  "Content-Type: application/vnd.amazon.eventstream\r\n");
+  }
+  static std::string error(int status, const std::string& reason, const std::string& body,
+                           const std::string& type_header = "") {
+    std::string extra = "Content-Type: application/json\r\nx-amzn-RequestId: 6f1c-test\r\n";
+    if (!type_header.empty()) extra += "x-amzn-ErrorType: " + type_header + "\r\n";
+    return testing::http_response(status, reason, body, extra);
+  }
+  std::string answer(const testing::MockHttpServer::Request& r) {
+    std::string mode;
+    {
+      std::lock_guard lock(mu_);
+      mode = mode_;
+      signature_problem_ = verify_signature(r);
+    }
+    const std::string start = event("messageStart", {{"role", "assistant"}});
+    const std::string body = start + delta("ONE PIECE 105巻は") + delta("528円です。");
+    const std::string stop =
+        event("contentBlockStop", {{"contentBlockIndex", 0}}) +
+        event("messageStop", {{"stopReason", "end_turn"}}) +
+        event(
+            "metadata",
+            {{"usage", json::object{{"inputTokens", 42}, {"outputTokens", 9}, {"totalTokens", 51}}},
+             {"metrics", json::object{{"latencyMs", 300}}}});
+    if (mode == "stream") return stream_response(body + stop);
+    if (mode == "converse") {
+      return testing::http_response(
+          200, "OK",
+          R"({"output":{"message":{"role":"assistant","content":[{"text":"ONE PIECE 105巻は528円です。"}]}},"stopReason":"end_turn","usage":{"inputTokens":42,"outputTokens":9,"totalTokens":51},"metrics":{"latencyMs":300}})",
+          "Content-Type: application/json\r\n");
+    }
+    if (mode == "throttle") {
+      return error(429, "Too Many Requests",
+                   R"({"message":"Too many requests, please wait before trying again."})",
+                   "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
+    }
+    if (mode == "not_ready")
+      return error(429, "Too Many Requests", R"({"message":"x"})", "ModelNotReadyException");
+    if (mode == "validation_type") {
+      return error(400, "Bad Request",
+                   R"({"__type":"com.amazon.coral.validate#ValidationException","message":"bad"})");
+    }
+    if (mode == "denied")
+      return error(403, "Forbidden", R"({"message":"no"})", "AccessDeniedException");
+    if (mode == "model_error")
+      return error(424, "Failed Dependency",
+                   R"({"message":"model failed","originalStatusCode":500})", "ModelErrorException");
+    if (mode == "unavailable")
+      return error(503, "Service Unavailable", R"({"message":"down"})",
+                   "ServiceUnavailableException");
+    if (mode == "new_format")
+      return error(400, "Bad Request", R"({"errorInfo":{"kind":"漢字検索エラー"}})");
+    if (mode == "html") {
+      return testing::http_response(502, "Bad Gateway", "<html><body>502 Bad Gateway</body></html>",
+                                    "Content-Type: text/html\r\n");
+    }
+    if (mode == "empty200") return stream_response("");
+    if (mode == "bad_crc") {
+      std::string bad = body + stop;
+      bad[start.size() + 20] ^= 0x5a;  // inside the first delta's headers
+      return stream_response(bad);
+    }
+    if (mode == "oversized") {
+      std::string frame = delta("x");
+      frame[0] = 0x7f;  // declares a 2 GiB message
+      return stream_response(start + frame);
+    }
+    if (mode == "truncated") {
+      const std::string whole = body + stop;
+      return stream_response(whole.substr(0, start.size() + 30), true);
+    }
+    if (mode == "no_stop") return stream_response(body, true);
+    if (mode == "stream_throttle")
+      return stream_response(body + exception("throttlingException", "slow down"));
+    if (mode == "stream_model_error") {
+      return stream_response(body + exception("modelStreamErrorException", "the model failed"));
+    }
+    return "";  // "silent"
+  }
+
+  std::mutex mu_;
+  std::string mode_ = "stream";
+  std::string signature_problem_ = "no request yet";
+  testing::MockHttpServer server_{[this](const auto& r) { return answer(r); }};
+};
+
+EnvLookup fake_env(std::map<std::string, std::string> vars) {
+  auto shared = std::make_shared<std::map<std::string, std::string>>(std::move(vars));
+  return [shared](const char* name) -> const char* {
+    auto it = shared->find(name);
+    return it == shared->end() ? nullptr : it->second.c_str();
+  };
+}
+
+class BedrockTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<BedrockRuntime> provider(bool stream = true,
+                                           std::map<std::string, std::string> env = {}) {
+    if (env.empty()) env = {{"AWS_ACCESS_KEY_ID", kKeyId}, {"AWS_SECRET_ACCESS_KEY", kSecret}};
+    BedrockConfig c;
+    c.region = "us-west-2";
+    c.endpoint = mock_.url();
+    c.model_id = kHaiku;
+    c.lane = "haiku";
+    c.stream = stream;
+    c.max_tokens = 300;
+    auto p = BedrockRuntime::create(c, clock_, fake_env(env));
+    EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
+    return std::move(p).value();
+  }
+  ModelResult call(BedrockRuntime& p, std::vector<std::string>* chunks = nullptr,
+                   core::Duration budget = 3s) {
+    ModelRequest req;
+    req.lang = Language::kJa;
+    req.system = "あなたは漫画ストアのアシスタントです。";
+    req.turns = {{"user", "ONE PIECEの104巻はいくら？"},
+                 {"assistant", "528円です。"},
+                 {"user", "ONE PIECEの105巻はいくら？"}};
+    req.facts.lines = {"ONE PIECE 105巻は528円（税込）です。"};
+    req.deadline = core::Deadline::after(clock_, budget);
+    std::optional<ModelResult> out;
+    auto task = [&]() -> asio::awaitable<void> {
+      out = co_await p.invoke(req, [&](std::string_view t) {
+        if (chunks) chunks->emplace_back(t);
+      });
+    };
+    io_.restart();
+    asio::co_spawn(io_, task(), asio::detached);
+    io_.run();
+    return std::move(out).value();
+  }
+  asio::io_context io_;  // before the providers: their pooled sockets close first
+  MockBedrock mock_;
+  core::RealClock clock_;
+};
+
+TEST_F(BedrockTest, ConverseStreamIsSignedAndStreamsTheText) {
+  auto p = provider();
+  std::vector<std::string> chunks;
+  auto r = call(*p, &chunks);
+  ASSERT_TRUE(r.ok()) << r.error().code << " " << r.error().message;
+  EXPECT_EQ(r->text, "ONE PIECE 105巻は528円です。");
+  EXPECT_EQ(chunks, (std::vector<std::string>{"ONE PIECE 105巻は", "528円です。"}));
+  EXPECT_EQ(r->input_tokens, 42);
+  EXPECT_EQ(r->output_tokens, 9);
+  EXPECT_EQ(mock_.last_signature_problem(), "");
+
+  const auto req = mock_.server().requests().back();
+  // The model id is one encoded path segment (and signed double-encoded, checked above).
+  EXPECT_EQ(req.target, "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream");
+  EXPECT_EQ(req.headers.at("host"), "127.0.0.1:" + std::to_string(mock_.server().port()));
+  const auto body = json::parse(req.body);
+  const auto& messages = body.at("messages").as_array();
+  ASSERT_EQ(messages.size(), 3u);  // the conversation's earlier turns come along
+  EXPECT_EQ(messages[1].at("role").as_string(), "assistant");
+  EXPECT_EQ(messages[2].at("content").at(0).at("text").as_string(), "ONE PIECEの105巻はいくら？");
+  const std::string system(body.at("system").at(0).at("text").as_string());
+  EXPECT_NE(system.find("528円（税込）"), std::string::npos);
+  EXPECT_EQ(body.at("inferenceConfig").at("maxTokens").as_int64(), 300);
+}
+
+TEST_F(BedrockTest, ConverseWithoutStreamingAndASessionToken) {
+  auto p = provider(false, {{"AWS_ACCESS_KEY_ID", kKeyId},
+                            {"AWS_SECRET_ACCESS_KEY", kSecret},
+                            {"AWS_SESSION_TOKEN", "token-123"}});
+  mock_.set_mode("converse");
+  auto r = call(*p);
+  ASSERT_TRUE(r.ok()) << r.error().code;
+  EXPECT_EQ(r->text, "ONE PIECE 105巻は528円です。");
+  const auto req = mock_.server().requests().back();
+  EXPECT_EQ(req.target, "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse");
+  EXPECT_EQ(req.headers.at("x-amz-security-token"), "token-123");
+  EXPECT_EQ(mock_.last_signature_problem(), "");  // the token is signed too
+}
+
+TEST_F(BedrockTest, ABedrockApiKeyIsSentAsABearerToken) {
+  auto p = provider(true, {{"AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-xyz"},
+                           {"AWS_ACCESS_KEY_ID", kKeyId},
+                           {"AWS_SECRET_ACCESS_KEY", kSecret}});
+  EXPECT_EQ(p->auth().source, "AWS_BEARER_TOKEN_BEDROCK");
+  ASSERT_TRUE(call(*p).ok());
+  EXPECT_EQ(mock_.server().requests().back().headers.at("authorization"),
+            "Bearer bedrock-api-key-xyz");
+}
+
+TEST_F(BedrockTest, ConnectionsAreKeptAliveAndReused) {
+  auto p = provider();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(call(*p).ok());
+  const auto reqs = mock_.server().requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  for (const auto& r : reqs) EXPECT_EQ(r.connection, reqs.front().connection);
+  EXPECT_EQ(p->http().stats().opened, 1u);
+  EXPECT_EQ(p->http().stats().reused, 3u);
+  // A stream cut mid-answer closes its connection; the next request opens a fresh one.
+  mock_.set_mode("no_stop");
+  EXPECT_FALSE(call(*p).ok());
+  mock_.set_mode("stream");
+  ASSERT_TRUE(call(*p).ok());
+  EXPECT_NE(mock_.server().requests().back().connection, reqs.front().connection);
+}
+
+TEST_F(BedrockTest, EveryErrorAndBadWireInputIsClassified) {
+  struct Case {
+    const char* mode;
+    ErrorClass kind;
+    const char* code;
+  };
+  auto p = provider();
+  for (const Case& c : {
+           Case{"throttle", ErrorClass::kThrottling, "ThrottlingException"},
+           Case{"not_ready", ErrorClass::kThrottling, "ModelNotReadyException"},
+           Case{"validation_type", ErrorClass::kClient, "ValidationException"},
+           Case{"denied", ErrorClass::kClient, "AccessDeniedException"},
+           Case{"model_error", ErrorClass::kTransient, "ModelErrorException"},
+           Case{"unavailable", ErrorClass::kTransient, "ServiceUnavailableException"},
+           Case{"new_format", ErrorClass::kUnknown, "HTTP400"},
+           Case{"html", ErrorClass::kTransient, "HTTP502"},
+           Case{"empty200", ErrorClass::kUnknown, "EmptyResponse"},
+           Case{"bad_crc", ErrorClass::kUnknown, "CorruptEventStream"},
+           Case{"oversized", ErrorClass::kUnknown, "CorruptEventStream"},
+           Case{"truncated", ErrorClass::kTransient, "StreamTruncated"},
+           Case{"no_stop", ErrorClass::kTransient, "StreamTruncated"},
+           Case{"stream_throttle", ErrorClass::kThrottling, "ThrottlingException"},
+           Case{"stream_model_error", ErrorClass::kTransient, "ModelStreamErrorException"},
+       }) {
+    mock_.set_mode(c.mode);
+    auto r = call(*p);
+    ASSERT_FALSE(r.ok()) << c.mode;
+    EXPECT_EQ(r.error().kind, c.kind) << c.mode << " " << r.error().code;
+    EXPECT_EQ(r.error().code, c.code) << c.mode;
+  }
+}
+
+TEST_F(BedrockTest, TheDeadlineBoundsASilentEndpoint) {
+  auto p = provider();
+  mock_.set_mode("silent");
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call(*p, nullptr, 300ms);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorClass::kTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(AwsAuthTest, CredentialsComeFromTheProfileFileWhenTheEnvironmentHasNone) {
+  const std::string path = ::testing::TempDir() + "/aws_credentials";
+  {
+    std::ofstream f(path);
+    f << "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = s1\n\n"
+         "[manga]\naws_access_key_id=AKIDMANGA\naws_secret_access_key=s2\naws_session_token=t\n";
+  }
+  auto a = resolve_aws_auth(fake_env({{"AWS_SHARED_CREDENTIALS_FILE", path}}));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->sigv4->access_key_id, "AKIDDEFAULT");
+  auto b = resolve_aws_auth(fake_env({{"AWS_SHARED_CREDENTIALS_FILE", path}}), "manga");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->sigv4->session_token, "t");
+  auto c = resolve_aws_auth(
+      fake_env({{"AWS_SHARED_CREDENTIALS_FILE", path}, {"AWS_PROFILE", "missing"}}));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("no profile [missing]"), std::string::npos);
+  EXPECT_EQ(c.error().message.find("s1"), std::string::npos);  // never a secret
+  EXPECT_EQ(resolve_region(fake_env({{"AWS_DEFAULT_REGION", "ap-northeast-1"}}), "us-east-1"),
+            "ap-northeast-1");
+  EXPECT_EQ(resolve_bedrock_endpoint(fake_env({}), "", "ap-northeast-1"),
+            "https://bedrock-runtime.ap-northeast-1.amazonaws.com");
+  EXPECT_EQ(resolve_bedrock_endpoint(
+                fake_env({{"AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:1"}}), "", "x"),
+            "http://127.0.0.1:1");
+}
+
+// The gateway with Bedrock as its primary lane and the simulated model as its secondary:
+// streamed text reaches a WebSocket client; when Bedrock throttles, retries are bounded as
+// configured, the reply comes from the secondary, and the breaker stops calling Bedrock.
+TEST_F(BedrockTest, TheGatewayStreamsBedrockAndFallsBackWhenItThrottles) {
+  ::setenv("AWS_ACCESS_KEY_ID", kKeyId, 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
+  ::unsetenv("AWS_BEARER_TOKEN_BEDROCK");
+  ::unsetenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME");
+  ::unsetenv("AWS_ENDPOINT_URL");
+  ::unsetenv("AWS_REGION");
+  ::unsetenv("AWS_DEFAULT_REGION");
+  server::AppConfig cfg = testing::test_config();
+  cfg.primary_provider = "bedrock";
+  cfg.bedrock_primary.endpoint = mock_.url();
+  cfg.bedrock_primary.region = "us-west-2";
+  cfg.pipeline.retry.max_attempts = 2;
+  cfg.pipeline.stagger_max = 0ms;
+  cfg.pipeline.breaker.minimum_calls = 4;
+  cfg.pipeline.breaker.window_size = 4;
+  cfg.pipeline.breaker.wait_in_open = 60s;
+  // Keep the adaptive client limiter out of the way: its floor rate would otherwise skip the
+  // retry after a throttle (that behaviour has its own tests).
+  cfg.pipeline.adaptive.min_fill_rate = 1000;
+  cfg.pipeline.adaptive.min_capacity = 1000;
+  for (auto& plan : cfg.admission.plans) plan = {100, 100, 0};  // one chatty test user
+  auto app = server::App::create(cfg, clock_);
+  ASSERT_TRUE(app.ok()) << app.error().message;
+  server::Server srv(**app, cfg.server);
+  auto port = srv.listen();
+  ASSERT_TRUE(port.ok());
+  srv.start();
+  auto ask = [&](testing::WsClient& ws, const std::string& volume, std::string* streamed) {
+    ws.send(R"({"action":"sendMessage","message":"ONE PIECEの)" + volume + R"(巻はいくら？"})");
+    for (;;) {
+      auto m = ws.receive();
+      if (m.at("type").as_string() == "chunk") {
+        if (streamed) *streamed += m.at("text").as_string();
+        continue;
+      }
+      EXPECT_TRUE(m.as_object().contains("tier")) << json::serialize(m);
+      if (!m.as_object().contains("tier")) m.as_object()["tier"] = "none";
+      return m;
+    }
+  };
+  {
+    testing::WsClient ws(*port);
+    std::string streamed;
+    auto m = ask(ws, "105", &streamed);
+    EXPECT_EQ(m.at("tier").as_string(), "primary");
+    EXPECT_EQ(m.at("reply").as_string(), "ONE PIECE 105巻は528円です。");
+    EXPECT_EQ(streamed, "ONE PIECE 105巻は528円です。");
+    EXPECT_EQ(mock_.last_signature_problem(), "");
+
+    mock_.set_mode("throttle");
+    const std::size_t before = mock_.server().requests().size();
+    auto t = ask(ws, "104", nullptr);
+    EXPECT_EQ(t.at("tier").as_string(), "secondary");
+    EXPECT_EQ(mock_.server().requests().size() - before, 2u);  // max_attempts = 2
+    // Throttled until the breaker opens (4 calls, all failed); then Bedrock is left alone.
+    for (int v = 90; v < 96; ++v) {
+      auto f = ask(ws, std::to_string(v), nullptr);
+      EXPECT_NE(f.at("tier").as_string(), "primary");
+    }
+    const std::size_t after_open = mock_.server().requests().size();
+    for (int v = 80; v < 84; ++v) ask(ws, std::to_string(v), nullptr);
+    EXPECT_EQ(mock_.server().requests().size(), after_open);
+    EXPECT_EQ((*app)->pipeline().status().models[0].breaker, resilience::BreakerState::kOpen);
+  }
+  srv.shutdown();
+  srv.join();
+}
+
+}  // namespace
+}  // namespace ma::fm
