@@ -20,6 +20,7 @@
 #include "core/json_util.hpp"
 #include "core/random.hpp"
 #include "core/text.hpp"
+#include "server/chat_flow.hpp"
 
 namespace ma::server {
 
@@ -162,23 +163,6 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
   return json::serialize(o);
 }
 
-admission::Priority priority_of(const std::optional<catalog::User>& u) {
-  if (!u) return admission::Priority::kAnonymous;
-  return u->tier == catalog::UserTier::kPremium ? admission::Priority::kPremium
-                                                : admission::Priority::kRegistered;
-}
-
-admission::AdmissionRequest admission_request(const std::optional<catalog::User>& user,
-                                              const std::string& session, const std::string& remote,
-                                              const std::string& message) {
-  admission::AdmissionRequest a;
-  a.user_key = user ? user->id : !session.empty() ? "s:" + session : "ip:" + remote;
-  a.source = remote;
-  a.priority = priority_of(user);
-  a.question_hash = core::fnv1a(message);
-  return a;
-}
-
 int ceil_seconds(core::Duration d) {
   return std::max(1, static_cast<int>(std::ceil(core::to_seconds(d))));
 }
@@ -208,21 +192,6 @@ std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese
 }
 
 // The reply to a message that waited in the queue past its maximum wait.
-assist::Reply high_demand(const std::string& message, std::optional<core::Duration> eta,
-                          std::string trace_id) {
-  const auto lang = core::looks_japanese(message) ? fm::Language::kJa : fm::Language::kEn;
-  assist::Degraded d = assist::high_demand_reply(lang, eta);
-  assist::Reply r;
-  r.text = std::move(d.text);
-  r.actions = std::move(d.actions);
-  r.retry_after_s = d.retry_after_s;
-  r.tier = assist::Tier::kDegraded;
-  r.degraded = true;
-  r.lang = lang;
-  r.trace_id = std::move(trace_id);
-  return r;
-}
-
 }  // namespace
 
 struct Server::Impl {
@@ -254,10 +223,7 @@ struct Server::Impl {
   asio::awaitable<Response> handle(Request& req, const std::string& remote);
   asio::awaitable<Response> chat(Request& req, const std::string& remote);
   // Admission, then the pipeline, then the observer: the path every chat message takes.
-  struct Answer {
-    std::optional<admission::AdmissionResult> refused;  // over their own limit (429)
-    assist::Reply reply;
-  };
+  using Answer = ChatOutcome;
   asio::awaitable<Answer> answer(ParsedChat p, std::optional<catalog::User> user,
                                  std::string session, std::string remote,
                                  admission::QueuedSink on_queued, assist::TierChunkSink on_chunk);
@@ -554,31 +520,10 @@ asio::awaitable<Server::Impl::Answer> Server::Impl::answer(ParsedChat p,
                                                            std::string session, std::string remote,
                                                            admission::QueuedSink on_queued,
                                                            assist::TierChunkSink on_chunk) {
-  Answer out;
-  auto areq = admission_request(user, session, remote, p.message);
-  const std::string who = areq.user_key;
-  const admission::AdmissionResult ar =
-      co_await app.admission().admit(std::move(areq), std::move(on_queued));
-  std::string trace = new_trace_id(app.clock().wall_now());
-  if (ar.outcome == admission::Outcome::kUserLimited) {
-    app.observer().on_refused(ar.scope, p.message, who, trace);
-    out.refused = ar;
-  } else {
-    assist::AdmissionNote note{ar.queued ? "queued" : "admitted", ar.waited};
-    const std::string question = p.message;
-    if (ar.outcome == admission::Outcome::kQueueTimeout) {
-      note.outcome = "queue_timeout";
-      out.reply = high_demand(p.message, app.pipeline().eta(), std::move(trace));
-      out.reply.started = app.clock().now();
-    } else {
-      // The deadline starts when the message leaves the admission queue.
-      assist::ChatRequest creq{std::move(p.message), session, std::move(user), std::move(trace)};
-      const auto deadline = core::Deadline::after(app.clock(), app.config().pipeline.deadline);
-      out.reply = co_await app.pipeline().handle(std::move(creq), std::move(on_chunk), deadline);
-    }
-    app.observer().on_reply(out.reply, question, who, note);
-  }
-  co_return out;
+  ChatFlow flow{app.clock(), app.admission(), app.pipeline(), app.observer()};
+  ChatInput in{std::move(p.message), std::move(session), std::move(user), std::move(remote),
+               new_trace_id(app.clock().wall_now())};
+  co_return co_await flow.answer(std::move(in), std::move(on_queued), std::move(on_chunk));
 }
 
 namespace {

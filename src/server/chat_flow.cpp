@@ -1,0 +1,76 @@
+#include "server/chat_flow.hpp"
+
+#include "assist/degradation.hpp"
+#include "core/text.hpp"
+
+namespace ma::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+admission::Priority priority_of(const std::optional<catalog::User>& u) {
+  if (!u) return admission::Priority::kAnonymous;
+  return u->tier == catalog::UserTier::kPremium ? admission::Priority::kPremium
+                                                : admission::Priority::kRegistered;
+}
+
+}  // namespace
+
+admission::AdmissionRequest admission_request(const std::optional<catalog::User>& user,
+                                              const std::string& session, const std::string& remote,
+                                              const std::string& message) {
+  admission::AdmissionRequest a;
+  a.user_key = user ? user->id : !session.empty() ? "s:" + session : "ip:" + remote;
+  a.source = remote;
+  a.priority = priority_of(user);
+  a.question_hash = core::fnv1a(message);
+  return a;
+}
+
+assist::Reply high_demand(const std::string& message, std::optional<core::Duration> eta,
+                          std::string trace_id) {
+  const auto lang = core::looks_japanese(message) ? fm::Language::kJa : fm::Language::kEn;
+  assist::Degraded d = assist::high_demand_reply(lang, eta);
+  assist::Reply r;
+  r.text = std::move(d.text);
+  r.actions = std::move(d.actions);
+  r.retry_after_s = d.retry_after_s;
+  r.tier = assist::Tier::kDegraded;
+  r.degraded = true;
+  r.lang = lang;
+  r.trace_id = std::move(trace_id);
+  return r;
+}
+
+asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSink on_queued,
+                                              assist::TierChunkSink on_chunk) {
+  ChatOutcome out;
+  auto areq = admission_request(in.user, in.session, in.remote, in.message);
+  const std::string who = areq.user_key;
+  const admission::AdmissionResult ar =
+      co_await admission.admit(std::move(areq), std::move(on_queued));
+  if (ar.outcome == admission::Outcome::kUserLimited) {
+    observer.on_refused(ar.scope, in.message, who, in.trace_id);
+    out.admission.outcome = "limited_" + ar.scope;
+    out.refused = ar;
+    co_return out;
+  }
+  out.admission = {ar.queued ? "queued" : "admitted", ar.waited};
+  const std::string question = in.message;
+  if (ar.outcome == admission::Outcome::kQueueTimeout) {
+    out.admission.outcome = "queue_timeout";
+    out.reply = high_demand(in.message, pipeline.eta(), std::move(in.trace_id));
+    out.reply.started = clock.now();
+  } else {
+    // The deadline starts when the message leaves the admission queue.
+    assist::ChatRequest creq{std::move(in.message), std::move(in.session), std::move(in.user),
+                             std::move(in.trace_id)};
+    const auto deadline = core::Deadline::after(clock, pipeline.config().deadline);
+    out.reply = co_await pipeline.handle(std::move(creq), std::move(on_chunk), deadline);
+  }
+  observer.on_reply(out.reply, question, who, out.admission);
+  co_return out;
+}
+
+}  // namespace ma::server

@@ -1,0 +1,50 @@
+#pragma once
+// The path every chat message takes, whatever brought it: admission (per-user, per-source,
+// global limit and queue), then the pipeline under its deadline, then the observer. The
+// HTTP and WebSocket server and the incident simulator both call ChatFlow::answer -- one
+// engine, two drivers.
+
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+#include <string>
+
+#include "admission/admission.hpp"
+#include "assist/observer.hpp"
+#include "assist/pipeline.hpp"
+
+namespace ma::server {
+
+struct ChatInput {
+  std::string message;  // valid UTF-8, already checked by the driver
+  std::string session;  // may be empty
+  std::optional<catalog::User> user;
+  std::string remote;    // the client address (the per-source limit)
+  std::string trace_id;  // X-Ray format, made by the driver
+};
+
+struct ChatOutcome {
+  // Set when the sender is over their own limit (an honest 429); no reply then.
+  std::optional<admission::AdmissionResult> refused;
+  assist::Reply reply;
+  assist::AdmissionNote admission;
+};
+
+struct ChatFlow {
+  core::Clock& clock;
+  admission::Admission& admission;
+  assist::Pipeline& pipeline;
+  assist::RequestObserver& observer;
+
+  boost::asio::awaitable<ChatOutcome> answer(ChatInput in, admission::QueuedSink on_queued = {},
+                                             assist::TierChunkSink on_chunk = {});
+};
+
+admission::AdmissionRequest admission_request(const std::optional<catalog::User>& user,
+                                              const std::string& session, const std::string& remote,
+                                              const std::string& message);
+
+// The reply to a message that waited in the admission queue past its limit.
+assist::Reply high_demand(const std::string& message, std::optional<core::Duration> eta,
+                          std::string trace_id);
+
+}  // namespace ma::server
