@@ -1,4 +1,6 @@
 // The `mangaassist` command: serve, chat, sim, logs.
+#include <unistd.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -7,6 +9,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -19,6 +22,8 @@
 #include "server/app.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
+#include "sim/report.hpp"
+#include "sim/scenario.hpp"
 
 namespace {
 
@@ -33,8 +38,8 @@ constexpr const char* kUsage =
     "commands:\n"
     "  serve [--config F] [--port N] [--redis URL]   run the chat gateway (default port 8080)\n"
     "  chat \"question\" [--url URL] [--token T]       ask a running gateway\n"
-    "  sim SCENARIO [--variant incident|fixed|both] [--seed N] [--out DIR]\n"
-    "                                                 replay an incident on virtual time\n"
+    "  sim SCENARIO.toml [--variant incident|fixed|both] [--seed N] [--out DIR] [--json]\n"
+    "      [--duration S] [--day]                     replay an incident on virtual time\n"
     "  logs FILE|- QUERY                              query the JSON request log, e.g.\n"
     "      mangaassist logs var/requests.log 'filter level = \"ERROR\" | stats count by error_code "
     "| sort count desc'\n";
@@ -190,10 +195,102 @@ int logs(std::vector<std::string> args) {
   return 0;
 }
 
-int not_built(std::string_view cmd) {
-  std::fprintf(stderr, "mangaassist %.*s: not built yet (see the open issues)\n",
-               static_cast<int>(cmd.size()), cmd.data());
-  return 2;
+// Replays a scenario: the impact table on stdout (or one JSON object per variant with
+// --json), the timeline CSVs and the HTML report in --out (default var/sim).
+int sim(std::vector<std::string> args) {
+  using namespace ma;
+  const std::string variant = take_option(args, "--variant").value_or("both");
+  const std::string out_dir = take_option(args, "--out").value_or("var/sim");
+  sim::RunOptions opt;
+  opt.data_dir = server::default_config().data_dir;
+  if (auto seed = take_option(args, "--seed")) {
+    char* end = nullptr;
+    opt.seed = std::strtoull(seed->c_str(), &end, 10);
+    if (*end != '\0' || opt.seed == 0) {
+      std::fprintf(stderr, "mangaassist sim: --seed must be a positive integer\n");
+      return 2;
+    }
+  }
+  if (auto d = take_option(args, "--duration")) {
+    char* end = nullptr;
+    opt.duration_s = std::strtod(d->c_str(), &end);
+    if (*end != '\0' || opt.duration_s <= 0) {
+      std::fprintf(stderr, "mangaassist sim: --duration must be a positive number of seconds\n");
+      return 2;
+    }
+  }
+  bool as_json = false, day = false;
+  for (auto it = args.begin(); it != args.end();) {
+    if (*it == "--json" || *it == "--day") {
+      (*it == "--json" ? as_json : day) = true;
+      it = args.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (args.size() != 1 || args[0].rfind("--", 0) == 0) {
+    std::fprintf(stderr, "mangaassist sim: give one scenario file\n%s", kUsage);
+    return 2;
+  }
+  if (variant != "incident" && variant != "fixed" && variant != "both") {
+    std::fprintf(stderr, "mangaassist sim: --variant must be incident, fixed or both\n");
+    return 2;
+  }
+  auto scenario = sim::load_scenario(args[0]);
+  if (!scenario.ok()) {
+    std::fprintf(stderr, "mangaassist sim: %s\n", scenario.error().message.c_str());
+    return 2;
+  }
+  if (day) {
+    // A whole day: a million messages on the daily curve, the scenario's faults kept.
+    scenario->duration_s = 86'400;
+    scenario->traffic.daily = true;
+    scenario->traffic.rate = 1'000'000.0 / 86'400;
+    scenario->traffic.spike_peak = 0;
+    opt.bin_s = 60;
+    opt.duration_s = 0;
+  }
+  const bool tty = ::isatty(2) != 0 && !as_json;
+  std::vector<sim::RunResult> runs;
+  for (const std::string v : {"incident", "fixed"}) {
+    if (variant != "both" && variant != v) continue;
+    if (tty) {
+      opt.progress = [v](double done) {
+        const int w = 40, filled = static_cast<int>(done * w);
+        std::fprintf(stderr, "\r%-8s [%s%s] %3.0f%%", v.c_str(), std::string(filled, '#').c_str(),
+                     std::string(w - filled, '.').c_str(), 100 * done);
+      };
+    }
+    auto r = sim::run(*scenario, v, opt);
+    if (tty) std::fprintf(stderr, "\r%60s\r", "");
+    if (!r.ok()) {
+      std::fprintf(stderr, "mangaassist sim: %s\n", r.error().message.c_str());
+      return 1;
+    }
+    runs.push_back(std::move(r).value());
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  for (const auto& r : runs) {
+    std::ofstream(out_dir + "/" + r.scenario + "-" + r.variant + ".csv") << sim::timeline_csv(r);
+  }
+  const std::string html = out_dir + "/" + scenario->name + ".html";
+  std::ofstream(html) << sim::html_report(*scenario, runs);
+  if (as_json) {
+    for (const auto& r : runs) std::printf("%s\n", sim::to_json(r).c_str());
+    return 0;
+  }
+  std::printf("%s\n", sim::impact_table(runs).c_str());
+  for (const auto& r : runs) {
+    std::printf(
+        "%s: %llu messages, %llu events in %.2f s (%.0f messages/s); timeline %s/%s-%s.csv\n",
+        r.variant.c_str(), static_cast<unsigned long long>(r.total.messages),
+        static_cast<unsigned long long>(r.events), r.wall_s,
+        static_cast<double>(r.total.messages) / std::max(1e-9, r.wall_s), out_dir.c_str(),
+        r.scenario.c_str(), r.variant.c_str());
+  }
+  std::printf("report: %s\n", html.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -208,7 +305,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return serve(std::move(args));
   if (cmd == "chat") return chat(std::move(args));
   if (cmd == "logs") return logs(std::move(args));
-  if (cmd == "sim") return not_built(cmd);
+  if (cmd == "sim") return sim(std::move(args));
   std::fprintf(stderr, "mangaassist: unknown command '%s'\n\n%s", argv[1], kUsage);
   return 2;
 }

@@ -52,8 +52,10 @@ RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& m
   }
 }
 
-void RequestObserver::on_reply(const Reply& r, std::string_view question, std::string_view user_id,
-                               const AdmissionNote& admission, std::string_view path) {
+RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::string_view question,
+                                                         std::string_view user_id,
+                                                         const AdmissionNote& admission,
+                                                         std::string_view path) {
   const core::TimePoint now = clock_.now();
   const std::string tier(to_string(r.tier));
   const std::string intent(to_string(r.intent));
@@ -103,7 +105,11 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
             .count();
     head = sampler_.should_sample(sr, sec, rng_.uniform01());
   }
-  const bool keep = observe::Sampler::keep(head, went_wrong);
+  const bool keep = observe::Sampler::keep(head, went_wrong && keep_errors_);
+  if (went_wrong) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    if (keep) error_kept_.fetch_add(1, std::memory_order_relaxed);
+  }
   if (keep) {
     ++kept_;
     traces_kept_.with({head ? "sampled" : "error"}).inc();
@@ -189,6 +195,7 @@ void RequestObserver::on_reply(const Reply& r, std::string_view question, std::s
     log_->write(l);
     ++lines_;
   }
+  return {went_wrong, keep};
 }
 
 void RequestObserver::on_refused(std::string_view scope, std::string_view question,

@@ -37,15 +37,26 @@ class RequestObserver final {
                   observe::AlarmEngine& alarms, observe::Sampler& sampler, observe::LogSink* log,
                   observe::TraceSink* traces, std::uint64_t seed);
 
-  void on_reply(const Reply& r, std::string_view question, std::string_view user_id,
-                const AdmissionNote& admission, std::string_view path = "/v1/chat");
+  struct TraceDecision {
+    bool went_wrong = false;  // an error, throttle, degraded reply, price correction, timeout
+    bool kept = false;
+  };
+  TraceDecision on_reply(const Reply& r, std::string_view question, std::string_view user_id,
+                         const AdmissionNote& admission, std::string_view path = "/v1/chat");
   // A message refused before the pipeline (429): logged and counted, no trace.
   void on_refused(std::string_view scope, std::string_view question, std::string_view user_id,
                   std::string_view trace_id);
 
   // Also send kept traces to an OTLP collector (not owned; may be null).
   void set_exporter(observe::OtlpExporter* exporter) { otlp_ = exporter; }
+  // Tail sampling (the default): every request that went wrong keeps its trace. Off, only
+  // the head decision counts (uniform sampling, as in seed incident 4).
+  void set_keep_errors(bool on) { keep_errors_ = on; }
   std::uint64_t traces_kept() const { return kept_.load(); }
+  // Requests that went wrong (an error, a throttle, a degraded reply, a price correction,
+  // a queue timeout), and how many of their traces were kept.
+  std::uint64_t error_requests() const { return errors_.load(); }
+  std::uint64_t error_traces_kept() const { return error_kept_.load(); }
   std::uint64_t log_lines() const { return lines_.load(); }
 
  private:
@@ -58,7 +69,8 @@ class RequestObserver final {
   observe::OtlpExporter* otlp_ = nullptr;
   std::mutex rng_mu_;
   core::Random rng_;
-  std::atomic<std::uint64_t> kept_{0}, lines_{0};
+  std::atomic<std::uint64_t> kept_{0}, lines_{0}, errors_{0}, error_kept_{0};
+  bool keep_errors_ = true;
 
   // Series with fixed labels, resolved once: recording is then an atomic add, no lookup.
   std::array<std::array<observe::Counter*, kIntentCount>, 5> replies_{};  // [tier][intent]

@@ -108,19 +108,19 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
   LaneResult result;
   for (;;) {
     // Admission to the model: the adaptive client limiter, then the breaker.
-    Duration wait{};
-    {
-      std::lock_guard lock(lane.mu);
-      wait = lane.limiter.try_acquire(clock.now());
-    }
-    if (wait > Duration::zero()) {
-      if (wait > config_.max_limiter_wait ||
-          clock.now() + wait + config_.retry.min_attempt_time > req.deadline.at()) {
+    // Each waiter reserves its slot and sleeps once (no herd of pollers).
+    if (config_.client_limiter) {
+      const Duration room = req.deadline.remaining(clock.now()) - config_.retry.min_attempt_time;
+      std::optional<Duration> wait;
+      {
+        std::lock_guard lock(lane.mu);
+        wait = lane.limiter.reserve(clock.now(), std::min(config_.max_limiter_wait, room));
+      }
+      if (!wait) {
         result.skipped = "client_rate_limited";
         co_return result;
       }
-      co_await clock.wait_for(wait);
-      continue;
+      if (*wait > Duration::zero()) co_await clock.wait_for(*wait);
     }
     bool permitted;
     {
@@ -170,8 +170,12 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
 }
 
 bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
-  if (!r.product) return true;
-  const PriceCheck c = check_prices(reply.text, *r.product, deps_.catalog, deps_.clock.wall_now());
+  if (!r.product || !config_.price_guard) return true;
+  // Against the catalog as it is now, not the snapshot retrieval took: a price can change
+  // while a model is writing (a sale ending mid-answer).
+  const auto live = deps_.catalog.product(r.product->id);
+  if (!live) return true;
+  const PriceCheck c = check_prices(reply.text, *live, deps_.catalog, deps_.clock.wall_now());
   if (!c.checked) return true;
   if (!c.mismatch) {
     reply.price_guard = "ok";
@@ -186,7 +190,9 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
   }
   if (r.answerable) {
     reply.price_guard = "corrected";
-    reply.text = r.facts.draft;
+    // Rewritten from live data read now (prices need no user).
+    const Retrieved fresh = retrieve(r.u, std::nullopt, deps_.catalog, deps_.clock.wall_now());
+    reply.text = fresh.answerable ? fresh.facts.draft : r.facts.draft;
   } else {
     reply.price_guard = "disclaimer";
     reply.text += r.u.lang == fm::Language::kJa ? "" : " ";
@@ -342,7 +348,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
         }
         stats_.cache_hits[ii].fetch_add(1, std::memory_order_relaxed);
         stats_.stale_serves[ii].fetch_add(1, std::memory_order_relaxed);
-        if (u.intent == Intent::kPricing) {
+        if (u.intent == Intent::kPricing && config_.cache_price_disclaimer) {
           reply.text += u.lang == fm::Language::kJa ? "" : " ";
           reply.text += stale_price_disclaimer(u.lang);
           reply.disclaimer = true;
@@ -355,7 +361,12 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
       }
       case Tier::kStatic:
         if (!r.answerable) break;
-        reply.text = r.facts.draft;
+        // Prices and stock are read again: the cascade above may have taken seconds.
+        if (r.product) {
+          reply.text = retrieve(u, req.user, deps_.catalog, clock.wall_now()).facts.draft;
+        } else {
+          reply.text = r.facts.draft;
+        }
         reply.actions = r.actions;
         reply.tier = Tier::kStatic;
         answered = true;

@@ -55,6 +55,14 @@ struct PipelineConfig {
   // (seed incident 1: the whole fleet stampeded the fallback model at once).
   core::Duration stagger_max = std::chrono::seconds(2);
   core::Duration dedupe_window = std::chrono::seconds(60);
+  // Check every price a reply states against the catalog (off only to replay seed
+  // incident 3 in the simulator).
+  bool price_guard = true;
+  // A cached answer about prices says that prices may have changed (off only for replays).
+  bool cache_price_disclaimer = true;
+  // The adaptive client-side rate limiter in front of each model (off only to replay seed
+  // incident 1, whose gateway had none).
+  bool client_limiter = true;
   // Recent turns of each conversation, given to the models as context.
   ConversationLimits conversation{};
   // The longest a request waits for the adaptive client limiter's token; beyond it the model

@@ -161,7 +161,7 @@ asio::awaitable<ModelResult> SimulatedBedrock::invoke(const ModelRequest& req,
   const std::string text = compose(req, spec_.name);
   const auto chunks = split_chunks(text, spec_.chunks);
   // Time to first token is about 40% of the latency; the rest streams.
-  const core::Duration first = p.latency * 4 / 10;
+  const core::Duration first = chunks.size() > 1 ? p.latency * 4 / 10 : p.latency;
   const core::Duration gap = chunks.size() > 1
                                  ? (p.latency - first) / static_cast<int>(chunks.size() - 1)
                                  : core::Duration::zero();

@@ -48,6 +48,19 @@ Duration AdaptiveRateLimiter::try_acquire(TimePoint now, double amount) {
   return Duration::zero();
 }
 
+std::optional<Duration> AdaptiveRateLimiter::reserve(TimePoint now, Duration max_wait,
+                                                     double amount) {
+  if (!started_) start(now);
+  if (!enabled_) return Duration::zero();
+  refill(now);
+  // The balance may go below zero: the debt is the queue of reserved slots.
+  const double wait_s = amount > current_capacity_ ? (amount - current_capacity_) / fill_rate_ : 0;
+  const Duration wait = core::from_seconds(wait_s);
+  if (wait > max_wait) return std::nullopt;
+  current_capacity_ -= amount;
+  return wait;
+}
+
 void AdaptiveRateLimiter::update_measured_rate(TimePoint now) {
   const double t = seconds(now);
   const double bucket_s = core::to_seconds(spec_.bucket);

@@ -9,6 +9,8 @@
 // Pure: every call takes `now`; acquire never waits but says how long to wait.
 // Thread safety: none; callers serialise.
 
+#include <optional>
+
 #include "core/time.hpp"
 
 namespace ma::resilience {
@@ -41,6 +43,13 @@ class AdaptiveRateLimiter final {
   // Tries to take one send token at `now`. Returns zero when the request may go now (the
   // token is taken), or how long to wait before asking again (nothing is taken).
   [[nodiscard]] Duration try_acquire(TimePoint now, double amount = 1.0);
+
+  // Reserves the next send slot: returns how long to wait before sending (zero: now), with
+  // the token already taken, or nullopt (nothing taken) when that wait would exceed
+  // `max_wait`. Waiters are served in order and each sleeps once; with try_acquire, every
+  // waiter wakes and asks again at the same instant and all but one go back to sleep.
+  [[nodiscard]] std::optional<Duration> reserve(TimePoint now, Duration max_wait,
+                                                double amount = 1.0);
 
   // Records a response: `throttled` when the provider said to slow down.
   void update(TimePoint now, bool throttled);

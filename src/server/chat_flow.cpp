@@ -69,7 +69,7 @@ asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSin
     const auto deadline = core::Deadline::after(clock, pipeline.config().deadline);
     out.reply = co_await pipeline.handle(std::move(creq), std::move(on_chunk), deadline);
   }
-  observer.on_reply(out.reply, question, who, out.admission);
+  out.trace = observer.on_reply(out.reply, question, who, out.admission);
   co_return out;
 }
 

@@ -27,6 +27,7 @@ struct ChatOutcome {
   std::optional<admission::AdmissionResult> refused;
   assist::Reply reply;
   assist::AdmissionNote admission;
+  assist::RequestObserver::TraceDecision trace;  // what the observer kept
 };
 
 struct ChatFlow {

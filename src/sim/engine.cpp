@@ -1,0 +1,637 @@
+#include "sim/engine.hpp"
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cmath>
+#include <memory>
+
+#include "assist/observer.hpp"
+#include "assist/pipeline.hpp"
+#include "assist/price_guard.hpp"
+#include "cache/response_cache.hpp"
+#include "catalog/catalog.hpp"
+#include "core/random.hpp"
+#include "core/sim_clock.hpp"
+#include "core/text.hpp"
+#include "fm/simulated_bedrock.hpp"
+#include "observe/alarms.hpp"
+#include "observe/metrics.hpp"
+#include "observe/sampling.hpp"
+#include "resilience/retry_budget.hpp"
+#include "server/chat_flow.hpp"
+
+namespace ma::sim {
+
+namespace asio = boost::asio;
+using core::Duration;
+using core::TimePoint;
+using namespace std::chrono_literals;
+
+// ---- LatencyHistogram ----------------------------------------------------------------------
+
+namespace {
+const double kLogBase = std::log(1.05);
+}
+
+void LatencyHistogram::add(double ms) {
+  int i = ms <= 1 ? 0 : static_cast<int>(std::ceil(std::log(ms) / kLogBase));
+  counts[static_cast<std::size_t>(std::clamp(i, 0, kBuckets - 1))]++;
+}
+
+void LatencyHistogram::merge(const LatencyHistogram& o) {
+  for (int i = 0; i < kBuckets; ++i) counts[i] += o.counts[i];
+}
+
+std::uint64_t LatencyHistogram::total() const {
+  std::uint64_t n = 0;
+  for (auto c : counts) n += c;
+  return n;
+}
+
+double LatencyHistogram::quantile_s(double q) const {
+  const std::uint64_t n = total();
+  if (n == 0) return 0;
+  const auto want = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(n)));
+  std::uint64_t seen = 0;
+  for (int i = 0; i < kBuckets; ++i) {
+    seen += counts[i];
+    if (seen >= want) return std::pow(1.05, i) / 1000.0;
+  }
+  return std::pow(1.05, kBuckets - 1) / 1000.0;
+}
+
+Summary summarize(const std::vector<Bin>& bins, std::size_t first, std::size_t last, double bin_s) {
+  Summary s;
+  last = std::min(last, bins.size());
+  LatencyHistogram lat;
+  std::uint64_t replies = 0, cache = 0, to_models = 0, ok_calls = 0;
+  for (std::size_t i = first; i < last; ++i) {
+    const Bin& b = bins[i];
+    s.originals += b.offered;
+    s.resent += b.resent;
+    s.user_errors += b.user_errors;
+    s.legit_too_fast += b.too_fast;
+    s.stale_price_serves += b.stale_prices;
+    s.error_requests += b.error_requests;
+    s.error_traces += b.error_traces;
+    to_models += b.to_models;
+    for (int m = 0; m < 2; ++m) {
+      s.model_calls[m] += b.model_calls[m];
+      s.model_throttled[m] += b.model_throttled[m];
+      ok_calls += b.model_ok[m];
+    }
+    for (int t = 0; t < 5; ++t) replies += b.replies[t];
+    cache += b.replies[static_cast<int>(assist::Tier::kCache)];
+    lat.merge(b.latency);
+  }
+  s.duration_s = static_cast<double>(last > first ? last - first : 0) * bin_s;
+  s.messages = s.originals + s.resent;
+  auto ratio = [](double a, double b, double if_none) { return b > 0 ? a / b : if_none; };
+  s.user_error_rate = ratio(static_cast<double>(s.user_errors), static_cast<double>(s.messages), 0);
+  s.p99_latency_s = lat.quantile_s(0.99);
+  const double calls = static_cast<double>(s.model_calls[0] + s.model_calls[1]);
+  s.model_availability = ratio(static_cast<double>(ok_calls), calls, 1);
+  s.cache_serve_rate = ratio(static_cast<double>(cache), static_cast<double>(replies), 0);
+  s.retry_amplification = ratio(calls, static_cast<double>(to_models), 0);
+  s.secondary_throttle_rate =
+      ratio(static_cast<double>(s.model_throttled[1]), static_cast<double>(s.model_calls[1]), 0);
+  s.error_traces_kept_ratio =
+      ratio(static_cast<double>(s.error_traces), static_cast<double>(s.error_requests), 1);
+  s.user_retry_load = ratio(static_cast<double>(s.resent), static_cast<double>(s.originals), 0);
+  return s;
+}
+
+// ---- The engine ----------------------------------------------------------------------------
+
+namespace {
+
+// What a simulated user asks: the text and whether it names a hot product.
+struct Question {
+  std::string text;
+  std::string product_id;  // pricing questions: the product whose price is stated
+};
+
+// Counts every model call of the fleet, per bin, around the shared simulated model.
+class CountingModel final : public fm::ModelProvider {
+ public:
+  CountingModel(fm::SimulatedBedrock& inner, Lane lane, std::function<Bin&()> bin,
+                std::uint64_t& events)
+      : inner_(inner), lane_(static_cast<int>(lane)), bin_(std::move(bin)), events_(events) {}
+  asio::awaitable<fm::ModelResult> invoke(const fm::ModelRequest& req,
+                                          const fm::ChunkSink& on_chunk) override {
+    Bin& b = bin_();  // the call's outcome is counted where it started
+    b.model_calls[lane_]++;
+    ++events_;
+    fm::ModelResult r = co_await inner_.invoke(req, on_chunk);
+    if (r.ok()) {
+      b.model_ok[lane_]++;
+    } else if (r.error().kind == resilience::ErrorClass::kThrottling) {
+      b.model_throttled[lane_]++;
+    }
+    co_return r;
+  }
+  std::string_view name() const override { return inner_.name(); }
+
+ private:
+  fm::SimulatedBedrock& inner_;
+  int lane_;
+  std::function<Bin&()> bin_;
+  std::uint64_t& events_;
+};
+
+struct Msg {
+  std::uint32_t user = 0;
+  std::uint32_t question = 0;
+  std::uint8_t attempt = 0;  // 0: the first send
+  bool abusive = false;
+  std::uint32_t nonce = 0;  // free-form questions: what makes this one unique
+};
+
+class Engine {
+ public:
+  Engine(const Scenario& s, const Variant& v, const RunOptions& o, std::uint64_t seed,
+         std::unique_ptr<catalog::Catalog> cat)
+      : s_(s),
+        v_(v),
+        o_(o),
+        seed_(seed),
+        duration_s_(o.duration_s > 0 ? o.duration_s : s.duration_s),
+        clock_(io_),
+        t0_(clock_.now()),
+        rng_(seed),
+        catalog_(std::move(cat)) {}
+
+  core::Result<RunResult> run();
+
+ private:
+  Bin& bin() {
+    const double t = core::to_seconds(clock_.now() - t0_);
+    auto i = static_cast<std::size_t>(std::max(0.0, t / o_.bin_s));
+    if (i >= bins_.size()) i = bins_.size() - 1;
+    return bins_[i];
+  }
+  double rate_at(double t) const;
+  void build_questions();
+  void build_gateway();
+  void schedule_model_faults(fm::SimulatedBedrock& m, const ModelModel& spec);
+  void schedule_catalog_events();
+  void arrivals(double from_s);
+  void abuse(const Abuse& a, double from_s);
+  void send(Msg m, TimePoint at);
+  asio::awaitable<void> handle(Msg m);
+  void after_reply(const Msg& m, bool failed, bool too_fast, const assist::Reply* reply,
+                   int retry_after_s);
+  catalog::User user_of(std::uint32_t u) const;
+
+  const Scenario& s_;
+  const Variant& v_;
+  const RunOptions& o_;
+  std::uint64_t seed_;
+  double duration_s_;
+  asio::io_context io_;
+  core::SimClock clock_;
+  TimePoint t0_;
+  core::Random rng_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::vector<Bin> bins_;
+  std::uint64_t events_ = 0;
+  std::uint64_t in_flight_ = 0;
+  std::uint64_t next_trace_ = 1;
+  std::size_t next_task_ = 0;
+
+  std::vector<Question> questions_;
+  std::vector<double> pricing_cdf_;  // Zipf over the hot products
+  std::vector<std::uint32_t> pricing_ja_, pricing_en_, other_ja_[3], other_en_[3];
+  std::uint32_t freeform_ja_ = 0, freeform_en_ = 0;
+  std::uint32_t next_nonce_ = 1;
+  std::vector<std::pair<std::string, int>> hot_products_;  // id, list price
+
+  // The fleet.
+  std::unique_ptr<fm::SimulatedBedrock> sonnet_, haiku_;
+  std::unique_ptr<CountingModel> sonnet_count_, haiku_count_;
+  std::unique_ptr<cache::ResponseCache> cache_;
+  std::unique_ptr<resilience::RetryBudget> budget_;
+  assist::RuntimeFlags flags_;
+  std::unique_ptr<admission::Admission> admission_;
+  observe::MetricsRegistry metrics_;
+  std::unique_ptr<observe::AlarmEngine> alarms_;
+  std::unique_ptr<observe::Sampler> sampler_;
+  std::unique_ptr<assist::RequestObserver> observer_;
+  std::vector<std::unique_ptr<assist::Pipeline>> pipelines_;
+  std::vector<server::ChatFlow> flows_;
+  bool static_limit_ = false;
+};
+
+double Engine::rate_at(double t) const {
+  const Traffic& tr = s_.traffic;
+  double r = tr.rate;
+  if (tr.daily) {
+    // JST hour of day, t = 0 at midnight: a night trough, a lunch bump, an evening peak.
+    const double h = std::fmod(t / 3600.0, 24.0);
+    auto bump = [h](double at, double width) {
+      const double d = std::min(std::abs(h - at), 24 - std::abs(h - at));
+      return std::exp(-0.5 * (d / width) * (d / width));
+    };
+    const double shape = 0.15 + 0.9 * bump(12.5, 1.5) + 1.6 * bump(21, 2.5);
+    r = tr.rate * shape / 0.74;  // 0.74: the curve's mean, so `rate` stays the day's mean
+  }
+  if (tr.spike_peak > tr.rate && t >= tr.spike_start_s) {
+    const double ramp = std::max(1.0, tr.spike_ramp_s);
+    double f = 0;
+    if (t < tr.spike_start_s + ramp) {
+      f = (t - tr.spike_start_s) / ramp;
+    } else if (t < tr.spike_end_s) {
+      f = 1;
+    } else if (t < tr.spike_end_s + ramp) {
+      f = 1 - (t - tr.spike_end_s) / ramp;
+    }
+    r = tr.rate + (tr.spike_peak - tr.rate) * f;
+  }
+  return r;
+}
+
+void Engine::build_questions() {
+  std::vector<const catalog::Series*> by_rank;
+  for (const auto& s : catalog_->all_series()) by_rank.push_back(&s);
+  std::sort(by_rank.begin(), by_rank.end(),
+            [](const auto* a, const auto* b) { return a->popularity_rank < b->popularity_rank; });
+  auto add = [&](std::string text, std::string product, std::vector<std::uint32_t>& into) {
+    into.push_back(static_cast<std::uint32_t>(questions_.size()));
+    questions_.push_back({std::move(text), std::move(product)});
+  };
+  double norm = 0;
+  for (const catalog::Series* s : by_rank) {
+    if (static_cast<int>(hot_products_.size()) >= s_.traffic.hot_products) break;
+    if (s->volumes < 1 || s->title_ja.empty() || s->title_en.empty()) continue;
+    const int vol = 1 + static_cast<int>(hot_products_.size() % std::min(s->volumes, 3));
+    auto p = catalog_->volume(*s, vol);
+    if (!p) continue;
+    hot_products_.emplace_back(p->id, p->price_jpy);
+    add(s->title_ja + "の" + std::to_string(vol) + "巻はいくら？", p->id, pricing_ja_);
+    add("How much is " + s->title_en + " volume " + std::to_string(vol) + "?", p->id, pricing_en_);
+    norm += 1.0 / static_cast<double>(hot_products_.size());
+    pricing_cdf_.push_back(norm);
+  }
+  for (double& c : pricing_cdf_) c /= norm;
+  for (std::size_t i = 0; i < std::min<std::size_t>(by_rank.size(), 100); ++i) {
+    const catalog::Series* s = by_rank[i];
+    if (s->title_ja.empty() || s->title_en.empty()) continue;
+    add("「" + s->title_ja + "」みたいなおすすめの漫画は？", "", other_ja_[0]);
+    add("Can you recommend manga like " + s->title_en + "?", "", other_en_[0]);
+  }
+  for (const char* t : {"送料はいくらですか？", "支払い方法は何がありますか？", "返品できますか？"})
+    add(t, "", other_ja_[1]);
+  for (const char* t :
+       {"How much is shipping?", "What payment methods do you accept?", "Can I return a book?"})
+    add(t, "", other_en_[1]);
+  for (const char* t : {"こんにちは", "ありがとう", "おすすめは何ですか？"})
+    add(t, "", other_ja_[2]);
+  for (const char* t : {"Hello!", "Thanks a lot", "What do you suggest?"}) add(t, "", other_en_[2]);
+  std::vector<std::uint32_t> freeform;
+  add("漫画について相談があります。整理番号", "", freeform);
+  add("I would like some advice about manga, ref ", "", freeform);
+  freeform_ja_ = freeform[0];
+  freeform_en_ = freeform[1];
+}
+
+void Engine::build_gateway() {
+  // This project's defaults, then the variant's knobs.
+  assist::PipelineConfig pc;
+  const bool ja_v1 = v_.degradation.value_or("v2") == "v1";
+  if (v_.jitter) {
+    const std::string& j = *v_.jitter;
+    pc.retry.backoff.jitter = j == "none"    ? resilience::Jitter::kNone
+                              : j == "full"  ? resilience::Jitter::kFull
+                              : j == "equal" ? resilience::Jitter::kEqual
+                                             : resilience::Jitter::kDecorrelated;
+  }
+  if (v_.max_attempts) pc.retry.max_attempts = *v_.max_attempts;
+  if (v_.breaker_wait_s) pc.breaker.wait_in_open = core::from_seconds(*v_.breaker_wait_s);
+  if (v_.stagger_max_s) pc.stagger_max = core::from_seconds(*v_.stagger_max_s);
+  if (v_.cache_ttl_s) pc.cache_ttl.fill(core::from_seconds(*v_.cache_ttl_s));
+  if (v_.cache_first.value_or(false)) {
+    pc.tier_order.fill({assist::Tier::kCache, assist::Tier::kPrimary, assist::Tier::kSecondary,
+                        assist::Tier::kStatic, assist::Tier::kDegraded});
+  }
+  pc.price_guard = v_.price_guard.value_or(true);
+  pc.cache_price_disclaimer = v_.disclaimers.value_or(true);
+  pc.client_limiter = v_.client_limiter.value_or(true);
+  flags_.set_retry_max_attempts(pc.retry.max_attempts);
+  if (ja_v1) {
+    (void)flags_.patch(boost::json::object{{"DEGRADATION_MESSAGE_VERSION", "v1"}});
+  }
+
+  sonnet_ = std::make_unique<fm::SimulatedBedrock>(
+      fm::SimModelSpec{"sonnet", core::from_seconds(s_.sonnet.latency_median_ms / 1000),
+                       core::from_seconds(s_.sonnet.latency_p99_ms / 1000), s_.sonnet.capacity_rps,
+                       1},
+      clock_, seed_ ^ 0x50);
+  haiku_ = std::make_unique<fm::SimulatedBedrock>(
+      fm::SimModelSpec{"haiku", core::from_seconds(s_.haiku.latency_median_ms / 1000),
+                       core::from_seconds(s_.haiku.latency_p99_ms / 1000), s_.haiku.capacity_rps,
+                       1},
+      clock_, seed_ ^ 0x48);
+  sonnet_count_ = std::make_unique<CountingModel>(
+      *sonnet_, Lane::kSonnet, [this]() -> Bin& { return bin(); }, events_);
+  haiku_count_ = std::make_unique<CountingModel>(
+      *haiku_, Lane::kHaiku, [this]() -> Bin& { return bin(); }, events_);
+
+  cache_ = std::make_unique<cache::ResponseCache>();
+  if (v_.invalidation.value_or(true)) {
+    catalog_->on_change([c = cache_.get()](const catalog::ProductChange& ch) {
+      c->invalidate_product(ch.product_id);
+    });
+  }
+  const int budget = v_.retry_budget_per_minute.value_or(100);
+  if (budget > 0) budget_ = std::make_unique<resilience::CappedRetryBudget>(budget);
+
+  admission::AdmissionConfig ac;
+  if (v_.static_global_rate) {
+    static_limit_ = true;
+    ac.dynamic = false;
+    ac.global_rate = *v_.static_global_rate;
+    ac.global_burst = *v_.static_global_rate;
+    ac.max_wait = Duration::zero();  // refused at once: no queue
+  }
+  const double quota = s_.sonnet.capacity_rps + s_.haiku.capacity_rps;
+  admission_ = std::make_unique<admission::Admission>(clock_, ac, [quota] { return quota; });
+
+  alarms_ = std::make_unique<observe::AlarmEngine>();
+  if (v_.sampling.value_or("rules") == "uniform5") {
+    auto s = observe::Sampler::from_local_json(
+        R"({"version":2,"rules":[],"default":{"fixed_target":0,"rate":0.05}})");
+    sampler_ = std::move(s).value();
+  } else {
+    sampler_ = std::make_unique<observe::Sampler>();
+  }
+  observer_ = std::make_unique<assist::RequestObserver>(clock_, metrics_, *alarms_, *sampler_,
+                                                        nullptr, nullptr, seed_ ^ 0x0b);
+  observer_->set_keep_errors(v_.sampling.value_or("rules") != "uniform5");
+
+  for (int i = 0; i < s_.tasks; ++i) {
+    pipelines_.push_back(std::make_unique<assist::Pipeline>(
+        assist::Pipeline::Deps{clock_, *catalog_, *sonnet_count_, *haiku_count_, *cache_, flags_,
+                               budget_.get()},
+        pc, seed_ ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(i + 1))));
+  }
+  for (auto& p : pipelines_) flows_.push_back({clock_, *admission_, *p, *observer_});
+}
+
+void Engine::schedule_model_faults(fm::SimulatedBedrock& m, const ModelModel& spec) {
+  // At every boundary, the faults in force are recomputed from the windows.
+  std::vector<double> edges;
+  for (const auto& f : spec.faults) {
+    edges.push_back(f.start_s);
+    edges.push_back(f.end_s);
+  }
+  for (double at : edges) {
+    clock_.call_at(t0_ + core::from_seconds(at), [this, &m, &spec, at] {
+      fm::FaultSpec fs;
+      double capacity = spec.capacity_rps;
+      for (const auto& f : spec.faults) {
+        if (at < f.start_s || at >= f.end_s) continue;
+        if (f.kind == "outage") fs.outage = true;
+        if (f.kind == "throttle") fs.throttle_rate = f.value;
+        if (f.kind == "unknown_format") fs.unknown_error_rate = f.value;
+        if (f.kind == "latency") fs.extra_latency = core::from_seconds(f.value / 1000);
+        if (f.kind == "capacity") capacity = f.value;
+      }
+      m.set_faults(fs);
+      m.set_capacity(capacity);
+      ++events_;
+    });
+  }
+}
+
+void Engine::schedule_catalog_events() {
+  for (const auto& e : s_.events) {
+    clock_.call_at(t0_ + core::from_seconds(e.at_s), [this, e] {
+      for (const auto& [id, list] : hot_products_) {
+        const int price = e.kind == "sale_start" ? list * (100 - e.discount_pct) / 100 : list;
+        (void)catalog_->update_product(id, price, std::nullopt);
+      }
+      ++events_;
+    });
+  }
+}
+
+catalog::User Engine::user_of(std::uint32_t u) const {
+  const std::uint64_t h = core::fnv1a(std::to_string(u) + "tier");
+  const double x = static_cast<double>(h % 10'000) / 10'000.0;
+  const auto tier =
+      x < s_.traffic.premium_share ? catalog::UserTier::kPremium : catalog::UserTier::kRegistered;
+  return catalog::User{"u" + std::to_string(u), "user", tier};
+}
+
+void Engine::send(Msg m, TimePoint at) {
+  ++in_flight_;
+  clock_.call_at(at, [this, m] {
+    ++events_;
+    asio::co_spawn(io_, handle(m), asio::detached);
+  });
+}
+
+void Engine::arrivals(double from_s) {
+  // One second of Poisson arrivals at the rate of that second, then the next second.
+  const double to_s = std::min(from_s + 1.0, duration_s_);
+  const double rate = rate_at(from_s);
+  const Traffic& tr = s_.traffic;
+  if (rate > 0) {
+    double t = from_s + rng_.exponential(1.0 / rate);
+    while (t < to_s) {
+      Msg m;
+      m.user = static_cast<std::uint32_t>(rng_.below(static_cast<std::uint64_t>(tr.users)));
+      const bool ja = rng_.chance(tr.japanese_share);
+      const double mix =
+          rng_.uniform01() * (tr.pricing + tr.recommendation + tr.faq + tr.general + tr.freeform);
+      const std::vector<std::uint32_t>* pool = nullptr;
+      if (mix >= tr.pricing + tr.recommendation + tr.faq + tr.general) {
+        m.question = ja ? freeform_ja_ : freeform_en_;
+        m.nonce = next_nonce_++;
+      } else if (mix < tr.pricing) {
+        const double u = rng_.uniform01();
+        const auto k = static_cast<std::size_t>(
+            std::lower_bound(pricing_cdf_.begin(), pricing_cdf_.end(), u) - pricing_cdf_.begin());
+        const auto& p = ja ? pricing_ja_ : pricing_en_;
+        m.question = p[std::min(k, p.size() - 1)];
+      } else {
+        const double rest = mix - tr.pricing;
+        const int kind = rest < tr.recommendation ? 0 : rest < tr.recommendation + tr.faq ? 1 : 2;
+        pool = ja ? &other_ja_[kind] : &other_en_[kind];
+        if (pool->empty()) pool = &other_en_[2];
+        m.question = (*pool)[rng_.below(pool->size())];
+      }
+      send(m, t0_ + core::from_seconds(t));
+      t += rng_.exponential(1.0 / rate);
+    }
+  }
+  if (o_.progress) o_.progress(to_s / duration_s_);
+  if (to_s < duration_s_) {
+    clock_.call_at(t0_ + core::from_seconds(to_s), [this, to_s] { arrivals(to_s); });
+  }
+}
+
+void Engine::abuse(const Abuse& a, double from_s) {
+  const double to_s = std::min({from_s + 1.0, a.end_s, duration_s_});
+  for (int src = 0; src < a.sources; ++src) {
+    for (double t = from_s + rng_.exponential(1.0 / a.rate); t < to_s;
+         t += rng_.exponential(1.0 / a.rate)) {
+      Msg m;
+      m.user = static_cast<std::uint32_t>(s_.traffic.users + src);
+      m.question = pricing_en_.front();
+      m.abusive = true;
+      send(m, t0_ + core::from_seconds(t));
+    }
+  }
+  if (to_s < std::min(a.end_s, duration_s_)) {
+    clock_.call_at(t0_ + core::from_seconds(to_s), [this, &a, to_s] { abuse(a, to_s); });
+  }
+}
+
+asio::awaitable<void> Engine::handle(Msg m) {
+  const TimePoint arrived = clock_.now();
+  Bin& arrival_bin = bin();
+  if (m.abusive) {
+    arrival_bin.abusive++;
+  } else if (m.attempt == 0) {
+    arrival_bin.offered++;
+  } else {
+    arrival_bin.resent++;
+  }
+  const bool registered =
+      !m.abusive && static_cast<double>(m.user % 1000) < s_.traffic.registered_share * 1000;
+  server::ChatInput in;
+  in.message = questions_[m.question].text;
+  if (m.nonce != 0) in.message += std::to_string(m.nonce);
+  if (registered) {
+    in.user = user_of(m.user);
+  } else {
+    in.session = (m.abusive ? "bot-" : "s-") + std::to_string(m.user);
+  }
+  in.remote = "10." + std::to_string((m.user >> 16) & 255) + "." +
+              std::to_string((m.user >> 8) & 255) + "." + std::to_string(m.user & 255);
+  in.trace_id = "1-sim-" + std::to_string(next_trace_++);
+  server::ChatFlow& flow = flows_[next_task_++ % flows_.size()];
+  server::ChatOutcome out = co_await flow.answer(std::move(in));
+  ++events_;
+  --in_flight_;
+  if (m.abusive) co_return;
+
+  Bin& b = bin();
+  b.error_requests += out.trace.went_wrong ? 1 : 0;
+  b.error_traces += out.trace.went_wrong && out.trace.kept ? 1 : 0;
+  const double ms = core::to_seconds(clock_.now() - arrived) * 1000;
+  // The seed's static limit answered a queue overflow with "you're sending too fast".
+  const bool too_fast =
+      out.refused.has_value() || (static_limit_ && out.admission.outcome == "queue_timeout");
+  if (too_fast) {
+    b.too_fast++;
+    b.user_errors++;
+    after_reply(
+        m, true, true, nullptr,
+        out.refused ? static_cast<int>(std::ceil(core::to_seconds(out.refused->retry_after))) : 1);
+    co_return;
+  }
+  const assist::Reply& r = out.reply;
+  b.replies[static_cast<int>(r.tier)]++;
+  b.latency.add(ms);
+  if (!r.attempts.empty()) b.to_models++;
+  // A real answer from the cache or live data is not a failure, even in limited mode.
+  const bool failed = r.tier == assist::Tier::kDegraded;
+  if (failed) b.user_errors++;
+  // The auditor: does the reply state a price the catalog no longer has, without saying so?
+  const std::string& pid = questions_[m.question].product_id;
+  if (!failed && !pid.empty() && !r.disclaimer) {
+    if (auto p = catalog_->product(pid)) {
+      const assist::PriceCheck c = assist::check_prices(r.text, *p, *catalog_, clock_.wall_now());
+      if (c.checked && c.mismatch) b.stale_prices++;
+    }
+  }
+  after_reply(m, failed, false, &r, r.retry_after_s);
+}
+
+void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist::Reply* reply,
+                         int retry_after_s) {
+  if (!failed) return;
+  const Behaviour& bh = s_.behaviour;
+  const bool auto_client = static_cast<double>(core::fnv1a(std::to_string(m.user) + "client") %
+                                               10'000) < bh.auto_retry_share * 10'000;
+  double p = 0;
+  double delay = rng_.uniform(bh.resend_min_s, bh.resend_max_s);
+  if (auto_client && m.attempt == 0) {
+    p = 1;
+    delay = 1;
+  } else if (too_fast) {
+    p = m.attempt == 0 ? bh.too_fast_resend : 0;
+    delay = std::max<double>(delay, retry_after_s);
+  } else if (reply != nullptr && flags_.degradation_version() == assist::DegradationVersion::kV1) {
+    p = m.attempt < bh.v1_resend_max ? bh.v1_resend : 0;  // "please try again"
+  } else {
+    p = m.attempt == 0 ? bh.v2_resend : 0;
+    delay = std::max<double>(delay, retry_after_s);
+  }
+  if (!rng_.chance(p)) return;
+  const TimePoint at = clock_.now() + core::from_seconds(delay);
+  if (core::to_seconds(at - t0_) >= duration_s_) return;
+  Msg again = m;
+  again.attempt = static_cast<std::uint8_t>(std::min(250, m.attempt + 1));
+  send(again, at);
+}
+
+core::Result<RunResult> Engine::run() {
+  const auto wall0 = std::chrono::steady_clock::now();
+  // Late replies (after the end) land in the last bin.
+  bins_.resize(
+      std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(duration_s_ / o_.bin_s))));
+  build_questions();
+  if (pricing_ja_.empty()) return core::fail("invalid_scenario", "the catalog has no products");
+  build_gateway();
+  schedule_model_faults(*sonnet_, s_.sonnet);
+  schedule_model_faults(*haiku_, s_.haiku);
+  schedule_catalog_events();
+  clock_.call_at(t0_, [this] { arrivals(0); });
+  for (const auto& a : s_.abuse) {
+    if (a.sources > 0 && a.rate > 0)
+      clock_.call_at(t0_ + core::from_seconds(a.start_s), [this, &a] { abuse(a, a.start_s); });
+  }
+  // Run to the end, then let what is in flight finish (every message gets its reply).
+  const TimePoint end = t0_ + core::from_seconds(duration_s_);
+  clock_.advance_to(end);
+  clock_.run_until([this] { return in_flight_ == 0; }, end + 120s);
+  RunResult r;
+  r.scenario = s_.name;
+  r.variant = v_.name;
+  r.seed = seed_;
+  r.bin_s = o_.bin_s;
+  r.duration_s = duration_s_;
+  r.incident_start_s = std::min(s_.incident_start_s, duration_s_);
+  r.incident_end_s = std::min(s_.incident_end_s, duration_s_);
+  const auto idx = [&](double t) { return static_cast<std::size_t>(std::floor(t / o_.bin_s)); };
+  r.total = summarize(bins_, 0, bins_.size(), o_.bin_s);
+  r.phases[0] = summarize(bins_, 0, idx(r.incident_start_s), o_.bin_s);
+  r.phases[1] = summarize(bins_, idx(r.incident_start_s), idx(r.incident_end_s), o_.bin_s);
+  r.phases[2] = summarize(bins_, idx(r.incident_end_s), bins_.size(), o_.bin_s);
+  r.bins = std::move(bins_);
+  r.events = events_;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  return r;
+}
+
+}  // namespace
+
+core::Result<RunResult> run(const Scenario& scenario, const std::string& variant,
+                            const RunOptions& options) {
+  auto it = scenario.variants.find(variant);
+  if (it == scenario.variants.end())
+    return core::fail("invalid_argument", "no variant \"" + variant + "\" (incident or fixed)");
+  auto cat = catalog::Catalog::open({options.data_dir, ":memory:"});
+  if (!cat.ok()) return core::fail(std::move(cat).error());
+  const std::uint64_t seed = options.seed != 0 ? options.seed : scenario.seed;
+  auto engine =
+      std::make_unique<Engine>(scenario, it->second, options, seed, std::move(cat).value());
+  return engine->run();
+}
+
+}  // namespace ma::sim

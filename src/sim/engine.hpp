@@ -1,0 +1,99 @@
+#pragma once
+// The incident simulator's engine: a whole fleet on virtual time. `tasks` full pipelines
+// (the same assist::Pipeline, admission::Admission, cache, resilience and observer objects
+// as the server, through the same server::ChatFlow), sharing what a fleet shares -- one
+// catalog, one response cache, one fleet retry budget, one global admission limit, one set
+// of runtime flags -- against simulated regional model capacity and simulated users. One
+// thread, one io_context, one SimClock: the same seed gives the same run, byte for byte.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "sim/scenario.hpp"
+
+namespace ma::sim {
+
+// Reply latency histogram: bucket i holds latencies up to 1.05^i ms.
+struct LatencyHistogram {
+  static constexpr int kBuckets = 260;
+  std::array<std::uint32_t, kBuckets> counts{};
+  void add(double ms);
+  void merge(const LatencyHistogram& o);
+  std::uint64_t total() const;
+  double quantile_s(double q) const;  // the bucket's upper bound, in seconds; 0 when empty
+};
+
+enum class Lane : std::uint8_t { kSonnet, kHaiku };
+
+// One bin of the timeline (one virtual second unless RunOptions::bin_s says otherwise).
+struct Bin {
+  std::uint32_t offered = 0;      // first sends of legitimate users
+  std::uint32_t resent = 0;       // users re-sending after a failed reply
+  std::uint32_t abusive = 0;      // messages from scripted sources
+  std::uint32_t replies[5] = {};  // legitimate messages by final tier (primary..degraded)
+  std::uint32_t too_fast = 0;     // legitimate messages answered "too fast"
+  std::uint32_t user_errors = 0;  // legitimate messages whose final reply was a failure
+  std::uint32_t to_models = 0;    // legitimate messages that reached a model
+  std::uint32_t model_calls[2] = {};
+  std::uint32_t model_ok[2] = {};
+  std::uint32_t model_throttled[2] = {};
+  std::uint32_t stale_prices = 0;  // replies stating a price the catalog no longer has
+  std::uint32_t error_requests = 0;
+  std::uint32_t error_traces = 0;  // kept traces of those
+  LatencyHistogram latency;        // of legitimate messages answered, arrival to reply
+};
+
+// Figures over a span of bins.
+struct Summary {
+  double duration_s = 0;
+  std::uint64_t messages = 0;  // legitimate messages (first sends and re-sends)
+  std::uint64_t originals = 0;
+  std::uint64_t resent = 0;
+  std::uint64_t user_errors = 0;
+  double user_error_rate = 0;
+  double p99_latency_s = 0;
+  double model_availability = 1;   // successful model calls / model calls
+  double cache_serve_rate = 0;     // replies from the cache tier / replies
+  double retry_amplification = 0;  // model calls / messages that reached a model
+  double secondary_throttle_rate = 0;
+  std::uint64_t legit_too_fast = 0;
+  std::uint64_t stale_price_serves = 0;
+  std::uint64_t error_requests = 0;
+  std::uint64_t error_traces = 0;
+  double error_traces_kept_ratio = 1;
+  double user_retry_load = 0;  // re-sent / original messages
+  std::uint64_t model_calls[2] = {};
+  std::uint64_t model_throttled[2] = {};
+};
+
+struct RunOptions {
+  std::string data_dir;    // the catalog's data
+  std::uint64_t seed = 0;  // 0: the scenario's
+  double duration_s = 0;   // 0: the scenario's (tests run shortened copies)
+  double bin_s = 1;
+  // Called about every 1% of virtual time with the share done.
+  std::function<void(double)> progress;
+};
+
+struct RunResult {
+  std::string scenario, variant;
+  std::uint64_t seed = 0;
+  double bin_s = 1;
+  double incident_start_s = 0, incident_end_s = 0, duration_s = 0;
+  std::vector<Bin> bins;
+  Summary total;
+  std::array<Summary, 3> phases;  // normal, during, recovery
+  std::uint64_t events = 0;       // arrivals, model calls, replies, scenario events
+  double wall_s = 0;
+};
+
+core::Result<RunResult> run(const Scenario& scenario, const std::string& variant,
+                            const RunOptions& options);
+
+Summary summarize(const std::vector<Bin>& bins, std::size_t first, std::size_t last, double bin_s);
+
+}  // namespace ma::sim

@@ -1,0 +1,264 @@
+#include "sim/report.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+#include <cstdio>
+
+namespace ma::sim {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+std::string pct(double v) { return fmt("%.2f%%", 100 * v); }
+std::string count(std::uint64_t v) { return std::to_string(v); }
+
+struct Row {
+  const char* label;
+  std::string (*cell)(const Summary&);
+};
+
+const Row kRows[] = {
+    {"messages (incl. re-sends)", [](const Summary& s) { return count(s.messages); }},
+    {"user-visible error rate", [](const Summary& s) { return pct(s.user_error_rate); }},
+    {"messages affected", [](const Summary& s) { return count(s.user_errors); }},
+    {"p99 latency (s)", [](const Summary& s) { return fmt("%.2f", s.p99_latency_s); }},
+    {"model availability", [](const Summary& s) { return pct(s.model_availability); }},
+    {"cache serve rate", [](const Summary& s) { return pct(s.cache_serve_rate); }},
+    {"retry amplification", [](const Summary& s) { return fmt("%.2f", s.retry_amplification); }},
+    {"secondary throttle rate", [](const Summary& s) { return pct(s.secondary_throttle_rate); }},
+    {"legit users told \"too fast\"", [](const Summary& s) { return count(s.legit_too_fast); }},
+    {"stale prices served", [](const Summary& s) { return count(s.stale_price_serves); }},
+    {"error traces kept",
+     [](const Summary& s) { return count(s.error_traces) + "/" + count(s.error_requests); }},
+    {"user retry load", [](const Summary& s) { return "+" + pct(s.user_retry_load); }},
+    {"duration (s)", [](const Summary& s) { return fmt("%.0f", s.duration_s); }},
+};
+
+std::string pad(const std::string& s, std::size_t w, bool left = false) {
+  // Pads by display columns for ASCII; the table's cells are ASCII.
+  if (s.size() >= w) return s;
+  return left ? s + std::string(w - s.size(), ' ') : std::string(w - s.size(), ' ') + s;
+}
+
+}  // namespace
+
+std::string impact_table(const std::vector<RunResult>& runs) {
+  if (runs.empty()) return "";
+  constexpr std::size_t kLabel = 30, kCell = 12;
+  std::string out = runs.front().scenario + "  (seed " + std::to_string(runs.front().seed) +
+                    ", incident window " + fmt("%.0f", runs.front().incident_start_s) + "-" +
+                    fmt("%.0f", runs.front().incident_end_s) + " s of " +
+                    fmt("%.0f", runs.front().duration_s) + " s)\n";
+  out += pad("", kLabel, true);
+  for (const auto& r : runs) out += " | " + pad(r.variant, kCell * 3 + 2, true);
+  out += "\n" + pad("", kLabel, true);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    out += " | ";
+    for (const char* p : {"normal", "during", "recovery"}) out += pad(p, kCell) + " ";
+    out.pop_back();
+  }
+  out += "\n" + std::string(kLabel + runs.size() * (kCell * 3 + 5), '-') + "\n";
+  for (const Row& row : kRows) {
+    out += pad(row.label, kLabel, true);
+    for (const auto& r : runs) {
+      out += " | ";
+      for (const auto& ph : r.phases) out += pad(row.cell(ph), kCell) + " ";
+      out.pop_back();
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string to_json(const RunResult& r, bool with_wall) {
+  const Summary& t = r.total;
+  json::object o;
+  o["scenario"] = r.scenario;
+  o["variant"] = r.variant;
+  o["seed"] = r.seed;
+  o["messages"] = t.messages;
+  o["user_error_rate"] = t.user_error_rate;
+  o["p99_latency_s"] = t.p99_latency_s;
+  o["retry_amplification"] = t.retry_amplification;
+  o["secondary_throttle_rate"] = t.secondary_throttle_rate;
+  o["legit_too_fast"] = t.legit_too_fast;
+  o["stale_price_serves"] = t.stale_price_serves;
+  o["error_traces_kept_ratio"] = t.error_traces_kept_ratio;
+  o["user_retry_load"] = t.user_retry_load;
+  o["events"] = r.events;
+  o["model_availability"] = t.model_availability;
+  o["cache_serve_rate"] = t.cache_serve_rate;
+  json::array phases;
+  const char* names[] = {"normal", "during", "recovery"};
+  for (int i = 0; i < 3; ++i) {
+    const Summary& p = r.phases[i];
+    phases.push_back(json::object{{"phase", names[i]},
+                                  {"duration_s", p.duration_s},
+                                  {"messages", p.messages},
+                                  {"user_error_rate", p.user_error_rate},
+                                  {"p99_latency_s", p.p99_latency_s},
+                                  {"retry_amplification", p.retry_amplification},
+                                  {"secondary_throttle_rate", p.secondary_throttle_rate},
+                                  {"legit_too_fast", p.legit_too_fast},
+                                  {"stale_price_serves", p.stale_price_serves},
+                                  {"error_traces_kept_ratio", p.error_traces_kept_ratio},
+                                  {"user_retry_load", p.user_retry_load}});
+  }
+  o["phases"] = std::move(phases);
+  if (with_wall) o["wall_s"] = std::round(r.wall_s * 1000) / 1000;
+  return json::serialize(o);
+}
+
+std::string timeline_csv(const RunResult& r) {
+  std::string out =
+      "t_s,offered,resent,abusive,primary,secondary,cache,static,degraded,too_fast,user_errors,"
+      "sonnet_calls,sonnet_ok,sonnet_throttled,haiku_calls,haiku_ok,haiku_throttled,"
+      "stale_prices,error_requests,error_traces,p50_s,p99_s\n";
+  for (std::size_t i = 0; i < r.bins.size(); ++i) {
+    const Bin& b = r.bins[i];
+    out += fmt("%g", static_cast<double>(i) * r.bin_s);
+    for (std::uint32_t v :
+         {b.offered, b.resent, b.abusive, b.replies[0], b.replies[1], b.replies[2], b.replies[3],
+          b.replies[4], b.too_fast, b.user_errors, b.model_calls[0], b.model_ok[0],
+          b.model_throttled[0], b.model_calls[1], b.model_ok[1], b.model_throttled[1],
+          b.stale_prices, b.error_requests, b.error_traces}) {
+      out += ',';
+      out += std::to_string(v);
+    }
+    out += fmt(",%.3f", b.latency.quantile_s(0.5));
+    out += fmt(",%.3f", b.latency.quantile_s(0.99));
+    out += '\n';
+  }
+  return out;
+}
+
+namespace {
+
+std::string escape(std::string_view s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '&':
+        o += "&amp;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += c;
+    }
+  }
+  return o;
+}
+
+struct Series {
+  std::string name, color;
+  std::vector<double> y;
+};
+
+// A line chart as inline SVG: the incident window shaded, a y axis with its maximum.
+std::string chart(const std::string& title, const RunResult& r, const std::vector<Series>& lines,
+                  const char* unit) {
+  constexpr double W = 560, H = 180, L = 50, T = 20, B = 24;
+  double ymax = 0;
+  for (const auto& s : lines)
+    for (double v : s.y) ymax = std::max(ymax, v);
+  if (ymax <= 0) ymax = 1;
+  const double n = static_cast<double>(std::max<std::size_t>(1, r.bins.size()));
+  auto X = [&](double i) { return L + (W - L - 10) * i / n; };
+  auto Y = [&](double v) { return T + (H - T - B) * (1 - v / ymax); };
+  std::string svg = "<svg viewBox=\"0 0 " + fmt("%.0f", W) + " " + fmt("%.0f", H) +
+                    "\" width=\"560\" height=\"180\" role=\"img\"><title>" + escape(title) +
+                    "</title>";
+  const double a = X(r.incident_start_s / r.bin_s), b = X(r.incident_end_s / r.bin_s);
+  svg += "<rect x=\"" + fmt("%.1f", a) + "\" y=\"" + fmt("%.0f", T) + "\" width=\"" +
+         fmt("%.1f", std::max(0.0, b - a)) + "\" height=\"" + fmt("%.0f", H - T - B) +
+         "\" fill=\"#fde8e8\"/>";
+  svg += "<text x=\"4\" y=\"14\" font-size=\"12\">" + escape(title) + "</text>";
+  svg += "<text x=\"4\" y=\"" + fmt("%.0f", T + 10) + "\" font-size=\"10\">" + fmt("%g", ymax) +
+         " " + unit + "</text>";
+  svg += "<text x=\"" + fmt("%.0f", W - 60) + "\" y=\"" + fmt("%.0f", H - 6) +
+         "\" font-size=\"10\">" + fmt("%.0f", r.duration_s) + " s</text>";
+  svg += "<line x1=\"" + fmt("%.0f", L) + "\" y1=\"" + fmt("%.0f", H - B) + "\" x2=\"" +
+         fmt("%.0f", W - 10) + "\" y2=\"" + fmt("%.0f", H - B) + "\" stroke=\"#999\"/>";
+  double lx = L;
+  for (const auto& s : lines) {
+    std::string pts;
+    // At most ~600 points per line: buckets take their maximum.
+    const std::size_t step = std::max<std::size_t>(1, s.y.size() / 600);
+    for (std::size_t i = 0; i < s.y.size(); i += step) {
+      double v = 0;
+      for (std::size_t j = i; j < std::min(s.y.size(), i + step); ++j) v = std::max(v, s.y[j]);
+      pts += fmt("%.1f,", X(static_cast<double>(i))) + fmt("%.1f ", Y(v));
+    }
+    svg += "<polyline fill=\"none\" stroke=\"" + s.color + "\" stroke-width=\"1.2\" points=\"" +
+           pts + "\"/>";
+    svg += "<text x=\"" + fmt("%.0f", lx + 60) + "\" y=\"14\" font-size=\"10\" fill=\"" + s.color +
+           "\">" + escape(s.name) + "</text>";
+    lx += 90;
+  }
+  return svg + "</svg>";
+}
+
+std::vector<double> per_s(const RunResult& r, std::uint32_t (*f)(const Bin&)) {
+  std::vector<double> v;
+  v.reserve(r.bins.size());
+  for (const Bin& b : r.bins) v.push_back(f(b) / r.bin_s);
+  return v;
+}
+
+}  // namespace
+
+std::string html_report(const Scenario& s, const std::vector<RunResult>& runs) {
+  std::string h =
+      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape(s.name) +
+      " - MangaAssist incident simulator</title><style>body{font-family:sans-serif;margin:2em}"
+      "pre{background:#f6f6f6;padding:1em;overflow:auto}.runs{display:flex;flex-wrap:wrap;gap:2em}"
+      "</style></head><body>";
+  h += "<h1>" + escape(s.name) + "</h1><p>" + escape(s.title) + "</p><p>" + escape(s.description) +
+       "</p>";
+  h += "<h2>Impact</h2><pre>" + escape(impact_table(runs)) + "</pre>";
+  h += "<p>Shaded: the incident window. Rates are per second.</p><div class=\"runs\">";
+  for (const auto& r : runs) {
+    h += "<section><h2>" + escape(r.variant) + "</h2>";
+    h += chart("messages/s", r,
+               {{"offered", "#1f77b4", per_s(r, [](const Bin& b) { return b.offered; })},
+                {"re-sent", "#ff7f0e", per_s(r, [](const Bin& b) { return b.resent; })},
+                {"failed", "#d62728", per_s(r, [](const Bin& b) { return b.user_errors; })}},
+               "/s");
+    h += chart(
+        "model calls/s", r,
+        {{"sonnet", "#2ca02c", per_s(r, [](const Bin& b) { return b.model_calls[0]; })},
+         {"haiku", "#9467bd", per_s(r, [](const Bin& b) { return b.model_calls[1]; })},
+         {"throttled", "#d62728",
+          per_s(r, [](const Bin& b) { return b.model_throttled[0] + b.model_throttled[1]; })}},
+        "/s");
+    std::vector<double> p99;
+    for (const Bin& b : r.bins) p99.push_back(b.latency.quantile_s(0.99));
+    h += chart("p99 latency", r, {{"p99", "#8c564b", p99}}, "s");
+    h += chart(
+        "replies by tier", r,
+        {{"models", "#2ca02c", per_s(r, [](const Bin& b) { return b.replies[0] + b.replies[1]; })},
+         {"cache+static", "#17becf",
+          per_s(r, [](const Bin& b) { return b.replies[2] + b.replies[3]; })},
+         {"degraded", "#d62728", per_s(r, [](const Bin& b) { return b.replies[4]; })}},
+        "/s");
+    h += "<pre>" + escape(to_json(r)) + "</pre></section>";
+  }
+  return h + "</div></body></html>\n";
+}
+
+}  // namespace ma::sim

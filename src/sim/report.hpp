@@ -1,0 +1,19 @@
+#pragma once
+// What a simulator run shows: the seed-style impact table (normal / during / recovery, both
+// variants side by side), one JSON object per variant, the per-bin timeline as CSV, and an
+// HTML report with timeline charts (inline SVG, no script, opens from disk).
+
+#include <string>
+#include <vector>
+
+#include "sim/engine.hpp"
+
+namespace ma::sim {
+
+std::string impact_table(const std::vector<RunResult>& runs);
+// One line; `with_wall` adds wall_s (the only field that differs between identical runs).
+std::string to_json(const RunResult& r, bool with_wall = true);
+std::string timeline_csv(const RunResult& r);
+std::string html_report(const Scenario& s, const std::vector<RunResult>& runs);
+
+}  // namespace ma::sim
