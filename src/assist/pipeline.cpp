@@ -5,6 +5,7 @@
 
 #include "assist/price_guard.hpp"
 #include "core/text.hpp"
+#include "resilience/token_bucket.hpp"
 
 namespace ma::assist {
 
@@ -70,10 +71,18 @@ std::array<Duration, kIntentCount> PipelineConfig::default_cache_ttl() {
 }
 
 struct Pipeline::Lane {
-  Lane(fm::ModelProvider& p, const PipelineConfig& c, resilience::RetryBudget* budget)
-      : provider(p), breaker(c.breaker), limiter(c.adaptive), retry(c.retry, budget) {}
+  Lane(fm::ModelProvider& p, const PipelineConfig& c, resilience::RetryBudget* budget,
+       double quota_rps, core::TimePoint now)
+      : provider(p), breaker(c.breaker), limiter(c.adaptive), retry(c.retry, budget) {
+    // A burst of at least a few calls: a small share of a quota must not refuse on jitter.
+    if (quota_rps > 0)
+      quota.emplace(resilience::BucketSpec{quota_rps, std::max(quota_rps, 3.0)}, now);
+  }
   fm::ModelProvider& provider;
-  std::mutex mu;  // guards breaker and limiter
+  std::mutex mu;  // guards breaker, limiter and quota
+  // The account's quota for this model (this process's share): calls beyond it go to the
+  // next tier at once instead of drawing throttles that collapse the adaptive limiter.
+  std::optional<resilience::TokenBucket> quota;
   resilience::CircuitBreaker breaker;
   resilience::AdaptiveRateLimiter limiter;
   resilience::RetryPolicy retry;  // thread-safe itself
@@ -88,8 +97,10 @@ struct Pipeline::LaneResult {
 Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
     : deps_(deps),
       config_(std::move(config)),
-      sonnet_(std::make_unique<Lane>(deps.sonnet, config_, deps.budget)),
-      haiku_(std::make_unique<Lane>(deps.haiku, config_, deps.budget)),
+      sonnet_(std::make_unique<Lane>(deps.sonnet, config_, deps.budget, config_.sonnet_quota_rps,
+                                     deps.clock.now())),
+      haiku_(std::make_unique<Lane>(deps.haiku, config_, deps.budget, config_.haiku_quota_rps,
+                                    deps.clock.now())),
       seeds_(seed),
       conversations_(config_.conversation) {}
 
@@ -123,9 +134,17 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
       if (*wait > Duration::zero()) co_await clock.wait_for(*wait);
     }
     bool permitted;
+    bool within_quota = true;
     {
       std::lock_guard lock(lane.mu);
-      permitted = lane.breaker.try_acquire(clock.now());
+      if (lane.quota) {
+        within_quota = lane.quota->try_acquire(clock.now()) == resilience::BucketVerdict::kAllowed;
+      }
+      permitted = within_quota && lane.breaker.try_acquire(clock.now());
+    }
+    if (!within_quota) {
+      result.skipped = "over_quota";
+      co_return result;
     }
     if (!permitted) {
       result.skipped = "breaker_open";
@@ -232,7 +251,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
     rng = seeds_.split();
   }
 
-  const Understanding u = understand(req.message, deps_.catalog);
+  const Understanding u = understanding_.get(req.message, deps_.catalog);
   Reply reply;
   reply.started = started;
   reply.trace_id = req.trace_id;

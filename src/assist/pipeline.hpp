@@ -63,6 +63,10 @@ struct PipelineConfig {
   // The adaptive client-side rate limiter in front of each model (off only to replay seed
   // incident 1, whose gateway had none).
   bool client_limiter = true;
+  // Requests/s this process may send to each model (its share of the account's quota);
+  // 0: no client-side quota.
+  double sonnet_quota_rps = 0;
+  double haiku_quota_rps = 0;
   // Recent turns of each conversation, given to the models as context.
   ConversationLimits conversation{};
   // The longest a request waits for the adaptive client limiter's token; beyond it the model
@@ -203,6 +207,7 @@ class Pipeline final {
   std::mutex dedupe_mu_;
   std::unordered_map<std::string, std::pair<Reply, core::TimePoint>> dedupe_;
   ConversationMemory conversations_;
+  UnderstandingMemo understanding_;
 };
 
 }  // namespace ma::assist

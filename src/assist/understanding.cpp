@@ -182,4 +182,18 @@ Understanding understand(std::string_view text, const catalog::Catalog& catalog)
   return u;
 }
 
+Understanding UnderstandingMemo::get(std::string_view text, const catalog::Catalog& catalog) {
+  if (per_shard_ == 0 || text.size() > 512) return understand(text, catalog);
+  Shard& s = shards_[std::hash<std::string_view>{}(text) % kShards];
+  {
+    std::lock_guard lock(s.mu);
+    if (auto it = s.map.find(std::string(text)); it != s.map.end()) return it->second;
+  }
+  Understanding u = understand(text, catalog);
+  std::lock_guard lock(s.mu);
+  if (s.map.size() >= per_shard_) s.map.clear();
+  s.map.emplace(std::string(text), u);
+  return u;
+}
+
 }  // namespace ma::assist

@@ -66,6 +66,8 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   if (!secondary.ok()) return core::fail(std::move(secondary).error());
   app->sonnet_ = std::move(primary).value();
   app->haiku_ = std::move(secondary).value();
+  c.pipeline.sonnet_quota_rps = c.sonnet_quota_rps;
+  c.pipeline.haiku_quota_rps = c.haiku_quota_rps;
   app->pipeline_ = std::make_unique<assist::Pipeline>(
       assist::Pipeline::Deps{clock, *app->catalog_, *app->sonnet_, *app->haiku_, *app->cache_,
                              app->flags_, app->budget_.get()},

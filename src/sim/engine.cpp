@@ -315,6 +315,14 @@ void Engine::build_gateway() {
     pc.tier_order.fill({assist::Tier::kCache, assist::Tier::kPrimary, assist::Tier::kSecondary,
                         assist::Tier::kStatic, assist::Tier::kDegraded});
   }
+  // The simulated models do not read earlier turns: remembering them would cost time and
+  // change nothing.
+  pc.conversation.max_turns = 0;
+  // Each task sends at most its share of the account quotas (none in the seed's gateway).
+  if (v_.client_quota.value_or(true)) {
+    pc.sonnet_quota_rps = s_.sonnet.quota_rps / s_.tasks;
+    pc.haiku_quota_rps = s_.haiku.quota_rps / s_.tasks;
+  }
   pc.price_guard = v_.price_guard.value_or(true);
   pc.cache_price_disclaimer = v_.disclaimers.value_or(true);
   pc.client_limiter = v_.client_limiter.value_or(true);
@@ -355,8 +363,20 @@ void Engine::build_gateway() {
     ac.global_burst = *v_.static_global_rate;
     ac.max_wait = Duration::zero();  // refused at once: no queue
   }
-  const double quota = s_.sonnet.capacity_rps + s_.haiku.capacity_rps;
-  admission_ = std::make_unique<admission::Admission>(clock_, ac, [quota] { return quota; });
+  // What the models can take now, as the server computes it: each task's share of the
+  // quotas, or its adaptive limiters' rates once those have seen throttles.
+  admission_ = std::make_unique<admission::Admission>(clock_, ac, [this] {
+    const double share = 1.0 / static_cast<double>(std::max<std::size_t>(1, pipelines_.size()));
+    double total = 0;
+    for (const auto& p : pipelines_) {
+      for (const auto& m : p->status().models) {
+        const double quota =
+            share * (m.name == "haiku" ? s_.haiku.capacity_rps : s_.sonnet.capacity_rps);
+        total += m.limiter_enabled ? std::min(quota, m.limiter_rate) : quota;
+      }
+    }
+    return total;
+  });
 
   alarms_ = std::make_unique<observe::AlarmEngine>();
   if (v_.sampling.value_or("rules") == "uniform5") {

@@ -44,11 +44,13 @@ void opt(const toml::table& t, std::string_view key, std::optional<T>& out) {
 }
 
 Status model(const toml::table& t, const std::string& where, ModelModel& m) {
-  if (auto st =
-          unknown_keys(t, where, {"capacity_rps", "latency_median_ms", "latency_p99_ms", "fault"});
+  if (auto st = unknown_keys(
+          t, where, {"capacity_rps", "quota_rps", "latency_median_ms", "latency_p99_ms", "fault"});
       !st.ok())
     return st;
   num(t, "capacity_rps", m.capacity_rps);
+  m.quota_rps = m.capacity_rps;  // unless stated: the quota is what the region gives
+  num(t, "quota_rps", m.quota_rps);
   num(t, "latency_median_ms", m.latency_median_ms);
   num(t, "latency_p99_ms", m.latency_p99_ms);
   if (const auto* faults = t["fault"].as_array()) {
@@ -82,7 +84,7 @@ Status variant(const toml::table& t, const std::string& where, Variant& v) {
           t, where,
           {"jitter", "max_attempts", "retry_budget_per_minute", "breaker_wait_s", "stagger_max_s",
            "static_global_rate", "cache_ttl_s", "cache_first", "invalidation", "price_guard",
-           "disclaimers", "client_limiter", "sampling", "degradation"});
+           "disclaimers", "client_limiter", "client_quota", "sampling", "degradation"});
       !st.ok())
     return st;
   opt(t, "jitter", v.jitter);
@@ -97,6 +99,7 @@ Status variant(const toml::table& t, const std::string& where, Variant& v) {
   opt(t, "price_guard", v.price_guard);
   opt(t, "disclaimers", v.disclaimers);
   opt(t, "client_limiter", v.client_limiter);
+  opt(t, "client_quota", v.client_quota);
   opt(t, "sampling", v.sampling);
   opt(t, "degradation", v.degradation);
   if (v.jitter && *v.jitter != "none" && *v.jitter != "full" && *v.jitter != "equal" &&

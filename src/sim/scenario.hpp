@@ -23,6 +23,7 @@ struct ModelFault {
 
 struct ModelModel {
   double capacity_rps = 2500;  // regional capacity: beyond it the model throttles (429)
+  double quota_rps = 2500;     // the account's quota, known to the gateway
   double latency_median_ms = 900;
   double latency_p99_ms = 2200;
   std::vector<ModelFault> faults;
@@ -87,6 +88,7 @@ struct Variant {
   std::optional<bool> price_guard;
   std::optional<bool> disclaimers;         // cached prices carry "prices may have changed"
   std::optional<bool> client_limiter;      // the adaptive client-side rate limiter
+  std::optional<bool> client_quota;        // each task keeps to its share of the quotas
   std::optional<std::string> sampling;     // "rules" (tail: errors kept) | "uniform5"
   std::optional<std::string> degradation;  // v1 | v2
 };
