@@ -22,6 +22,7 @@
 #include "server/app.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
+#include "sim/jitter_experiment.hpp"
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
 
@@ -40,6 +41,8 @@ constexpr const char* kUsage =
     "  chat \"question\" [--url URL] [--token T]       ask a running gateway\n"
     "  sim SCENARIO.toml [--variant incident|fixed|both] [--seed N] [--out DIR] [--json]\n"
     "      [--duration S] [--day]                     replay an incident on virtual time\n"
+    "  sim --jitter                                   Brooker's backoff experiment, ours vs\n"
+    "                                                 the reference run of his simulator\n"
     "  logs FILE|- QUERY                              query the JSON request log, e.g.\n"
     "      mangaassist logs var/requests.log 'filter level = \"ERROR\" | stats count by error_code "
     "| sort count desc'\n";
@@ -197,8 +200,39 @@ int logs(std::vector<std::string> args) {
 
 // Replays a scenario: the impact table on stdout (or one JSON object per variant with
 // --json), the timeline CSVs and the HTML report in --out (default var/sim).
+int jitter_table() {
+  using namespace ma;
+  using resilience::Jitter;
+  const std::string ref_path =
+      server::default_config().data_dir + "/../tests/data/brooker_backoff_sim_reproduced.csv";
+  const auto ref = sim::read_brooker_reference(ref_path);
+  const std::pair<Jitter, const char*> names[] = {{Jitter::kNone, "Exponential"},
+                                                  {Jitter::kFull, "FullJitter"},
+                                                  {Jitter::kEqual, "EqualJitter"},
+                                                  {Jitter::kDecorrelated, "Decorr"}};
+  std::printf("%-8s %-13s %12s %16s %16s\n", "clients", "jitter", "calls", "last done (ms)",
+              "reference calls");
+  for (int clients : {10, 50, 100, 190}) {
+    const auto ours = sim::jitter_experiment(clients, 30);
+    for (const auto& [j, name] : names) {
+      const auto& o = ours.at(j);
+      std::string r = "-";
+      if (auto c = ref.find(clients); c != ref.end()) {
+        if (auto a = c->second.find(name); a != c->second.end())
+          r = std::to_string(static_cast<int>(a->second));
+      }
+      std::printf("%-8d %-13s %12.0f %16.0f %16s\n", clients,
+                  std::string(resilience::to_string(j)).c_str(), o.calls, o.completion_ms,
+                  r.c_str());
+    }
+  }
+  std::printf("(30 runs per point; reference: %s)\n", ref.empty() ? "not found" : ref_path.c_str());
+  return 0;
+}
+
 int sim(std::vector<std::string> args) {
   using namespace ma;
+  if (args.size() == 1 && args[0] == "--jitter") return jitter_table();
   const std::string variant = take_option(args, "--variant").value_or("both");
   const std::string out_dir = take_option(args, "--out").value_or("var/sim");
   sim::RunOptions opt;
