@@ -51,7 +51,10 @@ struct Admission::Waiter {
 
 struct Admission::Shard {
   std::mutex mu;
-  std::unordered_map<std::string, resilience::TokenBucket> buckets;
+  // Keyed by a 64-bit hash of the user key or source: no string copies on the hot path (two
+  // keys colliding would share a bucket; at 64 bits, not in this universe's traffic).
+  std::unordered_map<std::uint64_t, resilience::TokenBucket> buckets;
+  std::size_t sweep_at = 200'000;  // the next size at which idle buckets are swept
 };
 
 Admission::Admission(core::Clock& clock, AdmissionConfig config, std::function<double()> capacity)
@@ -68,12 +71,14 @@ Admission::~Admission() = default;
 
 AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now) {
   AdmissionResult r;
-  auto take = [&](const std::string& key, const UsagePlan& plan) -> std::optional<Duration> {
-    Shard& shard = *shards_[core::fnv1a(key) % shards_.size()];
+  auto take = [&](std::uint64_t key, const UsagePlan& plan) -> std::optional<Duration> {
+    Shard& shard = *shards_[(key >> 32) % shards_.size()];
     std::lock_guard lock(shard.mu);
-    if (shard.buckets.size() > 200'000) {  // forget idle visitors
+    if (shard.buckets.size() > shard.sweep_at) {  // forget idle visitors
       std::erase_if(shard.buckets,
                     [&](auto& kv) { return now - kv.second.last_update() > kIdleBucket; });
+      // Amortised: when most buckets are busy, the next sweep waits for the map to double.
+      shard.sweep_at = std::max<std::size_t>(200'000, shard.buckets.size() * 2);
     }
     auto it = shard.buckets.find(key);
     if (it == shard.buckets.end())
@@ -87,14 +92,15 @@ AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now
     plan = config_.plans[static_cast<int>(req.priority)];
     source_plan = config_.per_source;
   }
-  if (auto wait = take(req.user_key, plan)) {
+  if (auto wait = take(core::fnv1a(req.user_key), plan)) {
     r.outcome = Outcome::kUserLimited;
     r.scope = "user";
     r.retry_after = *wait;
     return r;
   }
   if (!req.source.empty() && req.source != req.user_key) {
-    if (auto wait = take("src:" + req.source, source_plan)) {
+    // Sources live in the same maps: a different seed keeps them apart from user keys.
+    if (auto wait = take(core::fnv1a(req.source) ^ 0x5eed5eed5eed5eedULL, source_plan)) {
       r.outcome = Outcome::kUserLimited;
       r.scope = "source";
       r.retry_after = *wait;
@@ -113,11 +119,12 @@ void Admission::retune(TimePoint now) {
   for (const auto& ev : config_.events) {
     if (wall >= ev.prescale_from && wall < ev.end) base = std::max(base, ev.global_rate);
   }
-  const SpikeKind kind = detector_.classify(now, base);
+  const TrafficSnapshot traffic = detector_.snapshot(now);
+  const SpikeKind kind = detector_.classify(traffic, base);
   spike_.store(kind);
   double target = base;
   if (config_.dynamic) {
-    const double demand = detector_.snapshot(now).rate;
+    const double demand = traffic.rate;
     double cap = config_.max_global_rate;
     if (capacity_) cap = std::min(cap, std::max(base, capacity_()));
     if (kind == SpikeKind::kOrganic) {

@@ -61,7 +61,10 @@ TrafficSnapshot SpikeDetector::snapshot(core::TimePoint now) {
 }
 
 SpikeKind SpikeDetector::classify(core::TimePoint now, double base_rate) {
-  const TrafficSnapshot s = snapshot(now);
+  return classify(snapshot(now), base_rate);
+}
+
+SpikeKind SpikeDetector::classify(const TrafficSnapshot& s, double base_rate) const {
   if (s.rate <= base_rate * config_.spike_factor) return SpikeKind::kNone;
   const bool organic = s.user_diversity() >= config_.min_user_diversity &&
                        s.source_diversity() >= config_.min_source_diversity &&

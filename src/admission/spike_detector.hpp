@@ -45,6 +45,8 @@ class SpikeDetector final {
               std::uint64_t question_hash);
   TrafficSnapshot snapshot(core::TimePoint now);
   SpikeKind classify(core::TimePoint now, double base_rate);
+  // The same, from a snapshot already taken (one pass over the window for both).
+  SpikeKind classify(const TrafficSnapshot& s, double base_rate) const;
 
  private:
   static constexpr std::size_t kBits = 1 << 16;

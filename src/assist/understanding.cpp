@@ -187,7 +187,7 @@ Understanding UnderstandingMemo::get(std::string_view text, const catalog::Catal
   Shard& s = shards_[std::hash<std::string_view>{}(text) % kShards];
   {
     std::lock_guard lock(s.mu);
-    if (auto it = s.map.find(std::string(text)); it != s.map.end()) return it->second;
+    if (auto it = s.map.find(text); it != s.map.end()) return it->second;
   }
   Understanding u = understand(text, catalog);
   std::lock_guard lock(s.mu);

@@ -54,7 +54,11 @@ class UnderstandingMemo final {
   static constexpr std::size_t kShards = 16;
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, Understanding> map;
+    struct Hash {
+      using is_transparent = void;
+      std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, Understanding, Hash, std::equal_to<>> map;
   };
   std::size_t per_shard_;
   std::array<Shard, kShards> shards_;
