@@ -77,12 +77,7 @@ int serve(std::vector<std::string> args) {
     }
     cfg.server.port = static_cast<std::uint16_t>(p);
   }
-  if (auto redis = take_option(args, "--redis")) {
-    std::fprintf(stderr,
-                 "mangaassist serve: --redis (fleet mode) is not built yet; running "
-                 "with in-process state would silently split the fleet, so stopping.\n");
-    return 2;
-  }
+  if (auto redis = take_option(args, "--redis")) cfg.redis_url = *redis;
   if (!args.empty()) {
     std::fprintf(stderr, "mangaassist serve: unexpected argument '%s'\n%s", args[0].c_str(),
                  kUsage);

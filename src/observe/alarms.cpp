@@ -75,9 +75,22 @@ void AlarmEngine::set_breaker_open(const std::string& model, bool open) {
   breakers_[model] = open;
 }
 
+void AlarmEngine::set_condition(const std::string& name, const std::string& subject, bool firing,
+                                const std::string& message) {
+  std::lock_guard lock(mu_);
+  AlarmState& a = conditions_[{name, subject}];
+  a.name = name;
+  a.subject = subject;
+  a.firing = firing;
+  a.value = firing ? 1 : 0;
+  a.threshold = 1;
+  a.message = message;
+}
+
 std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
   std::lock_guard lock(mu_);
   std::vector<AlarmState> out;
+  for (const auto& [key, a] : conditions_) out.push_back(a);
   const auto s = second_of(now);
   const double reqs = requests_.sum(s - 59, s);
   auto share = [&](const char* name, const SecondRing& ring, double threshold, const char* what) {

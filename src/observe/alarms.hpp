@@ -58,6 +58,9 @@ class AlarmEngine final {
   void record_error_code(core::TimePoint now, const std::string& code);
   void record_retry(core::TimePoint now);
   void set_breaker_open(const std::string& model, bool open);
+  // A condition reported by another part (e.g. "redis_down"), shown until cleared.
+  void set_condition(const std::string& name, const std::string& subject, bool firing,
+                     const std::string& message);
 
   std::vector<AlarmState> evaluate(core::TimePoint now);
   // Only the firing ones.
@@ -82,6 +85,7 @@ class AlarmEngine final {
   std::vector<std::uint32_t> retry_bins_;    // 100 ms bins over 10 s
   std::vector<std::int64_t> retry_bin_ids_;
   std::map<std::string, bool> breakers_;
+  std::map<std::pair<std::string, std::string>, AlarmState> conditions_;
 };
 
 }  // namespace ma::observe

@@ -4,10 +4,20 @@
 #include <random>
 
 #include "core/json_util.hpp"
+#include "state/redis_state.hpp"
 
 namespace ma::server {
 
-App::~App() = default;
+App::~App() {
+  // The fleet thread calls into the catalog, flags and admission: it stops first.
+  if (state_) state_->stop();
+}
+
+namespace {
+// Set while this thread applies a change that came from another server, so the catalog
+// listener does not publish it back.
+thread_local bool applying_remote = false;
+}  // namespace
 
 core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& clock) {
   std::unique_ptr<App> app(new App(std::move(config), clock));
@@ -29,14 +39,29 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   app->catalog_->on_change([cache = app->cache_.get()](const catalog::ProductChange& ch) {
     cache->invalidate_product(ch.product_id);
   });
+  // A change made here goes to the rest of the fleet (a no-op in memory).
+  app->catalog_->on_change([a = app.get()](const catalog::ProductChange& ch) {
+    if (!applying_remote && a->state_)
+      a->state_->publish_product(ch.product_id, ch.new_price, ch.new_stock);
+  });
 
   if (auto st = app->flags_.load_env(); !st.ok()) return core::fail(std::move(st).error());
   app->flags_.set_retry_max_attempts(std::getenv("RETRY_MAX_ATTEMPTS")
                                          ? app->flags_.retry_max_attempts()
                                          : c.pipeline.retry.max_attempts);
 
-  app->budget_ = std::make_unique<resilience::LockedRetryBudget>(
-      std::make_unique<resilience::CappedRetryBudget>(c.retry_budget_per_minute));
+  if (c.redis_url.empty()) {
+    app->state_ = std::make_unique<state::MemoryState>(c.retry_budget_per_minute);
+  } else {
+    auto url = state::RedisUrl::parse(c.redis_url);
+    if (!url.ok()) return core::fail("invalid_config", "redis: " + url.error().message);
+    state::RedisStateConfig rc;
+    rc.redis.url = std::move(url).value();
+    rc.fleet = c.fleet_name;
+    rc.server_id = c.server_id;
+    rc.retries_per_minute = c.retry_budget_per_minute;
+    app->state_ = std::make_unique<state::RedisState>(std::move(rc), clock);
+  }
   // The ecosystem's variables win over the file.
   for (fm::OpenAiConfig* o : {&c.openai_primary, &c.openai_secondary}) {
     if (const char* v = std::getenv("OPENAI_BASE_URL"); v != nullptr && *v != '\0') o->base_url = v;
@@ -70,7 +95,7 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   c.pipeline.haiku_quota_rps = c.haiku_quota_rps;
   app->pipeline_ = std::make_unique<assist::Pipeline>(
       assist::Pipeline::Deps{clock, *app->catalog_, *app->sonnet_, *app->haiku_, *app->cache_,
-                             app->flags_, app->budget_.get()},
+                             app->flags_, &app->state_->retry_budget()},
       c.pipeline, c.seed);
   app->maintenance_ = std::make_unique<assist::CacheMaintenance>(clock, *app->catalog_,
                                                                  *app->cache_, c.maintenance);
@@ -135,7 +160,47 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     app->observer_->set_exporter(app->otlp_.get());
   }
   app->register_collectors();
+  app->start_fleet();
   return app;
+}
+
+void App::start_fleet() {
+  state::FleetHandlers h;
+  h.on_product = [this](const std::string& product, int price, int stock) {
+    applying_remote = true;
+    (void)catalog_->update_product(product, price, stock);  // listeners invalidate the cache
+    applying_remote = false;
+  };
+  h.on_flags = [this](const std::string& body) {
+    if (auto v = core::parse_json(body); v.ok()) (void)flags_.patch(*v);
+  };
+  h.on_breaker = [this](const std::string& server, const std::string& model, bool open) {
+    alarms_.set_condition(
+        "fleet_breaker_open", server + "/" + model, open,
+        "the " + model + " breaker is " + (open ? "open" : "closed") + " on " + server);
+  };
+  h.on_tick = [this](int live) {
+    // This server's share of the global limit: the fleet's limit over the live servers.
+    if (live != fleet_live_) {
+      fleet_live_ = live;
+      const auto& a = config_.admission;
+      admission_->set_global(a.global_rate / live, a.global_burst / live, a.dynamic);
+    }
+    // Tell the others when one of our breakers opens or closes.
+    for (const auto& m : pipeline_->status().models) {
+      const bool open = m.breaker == resilience::BreakerState::kOpen;
+      auto [it, inserted] = fleet_breakers_.try_emplace(m.name, false);
+      if (it->second != open) {
+        it->second = open;
+        state_->publish_breaker(m.name, open);
+      }
+    }
+    alarms_.set_condition("redis_down", "", !state_->healthy(),
+                          state_->healthy() ? "Redis answers"
+                                            : "Redis is unreachable: servers run on local "
+                                              "fallbacks (cache, limits, budget)");
+  };
+  state_->start(std::move(h));
 }
 
 void App::register_collectors() {
@@ -172,9 +237,15 @@ void App::register_collectors() {
                               "Traffic over the global limit in force.");
   auto& alarm =
       metrics_.gauge("mangaassist_alarm_firing", "1 while an alarm fires.", {"alarm", "subject"});
+  auto& shared_up = metrics_.gauge(
+      "mangaassist_shared_state_up",
+      "1 while the shared state answers (always 1 in memory; Redis in fleet mode).", {"kind"});
+  auto& servers = metrics_.gauge("mangaassist_fleet_servers", "Live servers in the fleet.");
   metrics_.add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
                           &entries, &mismatches, &throttles, &queued, &timeouts, &depth, &global,
-                          &util, &alarm] {
+                          &util, &alarm, &shared_up, &servers] {
+    shared_up.with({std::string(state_->kind())}).set(state_->healthy() ? 1 : 0);
+    servers.get().set(state_->live_servers());
     for (const auto& m : pipeline_->status().models) {
       breaker.with({m.name}).set(static_cast<double>(m.breaker));
       rate.with({m.name}).set(m.limiter_enabled ? m.limiter_rate : 0);

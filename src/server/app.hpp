@@ -3,6 +3,7 @@
 // budget and the pipeline, built from an AppConfig. Shared by `mangaassist serve` and the
 // integration tests so both run the same assembly.
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "observe/metrics.hpp"
 #include "resilience/retry_policy.hpp"
 #include "server/config.hpp"
+#include "state/shared_state.hpp"
 
 namespace ma::server {
 
@@ -40,6 +42,7 @@ class App final {
   admission::Admission& admission() { return *admission_; }
   observe::MetricsRegistry& metrics() { return metrics_; }
   observe::AlarmEngine& alarms() { return alarms_; }
+  state::SharedState& shared_state() { return *state_; }
   assist::RequestObserver& observer() { return *observer_; }
   // The OTLP exporter, when an endpoint is configured (the server runs it).
   observe::OtlpExporter* otlp() { return otlp_.get(); }
@@ -55,13 +58,16 @@ class App final {
   App(AppConfig config, core::Clock& clock) : config_(std::move(config)), clock_(clock) {}
   // Collectors that copy state owned elsewhere into the registry before /metrics renders.
   void register_collectors();
+  void start_fleet();
+  std::map<std::string, bool> fleet_breakers_;  // as last published (fleet thread only)
+  int fleet_live_ = 1;
 
   AppConfig config_;
   core::Clock& clock_;
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<cache::ResponseCache> cache_;
   assist::RuntimeFlags flags_;
-  std::unique_ptr<resilience::RetryBudget> budget_;
+  std::unique_ptr<state::SharedState> state_;   // memory, or Redis in fleet mode
   std::unique_ptr<fm::ModelProvider> sonnet_;   // the primary lane ("sonnet")
   std::unique_ptr<fm::ModelProvider> haiku_;    // the secondary lane ("haiku")
   fm::SimulatedBedrock* sim_sonnet_ = nullptr;  // set when the lanes are simulated

@@ -64,7 +64,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   }
   if (auto st = check_keys(root, "",
                            {"server", "pipeline", "models", "catalog", "cache", "retry",
-                            "admission", "observe", "providers", "openai", "bedrock"});
+                            "admission", "observe", "providers", "openai", "bedrock", "fleet"});
       !st.ok()) {
     return st;
   }
@@ -186,6 +186,12 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
                           "providers: \"" + *v + "\" is not simulated, bedrock or openai");
       }
     }
+  }
+  if (auto* f = root["fleet"].as_table()) {
+    if (auto st = check_keys(*f, "fleet.", {"redis", "name", "server_id"}); !st.ok()) return st;
+    get(*f, "redis", cfg.redis_url);
+    get(*f, "name", cfg.fleet_name);
+    get(*f, "server_id", cfg.server_id);
   }
   if (auto* b = root["bedrock"].as_table()) {
     if (auto st = check_keys(*b, "bedrock.",

@@ -57,7 +57,12 @@ struct AppConfig {
   std::string db_path = "var/mangaassist.db";
   std::size_t cache_max_entries = 100'000;
   assist::MaintenanceConfig maintenance{};
-  int retry_budget_per_minute = 100;
+  int retry_budget_per_minute = 100;  // fleet-wide in fleet mode
+  // Fleet mode: the servers share state through this Redis (redis://host:port[/db]); empty:
+  // in-process state, this server alone.
+  std::string redis_url;
+  std::string fleet_name = "mangaassist";  // servers with the same name share state
+  std::string server_id;                   // empty: host-pid-random
   admission::AdmissionConfig admission{};
   // Requests/s each model may take (its Bedrock quota); the dynamic global limit stays under
   // their sum, or under the adaptive limiters' rates once they have seen throttles.

@@ -777,6 +777,9 @@ Response Server::Impl::status() {
   o["alarms_firing"] = alarms_json(app, true);
   o["admission"] = limits_json(app.admission());
   o["cache_entries"] = app.cache().size();
+  o["fleet"] = json::object{{"state", app.shared_state().kind()},
+                            {"healthy", app.shared_state().healthy()},
+                            {"servers", app.shared_state().live_servers()}};
   return json_response(http::status::ok, json::serialize(o));
 }
 
@@ -823,6 +826,8 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
     if (auto st = app.flags().patch(*body); !st.ok()) {
       return error_response(http::status::bad_request, st.error().code, st.error().message);
     }
+    // The whole set, so every server ends up with the same flags.
+    app.shared_state().publish_flags(json::serialize(app.flags().to_json()));
     return json_response(http::status::ok, json::serialize(app.flags().to_json()));
   }
 

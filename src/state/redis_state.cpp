@@ -1,0 +1,253 @@
+#include "state/redis_state.hpp"
+
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <random>
+
+#include "resilience/retry_policy.hpp"
+
+namespace ma::state {
+
+namespace {
+
+// Trim the last minute, count, spend one if under the limit -- atomically, on Redis time so
+// the servers' clocks do not matter.
+constexpr const char* kSpendScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+)lua";
+
+constexpr const char* kAvailableScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+return tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+)lua";
+
+constexpr const char* kHeartbeatScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
+return redis.call('ZCARD', KEYS[1])
+)lua";
+
+std::string field(const RedisReply& fields, std::string_view name) {
+  for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    if (fields.elements[i].str == name) return fields.elements[i + 1].str;
+  }
+  return {};
+}
+
+int to_int(const std::string& s, int fallback) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  return (s.empty() || *end != '\0') ? fallback : static_cast<int>(v);
+}
+
+}  // namespace
+
+// The fleet budget: the Redis script, or a local budget of limit / live servers while Redis
+// cannot answer.
+class RedisState::Budget final : public resilience::RetryBudget {
+ public:
+  explicit Budget(RedisState& s)
+      : s_(s),
+        local_(std::make_unique<resilience::CappedRetryBudget>(s.config_.retries_per_minute)) {}
+  void on_request(core::TimePoint) override {}
+  bool try_spend(core::TimePoint now) override {
+    const std::uint64_t n = seq_.fetch_add(1, std::memory_order_relaxed);
+    auto r = s_.client_.eval(kSpendScript, {s_.key("budget")},
+                             {std::to_string(s_.config_.retries_per_minute), "60000",
+                              s_.config_.server_id + ":" + std::to_string(n)});
+    if (r.ok() && r->type == RedisReply::kInteger) return r->integer == 1;
+    s_.fallbacks_.fetch_add(1, std::memory_order_relaxed);
+    return local_spend(now);
+  }
+  double available(core::TimePoint now) override {
+    auto r = s_.client_.eval(kAvailableScript, {s_.key("budget")},
+                             {std::to_string(s_.config_.retries_per_minute), "60000"});
+    if (r.ok() && r->type == RedisReply::kInteger) return static_cast<double>(r->integer);
+    std::lock_guard lock(mu_);
+    return local_->available(now);
+  }
+
+ private:
+  bool local_spend(core::TimePoint now) {
+    std::lock_guard lock(mu_);
+    // This server's share of the fleet budget, by the last count of live servers.
+    const int live = std::max(1, s_.live_.load());
+    const int share = std::max(1, s_.config_.retries_per_minute / live);
+    if (share != local_share_) {
+      local_ = std::make_unique<resilience::CappedRetryBudget>(share);
+      local_share_ = share;
+    }
+    return local_->try_spend(now);
+  }
+  RedisState& s_;
+  std::atomic<std::uint64_t> seq_{0};
+  std::mutex mu_;
+  std::unique_ptr<resilience::RetryBudget> local_;
+  int local_share_ = 0;
+};
+
+RedisState::RedisState(RedisStateConfig config, core::Clock& clock)
+    : config_(std::move(config)), clock_(clock), client_(config_.redis) {
+  if (config_.server_id.empty()) {
+    char host[64] = {};
+    ::gethostname(host, sizeof host - 1);
+    config_.server_id = std::string(host) + "-" + std::to_string(::getpid()) + "-" +
+                        std::to_string(std::random_device{}() % 100000);
+  }
+  budget_ = std::make_unique<Budget>(*this);
+}
+
+RedisState::~RedisState() { stop(); }
+
+std::string RedisState::key(std::string_view what) const {
+  return "ma:{" + config_.fleet + "}:" + std::string(what);
+}
+
+void RedisState::publish(const std::string& stream, std::vector<std::string> fields) {
+  std::vector<std::string> argv = {
+      "XADD", stream,   "MAXLEN",         "~", std::to_string(config_.stream_max_len),
+      "*",    "origin", config_.server_id};
+  for (auto& f : fields) argv.push_back(std::move(f));
+  if (!client_.command(argv).ok()) publish_failures_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void RedisState::publish_product(const std::string& product, int price, int stock) {
+  publish(key("catalog"),
+          {"product", product, "price", std::to_string(price), "stock", std::to_string(stock)});
+}
+
+void RedisState::publish_flags(const std::string& flags_json) {
+  if (!client_.command({"SET", key("flags"), flags_json}).ok())
+    publish_failures_.fetch_add(1, std::memory_order_relaxed);
+  publish(key("events"), {"type", "flags", "body", flags_json});
+}
+
+void RedisState::publish_breaker(const std::string& model, bool open) {
+  publish(key("events"), {"type", "breaker", "model", model, "open", open ? "1" : "0"});
+}
+
+void RedisState::start(FleetHandlers handlers) {
+  handlers_ = std::move(handlers);
+  // Where the event stream ends now, then the fleet's flags as they are: a flag change made
+  // between the two is read twice (harmless: flags are a whole set), never missed.
+  if (auto r = client_.command({"XREVRANGE", key("events"), "+", "-", "COUNT", "1"}); r.ok()) {
+    events_last_ = !r->elements.empty() && !r->elements[0].elements.empty()
+                       ? r->elements[0].elements[0].str
+                       : "0";
+  }
+  if (auto r = client_.command({"GET", key("flags")});
+      r.ok() && r->type == RedisReply::kString && handlers_.on_flags) {
+    handlers_.on_flags(r->str);
+  }
+  heartbeat();
+  thread_ = std::thread([this] { run(); });
+}
+
+void RedisState::stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void RedisState::heartbeat() {
+  auto r = client_.eval(kHeartbeatScript, {key("servers")},
+                        {config_.server_id, std::to_string(config_.live_window.count())});
+  if (r.ok() && r->type == RedisReply::kInteger)
+    live_.store(std::max<int>(1, static_cast<int>(r->integer)));
+}
+
+void RedisState::apply(const std::string& stream, const RedisReply& entry) {
+  if (entry.elements.size() < 2) return;
+  const RedisReply& fields = entry.elements[1];
+  if (field(fields, "origin") == config_.server_id) return;  // applied when it was made
+  if (stream == key("catalog")) {
+    const int price = to_int(field(fields, "price"), -1);
+    const int stock = to_int(field(fields, "stock"), -1);
+    const std::string product = field(fields, "product");
+    if (!product.empty() && price > 0 && stock >= 0 && handlers_.on_product)
+      handlers_.on_product(product, price, stock);
+  } else {
+    const std::string type = field(fields, "type");
+    if (type == "flags" && handlers_.on_flags) handlers_.on_flags(field(fields, "body"));
+    if (type == "breaker" && handlers_.on_breaker)
+      handlers_.on_breaker(field(fields, "origin"), field(fields, "model"),
+                           field(fields, "open") == "1");
+  }
+}
+
+void RedisState::run() {
+  std::unique_ptr<RedisConnection> reader;
+  auto next_beat = std::chrono::steady_clock::now();
+  std::chrono::milliseconds backoff{100};
+  std::mt19937_64 rng{std::random_device{}()};
+  while (!stop_.load()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_beat) {
+      heartbeat();
+      if (handlers_.on_tick) handlers_.on_tick(live_.load());
+      next_beat = now + config_.heartbeat;
+    }
+    if (!reader) {
+      // The blocking reader needs a timeout above its BLOCK time.
+      auto c = RedisConnection::open(config_.redis, std::chrono::milliseconds(1000));
+      if (!c.ok()) {
+        reader_up_.store(false);
+        // Reconnect with decorrelated jitter, in slices so stop() is never kept waiting.
+        backoff = std::min<std::chrono::milliseconds>(
+            std::chrono::milliseconds(5000),
+            std::chrono::milliseconds(std::uniform_int_distribution<long>(
+                100, std::max<long>(101, backoff.count() * 3))(rng)));
+        for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stop_.load();
+             slept += std::chrono::milliseconds(50)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        next_beat = std::min(next_beat, std::chrono::steady_clock::now());
+        continue;
+      }
+      reader = std::move(c).value();
+      reader_up_.store(true);
+      backoff = std::chrono::milliseconds(100);
+      if (events_last_ == "$") {
+        // Start the event stream from its current end (flags were read at start).
+        if (auto r = reader->command({"XREVRANGE", key("events"), "+", "-", "COUNT", "1"});
+            r.ok() && !r->elements.empty() && !r->elements[0].elements.empty()) {
+          events_last_ = r->elements[0].elements[0].str;
+        } else {
+          events_last_ = "0";
+        }
+      }
+    }
+    auto r = reader->command({"XREAD", "COUNT", "500", "BLOCK", "200", "STREAMS", key("catalog"),
+                              key("events"), catalog_last_, events_last_});
+    if (!r.ok()) {
+      reader.reset();
+      reader_up_.store(false);
+      continue;
+    }
+    for (const auto& s : r->elements) {  // [stream, [entry, ...]]
+      if (s.elements.size() < 2) continue;
+      const std::string& stream = s.elements[0].str;
+      for (const auto& entry : s.elements[1].elements) {
+        apply(stream, entry);
+        if (!entry.elements.empty()) {
+          (stream == key("catalog") ? catalog_last_ : events_last_) = entry.elements[0].str;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ma::state

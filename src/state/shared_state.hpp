@@ -1,0 +1,66 @@
+#pragma once
+// What the servers of a fleet share. Two implementations: MemoryState (the embedded
+// default: one process is the whole fleet, nothing leaves it) and RedisState (many servers,
+// one Redis; see redis_state.hpp). Both give the pipeline a resilience::RetryBudget, so the
+// code that spends retries does not know which one it has.
+//
+// Remote changes arrive through FleetHandlers, called from the state's own thread.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/clock.hpp"
+#include "resilience/retry_budget.hpp"
+
+namespace ma::state {
+
+struct FleetHandlers {
+  // A product's price and stock changed on another server (absolute values).
+  std::function<void(const std::string& product, int price, int stock)> on_product;
+  // Runtime flags changed on another server (a JSON object, as PATCH /admin/flags takes).
+  std::function<void(const std::string& flags_json)> on_flags;
+  // A model's breaker opened or closed on another server.
+  std::function<void(const std::string& server, const std::string& model, bool open)> on_breaker;
+  // About twice a second, from the state's thread: the live servers (this one included).
+  std::function<void(int live_servers)> on_tick;
+};
+
+class SharedState {
+ public:
+  virtual ~SharedState() = default;
+  virtual std::string_view kind() const = 0;  // "memory" | "redis"
+  // The fleet's retry budget (the seed's fix: 100 retries/min across all tasks).
+  virtual resilience::RetryBudget& retry_budget() = 0;
+  // Tell the other servers; no-ops in memory (there are none).
+  virtual void publish_product(const std::string& product, int price, int stock) = 0;
+  virtual void publish_flags(const std::string& flags_json) = 0;
+  virtual void publish_breaker(const std::string& model, bool open) = 0;
+  virtual int live_servers() const = 0;
+  // False while the backing store is unreachable (the servers run on local fallbacks).
+  virtual bool healthy() const = 0;
+  virtual void start(FleetHandlers handlers) = 0;
+  virtual void stop() = 0;
+};
+
+// The embedded default.
+class MemoryState final : public SharedState {
+ public:
+  explicit MemoryState(int retries_per_minute);
+  std::string_view kind() const override { return "memory"; }
+  resilience::RetryBudget& retry_budget() override { return *budget_; }
+  void publish_product(const std::string&, int, int) override {}
+  void publish_flags(const std::string&) override {}
+  void publish_breaker(const std::string&, bool) override {}
+  int live_servers() const override { return 1; }
+  bool healthy() const override { return true; }
+  void start(FleetHandlers) override {}
+  void stop() override {}
+
+ private:
+  std::unique_ptr<resilience::RetryBudget> budget_;
+};
+
+}  // namespace ma::state
