@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 PORT ?= 8080
 
-.PHONY: deps configure build app test run bench bench-load format format-check clean
+.PHONY: deps configure build app test run bench bench-redis bench-load format format-check clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -27,6 +27,9 @@ run: app
 
 bench: build
 	@$(BUILD_DIR)/bench/ma_bench --benchmark_min_time=0.2
+
+bench-redis: build
+	@./bench/redis_bench.sh
 
 bench-load: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target mangaassist ma_loadgen

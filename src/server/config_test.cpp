@@ -40,6 +40,8 @@ TEST(ConfigTest, DefaultTomlIsTheEmbeddedDefaults) {
   EXPECT_EQ(file.admission.global_rate, embedded.admission.global_rate);
   EXPECT_EQ(file.admission.plans[0].rate, embedded.admission.plans[0].rate);
   EXPECT_EQ(file.sonnet.latency_median, embedded.sonnet.latency_median);
+  EXPECT_EQ(file.redis_url, embedded.redis_url);
+  EXPECT_EQ(file.fleet_name, embedded.fleet_name);
 }
 
 TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {
