@@ -14,6 +14,23 @@ std::string ResponseCache::key(std::string_view intent, std::string_view lang,
 }
 
 std::optional<CachedReply> ResponseCache::get(const std::string& key, TimePoint now) {
+  if (auto hit = get_local(key, now)) return hit;
+  if (shared_ == nullptr) return std::nullopt;
+  auto remote = shared_->get(key);
+  if (!remote || remote->second <= Duration::zero()) return std::nullopt;
+  put_local(key, remote->first, remote->second, now);  // kept for what it has left
+  remote->first.created = now;
+  remote->first.expires = now + remote->second;
+  return std::move(remote->first);
+}
+
+void ResponseCache::put(const std::string& key, CachedReply reply, Duration ttl, TimePoint now) {
+  if (ttl <= Duration::zero()) return;
+  if (shared_ != nullptr) shared_->put(key, reply, ttl);
+  put_local(key, std::move(reply), ttl, now);
+}
+
+std::optional<CachedReply> ResponseCache::get_local(const std::string& key, TimePoint now) {
   std::lock_guard lock(mu_);
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
@@ -25,8 +42,8 @@ std::optional<CachedReply> ResponseCache::get(const std::string& key, TimePoint 
   return it->second->reply;
 }
 
-void ResponseCache::put(const std::string& key, CachedReply reply, Duration ttl, TimePoint now) {
-  if (ttl <= Duration::zero()) return;
+void ResponseCache::put_local(const std::string& key, CachedReply reply, Duration ttl,
+                              TimePoint now) {
   reply.created = now;
   reply.expires = now + ttl;
   const std::size_t bytes = key.size() + reply.text.size() + 64;
@@ -59,6 +76,7 @@ void ResponseCache::evict_locked() {
 }
 
 std::size_t ResponseCache::invalidate_product(const std::string& product_id) {
+  if (shared_ != nullptr) shared_->invalidate_product(product_id);
   std::lock_guard lock(mu_);
   auto bp = by_product_.find(product_id);
   if (bp == by_product_.end()) return 0;
@@ -70,6 +88,7 @@ std::size_t ResponseCache::invalidate_product(const std::string& product_id) {
 }
 
 std::size_t ResponseCache::flush(std::string_view category) {
+  if (shared_ != nullptr) shared_->flush(category);
   std::lock_guard lock(mu_);
   std::size_t n = 0;
   for (auto it = lru_.begin(); it != lru_.end();) {
@@ -84,6 +103,7 @@ std::size_t ResponseCache::flush(std::string_view category) {
 }
 
 bool ResponseCache::erase(const std::string& key) {
+  if (shared_ != nullptr) shared_->erase(key);
   std::lock_guard lock(mu_);
   auto it = index_.find(key);
   if (it == index_.end()) return false;

@@ -35,6 +35,20 @@ struct CachedReply {
   TimePoint expires{};
 };
 
+// A second level shared by a fleet (Redis in fleet mode, src/state). The in-process cache
+// is then its L1: a miss asks the shared tier, a put writes both, an invalidation clears
+// both. Called outside the L1 lock; an unavailable tier behaves as a miss.
+class SharedCacheTier {
+ public:
+  virtual ~SharedCacheTier() = default;
+  // The entry and the time it has left to live.
+  virtual std::optional<std::pair<CachedReply, Duration>> get(const std::string& key) = 0;
+  virtual void put(const std::string& key, const CachedReply& reply, Duration ttl) = 0;
+  virtual void erase(const std::string& key) = 0;
+  virtual void invalidate_product(const std::string& product_id) = 0;
+  virtual void flush(std::string_view category) = 0;  // empty: everything
+};
+
 struct CacheLimits {
   std::size_t max_entries = 100'000;
   std::size_t max_bytes = 256 * 1024 * 1024;
@@ -66,7 +80,12 @@ class ResponseCache final {
                                                           std::size_t n) const;
   bool erase(const std::string& key);
 
+  // Adds a shared second level (not owned; must outlive the cache). Set before use.
+  void set_shared_tier(SharedCacheTier* tier) { shared_ = tier; }
+
  private:
+  std::optional<CachedReply> get_local(const std::string& key, TimePoint now);
+  void put_local(const std::string& key, CachedReply reply, Duration ttl, TimePoint now);
   struct Node {
     std::string key;
     CachedReply reply;
@@ -82,6 +101,7 @@ class ResponseCache final {
   std::unordered_map<std::string_view, List::iterator> index_;  // views of Node::key
   std::unordered_map<std::string, std::unordered_set<const Node*>> by_product_;
   std::size_t bytes_ = 0;
+  SharedCacheTier* shared_ = nullptr;
 };
 
 }  // namespace ma::cache

@@ -62,6 +62,8 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     rc.retries_per_minute = c.retry_budget_per_minute;
     app->state_ = std::make_unique<state::RedisState>(std::move(rc), clock);
   }
+  // In fleet mode the in-process cache is the L1 of the fleet's shared cache.
+  app->cache_->set_shared_tier(app->state_->cache_tier());
   // The ecosystem's variables win over the file.
   for (fm::OpenAiConfig* o : {&c.openai_primary, &c.openai_secondary}) {
     if (const char* v = std::getenv("OPENAI_BASE_URL"); v != nullptr && *v != '\0') o->base_url = v;

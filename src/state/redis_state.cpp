@@ -6,6 +6,7 @@
 #include <random>
 
 #include "resilience/retry_policy.hpp"
+#include "state/redis_cache.hpp"
 
 namespace ma::state {
 
@@ -109,6 +110,7 @@ RedisState::RedisState(RedisStateConfig config, core::Clock& clock)
                         std::to_string(std::random_device{}() % 100000);
   }
   budget_ = std::make_unique<Budget>(*this);
+  cache_ = std::make_unique<RedisCacheTier>(client_, config_.fleet);
 }
 
 RedisState::~RedisState() { stop(); }

@@ -49,6 +49,7 @@ class RedisState final : public SharedState {
   bool healthy() const override { return client_.up() && reader_up_.load(); }
   void start(FleetHandlers handlers) override;
   void stop() override;
+  cache::SharedCacheTier* cache_tier() override { return cache_.get(); }
 
   const std::string& server_id() const { return config_.server_id; }
   RedisClient& client() { return client_; }
@@ -67,6 +68,7 @@ class RedisState final : public SharedState {
   core::Clock& clock_;
   RedisClient client_;
   std::unique_ptr<resilience::RetryBudget> budget_;
+  std::unique_ptr<cache::SharedCacheTier> cache_;
   FleetHandlers handlers_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

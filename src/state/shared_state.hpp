@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "cache/response_cache.hpp"
 #include "core/clock.hpp"
 #include "resilience/retry_budget.hpp"
 
@@ -43,6 +44,8 @@ class SharedState {
   virtual bool healthy() const = 0;
   virtual void start(FleetHandlers handlers) = 0;
   virtual void stop() = 0;
+  // The fleet's shared response cache (the in-process cache's L2), or null.
+  virtual cache::SharedCacheTier* cache_tier() { return nullptr; }
 };
 
 // The embedded default.

@@ -128,6 +128,30 @@ TEST_F(FleetTest, APriceChangeOnOneServerReachesEveryServerAndEveryTierWithinASe
   ASSERT_TRUE(took.has_value()) << ask(*d);
 }
 
+TEST_F(FleetTest, AnAnswerCachedOnOneServerIsServedByAnotherUntilItsPriceChanges) {
+  auto a = start("a"), b = start("b");
+  const std::string rec = R"({"message":"Can you recommend manga like Naruto?"})";
+  auto first = testing::http_request(a->port, "POST", "/v1/chat", rec);
+  ASSERT_EQ(first.json().at("tier").as_string(), "primary");
+  ASSERT_NE(ask(*a).find("528円"), std::string::npos);  // a pricing answer, cached on A too
+  ASSERT_EQ(admin(*a, "PATCH", "/admin/flags", R"({"FM_MODE":"cache_only"})").status, 200);
+  ASSERT_TRUE(until_reply_has(*b, "[", 1s).has_value());
+  while (b->app->flags().fm_mode() != assist::FmMode::kCacheOnly) (void)ask(*b);
+  // B never answered it: the shared L2 has A's answer.
+  auto hit = testing::http_request(b->port, "POST", "/v1/chat", rec);
+  EXPECT_EQ(hit.json().at("tier").as_string(), "cache");
+  EXPECT_EQ(hit.json().at("reply").as_string(), first.json().at("reply").as_string());
+  EXPECT_NE(ask(*b).find("528円"), std::string::npos);  // the cached price, with disclaimer
+  // The price changes on B: the shared entry goes with it on every server.
+  ASSERT_EQ(admin(*b, "PUT", "/admin/catalog/products/mg-0004-v105", R"({"price_jpy":610})").status,
+            200);
+  const auto t0 = Clock::now();
+  while (ask(*a).find("528円") != std::string::npos && Clock::now() - t0 < 1s) {
+  }
+  EXPECT_EQ(ask(*a).find("528円"), std::string::npos);
+  EXPECT_EQ(ask(*b).find("528円"), std::string::npos);
+}
+
 TEST_F(FleetTest, AFlagChangeReachesAllThreeWithinASecond) {
   auto a = start("a"), b = start("b"), c = start("c");
   const auto t0 = Clock::now();
