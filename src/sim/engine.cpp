@@ -21,6 +21,7 @@
 #include "observe/sampling.hpp"
 #include "resilience/retry_budget.hpp"
 #include "server/chat_flow.hpp"
+#include "state/shared_state.hpp"
 
 namespace ma::sim {
 
@@ -212,7 +213,7 @@ class Engine {
   std::unique_ptr<fm::SimulatedBedrock> sonnet_, haiku_;
   std::unique_ptr<CountingModel> sonnet_count_, haiku_count_;
   std::unique_ptr<cache::ResponseCache> cache_;
-  std::unique_ptr<resilience::RetryBudget> budget_;
+  std::unique_ptr<state::SharedState> shared_;  // null: no fleet budget (the seed's gateway)
   assist::RuntimeFlags flags_;
   std::unique_ptr<admission::Admission> admission_;
   observe::MetricsRegistry metrics_;
@@ -353,7 +354,8 @@ void Engine::build_gateway() {
     });
   }
   const int budget = v_.retry_budget_per_minute.value_or(100);
-  if (budget > 0) budget_ = std::make_unique<resilience::CappedRetryBudget>(budget);
+  // The fleet retry budget through the shared-state interface, in its memory implementation.
+  if (budget > 0) shared_ = std::make_unique<state::MemoryState>(budget);
 
   admission::AdmissionConfig ac;
   if (v_.static_global_rate) {
@@ -393,7 +395,7 @@ void Engine::build_gateway() {
   for (int i = 0; i < s_.tasks; ++i) {
     pipelines_.push_back(std::make_unique<assist::Pipeline>(
         assist::Pipeline::Deps{clock_, *catalog_, *sonnet_count_, *haiku_count_, *cache_, flags_,
-                               budget_.get()},
+                               shared_ ? &shared_->retry_budget() : nullptr},
         pc, seed_ ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(i + 1))));
   }
   for (auto& p : pipelines_) flows_.push_back({clock_, *admission_, *p, *observer_});
