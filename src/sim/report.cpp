@@ -226,7 +226,8 @@ std::string html_report(const Scenario& s, const std::vector<RunResult>& runs) {
   std::string h =
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape(s.name) +
       " - MangaAssist incident simulator</title><style>body{font-family:sans-serif;margin:2em}"
-      "pre{background:#f6f6f6;padding:1em;overflow:auto}.runs{display:flex;flex-wrap:wrap;gap:2em}"
+      "pre{background:#f6f6f6;padding:1em;overflow:auto}pre.json{white-space:pre-wrap;"
+      "word-break:break-all}svg{margin:0 1em 1em 0}"
       "</style></head><body>";
   h += "<h1>" + escape(s.name) + "</h1><p>" + escape(s.title) + "</p><p>" + escape(s.description) +
        "</p>";
@@ -256,7 +257,7 @@ std::string html_report(const Scenario& s, const std::vector<RunResult>& runs) {
           per_s(r, [](const Bin& b) { return b.replies[2] + b.replies[3]; })},
          {"degraded", "#d62728", per_s(r, [](const Bin& b) { return b.replies[4]; })}},
         "/s");
-    h += "<pre>" + escape(to_json(r)) + "</pre></section>";
+    h += "<pre class=\"json\">" + escape(to_json(r)) + "</pre></section>";
   }
   return h + "</div></body></html>\n";
 }
