@@ -6,6 +6,7 @@
 
 #include "catalog/catalog.hpp"
 #include "core/json_util.hpp"
+#include "core/toml_keys.hpp"
 
 namespace ma::server {
 
@@ -23,12 +24,7 @@ using std::chrono::milliseconds;
 
 core::Status check_keys(const toml::table& t, const std::string& where,
                         std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : t) {
-    bool ok = false;
-    for (auto a : allowed) ok |= k.str() == a;
-    if (!ok) return core::fail("invalid_config", "unknown key " + where + std::string(k.str()));
-  }
-  return core::Ok{};
+  return core::check_toml_keys(t, where, allowed, "invalid_config");
 }
 
 template <class T>

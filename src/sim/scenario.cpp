@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/toml_keys.hpp"
+
 namespace ma::sim {
 
 namespace {
@@ -13,12 +15,7 @@ using Status = core::Status;
 
 Status unknown_keys(const toml::table& t, const std::string& where,
                     std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : t) {
-    bool ok = false;
-    for (auto a : allowed) ok |= k.str() == a;
-    if (!ok) return core::fail("invalid_scenario", "unknown key " + where + std::string(k.str()));
-  }
-  return core::Ok{};
+  return core::check_toml_keys(t, where, allowed, "invalid_scenario");
 }
 
 // Numbers may be written as integers or floats.
