@@ -13,6 +13,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/real_clock.hpp"
+
 namespace ma::fm {
 
 namespace asio = boost::asio;
@@ -53,6 +55,12 @@ std::string Url::host_header() const {
 
 namespace {
 
+// Pooled connections age in real time: they are real sockets, never simulated.
+const core::Clock& wall_clock() {
+  static const core::RealClock clock;
+  return clock;
+}
+
 HttpError to_error(const boost::system::error_code& ec, std::string_view during) {
   if (ec == beast::error::timeout)
     return {"timeout", "no answer before the deadline (" + std::string(during) + ")"};
@@ -68,7 +76,7 @@ struct Conn {
   std::unique_ptr<beast::tcp_stream> tcp;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buf;
-  std::chrono::steady_clock::time_point idle_since;
+  core::TimePoint idle_since{};
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
 };
 
@@ -130,7 +138,7 @@ struct HttpClient::Impl {
   static std::string key_of(const Url& u) { return (u.tls ? "s:" : "p:") + u.host + ":" + u.port; }
 
   std::unique_ptr<Conn> take(const std::string& key) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = wall_clock().now();
     std::vector<std::unique_ptr<Conn>> expired;  // closed outside the lock
     std::unique_ptr<Conn> out;
     {
@@ -153,7 +161,7 @@ struct HttpClient::Impl {
 
   void give_back(const std::string& key, std::unique_ptr<Conn> c) {
     c->lowest().expires_never();
-    c->idle_since = std::chrono::steady_clock::now();
+    c->idle_since = wall_clock().now();
     std::lock_guard lock(mu);
     auto& v = idle[key];
     if (v.size() < options.max_idle_per_host) v.push_back(std::move(c));

@@ -13,6 +13,7 @@
 #include "cache/response_cache.hpp"
 #include "catalog/catalog.hpp"
 #include "core/random.hpp"
+#include "core/real_clock.hpp"
 #include "core/sim_clock.hpp"
 #include "core/text.hpp"
 #include "fm/simulated_bedrock.hpp"
@@ -603,7 +604,8 @@ void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist:
 }
 
 core::Result<RunResult> Engine::run() {
-  const auto wall0 = std::chrono::steady_clock::now();
+  const core::RealClock wall;  // the simulator's own speed, in real time
+  const auto wall0 = wall.now();
   // Late replies (after the end) land in the last bin.
   bins_.resize(
       std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(duration_s_ / o_.bin_s))));
@@ -637,7 +639,7 @@ core::Result<RunResult> Engine::run() {
   r.phases[2] = summarize(bins_, idx(r.incident_end_s), bins_.size(), o_.bin_s);
   r.bins = std::move(bins_);
   r.events = events_;
-  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  r.wall_s = core::to_seconds(wall.now() - wall0);
   return r;
 }
 

@@ -137,7 +137,7 @@ std::unique_ptr<RedisConnection> RedisClient::take() {
       idle_.pop_back();
       return c;
     }
-    if (!up_.load() && std::chrono::steady_clock::now() < retry_at_) return nullptr;  // fail fast
+    if (!up_.load() && clock_.now() < retry_at_) return nullptr;  // fail fast
   }
   auto c = RedisConnection::open(options_, options_.command_timeout);
   if (!c.ok()) {
@@ -163,7 +163,7 @@ void RedisClient::failed() {
   const auto next = std::chrono::milliseconds(static_cast<long>(
       rng_.uniform(static_cast<double>(base.count()), static_cast<double>(prev.count() * 3))));
   backoff_ = std::min(next, std::chrono::milliseconds(5000));
-  retry_at_ = std::chrono::steady_clock::now() + backoff_;
+  retry_at_ = clock_.now() + backoff_;
   up_.store(false);
   idle_.clear();  // the others are likely dead too
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/random.hpp"
+#include "core/real_clock.hpp"
 #include "core/result.hpp"
 
 struct redisContext;
@@ -80,7 +81,8 @@ class RedisClient final {
   RedisOptions options_;
   std::mutex mu_;
   std::vector<std::unique_ptr<RedisConnection>> idle_;
-  std::chrono::steady_clock::time_point retry_at_{};
+  core::RealClock clock_;  // a real socket's backoff runs in real time
+  core::TimePoint retry_at_{};
   std::chrono::milliseconds backoff_{0};
   core::Random rng_{0x7ed15};
   std::atomic<bool> up_{true};

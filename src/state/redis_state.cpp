@@ -160,7 +160,11 @@ void RedisState::start(FleetHandlers handlers) {
 }
 
 void RedisState::stop() {
-  stop_.store(true);
+  {
+    std::lock_guard lock(stop_mu_);
+    stop_.store(true);
+  }
+  stop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -192,11 +196,11 @@ void RedisState::apply(const std::string& stream, const RedisReply& entry) {
 
 void RedisState::run() {
   std::unique_ptr<RedisConnection> reader;
-  auto next_beat = std::chrono::steady_clock::now();
+  auto next_beat = clock_.now();
   std::chrono::milliseconds backoff{100};
   std::mt19937_64 rng{std::random_device{}()};
   while (!stop_.load()) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = clock_.now();
     if (now >= next_beat) {
       heartbeat();
       if (handlers_.on_tick) handlers_.on_tick(live_.load());
@@ -207,16 +211,16 @@ void RedisState::run() {
       auto c = RedisConnection::open(config_.redis, std::chrono::milliseconds(1000));
       if (!c.ok()) {
         reader_up_.store(false);
-        // Reconnect with decorrelated jitter, in slices so stop() is never kept waiting.
+        // Reconnect with decorrelated jitter.
         backoff = std::min<std::chrono::milliseconds>(
             std::chrono::milliseconds(5000),
             std::chrono::milliseconds(std::uniform_int_distribution<long>(
                 100, std::max<long>(101, backoff.count() * 3))(rng)));
-        for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stop_.load();
-             slept += std::chrono::milliseconds(50)) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        {
+          std::unique_lock lock(stop_mu_);  // stop() wakes it at once
+          stop_cv_.wait_for(lock, backoff, [this] { return stop_.load(); });
         }
-        next_beat = std::min(next_beat, std::chrono::steady_clock::now());
+        next_beat = std::min(next_beat, clock_.now());
         continue;
       }
       reader = std::move(c).value();

@@ -18,6 +18,8 @@
 // (and counted), the reader reconnects with backoff and jitter and resumes from its last ids.
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "state/redis_client.hpp"
@@ -72,6 +74,8 @@ class RedisState final : public SharedState {
   FleetHandlers handlers_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
   std::atomic<bool> reader_up_{false};
   std::atomic<int> live_{1};
   std::atomic<std::uint64_t> publish_failures_{0}, fallbacks_{0};
