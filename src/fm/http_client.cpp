@@ -122,6 +122,21 @@ asio::awaitable<Outcome> exchange(Stream& stream, beast::flat_buffer& buf,
   co_return Outcome{std::move(res), true, reusable};
 }
 
+// The idle connections of one io_context, owned by it as an Asio service: the context closes
+// them in its shutdown, before its socket services go, however long a client lives.
+class PoolService final : public asio::execution_context::service {
+ public:
+  using key_type = PoolService;
+  static inline asio::execution_context::id id;
+  explicit PoolService(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+  void shutdown() override {
+    std::lock_guard lock(mu);
+    idle.clear();
+  }
+  std::mutex mu;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Conn>>> idle;
+};
+
 }  // namespace
 
 struct HttpClient::Impl {
@@ -130,21 +145,23 @@ struct HttpClient::Impl {
     ctx.set_verify_mode(o.verify_tls ? ssl::verify_peer : ssl::verify_none);
   }
   HttpClientOptions options;
-  ssl::context ctx;  // declared before the pool: TLS streams must die first
-  mutable std::mutex mu;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<Conn>>> idle;
+  ssl::context ctx;
   std::atomic<std::uint64_t> opened{0}, reused{0}, stale{0};
 
-  static std::string key_of(const Url& u) { return (u.tls ? "s:" : "p:") + u.host + ":" + u.port; }
+  // Clients that verify TLS never share a connection with one that does not.
+  std::string key_of(const Url& u) const {
+    return std::string(u.tls ? (options.verify_tls ? "s:" : "s-noverify:") : "p:") + u.host + ":" +
+           u.port;
+  }
 
-  std::unique_ptr<Conn> take(const std::string& key) {
+  std::unique_ptr<Conn> take(PoolService& pool, const std::string& key) {
     const auto now = wall_clock().now();
     std::vector<std::unique_ptr<Conn>> expired;  // closed outside the lock
     std::unique_ptr<Conn> out;
     {
-      std::lock_guard lock(mu);
-      auto it = idle.find(key);
-      if (it == idle.end()) return nullptr;
+      std::lock_guard lock(pool.mu);
+      auto it = pool.idle.find(key);
+      if (it == pool.idle.end()) return nullptr;
       auto& v = it->second;
       while (!v.empty() && !out) {
         auto c = std::move(v.back());
@@ -159,11 +176,11 @@ struct HttpClient::Impl {
     return out;
   }
 
-  void give_back(const std::string& key, std::unique_ptr<Conn> c) {
+  void give_back(PoolService& pool, const std::string& key, std::unique_ptr<Conn> c) {
     c->lowest().expires_never();
     c->idle_since = wall_clock().now();
-    std::lock_guard lock(mu);
-    auto& v = idle[key];
+    std::lock_guard lock(pool.mu);
+    auto& v = pool.idle[key];
     if (v.size() < options.max_idle_per_host) v.push_back(std::move(c));
   }
 
@@ -222,13 +239,6 @@ HttpClient::Stats HttpClient::stats() const {
   return {impl_->opened.load(), impl_->reused.load(), impl_->stale.load()};
 }
 
-std::size_t HttpClient::idle_connections() const {
-  std::lock_guard lock(impl_->mu);
-  std::size_t n = 0;
-  for (const auto& [k, v] : impl_->idle) n += v.size();
-  return n;
-}
-
 asio::awaitable<HttpResult> HttpClient::request(const Url& base, std::string method,
                                                 std::string path, HttpHeaders headers,
                                                 std::string body, core::Deadline deadline,
@@ -241,11 +251,13 @@ asio::awaitable<HttpResult> HttpClient::request(const Url& base, std::string met
   req.body() = std::move(body);
   req.prepare_payload();
 
-  const std::string key = Impl::key_of(base);
+  const std::string key = impl_->key_of(base);
+  auto ex = co_await asio::this_coro::executor;
+  PoolService& pool = asio::use_service<PoolService>(asio::query(ex, asio::execution::context));
   // A pooled connection first; if the server closed it while idle (nothing of a response
   // came back), the request goes once more on a fresh connection.
   for (int round = 0; round < 2; ++round) {
-    std::unique_ptr<Conn> conn = round == 0 ? impl_->take(key) : nullptr;
+    std::unique_ptr<Conn> conn = round == 0 ? impl_->take(pool, key) : nullptr;
     const bool pooled = conn != nullptr;
     if (!conn) {
       auto opened = co_await impl_->open(base, deadline);
@@ -268,7 +280,7 @@ asio::awaitable<HttpResult> HttpClient::request(const Url& base, std::string met
       continue;
     }
     if (out.reusable) {
-      impl_->give_back(key, std::move(conn));
+      impl_->give_back(pool, key, std::move(conn));
     } else if (!conn->tls) {
       boost::system::error_code ignored;
       conn->tcp->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);

@@ -8,8 +8,9 @@
 // endpoint). A pooled connection the server closed while idle is detected on reuse and the
 // request is sent once more on a fresh connection, before any byte of a response was read.
 //
-// Threading: one HttpClient per io_context (pooled sockets belong to the io_context that
-// opened them); request() may run concurrently from any thread of that context.
+// Idle connections belong to the io_context that opened them (an Asio service of it), so
+// they close with it, whatever outlives what. request() may run concurrently from any
+// thread, on any io_context.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -76,7 +77,6 @@ class HttpClient final {
     std::uint64_t stale = 0;   // pooled connections found closed on reuse
   };
   Stats stats() const;
-  std::size_t idle_connections() const;
 
  private:
   struct Impl;

@@ -239,7 +239,7 @@ class BedrockTest : public ::testing::Test {
     io_.run();
     return std::move(out).value();
   }
-  asio::io_context io_;  // before the providers: their pooled sockets close first
+  asio::io_context io_;
   MockBedrock mock_;
   core::RealClock clock_;
 };

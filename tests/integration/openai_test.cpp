@@ -86,7 +86,7 @@ class MockOpenAi {
 class OpenAiTest : public ::testing::Test {
  protected:
   ModelResult call(std::vector<std::string>* chunks = nullptr, core::Duration budget = 3s) {
-    asio::io_context io;  // declared first: the provider's pooled sockets close before it
+    asio::io_context io;
     auto p = OpenAiCompatible::create({mock_.url(), "sk-test", "llama-3", "sonnet", 128});
     EXPECT_TRUE(p.ok());
     ModelRequest req;
