@@ -25,6 +25,7 @@ struct BedrockConfig {
   bool stream = true;           // ConverseStream; false: Converse
   int max_tokens = 512;
   double temperature = 0.2;
+  std::string ca_file{};  // extra trusted CA (PEM), e.g. for a VPC endpoint behind a proxy
 };
 
 class BedrockRuntime final : public ModelProvider {
@@ -47,7 +48,11 @@ class BedrockRuntime final : public ModelProvider {
 
  private:
   BedrockRuntime(BedrockConfig c, core::Clock& clock, Url url, AwsAuth auth)
-      : config_(std::move(c)), clock_(clock), url_(std::move(url)), auth_(std::move(auth)) {}
+      : config_(std::move(c)),
+        clock_(clock),
+        url_(std::move(url)),
+        auth_(std::move(auth)),
+        http_(with_ca_file(config_.ca_file)) {}
   HttpHeaders sign(const std::string& path, const std::string& body) const;
 
   BedrockConfig config_;

@@ -142,8 +142,14 @@ class PoolService final : public asio::execution_context::service {
 struct HttpClient::Impl {
   explicit Impl(HttpClientOptions o) : options(o), ctx(ssl::context::tls_client) {
     ctx.set_default_verify_paths();
+    if (!o.ca_file.empty()) {
+      boost::system::error_code ec;
+      ctx.load_verify_file(o.ca_file, ec);
+      ca_error = ec ? "cannot load CA file " + o.ca_file + ": " + ec.message() : "";
+    }
     ctx.set_verify_mode(o.verify_tls ? ssl::verify_peer : ssl::verify_none);
   }
+  std::string ca_error;  // a request fails with it rather than run without the CA
   HttpClientOptions options;
   ssl::context ctx;
   std::atomic<std::uint64_t> opened{0}, reused{0}, stale{0};
@@ -251,6 +257,8 @@ asio::awaitable<HttpResult> HttpClient::request(const Url& base, std::string met
   req.body() = std::move(body);
   req.prepare_payload();
 
+  if (base.tls && !impl_->ca_error.empty())
+    co_return core::fail(HttpError{"tls_failed", impl_->ca_error});
   const std::string key = impl_->key_of(base);
   auto ex = co_await asio::this_coro::executor;
   PoolService& pool = asio::use_service<PoolService>(asio::query(ex, asio::execution::context));

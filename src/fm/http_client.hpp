@@ -57,7 +57,17 @@ struct HttpClientOptions {
   // idle keep-alive connections after 60 s or more).
   core::Duration idle_timeout = std::chrono::seconds(30);
   bool verify_tls = true;
+  // Extra trusted CA certificates (PEM), on top of the system store: a private CA in front
+  // of a model endpoint (a VPC proxy, an internal gateway).
+  std::string ca_file;
 };
+
+// Options with an extra trusted CA file (empty: the system store alone).
+inline HttpClientOptions with_ca_file(std::string ca_file) {
+  HttpClientOptions o;
+  o.ca_file = std::move(ca_file);
+  return o;
+}
 
 class HttpClient final {
  public:

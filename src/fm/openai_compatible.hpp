@@ -18,6 +18,7 @@ struct OpenAiConfig {
   std::string model = "default";                      // the model name the server expects
   std::string lane = "sonnet";                        // the cascade lane it serves
   int max_tokens = 512;
+  std::string ca_file;  // extra trusted CA (PEM) for a private endpoint
 };
 
 class OpenAiCompatible final : public ModelProvider {
@@ -33,7 +34,8 @@ class OpenAiCompatible final : public ModelProvider {
   const HttpClient& http() const { return http_; }
 
  private:
-  OpenAiCompatible(OpenAiConfig c, Url u) : config_(std::move(c)), url_(std::move(u)) {}
+  OpenAiCompatible(OpenAiConfig c, Url u)
+      : config_(std::move(c)), url_(std::move(u)), http_(with_ca_file(config_.ca_file)) {}
   OpenAiConfig config_;
   Url url_;
   HttpClient http_;

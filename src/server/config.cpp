@@ -192,7 +192,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   if (auto* b = root["bedrock"].as_table()) {
     if (auto st = check_keys(*b, "bedrock.",
                              {"region", "endpoint", "profile", "primary_model", "secondary_model",
-                              "stream", "max_tokens", "temperature"});
+                              "stream", "max_tokens", "temperature", "ca_file"});
         !st.ok()) {
       return st;
     }
@@ -200,6 +200,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
       get(*b, "region", c->region);
       get(*b, "endpoint", c->endpoint);
       get(*b, "profile", c->profile);
+      get(*b, "ca_file", c->ca_file);
       get(*b, "stream", c->stream);
       if (auto v = (*b)["max_tokens"].value<std::int64_t>()) c->max_tokens = static_cast<int>(*v);
       if (auto v = (*b)["temperature"].value<double>()) c->temperature = *v;
@@ -208,14 +209,18 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     get(*b, "secondary_model", cfg.bedrock_secondary.model_id);
   }
   if (auto* o = root["openai"].as_table()) {
-    if (auto st = check_keys(*o, "openai.",
-                             {"base_url", "primary_model", "secondary_model", "max_tokens"});
+    if (auto st =
+            check_keys(*o, "openai.",
+                       {"base_url", "primary_model", "secondary_model", "max_tokens", "ca_file"});
         !st.ok()) {
       return st;
     }
     std::string base;
     get(*o, "base_url", base);
     if (!base.empty()) cfg.openai_primary.base_url = cfg.openai_secondary.base_url = base;
+    std::string ca;
+    get(*o, "ca_file", ca);
+    if (!ca.empty()) cfg.openai_primary.ca_file = cfg.openai_secondary.ca_file = ca;
     get(*o, "primary_model", cfg.openai_primary.model);
     get(*o, "secondary_model", cfg.openai_secondary.model);
     if (auto v = (*o)["max_tokens"].value<std::int64_t>()) {
