@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libutf8proc-dev libtomlplusplus-dev
-  libhiredis-dev redis-server libssl-dev openssl
+  libhiredis-dev redis-server libssl-dev openssl libjemalloc-dev
   clang-format wrk hey curl prometheus
   chromium nodejs
 )

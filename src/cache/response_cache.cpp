@@ -26,6 +26,17 @@ std::optional<CachedReply> ResponseCache::get(const std::string& key, TimePoint 
 
 void ResponseCache::put(const std::string& key, CachedReply reply, Duration ttl, TimePoint now) {
   if (ttl <= Duration::zero()) return;
+  {
+    // The same answer again (a popular question answered by a model once more): keep the
+    // entry, extend its life; no copy, no write to the shared tier.
+    std::lock_guard lock(mu_);
+    if (auto it = index_.find(key); it != index_.end() && it->second->reply.expires > now &&
+                                    it->second->reply.text == reply.text) {
+      it->second->reply.expires = now + ttl;
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return;
+    }
+  }
   if (shared_ != nullptr) shared_->put(key, reply, ttl);
   put_local(key, std::move(reply), ttl, now);
 }

@@ -5,7 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
-#include <map>
+#include <unordered_map>
 #include <queue>
 #include <vector>
 
@@ -84,7 +84,7 @@ class SimClock final : public Clock {
   TimePoint start_;
   WallTime wall_start_;
   TimerId next_id_ = 1;
-  std::map<TimerId, Entry> entries_;
+  std::unordered_map<TimerId, Entry> entries_;  // firing order comes from heap_, not this
   std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap_;
 };
 
