@@ -14,6 +14,9 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <random>
 
 #include "assist/degradation.hpp"
@@ -205,6 +208,10 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::signal_set signals;
   std::atomic<bool> draining{false};
+  // Open WebSocket connections: how to ask each to close when the drain ends.
+  std::mutex ws_mu;
+  std::map<std::uint64_t, std::function<void()>> ws_closers;
+  std::uint64_t next_ws = 0;
   std::string index_html;
   std::string admin_token;
 
@@ -322,6 +329,22 @@ void Server::Impl::start_drain() {
         const core::TimePoint until = app.clock().now() + cfg.shutdown_grace;
         while (owner.in_flight() > 0 && app.clock().now() < until) {
           t.expires_after(std::chrono::milliseconds(20));
+          co_await t.async_wait(kTuple);
+        }
+        // Then every WebSocket client gets a close frame (1001), briefly awaited.
+        {
+          std::lock_guard lock(ws_mu);
+          for (auto& [id, close] : ws_closers) close();
+        }
+        const core::TimePoint closing_until =
+            std::min(until, app.clock().now() + std::chrono::milliseconds(500));
+        for (;;) {
+          {
+            std::lock_guard lock(ws_mu);
+            if (ws_closers.empty()) break;
+          }
+          if (app.clock().now() >= closing_until) break;
+          t.expires_after(std::chrono::milliseconds(10));
           co_await t.async_wait(kTuple);
         }
         ioc.stop();
@@ -535,6 +558,7 @@ struct WsConn : std::enable_shared_from_this<WsConn> {
   asio::steady_timer wake;
   std::deque<std::string> outbox;
   bool closed = false;
+  bool closing = false;  // the server drains: close (1001 going away) once the outbox is empty
   int in_flight = 0;
 
   void send(std::string msg) {
@@ -545,6 +569,15 @@ struct WsConn : std::enable_shared_from_this<WsConn> {
   asio::awaitable<void> writer() {
     auto self = shared_from_this();
     while (!closed) {
+      if (outbox.empty() && closing) {
+        // A close frame, so the client knows to reconnect (to another server) rather than
+        // see the connection drop.
+        auto [cec] = co_await ws.async_close(
+            websocket::close_reason(websocket::close_code::going_away, "server restarting"),
+            kTuple);
+        closed = true;
+        break;
+      }
       if (outbox.empty()) {
         wake.expires_at(asio::steady_timer::time_point::max());
         co_await wake.async_wait(kTuple);
@@ -589,6 +622,27 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
   auto [ec] = co_await conn->ws.async_accept(req, kTuple);
   if (ec) co_return;
   asio::co_spawn(conn->ws.get_executor(), conn->writer(), asio::detached);
+  std::uint64_t ws_id = 0;
+  {
+    std::lock_guard lock(ws_mu);
+    ws_id = next_ws++;
+    ws_closers.emplace(ws_id, [weak = std::weak_ptr<WsConn>(conn)] {
+      if (auto c = weak.lock()) {
+        asio::post(c->ws.get_executor(), [c] {
+          c->closing = true;
+          c->wake.cancel();
+        });
+      }
+    });
+  }
+  struct Unregister {
+    Impl& self;
+    std::uint64_t id;
+    ~Unregister() {
+      std::lock_guard lock(self.ws_mu);
+      self.ws_closers.erase(id);
+    }
+  } unregister{*this, ws_id};
   if (invalid_token) {
     conn->send(ws_error("invalid_token", "the bearer token is not valid", ""));
   }

@@ -292,6 +292,27 @@ TEST_F(ServerTest, GracefulShutdownAnswersWhatIsInFlight) {
   EXPECT_THROW(http_request(port_, "GET", "/healthz"), std::exception);
 }
 
+TEST_F(ServerTest, ShutdownClosesWebSocketsWithGoingAwayAfterTheirReplies) {
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","latency_ms":300})").status, 200);
+  testing::WsClient ws(port_);
+  ws.send(
+      R"({"action":"sendMessage","message":"Recommend something like Naruto","request_id":"r1"})");
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (server_->in_flight() == 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::yield();
+  server_->shutdown();
+  // The reply in flight still arrives, then the close frame: 1001, going away.
+  std::string last_type;
+  for (;;) {
+    auto m = ws.receive();
+    last_type = std::string(m.at("type").as_string());
+    if (last_type == "reply") break;
+  }
+  EXPECT_THROW(ws.receive(), std::exception);
+  EXPECT_EQ(ws.close_code(), 1001);
+  server_->join();
+}
+
 TEST_F(ServerTest, UserOverTheirOwnLimitGets429WithTheTruth) {
   // Anonymous plan: burst 5, then 0.5/s. One visitor (one session) sends 7 at once.
   int ok = 0;

@@ -131,6 +131,8 @@ boost::json::value WsClient::receive(std::chrono::milliseconds timeout) {
   return boost::json::parse(beast::buffers_to_string(buf.data()));
 }
 
+int WsClient::close_code() const { return static_cast<int>(impl_->ws.reason().code); }
+
 }  // namespace ma::testing
 
 namespace ma::testing {

@@ -36,6 +36,8 @@ class WsClient {
   void send(const std::string& text);
   // The next message, parsed; throws after `timeout` without one.
   boost::json::value receive(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+  // The code of the close frame the server sent (0 when none).
+  int close_code() const;
 
  private:
   struct Impl;
