@@ -106,10 +106,6 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     head = sampler_.should_sample(sr, sec, rng_.uniform01());
   }
   const bool keep = observe::Sampler::keep(head, went_wrong && keep_errors_);
-  if (went_wrong) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    if (keep) error_kept_.fetch_add(1, std::memory_order_relaxed);
-  }
   if (keep) {
     ++kept_;
     traces_kept_.with({head ? "sampled" : "error"}).inc();

@@ -53,10 +53,6 @@ class RequestObserver final {
   // the head decision counts (uniform sampling, as in seed incident 4).
   void set_keep_errors(bool on) { keep_errors_ = on; }
   std::uint64_t traces_kept() const { return kept_.load(); }
-  // Requests that went wrong (an error, a throttle, a degraded reply, a price correction,
-  // a queue timeout), and how many of their traces were kept.
-  std::uint64_t error_requests() const { return errors_.load(); }
-  std::uint64_t error_traces_kept() const { return error_kept_.load(); }
   std::uint64_t log_lines() const { return lines_.load(); }
 
  private:
@@ -69,7 +65,7 @@ class RequestObserver final {
   observe::OtlpExporter* otlp_ = nullptr;
   std::mutex rng_mu_;
   core::Random rng_;
-  std::atomic<std::uint64_t> kept_{0}, lines_{0}, errors_{0}, error_kept_{0};
+  std::atomic<std::uint64_t> kept_{0}, lines_{0};
   bool keep_errors_ = true;
 
   // Series with fixed labels, resolved once: recording is then an atomic add, no lookup.

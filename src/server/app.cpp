@@ -243,10 +243,16 @@ void App::register_collectors() {
       "mangaassist_shared_state_up",
       "1 while the shared state answers (always 1 in memory; Redis in fleet mode).", {"kind"});
   auto& servers = metrics_.gauge("mangaassist_fleet_servers", "Live servers in the fleet.");
+  auto& fallbacks = metrics_.counter(
+      "mangaassist_shared_state_fallbacks_total",
+      "Work done locally because Redis did not answer (publish, budget).", {"what"});
   metrics_.add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
                           &entries, &mismatches, &throttles, &queued, &timeouts, &depth, &global,
-                          &util, &alarm, &shared_up, &servers] {
+                          &util, &alarm, &shared_up, &servers, &fallbacks] {
     shared_up.with({std::string(state_->kind())}).set(state_->healthy() ? 1 : 0);
+    const auto fb = state_->fallbacks();
+    fallbacks.with({"publish"}).set_total(fb.publish_failures);
+    fallbacks.with({"budget"}).set_total(fb.budget_fallbacks);
     servers.get().set(state_->live_servers());
     for (const auto& m : pipeline_->status().models) {
       breaker.with({m.name}).set(static_cast<double>(m.breaker));

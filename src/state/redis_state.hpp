@@ -55,8 +55,7 @@ class RedisState final : public SharedState {
 
   const std::string& server_id() const { return config_.server_id; }
   RedisClient& client() { return client_; }
-  std::uint64_t publish_failures() const { return publish_failures_.load(); }
-  std::uint64_t budget_fallbacks() const { return fallbacks_.load(); }
+  Fallbacks fallbacks() const override { return {publish_failures_.load(), fallbacks_.load()}; }
 
  private:
   class Budget;

@@ -44,6 +44,12 @@ class SharedState {
   virtual bool healthy() const = 0;
   virtual void start(FleetHandlers handlers) = 0;
   virtual void stop() = 0;
+  // Work done locally because the shared store did not answer.
+  struct Fallbacks {
+    std::uint64_t publish_failures = 0;  // changes not sent to the other servers
+    std::uint64_t budget_fallbacks = 0;  // retry decisions made on the local share
+  };
+  virtual Fallbacks fallbacks() const { return {}; }
   // The fleet's shared response cache (the in-process cache's L2), or null.
   virtual cache::SharedCacheTier* cache_tier() { return nullptr; }
 };
