@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
 
+#include "core/flat_table.hpp"
 #include "core/text.hpp"
 
 namespace ma::admission {
@@ -53,7 +54,9 @@ struct Admission::Shard {
   std::mutex mu;
   // Keyed by a 64-bit hash of the user key or source: no string copies on the hot path (two
   // keys colliding would share a bucket; at 64 bits, not in this universe's traffic).
-  std::unordered_map<std::uint64_t, resilience::TokenBucket> buckets;
+  // Only the changing state is stored (the plan comes with each request): flat, 40 bytes an
+  // entry, so millions of first-time visitors cost one cache line each, not a node apiece.
+  core::FlatTable<resilience::BucketState> buckets;
   std::size_t sweep_at = 200'000;  // the next size at which idle buckets are swept
 };
 
@@ -75,16 +78,16 @@ AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now
     Shard& shard = *shards_[(key >> 32) % shards_.size()];
     std::lock_guard lock(shard.mu);
     if (shard.buckets.size() > shard.sweep_at) {  // forget idle visitors
-      std::erase_if(shard.buckets,
-                    [&](auto& kv) { return now - kv.second.last_update() > kIdleBucket; });
+      shard.buckets.rebuild_without(
+          [&](const resilience::BucketState& b) { return now - b.last > kIdleBucket; });
       // Amortised: when most buckets are busy, the next sweep waits for the map to double.
       shard.sweep_at = std::max<std::size_t>(200'000, shard.buckets.size() * 2);
     }
-    auto it = shard.buckets.find(key);
-    if (it == shard.buckets.end())
-      it = shard.buckets.emplace(key, resilience::TokenBucket(bucket(plan), now)).first;
-    if (it->second.try_acquire(now) == BucketVerdict::kAllowed) return std::nullopt;
-    return it->second.time_until(now);
+    const resilience::BucketSpec spec = bucket(plan);
+    resilience::BucketState& b =
+        shard.buckets.find_or_insert(key, [&] { return resilience::BucketState::full(spec, now); });
+    if (resilience::try_acquire(spec, b, now) == BucketVerdict::kAllowed) return std::nullopt;
+    return resilience::time_until(spec, b, now);
   };
   UsagePlan plan, source_plan;
   {
@@ -282,12 +285,8 @@ asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSi
 void Admission::set_plan(Priority p, UsagePlan plan) {
   std::lock_guard lock(mu_);
   config_.plans[static_cast<int>(p)] = plan;
-  // Existing buckets keep their state; new visitors get the new plan. Reconfigure the
-  // buckets we know so that a change applies to everyone at once.
-  for (auto& s : shards_) {
-    std::lock_guard sl(s->mu);
-    s->buckets.clear();
-  }
+  // Buckets keep their state and the plan travels with each request, so the change applies
+  // to everyone at once (tokens above a lowered burst are capped at their next message).
 }
 
 void Admission::set_global(double rate, double burst, bool dynamic) {

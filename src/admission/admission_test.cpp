@@ -42,6 +42,49 @@ class AdmissionTest : public ::testing::Test {
   core::SimClock clock_{io_};
 };
 
+TEST_F(AdmissionTest, APlanChangeAppliesToEveryoneAtOnceWithoutForgettingUse) {
+  AdmissionConfig cfg;
+  cfg.plans[0] = {1, 10, 0};
+  Admission a(clock_, cfg);
+  const AdmissionRequest heavy{"visitor-1", "10.0.0.1", Priority::kAnonymous, 0};
+  const AdmissionRequest fresh{"visitor-2", "10.0.0.2", Priority::kAnonymous, 0};
+  for (int i = 0; i < 9; ++i)
+    ASSERT_EQ(a.check_user(heavy, clock_.now()).outcome, Outcome::kAdmitted);
+  (void)a.check_user(fresh, clock_.now());
+  a.set_plan(Priority::kAnonymous, {1, 2, 0});
+  // visitor-1 has one token left of the old plan: their use is remembered.
+  EXPECT_EQ(a.check_user(heavy, clock_.now()).outcome, Outcome::kAdmitted);
+  EXPECT_EQ(a.check_user(heavy, clock_.now()).outcome, Outcome::kUserLimited);
+  // visitor-2 had nine left; the new burst caps them at two.
+  EXPECT_EQ(a.check_user(fresh, clock_.now()).outcome, Outcome::kAdmitted);
+  EXPECT_EQ(a.check_user(fresh, clock_.now()).outcome, Outcome::kAdmitted);
+  EXPECT_EQ(a.check_user(fresh, clock_.now()).outcome, Outcome::kUserLimited);
+}
+
+TEST_F(AdmissionTest, ManyVisitorsEachKeepTheirOwnBucketAcrossSweeps) {
+  // 600,000 visitors: the per-user tables grow past their sweep size; the idle ones go,
+  // the busy ones keep their state.
+  AdmissionConfig cfg;
+  cfg.plans[0] = {0.5, 2, 0};
+  Admission a(clock_, cfg);
+  auto req = [](int i) {
+    return AdmissionRequest{"v" + std::to_string(i), "", Priority::kAnonymous, 0};
+  };
+  for (int i = 0; i < 300'000; ++i)
+    ASSERT_EQ(a.check_user(req(i), clock_.now()).outcome, Outcome::kAdmitted);
+  clock_.advance_by(11min);  // the first 300,000 are idle now
+  for (int i = 300'000; i < 600'000; ++i) {
+    ASSERT_EQ(a.check_user(req(i), clock_.now()).outcome, Outcome::kAdmitted);
+    ASSERT_EQ(a.check_user(req(i), clock_.now()).outcome, Outcome::kAdmitted);
+  }
+  // The recent ones kept their state through the sweeps (two of two taken); the idle ones,
+  // forgotten or refilled, may send again.
+  for (int i : {300'000, 450'000, 599'999})
+    EXPECT_EQ(a.check_user(req(i), clock_.now()).outcome, Outcome::kUserLimited) << i;
+  for (int i : {0, 150'000, 299'999})
+    EXPECT_EQ(a.check_user(req(i), clock_.now()).outcome, Outcome::kAdmitted) << i;
+}
+
 TEST_F(AdmissionTest, UserOverTheirOwnLimitIsToldTheTruth) {
   AdmissionConfig cfg;
   cfg.plans[0] = {1, 3, 0};

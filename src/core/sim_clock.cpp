@@ -16,8 +16,8 @@ SimClock::SimClock(asio::io_context& io, TimePoint start, WallTime wall_start)
 
 SimClock::~SimClock() {
   // Suspended coroutines are destroyed with the io_context; just disconnect cancellation.
-  for (auto& [id, e] : entries_) {
-    if (e.slot.is_connected()) e.slot.clear();
+  for (auto& e : slots_) {
+    if (e.armed && e.slot.is_connected()) e.slot.clear();
   }
 }
 
@@ -25,21 +25,39 @@ WallTime SimClock::wall_now() const {
   return wall_start_ + std::chrono::duration_cast<WallTime::duration>(now_ - start_);
 }
 
-SimClock::TimerId SimClock::arm(TimePoint t, Entry e) {
-  const TimerId id = next_id_++;
-  e.when = t;
-  entries_.emplace(id, std::move(e));
-  heap_.push(HeapItem{t, id});
+template <class Handler>
+SimClock::TimerId SimClock::arm(TimePoint t, Handler* sleeper, std::function<void()> callback) {
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Entry& e = slots_[slot];
+  e.armed = true;
+  if (sleeper != nullptr) e.sleeper.emplace(std::move(*sleeper));
+  e.callback = std::move(callback);
+  ++armed_;
+  const TimerId id = (static_cast<TimerId>(e.generation) << 32) | slot;
+  heap_.push(HeapItem{t, next_seq_++, id});
   return id;
+}
+
+SimClock::Entry* SimClock::find(TimerId id) {
+  const auto slot = static_cast<std::uint32_t>(id);
+  if (slot >= slots_.size()) return nullptr;
+  Entry& e = slots_[slot];
+  return e.armed && e.generation == static_cast<std::uint32_t>(id >> 32) ? &e : nullptr;
 }
 
 asio::awaitable<bool> SimClock::sleep_until(TimePoint t) {
   auto initiate = [this, t](auto handler) {
     auto slot = asio::get_associated_cancellation_slot(handler);
-    // NOTE: Boost 1.81's any_completion_handler move-assignment recurses forever; the
-    // handler is only ever move-constructed here.
-    const TimerId id = arm(t, Entry{t, SleepHandler(std::move(handler)), {}, slot});
+    const TimerId id = arm(t, &handler, {});
     if (slot.is_connected()) {
+      slots_[static_cast<std::uint32_t>(id)].slot = slot;
       slot.assign([this, id](asio::cancellation_type) { fire(id, /*aborted=*/true); });
     }
   };
@@ -50,43 +68,55 @@ asio::awaitable<bool> SimClock::sleep_until(TimePoint t) {
 }
 
 SimClock::TimerId SimClock::call_at(TimePoint t, std::function<void()> fn) {
-  return arm(t, Entry{t, SleepHandler(), std::move(fn), {}});
+  return arm(t, static_cast<SleepHandler*>(nullptr), std::move(fn));
 }
 
 bool SimClock::cancel(TimerId id) {
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return false;
-  if (it->second.sleeper) {
-    fire(id, /*aborted=*/true);
-  } else {
-    entries_.erase(it);
-  }
+  Entry* e = find(id);
+  if (e == nullptr) return false;
+  fire(id, /*aborted=*/true);
   return true;
 }
 
 void SimClock::fire(TimerId id, bool aborted) {
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return;
-  Entry e = std::move(it->second);
-  entries_.erase(it);
-  if (e.slot.is_connected()) e.slot.clear();
-  if (e.sleeper) {
+  Entry* e = find(id);
+  if (e == nullptr) return;
+  // Take what runs out of the slot first: running it may arm timers and move slots_.
+  std::optional<SleepHandler> sleeper;
+  if (e->sleeper) {
+    sleeper.emplace(std::move(*e->sleeper));
+    e->sleeper.reset();
+  }
+  std::function<void()> callback = std::move(e->callback);
+  e->callback = nullptr;
+  if (e->slot.is_connected()) e->slot.clear();
+  e->slot = {};
+  e->armed = false;
+  ++e->generation;
+  --armed_;
+  free_slots_.push_back(static_cast<std::uint32_t>(id));
+  if (sleeper) {
+    // Resumed through io_, never inside the caller (the driving loop, or code that cancels):
+    // every simulated coroutine runs on io_, whose poll() runs what it posts next.
     const auto ec = aborted ? asio::error::operation_aborted : boost::system::error_code{};
-    // Every simulated coroutine runs on io_, so resuming from a job posted there is
-    // resuming on the coroutine's own executor.
-    asio::post(io_, [h = std::move(e.sleeper), ec]() mutable { std::move(h)(ec); });
-  } else if (e.callback && !aborted) {
-    asio::post(io_, std::move(e.callback));
+    asio::post(io_, [h = std::move(*sleeper), ec]() mutable { std::move(h)(ec); });
+  } else if (callback && !aborted) {
+    asio::post(io_, std::move(callback));
   }
 }
 
 void SimClock::prune() {
-  while (!heap_.empty() && !entries_.contains(heap_.top().id)) heap_.pop();
+  while (!heap_.empty() && find(heap_.top().id) == nullptr) heap_.pop();
 }
 
 TimePoint SimClock::next_timer_at() {
   prune();
   return heap_.empty() ? TimePoint::max() : heap_.top().when;
+}
+
+void SimClock::poll() {
+  io_.restart();
+  io_.poll();
 }
 
 bool SimClock::step(TimePoint limit) {
@@ -96,23 +126,20 @@ bool SimClock::step(TimePoint limit) {
   const TimerId id = heap_.top().id;
   heap_.pop();
   fire(id, /*aborted=*/false);
-  io_.restart();
-  io_.poll();
+  poll();
   return true;
 }
 
 void SimClock::advance_to(TimePoint t) {
   assert(t >= now_);
-  io_.restart();
-  io_.poll();
+  poll();
   while (step(t)) {
   }
   now_ = t;
 }
 
 bool SimClock::run_until(const std::function<bool()>& done, TimePoint limit) {
-  io_.restart();
-  io_.poll();
+  poll();
   while (!done()) {
     if (!step(limit)) {
       if (limit != TimePoint::max() && limit > now_) now_ = limit;

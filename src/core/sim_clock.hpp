@@ -5,7 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
-#include <unordered_map>
+#include <optional>
 #include <queue>
 #include <vector>
 
@@ -15,10 +15,12 @@ namespace ma::core {
 
 // Virtual time for the simulator and for tests.
 //
-// Timers (coroutine sleeps and plain callbacks) sit in a heap ordered by (time, insertion
-// sequence): equal times fire in the order they were armed, so a run is deterministic. The
-// io_context given at construction is the ready queue: due timers are posted to it and
-// `advance_to`/`run_until` poll it until idle before moving time again.
+// Timers (coroutine sleeps and plain callbacks) sit in a heap ordered by (time, arming
+// order): equal times fire in the order they were armed, so a run is deterministic. The
+// io_context given at construction is the ready queue: a due timer resumes its coroutine (or
+// runs its callback) from the driving loop, then `advance_to`/`run_until` poll the io_context
+// until idle before moving time again. A cancelled sleep is resumed through the io_context,
+// never inside the code that cancelled it.
 //
 // Thread safety: none. One thread drives a SimClock and its io_context.
 class SimClock final : public Clock {
@@ -54,37 +56,49 @@ class SimClock final : public Clock {
   // Runs until there is neither ready work nor any armed timer.
   void run();
 
-  std::size_t pending_timers() const { return entries_.size(); }
+  std::size_t pending_timers() const { return armed_; }
   // Time of the earliest armed timer, or TimePoint::max() when none.
   TimePoint next_timer_at();
 
  private:
   using SleepHandler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
+  // Timers live in reusable slots; a TimerId is (generation << 32 | slot), so a stale id (a
+  // timer that fired or was cancelled, its slot since reused) is recognised without a map.
   struct Entry {
-    TimePoint when;
-    SleepHandler sleeper;            // either a suspended coroutine...
-    std::function<void()> callback;  // ...or a plain callback
+    std::uint32_t generation = 0;
+    bool armed = false;
+    // NOTE: Boost 1.81's any_completion_handler move-assignment recurses forever; the
+    // handler is only ever move-constructed (optional::emplace), never assigned.
+    std::optional<SleepHandler> sleeper;  // either a suspended coroutine...
+    std::function<void()> callback;       // ...or a plain callback
     boost::asio::cancellation_slot slot;
   };
   struct HeapItem {
     TimePoint when;
-    TimerId id;  // ids grow monotonically: they are the tie-break
-    bool operator>(const HeapItem& o) const { return when != o.when ? when > o.when : id > o.id; }
+    std::uint64_t seq;  // arming order: the tie-break between equal times
+    TimerId id;
+    bool operator>(const HeapItem& o) const { return when != o.when ? when > o.when : seq > o.seq; }
   };
 
-  TimerId arm(TimePoint t, Entry e);
+  template <class Handler>
+  TimerId arm(TimePoint t, Handler* sleeper, std::function<void()> callback);
+  Entry* find(TimerId id);
+  // Disarms the timer and runs (aborted: posts) its sleeper or callback.
   void fire(TimerId id, bool aborted);
-  // Drops cancelled ids from the heap top.
+  // Drops fired and cancelled timers from the heap top.
   void prune();
   // Fires the earliest timer if it is due at or before `limit`, then polls. False if none.
   bool step(TimePoint limit);
+  void poll();
 
   boost::asio::io_context& io_;
   TimePoint now_;
   TimePoint start_;
   WallTime wall_start_;
-  TimerId next_id_ = 1;
-  std::unordered_map<TimerId, Entry> entries_;  // firing order comes from heap_, not this
+  std::uint64_t next_seq_ = 0;
+  std::size_t armed_ = 0;
+  std::vector<Entry> slots_;
+  std::vector<std::uint32_t> free_slots_;
   std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap_;
 };
 

@@ -24,59 +24,74 @@ core::Result<BucketSpec> BucketSpec::from_envoy(std::int64_t max_tokens,
   return s;
 }
 
-TokenBucket::TokenBucket(BucketSpec spec, TimePoint now)
-    : spec_(spec), tokens_(spec.burst), last_(now), quota_period_start_(now) {}
+namespace {
 
-void TokenBucket::refill(TimePoint now) {
-  if (now <= last_) return;
-  tokens_ = std::min(spec_.burst, tokens_ + core::to_seconds(now - last_) * spec_.rate);
-  last_ = now;
+// Also caps the tokens at the burst: a state may come to a smaller spec (a plan changed).
+void refill(const BucketSpec& spec, BucketState& st, TimePoint now) {
+  if (now > st.last) {
+    st.tokens += core::to_seconds(now - st.last) * spec.rate;
+    st.last = now;
+  }
+  st.tokens = std::min(spec.burst, st.tokens);
 }
 
-void TokenBucket::roll_quota(TimePoint now) {
-  if (spec_.quota <= 0 || spec_.quota_period <= Duration::zero()) return;
-  if (now - quota_period_start_ >= spec_.quota_period) {
-    const auto periods = (now - quota_period_start_) / spec_.quota_period;
-    quota_period_start_ += periods * spec_.quota_period;
-    quota_used_ = 0;
+void roll_quota(const BucketSpec& spec, BucketState& st, TimePoint now) {
+  if (spec.quota <= 0 || spec.quota_period <= Duration::zero()) return;
+  if (now - st.quota_period_start >= spec.quota_period) {
+    const auto periods = (now - st.quota_period_start) / spec.quota_period;
+    st.quota_period_start += periods * spec.quota_period;
+    st.quota_used = 0;
   }
 }
 
-BucketVerdict TokenBucket::try_acquire(TimePoint now, double n) {
-  refill(now);
-  roll_quota(now);
-  if (spec_.quota > 0 && static_cast<double>(quota_used_) + n > static_cast<double>(spec_.quota)) {
+}  // namespace
+
+BucketVerdict try_acquire(const BucketSpec& spec, BucketState& st, TimePoint now, double n) {
+  refill(spec, st, now);
+  roll_quota(spec, st, now);
+  if (spec.quota > 0 && static_cast<double>(st.quota_used) + n > static_cast<double>(spec.quota)) {
     return BucketVerdict::kQuotaExhausted;
   }
-  if (tokens_ + kEpsilon < n) return BucketVerdict::kRateLimited;
-  tokens_ = std::max(0.0, tokens_ - n);
-  if (spec_.quota > 0) quota_used_ += static_cast<std::int64_t>(std::ceil(n));
+  if (st.tokens + kEpsilon < n) return BucketVerdict::kRateLimited;
+  st.tokens = std::max(0.0, st.tokens - n);
+  if (spec.quota > 0) st.quota_used += static_cast<std::int64_t>(std::ceil(n));
   return BucketVerdict::kAllowed;
 }
 
-Duration TokenBucket::time_until(TimePoint now, double n) {
-  refill(now);
-  roll_quota(now);
-  if (spec_.quota > 0 && static_cast<double>(quota_used_) + n > static_cast<double>(spec_.quota)) {
-    return (quota_period_start_ + spec_.quota_period) - now;
+Duration time_until(const BucketSpec& spec, BucketState& st, TimePoint now, double n) {
+  refill(spec, st, now);
+  roll_quota(spec, st, now);
+  if (spec.quota > 0 && static_cast<double>(st.quota_used) + n > static_cast<double>(spec.quota)) {
+    return (st.quota_period_start + spec.quota_period) - now;
   }
-  if (tokens_ + kEpsilon >= n) return Duration::zero();
-  if (spec_.rate <= 0 || n > spec_.burst) return Duration::max();
+  if (st.tokens + kEpsilon >= n) return Duration::zero();
+  if (spec.rate <= 0 || n > spec.burst) return Duration::max();
   // Rounded up, and never below a microsecond: a wait that rounds to zero would let a caller
   // spin without time passing.
-  const double ns = std::ceil((n - tokens_) / spec_.rate * 1e9);
+  const double ns = std::ceil((n - st.tokens) / spec.rate * 1e9);
   return std::max<Duration>(std::chrono::microseconds(1), Duration(static_cast<Duration::rep>(ns)));
 }
 
+TokenBucket::TokenBucket(BucketSpec spec, TimePoint now)
+    : spec_(spec), state_(BucketState::full(spec, now)) {}
+
+BucketVerdict TokenBucket::try_acquire(TimePoint now, double n) {
+  return resilience::try_acquire(spec_, state_, now, n);
+}
+
+Duration TokenBucket::time_until(TimePoint now, double n) {
+  return resilience::time_until(spec_, state_, now, n);
+}
+
 void TokenBucket::reconfigure(const BucketSpec& spec, TimePoint now) {
-  refill(now);
+  refill(spec_, state_, now);
   spec_ = spec;
-  tokens_ = std::min(tokens_, spec_.burst);
+  state_.tokens = std::min(state_.tokens, spec_.burst);
 }
 
 double TokenBucket::tokens(TimePoint now) {
-  refill(now);
-  return tokens_;
+  refill(spec_, state_, now);
+  return state_.tokens;
 }
 
 }  // namespace ma::resilience

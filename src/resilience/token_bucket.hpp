@@ -33,6 +33,24 @@ struct BucketSpec {
 
 enum class BucketVerdict : std::uint8_t { kAllowed, kRateLimited, kQuotaExhausted };
 
+// The changing part of a bucket. Tables of many buckets that share a spec (per-user limits)
+// store only this and pass the spec to the functions below; TokenBucket is the two together.
+struct BucketState {
+  double tokens = 0;
+  TimePoint last{};
+  std::int64_t quota_used = 0;
+  TimePoint quota_period_start{};
+
+  // A full bucket at `now`.
+  static BucketState full(const BucketSpec& spec, TimePoint now) {
+    return {spec.burst, now, 0, now};
+  }
+};
+
+[[nodiscard]] BucketVerdict try_acquire(const BucketSpec& spec, BucketState& state, TimePoint now,
+                                        double n = 1.0);
+Duration time_until(const BucketSpec& spec, BucketState& state, TimePoint now, double n = 1.0);
+
 class TokenBucket final {
  public:
   // The bucket starts full at `now`.
@@ -48,20 +66,14 @@ class TokenBucket final {
   void reconfigure(const BucketSpec& spec, TimePoint now);
 
   double tokens(TimePoint now);
-  std::int64_t quota_used() const { return quota_used_; }
+  std::int64_t quota_used() const { return state_.quota_used; }
   const BucketSpec& spec() const { return spec_; }
   // When this bucket last changed; lets a table of per-user buckets drop idle ones.
-  TimePoint last_update() const { return last_; }
+  TimePoint last_update() const { return state_.last; }
 
  private:
-  void refill(TimePoint now);
-  void roll_quota(TimePoint now);
-
   BucketSpec spec_;
-  double tokens_;
-  TimePoint last_;
-  std::int64_t quota_used_ = 0;
-  TimePoint quota_period_start_;
+  BucketState state_;
 };
 
 }  // namespace ma::resilience
