@@ -16,13 +16,13 @@ constexpr std::string_view kV1MessageJa = "現在問題が発生しています�
 // clang-format on
 
 std::string topic(const Retrieved& r) {
-  const bool ja = r.u.lang == Language::kJa;
-  const auto* s = r.u.series;
-  switch (r.u.intent) {
+  const bool ja = r.u->lang == Language::kJa;
+  const auto* s = r.u->series;
+  switch (r.u->intent) {
     case Intent::kOrderStatus:
-      if (r.u.order_id)
-        return ja ? "ご注文 #" + *r.u.order_id + " について"
-                  : "your question about order #" + *r.u.order_id;
+      if (r.u->order_id)
+        return ja ? "ご注文 #" + *r.u->order_id + " について"
+                  : "your question about order #" + *r.u->order_id;
       return ja ? "ご注文について" : "your question about your order";
     case Intent::kPricing:
       if (s)
@@ -63,7 +63,7 @@ std::string eta_text(std::optional<core::Duration> eta, Language lang) {
 
 Degraded degraded_reply(const Retrieved& r, std::optional<core::Duration> eta,
                         DegradationVersion version) {
-  const bool ja = r.u.lang == Language::kJa;
+  const bool ja = r.u->lang == Language::kJa;
   Degraded d;
   d.retry_after_s = eta ? static_cast<int>(std::ceil(core::to_seconds(*eta))) : 30;
   if (version == DegradationVersion::kV1) {
@@ -73,20 +73,20 @@ Degraded degraded_reply(const Retrieved& r, std::optional<core::Duration> eta,
   if (ja) {
     d.text = topic(r) +
              "、アシスタントは現在一部の機能が制限されているため、すぐにはお答えできません。" +
-             eta_text(eta, r.u.lang);
+             eta_text(eta, r.u->lang);
   } else {
     std::string t = topic(r);
     t[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(t[0])));
     d.text = t +
              " needs our assistant, which is running in a limited mode right now, so I "
              "can't answer it fully at the moment. " +
-             eta_text(eta, r.u.lang);
+             eta_text(eta, r.u->lang);
   }
   // Links that help without the assistant.
   d.actions = r.actions;
-  switch (r.u.intent) {
+  switch (r.u->intent) {
     case Intent::kOrderStatus:
-      if (!r.order && r.u.order_id) {
+      if (!r.order && r.u->order_id) {
         d.actions.insert(d.actions.begin(),
                          {ja ? "注文履歴で確認する" : "Check your orders", "/orders"});
       }
@@ -97,7 +97,7 @@ Degraded degraded_reply(const Retrieved& r, std::optional<core::Duration> eta,
     case Intent::kAvailability:
       d.text += ja ? " 最新の価格と在庫は商品ページでご確認いただけます。"
                    : " The store page shows current prices and stock.";
-      if (r.u.series == nullptr)
+      if (r.u->series == nullptr)
         d.actions.push_back({ja ? "ストアを見る" : "Browse the store", "/store"});
       break;
     case Intent::kRecommendation:

@@ -102,7 +102,9 @@ Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
       haiku_(std::make_unique<Lane>(deps.haiku, config_, deps.budget, config_.haiku_quota_rps,
                                     deps.clock.now())),
       seeds_(seed),
-      conversations_(config_.conversation) {}
+      conversations_(config_.conversation),
+      own_understanding_(deps.understanding != nullptr ? 0 : 65'536),
+      understanding_(deps.understanding != nullptr ? *deps.understanding : own_understanding_) {}
 
 Pipeline::~Pipeline() = default;
 
@@ -210,12 +212,12 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
   if (r.answerable) {
     reply.price_guard = "corrected";
     // Rewritten from live data read now (prices need no user).
-    const Retrieved fresh = retrieve(r.u, std::nullopt, deps_.catalog, deps_.clock.wall_now());
+    const Retrieved fresh = retrieve(*r.u, std::nullopt, deps_.catalog, deps_.clock.wall_now());
     reply.text = fresh.answerable ? fresh.facts.draft : r.facts.draft;
   } else {
     reply.price_guard = "disclaimer";
-    reply.text += r.u.lang == fm::Language::kJa ? "" : " ";
-    reply.text += stale_price_disclaimer(r.u.lang);
+    reply.text += r.u->lang == fm::Language::kJa ? "" : " ";
+    reply.text += stale_price_disclaimer(r.u->lang);
     reply.disclaimer = true;
   }
   return true;
@@ -251,7 +253,9 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
     rng = seeds_.split();
   }
 
-  const Understanding u = understanding_.get(req.message, deps_.catalog);
+  const std::shared_ptr<const Understanding> understood =
+      understanding_.get(req.message, deps_.catalog);
+  const Understanding& u = *understood;
   Reply reply;
   reply.started = started;
   reply.trace_id = req.trace_id;

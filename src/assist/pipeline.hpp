@@ -166,6 +166,8 @@ class Pipeline final {
     cache::ResponseCache& cache;
     RuntimeFlags& flags;
     resilience::RetryBudget* budget;  // null: no fleet budget
+    // Shared by pipelines over the same catalog (the simulator's fleet); null: its own.
+    UnderstandingMemo* understanding = nullptr;
   };
 
   Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed);
@@ -207,7 +209,8 @@ class Pipeline final {
   std::mutex dedupe_mu_;
   std::unordered_map<std::string, std::pair<Reply, core::TimePoint>> dedupe_;
   ConversationMemory conversations_;
-  UnderstandingMemo understanding_;
+  UnderstandingMemo own_understanding_;
+  UnderstandingMemo& understanding_;
 };
 
 }  // namespace ma::assist

@@ -28,6 +28,12 @@ std::vector<int> extract_yen(std::string_view text) {
     return text.substr(pos, w.size()) == w;
   };
   for (std::size_t i = 0; i < text.size();) {
+    // Only four bytes can start a price: the lead bytes of ¥ (C2) and ￥ (EF), J, a digit.
+    const char c = text[i];
+    if (c != '\xC2' && c != '\xEF' && c != 'J' && !is_digit(c)) {
+      ++i;
+      continue;
+    }
     // Prefix forms: ¥N, ￥N, JPY N.
     std::size_t after = std::string_view::npos;
     if (starts(i, "¥"))

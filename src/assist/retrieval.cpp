@@ -31,7 +31,7 @@ std::string status_text(std::string_view status, Language lang) {
 
 void price_facts(Retrieved& r, const catalog::Catalog& cat, const Series& s, int volume,
                  core::WallTime now) {
-  const bool ja = r.u.lang == Language::kJa;
+  const bool ja = r.u->lang == Language::kJa;
   auto p = cat.volume(s, volume);
   if (!p) return;
   const auto q = cat.quote(*p, now);
@@ -41,26 +41,26 @@ void price_facts(Retrieved& r, const catalog::Catalog& cat, const Series& s, int
   const std::string& title = s.display_title(ja);
   std::string line;
   if (ja) {
-    line = title + " " + std::to_string(volume) + "巻は" + format_yen(q.price, r.u.lang) +
+    line = title + " " + std::to_string(volume) + "巻は" + format_yen(q.price, r.u->lang) +
            "（税込）です。";
     if (q.sale != nullptr) {
       line += "ただいま" + (q.sale->name_ja.empty() ? q.sale->name : q.sale->name_ja) + "で" +
               std::to_string(q.sale->discount_pct) + "%オフ（通常" +
-              format_yen(q.list_price, r.u.lang) + "）。";
+              format_yen(q.list_price, r.u->lang) + "）。";
     }
   } else {
-    line = title + " volume " + std::to_string(volume) + " is " + format_yen(q.price, r.u.lang) +
+    line = title + " volume " + std::to_string(volume) + " is " + format_yen(q.price, r.u->lang) +
            " (tax included).";
     if (q.sale != nullptr) {
       line += " That is " + std::to_string(q.sale->discount_pct) + "% off the usual " +
-              format_yen(q.list_price, r.u.lang) + " in our " + q.sale->name + ".";
+              format_yen(q.list_price, r.u->lang) + " in our " + q.sale->name + ".";
     }
   }
   r.facts.lines.push_back(line);
 }
 
 void stock_fact(Retrieved& r, const catalog::Product& p, const Series& s) {
-  const bool ja = r.u.lang == Language::kJa;
+  const bool ja = r.u->lang == Language::kJa;
   const std::string& title = s.display_title(ja);
   std::string line;
   if (ja) {
@@ -83,7 +83,7 @@ void stock_fact(Retrieved& r, const catalog::Product& p, const Series& s) {
 Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& user,
                    const catalog::Catalog& cat, core::WallTime now) {
   Retrieved r;
-  r.u = u;
+  r.u = &u;
   const bool ja = u.lang == Language::kJa;
   const Series* s = u.series;
 

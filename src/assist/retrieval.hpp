@@ -20,7 +20,7 @@ struct Action {
 };
 
 struct Retrieved {
-  Understanding u;
+  const Understanding* u = nullptr;  // what retrieve() was given; it outlives the result
   std::optional<catalog::Product> product;
   std::optional<catalog::Quote> quote;
   std::optional<catalog::Order> order;  // only when the asking user owns it
@@ -33,7 +33,7 @@ struct Retrieved {
   bool answerable = false;
 };
 
-// REQUIRES: `u` came from understand() over the same catalog.
+// REQUIRES: `u` came from understand() over the same catalog, and outlives the result.
 Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& user,
                    const catalog::Catalog& catalog, core::WallTime now);
 

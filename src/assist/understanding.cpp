@@ -122,10 +122,10 @@ Understanding understand(std::string_view text, const catalog::Catalog& catalog)
   u.lang = core::looks_japanese(text) ? fm::Language::kJa : fm::Language::kEn;
   // Keep the text readable for matching: NFKC + case fold, punctuation kept (for "#").
   const std::string folded = core::nfkc_casefold(text);
-  u.normalized = core::normalize_for_match(text);
+  u.normalized = core::normalize_folded_for_match(folded);
 
   std::size_t title_begin = 0, title_end = 0;
-  const auto matches = catalog.find_series(text);
+  const auto matches = catalog.find_series_normalized(u.normalized);
   if (!matches.empty()) {
     u.series = matches.front().series;
     // Title positions are in `normalized`; map roughly by searching the folded text.
@@ -182,18 +182,37 @@ Understanding understand(std::string_view text, const catalog::Catalog& catalog)
   return u;
 }
 
-Understanding UnderstandingMemo::get(std::string_view text, const catalog::Catalog& catalog) {
-  if (per_shard_ == 0 || text.size() > 512) return understand(text, catalog);
-  Shard& s = shards_[std::hash<std::string_view>{}(text) % kShards];
+UnderstandingMemo::UnderstandingMemo(std::size_t max_entries) : per_shard_(max_entries / kShards) {}
+
+std::shared_ptr<const Understanding> UnderstandingMemo::get(std::string_view text,
+                                                            const catalog::Catalog& catalog) {
+  auto fresh = [&] {
+    auto e = std::make_shared<Entry>();
+    e->text = std::string(text);
+    e->u = understand(text, catalog);
+    return e;
+  };
+  if (per_shard_ == 0 || text.size() > 512) {
+    auto e = fresh();
+    return {e, &e->u};
+  }
+  const std::uint64_t h = core::fnv1a(text);
+  Shard& s = shards_[(h >> 32) % kShards];
   {
     std::lock_guard lock(s.mu);
-    if (auto it = s.map.find(text); it != s.map.end()) return it->second;
+    if (const auto* e = s.map.find(h); e != nullptr && (*e)->text == text) return {*e, &(*e)->u};
+    std::uint64_t& seen = s.seen[h % kSeenPerShard];
+    if (seen != h) {  // first sighting: remember the hash only
+      seen = h;
+      auto e = fresh();
+      return {e, &e->u};
+    }
   }
-  Understanding u = understand(text, catalog);
+  std::shared_ptr<const Entry> e = fresh();
   std::lock_guard lock(s.mu);
-  if (s.map.size() >= per_shard_) s.map.clear();
-  s.map.emplace(std::string(text), u);
-  return u;
+  if (s.map.size() >= per_shard_) s.map = {};
+  s.map.find_or_insert(h, [&] { return e; }) = e;
+  return {e, &e->u};
 }
 
 }  // namespace ma::assist

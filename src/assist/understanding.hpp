@@ -4,13 +4,14 @@
 // before it can pick tiers, and the static and degraded tiers need it when no model answers.
 
 #include <array>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "catalog/catalog.hpp"
+#include "core/flat_table.hpp"
 #include "fm/model_provider.hpp"
 
 namespace ma::assist {
@@ -42,23 +43,28 @@ Understanding understand(std::string_view text, const catalog::Catalog& catalog)
 
 // understand() remembered per exact message text: popular questions arrive word for word
 // many times a second, and NFKC normalisation plus the title scan is most of a message's
-// CPU. Bounded (a full shard starts over); thread-safe. Titles never change at runtime, so
-// an entry never goes stale (prices are not part of it).
+// CPU. A text is remembered from its second sighting on (a one-off question, worded its own
+// way, would only push out popular ones). Bounded (a full shard starts over); thread-safe.
+// Titles never change at runtime, so an entry never goes stale (prices are not part of it).
 class UnderstandingMemo final {
  public:
-  explicit UnderstandingMemo(std::size_t max_entries = 65'536)
-      : per_shard_(max_entries / kShards) {}
-  Understanding get(std::string_view text, const catalog::Catalog& catalog);
+  explicit UnderstandingMemo(std::size_t max_entries = 65'536);
+  // Shared, not copied: the result stays valid however the memo changes afterwards.
+  std::shared_ptr<const Understanding> get(std::string_view text, const catalog::Catalog& catalog);
 
  private:
   static constexpr std::size_t kShards = 16;
+  static constexpr std::size_t kSeenPerShard = 4096;
+  struct Entry {
+    std::string text;
+    Understanding u;
+  };
   struct Shard {
     std::mutex mu;
-    struct Hash {
-      using is_transparent = void;
-      std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
-    std::unordered_map<std::string, Understanding, Hash, std::equal_to<>> map;
+    // By a 64-bit hash of the text; the entry's text is compared too.
+    core::FlatTable<std::shared_ptr<const Entry>> map;
+    // Hashes seen once, direct-mapped: the doorkeeper in front of `map`.
+    std::array<std::uint64_t, kSeenPerShard> seen{};
   };
   std::size_t per_shard_;
   std::array<Shard, kShards> shards_;

@@ -202,7 +202,7 @@ core::Status Catalog::load_aliases(const std::string& path) {
   if (!v.ok()) return fail("catalog_invalid", "bad JSON in " + path);
   if (const auto* a = v->as_object().if_contains("aliases"); a && a->is_object()) {
     for (const auto& [id, names] : a->get_object()) {
-      auto it = series_by_id_.find(std::string(id));
+      auto it = series_by_id_.find(id);
       if (it == series_by_id_.end() || !names.is_array()) continue;
       for (const auto& n : names.get_array()) {
         if (n.is_string()) add_key(n.get_string(), it->second);
@@ -379,7 +379,7 @@ core::Status Catalog::open_store(const std::string& db_path) {
 }
 
 const Series* Catalog::series(std::string_view id) const {
-  auto it = series_by_id_.find(std::string(id));
+  auto it = series_by_id_.find(id);
   return it == series_by_id_.end() ? nullptr : &series_[it->second];
 }
 
@@ -389,7 +389,7 @@ Product Catalog::to_product(const ProductRow& r) const {
 }
 
 std::optional<Product> Catalog::product(std::string_view id) const {
-  auto it = product_by_id_.find(std::string(id));
+  auto it = product_by_id_.find(id);
   if (it == product_by_id_.end()) return std::nullopt;
   return to_product(products_[it->second]);
 }
@@ -423,7 +423,7 @@ Quote Catalog::quote(const Product& p, core::WallTime now) const {
 
 core::Status Catalog::update_product(std::string_view id, std::optional<int> price_jpy,
                                      std::optional<int> stock) {
-  auto it = product_by_id_.find(std::string(id));
+  auto it = product_by_id_.find(id);
   if (it == product_by_id_.end()) return fail("not_found", "no product " + std::string(id));
   if (price_jpy && (*price_jpy <= 0 || *price_jpy > 1'000'000)) {
     return fail("invalid_price", "price_jpy must be between 1 and 1000000");
@@ -460,9 +460,12 @@ void Catalog::on_change(std::function<void(const ProductChange&)> listener) {
 }
 
 std::vector<SeriesMatch> Catalog::find_series(std::string_view text) const {
-  const std::string norm = core::normalize_for_match(text);
+  return find_series_normalized(core::normalize_for_match(text));
+}
+
+std::vector<SeriesMatch> Catalog::find_series_normalized(std::string_view norm) const {
   std::vector<SeriesMatch> found;
-  auto try_keys = [&](const std::string& k, std::size_t pos) {
+  auto try_keys = [&](std::string_view k, std::size_t pos) {
     auto it = key_index_.find(k);
     if (it == key_index_.end()) return;
     for (std::size_t ki : it->second) {

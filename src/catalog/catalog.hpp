@@ -130,6 +130,8 @@ class Catalog final {
 
   // Series mentioned in a message, longest first (then most popular).
   std::vector<SeriesMatch> find_series(std::string_view text) const;
+  // The same over text that is normalize_for_match's output already.
+  std::vector<SeriesMatch> find_series_normalized(std::string_view norm) const;
   // Fuzzy title search (character-bigram overlap on normalized titles).
   std::vector<const Series*> search(std::string_view query, std::size_t limit) const;
   // Series sharing the most genres with `s`, most popular first.
@@ -165,9 +167,13 @@ class Catalog final {
   Product to_product(const ProductRow& r) const;
 
   std::vector<Series> series_;
-  std::unordered_map<std::string, std::size_t> series_by_id_;
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::size_t, KeyHash, std::equal_to<>> series_by_id_;
   std::deque<ProductRow> products_;
-  std::unordered_map<std::string, std::size_t> product_by_id_;
+  std::unordered_map<std::string, std::size_t, KeyHash, std::equal_to<>> product_by_id_;
   std::vector<Sale> sales_;
   std::unordered_map<std::string, Order> orders_;
   std::unordered_map<std::string, User> users_by_token_;
@@ -175,7 +181,7 @@ class Catalog final {
 
   // Title keys, indexed by their first word (ASCII) or first two code points (CJK).
   std::vector<Key> keys_;
-  std::unordered_map<std::string, std::vector<std::size_t>> key_index_;
+  std::unordered_map<std::string, std::vector<std::size_t>, KeyHash, std::equal_to<>> key_index_;
   // Character bigram -> series indexes, for fuzzy search.
   std::unordered_map<std::string, std::vector<std::size_t>> bigram_index_;
 

@@ -40,7 +40,8 @@ TEST(FlatTableTest, AgreesWithAStandardMapThroughGrowthAndRebuilds) {
 
 TEST(FlatTableTest, RebuildShrinksToTheSurvivors) {
   FlatTable<int> t;
-  for (int i = 0; i < 100'000; ++i) t.find_or_insert(static_cast<std::uint64_t>(i), [i] { return i; });
+  for (int i = 0; i < 100'000; ++i)
+    t.find_or_insert(static_cast<std::uint64_t>(i), [i] { return i; });
   const std::size_t before = t.capacity();
   t.rebuild_without([](int v) { return v >= 10; });
   EXPECT_EQ(t.size(), 10u);

@@ -108,7 +108,10 @@ std::string nfkc_casefold(std::string_view s) {
 }
 
 std::string normalize_for_match(std::string_view s) {
-  const std::string folded = nfkc_casefold(s);
+  return normalize_folded_for_match(nfkc_casefold(s));
+}
+
+std::string normalize_folded_for_match(std::string_view folded) {
   std::string out;
   out.reserve(folded.size());
   bool pending_space = false;

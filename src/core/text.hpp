@@ -28,6 +28,8 @@ std::string nfkc_casefold(std::string_view s);
 // A search key: nfkc_casefold, then ASCII punctuation and all whitespace become one space,
 // trimmed. ("Spy x Family!!" -> "spy x family").
 std::string normalize_for_match(std::string_view s);
+// The same from text that is nfkc_casefold's output already (one normalisation, not two).
+std::string normalize_folded_for_match(std::string_view folded);
 
 constexpr bool is_kana(char32_t c) {
   return (c >= 0x3040 && c <= 0x30FF) || (c >= 0x31F0 && c <= 0x31FF) ||

@@ -221,6 +221,9 @@ class Engine {
   std::unique_ptr<observe::AlarmEngine> alarms_;
   std::unique_ptr<observe::Sampler> sampler_;
   std::unique_ptr<assist::RequestObserver> observer_;
+  // One memo for the fleet: understanding a text is a pure function of it and the catalog,
+  // so sharing it changes no outcome, only the simulator's own CPU.
+  assist::UnderstandingMemo understanding_;
   std::vector<std::unique_ptr<assist::Pipeline>> pipelines_;
   std::vector<server::ChatFlow> flows_;
   bool static_limit_ = false;
@@ -396,7 +399,7 @@ void Engine::build_gateway() {
   for (int i = 0; i < s_.tasks; ++i) {
     pipelines_.push_back(std::make_unique<assist::Pipeline>(
         assist::Pipeline::Deps{clock_, *catalog_, *sonnet_count_, *haiku_count_, *cache_, flags_,
-                               shared_ ? &shared_->retry_budget() : nullptr},
+                               shared_ ? &shared_->retry_budget() : nullptr, &understanding_},
         pc, seed_ ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(i + 1))));
   }
   for (auto& p : pipelines_) flows_.push_back({clock_, *admission_, *p, *observer_});
