@@ -31,7 +31,9 @@ RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& m
       refused_(metrics.counter("mangaassist_refused_total", "Messages refused with 429, by scope.",
                                {"scope"})),
       guard_(metrics.counter("mangaassist_price_guard_total",
-                             "Replies checked by the price guard, by outcome.", {"outcome"})) {
+                             "Replies checked by the price guard, by outcome.", {"outcome"})),
+      queue_wait_series_(&queue_wait_.get()) {
+  kept_series_ = {&traces_kept_.with({"error"}), &traces_kept_.with({"sampled"})};
   auto& replies = metrics.counter("mangaassist_replies_total",
                                   "Final replies, by cascade tier and intent.", {"tier", "intent"});
   auto& degraded = metrics.counter(
@@ -57,26 +59,35 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
                                                          const AdmissionNote& admission,
                                                          std::string_view path) {
   const core::TimePoint now = clock_.now();
-  const std::string tier(to_string(r.tier));
-  const std::string intent(to_string(r.intent));
+  const std::string_view tier = to_string(r.tier);
+  const std::string_view intent = to_string(r.intent);
   const auto ti = static_cast<std::size_t>(r.tier);
   const auto ii = static_cast<std::size_t>(r.intent);
   replies_[ti][ii]->inc();
   if (r.degraded) degraded_[ii]->inc();
   duration_[ti]->observe(core::to_seconds(r.latency));
   if (admission.outcome != "admitted")
-    queue_wait_.get().observe(core::to_seconds(admission.waited));
+    queue_wait_series_->observe(core::to_seconds(admission.waited));
 
-  std::map<std::string, int> per_model;
+  // Calls per model so far (a reply has a few attempts over at most a few models).
+  std::array<std::pair<std::string_view, int>, 4> per_model{};
   int retries = 0;
-  std::string models;
   bool model_error = false, throttled = false;
   for (const auto& a : r.attempts) {
     const bool ok = a.outcome == "ok";
-    model_attempts_.with({a.model, ok ? "ok" : "error"}).inc();
-    if (per_model[a.model]++ > 0) {
+    const ModelSeries& series = model_series(a.model);
+    (ok ? series.ok : series.error)->inc();
+    int seen = 0;
+    for (auto& [m, n] : per_model) {
+      if (m == a.model || m.empty()) {
+        m = a.model;
+        seen = n++;
+        break;
+      }
+    }
+    if (seen > 0) {
       ++retries;
-      retries_.with({a.model}).inc();
+      series.retry->inc();
       alarms_.record_retry(a.start);
     }
     if (!ok) {
@@ -85,8 +96,6 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
       model_errors_.with({a.model, a.error_class, a.outcome}).inc();
       alarms_.record_error_code(now, a.outcome);
     }
-    if (!models.empty()) models += ',';
-    models += a.model + ":" + a.outcome;
   }
   if (!r.price_guard.empty()) guard_.with({r.price_guard}).inc();
   alarms_.record_request(now, model_error, r.degraded, r.tier == Tier::kCache);
@@ -98,17 +107,20 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
   bool head = false;
   {
     std::lock_guard lock(rng_mu_);
-    observe::SampleRequest sr{std::string("mangaassist"), std::string("POST"), std::string(path),
-                              std::string("mangaassist"), std::nullopt};
+    if (!sample_request_.path || sample_path_ != path) {
+      sample_path_ = std::string(path);
+      sample_request_ = {std::string("mangaassist"), std::string("POST"), std::string(path),
+                         std::string("mangaassist"), std::nullopt};
+    }
     const auto sec =
         std::chrono::duration_cast<std::chrono::seconds>(clock_.wall_now().time_since_epoch())
             .count();
-    head = sampler_.should_sample(sr, sec, rng_.uniform01());
+    head = sampler_.should_sample(sample_request_, sec, rng_.uniform01());
   }
   const bool keep = observe::Sampler::keep(head, went_wrong && keep_errors_);
   if (keep) {
     ++kept_;
-    traces_kept_.with({head ? "sampled" : "error"}).inc();
+    kept_series_[head ? 1 : 0]->inc();
     if (traces_ != nullptr || otlp_ != nullptr) {
       observe::Trace t;
       t.trace_id = r.trace_id;
@@ -125,8 +137,8 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
           r.latency + admission.waited,
           went_wrong,
           {}};
-      root.annotations = {{"tier", tier},
-                          {"intent", intent},
+      root.annotations = {{"tier", std::string(tier)},
+                          {"intent", std::string(intent)},
                           {"language", std::string(fm::to_string(r.lang))},
                           {"error_code", r.error_code},
                           {"admission", admission.outcome}};
@@ -151,7 +163,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
       t.spans.push_back(
           {std::to_string(id),
            "0",
-           "tier:" + tier,
+           "tier:" + std::string(tier),
            wall0,
            r.latency,
            r.degraded,
@@ -169,8 +181,8 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
                                                                         : "INFO";
     l.trace_id = r.trace_id;
     l.user = observe::hash_user(user_id);
-    l.tier = tier;
-    l.intent = intent;
+    l.tier = std::string(tier);
+    l.intent = std::string(intent);
     l.language = std::string(fm::to_string(r.lang));
     l.attempts = static_cast<int>(r.attempts.size());
     l.retries = retries;
@@ -180,18 +192,33 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     l.latency_ms = core::to_millis(r.latency);
     l.queue_wait_ms = core::to_millis(admission.waited);
     l.admission = admission.outcome;
-    if (r.tier == Tier::kCache) l.cache_category = intent;
+    if (r.tier == Tier::kCache) l.cache_category = std::string(intent);
     l.price_guard = r.price_guard;
     l.price_guard_product = r.price_guard_product;
     l.degraded = r.degraded;
     l.deduplicated = r.deduplicated;
     l.trace_kept = keep;
-    l.models = std::move(models);
+    for (const auto& a : r.attempts) {
+      if (!l.models.empty()) l.models += ',';
+      l.models += a.model + ":" + a.outcome;
+    }
     l.question = std::string(question.substr(0, 600));
     log_->write(l);
     ++lines_;
   }
   return {went_wrong, keep};
+}
+
+const RequestObserver::ModelSeries& RequestObserver::model_series(std::string_view model) {
+  std::lock_guard lock(model_series_mu_);
+  for (const auto& m : model_series_) {
+    if (m->model == model) return *m;
+  }
+  const std::string name(model);
+  model_series_.push_back(std::make_unique<ModelSeries>(
+      ModelSeries{name, &model_attempts_.with({name, "ok"}), &model_attempts_.with({name, "error"}),
+                  &retries_.with({name})}));
+  return *model_series_.back();
 }
 
 void RequestObserver::on_refused(std::string_view scope, std::string_view question,

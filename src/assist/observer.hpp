@@ -7,6 +7,7 @@
 // Thread safety: on_reply may be called concurrently; the parts are thread-safe.
 
 #include <array>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -79,6 +80,21 @@ class RequestObserver final {
   observe::Family<observe::Counter>& traces_kept_;
   observe::Family<observe::Counter>& refused_;
   observe::Family<observe::Counter>& guard_;
+  observe::Histogram* queue_wait_series_;
+  std::array<observe::Counter*, 2> kept_series_{};  // [error, sampled]
+  // Per model (a handful, met at runtime): attempts ok / error, and retries.
+  struct ModelSeries {
+    std::string model;
+    observe::Counter* ok;
+    observe::Counter* error;
+    observe::Counter* retry;
+  };
+  const ModelSeries& model_series(std::string_view model);
+  std::mutex model_series_mu_;
+  std::vector<std::unique_ptr<ModelSeries>> model_series_;
+  // The head sampler's view of a request: the same for every request on one path.
+  std::string sample_path_;
+  observe::SampleRequest sample_request_;  // under rng_mu_
 };
 
 }  // namespace ma::assist
