@@ -248,7 +248,8 @@ asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSi
   const TimePoint deadline = now + max_wait;
   bool done = false;
   while (!done) {
-    const TimePoint next = std::min(deadline, clock_.now() + update_every);
+    // Without a listener there is nothing to report: sleep until granted or the deadline.
+    const TimePoint next = on_queued ? std::min(deadline, clock_.now() + update_every) : deadline;
     (void)co_await asio::co_spawn(
         executor, clock_.sleep_until(next),
         asio::bind_cancellation_slot(w->wake.slot(), asio::use_awaitable));

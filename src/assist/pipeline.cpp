@@ -223,8 +223,9 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
   return true;
 }
 
-std::optional<Reply> Pipeline::dedupe_lookup(const std::string& key, TimePoint now) {
+std::optional<Reply> Pipeline::dedupe_lookup(std::uint64_t key, TimePoint now) {
   std::lock_guard lock(dedupe_mu_);
+  if (dedupe_.empty()) return std::nullopt;
   auto it = dedupe_.find(key);
   if (it == dedupe_.end()) return std::nullopt;
   if (now - it->second.second > config_.dedupe_window) {
@@ -234,7 +235,7 @@ std::optional<Reply> Pipeline::dedupe_lookup(const std::string& key, TimePoint n
   return it->second.first;
 }
 
-void Pipeline::dedupe_store(const std::string& key, const Reply& r, TimePoint now) {
+void Pipeline::dedupe_store(std::uint64_t key, const Reply& r, TimePoint now) {
   std::lock_guard lock(dedupe_mu_);
   if (dedupe_.size() > 50'000) {
     std::erase_if(dedupe_,
@@ -258,18 +259,19 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
   const Understanding& u = *understood;
   Reply reply;
   reply.started = started;
-  reply.trace_id = req.trace_id;
   reply.intent = u.intent;
   reply.lang = u.lang;
 
   // The same user asking the same question while we are degraded gets the same answer,
   // without another trip through the cascade.
-  const std::string asker = req.user ? req.user->id : req.session_id;
-  const std::string dedupe_key = asker.empty() ? std::string() : asker + "|" + u.normalized;
-  if (!dedupe_key.empty()) {
+  const std::string_view asker = req.user ? std::string_view(req.user->id) : req.session_id;
+  // The asker and the question, by a 64-bit hash (no key string per message).
+  const std::uint64_t dedupe_key =
+      asker.empty() ? 0 : core::fnv1a(u.normalized, core::fnv1a(asker) ^ 0x7c) | 1;
+  if (dedupe_key != 0) {
     if (auto prev = dedupe_lookup(dedupe_key, clock.now())) {
       prev->deduplicated = true;
-      prev->trace_id = req.trace_id;
+      prev->trace_id = std::move(req.trace_id);
       prev->attempts.clear();
       prev->started = started;
       prev->latency = clock.now() - started;
@@ -280,6 +282,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
     }
   }
 
+  reply.trace_id = std::move(req.trace_id);
   const Retrieved r = retrieve(u, req.user, deps_.catalog, clock.wall_now());
   reply.product_ids = r.product_ids;
 
@@ -300,9 +303,10 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
                       "べてください。"
                     : "You are the assistant of a Japanese manga store. State only the prices "
                       "and stock given in the facts.";
-  if (!asker.empty()) mreq.turns = conversations_.recent(asker, clock.now());
+  const bool converse = !asker.empty() && config_.conversation.max_turns > 0;
+  if (converse) mreq.turns = conversations_.recent(std::string(asker), clock.now());
   mreq.turns.push_back({"user", req.message});
-  mreq.facts = r.facts;
+  mreq.facts = &r.facts;
   const core::Deadline model_deadline(deadline.at() - config_.reserve);
   mreq.deadline = model_deadline;
 
@@ -335,10 +339,11 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
           guard_prices(r, tier, reply);
           // Only answers that passed the guard unchanged are worth caching.
           if (ttl > Duration::zero() && reply.price_guard != "corrected" &&
-              reply.price_guard != "disclaimer") {
+              reply.price_guard != "disclaimer" &&
+              !deps_.cache.refresh(cache_key, reply.text, ttl, clock.now())) {
             cache::CachedReply c;
             c.text = reply.text;
-            for (const auto& a : r.actions) c.actions.emplace_back(a.label, a.url);
+            for (const auto& a : reply.actions) c.actions.emplace_back(a.label, a.url);
             c.category = std::string(to_string(u.intent));
             c.product_ids = r.product_ids;
             if (r.quote && r.product) c.stated_prices.emplace_back(r.product->id, r.quote->price);
@@ -414,9 +419,9 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
   reply.latency = clock.now() - started;
   stats_.replies[static_cast<int>(reply.tier)][static_cast<int>(u.intent)].fetch_add(
       1, std::memory_order_relaxed);
-  if (reply.degraded && !dedupe_key.empty()) dedupe_store(dedupe_key, reply, clock.now());
-  if (!reply.degraded && !asker.empty())
-    conversations_.remember(asker, req.message, reply.text, clock.now());
+  if (reply.degraded && dedupe_key != 0) dedupe_store(dedupe_key, reply, clock.now());
+  if (!reply.degraded && converse)
+    conversations_.remember(std::string(asker), req.message, reply.text, clock.now());
   co_return reply;
 }
 

@@ -193,8 +193,9 @@ class Pipeline final {
   boost::asio::awaitable<LaneResult> call_lane(Lane& lane, const fm::ModelRequest& req,
                                                core::Random& rng, const TierChunkSink& sink,
                                                Tier tier, Reply& reply);
-  std::optional<Reply> dedupe_lookup(const std::string& key, core::TimePoint now);
-  void dedupe_store(const std::string& key, const Reply& r, core::TimePoint now);
+  // Degraded replies by asker and question (a 64-bit hash of both; 0: no asker).
+  std::optional<Reply> dedupe_lookup(std::uint64_t key, core::TimePoint now);
+  void dedupe_store(std::uint64_t key, const Reply& r, core::TimePoint now);
 
   // Applies the price guard to a reply about `r.product`; true when the text may be served.
   bool guard_prices(const Retrieved& r, Tier tier, Reply& reply);
@@ -207,7 +208,7 @@ class Pipeline final {
   mutable std::mutex rng_mu_;
   core::Random seeds_;
   std::mutex dedupe_mu_;
-  std::unordered_map<std::string, std::pair<Reply, core::TimePoint>> dedupe_;
+  std::unordered_map<std::uint64_t, std::pair<Reply, core::TimePoint>> dedupe_;
   ConversationMemory conversations_;
   UnderstandingMemo own_understanding_;
   UnderstandingMemo& understanding_;

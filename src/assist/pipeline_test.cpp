@@ -266,7 +266,7 @@ class RecordingModel final : public fm::ModelProvider {
   asio::awaitable<fm::ModelResult> invoke(const fm::ModelRequest& req,
                                           const fm::ChunkSink&) override {
     requests.push_back(req);
-    co_return fm::ModelReply{req.facts.draft, "sonnet", 0, 0};
+    co_return fm::ModelReply{req.facts->draft, "sonnet", 0, 0};
   }
   std::string_view name() const override { return "sonnet"; }
   std::vector<fm::ModelRequest> requests;

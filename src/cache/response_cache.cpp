@@ -26,19 +26,22 @@ std::optional<CachedReply> ResponseCache::get(const std::string& key, TimePoint 
 
 void ResponseCache::put(const std::string& key, CachedReply reply, Duration ttl, TimePoint now) {
   if (ttl <= Duration::zero()) return;
-  {
-    // The same answer again (a popular question answered by a model once more): keep the
-    // entry, extend its life; no copy, no write to the shared tier.
-    std::lock_guard lock(mu_);
-    if (auto it = index_.find(key); it != index_.end() && it->second->reply.expires > now &&
-                                    it->second->reply.text == reply.text) {
-      it->second->reply.expires = now + ttl;
-      lru_.splice(lru_.begin(), lru_, it->second);
-      return;
-    }
-  }
+  // The same answer again: keep the entry, extend its life; no copy, no shared-tier write.
+  if (refresh(key, reply.text, ttl, now)) return;
   if (shared_ != nullptr) shared_->put(key, reply, ttl);
   put_local(key, std::move(reply), ttl, now);
+}
+
+bool ResponseCache::refresh(const std::string& key, std::string_view text, Duration ttl,
+                            TimePoint now) {
+  if (ttl <= Duration::zero()) return false;
+  std::lock_guard lock(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end() || it->second->reply.expires <= now || it->second->reply.text != text)
+    return false;
+  it->second->reply.expires = now + ttl;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return true;
 }
 
 std::optional<CachedReply> ResponseCache::get_local(const std::string& key, TimePoint now) {

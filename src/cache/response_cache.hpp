@@ -65,6 +65,9 @@ class ResponseCache final {
 
   // The entry if present and not expired (an expired entry is removed).
   std::optional<CachedReply> get(const std::string& key, TimePoint now);
+  // When the entry holds this same text (a popular question answered once more), extends
+  // its life and returns true: the caller need not build a CachedReply for put().
+  bool refresh(const std::string& key, std::string_view text, Duration ttl, TimePoint now);
   // Inserts or replaces. `ttl` zero or negative: not stored.
   void put(const std::string& key, CachedReply reply, Duration ttl, TimePoint now);
 

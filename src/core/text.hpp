@@ -45,8 +45,8 @@ constexpr bool is_cjk(char32_t c) { return is_kana(c) || is_han(c); }
 bool looks_japanese(std::string_view s);
 
 // 64-bit FNV-1a, for deterministic derivations (never for security).
-constexpr std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
+// FNV-1a; `h` continues a hash (fnv1a(b, fnv1a(a)) hashes a then b).
+constexpr std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 0xcbf29ce484222325ULL) {
   for (char c : s) {
     h ^= static_cast<unsigned char>(c);
     h *= 0x100000001b3ULL;

@@ -34,9 +34,9 @@ struct Facts {
 struct ModelRequest {
   std::string model_id;  // "sonnet", "haiku" or a provider model id
   Language lang = Language::kEn;
-  std::string system;
+  std::string_view system;  // the instructions: static text, or text that outlives the call
   std::vector<Turn> turns;
-  Facts facts;
+  const Facts* facts = nullptr;  // the grounding (not owned; outlives the call); null: none
   core::Deadline deadline;
 };
 

@@ -8,13 +8,15 @@ using resilience::ErrorClass;
 
 std::string system_prompt(const ModelRequest& req) {
   const bool ja = req.lang == Language::kJa;
-  std::string s = req.system;
+  static const Facts kNone;
+  const Facts& facts = req.facts != nullptr ? *req.facts : kNone;
+  std::string s(req.system);
   s += ja ? "\n\n事実:\n" : "\n\nFacts:\n";
-  if (req.facts.lines.empty()) s += ja ? "- （該当なし）\n" : "- (none)\n";
-  for (const auto& line : req.facts.lines) s += "- " + line + "\n";
-  if (!req.facts.draft.empty()) {
+  if (facts.lines.empty()) s += ja ? "- （該当なし）\n" : "- (none)\n";
+  for (const auto& line : facts.lines) s += "- " + line + "\n";
+  if (!facts.draft.empty()) {
     s += ja ? "\n参考回答（事実のみから作成）:\n" : "\nReference answer (from the facts alone):\n";
-    s += req.facts.draft;
+    s += facts.draft;
     s += '\n';
   }
   return s;

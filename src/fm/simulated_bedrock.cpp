@@ -73,16 +73,11 @@ void SimulatedBedrock::set_latency(core::Duration median, core::Duration p99) {
 
 std::string SimulatedBedrock::compose(const ModelRequest& req, std::string_view model) {
   // The model "writes" from the grounded draft; a light touch shows which model spoke.
-  if (req.lang == Language::kJa) {
-    return req.facts.draft.empty()
-               ? "お問い合わせありがとうございます。ご質問の内容をもう少し詳しくお聞かせください。"
-               : req.facts.draft;
-  }
-  if (req.facts.draft.empty()) {
-    return "Thanks for your message! Could you tell me a little more about what you are "
-           "looking for: a series, a volume, or an order?";
-  }
-  return req.facts.draft;
+  if (req.facts != nullptr && !req.facts->draft.empty()) return req.facts->draft;
+  return req.lang == Language::kJa
+             ? "お問い合わせありがとうございます。ご質問の内容をもう少し詳しくお聞かせください。"
+             : "Thanks for your message! Could you tell me a little more about what you are "
+               "looking for: a series, a volume, or an order?";
 }
 
 SimulatedBedrock::Plan SimulatedBedrock::plan(const ModelRequest& req) {
@@ -178,7 +173,7 @@ asio::awaitable<ModelResult> SimulatedBedrock::invoke(const ModelRequest& req,
   ModelReply r;
   r.text = text;
   r.model_id = spec_.name;
-  r.input_tokens = static_cast<int>(req.facts.draft.size() / 3 + 200);
+  r.input_tokens = static_cast<int>((req.facts != nullptr ? req.facts->draft.size() : 0) / 3 + 200);
   r.output_tokens = static_cast<int>(text.size() / 3);
   co_return r;
 }

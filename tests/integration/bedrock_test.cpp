@@ -226,7 +226,8 @@ class BedrockTest : public ::testing::Test {
     req.turns = {{"user", "ONE PIECEの104巻はいくら？"},
                  {"assistant", "528円です。"},
                  {"user", "ONE PIECEの105巻はいくら？"}};
-    req.facts.lines = {"ONE PIECE 105巻は528円（税込）です。"};
+    static const Facts facts{{"ONE PIECE 105巻は528円（税込）です。"}, ""};
+    req.facts = &facts;
     req.deadline = core::Deadline::after(clock_, budget);
     std::optional<ModelResult> out;
     auto task = [&]() -> asio::awaitable<void> {

@@ -93,7 +93,8 @@ class OpenAiTest : public ::testing::Test {
     req.lang = Language::kJa;
     req.system = "You are the store assistant.";
     req.turns = {{"user", "ONE PIECEの105巻はいくら？"}};
-    req.facts.lines = {"ONE PIECE 105巻は528円（税込）です。"};
+    static const Facts facts{{"ONE PIECE 105巻は528円（税込）です。"}, ""};
+    req.facts = &facts;
     req.deadline = core::Deadline::after(clock_, budget);
     std::optional<ModelResult> out;
     auto task = [&]() -> asio::awaitable<void> {
