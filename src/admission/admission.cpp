@@ -197,32 +197,42 @@ asio::awaitable<void> Admission::dispatch() {
   }
 }
 
-asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSink on_queued) {
-  const auto executor = co_await asio::this_coro::executor;
+std::optional<AdmissionResult> Admission::try_admit(const AdmissionRequest& req) {
   const TimePoint now = clock_.now();
   AdmissionResult r = check_user(req, now);
   if (r.outcome == Outcome::kUserLimited) {
     (r.scope == "user" ? stats_.limited_user : stats_.limited_source)
         .fetch_add(1, std::memory_order_relaxed);
-    co_return r;
+    return r;
   }
-  auto w = std::make_shared<Waiter>();
-  std::size_t position = 0;
-  Duration eta{};
-  Duration max_wait{};
-  Duration update_every{};
   bool admitted_now = false;
-  bool start_dispatcher = false;
   {
     std::lock_guard lock(mu_);
     detector_.record(now, core::fnv1a(req.user_key), core::fnv1a(req.source), req.question_hash);
     retune(now);
     admitted_now = waiting_ == 0 && global_.try_acquire(now) == BucketVerdict::kAllowed;
   }
-  if (admitted_now) {
-    stats_.admitted.fetch_add(1, std::memory_order_relaxed);
-    co_return r;
-  }
+  if (!admitted_now) return std::nullopt;
+  stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSink on_queued) {
+  if (auto r = try_admit(req)) co_return *r;
+  co_return co_await wait_in_queue(std::move(req), std::move(on_queued));
+}
+
+asio::awaitable<AdmissionResult> Admission::wait_in_queue(AdmissionRequest req,
+                                                          QueuedSink on_queued) {
+  const auto executor = co_await asio::this_coro::executor;
+  const TimePoint now = clock_.now();
+  AdmissionResult r;
+  auto w = std::make_shared<Waiter>();
+  std::size_t position = 0;
+  Duration eta{};
+  Duration max_wait{};
+  Duration update_every{};
+  bool start_dispatcher = false;
   {
     std::lock_guard lock(mu_);
     const int p = static_cast<int>(req.priority);

@@ -116,6 +116,13 @@ class Admission final {
   // executor runs the wait. Always completes: at the latest after `max_wait`.
   boost::asio::awaitable<AdmissionResult> admit(AdmissionRequest req, QueuedSink on_queued = {});
 
+  // admit() in two steps, for callers that want to skip a coroutine when no wait is needed:
+  // try_admit decides at once (admitted, or over the sender's own limit) or returns nullopt,
+  // and then the message must wait_in_queue (which does not decide again).
+  std::optional<AdmissionResult> try_admit(const AdmissionRequest& req);
+  boost::asio::awaitable<AdmissionResult> wait_in_queue(AdmissionRequest req,
+                                                        QueuedSink on_queued = {});
+
   // The per-user and per-source part alone (no global bucket, no queue). Pure and fast: the
   // common path of admit() when the global bucket has tokens.
   [[nodiscard]] AdmissionResult check_user(const AdmissionRequest& req, core::TimePoint now);

@@ -48,8 +48,10 @@ asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSin
   ChatOutcome out;
   auto areq = admission_request(in.user, in.session, in.remote, in.message);
   const std::string who = areq.user_key;
-  const admission::AdmissionResult ar =
-      co_await admission.admit(std::move(areq), std::move(on_queued));
+  // Most messages are decided at once; only a wait in the queue needs a coroutine.
+  std::optional<admission::AdmissionResult> decided = admission.try_admit(areq);
+  if (!decided) decided = co_await admission.wait_in_queue(std::move(areq), std::move(on_queued));
+  const admission::AdmissionResult& ar = *decided;
   if (ar.outcome == admission::Outcome::kUserLimited) {
     observer.on_refused(ar.scope, in.message, who, in.trace_id);
     out.admission.outcome = "limited_" + ar.scope;

@@ -115,34 +115,6 @@ struct Question {
   std::string product_id;  // pricing questions: the product whose price is stated
 };
 
-// Counts every model call of the fleet, per bin, around the shared simulated model.
-class CountingModel final : public fm::ModelProvider {
- public:
-  CountingModel(fm::SimulatedBedrock& inner, Lane lane, std::function<Bin&()> bin,
-                std::uint64_t& events)
-      : inner_(inner), lane_(static_cast<int>(lane)), bin_(std::move(bin)), events_(events) {}
-  asio::awaitable<fm::ModelResult> invoke(const fm::ModelRequest& req,
-                                          const fm::ChunkSink& on_chunk) override {
-    Bin& b = bin_();  // the call's outcome is counted where it started
-    b.model_calls[lane_]++;
-    ++events_;
-    fm::ModelResult r = co_await inner_.invoke(req, on_chunk);
-    if (r.ok()) {
-      b.model_ok[lane_]++;
-    } else if (r.error().kind == resilience::ErrorClass::kThrottling) {
-      b.model_throttled[lane_]++;
-    }
-    co_return r;
-  }
-  std::string_view name() const override { return inner_.name(); }
-
- private:
-  fm::SimulatedBedrock& inner_;
-  int lane_;
-  std::function<Bin&()> bin_;
-  std::uint64_t& events_;
-};
-
 struct Msg {
   std::uint32_t user = 0;
   std::uint32_t question = 0;
@@ -168,8 +140,9 @@ class Engine {
   core::Result<RunResult> run();
 
  private:
-  Bin& bin() {
-    const double t = core::to_seconds(clock_.now() - t0_);
+  Bin& bin() { return bin_at(clock_.now()); }
+  Bin& bin_at(TimePoint at) {
+    const double t = core::to_seconds(at - t0_);
     auto i = static_cast<std::size_t>(std::max(0.0, t / o_.bin_s));
     if (i >= bins_.size()) i = bins_.size() - 1;
     return bins_[i];
@@ -212,7 +185,6 @@ class Engine {
 
   // The fleet.
   std::unique_ptr<fm::SimulatedBedrock> sonnet_, haiku_;
-  std::unique_ptr<CountingModel> sonnet_count_, haiku_count_;
   std::unique_ptr<cache::ResponseCache> cache_;
   std::unique_ptr<state::SharedState> shared_;  // null: no fleet budget (the seed's gateway)
   assist::RuntimeFlags flags_;
@@ -346,10 +318,6 @@ void Engine::build_gateway() {
                        core::from_seconds(s_.haiku.latency_p99_ms / 1000), s_.haiku.capacity_rps,
                        1},
       clock_, seed_ ^ 0x48);
-  sonnet_count_ = std::make_unique<CountingModel>(
-      *sonnet_, Lane::kSonnet, [this]() -> Bin& { return bin(); }, events_);
-  haiku_count_ = std::make_unique<CountingModel>(
-      *haiku_, Lane::kHaiku, [this]() -> Bin& { return bin(); }, events_);
 
   cache_ = std::make_unique<cache::ResponseCache>();
   if (v_.invalidation.value_or(true)) {
@@ -398,7 +366,7 @@ void Engine::build_gateway() {
 
   for (int i = 0; i < s_.tasks; ++i) {
     pipelines_.push_back(std::make_unique<assist::Pipeline>(
-        assist::Pipeline::Deps{clock_, *catalog_, *sonnet_count_, *haiku_count_, *cache_, flags_,
+        assist::Pipeline::Deps{clock_, *catalog_, *sonnet_, *haiku_, *cache_, flags_,
                                shared_ ? &shared_->retry_budget() : nullptr, &understanding_},
         pc, seed_ ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(i + 1))));
   }
@@ -543,6 +511,19 @@ asio::awaitable<void> Engine::handle(Msg m) {
   server::ChatOutcome out = co_await flow.answer(std::move(in));
   ++events_;
   --in_flight_;
+  // Every model call the message made, counted in the bin where the call started (the
+  // reply records each attempt; a deduplicated reply made none).
+  for (const assist::ModelAttempt& a : out.reply.attempts) {
+    Bin& ab = bin_at(a.start);
+    const int lane = static_cast<int>(a.model == "haiku" ? Lane::kHaiku : Lane::kSonnet);
+    ab.model_calls[lane]++;
+    if (a.outcome == "ok") {
+      ab.model_ok[lane]++;
+    } else if (a.error_class == resilience::to_string(resilience::ErrorClass::kThrottling)) {
+      ab.model_throttled[lane]++;
+    }
+    ++events_;
+  }
   if (m.abusive) co_return;
 
   Bin& b = bin();
