@@ -244,10 +244,117 @@ void Pipeline::dedupe_store(std::uint64_t key, const Reply& r, TimePoint now) {
   dedupe_[key] = {r, now};
 }
 
+// The synchronous steps of handle() are member functions of their own: a coroutine keeps
+// every local in its heap frame for the whole call, and thousands of messages are in flight.
+
+bool Pipeline::replay_duplicate(std::uint64_t key, Reply& reply) {
+  auto prev = dedupe_lookup(key, deps_.clock.now());
+  if (!prev) return false;
+  const TimePoint started = reply.started;
+  std::string trace_id = std::move(reply.trace_id);
+  reply = std::move(*prev);
+  reply.deduplicated = true;
+  reply.trace_id = std::move(trace_id);
+  reply.attempts.clear();
+  reply.started = started;
+  reply.latency = deps_.clock.now() - started;
+  stats_.deduplicated.fetch_add(1, std::memory_order_relaxed);
+  stats_.replies[static_cast<int>(reply.tier)][static_cast<int>(reply.intent)].fetch_add(
+      1, std::memory_order_relaxed);
+  return true;
+}
+
+void Pipeline::take_model_answer(fm::ModelReply&& answer, Tier tier, const Retrieved& r,
+                                 const std::string& cache_key, Reply& reply) {
+  const Understanding& u = *r.u;
+  reply.text = std::move(answer.text);
+  reply.tier = tier;
+  reply.model = std::move(answer.model_id);
+  reply.actions = r.actions;
+  guard_prices(r, tier, reply);
+  // Only answers that passed the guard unchanged are worth caching.
+  const Duration ttl = config_.cache_ttl[static_cast<int>(u.intent)];
+  const TimePoint now = deps_.clock.now();
+  if (ttl <= Duration::zero() || reply.price_guard == "corrected" ||
+      reply.price_guard == "disclaimer" || deps_.cache.refresh(cache_key, reply.text, ttl, now)) {
+    return;
+  }
+  cache::CachedReply c;
+  c.text = reply.text;
+  for (const auto& a : reply.actions) c.actions.emplace_back(a.label, a.url);
+  c.category = std::string(to_string(u.intent));
+  c.product_ids = r.product_ids;
+  if (r.quote && r.product) c.stated_prices.emplace_back(r.product->id, r.quote->price);
+  c.model = reply.model;
+  deps_.cache.put(cache_key, std::move(c), ttl, now);
+}
+
+bool Pipeline::answer_from_cache(const Retrieved& r, const std::string& cache_key, Reply& reply) {
+  const Understanding& u = *r.u;
+  auto hit = deps_.cache.get(cache_key, deps_.clock.now());
+  const int ii = static_cast<int>(u.intent);
+  if (!hit) {
+    stats_.cache_misses[ii].fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  reply.text = std::move(hit->text);
+  if (!guard_prices(r, Tier::kCache, reply)) {
+    deps_.cache.erase(cache_key);
+    stats_.cache_misses[ii].fetch_add(1, std::memory_order_relaxed);
+    reply.text.clear();
+    return false;
+  }
+  stats_.cache_hits[ii].fetch_add(1, std::memory_order_relaxed);
+  stats_.stale_serves[ii].fetch_add(1, std::memory_order_relaxed);
+  if (u.intent == Intent::kPricing && config_.cache_price_disclaimer) {
+    reply.text += u.lang == fm::Language::kJa ? "" : " ";
+    reply.text += stale_price_disclaimer(u.lang);
+    reply.disclaimer = true;
+  }
+  for (auto& [label, url] : hit->actions) reply.actions.push_back({label, url});
+  reply.tier = Tier::kCache;
+  reply.model = hit->model;
+  return true;
+}
+
+bool Pipeline::answer_from_live_data(const Retrieved& r, const std::optional<catalog::User>& user,
+                                     Reply& reply) {
+  if (!r.answerable) return false;
+  // Prices and stock are read again: the cascade above may have taken seconds.
+  if (r.product) {
+    reply.text = retrieve(*r.u, user, deps_.catalog, deps_.clock.wall_now()).facts.draft;
+  } else {
+    reply.text = r.facts.draft;
+  }
+  reply.actions = r.actions;
+  reply.tier = Tier::kStatic;
+  return true;
+}
+
+void Pipeline::finish(const Retrieved* r, Reply& reply) {
+  if (r != nullptr) {  // nothing answered: the degraded reply is the floor of every cascade
+    Degraded d = degraded_reply(*r, eta(), deps_.flags.degradation_version());
+    reply.text = std::move(d.text);
+    reply.actions = std::move(d.actions);
+    reply.retry_after_s = d.retry_after_s;
+    reply.tier = Tier::kDegraded;
+  }
+  // Any tier below the models is a degraded service, even when the answer is useful.
+  reply.degraded = reply.tier != Tier::kPrimary && reply.tier != Tier::kSecondary;
+  if (reply.degraded && reply.retry_after_s == 0) {
+    if (auto e = eta()) reply.retry_after_s = static_cast<int>(std::ceil(core::to_seconds(*e)));
+  }
+  reply.latency = deps_.clock.now() - reply.started;
+  stats_.replies[static_cast<int>(reply.tier)][static_cast<int>(reply.intent)].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
 asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
                                         core::Deadline deadline) {
   core::Clock& clock = deps_.clock;
-  const TimePoint started = clock.now();
+  Reply reply;
+  reply.started = clock.now();
+  reply.trace_id = std::move(req.trace_id);
   core::Random rng(0);
   {
     std::lock_guard lock(rng_mu_);
@@ -257,39 +364,21 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
   const std::shared_ptr<const Understanding> understood =
       understanding_.get(req.message, deps_.catalog);
   const Understanding& u = *understood;
-  Reply reply;
-  reply.started = started;
   reply.intent = u.intent;
   reply.lang = u.lang;
 
   // The same user asking the same question while we are degraded gets the same answer,
-  // without another trip through the cascade.
+  // without another trip through the cascade. Keyed by a 64-bit hash of asker and question.
   const std::string_view asker = req.user ? std::string_view(req.user->id) : req.session_id;
-  // The asker and the question, by a 64-bit hash (no key string per message).
   const std::uint64_t dedupe_key =
       asker.empty() ? 0 : core::fnv1a(u.normalized, core::fnv1a(asker) ^ 0x7c) | 1;
-  if (dedupe_key != 0) {
-    if (auto prev = dedupe_lookup(dedupe_key, clock.now())) {
-      prev->deduplicated = true;
-      prev->trace_id = std::move(req.trace_id);
-      prev->attempts.clear();
-      prev->started = started;
-      prev->latency = clock.now() - started;
-      stats_.deduplicated.fetch_add(1, std::memory_order_relaxed);
-      stats_.replies[static_cast<int>(prev->tier)][static_cast<int>(prev->intent)].fetch_add(
-          1, std::memory_order_relaxed);
-      co_return *prev;
-    }
-  }
+  if (dedupe_key != 0 && replay_duplicate(dedupe_key, reply)) co_return reply;
 
-  reply.trace_id = std::move(req.trace_id);
   const Retrieved r = retrieve(u, req.user, deps_.catalog, clock.wall_now());
   reply.product_ids = r.product_ids;
-
   const std::string cache_key =
       cache::ResponseCache::key(to_string(u.intent), fm::to_string(u.lang), u.normalized,
                                 u.intent == Intent::kOrderStatus && req.user ? req.user->id : "");
-  const Duration ttl = config_.cache_ttl[static_cast<int>(u.intent)];
 
   const FmMode mode = deps_.flags.fm_mode();
   const bool haiku_first = deps_.flags.primary_is_haiku();
@@ -331,25 +420,8 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
         LaneResult lr = co_await call_lane(lane, mreq, rng, on_chunk, tier, reply);
         if (tier == Tier::kPrimary) primary_tried = lr.skipped.empty();
         if (lr.reply) {
-          reply.text = std::move(lr.reply->text);
-          reply.tier = tier;
-          reply.model = lr.reply->model_id;
-          reply.actions = r.actions;
+          take_model_answer(std::move(*lr.reply), tier, r, cache_key, reply);
           answered = true;
-          guard_prices(r, tier, reply);
-          // Only answers that passed the guard unchanged are worth caching.
-          if (ttl > Duration::zero() && reply.price_guard != "corrected" &&
-              reply.price_guard != "disclaimer" &&
-              !deps_.cache.refresh(cache_key, reply.text, ttl, clock.now())) {
-            cache::CachedReply c;
-            c.text = reply.text;
-            for (const auto& a : reply.actions) c.actions.emplace_back(a.label, a.url);
-            c.category = std::string(to_string(u.intent));
-            c.product_ids = r.product_ids;
-            if (r.quote && r.product) c.stated_prices.emplace_back(r.product->id, r.quote->price);
-            c.model = reply.model;
-            deps_.cache.put(cache_key, std::move(c), ttl, clock.now());
-          }
         } else if (lr.error) {
           reply.error_code = lr.error->code;
           reply.error_class = std::string(resilience::to_string(lr.error->kind));
@@ -359,66 +431,17 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
         }
         break;
       }
-      case Tier::kCache: {
-        if (mode == FmMode::kStaticOnly) break;
-        auto hit = deps_.cache.get(cache_key, clock.now());
-        const int ii = static_cast<int>(u.intent);
-        if (!hit) {
-          stats_.cache_misses[ii].fetch_add(1, std::memory_order_relaxed);
-          break;
-        }
-        reply.text = std::move(hit->text);
-        if (!guard_prices(r, Tier::kCache, reply)) {
-          deps_.cache.erase(cache_key);
-          stats_.cache_misses[ii].fetch_add(1, std::memory_order_relaxed);
-          reply.text.clear();
-          break;
-        }
-        stats_.cache_hits[ii].fetch_add(1, std::memory_order_relaxed);
-        stats_.stale_serves[ii].fetch_add(1, std::memory_order_relaxed);
-        if (u.intent == Intent::kPricing && config_.cache_price_disclaimer) {
-          reply.text += u.lang == fm::Language::kJa ? "" : " ";
-          reply.text += stale_price_disclaimer(u.lang);
-          reply.disclaimer = true;
-        }
-        for (auto& [label, url] : hit->actions) reply.actions.push_back({label, url});
-        reply.tier = Tier::kCache;
-        reply.model = hit->model;
-        answered = true;
+      case Tier::kCache:
+        answered = mode != FmMode::kStaticOnly && answer_from_cache(r, cache_key, reply);
         break;
-      }
       case Tier::kStatic:
-        if (!r.answerable) break;
-        // Prices and stock are read again: the cascade above may have taken seconds.
-        if (r.product) {
-          reply.text = retrieve(u, req.user, deps_.catalog, clock.wall_now()).facts.draft;
-        } else {
-          reply.text = r.facts.draft;
-        }
-        reply.actions = r.actions;
-        reply.tier = Tier::kStatic;
-        answered = true;
+        answered = answer_from_live_data(r, req.user, reply);
         break;
       case Tier::kDegraded:
         break;  // below: the degraded reply is the floor of every cascade
     }
   }
-  if (!answered) {
-    Degraded d = degraded_reply(r, eta(), deps_.flags.degradation_version());
-    reply.text = std::move(d.text);
-    reply.actions = std::move(d.actions);
-    reply.retry_after_s = d.retry_after_s;
-    reply.tier = Tier::kDegraded;
-    reply.degraded = true;
-  }
-  // Any tier below the models is a degraded service, even when the answer is useful.
-  reply.degraded = reply.tier != Tier::kPrimary && reply.tier != Tier::kSecondary;
-  if (reply.degraded && reply.retry_after_s == 0) {
-    if (auto e = eta()) reply.retry_after_s = static_cast<int>(std::ceil(core::to_seconds(*e)));
-  }
-  reply.latency = clock.now() - started;
-  stats_.replies[static_cast<int>(reply.tier)][static_cast<int>(u.intent)].fetch_add(
-      1, std::memory_order_relaxed);
+  finish(answered ? nullptr : &r, reply);
   if (reply.degraded && dedupe_key != 0) dedupe_store(dedupe_key, reply, clock.now());
   if (!reply.degraded && converse)
     conversations_.remember(std::string(asker), req.message, reply.text, clock.now());

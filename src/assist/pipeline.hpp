@@ -197,6 +197,16 @@ class Pipeline final {
   std::optional<Reply> dedupe_lookup(std::uint64_t key, core::TimePoint now);
   void dedupe_store(std::uint64_t key, const Reply& r, core::TimePoint now);
 
+  // The steps of handle() that do not wait (see pipeline.cpp).
+  bool replay_duplicate(std::uint64_t key, Reply& reply);
+  void take_model_answer(fm::ModelReply&& answer, Tier tier, const Retrieved& r,
+                         const std::string& cache_key, Reply& reply);
+  bool answer_from_cache(const Retrieved& r, const std::string& cache_key, Reply& reply);
+  bool answer_from_live_data(const Retrieved& r, const std::optional<catalog::User>& user,
+                             Reply& reply);
+  // Fills in the degraded reply when `unanswered` is given, then the common fields.
+  void finish(const Retrieved* unanswered, Reply& reply);
+
   // Applies the price guard to a reply about `r.product`; true when the text may be served.
   bool guard_prices(const Retrieved& r, Tier tier, Reply& reply);
 

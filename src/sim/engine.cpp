@@ -155,7 +155,10 @@ class Engine {
   void arrivals(double from_s);
   void abuse(const Abuse& a, double from_s);
   void send(Msg m, TimePoint at);
+  server::ChatInput input_for(const Msg& m);
   asio::awaitable<void> handle(Msg m);
+  // What a reply means for the run: counts, the price auditor, the user's next move.
+  void account(const Msg& m, TimePoint arrived, const server::ChatOutcome& out);
   void after_reply(const Msg& m, bool failed, bool too_fast, const assist::Reply* reply,
                    int retry_after_s);
   catalog::User user_of(std::uint32_t u) const;
@@ -484,16 +487,7 @@ void Engine::abuse(const Abuse& a, double from_s) {
   }
 }
 
-asio::awaitable<void> Engine::handle(Msg m) {
-  const TimePoint arrived = clock_.now();
-  Bin& arrival_bin = bin();
-  if (m.abusive) {
-    arrival_bin.abusive++;
-  } else if (m.attempt == 0) {
-    arrival_bin.offered++;
-  } else {
-    arrival_bin.resent++;
-  }
+server::ChatInput Engine::input_for(const Msg& m) {
   const bool registered =
       !m.abusive && static_cast<double>(m.user % 1000) < s_.traffic.registered_share * 1000;
   server::ChatInput in;
@@ -507,8 +501,25 @@ asio::awaitable<void> Engine::handle(Msg m) {
   in.remote = "10." + std::to_string((m.user >> 16) & 255) + "." +
               std::to_string((m.user >> 8) & 255) + "." + std::to_string(m.user & 255);
   in.trace_id = "1-sim-" + std::to_string(next_trace_++);
+  return in;
+}
+
+asio::awaitable<void> Engine::handle(Msg m) {
+  const TimePoint arrived = clock_.now();
+  Bin& arrival_bin = bin();
+  if (m.abusive) {
+    arrival_bin.abusive++;
+  } else if (m.attempt == 0) {
+    arrival_bin.offered++;
+  } else {
+    arrival_bin.resent++;
+  }
   server::ChatFlow& flow = flows_[next_task_++ % flows_.size()];
-  server::ChatOutcome out = co_await flow.answer(std::move(in));
+  const server::ChatOutcome out = co_await flow.answer(input_for(m));
+  account(m, arrived, out);
+}
+
+void Engine::account(const Msg& m, TimePoint arrived, const server::ChatOutcome& out) {
   ++events_;
   --in_flight_;
   // Every model call the message made, counted in the bin where the call started (the
@@ -524,7 +535,7 @@ asio::awaitable<void> Engine::handle(Msg m) {
     }
     ++events_;
   }
-  if (m.abusive) co_return;
+  if (m.abusive) return;
 
   Bin& b = bin();
   b.error_requests += out.trace.went_wrong ? 1 : 0;
@@ -539,7 +550,7 @@ asio::awaitable<void> Engine::handle(Msg m) {
     after_reply(
         m, true, true, nullptr,
         out.refused ? static_cast<int>(std::ceil(core::to_seconds(out.refused->retry_after))) : 1);
-    co_return;
+    return;
   }
   const assist::Reply& r = out.reply;
   b.replies[static_cast<int>(r.tier)]++;
