@@ -40,7 +40,7 @@ bool ResponseCache::refresh(const std::string& key, std::string_view text, Durat
   if (it == index_.end() || it->second->reply.expires <= now || it->second->reply.text != text)
     return false;
   it->second->reply.expires = now + ttl;
-  lru_.splice(lru_.begin(), lru_, it->second);
+  touch_locked(it->second);
   return true;
 }
 
@@ -52,7 +52,7 @@ std::optional<CachedReply> ResponseCache::get_local(const std::string& key, Time
     erase_locked(it->second);
     return std::nullopt;
   }
-  lru_.splice(lru_.begin(), lru_, it->second);
+  touch_locked(it->second);
   return it->second->reply;
 }
 
@@ -63,12 +63,19 @@ void ResponseCache::put_local(const std::string& key, CachedReply reply, Duratio
   const std::size_t bytes = key.size() + reply.text.size() + 64;
   std::lock_guard lock(mu_);
   if (auto it = index_.find(key); it != index_.end()) erase_locked(it->second);
-  lru_.push_front(Node{key, std::move(reply), bytes});
+  lru_.push_front(Node{key, std::move(reply), bytes, ++uses_});
   const Node* node = &lru_.front();
   for (const auto& p : node->reply.product_ids) by_product_[p].insert(node);
   index_.emplace(node->key, lru_.begin());
   bytes_ += bytes;
   evict_locked();
+}
+
+void ResponseCache::touch_locked(List::iterator it) {
+  ++uses_;
+  if (uses_ - it->moved <= lru_.size() / 16) return;
+  it->moved = uses_;
+  lru_.splice(lru_.begin(), lru_, it);
 }
 
 void ResponseCache::erase_locked(List::iterator it) {

@@ -152,7 +152,10 @@ class Engine {
   void build_gateway();
   void schedule_model_faults(fm::SimulatedBedrock& m, const ModelModel& spec);
   void schedule_catalog_events();
+  // Draws one second of arrivals, then arms them one timer at a time (not thousands at
+  // once: the timer heap stays small).
   void arrivals(double from_s);
+  void arm_next_arrival();
   void abuse(const Abuse& a, double from_s);
   void send(Msg m, TimePoint at);
   server::ChatInput input_for(const Msg& m);
@@ -184,6 +187,8 @@ class Engine {
   std::vector<std::uint32_t> pricing_ja_, pricing_en_, other_ja_[3], other_en_[3];
   std::uint32_t freeform_ja_ = 0, freeform_en_ = 0;
   std::uint32_t next_nonce_ = 1;
+  std::vector<std::pair<TimePoint, Msg>> arrivals_;  // this second's, in time order
+  std::size_t next_arrival_ = 0;
   std::vector<std::pair<std::string, int>> hot_products_;  // id, list price
 
   // The fleet.
@@ -434,6 +439,8 @@ void Engine::arrivals(double from_s) {
   // One second of Poisson arrivals at the rate of that second, then the next second.
   const double to_s = std::min(from_s + 1.0, duration_s_);
   const double rate = rate_at(from_s);
+  arrivals_.clear();
+  next_arrival_ = 0;
   const Traffic& tr = s_.traffic;
   if (rate > 0) {
     double t = from_s + rng_.exponential(1.0 / rate);
@@ -460,14 +467,26 @@ void Engine::arrivals(double from_s) {
         if (pool->empty()) pool = &other_en_[2];
         m.question = (*pool)[rng_.below(pool->size())];
       }
-      send(m, t0_ + core::from_seconds(t));
+      ++in_flight_;
+      arrivals_.emplace_back(t0_ + core::from_seconds(t), m);
       t += rng_.exponential(1.0 / rate);
     }
   }
+  arm_next_arrival();
   if (o_.progress) o_.progress(to_s / duration_s_);
   if (to_s < duration_s_) {
     clock_.call_at(t0_ + core::from_seconds(to_s), [this, to_s] { arrivals(to_s); });
   }
+}
+
+void Engine::arm_next_arrival() {
+  if (next_arrival_ >= arrivals_.size()) return;
+  clock_.call_at(arrivals_[next_arrival_].first, [this] {
+    const Msg m = arrivals_[next_arrival_++].second;
+    arm_next_arrival();
+    ++events_;
+    asio::co_spawn(io_, handle(m), asio::detached);
+  });
 }
 
 void Engine::abuse(const Abuse& a, double from_s) {
