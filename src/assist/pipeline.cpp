@@ -264,13 +264,13 @@ bool Pipeline::replay_duplicate(std::uint64_t key, Reply& reply) {
   return true;
 }
 
-void Pipeline::take_model_answer(fm::ModelReply&& answer, Tier tier, const Retrieved& r,
+void Pipeline::take_model_answer(fm::ModelReply&& answer, Tier tier, Retrieved& r,
                                  const std::string& cache_key, Reply& reply) {
   const Understanding& u = *r.u;
   reply.text = std::move(answer.text);
   reply.tier = tier;
   reply.model = std::move(answer.model_id);
-  reply.actions = r.actions;
+  reply.actions = std::move(r.actions);  // the cascade ends with this answer
   guard_prices(r, tier, reply);
   // Only answers that passed the guard unchanged are worth caching.
   const Duration ttl = config_.cache_ttl[static_cast<int>(u.intent)];
@@ -317,7 +317,7 @@ bool Pipeline::answer_from_cache(const Retrieved& r, const std::string& cache_ke
   return true;
 }
 
-bool Pipeline::answer_from_live_data(const Retrieved& r, const std::optional<catalog::User>& user,
+bool Pipeline::answer_from_live_data(Retrieved& r, const std::optional<catalog::User>& user,
                                      Reply& reply) {
   if (!r.answerable) return false;
   // Prices and stock are read again: the cascade above may have taken seconds.
@@ -326,7 +326,7 @@ bool Pipeline::answer_from_live_data(const Retrieved& r, const std::optional<cat
   } else {
     reply.text = r.facts.draft;
   }
-  reply.actions = r.actions;
+  reply.actions = std::move(r.actions);  // the cascade ends with this answer
   reply.tier = Tier::kStatic;
   return true;
 }
@@ -374,7 +374,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
       asker.empty() ? 0 : core::fnv1a(u.normalized, core::fnv1a(asker) ^ 0x7c) | 1;
   if (dedupe_key != 0 && replay_duplicate(dedupe_key, reply)) co_return reply;
 
-  const Retrieved r = retrieve(u, req.user, deps_.catalog, clock.wall_now());
+  Retrieved r = retrieve(u, req.user, deps_.catalog, clock.wall_now());
   reply.product_ids = r.product_ids;
   const std::string cache_key =
       cache::ResponseCache::key(to_string(u.intent), fm::to_string(u.lang), u.normalized,

@@ -199,11 +199,11 @@ class Pipeline final {
 
   // The steps of handle() that do not wait (see pipeline.cpp).
   bool replay_duplicate(std::uint64_t key, Reply& reply);
-  void take_model_answer(fm::ModelReply&& answer, Tier tier, const Retrieved& r,
+  // These two end the cascade: they take what they need from `r`.
+  void take_model_answer(fm::ModelReply&& answer, Tier tier, Retrieved& r,
                          const std::string& cache_key, Reply& reply);
   bool answer_from_cache(const Retrieved& r, const std::string& cache_key, Reply& reply);
-  bool answer_from_live_data(const Retrieved& r, const std::optional<catalog::User>& user,
-                             Reply& reply);
+  bool answer_from_live_data(Retrieved& r, const std::optional<catalog::User>& user, Reply& reply);
   // Fills in the degraded reply when `unanswered` is given, then the common fields.
   void finish(const Retrieved* unanswered, Reply& reply);
 

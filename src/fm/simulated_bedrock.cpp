@@ -153,7 +153,7 @@ asio::awaitable<ModelResult> SimulatedBedrock::invoke(const ModelRequest& req,
     }
     co_return core::fail(*p.error);
   }
-  const std::string text = compose(req, spec_.name);
+  std::string text = compose(req, spec_.name);
   const auto chunks = split_chunks(text, spec_.chunks);
   // Time to first token is about 40% of the latency; the rest streams.
   const core::Duration first = chunks.size() > 1 ? p.latency * 4 / 10 : p.latency;
@@ -171,10 +171,10 @@ asio::awaitable<ModelResult> SimulatedBedrock::invoke(const ModelRequest& req,
     at += gap;
   }
   ModelReply r;
-  r.text = text;
+  r.output_tokens = static_cast<int>(text.size() / 3);
+  r.text = std::move(text);  // the chunks, views into it, are done with
   r.model_id = spec_.name;
   r.input_tokens = static_cast<int>((req.facts != nullptr ? req.facts->draft.size() : 0) / 3 + 200);
-  r.output_tokens = static_cast<int>(text.size() / 3);
   co_return r;
 }
 
