@@ -54,6 +54,8 @@ class RequestObserver final {
   // the head decision counts (uniform sampling, as in seed incident 4).
   void set_keep_errors(bool on) { keep_errors_ = on; }
   std::uint64_t traces_kept() const { return kept_.load(); }
+  // Whether replies are logged (the question text is only needed then).
+  bool logs() const { return log_ != nullptr; }
   std::uint64_t log_lines() const { return lines_.load(); }
 
  private:

@@ -43,32 +43,57 @@ assist::Reply high_demand(const std::string& message, std::optional<core::Durati
   return r;
 }
 
-asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSink on_queued,
-                                              assist::TierChunkSink on_chunk) {
-  ChatOutcome out;
-  auto areq = admission_request(in.user, in.session, in.remote, in.message);
-  const std::string who = areq.user_key;
-  // Most messages are decided at once; only a wait in the queue needs a coroutine.
-  std::optional<admission::AdmissionResult> decided = admission.try_admit(areq);
-  if (!decided) decided = co_await admission.wait_in_queue(std::move(areq), std::move(on_queued));
-  const admission::AdmissionResult& ar = *decided;
+// The synchronous parts live in plain functions: a coroutine frame holds every local of the
+// coroutine for its whole life, and thousands of messages are in flight at once.
+
+std::optional<admission::AdmissionResult> ChatFlow::admit_now(const ChatInput& in,
+                                                              std::string& who) {
+  admission::AdmissionRequest areq = admission_request(in.user, in.session, in.remote, in.message);
+  who = areq.user_key;
+  return admission.try_admit(areq);
+}
+
+bool ChatFlow::settle_admission(const admission::AdmissionResult& ar, ChatInput& in,
+                                const std::string& who, ChatOutcome& out) {
   if (ar.outcome == admission::Outcome::kUserLimited) {
     observer.on_refused(ar.scope, in.message, who, in.trace_id);
     out.admission.outcome = "limited_" + ar.scope;
     out.refused = ar;
-    co_return out;
+    return false;
   }
   out.admission = {ar.queued ? "queued" : "admitted", ar.waited};
-  const std::string question = in.message;
   if (ar.outcome == admission::Outcome::kQueueTimeout) {
     out.admission.outcome = "queue_timeout";
     out.reply = high_demand(in.message, pipeline.eta(), std::move(in.trace_id));
     out.reply.started = clock.now();
-  } else {
+    return false;
+  }
+  return true;
+}
+
+asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSink on_queued,
+                                              assist::TierChunkSink on_chunk) {
+  ChatOutcome out;
+  std::string who;
+  // Most messages are decided at once; only a wait in the queue needs a coroutine.
+  std::optional<admission::AdmissionResult> ar = admit_now(in, who);
+  if (!ar) {
+    // Named, not a temporary in the co_await expression (g++ 12 mishandles those).
+    admission::AdmissionRequest areq =
+        admission_request(in.user, in.session, in.remote, in.message);
+    ar = co_await admission.wait_in_queue(std::move(areq), std::move(on_queued));
+  }
+  if (ar->outcome == admission::Outcome::kUserLimited) {
+    settle_admission(*ar, in, who, out);
+    co_return out;
+  }
+  // The question is kept for the log only.
+  std::string question = observer.logs() ? in.message : std::string();
+  if (settle_admission(*ar, in, who, out)) {
     // The deadline starts when the message leaves the admission queue.
+    const auto deadline = core::Deadline::after(clock, pipeline.config().deadline);
     assist::ChatRequest creq{std::move(in.message), std::move(in.session), std::move(in.user),
                              std::move(in.trace_id)};
-    const auto deadline = core::Deadline::after(clock, pipeline.config().deadline);
     out.reply = co_await pipeline.handle(std::move(creq), std::move(on_chunk), deadline);
   }
   out.trace = observer.on_reply(out.reply, question, who, out.admission);

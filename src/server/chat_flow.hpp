@@ -38,6 +38,13 @@ struct ChatFlow {
 
   boost::asio::awaitable<ChatOutcome> answer(ChatInput in, admission::QueuedSink on_queued = {},
                                              assist::TierChunkSink on_chunk = {});
+
+ private:
+  // Admission without waiting; nullopt: the message must wait in the queue. Sets `who`.
+  std::optional<admission::AdmissionResult> admit_now(const ChatInput& in, std::string& who);
+  // Records a refusal or a queue timeout in `out`; true when the pipeline should answer.
+  bool settle_admission(const admission::AdmissionResult& ar, ChatInput& in, const std::string& who,
+                        ChatOutcome& out);
 };
 
 admission::AdmissionRequest admission_request(const std::optional<catalog::User>& user,
