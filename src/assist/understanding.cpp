@@ -210,7 +210,7 @@ std::shared_ptr<const Understanding> UnderstandingMemo::get(std::string_view tex
   }
   std::shared_ptr<const Entry> e = fresh();
   std::lock_guard lock(s.mu);
-  if (s.map.size() >= per_shard_) s.map = {};
+  if (s.map.size() >= per_shard_) s.map.clear();
   s.map.find_or_insert(h, [&] { return e; }) = e;
   return {e, &e->u};
 }

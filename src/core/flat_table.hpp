@@ -27,6 +27,9 @@ class FlatTable final {
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return slots_.size(); }
 
+  // Forgets every entry and goes back to `capacity` slots.
+  void clear(std::size_t capacity = 1024) { *this = FlatTable(capacity); }
+
   V* find(std::uint64_t key) {
     const std::uint64_t k = stored(key);
     for (std::size_t i = index(k);; i = (i + 1) & mask()) {
