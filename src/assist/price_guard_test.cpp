@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "assist/catalog_fixture.hpp"
+
 namespace ma::assist {
 namespace {
 
@@ -13,17 +15,7 @@ TEST(PriceGuardTest, ExtractsYenInEveryWrittenForm) {
   EXPECT_EQ(extract_yen("¥"), std::vector<int>{});
 }
 
-class PriceGuardCatalogTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    catalog_ = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"})
-                   .value()
-                   .release();
-  }
-  static void TearDownTestSuite() { delete catalog_; }
-  static catalog::Catalog* catalog_;
-};
-catalog::Catalog* PriceGuardCatalogTest::catalog_ = nullptr;
+class PriceGuardCatalogTest : public CatalogTest {};
 
 TEST_F(PriceGuardCatalogTest, AcceptsThePricePaidAndTheListPriceOnly) {
   const auto now = *catalog::parse_rfc3339_utc("2026-11-26T12:00:00Z");

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "assist/cache_maintenance.hpp"
+#include "assist/catalog_fixture.hpp"
 #include "assist/pipeline.hpp"
 #include "assist/price_guard.hpp"
 #include "core/sim_clock.hpp"
@@ -31,15 +32,8 @@ class WrongPriceModel final : public fm::ModelProvider {
   std::string_view name() const override { return "liar"; }
 };
 
-class PriceIntegrityTest : public ::testing::Test {
+class PriceIntegrityTest : public CatalogTest {
  protected:
-  static void SetUpTestSuite() {
-    catalog_ = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"})
-                   .value()
-                   .release();
-  }
-  static void TearDownTestSuite() { delete catalog_; }
-
   // Starts during the ONE PIECE / Attack on Titan weekend sale (30% off, ends 2026-11-16).
   PriceIntegrityTest() {
     sonnet_.set_faults({});
@@ -65,7 +59,6 @@ class PriceIntegrityTest : public ::testing::Test {
     return out.value();
   }
 
-  static catalog::Catalog* catalog_;
   asio::io_context io_;
   core::SimClock clock_{io_, core::TimePoint{24h},
                         *catalog::parse_rfc3339_utc("2026-11-15T10:00:00Z")};
@@ -76,7 +69,6 @@ class PriceIntegrityTest : public ::testing::Test {
   cache::ResponseCache cache_;
   RuntimeFlags flags_;
 };
-catalog::Catalog* PriceIntegrityTest::catalog_ = nullptr;
 
 TEST_F(PriceIntegrityTest, GuardCorrectsAModelThatStatesAWrongPrice) {
   WrongPriceModel liar;

@@ -4,20 +4,12 @@
 
 #include <string>
 
+#include "assist/catalog_fixture.hpp"
+
 namespace ma::assist {
 namespace {
 
-class UnderstandingTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    catalog_ = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"})
-                   .value()
-                   .release();
-  }
-  static void TearDownTestSuite() { delete catalog_; }
-  static catalog::Catalog* catalog_;
-};
-catalog::Catalog* UnderstandingTest::catalog_ = nullptr;
+class UnderstandingTest : public CatalogTest {};
 
 TEST_F(UnderstandingTest, OneNormalisationFindsTitleVolumeAndIntentInBothLanguages) {
   const Understanding ja = understand("ＯＮＥ　ＰＩＥＣＥの105巻はいくら？", *catalog_);
@@ -50,7 +42,8 @@ TEST_F(UnderstandingTest, MemoAgreesWithUnderstandAndKeepsTextsFromTheirSecondSi
   EXPECT_NE(first.get(), second.get());  // the first sighting is not kept
   EXPECT_EQ(second.get(), third.get());  // the second is
   // A flood of one-off questions (ten times what the memo holds) does not push it out.
-  for (int i = 0; i < 10'000; ++i) (void)memo.get("question number " + std::to_string(i), *catalog_);
+  for (int i = 0; i < 10'000; ++i)
+    (void)memo.get("question number " + std::to_string(i), *catalog_);
   EXPECT_EQ(memo.get(q, *catalog_).get(), third.get());
 }
 
