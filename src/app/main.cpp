@@ -12,8 +12,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/json_util.hpp"
@@ -280,23 +283,49 @@ int sim(std::vector<std::string> args) {
     opt.duration_s = 0;
   }
   const bool tty = ::isatty(2) != 0 && !as_json;
-  std::vector<sim::RunResult> runs;
-  for (const std::string v : {"incident", "fixed"}) {
-    if (variant != "both" && variant != v) continue;
+  std::vector<std::string> variants;
+  for (const char* v : {"incident", "fixed"}) {
+    if (variant == "both" || variant == v) variants.emplace_back(v);
+  }
+  // The variants are independent runs (each its own clock, catalog and fleet): with a core
+  // each, both run at once. Each run is single-threaded and deterministic either way.
+  const bool parallel = variants.size() > 1 && std::thread::hardware_concurrency() > 1;
+  std::mutex progress_mu;
+  std::vector<double> progress(variants.size(), 0.0);
+  std::vector<std::optional<core::Result<sim::RunResult>>> results(variants.size());
+  auto run_one = [&](std::size_t i) {
+    sim::RunOptions o = opt;
     if (tty) {
-      opt.progress = [v](double done) {
-        const int w = 40, filled = static_cast<int>(done * w);
-        std::fprintf(stderr, "\r%-8s [%s%s] %3.0f%%", v.c_str(), std::string(filled, '#').c_str(),
-                     std::string(w - filled, '.').c_str(), 100 * done);
+      o.progress = [&, i](double done) {
+        std::lock_guard lock(progress_mu);
+        progress[i] = done;
+        std::string line = "\r";
+        for (std::size_t k = 0; k < variants.size(); ++k) {
+          const int w = 40 / static_cast<int>(variants.size());
+          const int filled = static_cast<int>(progress[k] * w);
+          line += variants[k] + " [" + std::string(filled, '#') + std::string(w - filled, '.') +
+                  "] " + std::to_string(static_cast<int>(100 * progress[k])) + "%  ";
+        }
+        std::fputs(line.c_str(), stderr);
       };
     }
-    auto r = sim::run(*scenario, v, opt);
-    if (tty) std::fprintf(stderr, "\r%60s\r", "");
-    if (!r.ok()) {
-      std::fprintf(stderr, "mangaassist sim: %s\n", r.error().message.c_str());
+    results[i] = sim::run(*scenario, variants[i], o);
+  };
+  if (parallel) {
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < variants.size(); ++i) threads.emplace_back(run_one, i);
+    for (auto& t : threads) t.join();
+  } else {
+    for (std::size_t i = 0; i < variants.size(); ++i) run_one(i);
+  }
+  if (tty) std::fprintf(stderr, "\r%70s\r", "");
+  std::vector<sim::RunResult> runs;
+  for (auto& r : results) {
+    if (!r->ok()) {
+      std::fprintf(stderr, "mangaassist sim: %s\n", r->error().message.c_str());
       return 1;
     }
-    runs.push_back(std::move(r).value());
+    runs.push_back(std::move(*r).value());
   }
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
