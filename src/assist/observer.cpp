@@ -107,8 +107,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
   bool head = false;
   {
     std::lock_guard lock(rng_mu_);
-    if (!sample_request_.path || sample_path_ != path) {
-      sample_path_ = std::string(path);
+    if (!sample_request_.path || *sample_request_.path != path) {
       sample_request_ = {std::string("mangaassist"), std::string("POST"), std::string(path),
                          std::string("mangaassist"), std::nullopt};
     }

@@ -95,7 +95,6 @@ class RequestObserver final {
   std::mutex model_series_mu_;
   std::vector<std::unique_ptr<ModelSeries>> model_series_;
   // The head sampler's view of a request: the same for every request on one path.
-  std::string sample_path_;
   observe::SampleRequest sample_request_;  // under rng_mu_
 };
 

@@ -15,12 +15,13 @@ namespace ma::core {
 
 // Virtual time for the simulator and for tests.
 //
-// Timers (coroutine sleeps and plain callbacks) sit in a heap ordered by (time, arming
-// order): equal times fire in the order they were armed, so a run is deterministic. The
-// io_context given at construction is the ready queue: a due timer resumes its coroutine (or
-// runs its callback) from the driving loop, then `advance_to`/`run_until` poll the io_context
-// until idle before moving time again. A cancelled sleep is resumed through the io_context,
-// never inside the code that cancelled it.
+// Timers (coroutine sleeps and plain callbacks) live in reusable slots, ordered by a heap of
+// (time, arming order): equal times fire in the order they were armed, so a run is
+// deterministic. The io_context given at construction is the ready queue: a due timer's
+// coroutine (or callback) is posted to it, and `advance_to`/`run_until` poll it until idle
+// before moving time again. (Resuming inline from the loop was measured slower: coroutines
+// resumed outside the io_context post what they would otherwise dispatch.) A cancelled sleep
+// is resumed through the io_context too, never inside the code that cancelled it.
 //
 // Thread safety: none. One thread drives a SimClock and its io_context.
 class SimClock final : public Clock {
