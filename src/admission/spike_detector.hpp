@@ -50,16 +50,27 @@ class SpikeDetector final {
 
  private:
   static constexpr std::size_t kBits = 1 << 16;
+  // One dimension of a second: the bits set, as a bitmap (membership) and as a list (so that
+  // a snapshot and a reset cost what was recorded, not the size of the bitmap: at 11
+  // messages a second, a window is a few hundred bits, not 240 KB to merge).
+  struct Bits {
+    std::bitset<kBits> map;
+    std::vector<std::uint16_t> set;
+    void add(std::uint64_t hash);
+    void clear();
+  };
   struct Bucket {
     std::int64_t second = INT64_MIN;
     std::uint32_t requests = 0;
-    std::bitset<kBits> users, sources, questions;
+    Bits users, sources, questions;
   };
   Bucket& bucket_for(core::TimePoint now);
-  static double estimate(const std::bitset<kBits>& merged);
-
+  // Distinct bits over the window's buckets (their union's population count).
+  std::size_t distinct(const std::vector<const Bucket*>& window, Bits Bucket::*dim);
+  static double estimate(std::size_t set_bits);
   SpikeConfig config_;
   std::vector<std::unique_ptr<Bucket>> buckets_;
+  std::bitset<kBits> scratch_;  // all zeros between snapshots
 };
 
 }  // namespace ma::admission
