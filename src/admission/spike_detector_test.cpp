@@ -13,7 +13,9 @@ using namespace std::chrono_literals;
 
 const core::TimePoint kT0{std::chrono::hours(24)};
 
-std::uint64_t h(std::string_view what, int i) { return core::fnv1a(std::to_string(i), core::fnv1a(what)); }
+std::uint64_t h(std::string_view what, int i) {
+  return core::fnv1a(std::to_string(i), core::fnv1a(what));
+}
 
 TEST(SpikeDetectorTest, CountsDistinctSendersOverTheCompleteSecondsOfTheWindow) {
   SpikeDetector d;

@@ -462,6 +462,17 @@ std::optional<Duration> Pipeline::eta() const {
   return best;
 }
 
+double Pipeline::model_capacity(double sonnet_quota, double haiku_quota) const {
+  double total = 0;
+  for (const auto& [lane, quota] :
+       {std::pair{sonnet_.get(), sonnet_quota}, std::pair{haiku_.get(), haiku_quota}}) {
+    auto& l = const_cast<Lane&>(*lane);
+    std::lock_guard lock(l.mu);
+    total += l.limiter.enabled() ? std::min(quota, l.limiter.fill_rate()) : quota;
+  }
+  return total;
+}
+
 ServiceStatus Pipeline::status() const {
   ServiceStatus s;
   const TimePoint now = deps_.clock.now();

@@ -181,6 +181,10 @@ class Pipeline final {
                                        core::Deadline deadline);
 
   ServiceStatus status() const;
+  // What the models can take now (requests/s): each model's `quota`, or its adaptive
+  // limiter's rate once that has seen throttles, whichever is lower; summed. Cheap (no
+  // strings): admission asks once a second.
+  double model_capacity(double sonnet_quota, double haiku_quota) const;
   // When the models are expected back: the soonest breaker probe, if any is open.
   std::optional<core::Duration> eta() const;
   const PipelineConfig& config() const { return config_; }

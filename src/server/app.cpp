@@ -109,12 +109,7 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   // What the models can take now: their quotas, or the adaptive limiters' rates once those
   // have seen throttles.
   auto capacity = [p = app->pipeline_.get(), sq = c.sonnet_quota_rps, hq = c.haiku_quota_rps] {
-    double total = 0;
-    for (const auto& m : p->status().models) {
-      const double quota = m.name == "haiku" ? hq : sq;
-      total += m.limiter_enabled ? std::min(quota, m.limiter_rate) : quota;
-    }
-    return total;
+    return p->model_capacity(sq, hq);
   };
   app->admission_ = std::make_unique<admission::Admission>(clock, c.admission, capacity);
 

@@ -351,11 +351,7 @@ void Engine::build_gateway() {
     const double share = 1.0 / static_cast<double>(std::max<std::size_t>(1, pipelines_.size()));
     double total = 0;
     for (const auto& p : pipelines_) {
-      for (const auto& m : p->status().models) {
-        const double quota =
-            share * (m.name == "haiku" ? s_.haiku.capacity_rps : s_.sonnet.capacity_rps);
-        total += m.limiter_enabled ? std::min(quota, m.limiter_rate) : quota;
-      }
+      total += p->model_capacity(share * s_.sonnet.capacity_rps, share * s_.haiku.capacity_rps);
     }
     return total;
   });
