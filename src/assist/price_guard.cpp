@@ -1,6 +1,7 @@
 #include "assist/price_guard.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace ma::assist {
 
@@ -27,13 +28,17 @@ std::vector<int> extract_yen(std::string_view text) {
   auto starts = [&](std::size_t pos, std::string_view w) {
     return text.substr(pos, w.size()) == w;
   };
+  // Only these bytes can start a price: the lead bytes of ¥ (C2) and ￥ (EF), J, a digit.
+  static constexpr auto kMayStart = [] {
+    std::array<bool, 256> t{};
+    t[0xC2] = t[0xEF] = t['J'] = true;
+    for (int d = '0'; d <= '9'; ++d) t[static_cast<std::size_t>(d)] = true;
+    return t;
+  }();
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
   for (std::size_t i = 0; i < text.size();) {
-    // Only four bytes can start a price: the lead bytes of ¥ (C2) and ￥ (EF), J, a digit.
-    const char c = text[i];
-    if (c != '\xC2' && c != '\xEF' && c != 'J' && !is_digit(c)) {
-      ++i;
-      continue;
-    }
+    while (i < text.size() && !kMayStart[bytes[i]]) ++i;
+    if (i == text.size()) break;
     // Prefix forms: ¥N, ￥N, JPY N.
     std::size_t after = std::string_view::npos;
     if (starts(i, "¥"))
