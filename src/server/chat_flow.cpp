@@ -83,10 +83,6 @@ asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSin
         admission_request(in.user, in.session, in.remote, in.message);
     ar = co_await admission.wait_in_queue(std::move(areq), std::move(on_queued));
   }
-  if (ar->outcome == admission::Outcome::kUserLimited) {
-    settle_admission(*ar, in, who, out);
-    co_return out;
-  }
   // The question is kept for the log only.
   std::string question = observer.logs() ? in.message : std::string();
   if (settle_admission(*ar, in, who, out)) {
@@ -95,6 +91,8 @@ asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSin
     assist::ChatRequest creq{std::move(in.message), std::move(in.session), std::move(in.user),
                              std::move(in.trace_id)};
     out.reply = co_await pipeline.handle(std::move(creq), std::move(on_chunk), deadline);
+  } else if (out.refused) {
+    co_return out;  // an honest 429, already recorded: there is no reply to observe
   }
   out.trace = observer.on_reply(out.reply, question, who, out.admission);
   co_return out;
