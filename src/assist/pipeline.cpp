@@ -103,8 +103,9 @@ Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
                                     deps.clock.now())),
       seeds_(seed),
       conversations_(config_.conversation),
-      own_understanding_(deps.understanding != nullptr ? 0 : 65'536),
-      understanding_(deps.understanding != nullptr ? *deps.understanding : own_understanding_) {}
+      own_understanding_(deps.understanding != nullptr ? nullptr
+                                                       : std::make_unique<UnderstandingMemo>()),
+      understanding_(deps.understanding != nullptr ? *deps.understanding : *own_understanding_) {}
 
 Pipeline::~Pipeline() = default;
 

@@ -224,7 +224,7 @@ class Pipeline final {
   std::mutex dedupe_mu_;
   std::unordered_map<std::uint64_t, std::pair<Reply, core::TimePoint>> dedupe_;
   ConversationMemory conversations_;
-  UnderstandingMemo own_understanding_;
+  std::unique_ptr<UnderstandingMemo> own_understanding_;  // when Deps gives none
   UnderstandingMemo& understanding_;
 };
 

@@ -186,32 +186,33 @@ UnderstandingMemo::UnderstandingMemo(std::size_t max_entries) : per_shard_(max_e
 
 std::shared_ptr<const Understanding> UnderstandingMemo::get(std::string_view text,
                                                             const catalog::Catalog& catalog) {
-  auto fresh = [&] {
+  // Understanding runs outside the shard's lock; only an entry that is kept holds its text.
+  auto fresh = [&](bool keep) {
     auto e = std::make_shared<Entry>();
-    e->text = std::string(text);
+    if (keep) e->text = std::string(text);
     e->u = understand(text, catalog);
     return e;
   };
   if (per_shard_ == 0 || text.size() > 512) {
-    auto e = fresh();
+    auto e = fresh(false);
     return {e, &e->u};
   }
   const std::uint64_t h = core::fnv1a(text);
   Shard& s = shards_[(h >> 32) % kShards];
+  bool seen_before = false;
   {
     std::lock_guard lock(s.mu);
     if (const auto* e = s.map.find(h); e != nullptr && (*e)->text == text) return {*e, &(*e)->u};
     std::uint64_t& seen = s.seen[h % kSeenPerShard];
-    if (seen != h) {  // first sighting: remember the hash only
-      seen = h;
-      auto e = fresh();
-      return {e, &e->u};
-    }
+    seen_before = seen == h;
+    seen = h;  // a first sighting leaves only its hash behind
   }
-  std::shared_ptr<const Entry> e = fresh();
-  std::lock_guard lock(s.mu);
-  if (s.map.size() >= per_shard_) s.map.clear();
-  s.map.find_or_insert(h, [&] { return e; }) = e;
+  std::shared_ptr<const Entry> e = fresh(seen_before);
+  if (seen_before) {
+    std::lock_guard lock(s.mu);
+    if (s.map.size() >= per_shard_) s.map.clear();
+    s.map.find_or_insert(h, [&] { return e; }) = e;
+  }
   return {e, &e->u};
 }
 
