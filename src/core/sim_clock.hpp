@@ -1,6 +1,6 @@
 #pragma once
 
-#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
@@ -62,14 +62,16 @@ class SimClock final : public Clock {
   TimePoint next_timer_at();
 
  private:
-  using SleepHandler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
+  // The completion handler of a coroutine suspended in sleep_until (its concrete type: no
+  // type-erased copy on the heap per sleep). Called with true when the time was reached.
+  using SleepHandler =
+      boost::asio::async_result<boost::asio::use_awaitable_t<>, void(bool)>::handler_type;
   // Timers live in reusable slots; a TimerId is (generation << 32 | slot), so a stale id (a
   // timer that fired or was cancelled, its slot since reused) is recognised without a map.
   struct Entry {
     std::uint32_t generation = 0;
     bool armed = false;
-    // NOTE: Boost 1.81's any_completion_handler move-assignment recurses forever; the
-    // handler is only ever move-constructed (optional::emplace), never assigned.
+    // Only ever move-constructed (optional::emplace), never assigned.
     std::optional<SleepHandler> sleeper;  // either a suspended coroutine...
     std::function<void()> callback;       // ...or a plain callback
     boost::asio::cancellation_slot slot;
