@@ -109,17 +109,15 @@ Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
 
 Pipeline::~Pipeline() = default;
 
-asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& req,
-                                                          core::Random& rng,
-                                                          const TierChunkSink& sink, Tier tier,
-                                                          Reply& reply) {
+asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& req,
+                                          core::Random& rng, const TierChunkSink& sink, Tier tier,
+                                          Reply& reply, LaneResult& result) {
   core::Clock& clock = deps_.clock;
   lane.retry.set_max_attempts(deps_.flags.retry_max_attempts());
   auto attempts = lane.retry.begin(clock.now(), req.deadline);
   const fm::ChunkSink chunk = [&](std::string_view text) {
     if (sink) sink(tier, text);
   };
-  LaneResult result;
   for (;;) {
     // Admission to the model: the adaptive client limiter, then the breaker.
     // Each waiter reserves its slot and sleeps once (no herd of pollers).
@@ -132,7 +130,7 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
       }
       if (!wait) {
         result.skipped = "client_rate_limited";
-        co_return result;
+        co_return;
       }
       if (*wait > Duration::zero()) co_await clock.wait_for(*wait);
     }
@@ -147,11 +145,11 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
     }
     if (!within_quota) {
       result.skipped = "over_quota";
-      co_return result;
+      co_return;
     }
     if (!permitted) {
       result.skipped = "breaker_open";
-      co_return result;
+      co_return;
     }
 
     const TimePoint start = clock.now();
@@ -176,7 +174,7 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
       attempts.on_success();
       result.reply = std::move(r).value();
       result.error.reset();
-      co_return result;
+      co_return;
     }
     result.error = r.error();
     const auto decision =
@@ -186,7 +184,7 @@ asio::awaitable<Pipeline::LaneResult> Pipeline::call_lane(Lane& lane, const fm::
     } else if (decision.verdict == resilience::RetryVerdict::kBudgetExceeded) {
       stats_.budget_refusals.fetch_add(1, std::memory_order_relaxed);
     }
-    if (!decision.retry()) co_return result;
+    if (!decision.retry()) co_return;
     co_await clock.wait_for(decision.delay);
   }
 }
@@ -352,8 +350,14 @@ void Pipeline::finish(const Retrieved* r, Reply& reply) {
 
 asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
                                         core::Deadline deadline) {
-  core::Clock& clock = deps_.clock;
   Reply reply;
+  co_await handle_into(req, reply, std::move(on_chunk), deadline);
+  co_return reply;
+}
+
+asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, TierChunkSink on_chunk,
+                                            core::Deadline deadline) {
+  core::Clock& clock = deps_.clock;
   reply.started = clock.now();
   reply.trace_id = std::move(req.trace_id);
   core::Random rng(0);
@@ -373,7 +377,7 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
   const std::string_view asker = req.user ? std::string_view(req.user->id) : req.session_id;
   const std::uint64_t dedupe_key =
       asker.empty() ? 0 : core::fnv1a(u.normalized, core::fnv1a(asker) ^ 0x7c) | 1;
-  if (dedupe_key != 0 && replay_duplicate(dedupe_key, reply)) co_return reply;
+  if (dedupe_key != 0 && replay_duplicate(dedupe_key, reply)) co_return;
 
   Retrieved r = retrieve(u, req.user, deps_.catalog, clock.wall_now());
   reply.product_ids = r.product_ids;
@@ -418,7 +422,8 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
           if (stagger > Duration::zero()) co_await clock.wait_for(stagger);
         }
         mreq.model_id = std::string(lane.provider.name());
-        LaneResult lr = co_await call_lane(lane, mreq, rng, on_chunk, tier, reply);
+        LaneResult lr;
+        co_await call_lane(lane, mreq, rng, on_chunk, tier, reply, lr);
         if (tier == Tier::kPrimary) primary_tried = lr.skipped.empty();
         if (lr.reply) {
           take_model_answer(std::move(*lr.reply), tier, r, cache_key, reply);
@@ -446,7 +451,6 @@ asio::awaitable<Reply> Pipeline::handle(ChatRequest req, TierChunkSink on_chunk,
   if (reply.degraded && dedupe_key != 0) dedupe_store(dedupe_key, reply, clock.now());
   if (!reply.degraded && converse)
     conversations_.remember(std::string(asker), req.message, reply.text, clock.now());
-  co_return reply;
 }
 
 std::optional<Duration> Pipeline::eta() const {

@@ -179,6 +179,11 @@ class Pipeline final {
   // Always completes, with exactly one Reply, by `deadline` (plus scheduling noise).
   boost::asio::awaitable<Reply> handle(ChatRequest req, TierChunkSink on_chunk,
                                        core::Deadline deadline);
+  // The same, into `reply`, which the caller owns; takes what it needs from `req` (both must
+  // outlive the call). The drivers use this form: with thousands of messages in flight, a
+  // result returned by value is one more copy in one more coroutine frame per message.
+  boost::asio::awaitable<void> handle_into(ChatRequest& req, Reply& reply, TierChunkSink on_chunk,
+                                           core::Deadline deadline);
 
   ServiceStatus status() const;
   // What the models can take now (requests/s): each model's `quota`, or its adaptive
@@ -194,9 +199,10 @@ class Pipeline final {
   struct Lane;
   struct LaneResult;
 
-  boost::asio::awaitable<LaneResult> call_lane(Lane& lane, const fm::ModelRequest& req,
-                                               core::Random& rng, const TierChunkSink& sink,
-                                               Tier tier, Reply& reply);
+  // Calls one model lane (limiter, breaker, retries) into `result`.
+  boost::asio::awaitable<void> call_lane(Lane& lane, const fm::ModelRequest& req,
+                                         core::Random& rng, const TierChunkSink& sink, Tier tier,
+                                         Reply& reply, LaneResult& result);
   // Degraded replies by asker and question (a 64-bit hash of both; 0: no asker).
   std::optional<Reply> dedupe_lookup(std::uint64_t key, core::TimePoint now);
   void dedupe_store(std::uint64_t key, const Reply& r, core::TimePoint now);

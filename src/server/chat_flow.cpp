@@ -74,6 +74,13 @@ bool ChatFlow::settle_admission(const admission::AdmissionResult& ar, ChatInput&
 asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSink on_queued,
                                               assist::TierChunkSink on_chunk) {
   ChatOutcome out;
+  co_await answer_into(in, out, std::move(on_queued), std::move(on_chunk));
+  co_return out;
+}
+
+asio::awaitable<void> ChatFlow::answer_into(ChatInput& in, ChatOutcome& out,
+                                            admission::QueuedSink on_queued,
+                                            assist::TierChunkSink on_chunk) {
   std::string who;
   // Most messages are decided at once; only a wait in the queue needs a coroutine.
   std::optional<admission::AdmissionResult> ar = admit_now(in, who);
@@ -90,12 +97,11 @@ asio::awaitable<ChatOutcome> ChatFlow::answer(ChatInput in, admission::QueuedSin
     const auto deadline = core::Deadline::after(clock, pipeline.config().deadline);
     assist::ChatRequest creq{std::move(in.message), std::move(in.session), std::move(in.user),
                              std::move(in.trace_id)};
-    out.reply = co_await pipeline.handle(std::move(creq), std::move(on_chunk), deadline);
+    co_await pipeline.handle_into(creq, out.reply, std::move(on_chunk), deadline);
   } else if (out.refused) {
-    co_return out;  // an honest 429, already recorded: there is no reply to observe
+    co_return;  // an honest 429, already recorded: there is no reply to observe
   }
   out.trace = observer.on_reply(out.reply, question, who, out.admission);
-  co_return out;
 }
 
 }  // namespace ma::server

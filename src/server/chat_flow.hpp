@@ -38,6 +38,12 @@ struct ChatFlow {
 
   boost::asio::awaitable<ChatOutcome> answer(ChatInput in, admission::QueuedSink on_queued = {},
                                              assist::TierChunkSink on_chunk = {});
+  // The same into `out`, which the caller owns; takes what it needs from `in` (both must
+  // outlive the call). No outcome is copied between coroutine frames: the simulator keeps
+  // thousands of messages in flight.
+  boost::asio::awaitable<void> answer_into(ChatInput& in, ChatOutcome& out,
+                                           admission::QueuedSink on_queued,
+                                           assist::TierChunkSink on_chunk);
 
  private:
   // Admission without waiting; nullopt: the message must wait in the queue. Sets `who`.

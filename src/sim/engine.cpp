@@ -530,7 +530,9 @@ asio::awaitable<void> Engine::handle(Msg m) {
     arrival_bin.resent++;
   }
   server::ChatFlow& flow = flows_[next_task_++ % flows_.size()];
-  const server::ChatOutcome out = co_await flow.answer(input_for(m));
+  server::ChatInput in = input_for(m);
+  server::ChatOutcome out;
+  co_await flow.answer_into(in, out, nullptr, nullptr);
   account(m, arrived, out);
 }
 
