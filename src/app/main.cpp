@@ -8,7 +8,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -354,22 +353,6 @@ int sim(std::vector<std::string> args) {
 
 }  // namespace
 
-#ifdef MA_WITH_JEMALLOC
-// jemalloc reads MALLOC_CONF once, before main. A simulation's working set is thousands of
-// coroutine frames spread over tens of megabytes, and transparent huge pages cut its TLB
-// misses (s2 about 20% faster, bench/RESULTS.md); the server keeps the default (no huge-page
-// compaction stall on a request's path). So `sim` re-executes itself once with huge pages on,
-// unless the user set MALLOC_CONF.
-namespace {
-void prefer_huge_pages(char** argv) {
-  if (std::getenv("MALLOC_CONF") != nullptr) return;
-  if (::setenv("MALLOC_CONF", "thp:always,metadata_thp:auto", 1) != 0) return;
-  ::execv("/proc/self/exe", argv);
-  ::unsetenv("MALLOC_CONF");  // no exec: run as we are
-}
-}  // namespace
-#endif
-
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
@@ -380,12 +363,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return serve(std::move(args));
   if (cmd == "chat") return chat(std::move(args));
   if (cmd == "logs") return logs(std::move(args));
-  if (cmd == "sim") {
-#ifdef MA_WITH_JEMALLOC
-    prefer_huge_pages(argv);
-#endif
-    return sim(std::move(args));
-  }
+  if (cmd == "sim") return sim(std::move(args));
   std::fprintf(stderr, "mangaassist: unknown command '%s'\n\n%s", argv[1], kUsage);
   return 2;
 }
