@@ -4,6 +4,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <cassert>
 
 namespace ma::core {
@@ -36,19 +37,52 @@ SimClock::TimerId SimClock::arm(TimePoint t, Handler* sleeper, std::function<voi
   }
   Entry& e = slots_[slot];
   e.armed = true;
+  e.seq = next_seq_++;
   if (sleeper != nullptr) e.sleeper.emplace(std::move(*sleeper));
   e.callback = std::move(callback);
   ++armed_;
-  const TimerId id = (static_cast<TimerId>(e.generation) << 32) | slot;
-  heap_.push(HeapItem{t, next_seq_++, id});
-  return id;
+  heap_push(HeapItem{t, e.seq, slot});
+  return (static_cast<TimerId>(e.seq) << 32) | slot;
+}
+
+void SimClock::heap_push(HeapItem item) {
+  std::size_t i = heap_.size();
+  heap_.push_back(item);
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 4;
+    if (!item.before(heap_[parent])) break;
+    heap_[i] = heap_[parent];
+    i = parent;
+  }
+  heap_[i] = item;
+}
+
+void SimClock::heap_pop() {
+  const HeapItem last = heap_.back();
+  heap_.pop_back();
+  const std::size_t n = heap_.size();
+  if (n == 0) return;
+  std::size_t i = 0;
+  for (;;) {
+    const std::size_t first = 4 * i + 1;
+    if (first >= n) break;
+    std::size_t best = first;
+    const std::size_t end = std::min(first + 4, n);
+    for (std::size_t c = first + 1; c < end; ++c) {
+      if (heap_[c].before(heap_[best])) best = c;
+    }
+    if (!heap_[best].before(last)) break;
+    heap_[i] = heap_[best];
+    i = best;
+  }
+  heap_[i] = last;
 }
 
 SimClock::Entry* SimClock::find(TimerId id) {
   const auto slot = static_cast<std::uint32_t>(id);
   if (slot >= slots_.size()) return nullptr;
   Entry& e = slots_[slot];
-  return e.armed && e.generation == static_cast<std::uint32_t>(id >> 32) ? &e : nullptr;
+  return e.armed && e.seq == static_cast<std::uint32_t>(id >> 32) ? &e : nullptr;
 }
 
 asio::awaitable<bool> SimClock::sleep_until(TimePoint t) {
@@ -91,7 +125,6 @@ void SimClock::fire(TimerId id, bool aborted) {
   if (e->slot.is_connected()) e->slot.clear();
   e->slot = {};
   e->armed = false;
-  ++e->generation;
   --armed_;
   free_slots_.push_back(static_cast<std::uint32_t>(id));
   if (sleeper) {
@@ -106,12 +139,12 @@ void SimClock::fire(TimerId id, bool aborted) {
 }
 
 void SimClock::prune() {
-  while (!heap_.empty() && find(heap_.top().id) == nullptr) heap_.pop();
+  while (!heap_.empty() && stale(heap_.front())) heap_pop();
 }
 
 TimePoint SimClock::next_timer_at() {
   prune();
-  return heap_.empty() ? TimePoint::max() : heap_.top().when;
+  return heap_.empty() ? TimePoint::max() : heap_.front().when;
 }
 
 void SimClock::poll() {
@@ -123,8 +156,9 @@ bool SimClock::step(TimePoint limit) {
   const TimePoint next = next_timer_at();
   if (next == TimePoint::max() || next > limit) return false;
   if (next > now_) now_ = next;
-  const TimerId id = heap_.top().id;
-  heap_.pop();
+  const HeapItem top = heap_.front();
+  const TimerId id = (static_cast<TimerId>(top.seq) << 32) | top.slot;
+  heap_pop();
   fire(id, /*aborted=*/false);
   poll();
   return true;

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <queue>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -66,21 +65,25 @@ class SimClock final : public Clock {
   // type-erased copy on the heap per sleep). Called with true when the time was reached.
   using SleepHandler =
       boost::asio::async_result<boost::asio::use_awaitable_t<>, void(bool)>::handler_type;
-  // Timers live in reusable slots; a TimerId is (generation << 32 | slot), so a stale id (a
-  // timer that fired or was cancelled, its slot since reused) is recognised without a map.
+  // Timers live in reusable slots; a TimerId is (arming number << 32 | slot), so a stale id
+  // (a timer that fired or was cancelled, its slot since reused) is recognised without a map.
   struct Entry {
-    std::uint32_t generation = 0;
+    std::uint32_t seq = 0;  // the arming number of the timer in this slot
     bool armed = false;
     // Only ever move-constructed (optional::emplace), never assigned.
     std::optional<SleepHandler> sleeper;  // either a suspended coroutine...
     std::function<void()> callback;       // ...or a plain callback
     boost::asio::cancellation_slot slot;
   };
+  // 16 bytes: four children share a cache line or two in the 4-ary heap.
   struct HeapItem {
     TimePoint when;
-    std::uint64_t seq;  // arming order: the tie-break between equal times
-    TimerId id;
-    bool operator>(const HeapItem& o) const { return when != o.when ? when > o.when : seq > o.seq; }
+    std::uint32_t seq;  // arming order, the tie-break between equal times (wraps: compared
+                        // as a difference, valid while equal times are < 2^31 armings apart)
+    std::uint32_t slot;
+    bool before(const HeapItem& o) const {
+      return when != o.when ? when < o.when : static_cast<std::int32_t>(seq - o.seq) < 0;
+    }
   };
 
   template <class Handler>
@@ -90,6 +93,14 @@ class SimClock final : public Clock {
   void fire(TimerId id, bool aborted);
   // Drops fired and cancelled timers from the heap top.
   void prune();
+  // A 4-ary min-heap of armed (and some stale) timers in heap_: half the depth of a binary
+  // heap, and a node's children are adjacent.
+  void heap_push(HeapItem item);
+  void heap_pop();
+  bool stale(const HeapItem& item) const {
+    const Entry& e = slots_[item.slot];
+    return !e.armed || e.seq != item.seq;
+  }
   // Fires the earliest timer if it is due at or before `limit`, then polls. False if none.
   bool step(TimePoint limit);
   void poll();
@@ -98,11 +109,11 @@ class SimClock final : public Clock {
   TimePoint now_;
   TimePoint start_;
   WallTime wall_start_;
-  std::uint64_t next_seq_ = 0;
+  std::uint32_t next_seq_ = 0;
   std::size_t armed_ = 0;
   std::vector<Entry> slots_;
   std::vector<std::uint32_t> free_slots_;
-  std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap_;
+  std::vector<HeapItem> heap_;
 };
 
 }  // namespace ma::core
