@@ -1,9 +1,11 @@
 #include "sim/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <charconv>
 #include <cmath>
 #include <memory>
 
@@ -417,12 +419,34 @@ void Engine::schedule_catalog_events() {
   }
 }
 
+namespace {
+
+// Decimal digits of `n` into `buf` (no allocation); returns the view.
+std::string_view decimal(std::uint64_t n, std::array<char, 20>& buf) {
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), n);
+  return {buf.data(), static_cast<std::size_t>(end - buf.data())};
+}
+
+// fnv1a(to_string(n) + suffix), without building the string.
+std::uint64_t hash_with(std::uint64_t n, std::string_view suffix) {
+  std::array<char, 20> buf;
+  return core::fnv1a(suffix, core::fnv1a(decimal(n, buf)));
+}
+
+}  // namespace
+
 catalog::User Engine::user_of(std::uint32_t u) const {
-  const std::uint64_t h = core::fnv1a(std::to_string(u) + "tier");
+  const std::uint64_t h = hash_with(u, "tier");
   const double x = static_cast<double>(h % 10'000) / 10'000.0;
   const auto tier =
       x < s_.traffic.premium_share ? catalog::UserTier::kPremium : catalog::UserTier::kRegistered;
-  return catalog::User{"u" + std::to_string(u), "user", tier};
+  std::array<char, 20> buf;
+  catalog::User user{{}, "user", tier};
+  const std::string_view digits = decimal(u, buf);
+  user.id.reserve(1 + digits.size());
+  user.id += 'u';
+  user.id += digits;
+  return user;
 }
 
 void Engine::send(Msg m, TimePoint at) {
@@ -505,19 +529,35 @@ void Engine::abuse(const Abuse& a, double from_s) {
 }
 
 server::ChatInput Engine::input_for(const Msg& m) {
+  // Called for every message: appended from digits, no temporary strings.
   const bool registered =
       !m.abusive && static_cast<double>(m.user % 1000) < s_.traffic.registered_share * 1000;
+  std::array<char, 20> buf;
   server::ChatInput in;
-  in.message = questions_[m.question].text;
-  if (m.nonce != 0) in.message += std::to_string(m.nonce);
+  const std::string& text = questions_[m.question].text;
+  if (m.nonce != 0) {
+    const std::string_view nonce = decimal(m.nonce, buf);
+    in.message.reserve(text.size() + nonce.size());
+    in.message += text;
+    in.message += nonce;
+  } else {
+    in.message = text;
+  }
   if (registered) {
     in.user = user_of(m.user);
   } else {
-    in.session = (m.abusive ? "bot-" : "s-") + std::to_string(m.user);
+    const std::string_view digits = decimal(m.user, buf);
+    in.session.reserve(4 + digits.size());
+    in.session += m.abusive ? "bot-" : "s-";
+    in.session += digits;
   }
-  in.remote = "10." + std::to_string((m.user >> 16) & 255) + "." +
-              std::to_string((m.user >> 8) & 255) + "." + std::to_string(m.user & 255);
-  in.trace_id = "1-sim-" + std::to_string(next_trace_++);
+  in.remote = "10.";
+  for (const unsigned shift : {16U, 8U, 0U}) {
+    in.remote += decimal((m.user >> shift) & 255, buf);
+    if (shift != 0) in.remote += '.';
+  }
+  in.trace_id = "1-sim-";
+  in.trace_id += decimal(next_trace_++, buf);
   return in;
 }
 
@@ -593,8 +633,8 @@ void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist:
                          int retry_after_s) {
   if (!failed) return;
   const Behaviour& bh = s_.behaviour;
-  const bool auto_client = static_cast<double>(core::fnv1a(std::to_string(m.user) + "client") %
-                                               10'000) < bh.auto_retry_share * 10'000;
+  const bool auto_client =
+      static_cast<double>(hash_with(m.user, "client") % 10'000) < bh.auto_retry_share * 10'000;
   double p = 0;
   double delay = rng_.uniform(bh.resend_min_s, bh.resend_max_s);
   if (auto_client && m.attempt == 0) {
