@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "assist/catalog_fixture.hpp"
+#include "assist/retrieval.hpp"
 
 namespace ma::assist {
 namespace {
@@ -13,6 +14,19 @@ TEST(PriceGuardTest, ExtractsYenInEveryWrittenForm) {
   EXPECT_EQ(extract_yen("JPY 528 or 600 yen"), (std::vector<int>{528, 600}));
   EXPECT_EQ(extract_yen("volume 105, 20% off, order #12345, 3 left"), std::vector<int>{});
   EXPECT_EQ(extract_yen("¥"), std::vector<int>{});
+}
+
+TEST(PriceGuardTest, ReadsBackEveryPriceRetrievalWrites) {
+  EXPECT_EQ(format_yen(1320, fm::Language::kJa), "1,320円");
+  EXPECT_EQ(format_yen(1320, fm::Language::kEn), "¥1,320");
+  EXPECT_EQ(format_yen(0, fm::Language::kEn), "¥0");
+  EXPECT_EQ(format_yen(999, fm::Language::kJa), "999円");
+  EXPECT_EQ(format_yen(-1500, fm::Language::kEn), "¥-1,500");
+  for (int yen : {1, 12, 123, 1234, 12345, 123456, 1000000}) {
+    for (auto lang : {fm::Language::kJa, fm::Language::kEn}) {
+      EXPECT_EQ(extract_yen("only " + format_yen(yen, lang) + " today"), std::vector<int>{yen});
+    }
+  }
 }
 
 class PriceGuardCatalogTest : public CatalogTest {};

@@ -1,23 +1,39 @@
 #include "assist/retrieval.hpp"
 
+#include <array>
+
+#include "core/text.hpp"
+
 namespace ma::assist {
 
 using catalog::Series;
 using fm::Language;
 
-std::string format_yen(int yen, Language lang) {
-  std::string digits = std::to_string(yen);
-  std::string grouped;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) grouped.push_back(',');
-    grouped.push_back(digits[i]);
-  }
-  return lang == Language::kJa ? grouped + "円" : "¥" + grouped;
-}
-
 namespace {
 
-std::string series_url(const Series& s) { return "/series/" + s.id; }
+// "¥1,320" / "1,320円", appended.
+void append_yen(std::string& out, int yen, Language lang) {
+  const core::Dec dec(yen);
+  std::string_view digits = dec.view();
+  std::array<char, 32> buf;
+  std::size_t n = 0;
+  if (digits.front() == '-') {
+    buf[n++] = '-';
+    digits.remove_prefix(1);
+  }
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) buf[n++] = ',';
+    buf[n++] = digits[i];
+  }
+  const std::string_view grouped(buf.data(), n);
+  if (lang == Language::kJa) {
+    core::str_append(out, grouped, "円");
+  } else {
+    core::str_append(out, "¥", grouped);
+  }
+}
+
+std::string series_url(const Series& s) { return core::str_cat("/series/", s.id); }
 
 std::string status_text(std::string_view status, Language lang) {
   if (lang == Language::kJa) {
@@ -35,50 +51,59 @@ void price_facts(Retrieved& r, const catalog::Catalog& cat, const Series& s, int
   auto p = cat.volume(s, volume);
   if (!p) return;
   const auto q = cat.quote(*p, now);
-  r.product = p;
-  r.quote = q;
   r.product_ids.push_back(p->id);
+  r.product = std::move(p);
+  r.quote = q;
   const std::string& title = s.display_title(ja);
-  std::string line;
+  std::string& line = r.facts.lines.emplace_back();
+  line.reserve(160);
   if (ja) {
-    line = title + " " + std::to_string(volume) + "巻は" + format_yen(q.price, r.u->lang) +
-           "（税込）です。";
+    core::str_append(line, title, " ", core::Dec(volume), "巻は");
+    append_yen(line, q.price, r.u->lang);
+    line += "（税込）です。";
     if (q.sale != nullptr) {
-      line += "ただいま" + (q.sale->name_ja.empty() ? q.sale->name : q.sale->name_ja) + "で" +
-              std::to_string(q.sale->discount_pct) + "%オフ（通常" +
-              format_yen(q.list_price, r.u->lang) + "）。";
+      core::str_append(line, "ただいま", q.sale->name_ja.empty() ? q.sale->name : q.sale->name_ja,
+                       "で", core::Dec(q.sale->discount_pct), "%オフ（通常");
+      append_yen(line, q.list_price, r.u->lang);
+      line += "）。";
     }
   } else {
-    line = title + " volume " + std::to_string(volume) + " is " + format_yen(q.price, r.u->lang) +
-           " (tax included).";
+    core::str_append(line, title, " volume ", core::Dec(volume), " is ");
+    append_yen(line, q.price, r.u->lang);
+    line += " (tax included).";
     if (q.sale != nullptr) {
-      line += " That is " + std::to_string(q.sale->discount_pct) + "% off the usual " +
-              format_yen(q.list_price, r.u->lang) + " in our " + q.sale->name + ".";
+      core::str_append(line, " That is ", core::Dec(q.sale->discount_pct), "% off the usual ");
+      append_yen(line, q.list_price, r.u->lang);
+      core::str_append(line, " in our ", q.sale->name, ".");
     }
   }
-  r.facts.lines.push_back(line);
 }
 
 void stock_fact(Retrieved& r, const catalog::Product& p, const Series& s) {
   const bool ja = r.u->lang == Language::kJa;
   const std::string& title = s.display_title(ja);
-  std::string line;
+  const core::Dec volume(p.volume), stock(p.stock);
   if (ja) {
-    line = p.stock > 0 ? title + " " + std::to_string(p.volume) + "巻は在庫があります（残り" +
-                             std::to_string(p.stock) + "冊）。"
-                       : title + " " + std::to_string(p.volume) +
-                             "巻は現在在庫切れです。入荷通知を設定できます。";
+    r.facts.lines.push_back(
+        p.stock > 0
+            ? core::str_cat(title, " ", volume, "巻は在庫があります（残り", stock, "冊）。")
+            : core::str_cat(title, " ", volume, "巻は現在在庫切れです。入荷通知を設定できます。"));
   } else {
-    line = p.stock > 0
-               ? title + " volume " + std::to_string(p.volume) + " is in stock (" +
-                     std::to_string(p.stock) + " left)."
-               : title + " volume " + std::to_string(p.volume) +
-                     " is out of stock right now; you can ask to be notified when it is back.";
+    r.facts.lines.push_back(
+        p.stock > 0 ? core::str_cat(title, " volume ", volume, " is in stock (", stock, " left).")
+                    : core::str_cat(title, " volume ", volume,
+                                    " is out of stock right now; you can ask to be notified "
+                                    "when it is back."));
   }
-  r.facts.lines.push_back(line);
 }
 
 }  // namespace
+
+std::string format_yen(int yen, Language lang) {
+  std::string out;
+  append_yen(out, yen, lang);
+  return out;
+}
 
 Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& user,
                    const catalog::Catalog& cat, core::WallTime now) {
@@ -168,16 +193,24 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
       std::string names;
       for (const Series* x : r.recommendations) {
         if (!names.empty()) names += ja ? "、" : ", ";
-        names += ja ? "『" + x->display_title(true) + "』" : x->display_title(false);
+        if (ja) {
+          core::str_append(names, "『", x->display_title(true), "』");
+        } else {
+          names += x->display_title(false);
+        }
       }
       if (ja) {
-        r.facts.lines.push_back(s != nullptr ? "『" + s->display_title(true) + "』がお好きなら、" +
-                                                   names + "もおすすめです。"
-                                             : "いま人気のシリーズは" + names + "です。");
+        r.facts.lines.push_back(
+            s != nullptr
+                ? core::str_cat("『", s->display_title(true), "』がお好きなら、", names,
+                                "もおすすめです。")
+                : core::str_cat("いま人気のシリーズは", names, "です。"));
       } else {
-        r.facts.lines.push_back(s != nullptr ? "If you like " + s->display_title(false) +
-                                                   ", you may enjoy " + names + "."
-                                             : "Popular right now: " + names + ".");
+        r.facts.lines.push_back(
+            s != nullptr
+                ? core::str_cat("If you like ", s->display_title(false), ", you may enjoy ", names,
+                                ".")
+                : core::str_cat("Popular right now: ", names, "."));
       }
       r.answerable = true;
       break;
@@ -190,10 +223,11 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
       break;
     case Intent::kGeneral:
       if (s != nullptr) {
-        r.facts.lines.push_back(ja ? "『" + s->display_title(true) + "』は" +
-                                         std::to_string(s->volumes) + "巻まで発売中です。"
-                                   : s->display_title(false) + " has " +
-                                         std::to_string(s->volumes) + " volumes in our store.");
+        r.facts.lines.push_back(
+            ja ? core::str_cat("『", s->display_title(true), "』は", core::Dec(s->volumes),
+                               "巻まで発売中です。")
+               : core::str_cat(s->display_title(false), " has ", core::Dec(s->volumes),
+                               " volumes in our store."));
         r.answerable = true;
       }
       break;
@@ -206,17 +240,20 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
     r.actions.push_back({ja ? "注文履歴" : "Your orders", "/orders"});
   }
   if (s != nullptr) {
-    r.actions.push_back(
-        {ja ? s->display_title(true) + "の商品ページ" : s->display_title(false) + " in the store",
-         series_url(*s)});
+    r.actions.push_back({ja ? core::str_cat(s->display_title(true), "の商品ページ")
+                            : core::str_cat(s->display_title(false), " in the store"),
+                         series_url(*s)});
   }
   for (const Series* x : r.recommendations) {
     r.actions.push_back({x->display_title(ja), series_url(*x)});
   }
   if (u.faq != nullptr) r.actions.push_back({ja ? "ヘルプ" : "Help page", u.faq->url});
 
+  std::size_t draft_size = r.facts.lines.size();
+  for (const auto& l : r.facts.lines) draft_size += l.size();
+  r.facts.draft.reserve(draft_size);
   for (const auto& l : r.facts.lines) {
-    if (!r.facts.draft.empty()) r.facts.draft += ja ? "" : " ";
+    if (!r.facts.draft.empty() && !ja) r.facts.draft += ' ';
     r.facts.draft += l;
   }
   return r;

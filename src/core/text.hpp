@@ -2,6 +2,9 @@
 // Text helpers for Japanese and English input: UTF-8 validation, NFKC + case folding, script
 // detection. Everything is UTF-8 in, UTF-8 out.
 
+#include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -52,6 +55,43 @@ constexpr std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 0xcbf29ce484
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+// An integer as decimal digits, for str_cat / str_append (no allocation).
+class Dec {
+ public:
+  explicit Dec(long long v) {
+    const auto r = std::to_chars(buf_.data(), buf_.data() + buf_.size(), v);
+    size_ = static_cast<std::size_t>(r.ptr - buf_.data());
+  }
+  std::string_view view() const { return {buf_.data(), size_}; }
+
+ private:
+  std::array<char, 20> buf_{};
+  std::size_t size_ = 0;
+};
+
+namespace detail {
+inline std::string_view piece(std::string_view s) { return s; }
+inline std::string_view piece(const Dec& d) { return d.view(); }
+}  // namespace detail
+
+// Appends the pieces (strings, string views, literals, Dec) with one allocation at most:
+// replies and facts are built for every message.
+template <class... Parts>
+void str_append(std::string& out, const Parts&... parts) {
+  const std::string_view views[] = {detail::piece(parts)...};
+  std::size_t n = out.size();
+  for (std::string_view v : views) n += v.size();
+  if (n > out.capacity()) out.reserve(std::max(n, 2 * out.capacity()));
+  for (std::string_view v : views) out.append(v);
+}
+
+template <class... Parts>
+std::string str_cat(const Parts&... parts) {
+  std::string out;
+  str_append(out, parts...);
+  return out;
 }
 
 // Constant-time comparison (for tokens).

@@ -572,7 +572,7 @@ struct WsConn : std::enable_shared_from_this<WsConn> {
       if (outbox.empty() && closing) {
         // A close frame, so the client knows to reconnect (to another server) rather than
         // see the connection drop.
-        auto [cec] = co_await ws.async_close(
+        (void)co_await ws.async_close(
             websocket::close_reason(websocket::close_code::going_away, "server restarting"),
             kTuple);
         closed = true;
