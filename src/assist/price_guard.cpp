@@ -72,15 +72,14 @@ std::vector<int> extract_yen(std::string_view text) {
   return out;
 }
 
-PriceCheck check_prices(std::string_view text, const catalog::Product& product,
+PriceCheck check_prices(std::string_view text, std::string_view product_id,
                         const catalog::Catalog& catalog, core::WallTime now) {
   PriceCheck c;
-  const auto live = catalog.product(product.id);
-  if (!live) return c;
-  const auto q = catalog.quote(*live, now);
+  const auto q = catalog.quote(product_id, now);
+  if (!q) return c;
   for (int yen : extract_yen(text)) {
     c.checked = true;
-    if (yen != q.price && yen != q.list_price) {
+    if (yen != q->price && yen != q->list_price) {
       c.mismatch = true;
       c.wrong.push_back(yen);
     }

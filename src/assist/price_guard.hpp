@@ -22,9 +22,14 @@ struct PriceCheck {
   std::vector<int> wrong;
 };
 
-// Checks the amounts in `text` against the current quote of `product`.
-PriceCheck check_prices(std::string_view text, const catalog::Product& product,
+// Checks the amounts in `text` against the current quote of the product (read live from the
+// catalog; only the id of `product` is used). Unchecked when the catalog no longer has it.
+PriceCheck check_prices(std::string_view text, std::string_view product_id,
                         const catalog::Catalog& catalog, core::WallTime now);
+inline PriceCheck check_prices(std::string_view text, const catalog::Product& product,
+                               const catalog::Catalog& catalog, core::WallTime now) {
+  return check_prices(text, product.id, catalog, now);
+}
 
 // Checks recorded (product id, yen) statements, as cache entries keep them.
 PriceCheck check_stated(const std::vector<std::pair<std::string, int>>& stated,

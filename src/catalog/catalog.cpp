@@ -421,6 +421,16 @@ Quote Catalog::quote(const Product& p, core::WallTime now) const {
   return q;
 }
 
+std::optional<Quote> Catalog::quote(std::string_view product_id, core::WallTime now) const {
+  auto it = product_by_id_.find(product_id);
+  if (it == product_by_id_.end()) return std::nullopt;
+  const ProductRow& row = products_[it->second];
+  const int list = row.price.load(std::memory_order_relaxed);
+  Quote q{list, list, active_sale(series_[row.series_index].id, now)};
+  if (q.sale != nullptr) q.price = list * (100 - q.sale->discount_pct) / 100;
+  return q;
+}
+
 core::Status Catalog::update_product(std::string_view id, std::optional<int> price_jpy,
                                      std::optional<int> stock) {
   auto it = product_by_id_.find(id);

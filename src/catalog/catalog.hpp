@@ -120,6 +120,8 @@ class Catalog final {
   std::size_t product_count() const { return products_.size(); }
 
   Quote quote(const Product& p, core::WallTime now) const;
+  // The quote of a product by id, without copying the product; nullopt for an unknown id.
+  std::optional<Quote> quote(std::string_view product_id, core::WallTime now) const;
   const Sale* active_sale(std::string_view series_id, core::WallTime now) const;
   const std::vector<Sale>& sales() const { return sales_; }
 

@@ -55,6 +55,18 @@ TEST_F(CatalogTest, AppliesActiveSalesOnly) {
   EXPECT_EQ(catalog_->quote(*op, *parse_rfc3339_utc("2026-11-16T00:00:00Z")).sale, nullptr);
 }
 
+TEST_F(CatalogTest, QuotesByIdWhatItQuotesForTheProductAndFollowsPriceChanges) {
+  const auto by_id = catalog_->quote("mg-0009-v1", kNow);
+  ASSERT_TRUE(by_id.has_value());
+  const Quote q = catalog_->quote(*catalog_->product("mg-0009-v1"), kNow);
+  EXPECT_EQ(by_id->price, q.price);
+  EXPECT_EQ(by_id->list_price, q.list_price);
+  EXPECT_EQ(by_id->sale, q.sale);
+  ASSERT_TRUE(catalog_->update_product("mg-0009-v1", 600, std::nullopt).ok());
+  EXPECT_EQ(catalog_->quote("mg-0009-v1", kNow)->price, 600 * 80 / 100);
+  EXPECT_FALSE(catalog_->quote("mg-9999-v1", kNow).has_value());
+}
+
 TEST_F(CatalogTest, FindsSeriesInJapaneseAndEnglishMessages) {
   auto first = [&](std::string_view msg) -> std::string {
     auto m = catalog_->find_series(msg);

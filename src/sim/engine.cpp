@@ -621,10 +621,8 @@ void Engine::account(const Msg& m, TimePoint arrived, const server::ChatOutcome&
   // The auditor: does the reply state a price the catalog no longer has, without saying so?
   const std::string& pid = questions_[m.question].product_id;
   if (!failed && !pid.empty() && !r.disclaimer) {
-    if (auto p = catalog_->product(pid)) {
-      const assist::PriceCheck c = assist::check_prices(r.text, *p, *catalog_, clock_.wall_now());
-      if (c.checked && c.mismatch) b.stale_prices++;
-    }
+    const assist::PriceCheck c = assist::check_prices(r.text, pid, *catalog_, clock_.wall_now());
+    if (c.checked && c.mismatch) b.stale_prices++;
   }
   after_reply(m, failed, false, &r, r.retry_after_s);
 }
