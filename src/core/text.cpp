@@ -83,12 +83,38 @@ void utf8_append(std::string& out, char32_t cp) {
   }
 }
 
+namespace {
+
+// Code points NFKC + case folding leave unchanged whatever surrounds them (no decomposition,
+// no case, combining class 0, never the second half of a composition): hiragana and katakana
+// letters, the prolonged sound mark, 、。「」『』 and the unified ideographs. Checked against
+// utf8proc for every one of them (text_test.cpp).
+constexpr bool nfkc_stable_cjk(char32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3041 && c <= 0x3096) ||
+         (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || c == 0x3001 || c == 0x3002 ||
+         (c >= 0x300C && c <= 0x300F);
+}
+
+}  // namespace
+
 std::string nfkc_casefold(std::string_view s) {
   if (!is_valid_utf8(s)) return {};
-  // Pure ASCII needs only lower-casing.
-  bool ascii = true;
-  for (char c : s) ascii &= static_cast<unsigned char>(c) < 0x80;
-  if (ascii) {
+  // Most messages are ASCII, kana and kanji only: those need only ASCII lower-casing, and
+  // the full normalisation is several times the cost of the scan that proves it.
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  bool fast = true;
+  for (std::size_t i = 0; i < s.size() && fast;) {
+    if (p[i] < 0x80) {
+      ++i;
+    } else if ((p[i] & 0xF0) == 0xE0) {  // valid UTF-8: three bytes follow this lead
+      const char32_t cp = ((p[i] & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F);
+      fast = nfkc_stable_cjk(cp);
+      i += 3;
+    } else {
+      fast = false;
+    }
+  }
+  if (fast) {
     std::string out(s);
     for (auto& c : out) {
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -115,20 +141,32 @@ std::string normalize_folded_for_match(std::string_view folded) {
   std::string out;
   out.reserve(folded.size());
   bool pending_space = false;
-  const auto cps = utf8_decode(folded);
-  for (char32_t c : cps) {
-    const bool ascii_punct = c < 0x80 && !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
-    const bool cjk_punct = (c >= 0x3000 && c <= 0x303F && c != 0x3005) || c == 0x30FB ||
-                           c == 0x2015 || c == 0x2014 || c == 0x2010 || c == 0x00D7;
-    if (ascii_punct || cjk_punct) {
+  // Byte by byte: only ASCII and a few three-byte sequences can be punctuation here; every
+  // other sequence is copied as it is.
+  const auto* p = reinterpret_cast<const unsigned char*>(folded.data());
+  const std::size_t n = folded.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    const std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+    bool punct = false;
+    if (len == 1) {
+      punct = !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+    } else if (i + len <= n) {
+      char32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+      for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[i + k] & 0x3F);
+      punct = (cp >= 0x3000 && cp <= 0x303F && cp != 0x3005) || cp == 0x30FB || cp == 0x2015 ||
+              cp == 0x2014 || cp == 0x2010 || cp == 0x00D7;
+    }
+    if (punct) {
       pending_space = !out.empty();
-      continue;
+    } else {
+      if (pending_space) {
+        out.push_back(' ');
+        pending_space = false;
+      }
+      out.append(folded.substr(i, len));
     }
-    if (pending_space) {
-      out.push_back(' ');
-      pending_space = false;
-    }
-    utf8_append(out, c);
+    i += len;
   }
   return out;
 }
