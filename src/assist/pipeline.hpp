@@ -200,9 +200,9 @@ class Pipeline final {
   struct LaneResult;
 
   // Calls one model lane (limiter, breaker, retries) into `result`.
-  boost::asio::awaitable<void> call_lane(Lane& lane, const fm::ModelRequest& req,
-                                         core::Random& rng, const TierChunkSink& sink, Tier tier,
-                                         Reply& reply, LaneResult& result);
+  boost::asio::awaitable<void> call_lane(Lane& lane, const fm::ModelRequest& req, core::Random& rng,
+                                         const TierChunkSink& sink, Tier tier, Reply& reply,
+                                         LaneResult& result);
   // Degraded replies by asker and question (a 64-bit hash of both; 0: no asker).
   std::optional<Reply> dedupe_lookup(std::uint64_t key, core::TimePoint now);
   void dedupe_store(std::uint64_t key, const Reply& r, core::TimePoint now);

@@ -200,17 +200,15 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
         }
       }
       if (ja) {
-        r.facts.lines.push_back(
-            s != nullptr
-                ? core::str_cat("『", s->display_title(true), "』がお好きなら、", names,
-                                "もおすすめです。")
-                : core::str_cat("いま人気のシリーズは", names, "です。"));
+        r.facts.lines.push_back(s != nullptr
+                                    ? core::str_cat("『", s->display_title(true),
+                                                    "』がお好きなら、", names, "もおすすめです。")
+                                    : core::str_cat("いま人気のシリーズは", names, "です。"));
       } else {
-        r.facts.lines.push_back(
-            s != nullptr
-                ? core::str_cat("If you like ", s->display_title(false), ", you may enjoy ", names,
-                                ".")
-                : core::str_cat("Popular right now: ", names, "."));
+        r.facts.lines.push_back(s != nullptr
+                                    ? core::str_cat("If you like ", s->display_title(false),
+                                                    ", you may enjoy ", names, ".")
+                                    : core::str_cat("Popular right now: ", names, "."));
       }
       r.answerable = true;
       break;
@@ -223,11 +221,11 @@ Retrieved retrieve(const Understanding& u, const std::optional<catalog::User>& u
       break;
     case Intent::kGeneral:
       if (s != nullptr) {
-        r.facts.lines.push_back(
-            ja ? core::str_cat("『", s->display_title(true), "』は", core::Dec(s->volumes),
-                               "巻まで発売中です。")
-               : core::str_cat(s->display_title(false), " has ", core::Dec(s->volumes),
-                               " volumes in our store."));
+        r.facts.lines.push_back(ja ? core::str_cat("『", s->display_title(true), "』は",
+                                                   core::Dec(s->volumes), "巻まで発売中です。")
+                                   : core::str_cat(s->display_title(false), " has ",
+                                                   core::Dec(s->volumes),
+                                                   " volumes in our store."));
         r.answerable = true;
       }
       break;

@@ -1,5 +1,6 @@
 #include "assist/understanding.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -142,18 +143,29 @@ Understanding understand(std::string_view text, const catalog::Catalog& catalog)
   u.volume = find_volume(folded, title_begin, title_end);
 
   const std::string_view f = folded;
+  // English keywords need ASCII letters, Japanese ones need non-ASCII bytes: a text without
+  // either skips those scans (same result, a free-form text is scanned once for each list).
+  const bool latin = std::any_of(f.begin(), f.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+  const bool wide =
+      std::any_of(f.begin(), f.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  auto en = [&](std::initializer_list<std::string_view> words) {
+    return latin && has_word(f, words);
+  };
+  auto ja = [&](std::initializer_list<std::string_view> words) {
+    return wide && contains_any(f, words);
+  };
   const bool order_words =
-      has_word(f, {"order", "orders", "tracking", "shipped", "delivery", "package", "parcel"}) ||
-      contains_any(f, {"注文", "配送状況", "届", "荷物", "追跡", "発送状況"});
+      en({"order", "orders", "tracking", "shipped", "delivery", "package", "parcel"}) ||
+      ja({"注文", "配送状況", "届", "荷物", "追跡", "発送状況"});
   const bool price_words =
-      has_word(f, {"price", "prices", "cost", "costs", "how much", "sale", "discount", "yen"}) ||
-      contains_any(f, {"いくら", "値段", "価格", "円", "セール", "割引", "料金"});
+      en({"price", "prices", "cost", "costs", "how much", "sale", "discount", "yen"}) ||
+      ja({"いくら", "値段", "価格", "円", "セール", "割引", "料金"});
   const bool stock_words =
-      has_word(f, {"stock", "available", "availability", "in stock", "sold out", "buy"}) ||
-      contains_any(f, {"在庫", "買え", "売り切れ", "入荷", "購入でき"});
+      en({"stock", "available", "availability", "in stock", "sold out", "buy"}) ||
+      ja({"在庫", "買え", "売り切れ", "入荷", "購入でき"});
   const bool recommend_words =
-      has_word(f, {"recommend", "recommendation", "suggest", "similar", "like", "should i read"}) ||
-      contains_any(f, {"おすすめ", "オススメ", "お勧め", "似た", "みたいな", "ような"});
+      en({"recommend", "recommendation", "suggest", "similar", "like", "should i read"}) ||
+      ja({"おすすめ", "オススメ", "お勧め", "似た", "みたいな", "ような"});
   for (const auto& e : catalog.faq()) {
     for (const auto& kw : e.keywords) {
       if (!kw.empty() && u.normalized.find(kw) != std::string::npos) {

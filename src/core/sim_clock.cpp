@@ -1,10 +1,10 @@
 #include "core/sim_clock.hpp"
 
+#include <algorithm>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <cassert>
 
 namespace ma::core {
@@ -130,9 +130,8 @@ void SimClock::fire(TimerId id, bool aborted) {
   if (sleeper) {
     // Resumed through io_, never inside the caller (the driving loop, or code that cancels):
     // every simulated coroutine runs on io_, whose poll() runs what it posts next.
-    asio::post(io_, [h = std::move(*sleeper), reached = !aborted]() mutable {
-      std::move(h)(reached);
-    });
+    asio::post(io_,
+               [h = std::move(*sleeper), reached = !aborted]() mutable { std::move(h)(reached); });
   } else if (callback && !aborted) {
     asio::post(io_, std::move(callback));
   }

@@ -1,8 +1,8 @@
 #pragma once
 
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cstdint>
 #include <functional>
 #include <optional>

@@ -1,7 +1,6 @@
 #include "core/text.hpp"
 
 #include <gtest/gtest.h>
-
 #include <utf8proc.h>
 
 #include <climits>
@@ -29,10 +28,11 @@ TEST(TextTest, StrAppendKeepsWhatIsThereAndGrowsGeometrically) {
 // The normalisation as utf8proc does it, the oracle for nfkc_casefold's shortcut.
 std::string full_nfkc_casefold(std::string_view s) {
   utf8proc_uint8_t* mapped = nullptr;
-  const auto len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                                static_cast<utf8proc_ssize_t>(s.size()), &mapped,
-                                static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPAT |
-                                                               UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD));
+  const auto len =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                   static_cast<utf8proc_ssize_t>(s.size()), &mapped,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPAT |
+                                                  UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD));
   EXPECT_GE(len, 0);
   std::string out(reinterpret_cast<char*>(mapped), static_cast<std::size_t>(len));
   std::free(mapped);
@@ -53,7 +53,8 @@ TEST(TextTest, NfkcCasefoldAgreesWithUtf8procOnEveryBmpCodePoint) {
     if (cp >= 0xD800 && cp <= 0xDFFF) continue;
     for (const std::string& text :
          {utf8(cp), "A" + utf8(cp) + "Z", utf8(cp) + utf8(0x3099), "x" + utf8(cp) + "あ"}) {
-      ASSERT_EQ(nfkc_casefold(text), full_nfkc_casefold(text)) << "U+" << std::hex << static_cast<unsigned>(cp);
+      ASSERT_EQ(nfkc_casefold(text), full_nfkc_casefold(text))
+          << "U+" << std::hex << static_cast<unsigned>(cp);
     }
     ++checked;
   }
