@@ -36,24 +36,29 @@ bool ResponseCache::refresh(const std::string& key, std::string_view text, Durat
                             TimePoint now) {
   if (ttl <= Duration::zero()) return false;
   std::lock_guard lock(mu_);
-  auto it = index_.find(key);
-  if (it == index_.end() || it->second->reply.expires <= now || it->second->reply.text != text)
-    return false;
-  it->second->reply.expires = now + ttl;
-  touch_locked(it->second);
+  List::iterator* it = find_locked(key);
+  if (it == nullptr || (*it)->reply.expires <= now || (*it)->reply.text != text) return false;
+  (*it)->reply.expires = now + ttl;
+  touch_locked(*it);
   return true;
+}
+
+ResponseCache::List::iterator* ResponseCache::find_locked(const std::string& key) {
+  List::iterator* it = index_.find(key_hash(key));
+  return it != nullptr && (*it)->key == key ? it : nullptr;
 }
 
 std::optional<CachedReply> ResponseCache::get_local(const std::string& key, TimePoint now) {
   std::lock_guard lock(mu_);
-  auto it = index_.find(key);
-  if (it == index_.end()) return std::nullopt;
-  if (it->second->reply.expires <= now) {
-    erase_locked(it->second);
+  List::iterator* found = find_locked(key);
+  if (found == nullptr) return std::nullopt;
+  const List::iterator it = *found;
+  if (it->reply.expires <= now) {
+    erase_locked(it);
     return std::nullopt;
   }
-  touch_locked(it->second);
-  return it->second->reply;
+  touch_locked(it);
+  return it->reply;
 }
 
 void ResponseCache::put_local(const std::string& key, CachedReply reply, Duration ttl,
@@ -62,11 +67,13 @@ void ResponseCache::put_local(const std::string& key, CachedReply reply, Duratio
   reply.expires = now + ttl;
   const std::size_t bytes = key.size() + reply.text.size() + 64;
   std::lock_guard lock(mu_);
-  if (auto it = index_.find(key); it != index_.end()) erase_locked(it->second);
+  const std::uint64_t h = key_hash(key);
+  // The same key, or (once in 2^64) another with its hash: replaced either way.
+  if (List::iterator* old = index_.find(h)) erase_locked(*old);
   lru_.push_front(Node{key, std::move(reply), bytes, ++uses_});
   const Node* node = &lru_.front();
   for (const auto& p : node->reply.product_ids) by_product_[p].insert(node);
-  index_.emplace(node->key, lru_.begin());
+  index_.find_or_insert(h, [&] { return lru_.begin(); });
   bytes_ += bytes;
   evict_locked();
 }
@@ -86,7 +93,7 @@ void ResponseCache::erase_locked(List::iterator it) {
     }
   }
   bytes_ -= it->bytes;
-  index_.erase(std::string_view(it->key));
+  index_.erase(key_hash(it->key));
   lru_.erase(it);
 }
 
@@ -103,7 +110,7 @@ std::size_t ResponseCache::invalidate_product(const std::string& product_id) {
   if (bp == by_product_.end()) return 0;
   std::vector<List::iterator> doomed;
   doomed.reserve(bp->second.size());
-  for (const Node* n : bp->second) doomed.push_back(index_.at(n->key));
+  for (const Node* n : bp->second) doomed.push_back(*index_.find(key_hash(n->key)));
   for (auto it : doomed) erase_locked(it);
   return doomed.size();
 }
@@ -126,9 +133,9 @@ std::size_t ResponseCache::flush(std::string_view category) {
 bool ResponseCache::erase(const std::string& key) {
   if (shared_ != nullptr) shared_->erase(key);
   std::lock_guard lock(mu_);
-  auto it = index_.find(key);
-  if (it == index_.end()) return false;
-  erase_locked(it->second);
+  List::iterator* it = find_locked(key);
+  if (it == nullptr) return false;
+  erase_locked(*it);
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/flat_table.hpp"
 #include "core/time.hpp"
 
 namespace ma::cache {
@@ -101,12 +102,19 @@ class ResponseCache final {
   // entries are used thousands of times a second; a splice each time costs cache misses.
   void touch_locked(List::iterator it);
   void erase_locked(List::iterator it);
+  // The entry for `key`, or null. The index is keyed by a 64-bit hash of the key and every
+  // hit is checked against the node's key (two keys with one hash: the later put replaces
+  // the earlier entry).
+  List::iterator* find_locked(const std::string& key);
+  static std::uint64_t key_hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
   void evict_locked();
 
   CacheLimits limits_;
   mutable std::mutex mu_;
   List lru_;  // front = most recently used; nodes never move, so views into them stay valid
-  std::unordered_map<std::string_view, List::iterator> index_;  // views of Node::key
+  // Flat (no node per entry, no chain to chase): every answer from a model looks its
+  // question up here to refresh it.
+  core::FlatTable<List::iterator> index_;
   std::unordered_map<std::string, std::unordered_set<const Node*>> by_product_;
   std::size_t bytes_ = 0;
   std::uint64_t uses_ = 0;

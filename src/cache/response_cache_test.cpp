@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace ma::cache {
 namespace {
 
@@ -86,6 +88,52 @@ TEST(ResponseCacheTest, OrderAnswersAreKeyedPerUser) {
   ResponseCache c;
   c.put(a, entry("order_status", {}, "shipped with Yamato"), 1h, kT0);
   EXPECT_FALSE(c.get(b, kT0).has_value());
+}
+
+TEST(ResponseCacheTest, AgreesWithAMapThroughPutsErasesAndInvalidations) {
+  // Thousands of keys through the flat index: replaced, erased, invalidated by product and
+  // refreshed, checked against a plain map of what each key should hold.
+  ResponseCache c;
+  std::map<std::string, std::string> ref;
+  std::uint64_t x = 42;
+  auto next = [&x](std::uint64_t n) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (x >> 33) % n;
+  };
+  for (int i = 0; i < 20'000; ++i) {
+    const std::string key = "pricing|ja||question " + std::to_string(next(3'000));
+    const std::string product = "p" + std::to_string(next(50));
+    switch (next(4)) {
+      case 0:
+      case 1: {
+        const std::string text = "answer " + std::to_string(i) + " " + product;
+        c.put(key, entry("pricing", {product}, text), 1h, kT0);
+        ref[key] = text;
+        break;
+      }
+      case 2:
+        EXPECT_EQ(c.erase(key), ref.erase(key) == 1);
+        break;
+      default: {
+        const std::size_t n = c.invalidate_product(product);
+        const std::size_t want =
+            std::erase_if(ref, [&](const auto& kv) { return kv.second.ends_with(" " + product); });
+        EXPECT_EQ(n, want);
+      }
+    }
+    ASSERT_EQ(c.size(), ref.size()) << "step " << i;
+  }
+  for (int k = 0; k < 3'000; ++k) {
+    const std::string key = "pricing|ja||question " + std::to_string(k);
+    const auto got = c.get(key, kT0 + 1min);
+    const auto it = ref.find(key);
+    ASSERT_EQ(got.has_value(), it != ref.end()) << key;
+    if (got) {
+      EXPECT_EQ(got->text, it->second);
+      EXPECT_TRUE(c.refresh(key, it->second, 2h, kT0 + 1min));
+      EXPECT_FALSE(c.refresh(key, "another text", 2h, kT0 + 1min));
+    }
+  }
 }
 
 TEST(ResponseCacheTest, SamplesTheOldestFirst) {

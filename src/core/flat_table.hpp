@@ -5,8 +5,9 @@
 // growing or clearing frees one block instead of millions.
 //
 // Keys are hashes already (fnv1a of a user key, say); they are mixed again before probing.
-// There is no erase: `rebuild_without(drop)` copies the entries to keep into a fresh array,
-// which is how idle entries are forgotten (amortised by the caller, like a rehash).
+// `erase(key)` removes one entry (backward-shift deletion: no tombstones);
+// `rebuild_without(drop)` copies the entries to keep into a fresh array, which is how idle
+// entries are forgotten in bulk (amortised by the caller, like a rehash).
 // Thread safety: none; callers serialise.
 
 #include <cstdint>
@@ -55,6 +56,28 @@ class FlatTable final {
         return s.value;
       }
     }
+  }
+
+  // Removes the entry for `key`; false when there was none. Later entries of its probe run
+  // move back into the hole, so lookups never need tombstones.
+  bool erase(std::uint64_t key) {
+    const std::uint64_t k = stored(key);
+    std::size_t hole = index(k);
+    for (;; hole = (hole + 1) & mask()) {
+      if (slots_[hole].key == kEmpty) return false;
+      if (slots_[hole].key == k) break;
+    }
+    for (std::size_t j = (hole + 1) & mask(); slots_[j].key != kEmpty; j = (j + 1) & mask()) {
+      // Entry j may fill the hole unless its home lies after the hole (cyclically, up to j).
+      const std::size_t home = index(slots_[j].key);
+      if (((j - home) & mask()) >= ((j - hole) & mask())) {
+        slots_[hole] = std::move(slots_[j]);
+        hole = j;
+      }
+    }
+    slots_[hole] = Slot{};
+    --size_;
+    return true;
   }
 
   // Keeps only the entries for which `drop(value)` is false, in an array sized for them (at

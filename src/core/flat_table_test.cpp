@@ -38,6 +38,37 @@ TEST(FlatTableTest, AgreesWithAStandardMapThroughGrowthAndRebuilds) {
   EXPECT_LE(t.size() * 4, t.capacity() * 3);  // never more than 3/4 full
 }
 
+TEST(FlatTableTest, EraseKeepsEveryOtherEntryFindableInACrowdedTable) {
+  // A small table near its load limit (long probe runs that wrap around the end), random
+  // inserts and erases, checked against a standard map after every step.
+  // At most 11 keys in 16 slots: the table never grows, and stays up to 11/16 full.
+  FlatTable<int> t(16);
+  std::unordered_map<std::uint64_t, int> ref;
+  Random rng(11);
+  for (int i = 0; i < 100'000; ++i) {
+    const std::uint64_t k = rng.below(11);
+    if (rng.chance(0.5)) {
+      t.find_or_insert(k, [] { return 0; }) += 1;
+      ref[k] += 1;
+    } else {
+      EXPECT_EQ(t.erase(k), ref.erase(k) == 1) << k;
+    }
+    ASSERT_EQ(t.size(), ref.size());
+    if (i % 97 == 0) {
+      for (std::uint64_t q = 0; q < 11; ++q) {
+        const int* got = t.find(q);
+        const auto it = ref.find(q);
+        ASSERT_EQ(got != nullptr, it != ref.end()) << q << " at step " << i;
+        if (got != nullptr) {
+          ASSERT_EQ(*got, it->second);
+        }
+      }
+    }
+  }
+  EXPECT_FALSE(t.erase(1'000));
+  EXPECT_EQ(t.capacity(), 16u);
+}
+
 TEST(FlatTableTest, RebuildShrinksToTheSurvivors) {
   FlatTable<int> t;
   for (int i = 0; i < 100'000; ++i)
