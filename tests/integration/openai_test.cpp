@@ -87,7 +87,7 @@ class OpenAiTest : public ::testing::Test {
  protected:
   ModelResult call(std::vector<std::string>* chunks = nullptr, core::Duration budget = 3s) {
     asio::io_context io;
-    auto p = OpenAiCompatible::create({mock_.url(), "sk-test", "llama-3", "sonnet", 128});
+    auto p = OpenAiCompatible::create({mock_.url(), "sk-test", "llama-3", "sonnet", 128, ""});
     EXPECT_TRUE(p.ok());
     ModelRequest req;
     req.lang = Language::kJa;
@@ -164,7 +164,7 @@ TEST_F(OpenAiTest, TheDeadlineBoundsASilentServer) {
 }
 
 TEST_F(OpenAiTest, BadBaseUrlIsAConfigError) {
-  EXPECT_FALSE(OpenAiCompatible::create({"ftp://x", "", "m", "sonnet", 10}).ok());
+  EXPECT_FALSE(OpenAiCompatible::create({"ftp://x", "", "m", "sonnet", 10, ""}).ok());
 }
 
 TEST_F(OpenAiTest, TheGatewayStreamsARealEndpointsTextToAWebSocketClient) {
