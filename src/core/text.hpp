@@ -77,7 +77,7 @@ inline std::string_view piece(const Dec& d) { return d.view(); }
 }  // namespace detail
 
 // Appends the pieces (strings, string views, literals, Dec) with one allocation at most:
-// replies and facts are built for every message.
+// replies and facts are built for every message. REQUIRES: no piece is a view into `out`.
 template <class... Parts>
 void str_append(std::string& out, const Parts&... parts) {
   const std::string_view views[] = {detail::piece(parts)...};

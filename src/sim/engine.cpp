@@ -1,10 +1,8 @@
 #include "sim/engine.hpp"
 
 #include <algorithm>
-#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <charconv>
 #include <cmath>
 #include <memory>
 
@@ -421,16 +419,9 @@ void Engine::schedule_catalog_events() {
 
 namespace {
 
-// Decimal digits of `n` into `buf` (no allocation); returns the view.
-std::string_view decimal(std::uint64_t n, std::array<char, 20>& buf) {
-  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), n);
-  return {buf.data(), static_cast<std::size_t>(end - buf.data())};
-}
-
 // fnv1a(to_string(n) + suffix), without building the string.
-std::uint64_t hash_with(std::uint64_t n, std::string_view suffix) {
-  std::array<char, 20> buf;
-  return core::fnv1a(suffix, core::fnv1a(decimal(n, buf)));
+std::uint64_t hash_with(std::uint32_t n, std::string_view suffix) {
+  return core::fnv1a(suffix, core::fnv1a(core::Dec(n).view()));
 }
 
 }  // namespace
@@ -440,13 +431,7 @@ catalog::User Engine::user_of(std::uint32_t u) const {
   const double x = static_cast<double>(h % 10'000) / 10'000.0;
   const auto tier =
       x < s_.traffic.premium_share ? catalog::UserTier::kPremium : catalog::UserTier::kRegistered;
-  std::array<char, 20> buf;
-  catalog::User user{{}, "user", tier};
-  const std::string_view digits = decimal(u, buf);
-  user.id.reserve(1 + digits.size());
-  user.id += 'u';
-  user.id += digits;
-  return user;
+  return catalog::User{core::str_cat("u", core::Dec(u)), "user", tier};
 }
 
 void Engine::send(Msg m, TimePoint at) {
@@ -532,32 +517,17 @@ server::ChatInput Engine::input_for(const Msg& m) {
   // Called for every message: appended from digits, no temporary strings.
   const bool registered =
       !m.abusive && static_cast<double>(m.user % 1000) < s_.traffic.registered_share * 1000;
-  std::array<char, 20> buf;
   server::ChatInput in;
   const std::string& text = questions_[m.question].text;
-  if (m.nonce != 0) {
-    const std::string_view nonce = decimal(m.nonce, buf);
-    in.message.reserve(text.size() + nonce.size());
-    in.message += text;
-    in.message += nonce;
-  } else {
-    in.message = text;
-  }
+  in.message = m.nonce != 0 ? core::str_cat(text, core::Dec(m.nonce)) : text;
   if (registered) {
     in.user = user_of(m.user);
   } else {
-    const std::string_view digits = decimal(m.user, buf);
-    in.session.reserve(4 + digits.size());
-    in.session += m.abusive ? "bot-" : "s-";
-    in.session += digits;
+    in.session = core::str_cat(m.abusive ? "bot-" : "s-", core::Dec(m.user));
   }
-  in.remote = "10.";
-  for (const unsigned shift : {16U, 8U, 0U}) {
-    in.remote += decimal((m.user >> shift) & 255, buf);
-    if (shift != 0) in.remote += '.';
-  }
-  in.trace_id = "1-sim-";
-  in.trace_id += decimal(next_trace_++, buf);
+  in.remote = core::str_cat("10.", core::Dec((m.user >> 16) & 255), ".",
+                            core::Dec((m.user >> 8) & 255), ".", core::Dec(m.user & 255));
+  in.trace_id = core::str_cat("1-sim-", core::Dec(static_cast<long long>(next_trace_++)));
   return in;
 }
 
