@@ -121,6 +121,10 @@ std::string nfkc_casefold(std::string_view s) {
     }
     return out;
   }
+  return nfkc_casefold_full(s);
+}
+
+std::string nfkc_casefold_full(std::string_view s) {
   utf8proc_uint8_t* mapped = nullptr;
   const auto len =
       utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),

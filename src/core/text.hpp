@@ -27,6 +27,9 @@ void utf8_append(std::string& out, char32_t cp);
 // NFKC + case folding (full-width "ＯＮＥ　ＰＩＥＣＥ" -> "one piece", half-width kana ->
 // full-width). Invalid UTF-8 yields an empty string.
 std::string nfkc_casefold(std::string_view s);
+// The same through utf8proc for every input (nfkc_casefold takes a shortcut for text of
+// ASCII, kana and kanji only; its test holds the two equal). REQUIRES: valid UTF-8.
+std::string nfkc_casefold_full(std::string_view s);
 
 // A search key: nfkc_casefold, then ASCII punctuation and all whitespace become one space,
 // trimmed. ("Spy x Family!!" -> "spy x family").
