@@ -412,23 +412,26 @@ const Sale* Catalog::active_sale(std::string_view series_id, core::WallTime now)
   return best;
 }
 
-Quote Catalog::quote(const Product& p, core::WallTime now) const {
-  Quote q{p.price_jpy, p.price_jpy, active_sale(p.series_id, now)};
+Quote Catalog::quote_list_price(int list_price, std::string_view series_id,
+                                core::WallTime now) const {
+  Quote q{list_price, list_price, active_sale(series_id, now)};
   if (q.sale != nullptr) {
     // Yen are whole; a discount rounds down to the yen, in the customer's favour.
-    q.price = p.price_jpy * (100 - q.sale->discount_pct) / 100;
+    q.price = list_price * (100 - q.sale->discount_pct) / 100;
   }
   return q;
+}
+
+Quote Catalog::quote(const Product& p, core::WallTime now) const {
+  return quote_list_price(p.price_jpy, p.series_id, now);
 }
 
 std::optional<Quote> Catalog::quote(std::string_view product_id, core::WallTime now) const {
   auto it = product_by_id_.find(product_id);
   if (it == product_by_id_.end()) return std::nullopt;
   const ProductRow& row = products_[it->second];
-  const int list = row.price.load(std::memory_order_relaxed);
-  Quote q{list, list, active_sale(series_[row.series_index].id, now)};
-  if (q.sale != nullptr) q.price = list * (100 - q.sale->discount_pct) / 100;
-  return q;
+  return quote_list_price(row.price.load(std::memory_order_relaxed), series_[row.series_index].id,
+                          now);
 }
 
 core::Status Catalog::update_product(std::string_view id, std::optional<int> price_jpy,

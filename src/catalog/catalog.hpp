@@ -145,6 +145,8 @@ class Catalog final {
   const std::vector<FaqEntry>& faq() const { return faq_; }
 
  private:
+  // What a product of `series_id` listed at `list_price` costs at `now` (its best sale).
+  Quote quote_list_price(int list_price, std::string_view series_id, core::WallTime now) const;
   struct ProductRow {
     std::string id;
     std::size_t series_index;
