@@ -85,6 +85,11 @@ void utf8_append(std::string& out, char32_t cp) {
 
 namespace {
 
+// The code point of the three-byte sequence at `p`. REQUIRES: p[0] is its lead byte.
+char32_t decode3(const unsigned char* p) {
+  return ((p[0] & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+}
+
 // Code points NFKC + case folding leave unchanged whatever surrounds them (no decomposition,
 // no case, combining class 0, never the second half of a composition): hiragana and katakana
 // letters, the prolonged sound mark, 、。「」『』 and the unified ideographs. Checked against
@@ -107,7 +112,7 @@ std::string nfkc_casefold(std::string_view s) {
     if (p[i] < 0x80) {
       ++i;
     } else if ((p[i] & 0xF0) == 0xE0) {  // valid UTF-8: three bytes follow this lead
-      const char32_t cp = ((p[i] & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F);
+      const char32_t cp = decode3(p + i);
       fast = nfkc_stable_cjk(cp);
       i += 3;
     } else {
@@ -181,7 +186,7 @@ bool looks_japanese(std::string_view s) {
     // Kana and CJK ideographs all start with E3..E9 (or F0 for the supplementary planes);
     // decode only those.
     if (p[i] >= 0xE3 && p[i] <= 0xE9 && i + 2 < s.size()) {
-      const char32_t cp = ((p[i] & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F);
+      const char32_t cp = decode3(p + i);
       if (is_cjk(cp)) return true;
     }
   }
