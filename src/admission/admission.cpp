@@ -33,11 +33,27 @@ std::string_view to_string(Priority p) {
 }
 
 namespace {
+constexpr Duration kQuotaPeriod = std::chrono::hours(24);
 resilience::BucketSpec bucket(const UsagePlan& p) {
-  return {
-      .rate = p.rate, .burst = p.burst, .quota = p.quota, .quota_period = std::chrono::hours(24)};
+  return {.rate = p.rate, .burst = p.burst, .quota = p.quota, .quota_period = kQuotaPeriod};
 }
-constexpr Duration kIdleBucket = std::chrono::minutes(10);
+// A plan that refills slower than this (or never) has its idle buckets forgotten anyway
+// after this long: memory stays bounded, and the forgotten visitor gets a fresh burst.
+constexpr Duration kLongestMemory = std::chrono::minutes(10);
+// A table is swept when it has grown to twice what the last sweep kept, and not below this.
+constexpr std::size_t kSweepFloor = 4096;
+
+// How long after its last message a bucket is full again under every current plan, so that
+// forgetting it changes nothing (a new one starts full): the slowest refill from empty, plus
+// a second that absorbs rounding.
+Duration forget_after(const AdmissionConfig& c) {
+  double slowest = 0;
+  for (const UsagePlan* p : {&c.plans[0], &c.plans[1], &c.plans[2], &c.per_source}) {
+    if (p->rate <= 0) return kLongestMemory;
+    slowest = std::max(slowest, p->burst / p->rate);
+  }
+  return std::min<Duration>(kLongestMemory, core::from_seconds(slowest + 1.0));
+}
 }  // namespace
 
 struct Admission::Waiter {
@@ -56,8 +72,10 @@ struct Admission::Shard {
   // keys colliding would share a bucket; at 64 bits, not in this universe's traffic).
   // Only the changing state is stored (the plan comes with each request): flat, 40 bytes an
   // entry, so millions of first-time visitors cost one cache line each, not a node apiece.
+  // A visitor whose bucket has refilled is forgotten at the next sweep, so a table holds the
+  // last few seconds' visitors (and those with a daily quota in use), not the day's.
   core::FlatTable<resilience::BucketState> buckets;
-  std::size_t sweep_at = 200'000;  // the next size at which idle buckets are swept
+  std::size_t sweep_at = kSweepFloor;  // the next size at which refilled buckets are swept
 };
 
 Admission::Admission(core::Clock& clock, AdmissionConfig config, std::function<double()> capacity)
@@ -66,6 +84,7 @@ Admission::Admission(core::Clock& clock, AdmissionConfig config, std::function<d
       config_(std::move(config)),
       global_({.rate = config_.global_rate, .burst = config_.global_burst}, clock.now()),
       rate_in_force_(config_.global_rate),
+      forget_after_(forget_after(config_)),
       detector_(config_.spike) {
   for (auto& s : shards_) s = std::make_unique<Shard>();
 }
@@ -74,14 +93,24 @@ Admission::~Admission() = default;
 
 AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now) {
   AdmissionResult r;
+  UsagePlan plan, source_plan;
+  Duration forget;
+  {
+    std::lock_guard lock(mu_);
+    plan = config_.plans[static_cast<int>(req.priority)];
+    source_plan = config_.per_source;
+    forget = forget_after_;
+  }
   auto take = [&](std::uint64_t key, const UsagePlan& plan) -> std::optional<Duration> {
     Shard& shard = *shards_[(key >> 32) % shards_.size()];
     std::lock_guard lock(shard.mu);
-    if (shard.buckets.size() > shard.sweep_at) {  // forget idle visitors
-      shard.buckets.rebuild_without(
-          [&](const resilience::BucketState& b) { return now - b.last > kIdleBucket; });
-      // Amortised: when most buckets are busy, the next sweep waits for the map to double.
-      shard.sweep_at = std::max<std::size_t>(200'000, shard.buckets.size() * 2);
+    if (shard.buckets.size() > shard.sweep_at) {  // forget refilled visitors
+      shard.buckets.rebuild_without([&](const resilience::BucketState& b) {
+        return now - b.last >= forget &&
+               (b.quota_used == 0 || now - b.quota_period_start >= kQuotaPeriod);
+      });
+      // Amortised: when most buckets are busy, the next sweep waits for the table to double.
+      shard.sweep_at = std::max(kSweepFloor, shard.buckets.size() * 2);
     }
     const resilience::BucketSpec spec = bucket(plan);
     resilience::BucketState& b =
@@ -89,12 +118,6 @@ AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now
     if (resilience::try_acquire(spec, b, now) == BucketVerdict::kAllowed) return std::nullopt;
     return resilience::time_until(spec, b, now);
   };
-  UsagePlan plan, source_plan;
-  {
-    std::lock_guard lock(mu_);
-    plan = config_.plans[static_cast<int>(req.priority)];
-    source_plan = config_.per_source;
-  }
   if (auto wait = take(core::fnv1a(req.user_key), plan)) {
     r.outcome = Outcome::kUserLimited;
     r.scope = "user";
@@ -296,6 +319,7 @@ asio::awaitable<AdmissionResult> Admission::wait_in_queue(AdmissionRequest req,
 void Admission::set_plan(Priority p, UsagePlan plan) {
   std::lock_guard lock(mu_);
   config_.plans[static_cast<int>(p)] = plan;
+  forget_after_ = forget_after(config_);
   // Buckets keep their state and the plan travels with each request, so the change applies
   // to everyone at once (tokens above a lowered burst are capped at their next message).
 }
@@ -318,6 +342,15 @@ AdmissionConfig Admission::config() const {
 double Admission::global_rate() const {
   std::lock_guard lock(mu_);
   return rate_in_force_;
+}
+
+std::size_t Admission::tracked_buckets() const {
+  std::size_t n = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    n += shard->buckets.size();
+  }
+  return n;
 }
 
 std::size_t Admission::queue_depth() const {

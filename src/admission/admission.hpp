@@ -134,6 +134,9 @@ class Admission final {
 
   double global_rate() const;  // the limit in force now
   std::size_t queue_depth() const;
+  // Per-user and per-source buckets held: the visitors of the last few seconds (a bucket is
+  // forgotten once it has refilled), plus those with a daily quota in use.
+  std::size_t tracked_buckets() const;
   TrafficSnapshot traffic();
   SpikeKind spike() const { return spike_.load(); }
   const AdmissionStats& stats() const { return stats_; }
@@ -154,6 +157,7 @@ class Admission final {
   AdmissionConfig config_;
   resilience::TokenBucket global_;
   double rate_in_force_;
+  core::Duration forget_after_;  // a bucket idle this long is full under every plan
   std::int64_t last_retune_second_ = INT64_MIN;
   SpikeDetector detector_;
   std::array<std::deque<std::shared_ptr<Waiter>>, kPriorities> queues_;

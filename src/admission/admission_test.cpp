@@ -85,6 +85,48 @@ TEST_F(AdmissionTest, ManyVisitorsEachKeepTheirOwnBucketAcrossSweeps) {
     EXPECT_EQ(a.check_user(req(i), clock_.now()).outcome, Outcome::kAdmitted) << i;
 }
 
+TEST_F(AdmissionTest, AViralSpikeOfFirstTimeVisitorsLeavesOnlyTheLastSecondsInMemory) {
+  // 4,000 new visitors a second, each from their own address, for a minute: 480,000 buckets
+  // made. A bucket that has refilled is the same as none, so the tables hold the visitors of
+  // the last seconds (11 s under the default plans, and up to twice that between sweeps).
+  Admission a(clock_, AdmissionConfig{});
+  std::size_t most = 0;
+  for (int i = 0; i < 240'000; ++i) {
+    const std::string id = core::str_cat("visitor-", core::Dec(i));
+    const AdmissionRequest req{id, core::str_cat("addr-", core::Dec(i)), Priority::kAnonymous, 0};
+    ASSERT_EQ(a.check_user(req, clock_.now()).outcome, Outcome::kAdmitted) << i;
+    clock_.advance_by(250us);
+    most = std::max(most, a.tracked_buckets());
+  }
+  EXPECT_GT(most, 2u * 4'000 * 11);  // the recent ones are all there
+  EXPECT_LT(most, 2u * 2 * 4'000 * 12 + 16 * 4096);
+  // And they kept their state: the last visitor has four of five tokens left.
+  const AdmissionRequest last{"visitor-239999", "addr-239999", Priority::kAnonymous, 0};
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(a.check_user(last, clock_.now()).outcome, Outcome::kAdmitted);
+  EXPECT_EQ(a.check_user(last, clock_.now()).outcome, Outcome::kUserLimited);
+}
+
+TEST_F(AdmissionTest, ADailyQuotaInUseIsRememberedWhileItsVisitorIsIdle) {
+  AdmissionConfig cfg;
+  cfg.plans[0] = {1, 1, 2};  // one a second, two a day
+  Admission a(clock_, cfg);
+  const AdmissionRequest v{"visitor-q", "", Priority::kAnonymous, 0};
+  EXPECT_EQ(a.check_user(v, clock_.now()).outcome, Outcome::kAdmitted);
+  clock_.advance_by(1s);
+  EXPECT_EQ(a.check_user(v, clock_.now()).outcome, Outcome::kAdmitted);
+  clock_.advance_by(1h);               // refilled long ago, but the day's quota is spent
+  for (int i = 0; i < 150'000; ++i) {  // enough visitors for every shard to be swept
+    const AdmissionRequest other{core::str_cat("o", core::Dec(i)), "", Priority::kAnonymous, 0};
+    ASSERT_EQ(a.check_user(other, clock_.now()).outcome, Outcome::kAdmitted);
+  }
+  const AdmissionResult r = a.check_user(v, clock_.now());
+  EXPECT_EQ(r.outcome, Outcome::kUserLimited);
+  EXPECT_GT(r.retry_after, 22h);  // until the quota's day ends
+  clock_.advance_by(23h);
+  EXPECT_EQ(a.check_user(v, clock_.now()).outcome, Outcome::kAdmitted);
+}
+
 TEST_F(AdmissionTest, UserOverTheirOwnLimitIsToldTheTruth) {
   AdmissionConfig cfg;
   cfg.plans[0] = {1, 3, 0};

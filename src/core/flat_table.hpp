@@ -87,13 +87,20 @@ class FlatTable final {
     std::vector<Slot> old;
     old.swap(slots_);
     std::size_t keep = 0;
-    for (const Slot& s : old) keep += s.key != kEmpty && !drop(s.value) ? 1 : 0;
+    for (Slot& s : old) {  // `drop` is asked once per entry; dropped slots are emptied
+      if (s.key == kEmpty) continue;
+      if (drop(s.value)) {
+        s.key = kEmpty;
+      } else {
+        ++keep;
+      }
+    }
     std::size_t cap = 16;
     while (cap < keep * 2) cap *= 2;
     slots_.assign(cap, Slot{});
     size_ = 0;
     for (Slot& s : old) {
-      if (s.key != kEmpty && !drop(s.value)) place(s);
+      if (s.key != kEmpty) place(s);
     }
   }
 

@@ -74,7 +74,12 @@ TEST(FlatTableTest, RebuildShrinksToTheSurvivors) {
   for (int i = 0; i < 100'000; ++i)
     t.find_or_insert(static_cast<std::uint64_t>(i), [i] { return i; });
   const std::size_t before = t.capacity();
-  t.rebuild_without([](int v) { return v >= 10; });
+  int asked = 0;
+  t.rebuild_without([&asked](int v) {
+    ++asked;
+    return v >= 10;
+  });
+  EXPECT_EQ(asked, 100'000);  // once per entry
   EXPECT_EQ(t.size(), 10u);
   EXPECT_LT(t.capacity(), before / 100);
   for (int i = 0; i < 10; ++i) ASSERT_NE(t.find(static_cast<std::uint64_t>(i)), nullptr);
