@@ -65,9 +65,10 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     return st;
   }
   if (auto* s = root["server"].as_table()) {
-    if (auto st = check_keys(*s, "server.",
-                             {"host", "port", "threads", "admin_token", "web_dir",
-                              "header_timeout_ms", "idle_timeout_ms", "shutdown_grace_ms"});
+    if (auto st =
+            check_keys(*s, "server.",
+                       {"host", "port", "threads", "admin_token", "web_dir", "header_timeout_ms",
+                        "idle_timeout_ms", "shutdown_grace_ms", "trusted_proxies"});
         !st.ok()) {
       return st;
     }
@@ -80,6 +81,27 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     get_ms(*s, "header_timeout_ms", cfg.server.header_timeout);
     get_ms(*s, "idle_timeout_ms", cfg.server.idle_timeout);
     get_ms(*s, "shutdown_grace_ms", cfg.server.shutdown_grace);
+    if (const toml::node* n = s->get("trusted_proxies")) {
+      std::vector<std::string> entries;
+      const toml::array* arr = n->as_array();
+      if (arr != nullptr) {
+        for (const toml::node& e : *arr) {
+          if (!e.is_string()) {
+            arr = nullptr;
+            break;
+          }
+          entries.push_back(*e.value<std::string>());
+        }
+      }
+      if (arr == nullptr) {
+        return core::fail("invalid_config",
+                          "server.trusted_proxies must be a list of addresses and networks, "
+                          "like [\"10.0.0.0/8\"]");
+      }
+      auto proxies = TrustedProxies::parse(entries);
+      if (!proxies.ok()) return core::fail(std::move(proxies).error());
+      cfg.server.trusted_proxies = std::move(proxies).value();
+    }
   }
   if (auto* p = root["pipeline"].as_table()) {
     if (auto st = check_keys(*p, "pipeline.",

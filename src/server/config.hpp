@@ -13,6 +13,7 @@
 #include "fm/bedrock_runtime.hpp"
 #include "fm/openai_compatible.hpp"
 #include "fm/simulated_bedrock.hpp"
+#include "server/client_address.hpp"
 
 namespace ma::server {
 
@@ -27,6 +28,9 @@ struct ServerConfig {
   core::Duration idle_timeout = std::chrono::seconds(30);
   core::Duration shutdown_grace = std::chrono::seconds(5);
   std::string web_dir;  // chat page and dashboard
+  // The load balancers in front of this server, whose X-Forwarded-For entries name the
+  // client (per-source limits, anonymous visitors). Empty: clients connect directly.
+  TrustedProxies trusted_proxies;
 };
 
 // A provider configuration serving `lane`.

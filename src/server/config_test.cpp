@@ -53,6 +53,22 @@ TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {
   EXPECT_FALSE(load_toml(write_temp("[cache.ttl_s]\nprices = 10\n"), cfg).ok());
   EXPECT_FALSE(load_toml(write_temp("this is not toml"), cfg).ok());
   EXPECT_FALSE(load_toml("/nonexistent.toml", cfg).ok());
+  st =
+      load_toml(write_temp("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"lb.internal\"]\n"), cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("'lb.internal'"), std::string::npos) << st.error().message;
+  EXPECT_FALSE(load_toml(write_temp("[server]\ntrusted_proxies = \"10.0.0.0/8\"\n"), cfg).ok());
+  EXPECT_FALSE(load_toml(write_temp("[server]\ntrusted_proxies = [8]\n"), cfg).ok());
+}
+
+TEST(ConfigTest, TrustedProxiesLoad) {
+  AppConfig cfg = default_config();
+  EXPECT_TRUE(cfg.server.trusted_proxies.empty());
+  ASSERT_TRUE(
+      load_toml(write_temp("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]\n"), cfg)
+          .ok());
+  EXPECT_EQ(cfg.server.trusted_proxies.client_of("10.3.3.3", {"198.51.100.7"}), "198.51.100.7");
+  EXPECT_EQ(cfg.server.trusted_proxies.client_of("fd00::1", {"198.51.100.7"}), "198.51.100.7");
 }
 
 TEST(ConfigTest, OverridesApply) {

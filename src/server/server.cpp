@@ -227,6 +227,8 @@ struct Server::Impl {
   asio::awaitable<void> session(tcp::socket socket);
   asio::awaitable<void> refuse_body(beast::tcp_stream& stream);
   asio::awaitable<void> ws_session(beast::tcp_stream stream, Request req, std::string remote);
+  // The client's address: `peer`, or what trusted proxies say in X-Forwarded-For.
+  std::string client_of(const Request& req, const std::string& peer) const;
   asio::awaitable<Response> handle(Request& req, const std::string& remote);
   asio::awaitable<Response> chat(Request& req, const std::string& remote);
   // Admission, then the pipeline, then the observer: the path every chat message takes.
@@ -390,6 +392,15 @@ asio::awaitable<void> Server::Impl::refuse_body(beast::tcp_stream& stream) {
   co_await lingering_close(stream);
 }
 
+std::string Server::Impl::client_of(const Request& req, const std::string& peer) const {
+  if (cfg.trusted_proxies.empty()) return peer;
+  std::vector<std::string_view> forwarded;
+  for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+    forwarded.push_back(it->value());
+  }
+  return cfg.trusted_proxies.client_of(peer, forwarded);
+}
+
 asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
   boost::system::error_code rec;
   const auto ep = socket.remote_endpoint(rec);
@@ -421,7 +432,8 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
     if (ec) break;  // closed, timed out or garbage: nothing to answer
     if (websocket::is_upgrade(parser.get()) && parser.get().target() == "/v1/ws") {
       stream.expires_never();
-      co_await ws_session(std::move(stream), parser.release(), remote);
+      std::string client = client_of(parser.get(), remote);
+      co_await ws_session(std::move(stream), parser.release(), std::move(client));
       co_return;
     }
     stream.expires_after(cfg.header_timeout);
@@ -448,7 +460,8 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
       break;
     }
     Request req = parser.release();
-    Response res = co_await handle(req, remote);
+    // Per request: a balancer's one connection carries many clients' requests.
+    Response res = co_await handle(req, client_of(req, remote));
     res.version(req.version());
     res.keep_alive(req.keep_alive() && !draining.load());
     stream.expires_after(cfg.idle_timeout);

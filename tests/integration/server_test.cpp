@@ -53,6 +53,8 @@ class ServerTest : public ::testing::Test {
     cfg.seed = 7;
     cfg.log_file = log_path_;
     cfg.trace_file = trace_path_;
+    cfg.server.trusted_proxies = trusted_proxies_;
+    if (per_source_) cfg.admission.per_source = *per_source_;
     auto app = App::create(cfg, clock_);
     ASSERT_TRUE(app.ok()) << app.error().message;
     app_ = std::move(app).value();
@@ -98,6 +100,8 @@ class ServerTest : public ::testing::Test {
                            ::testing::UnitTest::GetInstance()->current_test_info()->name();
   std::string log_path_ = tmp_ + ".log";
   std::string trace_path_ = tmp_ + ".traces";
+  TrustedProxies trusted_proxies_;                  // for the next start()
+  std::optional<admission::UsagePlan> per_source_;  // for the next start()
   core::RealClock clock_;
   std::unique_ptr<App> app_;
   std::unique_ptr<Server> server_;
@@ -331,6 +335,37 @@ TEST_F(ServerTest, UserOverTheirOwnLimitGets429WithTheTruth) {
   EXPECT_EQ(limited.headers["Retry-After"], "2");
   // Someone else is not affected.
   EXPECT_EQ(chat("What is your returns policy?", "", "someone-else").status, 200);
+}
+
+TEST_F(ServerTest, BehindATrustedBalancerEachForwardedClientHasItsOwnSourceLimit) {
+  // Every request comes from 127.0.0.1, as from a load balancer; three messages per source.
+  per_source_ = admission::UsagePlan{0.01, 3, 0};
+  auto send = [&](const std::string& forwarded_for, const std::string& session) {
+    return http_request(port_, "POST", "/v1/chat",
+                        json::serialize(json::object{{"message", "What is your returns policy?"},
+                                                     {"session_id", session}}),
+                        {{"X-Forwarded-For", forwarded_for}});
+  };
+  // Not a trusted proxy: the header is the client's word and counts for nothing, so two
+  // visitors behind it share one source.
+  stop();
+  start();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(send("198.51.100.7", "a" + std::to_string(i)).status, 200);
+  EXPECT_EQ(send("198.51.100.8", "b").status, 429);
+
+  auto lb = TrustedProxies::parse({"127.0.0.0/8"});
+  ASSERT_TRUE(lb.ok());
+  trusted_proxies_ = *lb;
+  stop();
+  start();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(send("198.51.100.7", "a" + std::to_string(i)).status, 200);
+  auto limited = send("198.51.100.7", "a3");
+  ASSERT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(limited.json().at("scope").as_string(), "source");
+  // Another visitor behind the same balancer is their own source.
+  EXPECT_EQ(send("198.51.100.8", "b").status, 200);
+  // A client cannot pick its address: the entry the balancer appended is the one believed.
+  EXPECT_EQ(send("203.0.113.1, 198.51.100.7", "a4").status, 429);
 }
 
 TEST_F(ServerTest, WebSocketMessagesQueueThenGetTheirReply) {
