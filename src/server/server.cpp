@@ -461,7 +461,8 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
     }
     Request req = parser.release();
     // Per request: a balancer's one connection carries many clients' requests.
-    Response res = co_await handle(req, client_of(req, remote));
+    const std::string client = client_of(req, remote);
+    Response res = co_await handle(req, client);
     res.version(req.version());
     res.keep_alive(req.keep_alive() && !draining.load());
     stream.expires_after(cfg.idle_timeout);
