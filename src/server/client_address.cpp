@@ -82,7 +82,8 @@ bool TrustedProxies::contains(const ip::address& raw) const {
     const auto net = n.network().to_bytes();
     unsigned bits = n.prefix_length();
     bool match = true;
-    for (std::size_t i = 0; i < bytes.size() && bits > 0 && match; ++i, bits -= std::min(bits, 8u)) {
+    for (std::size_t i = 0; i < bytes.size() && bits > 0 && match;
+         ++i, bits -= std::min(bits, 8u)) {
       const unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
       match = (bytes[i] & mask) == net[i];
     }

@@ -31,7 +31,8 @@ class TrustedProxies final {
   // The client's address for a request that came from `peer` with these X-Forwarded-For
   // values (every header line, in order; empty when there was none). Addresses come back
   // in their canonical text ("::ffff:10.1.2.3" as "10.1.2.3").
-  std::string client_of(std::string_view peer, const std::vector<std::string_view>& forwarded) const;
+  std::string client_of(std::string_view peer,
+                        const std::vector<std::string_view>& forwarded) const;
 
  private:
   std::vector<boost::asio::ip::network_v4> v4_;

@@ -75,8 +75,8 @@ TEST(ClientAddressTest, NetworksMatchOnTheirPrefixOnly) {
 }
 
 TEST(ClientAddressTest, AnEntryThatIsNeitherAnAddressNorANetworkIsRefusedByName) {
-  for (const char* bad : {"10.0.0.0/33", "10.0.0/8", "lb.internal", "fd00::/129", "10.0.0.0/",
-                          "10.0.0.0/8x", ""}) {
+  for (const char* bad :
+       {"10.0.0.0/33", "10.0.0/8", "lb.internal", "fd00::/129", "10.0.0.0/", "10.0.0.0/8x", ""}) {
     auto t = TrustedProxies::parse({bad});
     ASSERT_FALSE(t.ok()) << bad;
     EXPECT_NE(t.error().message.find(std::string("'") + bad + "'"), std::string::npos)
