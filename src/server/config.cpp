@@ -82,22 +82,15 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     get_ms(*s, "idle_timeout_ms", cfg.server.idle_timeout);
     get_ms(*s, "shutdown_grace_ms", cfg.server.shutdown_grace);
     if (const toml::node* n = s->get("trusted_proxies")) {
-      std::vector<std::string> entries;
       const toml::array* arr = n->as_array();
-      if (arr != nullptr) {
-        for (const toml::node& e : *arr) {
-          if (!e.is_string()) {
-            arr = nullptr;
-            break;
-          }
-          entries.push_back(*e.value<std::string>());
-        }
-      }
-      if (arr == nullptr) {
+      // (is_homogeneous is false for an empty list, which is valid: no proxies.)
+      if (arr == nullptr || (!arr->empty() && !arr->is_homogeneous(toml::node_type::string))) {
         return core::fail("invalid_config",
                           "server.trusted_proxies must be a list of addresses and networks, "
                           "like [\"10.0.0.0/8\"]");
       }
+      std::vector<std::string> entries;
+      for (const toml::node& e : *arr) entries.push_back(*e.value<std::string>());
       auto proxies = TrustedProxies::parse(entries);
       if (!proxies.ok()) return core::fail(std::move(proxies).error());
       cfg.server.trusted_proxies = std::move(proxies).value();
