@@ -754,6 +754,7 @@ json::object limits_json(admission::Admission& a) {
                                               {"dynamic", cfg.dynamic},
                                               {"rate_in_force", a.global_rate()}}},
                       {"queue_depth", a.queue_depth()},
+                      {"tracked_buckets", a.tracked_buckets()},
                       {"traffic_rps", traffic.rate},
                       {"spike", spike == admission::SpikeKind::kOrganic   ? "organic"
                                 : spike == admission::SpikeKind::kAbusive ? "abusive"

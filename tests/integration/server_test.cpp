@@ -366,6 +366,10 @@ TEST_F(ServerTest, BehindATrustedBalancerEachForwardedClientHasItsOwnSourceLimit
   EXPECT_EQ(send("198.51.100.8", "b").status, 200);
   // A client cannot pick its address: the entry the balancer appended is the one believed.
   EXPECT_EQ(send("203.0.113.1, 198.51.100.7", "a4").status, 429);
+  // Two sources and the sessions' own buckets are held (none has refilled yet).
+  const auto limits = admin("GET", "/admin/limits", "");
+  ASSERT_EQ(limits.status, 200) << limits.body;
+  EXPECT_GE(limits.json().at("tracked_buckets").to_number<std::int64_t>(), 2 + 5) << limits.body;
 }
 
 TEST_F(ServerTest, WebSocketMessagesQueueThenGetTheirReply) {
