@@ -2,6 +2,7 @@
 
 #include "assist/degradation.hpp"
 #include "core/text.hpp"
+#include "server/client_address.hpp"
 
 namespace ma::server {
 
@@ -22,7 +23,7 @@ admission::AdmissionRequest admission_request(const std::optional<catalog::User>
                                               const std::string& message) {
   admission::AdmissionRequest a;
   a.user_key = user ? user->id : !session.empty() ? "s:" + session : "ip:" + remote;
-  a.source = remote;
+  a.source = source_key(remote);
   a.priority = priority_of(user);
   a.question_hash = core::fnv1a(message);
   return a;

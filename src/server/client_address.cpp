@@ -1,5 +1,6 @@
 #include "server/client_address.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 
@@ -115,6 +116,16 @@ std::string TrustedProxies::client_of(std::string_view peer,
     }
   }
   return hop->to_string();  // every hop a trusted proxy: the farthest one
+}
+
+std::string source_key(std::string_view address) {
+  if (address.find(':') == std::string_view::npos) return std::string(address);  // IPv4
+  const auto a = parse_address(address);
+  if (!a) return std::string(address);
+  if (a->is_v4()) return a->to_string();  // a mapped IPv4 address
+  auto bytes = a->to_v6().to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return ip::address_v6(bytes).to_string() + "/64";
 }
 
 }  // namespace ma::server

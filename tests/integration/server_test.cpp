@@ -366,10 +366,16 @@ TEST_F(ServerTest, BehindATrustedBalancerEachForwardedClientHasItsOwnSourceLimit
   EXPECT_EQ(send("198.51.100.8", "b").status, 200);
   // A client cannot pick its address: the entry the balancer appended is the one believed.
   EXPECT_EQ(send("203.0.113.1, 198.51.100.7", "a4").status, 429);
-  // Two sources and the sessions' own buckets are held (none has refilled yet).
+  // Nor multiply its limit by rotating IPv6 addresses within its /64.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(send("2001:db8:1:2::" + std::to_string(i + 1), "v" + std::to_string(i)).status, 200);
+  }
+  EXPECT_EQ(send("2001:db8:1:2::99", "v3").status, 429);
+  EXPECT_EQ(send("2001:db8:1:3::1", "w").status, 200);
+  // Four sources and the sessions' own buckets are held (none has refilled yet).
   const auto limits = admin("GET", "/admin/limits", "");
   ASSERT_EQ(limits.status, 200) << limits.body;
-  EXPECT_GE(limits.json().at("tracked_buckets").to_number<std::int64_t>(), 2 + 5) << limits.body;
+  EXPECT_GE(limits.json().at("tracked_buckets").to_number<std::int64_t>(), 4 + 5) << limits.body;
 }
 
 TEST_F(ServerTest, WebSocketMessagesQueueThenGetTheirReply) {
