@@ -60,9 +60,14 @@ void SimClock::heap_push(HeapItem item) {
 void SimClock::heap_pop() {
   const HeapItem last = heap_.back();
   heap_.pop_back();
+  if (heap_.empty()) return;
+  heap_[0] = last;
+  sift_down(0);
+}
+
+void SimClock::sift_down(std::size_t i) {
+  const HeapItem item = heap_[i];
   const std::size_t n = heap_.size();
-  if (n == 0) return;
-  std::size_t i = 0;
   for (;;) {
     const std::size_t first = 4 * i + 1;
     if (first >= n) break;
@@ -71,11 +76,19 @@ void SimClock::heap_pop() {
     for (std::size_t c = first + 1; c < end; ++c) {
       if (heap_[c].before(heap_[best])) best = c;
     }
-    if (!heap_[best].before(last)) break;
+    if (!heap_[best].before(item)) break;
     heap_[i] = heap_[best];
     i = best;
   }
-  heap_[i] = last;
+  heap_[i] = item;
+}
+
+void SimClock::compact() {
+  std::erase_if(heap_, [this](const HeapItem& h) { return stale(h); });
+  for (std::size_t i = heap_.size() / 4 + 1; i-- > 0;) {
+    if (i < heap_.size()) sift_down(i);
+  }
+  stale_ = 0;
 }
 
 SimClock::Entry* SimClock::find(TimerId id) {
@@ -127,6 +140,11 @@ void SimClock::fire(TimerId id, bool aborted) {
   e->armed = false;
   --armed_;
   free_slots_.push_back(static_cast<std::uint32_t>(id));
+  // A cancelled timer stays in the heap until it reaches the top. When such timers are most
+  // of the heap (a timeout cancelled by every reply, say), it is rebuilt without them:
+  // otherwise it grows several times larger than the armed timers, and every push and pop
+  // walks it.
+  if (aborted && ++stale_ > 4096 && stale_ * 2 > heap_.size()) compact();
   if (sleeper) {
     // Resumed through io_, never inside the caller (the driving loop, or code that cancels):
     // every simulated coroutine runs on io_, whose poll() runs what it posts next.
@@ -138,7 +156,10 @@ void SimClock::fire(TimerId id, bool aborted) {
 }
 
 void SimClock::prune() {
-  while (!heap_.empty() && stale(heap_.front())) heap_pop();
+  while (!heap_.empty() && stale(heap_.front())) {
+    heap_pop();
+    --stale_;
+  }
 }
 
 TimePoint SimClock::next_timer_at() {

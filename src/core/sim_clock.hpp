@@ -59,6 +59,9 @@ class SimClock final : public Clock {
   std::size_t pending_timers() const { return armed_; }
   // Time of the earliest armed timer, or TimePoint::max() when none.
   TimePoint next_timer_at();
+  // Entries in the timer heap, cancelled ones not yet dropped included (never more than
+  // about twice the armed timers, or 4,096 more).
+  std::size_t heap_size() const { return heap_.size(); }
 
  private:
   // The completion handler of a coroutine suspended in sleep_until (its concrete type: no
@@ -97,6 +100,9 @@ class SimClock final : public Clock {
   // heap, and a node's children are adjacent.
   void heap_push(HeapItem item);
   void heap_pop();
+  void sift_down(std::size_t i);
+  // Rebuilds the heap without its cancelled timers.
+  void compact();
   bool stale(const HeapItem& item) const {
     const Entry& e = slots_[item.slot];
     return !e.armed || e.seq != item.seq;
@@ -114,6 +120,7 @@ class SimClock final : public Clock {
   std::vector<Entry> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::vector<HeapItem> heap_;
+  std::size_t stale_ = 0;  // cancelled timers still in heap_
 };
 
 }  // namespace ma::core
