@@ -46,7 +46,8 @@ void BM_AdmissionCheckUserFirstTimeVisitors(benchmark::State& state) {
   std::vector<admission::AdmissionRequest> reqs;
   for (int i = 0; i < (1 << 20); ++i) {
     reqs.push_back({"v-" + std::to_string(i),
-                    "10." + std::to_string(i >> 8) + "." + std::to_string(i & 255) + ".1",
+                    "10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+                        std::to_string(i & 255),
                     admission::Priority::kAnonymous, 1});
   }
   std::uint64_t n = 0;

@@ -85,8 +85,9 @@ void SimClock::sift_down(std::size_t i) {
 
 void SimClock::compact() {
   std::erase_if(heap_, [this](const HeapItem& h) { return stale(h); });
-  for (std::size_t i = heap_.size() / 4 + 1; i-- > 0;) {
-    if (i < heap_.size()) sift_down(i);
+  // Floyd's heapify: sift down every parent, the last one ((n - 2) / 4) first.
+  if (heap_.size() > 1) {
+    for (std::size_t i = (heap_.size() - 2) / 4 + 1; i-- > 0;) sift_down(i);
   }
   stale_ = 0;
 }
