@@ -37,6 +37,39 @@ void BM_RedisRetryBudgetDecision(benchmark::State& st) {
 }
 BENCHMARK(BM_RedisRetryBudgetDecision)->Threads(1)->Threads(4)->UseRealTime();
 
+// The shared response cache: writing a new answer (a distinct question each time, the
+// common case) and reading one back; each a Lua script checking the tags' generations.
+cache::CachedReply pricing_answer() {
+  cache::CachedReply r;
+  r.text = "ONE PIECE 105巻は528円です。";
+  r.category = "pricing";
+  r.product_ids = {"one-piece-v105"};
+  r.stated_prices = {{"one-piece-v105", 528}};
+  return r;
+}
+
+void BM_RedisCache(benchmark::State& st, bool write) {
+  auto s = make_state(8);
+  if (!s) {
+    st.SkipWithError("MA_REDIS_URL not set (run make bench-redis)");
+    return;
+  }
+  cache::SharedCacheTier& tier = *s->cache_tier();
+  const cache::CachedReply r = pricing_answer();
+  tier.put("pricing|ja||hot", r, std::chrono::minutes(15));
+  std::uint64_t i = 0;
+  for (auto _ : st) {
+    if (write) {
+      tier.put("pricing|ja||q" + std::to_string(i++), r, std::chrono::minutes(15));
+    } else {
+      benchmark::DoNotOptimize(tier.get("pricing|ja||hot"));
+    }
+  }
+  st.SetItemsProcessed(st.iterations());
+}
+BENCHMARK_CAPTURE(BM_RedisCache, Put, true)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RedisCache, Get, false)->UseRealTime();
+
 // The pool's round trip alone, for scale.
 void BM_RedisPing(benchmark::State& st) {
   static std::unique_ptr<state::RedisState> s;

@@ -8,27 +8,54 @@ namespace json = boost::json;
 
 namespace {
 
+// An answer is a hash: its JSON under "v", and for each tag it carries (every answer carries
+// "all" and its category; pricing answers their products too) the tag's generation when it
+// was written. Invalidating a tag gives it a new generation: O(1), nothing to walk, and no
+// set of keys that grows with every answer written. A generation is never reused (they come
+// from one counter), and a tag whose generation is missing (evicted) invalidates its answers.
+//
+// KEYS[1] the answer, KEYS[2] the counter, KEYS[3..] the tags' generation keys;
+// ARGV[1] the JSON, ARGV[2] the TTL in ms, ARGV[3..] the tags' field names, in KEYS' order.
 constexpr const char* kPut = R"lua(
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-for i = 2, #KEYS do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+local fields = {'v', ARGV[1]}
+for i = 3, #KEYS do
+  local g = redis.call('GET', KEYS[i])
+  if not g then
+    g = tostring(redis.call('INCR', KEYS[2]))
+    redis.call('SET', KEYS[i], g)
+  end
+  fields[#fields + 1] = ARGV[i]
+  fields[#fields + 1] = g
 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 )lua";
 
+// KEYS[1] the answer; ARGV[1] the prefix of the generation keys (the answer's hash slot, so
+// the keys it names are in the slot of KEYS[1]). A stale answer is deleted and is a miss.
 constexpr const char* kGet = R"lua(
-local v = redis.call('GET', KEYS[1])
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return false end
+local v = false
+for i = 1, #h, 2 do
+  if h[i] == 'v' then
+    v = h[i + 1]
+  elseif redis.call('GET', ARGV[1] .. h[i]) ~= h[i + 1] then
+    redis.call('DEL', KEYS[1])
+    return false
+  end
+end
 if not v then return false end
 return {v, redis.call('PTTL', KEYS[1])}
 )lua";
 
-// Deletes every answer a tag names, then the tag.
-constexpr const char* kDropTag = R"lua(
-local keys = redis.call('SMEMBERS', KEYS[1])
-for _, k in ipairs(keys) do redis.call('DEL', k) end
-redis.call('DEL', KEYS[1])
-return #keys
+// KEYS[1] a tag's generation key, KEYS[2] the counter.
+constexpr const char* kBump = R"lua(
+local g = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], g)
+return g
 )lua";
 
 }  // namespace
@@ -70,7 +97,7 @@ std::optional<cache::CachedReply> RedisCacheTier::decode(std::string_view text) 
 
 std::optional<std::pair<cache::CachedReply, core::Duration>> RedisCacheTier::get(
     const std::string& key) {
-  auto r = client_.eval(kGet, {prefix_ + "e:" + key}, {});
+  auto r = client_.eval(kGet, {prefix_ + "e2:" + key}, {prefix_ + "g:"});
   if (!r.ok() || r->type != RedisReply::kArray || r->elements.size() != 2) return std::nullopt;
   auto reply = decode(r->elements[0].str);
   if (!reply || r->elements[1].integer <= 0) return std::nullopt;
@@ -78,28 +105,38 @@ std::optional<std::pair<cache::CachedReply, core::Duration>> RedisCacheTier::get
                         core::Duration(std::chrono::milliseconds(r->elements[1].integer)));
 }
 
+std::vector<std::string> RedisCacheTier::tags(const cache::CachedReply& reply) {
+  std::vector<std::string> t = {"all", "c:" + reply.category};
+  for (const auto& p : reply.product_ids) t.push_back("p:" + p);
+  return t;
+}
+
 void RedisCacheTier::put(const std::string& key, const cache::CachedReply& reply,
                          core::Duration ttl) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
   if (ms <= 0) return;
-  std::vector<std::string> keys = {prefix_ + "e:" + key, prefix_ + "all",
-                                   prefix_ + "c:" + reply.category};
-  for (const auto& p : reply.product_ids) keys.push_back(prefix_ + "p:" + p);
-  (void)client_.eval(kPut, keys, {encode(reply), std::to_string(ms)});
+  const std::vector<std::string> t = tags(reply);
+  std::vector<std::string> keys = {prefix_ + "e2:" + key, prefix_ + "gen"};
+  std::vector<std::string> args = {encode(reply), std::to_string(ms)};
+  for (const auto& tag : t) {
+    keys.push_back(prefix_ + "g:" + tag);
+    args.push_back(tag);
+  }
+  (void)client_.eval(kPut, keys, args);
 }
 
 void RedisCacheTier::erase(const std::string& key) {
-  (void)client_.command({"DEL", prefix_ + "e:" + key});
+  (void)client_.command({"DEL", prefix_ + "e2:" + key});
 }
 
-void RedisCacheTier::drop_tag(const std::string& tag) { (void)client_.eval(kDropTag, {tag}, {}); }
-
-void RedisCacheTier::invalidate_product(const std::string& product_id) {
-  drop_tag(prefix_ + "p:" + product_id);
+void RedisCacheTier::bump(const std::string& tag) {
+  (void)client_.eval(kBump, {prefix_ + "g:" + tag, prefix_ + "gen"}, {});
 }
+
+void RedisCacheTier::invalidate_product(const std::string& product_id) { bump("p:" + product_id); }
 
 void RedisCacheTier::flush(std::string_view category) {
-  drop_tag(category.empty() ? prefix_ + "all" : prefix_ + "c:" + std::string(category));
+  bump(category.empty() ? std::string("all") : "c:" + std::string(category));
 }
 
 }  // namespace ma::state

@@ -1,12 +1,21 @@
 #pragma once
 // The fleet's shared response cache on Redis: the L2 behind every server's in-process cache.
 //
-//   ma:{f}:cache:e:<key>       STRING  the answer (JSON), PX = its TTL
-//   ma:{f}:cache:p:<product>   SET     keys of the answers that mention the product
-//   ma:{f}:cache:c:<category>  SET     keys by category; ma:{f}:cache:all: every key
+//   ma:{f}:cache:e2:<key>     HASH    v = the answer (JSON); one field per tag it carries
+//                                     ("all", "c:<category>", "p:<product>") = the tag's
+//                                     generation when written; PX = the answer's TTL
+//   ma:{f}:cache:g:<tag>      STRING  the tag's generation
+//   ma:{f}:cache:gen          STRING  the counter generations are drawn from
 //
-// Writes and invalidations are Lua scripts (atomic; all keys in the fleet's hash slot). An
-// unavailable Redis is a miss and a skipped write: the L1 still answers.
+// Invalidating a product or flushing a category (or everything) gives the tag a new
+// generation, O(1): an answer whose tags are not all at their current generation is stale,
+// and a read deletes it. Nothing is kept per answer outside the answer itself, so what the
+// cache holds in Redis is bounded by its TTLs. (Until 2026-11-27 every answer's key was also
+// added to tag sets that only a flush emptied: "all" grew with every answer ever written,
+// and flushing it walked all of them in one script, blocking Redis.)
+//
+// Writes, reads and invalidations are Lua scripts (atomic; every key in the fleet's hash
+// slot). An unavailable Redis is a miss and a skipped write: the L1 still answers.
 
 #include "cache/response_cache.hpp"
 #include "state/redis_client.hpp"
@@ -26,9 +35,11 @@ class RedisCacheTier final : public cache::SharedCacheTier {
 
   static std::string encode(const cache::CachedReply& r);
   static std::optional<cache::CachedReply> decode(std::string_view json);
+  // The tags an answer carries: "all", "c:<category>" and "p:<product>" for each product.
+  static std::vector<std::string> tags(const cache::CachedReply& r);
 
  private:
-  void drop_tag(const std::string& tag);
+  void bump(const std::string& tag);  // a new generation: the tag's answers are stale
   RedisClient& client_;
   std::string prefix_;
 };
