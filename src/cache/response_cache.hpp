@@ -48,6 +48,11 @@ class SharedCacheTier {
   virtual void erase(const std::string& key) = 0;
   virtual void invalidate_product(const std::string& product_id) = 0;
   virtual void flush(std::string_view category) = 0;  // empty: everything
+  // A tier may write in the background: sync() returns once no write is queued or in flight
+  // (applied, failed or dropped; for tests and tools). Writes dropped because too many were
+  // waiting are counted.
+  virtual void sync() {}
+  virtual std::uint64_t dropped_writes() const { return 0; }
 };
 
 struct CacheLimits {

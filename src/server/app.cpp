@@ -240,7 +240,9 @@ void App::register_collectors() {
   auto& servers = metrics_.gauge("mangaassist_fleet_servers", "Live servers in the fleet.");
   auto& fallbacks = metrics_.counter(
       "mangaassist_shared_state_fallbacks_total",
-      "Work done locally because Redis did not answer (publish, budget).", {"what"});
+      "Work done locally because Redis did not answer or could not keep up (publish, budget, "
+      "cache_write).",
+      {"what"});
   metrics_.add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
                           &entries, &mismatches, &throttles, &queued, &timeouts, &depth, &global,
                           &util, &alarm, &shared_up, &servers, &fallbacks] {
@@ -248,6 +250,8 @@ void App::register_collectors() {
     const auto fb = state_->fallbacks();
     fallbacks.with({"publish"}).set_total(fb.publish_failures);
     fallbacks.with({"budget"}).set_total(fb.budget_fallbacks);
+    if (auto* tier = state_->cache_tier())
+      fallbacks.with({"cache_write"}).set_total(tier->dropped_writes());
     servers.get().set(state_->live_servers());
     for (const auto& m : pipeline_->status().models) {
       breaker.with({m.name}).set(static_cast<double>(m.breaker));

@@ -1,5 +1,6 @@
 #include "state/redis_cache.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 namespace ma::state {
@@ -111,32 +112,106 @@ std::vector<std::string> RedisCacheTier::tags(const cache::CachedReply& reply) {
   return t;
 }
 
+RedisCacheTier::RedisCacheTier(RedisClient& client, std::string fleet,
+                               std::size_t max_pending_writes)
+    : client_(client),
+      prefix_("ma:{" + std::move(fleet) + "}:cache:"),
+      max_pending_(max_pending_writes),
+      writer_([this] { writer_loop(); }) {}
+
+RedisCacheTier::~RedisCacheTier() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  writer_.join();
+}
+
 void RedisCacheTier::put(const std::string& key, const cache::CachedReply& reply,
                          core::Duration ttl) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
   if (ms <= 0) return;
-  const std::vector<std::string> t = tags(reply);
-  std::vector<std::string> keys = {prefix_ + "e2:" + key, prefix_ + "gen"};
-  std::vector<std::string> args = {encode(reply), std::to_string(ms)};
-  for (const auto& tag : t) {
-    keys.push_back(prefix_ + "g:" + tag);
-    args.push_back(tag);
+  Write w{key,
+          tags(reply),
+          {prefix_ + "e2:" + key, prefix_ + "gen"},
+          {encode(reply), std::to_string(ms)}};
+  for (const auto& tag : w.tags) {
+    w.keys.push_back(prefix_ + "g:" + tag);
+    w.args.push_back(tag);
   }
-  (void)client_.eval(kPut, keys, args);
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= max_pending_) {
+      ++dropped_;
+      return;
+    }
+    queue_.push_back(std::move(w));
+  }
+  wake_.notify_one();
 }
 
-void RedisCacheTier::erase(const std::string& key) {
-  (void)client_.command({"DEL", prefix_ + "e2:" + key});
+void RedisCacheTier::writer_loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) {
+      // A cache write is worth nothing at shutdown, and a slow Redis would hold it up.
+      queue_.clear();
+      idle_.notify_all();
+      return;
+    }
+    // The write leaves the queue only under exec_mu_: an invalidation either drops it from
+    // the queue or waits until it has reached Redis, never runs between the two.
+    lock.unlock();
+    std::lock_guard exec(exec_mu_);
+    lock.lock();
+    if (queue_.empty()) continue;  // an invalidation dropped it meanwhile
+    Write w = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    lock.unlock();
+    (void)client_.eval(kPut, w.keys, w.args);
+    lock.lock();
+    writing_ = false;
+    if (queue_.empty()) idle_.notify_all();
+  }
 }
 
-void RedisCacheTier::bump(const std::string& tag) {
+void RedisCacheTier::sync() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [&] { return queue_.empty() && !writing_; });
+}
+
+std::uint64_t RedisCacheTier::dropped_writes() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
+}
+
+void RedisCacheTier::drop_queued(const std::function<bool(const Write&)>& stale) {
+  std::lock_guard lock(mu_);
+  std::erase_if(queue_, stale);
+  if (queue_.empty() && !writing_) idle_.notify_all();
+}
+
+void RedisCacheTier::invalidate(const std::string& tag) {
+  std::lock_guard exec(exec_mu_);
+  drop_queued([&](const Write& w) { return std::ranges::find(w.tags, tag) != w.tags.end(); });
   (void)client_.eval(kBump, {prefix_ + "g:" + tag, prefix_ + "gen"}, {});
 }
 
-void RedisCacheTier::invalidate_product(const std::string& product_id) { bump("p:" + product_id); }
+void RedisCacheTier::erase(const std::string& key) {
+  std::lock_guard exec(exec_mu_);
+  drop_queued([&](const Write& w) { return w.key == key; });
+  (void)client_.command({"DEL", prefix_ + "e2:" + key});
+}
+
+void RedisCacheTier::invalidate_product(const std::string& product_id) {
+  invalidate("p:" + product_id);
+}
 
 void RedisCacheTier::flush(std::string_view category) {
-  bump(category.empty() ? std::string("all") : "c:" + std::string(category));
+  invalidate(category.empty() ? std::string("all") : "c:" + std::string(category));
 }
 
 }  // namespace ma::state

@@ -16,6 +16,20 @@
 //
 // Writes, reads and invalidations are Lua scripts (atomic; every key in the fleet's hash
 // slot). An unavailable Redis is a miss and a skipped write: the L1 still answers.
+//
+// Writes leave the request path: put() queues the answer for a writer thread and returns
+// (a full queue drops the write and counts it; the L1 has the answer anyway). A round trip
+// costs ~100 us on loopback, and a slow Redis (just under the 50 ms timeout) would otherwise
+// hold the io thread that serves the request for the whole call, every new answer.
+// Invalidations stay synchronous and ordered after the writes: they wait for the write in
+// flight, drop the queued writes they make stale, then give the tag its new generation. When
+// invalidate_product() returns, no answer this server wrote before it can come back.
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
 
 #include "cache/response_cache.hpp"
 #include "state/redis_client.hpp"
@@ -24,14 +38,20 @@ namespace ma::state {
 
 class RedisCacheTier final : public cache::SharedCacheTier {
  public:
-  RedisCacheTier(RedisClient& client, std::string fleet)
-      : client_(client), prefix_("ma:{" + std::move(fleet) + "}:cache:") {}
+  static constexpr std::size_t kMaxPendingWrites = 4096;
+  RedisCacheTier(RedisClient& client, std::string fleet,
+                 std::size_t max_pending_writes = kMaxPendingWrites);
+  ~RedisCacheTier() override;  // after the write in flight; what is still queued is dropped
+  RedisCacheTier(const RedisCacheTier&) = delete;
+  RedisCacheTier& operator=(const RedisCacheTier&) = delete;
 
   std::optional<std::pair<cache::CachedReply, core::Duration>> get(const std::string& key) override;
   void put(const std::string& key, const cache::CachedReply& reply, core::Duration ttl) override;
   void erase(const std::string& key) override;
   void invalidate_product(const std::string& product_id) override;
   void flush(std::string_view category) override;
+  void sync() override;
+  std::uint64_t dropped_writes() const override;
 
   static std::string encode(const cache::CachedReply& r);
   static std::optional<cache::CachedReply> decode(std::string_view json);
@@ -39,9 +59,29 @@ class RedisCacheTier final : public cache::SharedCacheTier {
   static std::vector<std::string> tags(const cache::CachedReply& r);
 
  private:
-  void bump(const std::string& tag);  // a new generation: the tag's answers are stale
+  struct Write {
+    std::string key;
+    std::vector<std::string> tags;
+    std::vector<std::string> keys, args;  // the script's
+  };
+  void writer_loop();
+  // Gives `tag` a new generation, after the write in flight and without the queued writes
+  // that carry it.
+  void invalidate(const std::string& tag);
+  // Drops the queued writes `stale` names. REQUIRES: exec_mu_ held.
+  void drop_queued(const std::function<bool(const Write&)>& stale);
+
   RedisClient& client_;
   std::string prefix_;
+  std::size_t max_pending_;
+  std::mutex exec_mu_;     // held while the writer or an invalidation talks to Redis; before mu_
+  mutable std::mutex mu_;  // guards the fields below
+  std::condition_variable wake_, idle_;
+  std::deque<Write> queue_;
+  bool writing_ = false;
+  bool stop_ = false;
+  std::uint64_t dropped_ = 0;
+  std::thread writer_;
 };
 
 }  // namespace ma::state

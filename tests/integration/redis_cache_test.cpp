@@ -1,7 +1,8 @@
 // The fleet's shared response cache (state::RedisCacheTier) against a real redis-server:
 // answers round-trip with the time they have left, invalidating a product or flushing a
-// category drops exactly the answers that carry it, and what the cache leaves in Redis is
-// bounded by its live answers, not by how many were ever written.
+// category drops exactly the answers that carry it, even those still queued for writing,
+// and what the cache leaves in Redis is bounded by its live answers, not by how many were
+// ever written.
 #include "state/redis_cache.hpp"
 
 #include <gtest/gtest.h>
@@ -37,7 +38,15 @@ class RedisCacheTest : public ::testing::Test {
     o.command_timeout = 2s;  // a loaded CI host: a miss here would be a false failure
     return o;
   }
-  bool hit(const std::string& key) { return tier_.get(key).has_value(); }
+  // Once this server's queued writes have reached Redis.
+  bool hit(const std::string& key) {
+    tier_.sync();
+    return tier_.get(key).has_value();
+  }
+  // Redis holds every write (and script) for `ms`: the writer's call in flight waits.
+  void pause_writes(int ms) {
+    ASSERT_TRUE(client_.command({"CLIENT", "PAUSE", std::to_string(ms), "WRITE"}).ok());
+  }
 
   // Every key in Redis, by name, with its type and size (a collection's member count).
   std::map<std::string, std::pair<std::string, long long>> keys() {
@@ -74,6 +83,7 @@ class RedisCacheTest : public ::testing::Test {
 TEST_F(RedisCacheTest, AnAnswerComesBackWholeWithTheTimeItHasLeft) {
   const cache::CachedReply in = answer("ONE PIECE 105巻は528円です。", "pricing", {"op-v105"});
   tier_.put("pricing|ja||one piece 105", in, 60s);
+  tier_.sync();
   auto out = tier_.get("pricing|ja||one piece 105");
   ASSERT_TRUE(out.has_value());
   EXPECT_EQ(out->first.text, in.text);
@@ -146,6 +156,7 @@ TEST_F(RedisCacheTest, WhatIsLeftInRedisDoesNotGrowWithTheAnswersWritten) {
       const std::string key = tag + std::to_string(i);
       tier_.put(key, answer("Answer " + key, "general", {"op-v105"}), 60s);
     }
+    tier_.sync();
     for (int i = 0; i < n; ++i) tier_.erase(tag + std::to_string(i));
   };
   write_and_drop(10, "small-");
@@ -157,6 +168,38 @@ TEST_F(RedisCacheTest, WhatIsLeftInRedisDoesNotGrowWithTheAnswersWritten) {
   // Invalidations are O(1) and leave nothing behind either.
   for (int i = 0; i < 100; ++i) tier_.flush("general");
   EXPECT_EQ(residue(), after_ten);
+}
+
+TEST_F(RedisCacheTest, NoAnswerQueuedBeforeAnInvalidationLandsAfterIt) {
+  // Redis holds writes while this server queues answers about two products; then one
+  // product changes. The invalidation waits for the write in flight, drops the queued
+  // answers about that product, and only then gives it a new generation.
+  pause_writes(300);
+  for (int i = 0; i < 50; ++i) {
+    tier_.put("x" + std::to_string(i), answer("528 yen", "pricing", {"op-v105"}), 60s);
+    tier_.put("y" + std::to_string(i), answer("484 yen", "pricing", {"op-v1"}), 60s);
+  }
+  tier_.invalidate_product("op-v105");
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_FALSE(hit("x" + std::to_string(i))) << i;
+    EXPECT_TRUE(hit("y" + std::to_string(i))) << i;
+  }
+  EXPECT_EQ(tier_.dropped_writes(), 0u);
+}
+
+TEST_F(RedisCacheTest, AFullWriteQueueDropsAndCountsWritesInsteadOfWaiting) {
+  RedisCacheTier small(client_, "small", 10);
+  pause_writes(300);
+  // 50 answers while Redis holds writes: ten wait in the queue, at most one is in flight,
+  // the rest are dropped at once (put never waits for Redis).
+  for (int i = 0; i < 50; ++i) small.put("k" + std::to_string(i), answer("a", "general"), 60s);
+  const std::uint64_t dropped = small.dropped_writes();
+  EXPECT_GE(dropped, 39u);
+  EXPECT_LE(dropped, 40u);
+  small.sync();
+  int kept = 0;
+  for (int i = 0; i < 50; ++i) kept += small.get("k" + std::to_string(i)).has_value() ? 1 : 0;
+  EXPECT_EQ(static_cast<std::uint64_t>(kept), 50 - dropped);
 }
 
 }  // namespace
