@@ -115,8 +115,8 @@ std::size_t ResponseCache::invalidate_product(const std::string& product_id) {
   return doomed.size();
 }
 
-std::size_t ResponseCache::flush(std::string_view category) {
-  if (shared_ != nullptr) shared_->flush(category);
+std::size_t ResponseCache::flush(std::string_view category, bool local_only) {
+  if (shared_ != nullptr && !local_only) shared_->flush(category);
   std::lock_guard lock(mu_);
   std::size_t n = 0;
   for (auto it = lru_.begin(); it != lru_.end();) {

@@ -79,8 +79,9 @@ class ResponseCache final {
 
   // Removes every entry mentioning the product. Returns how many.
   std::size_t invalidate_product(const std::string& product_id);
-  // Removes every entry of a category, or all entries when `category` is empty.
-  std::size_t flush(std::string_view category);
+  // Removes every entry of a category, or all entries when `category` is empty; from the
+  // shared tier too unless `local_only` (a flush another server already made there).
+  std::size_t flush(std::string_view category, bool local_only = false);
 
   std::size_t size() const;
   std::size_t bytes() const;

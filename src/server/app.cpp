@@ -161,6 +161,12 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   return app;
 }
 
+std::size_t App::flush_cache(const std::string& category) {
+  const std::size_t n = cache_->flush(category);
+  state_->publish_cache_flush(category);
+  return n;
+}
+
 void App::start_fleet() {
   state::FleetHandlers h;
   h.on_product = [this](const std::string& product, int price, int stock) {
@@ -170,6 +176,9 @@ void App::start_fleet() {
   };
   h.on_flags = [this](const std::string& body) {
     if (auto v = core::parse_json(body); v.ok()) (void)flags_.patch(*v);
+  };
+  h.on_cache_flush = [this](const std::string& category) {
+    (void)cache_->flush(category, /*local_only=*/true);  // the shared tier is flushed already
   };
   h.on_breaker = [this](const std::string& server, const std::string& model, bool open) {
     alarms_.set_condition(

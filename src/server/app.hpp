@@ -36,6 +36,9 @@ class App final {
   core::Clock& clock() { return clock_; }
   catalog::Catalog& catalog() { return *catalog_; }
   cache::ResponseCache& cache() { return *cache_; }
+  // Flushes one category (empty: everything) here, in the shared tier, and on every other
+  // server of the fleet. Returns the entries this server dropped.
+  std::size_t flush_cache(const std::string& category);
   assist::RuntimeFlags& flags() { return flags_; }
   assist::Pipeline& pipeline() { return *pipeline_; }
   assist::CacheMaintenance& maintenance() { return *maintenance_; }

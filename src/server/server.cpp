@@ -996,7 +996,7 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
       return error_response(http::status::bad_request, "invalid_category",
                             "category must be one of the intents (pricing, availability, ...)");
     }
-    json::object o{{"flushed", app.cache().flush(category)}};
+    json::object o{{"flushed", app.flush_cache(category)}};
     return json_response(http::status::ok, json::serialize(o));
   }
 

@@ -142,6 +142,10 @@ void RedisState::publish_breaker(const std::string& model, bool open) {
   publish(key("events"), {"type", "breaker", "model", model, "open", open ? "1" : "0"});
 }
 
+void RedisState::publish_cache_flush(const std::string& category) {
+  publish(key("events"), {"type", "cache_flush", "category", category});
+}
+
 void RedisState::start(FleetHandlers handlers) {
   handlers_ = std::move(handlers);
   // Where the event stream ends now, then the fleet's flags as they are: a flag change made
@@ -188,6 +192,8 @@ void RedisState::apply(const std::string& stream, const RedisReply& entry) {
   } else {
     const std::string type = field(fields, "type");
     if (type == "flags" && handlers_.on_flags) handlers_.on_flags(field(fields, "body"));
+    if (type == "cache_flush" && handlers_.on_cache_flush)
+      handlers_.on_cache_flush(field(fields, "category"));
     if (type == "breaker" && handlers_.on_breaker)
       handlers_.on_breaker(field(fields, "origin"), field(fields, "model"),
                            field(fields, "open") == "1");

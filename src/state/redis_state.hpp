@@ -47,6 +47,7 @@ class RedisState final : public SharedState {
   void publish_product(const std::string& product, int price, int stock) override;
   void publish_flags(const std::string& flags_json) override;
   void publish_breaker(const std::string& model, bool open) override;
+  void publish_cache_flush(const std::string& category) override;
   int live_servers() const override { return live_.load(); }
   bool healthy() const override { return client_.up() && reader_up_.load(); }
   void start(FleetHandlers handlers) override;

@@ -23,6 +23,8 @@ struct FleetHandlers {
   std::function<void(const std::string& product, int price, int stock)> on_product;
   // Runtime flags changed on another server (a JSON object, as PATCH /admin/flags takes).
   std::function<void(const std::string& flags_json)> on_flags;
+  // The response cache was flushed on another server (one category; empty: everything).
+  std::function<void(const std::string& category)> on_cache_flush;
   // A model's breaker opened or closed on another server.
   std::function<void(const std::string& server, const std::string& model, bool open)> on_breaker;
   // About twice a second, from the state's thread: the live servers (this one included).
@@ -39,6 +41,7 @@ class SharedState {
   virtual void publish_product(const std::string& product, int price, int stock) = 0;
   virtual void publish_flags(const std::string& flags_json) = 0;
   virtual void publish_breaker(const std::string& model, bool open) = 0;
+  virtual void publish_cache_flush(const std::string& category) = 0;
   virtual int live_servers() const = 0;
   // False while the backing store is unreachable (the servers run on local fallbacks).
   virtual bool healthy() const = 0;
@@ -63,6 +66,7 @@ class MemoryState final : public SharedState {
   void publish_product(const std::string&, int, int) override {}
   void publish_flags(const std::string&) override {}
   void publish_breaker(const std::string&, bool) override {}
+  void publish_cache_flush(const std::string&) override {}
   int live_servers() const override { return 1; }
   bool healthy() const override { return true; }
   void start(FleetHandlers) override {}

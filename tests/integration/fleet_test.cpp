@@ -160,6 +160,24 @@ TEST_F(FleetTest, AnAnswerCachedOnOneServerIsServedByAnotherUntilItsPriceChanges
   EXPECT_EQ(ask(*b).find("528円"), std::string::npos);
 }
 
+TEST_F(FleetTest, ACacheFlushOnOneServerEmptiesEveryServersCacheWithinASecond) {
+  auto a = start("a"), b = start("b");
+  // Both answer the FAQ question from a model and keep the answer (7 days for an FAQ).
+  const std::string faq = R"({"message":"How much is shipping?"})";
+  for (const Node* n : {a.get(), b.get()}) {
+    auto r = testing::http_request(n->port, "POST", "/v1/chat", faq);
+    ASSERT_EQ(r.json().at("tier").as_string(), "primary") << r.body;
+  }
+  ASSERT_GT(b->app->cache().size(), 0u);
+  // The FAQ changed: the operator flushes it on A. B's own copy must go too, not live on.
+  const auto flushed = admin(*a, "POST", "/admin/cache/flush", R"({"category":"faq"})");
+  ASSERT_EQ(flushed.status, 200) << flushed.body;
+  ASSERT_TRUE(until([&] { return b->app->cache().size() == 0; }, 1s));
+  ASSERT_EQ(admin(*b, "PATCH", "/admin/flags", R"({"FM_MODE":"cache_only"})").status, 200);
+  auto r = testing::http_request(b->port, "POST", "/v1/chat", faq);
+  EXPECT_NE(r.json().at("tier").as_string(), "cache") << r.body;  // not from L1, nor from L2
+}
+
 TEST_F(FleetTest, AFlagChangeReachesAllThreeWithinASecond) {
   auto a = start("a"), b = start("b"), c = start("c");
   const auto t0 = Clock::now();
