@@ -1,6 +1,8 @@
 #include "assist/pipeline.hpp"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cmath>
 
 #include "assist/price_guard.hpp"
@@ -287,9 +289,25 @@ void Pipeline::take_model_answer(fm::ModelReply&& answer, Tier tier, Retrieved& 
   deps_.cache.put(cache_key, std::move(c), ttl, now);
 }
 
-bool Pipeline::answer_from_cache(const Retrieved& r, const std::string& cache_key, Reply& reply) {
+asio::awaitable<bool> Pipeline::answer_from_shared_cache(const Retrieved& r,
+                                                         const std::string& cache_key,
+                                                         Reply& reply) {
+  std::optional<cache::CachedReply> hit = deps_.cache.get_local(cache_key, deps_.clock.now());
+  if (!hit) {
+    // A blocking Redis call: on the blocking executor, while this thread serves others.
+    hit = co_await asio::co_spawn(
+        *deps_.blocking,
+        [this, &cache_key]() -> asio::awaitable<std::optional<cache::CachedReply>> {
+          co_return deps_.cache.get_shared(cache_key, deps_.clock.now());
+        },
+        asio::use_awaitable);
+  }
+  co_return answer_from_cache(r, cache_key, std::move(hit), reply);
+}
+
+bool Pipeline::answer_from_cache(const Retrieved& r, const std::string& cache_key,
+                                 std::optional<cache::CachedReply> hit, Reply& reply) {
   const Understanding& u = *r.u;
-  auto hit = deps_.cache.get(cache_key, deps_.clock.now());
   const int ii = static_cast<int>(u.intent);
   if (!hit) {
     stats_.cache_misses[ii].fetch_add(1, std::memory_order_relaxed);
@@ -437,7 +455,13 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
         break;
       }
       case Tier::kCache:
-        answered = mode != FmMode::kStaticOnly && answer_from_cache(r, cache_key, reply);
+        if (mode == FmMode::kStaticOnly) break;
+        if (deps_.blocking && deps_.cache.has_shared()) {
+          answered = co_await answer_from_shared_cache(r, cache_key, reply);
+        } else {
+          answered =
+              answer_from_cache(r, cache_key, deps_.cache.get(cache_key, clock.now()), reply);
+        }
         break;
       case Tier::kStatic:
         answered = answer_from_live_data(r, req.user, reply);

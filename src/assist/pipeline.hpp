@@ -17,6 +17,7 @@
 
 #include <array>
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
@@ -168,6 +169,10 @@ class Pipeline final {
     resilience::RetryBudget* budget;  // null: no fleet budget
     // Shared by pipelines over the same catalog (the simulator's fleet); null: its own.
     UnderstandingMemo* understanding = nullptr;
+    // Where calls that wait on the network outside a coroutine run (the fleet's shared
+    // cache tier, a blocking Redis client): off the thread that serves requests. None: in
+    // place (no shared tier, or the simulator).
+    std::optional<boost::asio::any_io_executor> blocking = std::nullopt;
   };
 
   Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed);
@@ -212,7 +217,12 @@ class Pipeline final {
   // These two end the cascade: they take what they need from `r`.
   void take_model_answer(fm::ModelReply&& answer, Tier tier, Retrieved& r,
                          const std::string& cache_key, Reply& reply);
-  bool answer_from_cache(const Retrieved& r, const std::string& cache_key, Reply& reply);
+  // `hit`: the cache's entry for `cache_key`, if any.
+  bool answer_from_cache(const Retrieved& r, const std::string& cache_key,
+                         std::optional<cache::CachedReply> hit, Reply& reply);
+  // The same, asking the shared tier (on an L1 miss) on the blocking executor.
+  boost::asio::awaitable<bool> answer_from_shared_cache(const Retrieved& r,
+                                                        const std::string& cache_key, Reply& reply);
   bool answer_from_live_data(Retrieved& r, const std::optional<catalog::User>& user, Reply& reply);
   // Fills in the degraded reply when `unanswered` is given, then the common fields.
   void finish(const Retrieved* unanswered, Reply& reply);

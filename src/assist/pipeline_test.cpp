@@ -5,7 +5,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json/parse.hpp>
+#include <condition_variable>
+#include <mutex>
 
 #include "core/sim_clock.hpp"
 #include "core/text.hpp"
@@ -309,6 +313,71 @@ TEST(RuntimeFlagsTest, PatchIsAllOrNothing) {
   EXPECT_EQ(f.retry_max_attempts(), 0);
   EXPECT_TRUE(f.primary_is_haiku());
   EXPECT_EQ(f.to_json().at("PRIMARY_MODEL").as_string(), "haiku");
+}
+
+// A shared tier whose read waits until the thread that serves requests has run something
+// else (or 5 s have passed): a blocking network call, as the Redis tier makes.
+class WaitingTier final : public cache::SharedCacheTier {
+ public:
+  std::optional<std::pair<cache::CachedReply, Duration>> get(const std::string&) override {
+    std::unique_lock lock(mu_);
+    reads_ += 1;
+    other_work_ran_meanwhile_ = cv_.wait_for(lock, 5s, [&] { return other_work_ran_; });
+    return std::nullopt;
+  }
+  void put(const std::string&, const cache::CachedReply&, Duration) override {}
+  void erase(const std::string&) override {}
+  void invalidate_product(const std::string&) override {}
+  void flush(std::string_view) override {}
+  void other_work_ran() {
+    {
+      std::lock_guard lock(mu_);
+      other_work_ran_ = true;
+    }
+    cv_.notify_all();
+  }
+  int reads() {
+    std::lock_guard lock(mu_);
+    return reads_;
+  }
+  bool other_work_ran_meanwhile() {
+    std::lock_guard lock(mu_);
+    return other_work_ran_meanwhile_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int reads_ = 0;
+  bool other_work_ran_ = false;
+  bool other_work_ran_meanwhile_ = false;
+};
+
+TEST_F(PipelineTest, ASharedCacheReadRunsOffTheThreadThatServesRequests) {
+  WaitingTier tier;
+  cache_.set_shared_tier(&tier);
+  flags_.patch(boost::json::parse(R"({"FM_MODE":"cache_only"})")).value();
+  asio::thread_pool blocking(1);
+  Pipeline::Deps deps{clock_, *catalog_, sonnet_, haiku_, cache_, flags_, &budget_};
+  deps.blocking = blocking.get_executor();
+  Pipeline p(deps, {}, 7);
+  std::optional<Reply> out;
+  auto task = [&]() -> asio::awaitable<void> {
+    ChatRequest req{"How much is shipping?", "s-1", std::nullopt, "1-abc-def"};
+    out = co_await p.handle(std::move(req), nullptr, core::Deadline::after(clock_, 3s));
+  };
+  asio::co_spawn(io_, task(), asio::detached);
+  // Queued behind the request: it runs once the request waits for the shared tier, unless
+  // the tier's read holds this thread.
+  asio::post(io_, [&] { tier.other_work_ran(); });
+  while (!out && io_.run_one() > 0) {
+  }
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(tier.reads(), 1);
+  EXPECT_TRUE(tier.other_work_ran_meanwhile());
+  EXPECT_NE(out->tier, Tier::kCache);  // an L1 miss and an L2 miss: not from the cache
+  blocking.join();
+  cache_.set_shared_tier(nullptr);
 }
 
 }  // namespace

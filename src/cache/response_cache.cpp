@@ -15,6 +15,10 @@ std::string ResponseCache::key(std::string_view intent, std::string_view lang,
 
 std::optional<CachedReply> ResponseCache::get(const std::string& key, TimePoint now) {
   if (auto hit = get_local(key, now)) return hit;
+  return get_shared(key, now);
+}
+
+std::optional<CachedReply> ResponseCache::get_shared(const std::string& key, TimePoint now) {
   if (shared_ == nullptr) return std::nullopt;
   auto remote = shared_->get(key);
   if (!remote || remote->second <= Duration::zero()) return std::nullopt;

@@ -69,8 +69,15 @@ class ResponseCache final {
   static std::string key(std::string_view intent, std::string_view lang,
                          std::string_view normalized, std::string_view user_id);
 
-  // The entry if present and not expired (an expired entry is removed).
+  // The entry if present and not expired (an expired entry is removed): get_local(), then
+  // get_shared().
   std::optional<CachedReply> get(const std::string& key, TimePoint now);
+  // The in-process entry only.
+  std::optional<CachedReply> get_local(const std::string& key, TimePoint now);
+  // The shared tier's entry, kept in process for the time it has left. May block (a network
+  // call); none without a shared tier.
+  std::optional<CachedReply> get_shared(const std::string& key, TimePoint now);
+  bool has_shared() const { return shared_ != nullptr; }
   // When the entry holds this same text (a popular question answered once more), extends
   // its life and returns true: the caller need not build a CachedReply for put().
   bool refresh(const std::string& key, std::string_view text, Duration ttl, TimePoint now);
@@ -94,7 +101,6 @@ class ResponseCache final {
   void set_shared_tier(SharedCacheTier* tier) { shared_ = tier; }
 
  private:
-  std::optional<CachedReply> get_local(const std::string& key, TimePoint now);
   void put_local(const std::string& key, CachedReply reply, Duration ttl, TimePoint now);
   struct Node {
     std::string key;

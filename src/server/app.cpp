@@ -11,6 +11,7 @@ namespace ma::server {
 App::~App() {
   // The fleet thread calls into the catalog, flags and admission: it stops first.
   if (state_) state_->stop();
+  if (blocking_) blocking_->join();  // a read in flight finishes (bounded by Redis' timeout)
 }
 
 namespace {
@@ -95,10 +96,19 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   app->haiku_ = std::move(secondary).value();
   c.pipeline.sonnet_quota_rps = c.sonnet_quota_rps;
   c.pipeline.haiku_quota_rps = c.haiku_quota_rps;
-  app->pipeline_ = std::make_unique<assist::Pipeline>(
-      assist::Pipeline::Deps{clock, *app->catalog_, *app->sonnet_, *app->haiku_, *app->cache_,
-                             app->flags_, &app->state_->retry_budget()},
-      c.pipeline, c.seed);
+  assist::Pipeline::Deps deps{clock,
+                              *app->catalog_,
+                              *app->sonnet_,
+                              *app->haiku_,
+                              *app->cache_,
+                              app->flags_,
+                              &app->state_->retry_budget()};
+  if (app->cache_->has_shared()) {
+    // As many as the Redis client has connections: more would only wait for one.
+    app->blocking_ = std::make_unique<boost::asio::thread_pool>(4);
+    deps.blocking = app->blocking_->get_executor();
+  }
+  app->pipeline_ = std::make_unique<assist::Pipeline>(deps, c.pipeline, c.seed);
   app->maintenance_ = std::make_unique<assist::CacheMaintenance>(clock, *app->catalog_,
                                                                  *app->cache_, c.maintenance);
   if (!c.events_file.empty()) {

@@ -3,6 +3,7 @@
 // budget and the pipeline, built from an AppConfig. Shared by `mangaassist serve` and the
 // integration tests so both run the same assembly.
 
+#include <boost/asio/thread_pool.hpp>
 #include <map>
 #include <memory>
 #include <vector>
@@ -75,6 +76,9 @@ class App final {
   std::unique_ptr<fm::ModelProvider> haiku_;    // the secondary lane ("haiku")
   fm::SimulatedBedrock* sim_sonnet_ = nullptr;  // set when the lanes are simulated
   fm::SimulatedBedrock* sim_haiku_ = nullptr;
+  // Fleet mode: where the pipeline's blocking Redis reads run (the shared cache tier), off
+  // the io threads. Joined before the pipeline, cache and state it calls into go.
+  std::unique_ptr<boost::asio::thread_pool> blocking_;
   std::unique_ptr<assist::Pipeline> pipeline_;
   std::unique_ptr<assist::CacheMaintenance> maintenance_;
   std::unique_ptr<admission::Admission> admission_;
