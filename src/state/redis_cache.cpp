@@ -52,6 +52,8 @@ if not v then return false end
 return {v, redis.call('PTTL', KEYS[1])}
 )lua";
 
+constexpr const char* kDel = "return redis.call('DEL', KEYS[1])";
+
 // KEYS[1] a tag's generation key, KEYS[2] the counter.
 constexpr const char* kBump = R"lua(
 local g = redis.call('INCR', KEYS[2])
@@ -132,7 +134,8 @@ void RedisCacheTier::put(const std::string& key, const cache::CachedReply& reply
                          core::Duration ttl) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
   if (ms <= 0) return;
-  Write w{key,
+  Write w{kPut,
+          key,
           tags(reply),
           {prefix_ + "e2:" + key, prefix_ + "gen"},
           {encode(reply), std::to_string(ms)}};
@@ -140,9 +143,13 @@ void RedisCacheTier::put(const std::string& key, const cache::CachedReply& reply
     w.keys.push_back(prefix_ + "g:" + tag);
     w.args.push_back(tag);
   }
+  enqueue(std::move(w));
+}
+
+void RedisCacheTier::enqueue(Write w) {
   {
     std::lock_guard lock(mu_);
-    if (queue_.size() >= max_pending_) {
+    if (w.script == kPut && queue_.size() >= max_pending_) {
       ++dropped_;
       return;
     }
@@ -171,7 +178,7 @@ void RedisCacheTier::writer_loop() {
     queue_.pop_front();
     writing_ = true;
     lock.unlock();
-    (void)client_.eval(kPut, w.keys, w.args);
+    (void)client_.eval(w.script, w.keys, w.args);
     lock.lock();
     writing_ = false;
     if (queue_.empty()) idle_.notify_all();
@@ -201,9 +208,7 @@ void RedisCacheTier::invalidate(const std::string& tag) {
 }
 
 void RedisCacheTier::erase(const std::string& key) {
-  std::lock_guard exec(exec_mu_);
-  drop_queued([&](const Write& w) { return w.key == key; });
-  (void)client_.command({"DEL", prefix_ + "e2:" + key});
+  enqueue(Write{kDel, key, {}, {prefix_ + "e2:" + key}, {}});
 }
 
 void RedisCacheTier::invalidate_product(const std::string& product_id) {

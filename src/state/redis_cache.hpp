@@ -21,6 +21,7 @@
 // (a full queue drops the write and counts it; the L1 has the answer anyway). A round trip
 // costs ~100 us on loopback, and a slow Redis (just under the 50 ms timeout) would otherwise
 // hold the io thread that serves the request for the whole call, every new answer.
+// An erase (one answer found stale) is queued too, after the writes of that key.
 // Invalidations stay synchronous and ordered after the writes: they wait for the write in
 // flight, drop the queued writes they make stale, then give the tag its new generation. When
 // invalidate_product() returns, no answer this server wrote before it can come back.
@@ -60,10 +61,13 @@ class RedisCacheTier final : public cache::SharedCacheTier {
 
  private:
   struct Write {
+    const char* script;  // kPut, or kDel for an erase
     std::string key;
     std::vector<std::string> tags;
     std::vector<std::string> keys, args;  // the script's
   };
+  // Queues `w`; a put is dropped (and counted) when max_pending_ are waiting, an erase never.
+  void enqueue(Write w);
   void writer_loop();
   // Gives `tag` a new generation, after the write in flight and without the queued writes
   // that carry it.

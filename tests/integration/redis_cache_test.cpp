@@ -158,6 +158,7 @@ TEST_F(RedisCacheTest, WhatIsLeftInRedisDoesNotGrowWithTheAnswersWritten) {
     }
     tier_.sync();
     for (int i = 0; i < n; ++i) tier_.erase(tag + std::to_string(i));
+    tier_.sync();
   };
   write_and_drop(10, "small-");
   const long long after_ten = residue();
