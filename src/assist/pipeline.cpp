@@ -295,12 +295,11 @@ asio::awaitable<bool> Pipeline::answer_from_shared_cache(const Retrieved& r,
   std::optional<cache::CachedReply> hit = deps_.cache.get_local(cache_key, deps_.clock.now());
   if (!hit) {
     // A blocking Redis call: on the blocking executor, while this thread serves others.
-    hit = co_await asio::co_spawn(
-        *deps_.blocking,
-        [this, &cache_key]() -> asio::awaitable<std::optional<cache::CachedReply>> {
-          co_return deps_.cache.get_shared(cache_key, deps_.clock.now());
-        },
-        asio::use_awaitable);
+    // Named, not a temporary in the co_await expression (g++ 12 mishandles those).
+    auto read = [this, &cache_key]() -> asio::awaitable<std::optional<cache::CachedReply>> {
+      co_return deps_.cache.get_shared(cache_key, deps_.clock.now());
+    };
+    hit = co_await asio::co_spawn(*deps_.blocking, read, asio::use_awaitable);
   }
   co_return answer_from_cache(r, cache_key, std::move(hit), reply);
 }
