@@ -42,6 +42,36 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
 return redis.call('ZCARD', KEYS[1])
 )lua";
 
+// A catalog change: onto the stream (trimmed to about ARGV[1] entries) and into the catalog's
+// state, one field per product ever changed, so that a server that starts after the stream
+// was trimmed, or reconnects after it was trimmed past its place, still learns every change.
+// KEYS[1] the stream, KEYS[2] the state hash; ARGV: max length, origin, product, price, stock.
+constexpr const char* kPublishProductScript = R"lua(
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'origin', ARGV[2],
+                      'product', ARGV[3], 'price', ARGV[4], 'stock', ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4] .. ' ' .. ARGV[5])
+return id
+)lua";
+
+// The catalog's state and the stream id it is current to, together (atomically).
+constexpr const char* kCatalogSnapshotScript = R"lua(
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = '0'
+if #last > 0 then id = last[1][1] end
+return {id, redis.call('HGETALL', KEYS[2])}
+)lua";
+
+// Stream ids ("<ms>-<seq>") in order.
+bool id_before(const std::string& a, const std::string& b) {
+  auto parse = [](const std::string& id) {
+    const auto dash = id.find('-');
+    const auto num = [](const std::string& s) { return std::strtoull(s.c_str(), nullptr, 10); };
+    return std::pair{num(id.substr(0, dash)),
+                     dash == std::string::npos ? 0ULL : num(id.substr(dash + 1))};
+  };
+  return parse(a) < parse(b);
+}
+
 std::string field(const RedisReply& fields, std::string_view name) {
   for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
     if (fields.elements[i].str == name) return fields.elements[i + 1].str;
@@ -128,8 +158,37 @@ void RedisState::publish(const std::string& stream, std::vector<std::string> fie
 }
 
 void RedisState::publish_product(const std::string& product, int price, int stock) {
-  publish(key("catalog"),
-          {"product", product, "price", std::to_string(price), "stock", std::to_string(stock)});
+  auto r = client_.eval(kPublishProductScript, {key("catalog"), key("catalog:state")},
+                        {std::to_string(config_.stream_max_len), config_.server_id, product,
+                         std::to_string(price), std::to_string(stock)});
+  if (!r.ok()) publish_failures_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool RedisState::catch_up_catalog(RedisConnection& reader) {
+  if (catalog_last_ != "0") {
+    // Still on the stream: nothing was trimmed past the last change applied here.
+    auto first = reader.command({"XRANGE", key("catalog"), "-", "+", "COUNT", "1"});
+    if (!first.ok()) return false;
+    if (first->elements.empty() || first->elements[0].elements.empty() ||
+        !id_before(catalog_last_, first->elements[0].elements[0].str)) {
+      return true;
+    }
+  }
+  auto r =
+      reader.command({"EVAL", kCatalogSnapshotScript, "2", key("catalog"), key("catalog:state")});
+  if (!r.ok() || r->elements.size() != 2) return false;
+  const auto& state = r->elements[1].elements;
+  for (std::size_t i = 0; i + 1 < state.size(); i += 2) {
+    const std::string& v = state[i + 1].str;
+    const auto space = v.find(' ');
+    const int price = to_int(v.substr(0, space), -1);
+    const int stock = space == std::string::npos ? -1 : to_int(v.substr(space + 1), -1);
+    if (price > 0 && stock >= 0 && handlers_.on_product)
+      handlers_.on_product(state[i].str, price, stock);
+  }
+  catalog_last_ = r->elements[0].str;
+  snapshots_.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 void RedisState::publish_flags(const std::string& flags_json) {
@@ -215,7 +274,9 @@ void RedisState::run() {
     if (!reader) {
       // The blocking reader needs a timeout above its BLOCK time.
       auto c = RedisConnection::open(config_.redis, std::chrono::milliseconds(1000));
-      if (!c.ok()) {
+      // A fresh start, or a stream trimmed past this server's place: the catalog's state
+      // first, then the stream from where that state is current.
+      if (!c.ok() || !catch_up_catalog(**c)) {
         reader_up_.store(false);
         // Reconnect with decorrelated jitter.
         backoff = std::min<std::chrono::milliseconds>(

@@ -55,6 +55,9 @@ class RedisState final : public SharedState {
   cache::SharedCacheTier* cache_tier() override { return cache_.get(); }
 
   const std::string& server_id() const { return config_.server_id; }
+  // How often this server loaded the catalog's state (at start, and after falling behind the
+  // trimmed stream).
+  std::uint64_t catalog_snapshots() const { return snapshots_.load(); }
   RedisClient& client() { return client_; }
   Fallbacks fallbacks() const override { return {publish_failures_.load(), fallbacks_.load()}; }
 
@@ -65,6 +68,9 @@ class RedisState final : public SharedState {
   void heartbeat();
   void apply(const std::string& stream, const RedisReply& entry);
   void publish(const std::string& stream, std::vector<std::string> fields);
+  // Applies the catalog's state when this server starts or has fallen behind the trimmed
+  // stream (reader thread). False when Redis did not answer.
+  bool catch_up_catalog(RedisConnection& reader);
 
   RedisStateConfig config_;
   core::Clock& clock_;
@@ -80,6 +86,7 @@ class RedisState final : public SharedState {
   std::atomic<int> live_{1};
   std::atomic<std::uint64_t> publish_failures_{0}, fallbacks_{0};
   std::string catalog_last_ = "0";  // applied up to here (reader thread only)
+  std::atomic<std::uint64_t> snapshots_{0};
   std::string events_last_ = "$";
 };
 
