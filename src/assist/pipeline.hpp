@@ -56,6 +56,9 @@ struct PipelineConfig {
   // (seed incident 1: the whole fleet stampeded the fallback model at once).
   core::Duration stagger_max = std::chrono::seconds(2);
   core::Duration dedupe_window = std::chrono::seconds(60);
+  // Degraded replies remembered at most (each a whole reply): in a full outage every reply
+  // is degraded, 60 s of them at 4,200/s would be 250,000.
+  std::size_t dedupe_max_entries = 50'000;
   // Check every price a reply states against the catalog (off only to replay seed
   // incident 3 in the simulator).
   bool price_guard = true;
@@ -133,6 +136,8 @@ struct PipelineStats {
   std::atomic<std::uint64_t> stale_serves[kIntentCount] = {};  // cache used as a fallback
   std::atomic<std::uint64_t> price_mismatches{0};
   std::atomic<std::uint64_t> deduplicated{0};
+  std::atomic<std::uint64_t> dedupe_sweeps{0};    // passes over the remembered replies
+  std::atomic<std::uint64_t> dedupe_not_kept{0};  // degraded replies not remembered: full
   std::atomic<std::uint64_t> quota_refusals{0};   // retries the retry quota refused
   std::atomic<std::uint64_t> budget_refusals{0};  // retries the fleet budget refused
 };
@@ -239,6 +244,8 @@ class Pipeline final {
   core::Random seeds_;
   std::mutex dedupe_mu_;
   std::unordered_map<std::uint64_t, std::pair<Reply, core::TimePoint>> dedupe_;
+  std::size_t dedupe_sweep_at_ = 4096;  // the size that triggers the next sweep
+  core::TimePoint dedupe_swept_{};
   ConversationMemory conversations_;
   std::unique_ptr<UnderstandingMemo> own_understanding_;  // when Deps gives none
   UnderstandingMemo& understanding_;

@@ -236,6 +236,31 @@ TEST_F(PipelineTest, RepeatedQuestionWhileDegradedGetsTheSameReplyWithoutTheCasc
   EXPECT_FALSE(later.deduplicated);
 }
 
+TEST_F(PipelineTest, RememberedDegradedRepliesAreBoundedAndSweptRarely) {
+  // A full outage: every reply is degraded, every asker distinct, all within the window.
+  PipelineConfig cfg;
+  cfg.dedupe_max_entries = 1000;
+  pipeline_ = std::make_unique<Pipeline>(
+      Pipeline::Deps{clock_, *catalog_, sonnet_, haiku_, cache_, flags_, &budget_}, cfg, 5);
+  flags_.patch(boost::json::parse(R"({"FM_MODE":"static_only"})")).value();
+  const std::string q = "I would like some advice about manga";
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_TRUE(ask(q, std::nullopt, "s-" + std::to_string(i)).degraded) << i;
+  }
+  const PipelineStats& st = pipeline_->stats();
+  // One pass found nothing to forget; the map stayed at its bound, not at 3,000 replies, and
+  // was not swept again on every store (it was, once it held 50,000, before).
+  EXPECT_EQ(st.dedupe_sweeps.load(), 1u);
+  EXPECT_EQ(st.dedupe_not_kept.load(), 2000u);
+  EXPECT_TRUE(ask(q, std::nullopt, "s-1").deduplicated);      // remembered
+  EXPECT_FALSE(ask(q, std::nullopt, "s-2500").deduplicated);  // not kept: the cascade again
+  // A minute later the old replies are forgotten in one pass and new ones are kept.
+  clock_.advance_by(61s);
+  EXPECT_FALSE(ask(q, std::nullopt, "s-9999").deduplicated);
+  EXPECT_EQ(st.dedupe_sweeps.load(), 2u);
+  EXPECT_TRUE(ask(q, std::nullopt, "s-9999").deduplicated);
+}
+
 TEST_F(PipelineTest, SlowModelsNeverPushTheReplyPastTheDeadline) {
   sonnet_.set_faults({.extra_latency = 10s});
   haiku_.set_faults({.extra_latency = 10s});
