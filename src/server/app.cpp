@@ -239,6 +239,10 @@ void App::register_collectors() {
   auto& entries = metrics_.gauge("mangaassist_cache_entries", "Entries in the response cache.");
   auto& mismatches = metrics_.counter("mangaassist_price_guard_mismatches_total",
                                       "Answers that stated a price other than the catalog's.");
+  auto& dedupe = metrics_.counter(
+      "mangaassist_dedupe_total",
+      "Degraded replies replayed to the same asker, or not remembered (the bound was reached).",
+      {"what"});
   auto& throttles = metrics_.counter("mangaassist_ratelimit_throttles_total",
                                      "Messages over their own limit (429), by scope.", {"scope"});
   auto& queued = metrics_.counter("mangaassist_queue_enqueued_total",
@@ -263,8 +267,8 @@ void App::register_collectors() {
       "cache_write).",
       {"what"});
   metrics_.add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
-                          &entries, &mismatches, &throttles, &queued, &timeouts, &depth, &global,
-                          &util, &alarm, &shared_up, &servers, &fallbacks] {
+                          &entries, &mismatches, &dedupe, &throttles, &queued, &timeouts, &depth,
+                          &global, &util, &alarm, &shared_up, &servers, &fallbacks] {
     shared_up.with({std::string(state_->kind())}).set(state_->healthy() ? 1 : 0);
     const auto fb = state_->fallbacks();
     fallbacks.with({"publish"}).set_total(fb.publish_failures);
@@ -289,6 +293,8 @@ void App::register_collectors() {
     }
     entries.get().set(static_cast<double>(cache_->size()));
     mismatches.get().set_total(ps.price_mismatches.load());
+    dedupe.with({"replayed"}).set_total(ps.deduplicated.load());
+    dedupe.with({"not_kept"}).set_total(ps.dedupe_not_kept.load());
     const auto& as = admission_->stats();
     throttles.with({"user"}).set_total(as.limited_user.load());
     throttles.with({"source"}).set_total(as.limited_source.load());

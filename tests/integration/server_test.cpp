@@ -165,6 +165,12 @@ TEST_F(ServerTest, BothModelsDownFallThroughCacheStaticAndDegraded) {
   ASSERT_FALSE(deg.at("actions").as_array().empty());
   EXPECT_FALSE(deg.at("actions").as_array()[0].at("url").as_string().empty());
   EXPECT_GT(deg.at("retry_after_s").as_int64(), 0);
+  // The same asker again: the same reply, without another trip through the cascade.
+  auto again = chat("Tell me something fun", "", "s-2").json();
+  EXPECT_EQ(again.at("reply").as_string(), deg.at("reply").as_string());
+  auto metrics = http_request(port_, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("mangaassist_dedupe_total{what=\"replayed\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("mangaassist_dedupe_total{what=\"not_kept\"} 0"), std::string::npos);
 }
 
 TEST_F(ServerTest, CacheOnlyModeAndRetryBrakeFromTheFlagsApi) {
