@@ -241,13 +241,13 @@ void Pipeline::dedupe_store(std::uint64_t key, const Reply& r, TimePoint now) {
   // Expired replies are forgotten in sweeps, amortised: the next waits for the map to double
   // (up to its bound), and a full map of fresh replies is swept at most once a second.
   const bool full = dedupe_.size() >= max;
+  const std::size_t floor = std::min(kDedupeSweepFloor, max);
   if (dedupe_.size() >= std::min(dedupe_sweep_at_, max) &&
       (!full || now - dedupe_swept_ >= std::chrono::seconds(1))) {
     std::erase_if(dedupe_,
                   [&](const auto& kv) { return now - kv.second.second > config_.dedupe_window; });
     dedupe_swept_ = now;
-    dedupe_sweep_at_ =
-        std::clamp<std::size_t>(2 * dedupe_.size(), std::min<std::size_t>(4096, max), max);
+    dedupe_sweep_at_ = std::clamp<std::size_t>(2 * dedupe_.size(), floor, max);
     stats_.dedupe_sweeps.fetch_add(1, std::memory_order_relaxed);
   }
   if (dedupe_.size() >= max && !dedupe_.contains(key)) {

@@ -244,7 +244,10 @@ class Pipeline final {
   core::Random seeds_;
   std::mutex dedupe_mu_;
   std::unordered_map<std::uint64_t, std::pair<Reply, core::TimePoint>> dedupe_;
-  std::size_t dedupe_sweep_at_ = 4096;  // the size that triggers the next sweep
+  // The size that triggers the next sweep: from kDedupeSweepFloor (or the bound, if lower),
+  // then twice what the last sweep kept.
+  static constexpr std::size_t kDedupeSweepFloor = 4096;
+  std::size_t dedupe_sweep_at_ = kDedupeSweepFloor;
   core::TimePoint dedupe_swept_{};
   ConversationMemory conversations_;
   std::unique_ptr<UnderstandingMemo> own_understanding_;  // when Deps gives none

@@ -135,7 +135,6 @@ void RedisCacheTier::put(const std::string& key, const cache::CachedReply& reply
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
   if (ms <= 0) return;
   Write w{kPut,
-          key,
           tags(reply),
           {prefix_ + "e2:" + key, prefix_ + "gen"},
           {encode(reply), std::to_string(ms)}};
@@ -195,20 +194,19 @@ std::uint64_t RedisCacheTier::dropped_writes() const {
   return dropped_;
 }
 
-void RedisCacheTier::drop_queued(const std::function<bool(const Write&)>& stale) {
-  std::lock_guard lock(mu_);
-  std::erase_if(queue_, stale);
-  if (queue_.empty() && !writing_) idle_.notify_all();
-}
-
 void RedisCacheTier::invalidate(const std::string& tag) {
   std::lock_guard exec(exec_mu_);
-  drop_queued([&](const Write& w) { return std::ranges::find(w.tags, tag) != w.tags.end(); });
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(queue_,
+                  [&](const Write& w) { return std::ranges::find(w.tags, tag) != w.tags.end(); });
+    if (queue_.empty() && !writing_) idle_.notify_all();
+  }
   (void)client_.eval(kBump, {prefix_ + "g:" + tag, prefix_ + "gen"}, {});
 }
 
 void RedisCacheTier::erase(const std::string& key) {
-  enqueue(Write{kDel, key, {}, {prefix_ + "e2:" + key}, {}});
+  enqueue(Write{kDel, {}, {prefix_ + "e2:" + key}, {}});
 }
 
 void RedisCacheTier::invalidate_product(const std::string& product_id) {

@@ -28,7 +28,6 @@
 
 #include <condition_variable>
 #include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -56,14 +55,13 @@ class RedisCacheTier final : public cache::SharedCacheTier {
 
   static std::string encode(const cache::CachedReply& r);
   static std::optional<cache::CachedReply> decode(std::string_view json);
-  // The tags an answer carries: "all", "c:<category>" and "p:<product>" for each product.
-  static std::vector<std::string> tags(const cache::CachedReply& r);
 
  private:
+  // The tags an answer carries: "all", "c:<category>" and "p:<product>" for each product.
+  static std::vector<std::string> tags(const cache::CachedReply& r);
   struct Write {
-    const char* script;  // kPut, or kDel for an erase
-    std::string key;
-    std::vector<std::string> tags;
+    const char* script;             // kPut, or kDel for an erase
+    std::vector<std::string> tags;  // a put's (an invalidation drops the puts carrying its tag)
     std::vector<std::string> keys, args;  // the script's
   };
   // Queues `w`; a put is dropped (and counted) when max_pending_ are waiting, an erase never.
@@ -72,8 +70,6 @@ class RedisCacheTier final : public cache::SharedCacheTier {
   // Gives `tag` a new generation, after the write in flight and without the queued writes
   // that carry it.
   void invalidate(const std::string& tag);
-  // Drops the queued writes `stale` names. REQUIRES: exec_mu_ held.
-  void drop_queued(const std::function<bool(const Write&)>& stale);
 
   RedisClient& client_;
   std::string prefix_;
