@@ -1,9 +1,42 @@
 #pragma once
 // The price guard (seed incident 3): no answer, from any tier, states a price for a product
 // that differs from the catalog's current price. Amounts are read from the text ("¥1,234",
-// "1,234円", "JPY 528", "528 yen"); an amount is right when it equals the price paid now or
-// the list price (a reply may mention "usually ¥528" next to a sale price).
+// "1,234円", "JPY 528", "528 yen", "５００円", "五百二十八円", "1万2千円"); an amount is right when
+// it equals the price paid now or the list price (a reply may mention "usually ¥528" next to a
+// sale price).
+//
+// What counts as a stated amount (read after NFKC, so full-width digits, letters, "，" and "￥"
+// count as their ASCII forms and U+00A0 / U+3000 / U+2009 ... as spaces):
+//  - a number followed by a currency marker: "円" (or "圓"), "yen"/"yens" or "JPY" in any case,
+//    glued or after any run of Unicode white space ("500円", "500 円", "500JPY", "500 Yen");
+//  - a number after a prefix marker: "¥" (or "￥") or the words "JPY" / "yen" in any case, glued
+//    or after white space ("¥500", "¥ 500", "JPY 500"); a suffix marker may follow as well
+//    ("¥500円" is one amount);
+//  - numbers are ASCII digits with optional thousands separators ("1,234": groups of exactly
+//    three digits) and an optional decimal part; kanji numerals 〇零一二三四五六七八九 and
+//    壱弐参 (壹貳參), positional 十(拾) 百 千 and the units 万(萬) 億 兆 ("五百二十八" = 528,
+//    "千五百" = 1500, "二〇二四" = 2024); mixed forms ("1万2千" = 12000, "1万2,000" = 12000,
+//    "1.5万" = 15000);
+//  - not amounts: numbers without a marker ("105巻は528円" gives 528 only; "三人", "一巻"); numbers
+//    glued on the left to a Latin, Greek or Cyrillic letter ("v2 yen", "mp3円"); kanji numerals
+//    right after 数 / 何 / 幾 ("数百円" is no stated price); values over 100,000,000 yen.
+// Default-ignorable characters (U+200B..U+200F, U+2060..U+2064, U+FEFF, U+00AD, variation
+// selectors, bidi controls) are skipped, so "5\u200B00円" reads as 500.
+//
+// Thread safety: every function here is pure; safe from any thread.
+// NOTE: NFKC is applied one code point at a time (with a table of ranges known to be NFKC
+// stable, so kana and kanji cost no lookup). That differs from whole-text NFKC only in
+// composition across code points (half-width "ｶﾞ" stays two), which never forms a digit, a
+// currency sign or a currency word; in exchange every normalised character knows the bytes of
+// the original text it came from. Invalid UTF-8 is read byte by byte: a byte that does not
+// start a valid sequence (overlongs and surrogates included) is one U+FFFD, and the valid rest
+// of the text is still read. Time and memory are linear in the input (about 12 bytes a code
+// point for text that is not all ASCII; none for ASCII text); text that is not all ASCII is read
+// up to its first 4 GiB.
+// NOTE: a decimal part without a following 万/億/千... is dropped ("¥1,234.56" is 1234): yen
+// have no subunit, and a reported amount is checked rather than trusted.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,7 +46,24 @@
 
 namespace ma::assist {
 
-// Every yen amount stated in the text, in order.
+// One stated amount. [begin, end) are byte offsets into the ORIGINAL text given to find_yen
+// (not into its normalised form); the range covers the prefix marker if any, the number, any
+// white space, and the suffix marker if any ("¥ 500" and "500 円" whole). Both ends lie on code
+// point boundaries of the original (an invalid byte counts as a code point of its own); when
+// one original character normalises to several ("⑩" -> "10"), the range covers all of it.
+struct YenMention {
+  int yen = 0;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+
+  friend bool operator==(const YenMention&, const YenMention&) = default;
+};
+
+// Every yen amount stated in the text, in order, with where it is. Any input is accepted
+// (invalid UTF-8 included); amounts over 100,000,000 are left out.
+std::vector<YenMention> find_yen(std::string_view text);
+
+// Every yen amount stated in the text, in order (the amounts of find_yen).
 std::vector<int> extract_yen(std::string_view text);
 
 struct PriceCheck {
