@@ -24,6 +24,7 @@
 #include "observe/log_query.hpp"
 #include "server/app.hpp"
 #include "server/config.hpp"
+#include "server/identity.hpp"
 #include "server/server.hpp"
 #include "sim/jitter_experiment.hpp"
 #include "sim/report.hpp"
@@ -42,6 +43,8 @@ constexpr const char* kUsage =
     "commands:\n"
     "  serve [--config F] [--port N] [--redis URL]   run the chat gateway (default port 8080)\n"
     "  chat \"question\" [--url URL] [--token T]       ask a running gateway\n"
+    "  token USER_ID [--ttl D] [--config F]          sign a user token (D: 3600, 90m, 12h, 7d;\n"
+    "                                                 default 24h) with the server's secret\n"
     "  sim SCENARIO.toml [--variant incident|fixed|both] [--seed N] [--out DIR] [--json]\n"
     "      [--duration S] [--day]                     replay an incident on virtual time\n"
     "  sim --jitter                                   Brooker's backoff experiment, ours vs\n"
@@ -103,6 +106,57 @@ int serve(std::vector<std::string> args) {
   std::fflush(stdout);
   srv.run();
   std::printf("mangaassist: stopped\n");
+  return 0;
+}
+
+// "3600", "90s", "90m", "12h", "7d" -> seconds; nullopt when malformed.
+std::optional<long long> parse_ttl(const std::string& text) {
+  char* end = nullptr;
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || n <= 0) return std::nullopt;
+  const std::string unit(end);
+  const long long mult = unit.empty() || unit == "s" ? 1
+                         : unit == "m"               ? 60
+                         : unit == "h"               ? 3600
+                         : unit == "d"               ? 86400
+                                                     : 0;
+  if (mult == 0 || n > 366LL * 86400 / mult) return std::nullopt;
+  return n * mult;
+}
+
+// Signs a user token with the secret the server uses (MANGAASSIST_AUTH_SECRET, the config's
+// server.auth_secret, or var/auth.secret): for the demo and the tests.
+int token(std::vector<std::string> args) {
+  using namespace ma;
+  server::AppConfig cfg = server::default_config();
+  if (auto path = take_option(args, "--config")) {
+    if (auto st = server::load_toml(*path, cfg); !st.ok()) {
+      std::fprintf(stderr, "mangaassist token: %s\n", st.error().message.c_str());
+      return 2;
+    }
+  }
+  long long ttl = 86400;
+  if (auto t = take_option(args, "--ttl")) {
+    auto parsed = parse_ttl(*t);
+    if (!parsed) {
+      std::fprintf(stderr,
+                   "mangaassist token: --ttl must be like 3600, 90m, 12h or 7d (at most a year)\n");
+      return 2;
+    }
+    ttl = *parsed;
+  }
+  if (args.size() != 1 || args[0].empty() || args[0][0] == '-') {
+    std::fprintf(stderr, "usage: mangaassist token USER_ID [--ttl D] [--config F]\n");
+    return 2;
+  }
+  auto secret = server::resolve_auth_secret(cfg.server.auth_secret, cfg.server.auth_secret_file);
+  if (!secret.ok()) {
+    std::fprintf(stderr, "mangaassist token: %s\n", secret.error().message.c_str());
+    return 1;
+  }
+  const server::Identity ids(std::move(secret).value());
+  const auto expires = std::chrono::system_clock::now() + std::chrono::seconds(ttl);
+  std::printf("%s\n", ids.issue_user_token(args[0], expires).c_str());
   return 0;
 }
 
@@ -362,6 +416,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "serve") return serve(std::move(args));
   if (cmd == "chat") return chat(std::move(args));
+  if (cmd == "token") return token(std::move(args));
   if (cmd == "logs") return logs(std::move(args));
   if (cmd == "sim") return sim(std::move(args));
   std::fprintf(stderr, "mangaassist: unknown command '%s'\n\n%s", argv[1], kUsage);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "assist/price_guard.hpp"
+#include "assist/stream_guard.hpp"
 #include "core/text.hpp"
 #include "resilience/token_bucket.hpp"
 
@@ -112,13 +113,31 @@ Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
 Pipeline::~Pipeline() = default;
 
 asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& req,
-                                          core::Random& rng, const TierChunkSink& sink, Tier tier,
-                                          Reply& reply, LaneResult& result) {
+                                          core::Random& rng, const TierChunkSink& sink,
+                                          std::string_view guard_product, Tier tier, Reply& reply,
+                                          LaneResult& result) {
   core::Clock& clock = deps_.clock;
   lane.retry.set_max_attempts(deps_.flags.retry_max_attempts());
   auto attempts = lane.retry.begin(clock.now(), req.deadline);
+  // One guard per attempt (a retry starts over), made only when someone streams.
+  std::optional<StreamGuard> guard;
+  int attempt_no = 0;
   const fm::ChunkSink chunk = [&](std::string_view text) {
-    if (sink) sink(tier, text);
+    if (guard) guard->feed(text);
+  };
+  auto new_guard = [&] {
+    guard.reset();
+    if (!sink) return;
+    attempt_no = static_cast<int>(reply.attempts.size()) + 1;
+    guard.emplace(
+        [this, guard_product](std::string_view sentence) {
+          if (guard_product.empty() || !config_.price_guard) return true;
+          return !check_prices(sentence, guard_product, deps_.catalog, deps_.clock.wall_now())
+                      .mismatch;
+        },
+        [&sink, tier, &attempt_no](std::string_view safe) {
+          sink(StreamChunk{tier, attempt_no, safe});
+        });
   };
   for (;;) {
     // Admission to the model: the adaptive client limiter, then the breaker.
@@ -155,6 +174,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
     }
 
     const TimePoint start = clock.now();
+    new_guard();
     fm::ModelResult r = co_await lane.provider.invoke(req, chunk);
     const TimePoint end = clock.now();
     const bool throttled = !r.ok() && r.error().kind == ErrorClass::kThrottling;
@@ -173,6 +193,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
                               r.ok() ? "" : std::string(resilience::to_string(r.error().kind)),
                               start, end - start});
     if (r.ok()) {
+      if (guard) guard->finish();
       attempts.on_success();
       result.reply = std::move(r).value();
       result.error.reset();
@@ -223,19 +244,20 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
   return true;
 }
 
-std::optional<Reply> Pipeline::dedupe_lookup(std::uint64_t key, TimePoint now) {
+std::optional<Reply> Pipeline::dedupe_lookup(std::uint64_t key, std::string_view asker,
+                                             TimePoint now) {
   std::lock_guard lock(dedupe_mu_);
   if (dedupe_.empty()) return std::nullopt;
   auto it = dedupe_.find(key);
-  if (it == dedupe_.end()) return std::nullopt;
-  if (now - it->second.second > config_.dedupe_window) {
+  if (it == dedupe_.end() || it->second.asker != asker) return std::nullopt;
+  if (now - it->second.at > config_.dedupe_window) {
     dedupe_.erase(it);
     return std::nullopt;
   }
-  return it->second.first;
+  return it->second.reply;
 }
 
-void Pipeline::dedupe_store(std::uint64_t key, const Reply& r, TimePoint now) {
+void Pipeline::dedupe_store(std::uint64_t key, std::string asker, const Reply& r, TimePoint now) {
   std::lock_guard lock(dedupe_mu_);
   const std::size_t max = config_.dedupe_max_entries;
   // Expired replies are forgotten in sweeps, amortised: the next waits for the map to double
@@ -245,7 +267,7 @@ void Pipeline::dedupe_store(std::uint64_t key, const Reply& r, TimePoint now) {
   if (dedupe_.size() >= std::min(dedupe_sweep_at_, max) &&
       (!full || now - dedupe_swept_ >= std::chrono::seconds(1))) {
     std::erase_if(dedupe_,
-                  [&](const auto& kv) { return now - kv.second.second > config_.dedupe_window; });
+                  [&](const auto& kv) { return now - kv.second.at > config_.dedupe_window; });
     dedupe_swept_ = now;
     dedupe_sweep_at_ = std::clamp<std::size_t>(2 * dedupe_.size(), floor, max);
     stats_.dedupe_sweeps.fetch_add(1, std::memory_order_relaxed);
@@ -254,14 +276,14 @@ void Pipeline::dedupe_store(std::uint64_t key, const Reply& r, TimePoint now) {
     stats_.dedupe_not_kept.fetch_add(1, std::memory_order_relaxed);
     return;  // bounded: this asker's next identical question goes through the cascade
   }
-  dedupe_[key] = {r, now};
+  dedupe_[key] = Remembered{r, now, std::move(asker)};
 }
 
 // The synchronous steps of handle() are member functions of their own: a coroutine keeps
 // every local in its heap frame for the whole call, and thousands of messages are in flight.
 
-bool Pipeline::replay_duplicate(std::uint64_t key, Reply& reply) {
-  auto prev = dedupe_lookup(key, deps_.clock.now());
+bool Pipeline::replay_duplicate(std::uint64_t key, std::string_view asker, Reply& reply) {
+  auto prev = dedupe_lookup(key, asker, deps_.clock.now());
   if (!prev) return false;
   const TimePoint started = reply.started;
   std::string trace_id = std::move(reply.trace_id);
@@ -403,10 +425,13 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
 
   // The same user asking the same question while we are degraded gets the same answer,
   // without another trip through the cascade. Keyed by a 64-bit hash of asker and question.
-  const std::string_view asker = req.user ? std::string_view(req.user->id) : req.session_id;
+  // Namespaced by kind: an anonymous session named like a user id is not that user.
+  const std::string asker = req.user                  ? core::str_cat("u:", req.user->id)
+                            : !req.session_id.empty() ? core::str_cat("s:", req.session_id)
+                                                      : std::string();
   const std::uint64_t dedupe_key =
       asker.empty() ? 0 : core::fnv1a(u.normalized, core::fnv1a(asker) ^ 0x7c) | 1;
-  if (dedupe_key != 0 && replay_duplicate(dedupe_key, reply)) co_return;
+  if (dedupe_key != 0 && replay_duplicate(dedupe_key, asker, reply)) co_return;
 
   Retrieved r = retrieve(u, req.user, deps_.catalog, clock.wall_now());
   reply.product_ids = r.product_ids;
@@ -427,7 +452,7 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
                     : "You are the assistant of a Japanese manga store. State only the prices "
                       "and stock given in the facts.";
   const bool converse = !asker.empty() && config_.conversation.max_turns > 0;
-  if (converse) mreq.turns = conversations_.recent(std::string(asker), clock.now());
+  if (converse) mreq.turns = conversations_.recent(asker, clock.now());
   mreq.turns.push_back({"user", req.message});
   mreq.facts = &r.facts;
   const core::Deadline model_deadline(deadline.at() - config_.reserve);
@@ -452,7 +477,9 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
         }
         mreq.model_id = std::string(lane.provider.name());
         LaneResult lr;
-        co_await call_lane(lane, mreq, rng, on_chunk, tier, reply, lr);
+        co_await call_lane(lane, mreq, rng, on_chunk,
+                           r.product ? std::string_view(r.product->id) : std::string_view(), tier,
+                           reply, lr);
         if (tier == Tier::kPrimary) primary_tried = lr.skipped.empty();
         if (lr.reply) {
           take_model_answer(std::move(*lr.reply), tier, r, cache_key, reply);
@@ -483,9 +510,9 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
     }
   }
   finish(answered ? nullptr : &r, reply);
-  if (reply.degraded && dedupe_key != 0) dedupe_store(dedupe_key, reply, clock.now());
+  if (reply.degraded && dedupe_key != 0) dedupe_store(dedupe_key, asker, reply, clock.now());
   if (!reply.degraded && converse)
-    conversations_.remember(std::string(asker), req.message, reply.text, clock.now());
+    conversations_.remember(asker, req.message, reply.text, clock.now());
 }
 
 std::optional<Duration> Pipeline::eta() const {

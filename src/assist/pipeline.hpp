@@ -96,6 +96,8 @@ struct ModelAttempt {
 
 struct ChatRequest {
   std::string message;
+  // A verified anonymous session (empty: none). Remembered replies and conversation turns
+  // are keyed by "u:<user id>" or "s:<session>", never by a bare client string.
   std::string session_id;
   std::optional<catalog::User> user;
   std::string trace_id;
@@ -157,7 +159,16 @@ struct ServiceStatus {
   std::optional<core::Duration> eta;
 };
 
-using TierChunkSink = std::function<void(Tier, std::string_view)>;
+// A piece of a model's answer, streamed before the final reply. Text arrives only after the
+// stream guard (assist/stream_guard.hpp) has checked its prices. `attempt` counts model
+// calls for this message from 1; when it (or the tier) changes, the client must discard
+// what it showed of the earlier attempt (docs/api.md).
+struct StreamChunk {
+  Tier tier;
+  int attempt;
+  std::string_view text;
+};
+using TierChunkSink = std::function<void(const StreamChunk&)>;
 
 // The disclaimer a cached pricing answer carries.
 std::string_view stale_price_disclaimer(fm::Language lang);
@@ -210,15 +221,20 @@ class Pipeline final {
   struct LaneResult;
 
   // Calls one model lane (limiter, breaker, retries) into `result`.
+  // Streamed text goes to `sink` through a StreamGuard checking prices against
+  // `guard_product` (empty: no product in context, nothing to check against).
   boost::asio::awaitable<void> call_lane(Lane& lane, const fm::ModelRequest& req, core::Random& rng,
-                                         const TierChunkSink& sink, Tier tier, Reply& reply,
-                                         LaneResult& result);
+                                         const TierChunkSink& sink, std::string_view guard_product,
+                                         Tier tier, Reply& reply, LaneResult& result);
   // Degraded replies by asker and question (a 64-bit hash of both; 0: no asker).
-  std::optional<Reply> dedupe_lookup(std::uint64_t key, core::TimePoint now);
-  void dedupe_store(std::uint64_t key, const Reply& r, core::TimePoint now);
+  // `asker` is checked on lookup: the 64-bit key is a fast index, not proof of ownership
+  // (a colliding question must never replay another asker's reply).
+  std::optional<Reply> dedupe_lookup(std::uint64_t key, std::string_view asker,
+                                     core::TimePoint now);
+  void dedupe_store(std::uint64_t key, std::string asker, const Reply& r, core::TimePoint now);
 
   // The steps of handle() that do not wait (see pipeline.cpp).
-  bool replay_duplicate(std::uint64_t key, Reply& reply);
+  bool replay_duplicate(std::uint64_t key, std::string_view asker, Reply& reply);
   // These two end the cascade: they take what they need from `r`.
   void take_model_answer(fm::ModelReply&& answer, Tier tier, Retrieved& r,
                          const std::string& cache_key, Reply& reply);
@@ -243,7 +259,12 @@ class Pipeline final {
   mutable std::mutex rng_mu_;
   core::Random seeds_;
   std::mutex dedupe_mu_;
-  std::unordered_map<std::uint64_t, std::pair<Reply, core::TimePoint>> dedupe_;
+  struct Remembered {
+    Reply reply;
+    core::TimePoint at;
+    std::string asker;
+  };
+  std::unordered_map<std::uint64_t, Remembered> dedupe_;
   // The size that triggers the next sweep: from kDedupeSweepFloor (or the bound, if lower),
   // then twice what the last sweep kept.
   static constexpr std::size_t kDedupeSweepFloor = 4096;

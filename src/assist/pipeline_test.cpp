@@ -236,6 +236,31 @@ TEST_F(PipelineTest, RepeatedQuestionWhileDegradedGetsTheSameReplyWithoutTheCasc
   EXPECT_FALSE(later.deduplicated);
 }
 
+TEST_F(PipelineTest, ASessionNamedLikeAUserIdIsNotThatUser) {
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  const Reply aikos = ask("Where is my order #12345?", user("u-1001"), "");
+  ASSERT_TRUE(aikos.degraded);
+  // An anonymous visitor whose session id is Aiko's user id: neither replays the other's
+  // remembered reply (keys are namespaced "u:" / "s:").
+  EXPECT_FALSE(ask("Where is my order #12345?", std::nullopt, "u-1001").deduplicated);
+  sonnet_.clear_faults();
+  haiku_.clear_faults();
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  const Reply visitors = ask("Tell me about your company history", std::nullopt, "u-1002");
+  ASSERT_TRUE(visitors.degraded);
+  EXPECT_FALSE(ask("Tell me about your company history", user("u-1002"), "").deduplicated);
+  EXPECT_TRUE(ask("Tell me about your company history", std::nullopt, "u-1002").deduplicated);
+}
+
+TEST_F(PipelineTest, AVisitorWithoutASessionHasNoRememberedReplies) {
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  ASSERT_TRUE(ask("Tell me about your company history", std::nullopt, "").degraded);
+  EXPECT_FALSE(ask("Tell me about your company history", std::nullopt, "").deduplicated);
+}
+
 TEST_F(PipelineTest, RememberedDegradedRepliesAreBoundedAndSweptRarely) {
   // A full outage: every reply is degraded, every asker distinct, all within the window.
   PipelineConfig cfg;

@@ -258,7 +258,7 @@ core::Status Catalog::load_demo(const std::string& path) {
       user.name = str_or_empty(u.get_object(), "name");
       const std::string tier = str_or_empty(u.get_object(), "tier");
       user.tier = tier == "premium" ? UserTier::kPremium : UserTier::kRegistered;
-      users_by_token_.emplace(str_or_empty(u.get_object(), "token"), std::move(user));
+      if (!user.id.empty()) users_.emplace(user.id, std::move(user));
     }
   }
   if (const auto* orders = o.if_contains("orders"); orders && orders->is_array()) {
@@ -617,12 +617,10 @@ std::optional<Order> Catalog::order(std::string_view id) const {
   return it->second;
 }
 
-std::optional<User> Catalog::user_by_token(std::string_view token) const {
-  // Constant time per candidate: tokens are compared without early exit.
-  for (const auto& [t, u] : users_by_token_) {
-    if (core::constant_time_equals(t, token)) return u;
-  }
-  return std::nullopt;
+std::optional<User> Catalog::user(std::string_view id) const {
+  auto it = users_.find(std::string(id));
+  if (it == users_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace ma::catalog

@@ -141,7 +141,8 @@ class Catalog final {
   std::vector<const Series*> popular_in_genre(std::string_view genre, std::size_t limit) const;
 
   std::optional<Order> order(std::string_view id) const;
-  std::optional<User> user_by_token(std::string_view token) const;
+  // The account with this id (the id a verified user token names; see server/identity.hpp).
+  std::optional<User> user(std::string_view id) const;
   const std::vector<FaqEntry>& faq() const { return faq_; }
 
  private:
@@ -180,7 +181,7 @@ class Catalog final {
   std::unordered_map<std::string, std::size_t, KeyHash, std::equal_to<>> product_by_id_;
   std::vector<Sale> sales_;
   std::unordered_map<std::string, Order> orders_;
-  std::unordered_map<std::string, User> users_by_token_;
+  std::unordered_map<std::string, User> users_;  // by id
   std::vector<FaqEntry> faq_;
 
   // Title keys, indexed by their first word (ASCII) or first two code points (CJK).

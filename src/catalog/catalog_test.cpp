@@ -100,11 +100,11 @@ TEST_F(CatalogTest, OrdersAndUsers) {
   const auto o = catalog_->order("12345");
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->user_id, "u-1001");
-  const auto u = catalog_->user_by_token("demo-aiko");
+  const auto u = catalog_->user("u-1001");
   ASSERT_TRUE(u.has_value());
-  EXPECT_EQ(u->id, "u-1001");
-  EXPECT_FALSE(catalog_->user_by_token("demo-aik").has_value());
-  EXPECT_EQ(catalog_->user_by_token("demo-ben")->tier, UserTier::kPremium);
+  EXPECT_EQ(u->name, "Aiko");
+  EXPECT_FALSE(catalog_->user("u-100").has_value());
+  EXPECT_EQ(catalog_->user("u-1002")->tier, UserTier::kPremium);
 }
 
 TEST_F(CatalogTest, SimilarSeriesShareGenresButNotAuthors) {

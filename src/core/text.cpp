@@ -129,6 +129,26 @@ std::string nfkc_casefold(std::string_view s) {
   return nfkc_casefold_full(s);
 }
 
+namespace {
+std::string utf8proc_apply(std::string_view s, int options) {
+  utf8proc_uint8_t* mapped = nullptr;
+  const auto len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                                static_cast<utf8proc_ssize_t>(s.size()), &mapped,
+                                static_cast<utf8proc_option_t>(options));
+  if (len < 0 || mapped == nullptr) return {};
+  std::string out(reinterpret_cast<char*>(mapped), static_cast<std::size_t>(len));
+  std::free(mapped);
+  return out;
+}
+}  // namespace
+
+std::string nfkc(std::string_view s) {
+  bool ascii = true;
+  for (char c : s) ascii &= static_cast<unsigned char>(c) < 0x80;
+  if (ascii) return std::string(s);  // ASCII is its own NFKC form
+  return utf8proc_apply(s, UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE);
+}
+
 std::string nfkc_casefold_full(std::string_view s) {
   utf8proc_uint8_t* mapped = nullptr;
   const auto len =

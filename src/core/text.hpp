@@ -24,6 +24,10 @@ std::vector<char32_t> utf8_decode(std::string_view s);
 std::string truncate_utf8(std::string_view s, std::size_t max_bytes);
 void utf8_append(std::string& out, char32_t cp);
 
+// NFKC without case folding: "５００円" -> "500円", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ" ->
+// "taro@example.jp", U+00A0 and U+3000 -> " ". Invalid UTF-8 yields an empty string.
+std::string nfkc(std::string_view s);
+
 // NFKC + case folding (full-width "ＯＮＥ　ＰＩＥＣＥ" -> "one piece", half-width kana ->
 // full-width). Invalid UTF-8 yields an empty string.
 std::string nfkc_casefold(std::string_view s);

@@ -30,6 +30,10 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     std::error_code ec;
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   }
+  auto secret = resolve_auth_secret(c.server.auth_secret, c.server.auth_secret_file);
+  if (!secret.ok()) return core::fail(std::move(secret).error());
+  app->identity_ = std::make_unique<Identity>(std::move(secret).value());
+
   auto cat = catalog::Catalog::open({c.data_dir, c.db_path});
   if (!cat.ok()) return core::fail(std::move(cat).error());
   app->catalog_ = std::move(cat).value();

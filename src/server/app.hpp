@@ -21,6 +21,7 @@
 #include "observe/metrics.hpp"
 #include "resilience/retry_policy.hpp"
 #include "server/config.hpp"
+#include "server/identity.hpp"
 #include "state/shared_state.hpp"
 
 namespace ma::server {
@@ -36,6 +37,8 @@ class App final {
   const AppConfig& config() const { return config_; }
   core::Clock& clock() { return clock_; }
   catalog::Catalog& catalog() { return *catalog_; }
+  // Signs and verifies user tokens and anonymous sessions (server.auth_secret).
+  const Identity& identity() const { return *identity_; }
   cache::ResponseCache& cache() { return *cache_; }
   // Flushes one category (empty: everything) here, in the shared tier, and on every other
   // server of the fleet. Returns the entries this server dropped.
@@ -68,6 +71,7 @@ class App final {
 
   AppConfig config_;
   core::Clock& clock_;
+  std::unique_ptr<Identity> identity_;
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<cache::ResponseCache> cache_;
   assist::RuntimeFlags flags_;

@@ -22,8 +22,11 @@ admission::AdmissionRequest admission_request(const std::optional<catalog::User>
                                               const std::string& session, const std::string& remote,
                                               const std::string& message) {
   admission::AdmissionRequest a;
-  a.user_key = user ? user->id : !session.empty() ? "s:" + session : "ip:" + remote;
+  // Namespaced by kind, so no string a client chooses can name another kind's state.
   a.source = source_key(remote);
+  a.user_key = user               ? core::str_cat("u:", user->id)
+               : !session.empty() ? core::str_cat("s:", session)
+                                  : core::str_cat("a:", a.source);
   a.priority = priority_of(user);
   a.question_hash = core::fnv1a(message);
   return a;

@@ -16,7 +16,10 @@ namespace ma::server {
 
 struct ChatInput {
   std::string message;  // valid UTF-8, already checked by the driver
-  std::string session;  // may be empty
+  // A session the driver verified (server-issued, server/identity.hpp) or an id the
+  // simulator made; empty: none -- the visitor is then known only by its source address,
+  // and has no remembered replies or conversation.
+  std::string session;
   std::optional<catalog::User> user;
   std::string remote;    // the client address (the per-source limit)
   std::string trace_id;  // X-Ray format, made by the driver

@@ -65,10 +65,28 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     return st;
   }
   if (auto* s = root["server"].as_table()) {
-    if (auto st =
-            check_keys(*s, "server.",
-                       {"host", "port", "threads", "admin_token", "web_dir", "header_timeout_ms",
-                        "idle_timeout_ms", "shutdown_grace_ms", "trusted_proxies"});
+    if (auto st = check_keys(*s, "server.",
+                             {"host",
+                              "port",
+                              "threads",
+                              "admin_token",
+                              "web_dir",
+                              "header_timeout_ms",
+                              "idle_timeout_ms",
+                              "shutdown_grace_ms",
+                              "trusted_proxies",
+                              "auth_secret",
+                              "auth_secret_file",
+                              "session_issue_rate",
+                              "session_issue_burst",
+                              "allowed_origins",
+                              "ws_max_queued_bytes",
+                              "ws_ping_interval_ms",
+                              "ws_idle_timeout_ms",
+                              "ws_send_timeout_ms",
+                              "max_connections",
+                              "admin_port",
+                              "admin_host"});
         !st.ok()) {
       return st;
     }
@@ -81,6 +99,47 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     get_ms(*s, "header_timeout_ms", cfg.server.header_timeout);
     get_ms(*s, "idle_timeout_ms", cfg.server.idle_timeout);
     get_ms(*s, "shutdown_grace_ms", cfg.server.shutdown_grace);
+    get(*s, "auth_secret", cfg.server.auth_secret);
+    get(*s, "auth_secret_file", cfg.server.auth_secret_file);
+    if (auto v = (*s)["session_issue_rate"].value<double>()) cfg.server.session_issue_rate = *v;
+    if (auto v = (*s)["session_issue_burst"].value<double>()) cfg.server.session_issue_burst = *v;
+    if (cfg.server.session_issue_rate < 0 || cfg.server.session_issue_burst < 1) {
+      return core::fail("invalid_config",
+                        "server.session_issue_rate must be >= 0 and session_issue_burst >= 1");
+    }
+    if (auto v = (*s)["ws_max_queued_bytes"].value<std::int64_t>()) {
+      if (*v < 16 * 1024)
+        return core::fail("invalid_config", "server.ws_max_queued_bytes must be >= 16384");
+      cfg.server.ws_max_queued_bytes = static_cast<std::size_t>(*v);
+    }
+    get_ms(*s, "ws_ping_interval_ms", cfg.server.ws_ping_interval);
+    get_ms(*s, "ws_idle_timeout_ms", cfg.server.ws_idle_timeout);
+    get_ms(*s, "ws_send_timeout_ms", cfg.server.ws_send_timeout);
+    if (auto v = (*s)["max_connections"].value<std::int64_t>()) {
+      if (*v < 0) return core::fail("invalid_config", "server.max_connections must be >= 0");
+      cfg.server.max_connections = static_cast<std::size_t>(*v);
+    }
+    if (auto v = (*s)["admin_port"].value<std::int64_t>()) {
+      if (*v < 0 || *v > 65535)
+        return core::fail("invalid_config", "server.admin_port must be 0-65535");
+      if (*v == 0) {
+        cfg.server.admin_port.reset();
+      } else {
+        cfg.server.admin_port = static_cast<std::uint16_t>(*v);
+      }
+    }
+    get(*s, "admin_host", cfg.server.admin_host);
+    if (const toml::node* n = s->get("allowed_origins")) {
+      const toml::array* arr = n->as_array();
+      if (arr == nullptr || (!arr->empty() && !arr->is_homogeneous(toml::node_type::string))) {
+        return core::fail("invalid_config",
+                          "server.allowed_origins must be a list of origins, like "
+                          "[\"https://shop.example.jp\"]");
+      }
+      cfg.server.allowed_origins.clear();
+      for (const toml::node& e : *arr)
+        cfg.server.allowed_origins.push_back(*e.value<std::string>());
+    }
     if (const toml::node* n = s->get("trusted_proxies")) {
       const toml::array* arr = n->as_array();
       // (is_homogeneous is false for an empty list, which is valid: no proxies.)

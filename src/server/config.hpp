@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "admission/admission.hpp"
 #include "assist/cache_maintenance.hpp"
@@ -31,6 +32,33 @@ struct ServerConfig {
   // The load balancers in front of this server, whose X-Forwarded-For entries name the
   // client (per-source limits, anonymous visitors). Empty: clients connect directly.
   TrustedProxies trusted_proxies;
+
+  // Identity (server/identity.hpp): the secret that signs user tokens and anonymous
+  // sessions. MANGAASSIST_AUTH_SECRET overrides; empty: read from (or created in)
+  // auth_secret_file.
+  std::string auth_secret;
+  std::string auth_secret_file = "var/auth.secret";
+  // New anonymous sessions per source: a client that discards its session cannot mint
+  // itself fresh per-visitor buckets faster than this.
+  double session_issue_rate = 0.5;  // per second
+  double session_issue_burst = 20;
+  // Pages whose scripts may open /v1/ws, besides this server's own origin (the Host the
+  // browser connected to). Anything else gets 403 (cross-site WebSocket hijacking).
+  std::vector<std::string> allowed_origins;
+  // WebSocket: what may wait unsent for one client before it is cut (1009 / 1008), pings
+  // every ws_ping_interval, and a connection with no message for ws_idle_timeout is closed.
+  std::size_t ws_max_queued_bytes = 1 << 20;
+  core::Duration ws_ping_interval = std::chrono::seconds(20);
+  core::Duration ws_idle_timeout = std::chrono::seconds(300);
+  core::Duration ws_send_timeout = std::chrono::seconds(10);  // no progress writing: cut
+  // Open connections at most (HTTP and WebSocket); over it the oldest idle keep-alive
+  // connection is shed, or the new one refused. 0: from RLIMIT_NOFILE (minus a reserve).
+  std::size_t max_connections = 0;
+  // /metrics, /status and the admin API on a separate listener (e.g. 127.0.0.1:9090, for
+  // Prometheus and operators); none (TOML: 0): only on the main port, where /metrics and
+  // /status then need the admin token. Port 0 here binds any free port (tests).
+  std::optional<std::uint16_t> admin_port;
+  std::string admin_host = "127.0.0.1";
 };
 
 // A provider configuration serving `lane`.

@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include <sys/resource.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -24,6 +26,8 @@
 #include "core/random.hpp"
 #include "core/text.hpp"
 #include "server/chat_flow.hpp"
+#include "server/chat_request.hpp"
+#include "server/client_address.hpp"
 
 namespace ma::server {
 
@@ -60,15 +64,58 @@ Response error_response(http::status status, std::string_view code, std::string_
   return json_response(status, error_body(code, message));
 }
 
-// "Bearer <token>" -> token; empty when absent or malformed.
+// "Bearer <token>" (the scheme in any case, RFC 9110) -> token; empty when absent or
+// malformed.
 std::string_view bearer(const Request& req) {
   auto it = req.find(http::field::authorization);
   if (it == req.end()) return {};
   std::string_view v = it->value();
-  if (v.size() < 7 || !(v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) return {};
+  if (v.size() < 7 || !beast::iequals(v.substr(0, 7), "bearer ")) return {};
   v.remove_prefix(7);
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   return v;
+}
+
+// The value of cookie `name`, or empty.
+std::string_view cookie(const Request& req, std::string_view name) {
+  for (auto [it, end] = req.equal_range(http::field::cookie); it != end; ++it) {
+    std::string_view v = it->value();
+    while (!v.empty()) {
+      const auto semi = v.find(';');
+      std::string_view pair = v.substr(0, semi);
+      v = semi == std::string_view::npos ? std::string_view() : v.substr(semi + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+          pair[name.size()] == '=')
+        return pair.substr(name.size() + 1);
+    }
+  }
+  return {};
+}
+
+// The query parameter `name` of a target ("/v1/ws?token=...&x=1"), undecoded: the values the
+// server reads there (tokens) use no characters that need escaping.
+std::string_view query_param(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+        pair[name.size()] == '=')
+      return pair.substr(name.size() + 1);
+  }
+  return {};
+}
+
+constexpr std::string_view kSessionCookie = "ma_session";
+
+std::string session_cookie(std::string_view session) {
+  // HttpOnly: the page never reads it; SameSite=Lax: not sent by other sites' requests.
+  return core::str_cat(kSessionCookie, "=", session,
+                       "; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax");
 }
 
 std::string new_trace_id(core::WallTime now) {
@@ -97,59 +144,13 @@ json::object status_json(const assist::ServiceStatus& st) {
   return o;
 }
 
-struct ParsedChat {
-  std::string message;
-  std::string session_id;
-  std::string request_id;
-};
-
-// Validates a chat body; on failure returns {code, message}.
-core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars, bool websocket) {
-  if (!core::is_valid_utf8(body)) return core::fail("invalid_utf8", "the body is not valid UTF-8");
-  auto v = core::parse_json(body);
-  if (!v.ok())
-    return core::fail("invalid_json", "the body is not valid JSON: " + v.error().message);
-  if (!v->is_object()) return core::fail("invalid_json", "the body must be a JSON object");
-  ParsedChat p;
-  if (websocket) {
-    const auto action = core::get_string(*v, "action");
-    if (!action || *action != "sendMessage") {
-      return core::fail("invalid_action", "expected \"action\": \"sendMessage\"");
-    }
-    if (const auto* rid = v->get_object().if_contains("request_id")) {
-      if (!rid->is_string() || rid->get_string().size() > 128) {
-        return core::fail("invalid_request_id", "request_id must be a string of at most 128 bytes");
-      }
-      p.request_id = std::string(rid->get_string());
-    }
-  }
-  const auto* m = v->get_object().if_contains("message");
-  if (m == nullptr) return core::fail("missing_field", "\"message\" is required");
-  if (!m->is_string()) return core::fail("invalid_field", "\"message\" must be a string");
-  p.message = std::string(m->get_string());
-  if (!core::is_valid_utf8(p.message))
-    return core::fail("invalid_utf8", "\"message\" is not valid UTF-8");
-  bool blank = true;
-  for (char c : p.message) blank &= (c == ' ' || c == '\t' || c == '\n' || c == '\r');
-  if (blank) return core::fail("empty_message", "\"message\" must not be empty");
-  if (core::utf8_length(p.message) > max_chars) {
-    return core::fail("message_too_long",
-                      "\"message\" is longer than " + std::to_string(max_chars) + " characters");
-  }
-  if (const auto* sid = v->get_object().if_contains("session_id")) {
-    if (!sid->is_string() || sid->get_string().size() > 128) {
-      return core::fail("invalid_field", "\"session_id\" must be a string of at most 128 bytes");
-    }
-    p.session_id = std::string(sid->get_string());
-  }
-  return p;
-}
-
 std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
-                       std::string_view type, std::string_view request_id) {
+                       std::string_view type, std::string_view request_id,
+                       std::string_view session_id = {}) {
   json::object o;
   if (!type.empty()) o["type"] = type;
   if (!request_id.empty()) o["request_id"] = request_id;
+  if (!session_id.empty()) o["session_id"] = session_id;
   o["reply"] = r.text;
   o["tier"] = assist::to_string(r.tier);
   o["intent"] = assist::to_string(r.intent);
@@ -199,13 +200,21 @@ std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese
 
 struct Server::Impl {
   Impl(App& a, ServerConfig c, Server& o)
-      : app(a), cfg(std::move(c)), owner(o), ioc(cfg.threads), acceptor(ioc), signals(ioc) {}
+      : app(a),
+        cfg(std::move(c)),
+        owner(o),
+        ioc(cfg.threads),
+        acceptor(ioc),
+        admin_acceptor(ioc),
+        signals(ioc),
+        issuer({.rate = cfg.session_issue_rate, .burst = cfg.session_issue_burst}, 100'000) {}
 
   App& app;
   ServerConfig cfg;
   Server& owner;
   asio::io_context ioc;
   tcp::acceptor acceptor;
+  tcp::acceptor admin_acceptor;  // server.admin_port: /metrics, /status, /admin
   asio::signal_set signals;
   std::atomic<bool> draining{false};
   // Open WebSocket connections: how to ask each to close when the drain ends.
@@ -214,22 +223,43 @@ struct Server::Impl {
   std::uint64_t next_ws = 0;
   std::string index_html;
   std::string admin_token;
+  SessionIssuer issuer;
+
+  // Connections: at most cfg.max_connections open; HTTP connections waiting for a request
+  // are listed oldest first, with how to close each, so a flood sheds them.
+  std::atomic<std::size_t> open_connections{0};
+  std::mutex idle_mu;
+  std::map<std::uint64_t, std::function<void()>> idle;  // by when they became idle
+  std::uint64_t next_idle = 0;
 
   observe::Counter* bad_requests = nullptr;
+  observe::Family<observe::Counter>* connection_events = nullptr;  // {event}
+  observe::Family<observe::Counter>* ws_closes = nullptr;          // {reason}
 
   struct InFlight {
     explicit InFlight(std::atomic<std::size_t>& c) : c_(c) { c_.fetch_add(1); }
     ~InFlight() { c_.fetch_sub(1); }
     std::atomic<std::size_t>& c_;
   };
+  // One open connection, counted for its whole life.
+  struct Open {
+    explicit Open(std::atomic<std::size_t>& c) : c_(c) {}
+    ~Open() { c_.fetch_sub(1); }
+    std::atomic<std::size_t>& c_;
+  };
 
-  asio::awaitable<void> accept_loop();
-  asio::awaitable<void> session(tcp::socket socket);
+  asio::awaitable<void> accept_loop(tcp::acceptor& from, bool admin_listener);
+  // Makes room for one more connection: sheds the oldest idle one when at the cap. False:
+  // at the cap with nothing idle (the new connection is refused).
+  bool make_room();
+  std::uint64_t mark_idle(std::function<void()> close);
+  void mark_busy(std::uint64_t id);
+  asio::awaitable<void> session(tcp::socket socket, bool admin_listener);
   asio::awaitable<void> refuse_body(beast::tcp_stream& stream);
   asio::awaitable<void> ws_session(beast::tcp_stream stream, Request req, std::string remote);
   // The client's address: `peer`, or what trusted proxies say in X-Forwarded-For.
   std::string client_of(const Request& req, const std::string& peer) const;
-  asio::awaitable<Response> handle(Request& req, const std::string& remote);
+  asio::awaitable<Response> handle(Request& req, const std::string& remote, bool admin_listener);
   asio::awaitable<Response> chat(Request& req, const std::string& remote);
   // Admission, then the pipeline, then the observer: the path every chat message takes.
   using Answer = ChatOutcome;
@@ -238,9 +268,19 @@ struct Server::Impl {
                                  admission::QueuedSink on_queued, assist::TierChunkSink on_chunk);
   Response limits(Request& req);
   Response admin(Request& req, std::string_view target);
+  // Not the admin token: the error to answer with.
+  std::optional<Response> admin_refusal(const Request& req) const;
   Response status();
   Response metrics();
-  std::optional<catalog::User> user_of(std::string_view token, bool& invalid);
+  // The signed-in user a bearer token names; an error for a token that is present but not
+  // valid (bad signature, expired, unknown user).
+  core::Result<std::optional<catalog::User>> user_of(std::string_view token);
+  // The anonymous session: the cookie's or the body's session id when the server signed it;
+  // else a new one when this source may have one (`issued` set); else empty.
+  std::string session_of(const Request* req, std::string_view body_session,
+                         const std::string& remote, bool& issued);
+  // A WebSocket handshake from a page of another site is refused (403).
+  bool origin_allowed(const Request& req) const;
   void start_drain();
 };
 
@@ -258,6 +298,28 @@ Server::Server(App& app, ServerConfig config)
       &app.metrics()
            .counter("mangaassist_bad_requests_total", "Requests refused as malformed (4xx).")
            .get();
+  impl_->connection_events = &app.metrics().counter(
+      "mangaassist_connection_events_total",
+      "Connections shed (oldest idle, at server.max_connections), refused (at the cap with "
+      "none idle) and accept errors (out of file descriptors), by event.",
+      {"event"});
+  impl_->ws_closes = &app.metrics().counter(
+      "mangaassist_ws_closed_total",
+      "WebSocket connections the server closed, by reason (slow_reader: replies not read "
+      "within ws_send_timeout; too_big; idle; origin: a handshake refused).",
+      {"reason"});
+  auto& open_gauge = app.metrics().gauge("mangaassist_connections_open",
+                                         "Open client connections (HTTP and WebSocket).");
+  app.metrics().add_collector([impl = impl_.get(), &open_gauge] {
+    open_gauge.get().set(static_cast<double>(impl->open_connections.load()));
+  });
+  if (impl_->cfg.max_connections == 0) {
+    // Below the descriptor limit, with room for SQLite, Redis, logs and model connections.
+    rlimit lim{};
+    std::size_t fds = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) fds = lim.rlim_cur;
+    impl_->cfg.max_connections = fds > 128 ? fds - fds / 8 - 64 : std::max<std::size_t>(8, fds / 2);
+  }
   if (auto html = core::read_file(impl_->cfg.web_dir + "/index.html"); html.ok()) {
     impl_->index_html = std::move(html).value();
   }
@@ -283,7 +345,24 @@ core::Result<std::uint16_t> Server::listen() {
                                            std::to_string(impl_->cfg.port) + ": " + ec.message());
   }
   port_ = a.local_endpoint().port();
-  asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
+  if (impl_->cfg.admin_port) {
+    const auto admin_addr = asio::ip::make_address(impl_->cfg.admin_host, ec);
+    if (ec) return core::fail("invalid_config", "bad admin_host " + impl_->cfg.admin_host);
+    tcp::endpoint aep(admin_addr, *impl_->cfg.admin_port);
+    auto& b = impl_->admin_acceptor;
+    b.open(aep.protocol(), ec);
+    if (!ec) b.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) b.bind(aep, ec);
+    if (!ec) b.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return core::fail("listen_failed", "cannot listen on " + impl_->cfg.admin_host + ":" +
+                                             std::to_string(*impl_->cfg.admin_port) + ": " +
+                                             ec.message());
+    }
+    admin_port_ = b.local_endpoint().port();
+    asio::co_spawn(impl_->ioc, impl_->accept_loop(b, true), asio::detached);
+  }
+  asio::co_spawn(impl_->ioc, impl_->accept_loop(a, false), asio::detached);
   asio::co_spawn(impl_->ioc, impl_->app.maintenance().run_sale_watcher(), asio::detached);
   asio::co_spawn(impl_->ioc, impl_->app.maintenance().run_validation(), asio::detached);
   asio::co_spawn(impl_->ioc, impl_->app.run_flusher(), asio::detached);
@@ -322,6 +401,7 @@ void Server::Impl::start_drain() {
   if (draining.exchange(true)) return;
   boost::system::error_code ec;
   acceptor.close(ec);
+  admin_acceptor.close(ec);
   signals.cancel(ec);
   // Answer what is in flight, then stop; never wait past the grace period.
   asio::co_spawn(
@@ -354,17 +434,58 @@ void Server::Impl::start_drain() {
       asio::detached);
 }
 
-asio::awaitable<void> Server::Impl::accept_loop() {
-  while (acceptor.is_open()) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
+asio::awaitable<void> Server::Impl::accept_loop(tcp::acceptor& from, bool admin_listener) {
+  asio::steady_timer backoff(ioc);
+  auto pause = std::chrono::milliseconds(0);
+  while (from.is_open()) {
+    auto [ec, socket] = co_await from.async_accept(asio::make_strand(ioc), kTuple);
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
-      continue;  // EMFILE and friends: keep serving the connections we have
+      if (ec == asio::error::operation_aborted || !from.is_open()) break;
+      // EMFILE and friends: accept would fail again at once (a busy loop that starves the
+      // connections we have). Wait, longer each time, up to a second.
+      connection_events->with({"accept_error"}).inc();
+      pause = std::clamp(pause * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+      backoff.expires_after(pause);
+      co_await backoff.async_wait(kTuple);
+      continue;
     }
+    pause = std::chrono::milliseconds(0);
+    if (!make_room()) {
+      connection_events->with({"refused"}).inc();
+      socket.close(ec);
+      continue;
+    }
+    open_connections.fetch_add(1);
     socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
-    asio::co_spawn(ex, session(std::move(socket)), asio::detached);
+    asio::co_spawn(ex, session(std::move(socket), admin_listener), asio::detached);
   }
+}
+
+bool Server::Impl::make_room() {
+  if (open_connections.load() < cfg.max_connections) return true;
+  std::function<void()> close;
+  {
+    std::lock_guard lock(idle_mu);
+    if (idle.empty()) return false;
+    close = std::move(idle.begin()->second);
+    idle.erase(idle.begin());
+  }
+  close();  // posts to the connection's strand; it ends and frees its slot soon
+  connection_events->with({"shed"}).inc();
+  return true;
+}
+
+std::uint64_t Server::Impl::mark_idle(std::function<void()> close) {
+  std::lock_guard lock(idle_mu);
+  const std::uint64_t id = ++next_idle;
+  idle.emplace(id, std::move(close));
+  return id;
+}
+
+void Server::Impl::mark_busy(std::uint64_t id) {
+  std::lock_guard lock(idle_mu);
+  idle.erase(id);
 }
 
 namespace {
@@ -401,87 +522,152 @@ std::string Server::Impl::client_of(const Request& req, const std::string& peer)
   return cfg.trusted_proxies.client_of(peer, forwarded);
 }
 
-asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
+asio::awaitable<void> Server::Impl::session(tcp::socket socket, bool admin_listener) {
+  Open open(open_connections);
   boost::system::error_code rec;
   const auto ep = socket.remote_endpoint(rec);
   const std::string remote = rec ? std::string() : ep.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
+  // Shared so that a shedding thread can close it after this coroutine has moved on.
+  auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+  auto close_when_shed = [weak = std::weak_ptr<beast::tcp_stream>(stream)] {
+    if (auto s = weak.lock()) {
+      asio::post(s->get_executor(), [s] {
+        boost::system::error_code ignored;
+        s->socket().close(ignored);
+      });
+    }
+  };
   beast::flat_buffer buffer;
   bool first = true;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(cfg.body_limit);
     parser.header_limit(8 * 1024);
-    stream.expires_after(first ? cfg.header_timeout : cfg.idle_timeout);
+    stream->expires_after(first ? cfg.header_timeout : cfg.idle_timeout);
     first = false;
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+    // Waiting for a request (a keep-alive connection, or a slow client's headers): the first
+    // to go when the server is full.
+    const std::uint64_t idle_id = mark_idle(close_when_shed);
+    auto [ec, n] = co_await http::async_read_header(*stream, buffer, parser, kTuple);
+    mark_busy(idle_id);
     if (ec == http::error::header_limit) {
       auto res = error_response(http::status::request_header_fields_too_large, "headers_too_large",
                                 "request headers exceed 8 KiB");
       res.keep_alive(false);
-      stream.expires_after(cfg.header_timeout);
-      co_await http::async_write(stream, res, kTuple);
+      stream->expires_after(cfg.header_timeout);
+      co_await http::async_write(*stream, res, kTuple);
       break;
     }
     // A Content-Length over the limit is refused as soon as the header is read; a chunked
     // body over it, while reading the body below.
     if (ec == http::error::body_limit) {
-      co_await refuse_body(stream);
+      co_await refuse_body(*stream);
       co_return;
     }
-    if (ec) break;  // closed, timed out or garbage: nothing to answer
-    if (websocket::is_upgrade(parser.get()) && parser.get().target() == "/v1/ws") {
-      stream.expires_never();
+    if (ec) break;  // closed, timed out, shed or garbage: nothing to answer
+    const std::string_view target = parser.get().target();
+    if (websocket::is_upgrade(parser.get()) && target.substr(0, target.find('?')) == "/v1/ws") {
+      stream->expires_never();
       std::string client = client_of(parser.get(), remote);
-      co_await ws_session(std::move(stream), parser.release(), std::move(client));
+      co_await ws_session(std::move(*stream), parser.release(), std::move(client));
       co_return;
     }
-    stream.expires_after(cfg.header_timeout);
+    stream->expires_after(cfg.header_timeout);
     // curl and others wait for "100 Continue" before sending a body they announced.
     if (auto it = parser.get().find(http::field::expect);
         it != parser.get().end() && beast::iequals(it->value(), "100-continue") &&
         parser.content_length().value_or(0) <= cfg.body_limit) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
-      auto [ecc, nc] = co_await http::async_write(stream, cont, kTuple);
+      auto [ecc, nc] = co_await http::async_write(*stream, cont, kTuple);
       if (ecc) break;
     }
-    auto [ec2, n2] = co_await http::async_read(stream, buffer, parser, kTuple);
+    auto [ec2, n2] = co_await http::async_read(*stream, buffer, parser, kTuple);
     if (ec2 == http::error::body_limit) {
-      co_await refuse_body(stream);
+      co_await refuse_body(*stream);
       co_return;
     }
     if (ec2) {
       if (ec2 != beast::error::timeout && ec2 != http::error::end_of_stream &&
           ec2 != asio::error::eof && ec2 != asio::error::connection_reset) {
-        auto res = error_response(http::status::bad_request, "bad_request", ec2.message());
+        auto res = error_response(http::status::bad_request, "bad_request",
+                                  "the request could not be read as HTTP/1.1");
         res.keep_alive(false);
-        co_await http::async_write(stream, res, kTuple);
+        co_await http::async_write(*stream, res, kTuple);
       }
       break;
     }
     Request req = parser.release();
     // Per request: a balancer's one connection carries many clients' requests.
     const std::string client = client_of(req, remote);
-    Response res = co_await handle(req, client);
+    Response res = co_await handle(req, client, admin_listener);
     res.version(req.version());
     res.keep_alive(req.keep_alive() && !draining.load());
-    stream.expires_after(cfg.idle_timeout);
-    auto [ec3, n3] = co_await http::async_write(stream, res, kTuple);
+    res.set("X-Content-Type-Options", "nosniff");
+    stream->expires_after(cfg.idle_timeout);
+    auto [ec3, n3] = co_await http::async_write(*stream, res, kTuple);
     if (ec3 || !res.keep_alive()) break;
   }
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-std::optional<catalog::User> Server::Impl::user_of(std::string_view token, bool& invalid) {
-  invalid = false;
-  if (token.empty()) return std::nullopt;
-  auto u = app.catalog().user_by_token(token);
-  if (!u) invalid = true;
+core::Result<std::optional<catalog::User>> Server::Impl::user_of(std::string_view token) {
+  if (token.empty()) return std::optional<catalog::User>();
+  auto id = app.identity().verify_user_token(token, app.clock().wall_now());
+  if (!id.ok()) return core::fail(std::move(id).error());
+  auto u = app.catalog().user(*id);
+  if (!u) return core::fail("invalid_token", "the bearer token names no known user");
   return u;
 }
 
-asio::awaitable<Response> Server::Impl::handle(Request& req, const std::string& remote) {
+std::string Server::Impl::session_of(const Request* req, std::string_view body_session,
+                                     const std::string& remote, bool& issued) {
+  issued = false;
+  const Identity& ids = app.identity();
+  if (!body_session.empty() && ids.verify_session(body_session)) return std::string(body_session);
+  if (req != nullptr) {
+    if (auto c = cookie(*req, kSessionCookie); !c.empty() && ids.verify_session(c))
+      return std::string(c);
+  }
+  if (!issuer.try_issue(source_key(remote), app.clock().now())) return {};
+  issued = true;
+  return ids.issue_session();
+}
+
+bool Server::Impl::origin_allowed(const Request& req) const {
+  auto it = req.find(http::field::origin);
+  if (it == req.end()) return true;  // not a browser: nothing to hijack
+  const std::string_view origin = it->value();
+  for (const auto& o : cfg.allowed_origins) {
+    if (beast::iequals(o, origin)) return true;
+  }
+  // The page this server served: its origin names the Host the browser connected to.
+  auto host = req.find(http::field::host);
+  if (host == req.end()) return false;
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (origin.size() == scheme.size() + host->value().size() &&
+        beast::iequals(origin.substr(0, scheme.size()), scheme) &&
+        beast::iequals(origin.substr(scheme.size()), host->value()))
+      return true;
+  }
+  return false;
+}
+
+std::optional<Response> Server::Impl::admin_refusal(const Request& req) const {
+  if (admin_token.empty()) {
+    return error_response(
+        http::status::forbidden, "admin_disabled",
+        "the admin API is off: set MANGAASSIST_ADMIN_TOKEN or server.admin_token");
+  }
+  if (!core::constant_time_equals(bearer(req), admin_token)) {
+    return error_response(http::status::unauthorized, "unauthorized",
+                          "a valid admin bearer token is required");
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<Response> Server::Impl::handle(Request& req, const std::string& remote,
+                                               bool admin_listener) {
   const std::string_view target = req.target();
   const std::string_view path = target.substr(0, target.find('?'));
   const auto method = req.method();
@@ -498,8 +684,13 @@ asio::awaitable<Response> Server::Impl::handle(Request& req, const std::string& 
     }
     co_return json_response(http::status::ok, R"({"status":"ready"})");
   }
-  if (path == "/status") co_return status();
-  if (path == "/metrics") co_return metrics();
+  if (path == "/status" || path == "/metrics") {
+    // Flags, limits, the fleet and every counter: for operators and Prometheus only.
+    if (!admin_listener) {
+      if (auto refused = admin_refusal(req)) co_return std::move(*refused);
+    }
+    co_return path == "/status" ? status() : metrics();
+  }
   if (path.starts_with("/admin/")) co_return admin(req, path);
   if (path == "/" || path == "/index.html") {
     if (index_html.empty()) {
@@ -508,6 +699,14 @@ asio::awaitable<Response> Server::Impl::handle(Request& req, const std::string& 
     }
     Response res{http::status::ok, req.version()};
     res.set(http::field::content_type, "text/html; charset=utf-8");
+    // The page's own script and style only, its WebSocket, and never inside another site's
+    // frame (clickjacking).
+    res.set("Content-Security-Policy",
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+            "'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Referrer-Policy", "same-origin");
     res.body() = index_html;
     res.prepare_payload();
     co_return res;
@@ -516,8 +715,8 @@ asio::awaitable<Response> Server::Impl::handle(Request& req, const std::string& 
     co_return error_response(http::status::upgrade_required, "upgrade_required",
                              "/v1/ws is a WebSocket endpoint");
   }
-  co_return error_response(http::status::not_found, "not_found",
-                           "no route for " + std::string(path));
+  // The path is not echoed: an error body never repeats what the client sent.
+  co_return error_response(http::status::not_found, "not_found", "there is no such page");
 }
 
 asio::awaitable<Response> Server::Impl::chat(Request& req, const std::string& remote) {
@@ -525,11 +724,11 @@ asio::awaitable<Response> Server::Impl::chat(Request& req, const std::string& re
     co_return error_response(http::status::service_unavailable, "shutting_down",
                              "this server is restarting; your client should connect to another");
   }
-  bool invalid_token = false;
-  auto user = user_of(bearer(req), invalid_token);
-  if (invalid_token) {
-    co_return error_response(http::status::unauthorized, "invalid_token",
-                             "the bearer token is not valid");
+  auto user = user_of(bearer(req));
+  if (!user.ok()) {
+    auto res = error_response(http::status::unauthorized, user.error().code, user.error().message);
+    res.set(http::field::www_authenticate, "Bearer");
+    co_return res;
   }
   auto parsed = parse_chat(req.body(), cfg.max_message_chars, false);
   if (!parsed.ok()) {
@@ -539,16 +738,20 @@ asio::awaitable<Response> Server::Impl::chat(Request& req, const std::string& re
   }
   InFlight guard(owner.in_flight_);
   const bool japanese = core::looks_japanese(parsed->message);
-  const std::string session = parsed->session_id;
-  Answer a = co_await answer(std::move(parsed).value(), std::move(user), session, remote, {}, {});
+  bool issued = false;
+  const std::string session =
+      *user ? std::string() : session_of(&req, parsed->session_id, remote, issued);
+  Answer a = co_await answer(std::move(parsed).value(), std::move(*user), session, remote, {}, {});
+  Response res;
   if (a.refused) {
-    auto res =
-        json_response(http::status::too_many_requests, rate_limited_body(*a.refused, japanese));
+    res = json_response(http::status::too_many_requests, rate_limited_body(*a.refused, japanese));
     res.set(http::field::retry_after, std::to_string(ceil_seconds(a.refused->retry_after)));
-    co_return res;
+  } else {
+    res = json_response(http::status::ok,
+                        reply_json(a.reply, app.pipeline().status(), "", "", session));
+    res.set("X-Trace-Id", a.reply.trace_id);
   }
-  auto res = json_response(http::status::ok, reply_json(a.reply, app.pipeline().status(), "", ""));
-  res.set("X-Trace-Id", a.reply.trace_id);
+  if (issued) res.set(http::field::set_cookie, session_cookie(session));
   co_return res;
 }
 
@@ -565,30 +768,76 @@ asio::awaitable<Server::Impl::Answer> Server::Impl::answer(ParsedChat p,
 
 namespace {
 
-// One WebSocket connection: a reader and a writer coroutine on the connection's strand.
+// One WebSocket connection: a reader, a writer and an idle watch, coroutines on the
+// connection's strand. What waits unsent is bounded: past half the bound the reader stops
+// reading (the client's own sends then block in TCP), and a client that does not read for
+// ws_send_timeout, or whose replies pass the bound, is cut.
 struct WsConn : std::enable_shared_from_this<WsConn> {
-  explicit WsConn(beast::tcp_stream&& s) : ws(std::move(s)), wake(ws.get_executor()) {}
+  WsConn(beast::tcp_stream&& s, const ServerConfig& c, core::Clock& clk,
+         observe::Family<observe::Counter>& closes)
+      : ws(std::move(s)),
+        wake(ws.get_executor()),
+        drained(ws.get_executor()),
+        idle(ws.get_executor()),
+        cfg(c),
+        clock(clk),
+        closes_(closes) {}
   websocket::stream<beast::tcp_stream> ws;
-  asio::steady_timer wake;
+  asio::steady_timer wake;     // the writer's: something to send
+  asio::steady_timer drained;  // the reader's: the outbox went under the low-water mark
+  asio::steady_timer idle;     // the idle watch's
+  const ServerConfig& cfg;
+  core::Clock& clock;
+  observe::Family<observe::Counter>& closes_;
   std::deque<std::string> outbox;
+  std::size_t queued_bytes = 0;
+  core::TimePoint last_progress{};  // the writer last finished a write
+  core::TimePoint last_message{};   // the client last sent a message
   bool closed = false;
-  bool closing = false;  // the server drains: close (1001 going away) once the outbox is empty
+  bool closing = false;  // close (close_code) once the outbox is empty
+  websocket::close_reason close_code{websocket::close_code::going_away, "server restarting"};
   int in_flight = 0;
+
+  std::size_t high_water() const { return cfg.ws_max_queued_bytes / 2; }
 
   void send(std::string msg) {
     if (closed) return;
+    if (queued_bytes + msg.size() > cfg.ws_max_queued_bytes) {
+      cut("slow_reader");
+      return;
+    }
+    if (outbox.empty()) last_progress = clock.now();  // the clock runs from the first wait
+    queued_bytes += msg.size();
     outbox.push_back(std::move(msg));
     wake.cancel();
+  }
+  // Closes after what is queued is sent (a close frame with `reason`).
+  void close_after_flush(websocket::close_reason reason) {
+    if (closed || closing) return;
+    closing = true;
+    close_code = std::move(reason);
+    wake.cancel();
+  }
+  // Drops the connection now: the client is not reading, a close handshake would wait too.
+  void cut(const char* reason) {
+    if (closed) return;
+    closes_.with({reason}).inc();
+    closed = true;
+    outbox.clear();
+    queued_bytes = 0;
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws).socket().close(ignored);
+    wake.cancel();
+    drained.cancel();
+    idle.cancel();
   }
   asio::awaitable<void> writer() {
     auto self = shared_from_this();
     while (!closed) {
       if (outbox.empty() && closing) {
-        // A close frame, so the client knows to reconnect (to another server) rather than
-        // see the connection drop.
-        (void)co_await ws.async_close(
-            websocket::close_reason(websocket::close_code::going_away, "server restarting"),
-            kTuple);
+        // A close frame, so the client knows why (and to reconnect, perhaps elsewhere)
+        // rather than see the connection drop.
+        (void)co_await ws.async_close(close_code, kTuple);
         closed = true;
         break;
       }
@@ -601,7 +850,43 @@ struct WsConn : std::enable_shared_from_this<WsConn> {
       outbox.pop_front();
       ws.text(true);
       auto [ec, n] = co_await ws.async_write(asio::buffer(msg), kTuple);
-      if (ec) closed = true;
+      if (ec) {
+        closed = true;
+        break;
+      }
+      queued_bytes -= std::min(queued_bytes, msg.size());
+      last_progress = clock.now();
+      if (queued_bytes <= high_water() / 2) drained.cancel();
+    }
+    outbox.clear();
+    queued_bytes = 0;
+    drained.cancel();
+    idle.cancel();
+  }
+  // Waits until the outbox is under the high-water mark. False: cut (no progress).
+  asio::awaitable<bool> wait_for_room() {
+    while (!closed && queued_bytes > high_water()) {
+      drained.expires_after(cfg.ws_send_timeout);
+      co_await drained.async_wait(kTuple);
+      if (!closed && queued_bytes > high_water() &&
+          clock.now() - last_progress >= cfg.ws_send_timeout) {
+        cut("slow_reader");
+      }
+    }
+    co_return !closed;
+  }
+  // Closes a connection that sent no message for ws_idle_timeout and waits for nothing.
+  asio::awaitable<void> idle_watch() {
+    auto self = shared_from_this();
+    while (!closed && !closing) {
+      const core::Duration left = last_message + cfg.ws_idle_timeout - clock.now();
+      if (left <= core::Duration::zero() && in_flight == 0) {
+        closes_.with({"idle"}).inc();
+        close_after_flush(websocket::close_reason(websocket::close_code::normal, "idle"));
+        break;
+      }
+      idle.expires_after(std::max<core::Duration>(left, std::chrono::milliseconds(100)));
+      co_await idle.async_wait(kTuple);
     }
   }
 };
@@ -619,23 +904,56 @@ std::string ws_error(std::string_view code, std::string_view message, std::strin
 
 asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request req,
                                                std::string remote) {
-  bool invalid_token = false;
-  auto user = user_of(bearer(req), invalid_token);
-  // Browsers cannot set headers on a WebSocket: ?token=... is accepted too.
-  if (!user && !invalid_token) {
-    const std::string_view target = req.target();
-    if (auto q = target.find("token="); q != std::string_view::npos) {
-      std::string_view t = target.substr(q + 6);
-      t = t.substr(0, t.find('&'));
-      user = user_of(t, invalid_token);
-    }
+  // Refusals are plain HTTP answers to the upgrade request.
+  auto refuse = [&](http::status status, std::string_view code,
+                    std::string_view message) -> asio::awaitable<void> {
+    auto res = error_response(status, code, message);
+    res.version(req.version());
+    res.keep_alive(false);
+    stream.expires_after(cfg.header_timeout);
+    co_await http::async_write(stream, res, kTuple);
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  };
+  if (!origin_allowed(req)) {
+    ws_closes->with({"origin"}).inc();
+    co_await refuse(http::status::forbidden, "origin_not_allowed",
+                    "this page may not open the chat's WebSocket");
+    co_return;
   }
-  auto conn = std::make_shared<WsConn>(std::move(stream));
-  conn->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  conn->ws.read_message_max(cfg.body_limit);
+  // Browsers cannot set headers on a WebSocket: ?token=... is accepted too.
+  std::string_view token = bearer(req);
+  if (token.empty()) token = query_param(req.target(), "token");
+  auto user = user_of(token);
+  if (!user.ok()) {
+    co_await refuse(http::status::unauthorized, user.error().code, user.error().message);
+    co_return;
+  }
+  bool issued = false;
+  const std::string conn_session = *user ? std::string() : session_of(&req, {}, remote, issued);
+
+  auto conn = std::make_shared<WsConn>(std::move(stream), cfg, app.clock(), *ws_closes);
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = cfg.header_timeout;
+  // Pings every ws_ping_interval; a peer silent for twice that (no pong) is gone.
+  timeouts.idle_timeout =
+      2 * std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg.ws_ping_interval);
+  timeouts.keep_alive_pings = true;
+  conn->ws.set_option(timeouts);
+  // Our own limit is checked as the message arrives (below), so that the client is told
+  // before the 1009 close; Beast's is a backstop.
+  conn->ws.read_message_max(cfg.body_limit * 4);
+  if (issued) {
+    conn->ws.set_option(websocket::stream_base::decorator(
+        [cookie = session_cookie(conn_session)](websocket::response_type& res) {
+          res.set(http::field::set_cookie, cookie);
+        }));
+  }
   auto [ec] = co_await conn->ws.async_accept(req, kTuple);
   if (ec) co_return;
+  conn->last_message = app.clock().now();
   asio::co_spawn(conn->ws.get_executor(), conn->writer(), asio::detached);
+  asio::co_spawn(conn->ws.get_executor(), conn->idle_watch(), asio::detached);
   std::uint64_t ws_id = 0;
   {
     std::lock_guard lock(ws_mu);
@@ -643,8 +961,8 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
     ws_closers.emplace(ws_id, [weak = std::weak_ptr<WsConn>(conn)] {
       if (auto c = weak.lock()) {
         asio::post(c->ws.get_executor(), [c] {
-          c->closing = true;
-          c->wake.cancel();
+          c->close_after_flush(
+              websocket::close_reason(websocket::close_code::going_away, "server restarting"));
         });
       }
     });
@@ -657,21 +975,31 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
       self.ws_closers.erase(id);
     }
   } unregister{*this, ws_id};
-  if (invalid_token) {
-    conn->send(ws_error("invalid_token", "the bearer token is not valid", ""));
-  }
-  const std::string session_id = "ws-" + new_trace_id(app.clock().wall_now()).substr(2, 17);
   beast::flat_buffer buf;
   for (;;) {
-    auto [rec, bytes] = co_await conn->ws.async_read(buf, kTuple);
-    if (rec == websocket::error::message_too_big) {
-      conn->send(ws_error("body_too_large", "messages are limited to 16 KiB", ""));
+    if (!co_await conn->wait_for_room()) break;
+    if (conn->closing) break;
+    boost::system::error_code rec;
+    bool too_big = false;
+    do {
+      auto [e, n] = co_await conn->ws.async_read_some(buf, 4096, kTuple);
+      rec = e;
+      if (!rec && buf.size() > cfg.body_limit) too_big = true;
+    } while (!rec && !too_big && !conn->ws.is_message_done());
+    if (too_big) {
+      bad_requests->inc();
+      ws_closes->with({"too_big"}).inc();
+      conn->send(ws_error("body_too_large",
+                          "messages are limited to " + std::to_string(cfg.body_limit) + " bytes",
+                          ""));
+      conn->close_after_flush(
+          websocket::close_reason(websocket::close_code::too_big, "message too big"));
       break;
     }
     if (rec) break;
+    conn->last_message = app.clock().now();
     const std::string body = beast::buffers_to_string(buf.data());
     buf.consume(buf.size());
-    if (invalid_token) continue;
     auto parsed = parse_chat(body, cfg.max_message_chars, true);
     if (!parsed.ok()) {
       bad_requests->inc();
@@ -688,13 +1016,18 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
                           parsed->request_id));
       continue;
     }
+    // A session id in the message counts only when the server signed it.
+    std::string session = conn_session;
+    if (!*user && !parsed->session_id.empty() &&
+        app.identity().verify_session(parsed->session_id)) {
+      session = parsed->session_id;
+    }
     ++conn->in_flight;
     auto task = [](Impl& self, std::shared_ptr<WsConn> c, ParsedChat p,
-                   std::optional<catalog::User> u, std::string sid,
+                   std::optional<catalog::User> u, std::string session,
                    std::string remote) -> asio::awaitable<void> {
       InFlight guard(self.owner.in_flight_);
       const std::string rid = p.request_id;
-      const std::string session = p.session_id.empty() ? sid : p.session_id;
       auto on_queued = [c, rid](std::size_t position, core::Duration eta) {
         json::object o;
         o["type"] = "queued";
@@ -703,12 +1036,13 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
         o["eta_s"] = ceil_seconds(eta);
         c->send(json::serialize(o));
       };
-      auto on_chunk = [c, rid](assist::Tier tier, std::string_view text) {
+      auto on_chunk = [c, rid](const assist::StreamChunk& chunk) {
         json::object o;
         o["type"] = "chunk";
         if (!rid.empty()) o["request_id"] = rid;
-        o["tier"] = assist::to_string(tier);
-        o["text"] = text;
+        o["tier"] = assist::to_string(chunk.tier);
+        o["attempt"] = chunk.attempt;
+        o["text"] = chunk.text;
         c->send(json::serialize(o));
       };
       const bool japanese = core::looks_japanese(p.message);
@@ -727,11 +1061,14 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
       --c->in_flight;
     };
     asio::co_spawn(conn->ws.get_executor(),
-                   task(*this, conn, std::move(parsed).value(), user, session_id, remote),
+                   task(*this, conn, std::move(parsed).value(), *user, session, remote),
                    asio::detached);
   }
-  conn->closed = true;
-  conn->wake.cancel();
+  if (!conn->closing) {
+    conn->closed = true;
+    conn->wake.cancel();
+    conn->idle.cancel();
+  }
 }
 
 namespace {
@@ -861,15 +1198,7 @@ Response Server::Impl::metrics() {
 }
 
 Response Server::Impl::admin(Request& req, std::string_view path) {
-  if (admin_token.empty()) {
-    return error_response(
-        http::status::forbidden, "admin_disabled",
-        "the admin API is off: set MANGAASSIST_ADMIN_TOKEN or server.admin_token");
-  }
-  if (!core::constant_time_equals(bearer(req), admin_token)) {
-    return error_response(http::status::unauthorized, "unauthorized",
-                          "a valid admin bearer token is required");
-  }
+  if (auto refused = admin_refusal(req)) return std::move(*refused);
   const auto method = req.method();
   auto body_json = [&]() -> core::Result<json::value> {
     if (req.body().empty()) return json::value(json::object{});
@@ -1007,8 +1336,7 @@ Response Server::Impl::admin(Request& req, std::string_view path) {
     return json_response(http::status::ok,
                          json::serialize(json::object{{"alarms", alarms_json(app, false)}}));
   }
-  return error_response(http::status::not_found, "not_found",
-                        "no admin route " + std::string(path));
+  return error_response(http::status::not_found, "not_found", "there is no such admin route");
 }
 
 }  // namespace ma::server

@@ -4,7 +4,13 @@
 //
 // Routes (docs/api.md): POST /v1/chat, GET /v1/ws, GET /healthz, /readyz, /status,
 // /metrics, the admin API under /admin (bearer admin token, compared in constant time), and
-// the chat page at /.
+// the chat page at /. /status and /metrics need the admin token, except on the admin
+// listener (server.admin_port), which serves them to whoever can reach it.
+//
+// Trust (docs/security.md): users are identified by signed tokens, anonymous visitors by
+// sessions the server issued (server/identity.hpp); WebSocket handshakes from other sites'
+// pages are refused; at most server.max_connections are open (the oldest idle shed first);
+// a WebSocket client that does not read its replies is paused, then cut.
 //
 // Input rules: bodies over 16 KiB -> 413; invalid JSON, missing fields, invalid UTF-8, an
 // empty or over-long message -> 400 with {"error": code, "message": text}. A connection
@@ -43,6 +49,8 @@ class Server final {
   void join();
 
   std::uint16_t port() const { return port_; }
+  // The admin listener's port (server.admin_port; 0: none).
+  std::uint16_t admin_port() const { return admin_port_; }
   std::size_t in_flight() const { return in_flight_.load(); }
 
   struct Impl;
@@ -50,6 +58,7 @@ class Server final {
  private:
   std::unique_ptr<Impl> impl_;
   std::uint16_t port_ = 0;
+  std::uint16_t admin_port_ = 0;
   std::atomic<std::size_t> in_flight_{0};
   std::vector<std::thread> threads_;
 };

@@ -13,9 +13,12 @@
 namespace ma::server {
 namespace {
 
+// Prometheus scrapes the admin listener (server.admin_port), which needs no token; the public
+// port does not serve /metrics without the admin token.
 TEST(PromtoolTest, MetricsPassPromtoolCheck) {
   core::RealClock clock;
   AppConfig cfg = testing::test_config();
+  cfg.server.admin_port = 0;  // any free port
   auto app = App::create(cfg, clock);
   ASSERT_TRUE(app.ok()) << app.error().message;
   Server server(**app, cfg.server);
@@ -29,7 +32,11 @@ TEST(PromtoolTest, MetricsPassPromtoolCheck) {
             .status,
         200);
   }
-  const auto metrics = testing::http_request(*port, "GET", "/metrics");
+  EXPECT_EQ(testing::http_request(*port, "GET", "/metrics").status, 403);
+  EXPECT_EQ(testing::http_request(*port, "GET", "/status").status, 403);
+  ASSERT_NE(server.admin_port(), 0);
+  const auto metrics = testing::http_request(server.admin_port(), "GET", "/metrics");
+  EXPECT_EQ(testing::http_request(server.admin_port(), "GET", "/status").status, 200);
   server.shutdown();
   server.join();
   ASSERT_EQ(metrics.status, 200);

@@ -26,6 +26,7 @@ using testing::HttpResult;
 namespace json = boost::json;
 
 constexpr const char* kAdmin = "test-admin-token";
+constexpr const char* kAuthSecret = "server-test-secret-0123456789";
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -45,6 +46,7 @@ class ServerTest : public ::testing::Test {
     cfg.server.host = "127.0.0.1";
     cfg.server.threads = 2;
     cfg.server.admin_token = kAdmin;
+    cfg.server.auth_secret = kAuthSecret;
     cfg.sonnet.latency_median = 20ms;
     cfg.sonnet.latency_p99 = 60ms;
     cfg.haiku.latency_median = 10ms;
@@ -73,17 +75,29 @@ class ServerTest : public ::testing::Test {
     app_.reset();
   }
 
+  // As the anonymous visitor `visitor` (whose session the server issued on its first
+  // message), or as the user a token names.
   HttpResult chat(const std::string& message, const std::string& token = "",
-                  const std::string& session = "s-1") {
+                  const std::string& visitor = "s-1") {
     std::map<std::string, std::string> h;
     if (!token.empty()) h["Authorization"] = "Bearer " + token;
+    json::object body{{"message", message}};
+    std::string& session = sessions_[visitor];
+    if (token.empty() && !session.empty()) body["session_id"] = session;
     const auto start = std::chrono::steady_clock::now();
-    auto r = http_request(
-        port_, "POST", "/v1/chat",
-        json::serialize(json::object{{"message", message}, {"session_id", session}}), h);
+    auto r = http_request(port_, "POST", "/v1/chat", json::serialize(body), h);
     // Every reply arrives within the 3 s deadline (plus loopback and scheduling slack).
     EXPECT_LT(std::chrono::steady_clock::now() - start, 3500ms) << message;
+    if (token.empty() && r.status == 200) {
+      const json::value v = r.json();
+      const auto* sid = v.as_object().if_contains("session_id");
+      if (sid != nullptr && sid->is_string()) session = std::string(sid->get_string());
+    }
     return r;
+  }
+  // A signed token for a user of data/demo.json.
+  std::string token_for(const std::string& user_id, std::chrono::seconds ttl = 1h) {
+    return app_->identity().issue_user_token(user_id, std::chrono::system_clock::now() + ttl);
   }
   HttpResult admin(const std::string& method, const std::string& target, const std::string& body) {
     return http_request(port_, method, target, body,
@@ -106,16 +120,17 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<App> app_;
   std::unique_ptr<Server> server_;
   std::uint16_t port_ = 0;
+  std::map<std::string, std::string> sessions_;  // visitor name -> its issued session
 };
 
 TEST_F(ServerTest, HealthReadinessAndStatus) {
   EXPECT_EQ(http_request(port_, "GET", "/healthz").status, 200);
   EXPECT_EQ(http_request(port_, "GET", "/readyz").status, 200);
-  auto st = http_request(port_, "GET", "/status");
+  auto st = admin("GET", "/status", "");
   ASSERT_EQ(st.status, 200);
   EXPECT_EQ(st.json().at("state").as_string(), "normal");
   EXPECT_EQ(st.json().at("models").at("sonnet").as_string(), "closed");
-  auto metrics = http_request(port_, "GET", "/metrics");
+  auto metrics = admin("GET", "/metrics", "");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("mangaassist_breaker_state{model=\"sonnet\"} 0"), std::string::npos);
 }
@@ -168,7 +183,7 @@ TEST_F(ServerTest, BothModelsDownFallThroughCacheStaticAndDegraded) {
   // The same asker again: the same reply, without another trip through the cascade.
   auto again = chat("Tell me something fun", "", "s-2").json();
   EXPECT_EQ(again.at("reply").as_string(), deg.at("reply").as_string());
-  auto metrics = http_request(port_, "GET", "/metrics").body;
+  auto metrics = admin("GET", "/metrics", "").body;
   EXPECT_NE(metrics.find("mangaassist_dedupe_total{what=\"replayed\"} 1"), std::string::npos);
   EXPECT_NE(metrics.find("mangaassist_dedupe_total{what=\"not_kept\"} 0"), std::string::npos);
 }
@@ -188,9 +203,9 @@ TEST_F(ServerTest, CacheOnlyModeAndRetryBrakeFromTheFlagsApi) {
 }
 
 TEST_F(ServerTest, OrdersAreOnlyShownToTheirOwner) {
-  auto mine = chat("Where is my order #12345?", "demo-aiko").json();
+  auto mine = chat("Where is my order #12345?", token_for("u-1001")).json();
   EXPECT_NE(std::string(mine.at("reply").as_string()).find("4512-3456-7890"), std::string::npos);
-  auto other = chat("Where is my order #12345?", "demo-chika").json();
+  auto other = chat("Where is my order #12345?", token_for("u-1003")).json();
   EXPECT_EQ(std::string(other.at("reply").as_string()).find("4512"), std::string::npos);
   EXPECT_EQ(std::string(other.at("reply").as_string()).find("Yamato"), std::string::npos);
   auto anon = chat("Where is my order #12345?").json();
@@ -231,9 +246,9 @@ TEST_F(ServerTest, OversizedBodyAnswers413EvenWhileTheClientIsStillSending) {
 
 TEST_F(ServerTest, AdminApiNeedsTheAdminToken) {
   expect_error(http_request(port_, "GET", "/admin/flags"), 401, "unauthorized");
-  expect_error(
-      http_request(port_, "GET", "/admin/flags", "", {{"Authorization", "Bearer demo-aiko"}}), 401,
-      "unauthorized");
+  expect_error(http_request(port_, "GET", "/admin/flags", "",
+                            {{"Authorization", "Bearer " + token_for("u-1001")}}),
+               401, "unauthorized");
   EXPECT_EQ(admin("GET", "/admin/flags", "").status, 200);
   expect_error(admin("POST", "/admin/chaos", R"({"model":"gpt"})"), 400, "invalid_model");
   expect_error(admin("POST", "/admin/chaos", R"({"throttle_rate":3})"), 400, "invalid_rate");
@@ -416,7 +431,7 @@ TEST_F(ServerTest, WebSocketMessagesQueueThenGetTheirReply) {
   }
   EXPECT_EQ(first_position["q2"], 1);
   EXPECT_EQ(first_position["q3"], 2);
-  auto metrics = http_request(port_, "GET", "/metrics").body;
+  auto metrics = admin("GET", "/metrics", "").body;
   EXPECT_NE(metrics.find("mangaassist_queue_enqueued_total 2"), std::string::npos);
 }
 
@@ -435,7 +450,7 @@ TEST_F(ServerTest, EveryRequestLeavesALogLineAndErrorsKeepTheirTrace) {
   const std::string reply(r.at("reply").as_string());
   EXPECT_EQ(reply.find("TOKENIZER"), std::string::npos);
   EXPECT_EQ(reply.find("errorDetail"), std::string::npos);
-  const auto metrics = http_request(port_, "GET", "/metrics").body;
+  const auto metrics = admin("GET", "/metrics", "").body;
   const auto alarms = admin("GET", "/admin/alarms", "").json();
   stop();  // flushes the log and trace files
   const auto logs = read_lines(log_path_);

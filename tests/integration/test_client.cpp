@@ -90,15 +90,61 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes,
 struct WsClient::Impl {
   asio::io_context ioc;
   websocket::stream<beast::tcp_stream> ws{ioc};
+  websocket::response_type handshake_response;
 };
 
-WsClient::WsClient(std::uint16_t port, const std::string& target)
+WsClient::WsClient(std::uint16_t port, const std::string& target,
+                   const std::map<std::string, std::string>& headers)
     : impl_(std::make_unique<Impl>()) {
   beast::get_lowest_layer(impl_->ws).expires_after(std::chrono::seconds(10));
   beast::get_lowest_layer(impl_->ws).connect(
       tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   beast::get_lowest_layer(impl_->ws).expires_never();
-  impl_->ws.handshake("localhost", target);
+  impl_->ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+    for (const auto& [k, v] : headers) req.set(k, v);
+  }));
+  impl_->ws.handshake(impl_->handshake_response, "localhost:" + std::to_string(port), target);
+}
+
+std::string WsClient::response_header(const std::string& name) const {
+  auto it = impl_->handshake_response.find(name);
+  return it == impl_->handshake_response.end() ? std::string() : std::string(it->value());
+}
+
+std::size_t WsClient::flood(const std::string& text, std::size_t max_messages) {
+  impl_->ws.text(true);
+  beast::get_lowest_layer(impl_->ws).expires_after(std::chrono::seconds(60));
+  std::size_t n = 0;
+  boost::system::error_code ec;
+  while (n < max_messages) {
+    impl_->ws.write(asio::buffer(text), ec);
+    if (ec) break;
+    ++n;
+  }
+  beast::get_lowest_layer(impl_->ws).expires_never();
+  return n;
+}
+
+bool WsClient::wait_for_ping(std::chrono::milliseconds timeout) {
+  bool ping = false;
+  impl_->ws.control_callback([&](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::ping) ping = true;
+  });
+  beast::flat_buffer buf;
+  bool done = false;
+  impl_->ws.async_read(buf, [&](boost::system::error_code, std::size_t) { done = true; });
+  impl_->ioc.restart();
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!ping && !done && std::chrono::steady_clock::now() < until) {
+    impl_->ioc.run_one_for(until - std::chrono::steady_clock::now());
+  }
+  if (!done) {
+    beast::get_lowest_layer(impl_->ws).cancel();
+    impl_->ioc.restart();
+    impl_->ioc.run();
+  }
+  impl_->ws.control_callback();
+  return ping;
 }
 
 WsClient::~WsClient() {
@@ -146,6 +192,7 @@ server::AppConfig test_config() {
   cfg.server.host = "127.0.0.1";
   cfg.server.port = 0;
   cfg.server.threads = 2;
+  cfg.server.auth_secret = "integration-test-secret-0123456789";
   cfg.sonnet.latency_median = std::chrono::milliseconds(1);
   cfg.haiku.latency_median = std::chrono::milliseconds(1);
   return cfg;

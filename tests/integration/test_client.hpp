@@ -31,13 +31,22 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes,
 
 class WsClient {
  public:
-  WsClient(std::uint16_t port, const std::string& target = "/v1/ws");
+  // Throws when the handshake fails (`handshake_status` then says how the server answered).
+  WsClient(std::uint16_t port, const std::string& target = "/v1/ws",
+           const std::map<std::string, std::string>& headers = {});
   ~WsClient();
   void send(const std::string& text);
   // The next message, parsed; throws after `timeout` without one.
   boost::json::value receive(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   // The code of the close frame the server sent (0 when none).
   int close_code() const;
+  // A header of the server's handshake response ("" when absent).
+  std::string response_header(const std::string& name) const;
+  // Writes `text` as fast as the server takes it, never reading, until a write fails or
+  // `max_messages` were written; returns how many were written.
+  std::size_t flood(const std::string& text, std::size_t max_messages);
+  // Waits for the next control frame (a ping) or message; true for a ping.
+  bool wait_for_ping(std::chrono::milliseconds timeout);
 
  private:
   struct Impl;

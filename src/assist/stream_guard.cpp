@@ -1,0 +1,109 @@
+#include "assist/stream_guard.hpp"
+
+#include <array>
+
+namespace ma::assist {
+
+namespace {
+
+// The bytes, or UTF-8 sequences, that may be part of a price: ASCII digits and the
+// currency words' letters are checked by byte; these by their whole sequence.
+constexpr std::array<std::string_view, 24> kPriceLike = {
+    "０", "１", "２", "３", "４", "５", "６", "７", "８", "９", "〇", "一",
+    "二", "三", "四", "五", "六", "七", "八", "九", "十", "百", "千", "万"};
+constexpr std::array<std::string_view, 5> kCurrency = {"円", "¥", "￥", "億", "圓"};
+
+bool ascii_price_like(std::string_view s, std::size_t i) {
+  const char c = s[i];
+  if (c >= '0' && c <= '9') return true;
+  // "JPY"/"yen" in any case: a currency word may precede the number ("JPY 500").
+  auto word = [&](std::string_view w) {
+    if (i + w.size() > s.size()) return false;
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      const char a = static_cast<char>(s[i + k] | 0x20);
+      if (a != w[k]) return false;
+    }
+    return true;
+  };
+  return (c | 0x20) == 'j' ? word("jpy") : (c | 0x20) == 'y' ? word("yen") : false;
+}
+
+// Length of the UTF-8 sequence led by `b` (1 for continuation bytes: never split on them).
+std::size_t seq_len(unsigned char b) {
+  return b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+}
+
+}  // namespace
+
+void StreamGuard::feed(std::string_view text) {
+  if (stopped_) return;
+  pending_.append(text);
+  drain();
+}
+
+void StreamGuard::finish() {
+  if (stopped_ || pending_.empty()) return;
+  const std::string_view tail(pending_);
+  if (held_from_ != std::string::npos && !check_(tail.substr(held_from_))) {
+    stopped_ = true;
+    if (held_from_ > 0) out_(tail.substr(0, held_from_));
+  } else {
+    out_(tail);
+  }
+  pending_.clear();
+  scanned_ = 0;
+  held_from_ = std::string::npos;
+}
+
+void StreamGuard::drain() {
+  std::size_t i = scanned_;
+  std::size_t released = 0;  // pending_[0, released) goes out at the end of this call
+  while (i < pending_.size()) {
+    const auto b = static_cast<unsigned char>(pending_[i]);
+    const std::size_t n = seq_len(b);
+    if (i + n > pending_.size()) break;  // an incomplete sequence: wait for the rest
+    const std::string_view cp(pending_.data() + i, n);
+    // A currency word's letters may straddle a chunk boundary ("JP" + "Y"): wait for them.
+    if (n == 1 && ((b | 0x20) == 'j' || (b | 0x20) == 'y') && i + 3 > pending_.size()) break;
+    bool price_like = n == 1 ? ascii_price_like(pending_, i) : false;
+    if (n > 1) {
+      for (auto p : kPriceLike) price_like |= cp == p;
+      for (auto p : kCurrency) price_like |= cp == p;
+    }
+    if (price_like && held_from_ == std::string::npos) held_from_ = i;
+    bool end = cp == "。" || cp == "！" || cp == "？" || cp == "\n" || cp == "!" || cp == "?";
+    if (cp == ".") {
+      // "1.5" and "v1.2" do not end a sentence; a '.' at the end of what arrived may.
+      if (i + 1 >= pending_.size()) break;
+      const char next = pending_[i + 1];
+      end = next == ' ' || next == '\n';
+    }
+    i += n;
+    if (end) {
+      if (held_from_ != std::string::npos) {
+        const std::string_view sentence(pending_.data() + held_from_, i - held_from_);
+        if (!check_(sentence)) {
+          stopped_ = true;
+          // What came before the price may go (nothing was emitted in this call yet).
+          if (held_from_ > 0) out_(std::string_view(pending_.data(), held_from_));
+          pending_.clear();
+          scanned_ = 0;
+          return;
+        }
+        held_from_ = std::string::npos;
+      }
+      released = i;
+    } else if (held_from_ == std::string::npos) {
+      released = i;  // nothing price-like in this sentence so far: it may flow
+    }
+  }
+  scanned_ = i;
+  if (released > 0) {
+    out_(std::string_view(pending_.data(), released));
+    pending_.erase(0, released);
+    scanned_ -= released;
+    if (held_from_ != std::string::npos) held_from_ -= released;
+  }
+}
+
+}  // namespace ma::assist

@@ -1,0 +1,50 @@
+#include "server/chat_request.hpp"
+
+#include "core/json_util.hpp"
+#include "core/text.hpp"
+
+namespace ma::server {
+
+// Validates a chat body; on failure returns {code, message}.
+core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars, bool websocket) {
+  if (!core::is_valid_utf8(body)) return core::fail("invalid_utf8", "the body is not valid UTF-8");
+  auto v = core::parse_json(body);
+  if (!v.ok())
+    return core::fail("invalid_json", "the body is not valid JSON: " + v.error().message);
+  if (!v->is_object()) return core::fail("invalid_json", "the body must be a JSON object");
+  ParsedChat p;
+  if (websocket) {
+    const auto action = core::get_string(*v, "action");
+    if (!action || *action != "sendMessage") {
+      return core::fail("invalid_action", "expected \"action\": \"sendMessage\"");
+    }
+    if (const auto* rid = v->get_object().if_contains("request_id")) {
+      if (!rid->is_string() || rid->get_string().size() > 128) {
+        return core::fail("invalid_request_id", "request_id must be a string of at most 128 bytes");
+      }
+      p.request_id = std::string(rid->get_string());
+    }
+  }
+  const auto* m = v->get_object().if_contains("message");
+  if (m == nullptr) return core::fail("missing_field", "\"message\" is required");
+  if (!m->is_string()) return core::fail("invalid_field", "\"message\" must be a string");
+  p.message = std::string(m->get_string());
+  if (!core::is_valid_utf8(p.message))
+    return core::fail("invalid_utf8", "\"message\" is not valid UTF-8");
+  bool blank = true;
+  for (char c : p.message) blank &= (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+  if (blank) return core::fail("empty_message", "\"message\" must not be empty");
+  if (core::utf8_length(p.message) > max_chars) {
+    return core::fail("message_too_long",
+                      "\"message\" is longer than " + std::to_string(max_chars) + " characters");
+  }
+  if (const auto* sid = v->get_object().if_contains("session_id")) {
+    if (!sid->is_string() || sid->get_string().size() > 128) {
+      return core::fail("invalid_field", "\"session_id\" must be a string of at most 128 bytes");
+    }
+    p.session_id = std::string(sid->get_string());
+  }
+  return p;
+}
+
+}  // namespace ma::server

@@ -1,0 +1,25 @@
+#pragma once
+// A chat message as a client sends it (POST /v1/chat body, or a WebSocket text frame),
+// validated: the one place the server's input rules for a message live. Pure: no I/O, no
+// state; fuzzed by tests/fuzz/chat_request_fuzz.cpp.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace ma::server {
+
+struct ParsedChat {
+  std::string message;
+  std::string session_id;
+  std::string request_id;
+};
+
+// Validates a chat body (`websocket`: a WebSocket frame, which also carries "action" and
+// "request_id"); on failure returns {code, message} for a 400 / an error frame. The message
+// must be valid UTF-8, not blank, at most `max_chars` code points.
+core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars, bool websocket);
+
+}  // namespace ma::server
