@@ -8,11 +8,13 @@
 #include <boost/asio/io_context.hpp>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "assist/observer.hpp"
 #include "assist/pipeline.hpp"
 #include "core/json_util.hpp"
 #include "core/sim_clock.hpp"
+#include "core/text.hpp"
 #include "fm/simulated_bedrock.hpp"
 #include "observe/log_query.hpp"
 
@@ -121,6 +123,149 @@ TEST(ObservabilityScenarioTest, NewErrorFormatIsSeenCompletely) {
   EXPECT_TRUE(anomaly);
   std::remove((base + ".log").c_str());
   std::remove((base + ".traces").c_str());
+}
+
+// The observer on its own: replies built by hand, the request log read back.
+class RequestObserverTest : public ::testing::Test {
+ protected:
+  RequestObserverTest()
+      : clock_(io_),
+        sampler_(no_head_sampling()),
+        path_(::testing::TempDir() + "ma_observer_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".log") {
+    std::remove(path_.c_str());
+    log_ = std::make_unique<observe::LogSink>(path_, false);
+    observer_ = std::make_unique<RequestObserver>(clock_, metrics_, alarms_, *sampler_, log_.get(),
+                                                  nullptr, 5);
+  }
+  ~RequestObserverTest() override { std::remove(path_.c_str()); }
+
+  static std::unique_ptr<observe::Sampler> no_head_sampling() {
+    auto s = observe::Sampler::from_local_json(
+        R"({"version":2,"rules":[],"default":{"fixed_target":0,"rate":0}})");
+    EXPECT_TRUE(s.ok());
+    return std::move(*s);
+  }
+
+  // The log lines written so far, parsed (the sink is closed first: everything flushed).
+  std::vector<boost::json::value> lines() {
+    observer_.reset();
+    log_.reset();
+    std::vector<boost::json::value> out;
+    for (const auto& line : read_lines(path_)) {
+      EXPECT_TRUE(core::is_valid_utf8(line)) << line;
+      auto v = core::parse_json(line);
+      EXPECT_TRUE(v.ok()) << line;
+      if (v.ok()) out.push_back(*v);
+    }
+    return out;
+  }
+
+  asio::io_context io_;
+  core::SimClock clock_;
+  observe::MetricsRegistry metrics_;
+  observe::AlarmEngine alarms_;
+  std::unique_ptr<observe::Sampler> sampler_;
+  std::string path_;
+  std::unique_ptr<observe::LogSink> log_;
+  std::unique_ptr<RequestObserver> observer_;
+};
+
+TEST_F(RequestObserverTest, TheLoggedQuestionIsRedacted) {
+  Reply r;
+  r.tier = Tier::kPrimary;
+  r.trace_id = "1-redact";
+  const std::string question =
+      "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐです。電話０９０－１２３４－５６７８か +81 90 1234 5678、"
+      "BEARER abc.def.ghi と bearer zzz.yyy、キー sk-abcdefghij0123456789XY で鬼滅の刃の在庫は？";
+  observer_->on_reply(r, question, "u-1001", {});
+  observer_->on_refused("user", "call me on 090-8765-4321 BeArEr qqq.rrr", "u-1001", "1-refused");
+  const auto logged = lines();
+  ASSERT_EQ(logged.size(), 2u);
+  const std::string q(*core::get_string(logged[0], "question"));
+  for (const char* leak : {"taro", "ｔａｒｏ", "1234", "１２３４", "abc.def", "zzz.yyy", "sk-abc"})
+    EXPECT_EQ(q.find(leak), std::string::npos) << leak << " in " << q;
+  EXPECT_NE(q.find("鬼滅の刃の在庫は"), std::string::npos) << q;
+  EXPECT_NE(q.find("[redacted]"), std::string::npos) << q;
+  const std::string refused(*core::get_string(logged[1], "question"));
+  EXPECT_EQ(refused.find("8765"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("qqq"), std::string::npos) << refused;
+  // The user is hashed (keyed), never logged as given.
+  EXPECT_EQ(*core::get_string(logged[0], "user"), observe::hash_user("u-1001"));
+  EXPECT_NE(*core::get_string(logged[0], "user"), "u-1001");
+}
+
+TEST_F(RequestObserverTest, ALongJapaneseQuestionIsCutAtACodePoint) {
+  // One ASCII byte first, so that a cut at 600 bytes falls inside a character.
+  std::string question = "Q";
+  for (int i = 0; i < 400; ++i) question += i % 2 == 0 ? "鬼" : "滅";
+  Reply r;
+  r.trace_id = "1-long";
+  observer_->on_reply(r, question, "u-1", {});
+  observer_->on_refused("source", question, "u-1", "1-long-refused");
+  const auto logged = lines();
+  ASSERT_EQ(logged.size(), 2u);
+  for (const auto& v : logged) {
+    const std::string q(*core::get_string(v, "question"));
+    EXPECT_TRUE(core::is_valid_utf8(q));
+    EXPECT_LE(q.size(), observe::kMaxLoggedTextBytes);
+    EXPECT_GE(q.size(), observe::kMaxLoggedTextBytes - 3);
+    EXPECT_EQ(question.compare(0, q.size(), q), 0);  // a prefix, whole characters
+  }
+}
+
+TEST_F(RequestObserverTest, FiftyRandomErrorCodesMakeABoundedNumberOfSeriesAndAlarms) {
+  core::Random rng(2024);
+  std::vector<std::string> codes;
+  for (int i = 0; i < 50; ++i) {
+    std::string code = "UPSTREAM_";
+    for (int k = 0; k < 10; ++k) code += static_cast<char>('A' + rng.below(26));
+    codes.push_back(code);
+    Reply r;
+    r.tier = Tier::kStatic;
+    r.degraded = true;
+    r.trace_id = "1-" + std::to_string(i);
+    r.error_code = code;
+    r.error_class = "unknown";
+    r.attempts.push_back({"sonnet", code, "unknown", clock_.now(), 10ms});
+    r.attempts.push_back({"haiku", "ThrottlingException", "throttling", clock_.now(), 10ms});
+    observer_->on_reply(r, "鬼滅の刃", "u-" + std::to_string(i), {});
+  }
+  observer_->on_refused("user\"}junk", "q", "u-x", "1-x");  // a scope from outside: "other"
+  const std::string text = metrics_.render();
+  std::set<std::string> error_series;
+  std::size_t refused_series = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("mangaassist_model_errors_total{", 0) == 0) error_series.insert(line);
+    if (line.rfind("mangaassist_refused_total{", 0) == 0) ++refused_series;
+  }
+  // sonnet: 8 codes by name and "other"; haiku: ThrottlingException. Not 51.
+  EXPECT_EQ(error_series.size(), observe::ErrorCodeLabels::kDefaultMaxNovel + 2) << text;
+  EXPECT_NE(text.find("mangaassist_model_errors_total{model=\"sonnet\",error_class=\"unknown\","
+                      "error_code=\"other\"} " +
+                      std::to_string(50 - observe::ErrorCodeLabels::kDefaultMaxNovel)),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(refused_series, 1u);
+  EXPECT_NE(text.find("mangaassist_refused_total{scope=\"other\"} 1"), std::string::npos);
+
+  std::set<std::string> subjects;
+  for (const auto& a : alarms_.evaluate(clock_.now())) {
+    if (a.name == "error_code_anomaly") subjects.insert(a.subject);
+  }
+  EXPECT_EQ(subjects.size(), observe::ErrorCodeLabels::kDefaultMaxNovel + 2);
+  EXPECT_TRUE(subjects.contains("other"));
+  EXPECT_TRUE(subjects.contains("ThrottlingException"));
+
+  // The raw code is never lost: every one is in its log line.
+  const auto logged = lines();
+  ASSERT_EQ(logged.size(), 51u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(*core::get_string(logged[static_cast<std::size_t>(i)], "error_code"), codes[i]);
+    EXPECT_NE(core::get_string(logged[static_cast<std::size_t>(i)], "models")->find(codes[i]),
+              std::string::npos);
+  }
 }
 
 }  // namespace

@@ -1,8 +1,26 @@
 #include "assist/observer.hpp"
 
+#include <algorithm>
+#include <array>
 #include <map>
 
+#include "core/text.hpp"
+
 namespace ma::assist {
+
+namespace {
+// `value` when it is one of `known`, else "other": a label never takes a value from outside.
+template <std::size_t N>
+std::string bounded(std::string_view value, const std::array<std::string_view, N>& known) {
+  return std::find(known.begin(), known.end(), value) != known.end() ? std::string(value)
+                                                                     : std::string("other");
+}
+constexpr std::array<std::string_view, 5> kErrorClasses = {"throttling", "transient", "timeout",
+                                                           "client", "unknown"};
+constexpr std::array<std::string_view, 4> kGuardOutcomes = {"ok", "corrected", "disclaimer",
+                                                            "evicted"};
+constexpr std::array<std::string_view, 2> kRefusalScopes = {"user", "source"};
+}  // namespace
 
 RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& metrics,
                                  observe::AlarmEngine& alarms, observe::Sampler& sampler,
@@ -93,11 +111,15 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     if (!ok) {
       model_error = true;
       throttled |= a.error_class == "throttling";
-      model_errors_.with({a.model, a.error_class, a.outcome}).inc();
+      // The raw code goes to the log line (models); the label is bounded.
+      model_errors_
+          .with(
+              {series.model, bounded(a.error_class, kErrorClasses), error_codes_.label(a.outcome)})
+          .inc();
       alarms_.record_error_code(now, a.outcome);
     }
   }
-  if (!r.price_guard.empty()) guard_.with({r.price_guard}).inc();
+  if (!r.price_guard.empty()) guard_.with({bounded(r.price_guard, kGuardOutcomes)}).inc();
   alarms_.record_request(now, model_error, r.degraded, r.tier == Tier::kCache);
 
   // The tail decision: anything that went wrong is kept; the rest as the rules say.
@@ -201,7 +223,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
       if (!l.models.empty()) l.models += ',';
       l.models += a.model + ":" + a.outcome;
     }
-    l.question = std::string(question.substr(0, 600));
+    l.question = core::truncate_utf8(question, kMaxQuestionBytes);
     log_->write(l);
     ++lines_;
   }
@@ -213,7 +235,14 @@ const RequestObserver::ModelSeries& RequestObserver::model_series(std::string_vi
   for (const auto& m : model_series_) {
     if (m->model == model) return *m;
   }
-  const std::string name(model);
+  // Past kMaxModels (a misconfiguration, or names from outside), one shared "other".
+  const bool full = model_series_.size() >= kMaxModels;
+  if (full) {
+    for (const auto& m : model_series_) {
+      if (m->model == "other") return *m;
+    }
+  }
+  const std::string name = full ? "other" : std::string(model);
   model_series_.push_back(std::make_unique<ModelSeries>(
       ModelSeries{name, &model_attempts_.with({name, "ok"}), &model_attempts_.with({name, "error"}),
                   &retries_.with({name})}));
@@ -222,7 +251,7 @@ const RequestObserver::ModelSeries& RequestObserver::model_series(std::string_vi
 
 void RequestObserver::on_refused(std::string_view scope, std::string_view question,
                                  std::string_view user_id, std::string_view trace_id) {
-  refused_.with({std::string(scope)}).inc();
+  refused_.with({bounded(scope, kRefusalScopes)}).inc();
   if (log_ == nullptr) return;
   observe::RequestLog l;
   l.time = clock_.wall_now();
@@ -231,7 +260,7 @@ void RequestObserver::on_refused(std::string_view scope, std::string_view questi
   l.user = observe::hash_user(user_id);
   l.tier = "refused";
   l.admission = "limited_" + std::string(scope);
-  l.question = std::string(question.substr(0, 600));
+  l.question = core::truncate_utf8(question, kMaxQuestionBytes);
   log_->write(l);
   ++lines_;
 }

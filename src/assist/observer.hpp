@@ -4,6 +4,12 @@
 // the request whether to keep the trace (errors, throttles and degraded replies always), and
 // feeds the alarms. The server and the simulator use the same observer.
 //
+// Metric labels and alarm subjects fed by outside input are bounded: error codes by
+// observe::ErrorCodeLabels (known codes and the first few others by name, the rest "other";
+// the raw code stays in the log line), models to kMaxModels names, refusal scopes, error
+// classes and price-guard outcomes to their known values (else "other").
+// The logged question is cut at a code point, redacted, then cut to kMaxLoggedTextBytes.
+//
 // Thread safety: on_reply may be called concurrently; the parts are thread-safe.
 
 #include <array>
@@ -16,6 +22,7 @@
 #include "core/clock.hpp"
 #include "core/random.hpp"
 #include "observe/alarms.hpp"
+#include "observe/error_code_labels.hpp"
 #include "observe/metrics.hpp"
 #include "observe/otlp_exporter.hpp"
 #include "observe/request_log.hpp"
@@ -33,6 +40,12 @@ struct AdmissionNote {
 
 class RequestObserver final {
  public:
+  // Models with series of their own; a model met after these is counted as "other".
+  static constexpr std::size_t kMaxModels = 16;
+  // The most of a question handed to the request log (which redacts it and keeps at most
+  // observe::kMaxLoggedTextBytes); the server's own limit is 2,000 characters.
+  static constexpr std::size_t kMaxQuestionBytes = 8 * 1024;
+
   // `log` and `traces` may be null (not written). Not owned; must outlive the observer.
   RequestObserver(core::Clock& clock, observe::MetricsRegistry& metrics,
                   observe::AlarmEngine& alarms, observe::Sampler& sampler, observe::LogSink* log,
@@ -93,7 +106,8 @@ class RequestObserver final {
   };
   const ModelSeries& model_series(std::string_view model);
   std::mutex model_series_mu_;
-  std::vector<std::unique_ptr<ModelSeries>> model_series_;
+  std::vector<std::unique_ptr<ModelSeries>> model_series_;  // at most kMaxModels + "other"
+  observe::ErrorCodeLabels error_codes_;                    // the error_code label
   // The head sampler's view of a request: the same for every request on one path.
   observe::SampleRequest sample_request_;  // under rng_mu_
 };

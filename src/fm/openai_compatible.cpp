@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <cstring>
 
 #include "core/json_util.hpp"
 #include "fm/provider_util.hpp"
@@ -30,91 +31,123 @@ std::string OpenAiCompatible::request_body(const ModelRequest& req) const {
                                       {"max_tokens", config_.max_tokens}});
 }
 
-namespace {
-
-// Incremental SSE: complete events ("...\n\n") are taken off the front of `pending`.
-struct SseState {
-  std::string pending;
-  std::string text;
-  bool done = false;
-  std::optional<ModelError> error;
-};
-
-void feed_sse(SseState& st, std::string_view bytes, const ChunkSink& on_chunk) {
-  st.pending.append(bytes);
-  for (;;) {
-    std::size_t end = st.pending.find("\n\n");
-    std::size_t sep = 2;
-    if (const auto crlf = st.pending.find("\r\n\r\n"); crlf != std::string::npos && crlf < end) {
-      end = crlf;
-      sep = 4;
+bool SseParser::feed(std::string_view bytes, const ChunkSink& on_chunk) {
+  if (done_ || error_) return false;
+  pending_.append(bytes);
+  // Events are taken off the front only once per call (one move of what is left), not once
+  // per event: a read holding many small events stays linear.
+  std::size_t event_start = 0;
+  while (!done_ && !error_) {
+    const char* base = pending_.data();
+    const void* nl = std::memchr(base + scan_, '\n', pending_.size() - scan_);
+    if (nl == nullptr) {
+      scanned_ += pending_.size() - scan_;
+      scan_ = pending_.size();
+      break;
     }
-    if (end == std::string::npos || st.done || st.error) return;
-    const std::string event = st.pending.substr(0, end);
-    st.pending.erase(0, end + sep);
-    std::string data;
-    std::size_t pos = 0;
-    while (pos <= event.size()) {
-      std::size_t nl = event.find('\n', pos);
-      if (nl == std::string::npos) nl = event.size();
-      std::string_view line(event.data() + pos, nl - pos);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.rfind("data:", 0) == 0) {
-        line.remove_prefix(5);
-        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-        if (!data.empty()) data += '\n';
-        data += line;
+    const auto i = static_cast<std::size_t>(static_cast<const char*>(nl) - base);
+    scanned_ += i + 1 - scan_;
+    std::size_t line_end = i;
+    if (line_end > line_start_ && pending_[line_end - 1] == '\r') --line_end;
+    if (line_end == line_start_) {  // a blank line: the event is every line before it
+      if (line_start_ - event_start > max_event_bytes_) {
+        fail("StreamEventTooLarge",
+             "a stream event over " + std::to_string(max_event_bytes_) + " bytes");
+        break;
       }
-      pos = nl + 1;
+      if (line_start_ > event_start) {
+        handle_event(std::string_view(pending_).substr(event_start, line_start_ - event_start),
+                     on_chunk);
+      }
+      event_start = i + 1;
     }
-    if (data.empty()) continue;
-    if (data.rfind("[DONE]", 0) == 0) {
-      st.done = true;
-      return;
-    }
-    auto v = core::parse_json(data);
-    if (!v.ok() || !v->is_object()) {
-      st.error =
-          model_error(ErrorClass::kUnknown, "MalformedStreamEvent", "an event that is not JSON");
-      return;
-    }
-    if (v->get_object().contains("error")) {
-      auto p = resilience::parse_error(200, "", data);
-      st.error = model_error(p.kind == ErrorClass::kClient ? ErrorClass::kUnknown : p.kind,
-                             p.code.empty() ? "StreamError" : p.code, p.message);
-      return;
-    }
-    const auto* choices = v->get_object().if_contains("choices");
-    if (choices == nullptr || !choices->is_array() || choices->get_array().empty()) continue;
-    const auto& c0 = choices->get_array()[0];
-    const json::value* delta = c0.is_object() ? c0.get_object().if_contains("delta") : nullptr;
-    const auto content = delta != nullptr ? core::get_string(*delta, "content") : std::nullopt;
-    if (content && !content->empty()) {
-      st.text += *content;
-      if (on_chunk) on_chunk(*content);
-    }
+    line_start_ = scan_ = i + 1;
   }
+  if (!done_ && !error_ && pending_.size() - event_start > max_event_bytes_) {
+    fail("StreamEventTooLarge",
+         "a stream event over " + std::to_string(max_event_bytes_) + " bytes");
+  }
+  if (done_ || error_) {
+    std::string().swap(pending_);
+    line_start_ = scan_ = 0;
+    return false;
+  }
+  pending_.erase(0, event_start);
+  line_start_ -= event_start;
+  scan_ -= event_start;
+  return true;
 }
 
-}  // namespace
+void SseParser::fail(std::string code, std::string message) {
+  error_ = model_error(ErrorClass::kUnknown, std::move(code), std::move(message), 200);
+}
+
+void SseParser::handle_event(std::string_view event, const ChunkSink& on_chunk) {
+  std::string data;
+  std::size_t pos = 0;
+  while (pos < event.size()) {
+    std::size_t nl = event.find('\n', pos);
+    if (nl == std::string_view::npos) nl = event.size();
+    std::string_view line = event.substr(pos, nl - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.starts_with("data:")) {
+      line.remove_prefix(5);
+      if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+      if (!data.empty()) data += '\n';
+      data += line;
+    }
+    pos = nl + 1;
+  }
+  if (data.empty()) return;
+  if (data.starts_with("[DONE]")) {
+    done_ = true;
+    return;
+  }
+  auto v = core::parse_json(data);
+  if (!v.ok() || !v->is_object()) {
+    error_ = model_error(ErrorClass::kUnknown, "MalformedStreamEvent", "an event that is not JSON");
+    return;
+  }
+  if (v->get_object().contains("error")) {
+    auto p = resilience::parse_error(200, "", data);
+    error_ = model_error(p.kind == ErrorClass::kClient ? ErrorClass::kUnknown : p.kind,
+                         p.code.empty() ? "StreamError" : p.code, p.message);
+    return;
+  }
+  const auto* choices = v->get_object().if_contains("choices");
+  if (choices == nullptr || !choices->is_array() || choices->get_array().empty()) return;
+  const auto& c0 = choices->get_array()[0];
+  const json::value* delta = c0.is_object() ? c0.get_object().if_contains("delta") : nullptr;
+  const auto content = delta != nullptr ? core::get_string(*delta, "content") : std::nullopt;
+  if (content && !content->empty()) {
+    text_ += *content;
+    if (on_chunk) on_chunk(*content);
+  }
+}
 
 asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
                                                       const ChunkSink& on_chunk) {
   std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"},
                                                               {"Accept", "text/event-stream"}};
   if (!config_.api_key.empty()) headers.emplace_back("Authorization", "Bearer " + config_.api_key);
-  SseState st;
+  SseParser sse;
   // The first bytes tell an event stream ("data:" or an SSE comment) from a JSON body (an
-  // error, or a server that ignored "stream": true), which is kept whole in st.pending.
+  // error, or a server that ignored "stream": true), which is kept whole in `body` (up to
+  // the same bound as one event).
   std::optional<bool> streaming;
+  std::string body;
+  bool body_too_large = false;
   auto sink = [&](std::string_view bytes) {
-    if (!streaming) streaming = bytes.rfind("data:", 0) == 0 || bytes.rfind(":", 0) == 0;
+    if (!streaming) streaming = bytes.starts_with("data:") || bytes.starts_with(":");
     if (!*streaming) {
-      st.pending.append(bytes);
+      if (body.size() + bytes.size() > SseParser::kMaxEventBytes) {
+        body_too_large = true;
+        return false;
+      }
+      body.append(bytes);
       return true;
     }
-    feed_sse(st, bytes, on_chunk);
-    return !st.done && !st.error;
+    return sse.feed(bytes, on_chunk);
   };
   auto res = co_await http_.request(url_, "POST", "/chat/completions", std::move(headers),
                                     request_body(req), req.deadline, sink);
@@ -130,10 +163,15 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
     e.retry_after = retry_after(r.headers);
     co_return core::fail(std::move(e));
   }
-  if (st.error) co_return core::fail(*st.error);
+  if (sse.error()) co_return core::fail(*sse.error());
+  if (body_too_large) {
+    co_return core::fail(model_error(
+        ErrorClass::kUnknown, "ResponseTooLarge",
+        "a 200 body over " + std::to_string(SseParser::kMaxEventBytes) + " bytes", 200));
+  }
   if (!streaming.value_or(false)) {
     // A non-streaming JSON completion (some servers ignore "stream": true).
-    auto v = core::parse_json(st.pending);
+    auto v = core::parse_json(body);
     if (v.ok() && v->is_object()) {
       if (const auto* ch = v->get_object().if_contains("choices");
           ch && ch->is_array() && !ch->get_array().empty()) {
@@ -148,16 +186,16 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
       }
     }
     co_return core::fail(model_error(ErrorClass::kUnknown,
-                                     st.pending.empty() ? "EmptyResponse" : "UnrecognisedResponse",
+                                     body.empty() ? "EmptyResponse" : "UnrecognisedResponse",
                                      "a 200 without a completion", 200));
   }
-  if (!st.done) {
+  if (!sse.done()) {
     co_return core::fail(model_error(ErrorClass::kTransient, "StreamTruncated",
                                      "the stream ended before [DONE]", 200));
   }
-  if (st.text.empty())
+  if (sse.text().empty())
     co_return core::fail(model_error(ErrorClass::kUnknown, "EmptyCompletion", "no text", 200));
-  co_return ModelReply{std::move(st.text), config_.lane, 0, 0};
+  co_return ModelReply{sse.take_text(), config_.lane, 0, 0};
 }
 
 }  // namespace ma::fm

@@ -40,7 +40,10 @@ double AlarmEngine::SecondRing::sum(std::int64_t from, std::int64_t to) const {
 }
 
 AlarmEngine::AlarmEngine(AlarmConfig config)
-    : config_(config), retry_bins_(kRetryBins, 0), retry_bin_ids_(kRetryBins, INT64_MIN) {}
+    : config_(config),
+      code_labels_(config.max_novel_error_codes),
+      retry_bins_(kRetryBins, 0),
+      retry_bin_ids_(kRetryBins, INT64_MIN) {}
 
 void AlarmEngine::record_request(core::TimePoint now, bool model_error, bool degraded,
                                  bool from_cache) {
@@ -52,10 +55,12 @@ void AlarmEngine::record_request(core::TimePoint now, bool model_error, bool deg
   if (from_cache) cached_.add(s, 1);
 }
 
-void AlarmEngine::record_error_code(core::TimePoint now, const std::string& code) {
+void AlarmEngine::record_error_code(core::TimePoint now, std::string_view code) {
+  std::string label = code_labels_.label(code);
   std::lock_guard lock(mu_);
-  auto it = codes_.find(code);
-  if (it == codes_.end()) it = codes_.emplace(code, SecondRing(660)).first;
+  if (label == kOtherErrorCode) latest_other_code_ = printable_code(code);
+  auto it = codes_.find(label);
+  if (it == codes_.end()) it = codes_.emplace(std::move(label), SecondRing(660)).first;
   it->second.add(second_of(now), 1);
 }
 
@@ -163,7 +168,11 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
     a.value = last;
     a.threshold = std::max<double>(config_.anomaly_min, mean + config_.anomaly_sigmas * sd);
     a.firing = last > a.threshold || (mean == 0 && last >= config_.anomaly_min);
-    a.message = code + ": " + fmt("%.0f in the last minute (band up to %.1f)", last, a.threshold);
+    a.message = code == kOtherErrorCode
+                    ? "other (codes without an alarm of their own; the latest was \"" +
+                          latest_other_code_ + "\"): "
+                    : code + ": ";
+    a.message += fmt("%.0f in the last minute (band up to %.1f)", last, a.threshold);
     out.push_back(std::move(a));
   }
   {

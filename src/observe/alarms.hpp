@@ -4,13 +4,16 @@
 //   error_rate          model errors / requests over 60 s above 5% (at least 20 requests)
 //   degraded_share      replies from below the models over 60 s above 20%
 //   cache_serve_share   replies served from the cache over 60 s above 30%
-//   breaker_open        a model's breaker is open (set by the caller)
+//   breaker_open        a model's breaker is open (set by the caller); a closed one is listed,
+//                       quiet
 //   metric_anomaly      per metric (requests, model_errors, degraded_replies): the last minute
 //                       outside the band of the previous 10 minutes (mean +- 3 deviations,
 //                       at least sqrt(mean)); a fall in requests is as telling as a rise
 //   error_code_anomaly  per error code: the last minute above the rolling mean + 3 deviations
 //                       of the previous 10 minutes (and at least 5) -- a new error code fires
-//                       at once (seed incident 4)
+//                       at once (seed incident 4). Subjects are bounded (ErrorCodeLabels):
+//                       known codes and the first `max_novel_error_codes` others by name, the
+//                       rest together as "other", whose message names the latest raw code.
 //   retry_correlation   retries bunched in time, again and again: over the last 10 s, at least
 //                       3 bins of 100 ms each hold at least 5x the mean retries per bin (and at
 //                       least 10), with at least 20 retries in all (seed incident 1: 24 tasks
@@ -22,9 +25,11 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/time.hpp"
+#include "observe/error_code_labels.hpp"
 
 namespace ma::observe {
 
@@ -48,6 +53,9 @@ struct AlarmConfig {
   int retry_min = 20;
   double anomaly_sigmas = 3.0;
   int anomaly_min = 5;
+  // Unknown error codes with an alarm of their own (each costs an 11-minute ring for the life
+  // of the process); later ones share the "other" subject.
+  std::size_t max_novel_error_codes = ErrorCodeLabels::kDefaultMaxNovel;
 };
 
 class AlarmEngine final {
@@ -55,7 +63,8 @@ class AlarmEngine final {
   explicit AlarmEngine(AlarmConfig config = {});
 
   void record_request(core::TimePoint now, bool model_error, bool degraded, bool from_cache);
-  void record_error_code(core::TimePoint now, const std::string& code);
+  // `code` as received: it is bounded here (ErrorCodeLabels), so any caller is safe.
+  void record_error_code(core::TimePoint now, std::string_view code);
   void record_retry(core::TimePoint now);
   void set_breaker_open(const std::string& model, bool open);
   // A condition reported by another part (e.g. "redis_down"), shown until cleared.
@@ -81,7 +90,9 @@ class AlarmEngine final {
   std::mutex mu_;
   // 11 minutes: the last one and the ten before it, for the anomaly bands.
   SecondRing requests_{660}, errors_{660}, degraded_{660}, cached_{660};
-  std::map<std::string, SecondRing> codes_;  // 11 minutes per code
+  ErrorCodeLabels code_labels_;
+  std::map<std::string, SecondRing> codes_;  // 11 minutes per code label (bounded)
+  std::string latest_other_code_;            // printable_code() of the last "other" code
   std::vector<std::uint32_t> retry_bins_;    // 100 ms bins over 10 s
   std::vector<std::int64_t> retry_bin_ids_;
   std::map<std::string, bool> breakers_;

@@ -126,5 +126,69 @@ TEST(AlarmsTest, BreakerOpenIsAnAlarm) {
   EXPECT_EQ(firing, 1);
 }
 
+TEST(AlarmsTest, AClosedBreakerKeepsItsAlarmQuiet) {
+  AlarmEngine e;
+  const core::TimePoint now{std::chrono::hours(1)};
+  e.set_breaker_open("sonnet", true);
+  e.set_breaker_open("haiku", false);
+  std::map<std::string, AlarmState> breakers;
+  for (auto& a : e.evaluate(now)) {
+    if (a.name == "breaker_open") breakers[a.subject] = a;
+  }
+  ASSERT_EQ(breakers.size(), 2u);  // both listed...
+  EXPECT_TRUE(breakers["sonnet"].firing);
+  EXPECT_FALSE(breakers["haiku"].firing) << breakers["haiku"].message;  // ...one quiet
+  std::vector<std::string> firing;
+  for (auto& a : e.firing(now)) {
+    if (a.name == "breaker_open") firing.push_back(a.subject);
+  }
+  EXPECT_EQ(firing, std::vector<std::string>{"sonnet"});
+  // Closed again: quiet.
+  e.set_breaker_open("sonnet", false);
+  for (auto& a : e.firing(now)) EXPECT_NE(a.name, "breaker_open") << a.subject;
+}
+
+TEST(AlarmsTest, ErrorCodeSubjectsAreBounded) {
+  AlarmEngine e;
+  const core::TimePoint t0{std::chrono::hours(2)};
+  core::Random rng(7);
+  std::string last_code;
+  for (int i = 0; i < 50; ++i) {
+    last_code = "JUNK_" + std::to_string(rng.below(1'000'000'000));
+    for (int k = 0; k < 6; ++k) e.record_error_code(t0 + std::chrono::seconds(i), last_code);
+  }
+  e.record_error_code(t0 + 50s, "ThrottlingException");
+  std::map<std::string, AlarmState> by;
+  for (auto& a : e.evaluate(t0 + 55s)) {
+    if (a.name == "error_code_anomaly") by[a.subject] = a;
+  }
+  // Eight unknown codes by name, "other" for the rest, and the known code.
+  EXPECT_EQ(by.size(), ErrorCodeLabels::kDefaultMaxNovel + 2);
+  ASSERT_TRUE(by.contains("other"));
+  EXPECT_TRUE(by.contains("ThrottlingException"));
+  EXPECT_TRUE(by["other"].firing);
+  EXPECT_EQ(by["other"].value, 6 * (50 - static_cast<double>(ErrorCodeLabels::kDefaultMaxNovel)));
+  // The shared subject names the latest raw code for the operator.
+  EXPECT_NE(by["other"].message.find(last_code), std::string::npos) << by["other"].message;
+}
+
+TEST(AlarmsTest, WithNoRoomForUnknownCodesANewCodeFiresAsOther) {
+  AlarmEngine e({.max_novel_error_codes = 0});
+  const core::TimePoint t0{std::chrono::hours(2)};
+  for (int k = 0; k < 6; ++k) e.record_error_code(t0 + k * 1s, "TOKENIZER_FAULT");
+  e.record_error_code(t0 + 1s, "bad\"code\nwith junk");
+  for (int k = 0; k < 6; ++k) e.record_error_code(t0 + k * 1s, "ThrottlingException");
+  std::map<std::string, AlarmState> by;
+  for (auto& a : e.evaluate(t0 + 10s)) {
+    if (a.name == "error_code_anomaly") by[a.subject] = a;
+  }
+  EXPECT_EQ(by.size(), 2u);
+  EXPECT_TRUE(by["other"].firing);
+  EXPECT_EQ(by["other"].value, 7);
+  EXPECT_NE(by["other"].message.find("bad?code?with?junk"), std::string::npos)
+      << by["other"].message;
+  EXPECT_TRUE(by["ThrottlingException"].firing);
+}
+
 }  // namespace
 }  // namespace ma::observe

@@ -7,6 +7,11 @@
 //
 // Collectors are callbacks run before rendering, for values owned elsewhere (breaker state,
 // queue depth).
+//
+// Cardinality: a family holds at most max_series() series (Family::kDefaultMaxSeries unless
+// set). Label values met after that are counted in one overflow series whose every label is
+// "other", so a label fed by outside input can never grow /metrics without bound. Callers
+// should still bound such labels themselves (ErrorCodeLabels): the cap is the backstop.
 
 #include <atomic>
 #include <functional>
@@ -62,6 +67,8 @@ enum class MetricType : std::uint8_t { kCounter, kGauge, kHistogram };
 template <class T>
 class Family final {
  public:
+  static constexpr std::size_t kDefaultMaxSeries = 1000;
+
   Family(std::string name, std::string help, std::vector<std::string> labels,
          std::vector<double> bounds = {})
       : name_(std::move(name)),
@@ -69,22 +76,43 @@ class Family final {
         labels_(std::move(labels)),
         bounds_(std::move(bounds)) {}
 
-  // The series for these label values (created on first use). REQUIRES: one value per label.
+  // The series for these label values (created on first use; past max_series(), the overflow
+  // series). REQUIRES: one value per label.
   T& with(const std::vector<std::string>& values) {
     std::lock_guard lock(mu_);
     auto it = series_.find(values);
+    if (it == series_.end() && series_.size() >= max_series_) {
+      it = series_.find(std::vector<std::string>(values.size(), "other"));
+    }
     if (it == series_.end()) {
+      const bool full = series_.size() >= max_series_;
       std::unique_ptr<T> s;
       if constexpr (std::is_same_v<T, Histogram>) {
         s = std::make_unique<T>(bounds_);
       } else {
         s = std::make_unique<T>();
       }
-      it = series_.emplace(values, std::move(s)).first;
+      it = series_
+               .emplace(full ? std::vector<std::string>(values.size(), "other") : values,
+                        std::move(s))
+               .first;
     }
     return *it->second;
   }
   T& get() { return with({}); }
+  // At most `n` series, the overflow series aside (a family already past it keeps what it has).
+  void set_max_series(std::size_t n) {
+    std::lock_guard lock(mu_);
+    max_series_ = n;
+  }
+  std::size_t max_series() const {
+    std::lock_guard lock(mu_);
+    return max_series_;
+  }
+  std::size_t series_count() const {
+    std::lock_guard lock(mu_);
+    return series_.size();
+  }
 
   const std::string& name() const { return name_; }
   const std::string& help() const { return help_; }
@@ -99,7 +127,8 @@ class Family final {
   std::string name_, help_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::size_t max_series_ = kDefaultMaxSeries;
   std::map<std::vector<std::string>, std::unique_ptr<T>> series_;
 };
 

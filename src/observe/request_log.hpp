@@ -1,9 +1,12 @@
 #pragma once
 // One complete JSON log line per request, never sampled (seed incident 4: the logs had the
 // answer). Personal data is redacted before anything is written: e-mail addresses, phone
-// numbers, bearer tokens and long secrets become "[redacted]"; user ids are hashed.
+// numbers, bearer tokens and long secrets become "[redacted]"; user ids are hashed with a
+// secret key. Every line is valid UTF-8 and free text is cut at code points. Log files are
+// created with mode 0640.
 //
-// Thread safety: LogSink::write may be called from any thread (one mutex, one fwrite).
+// Thread safety: LogSink::write may be called from any thread (one mutex, one fwrite);
+// redact, hash_user and set_user_hash_key from any thread.
 
 #include <cstdio>
 #include <mutex>
@@ -32,15 +35,45 @@ struct RequestLog {
   bool degraded = false;
   bool deduplicated = false;
   bool trace_kept = false;
-  std::string question;  // redacted, at most 200 characters
+  std::string question;  // redacted, then cut to kMaxLoggedTextBytes at a code point
   std::string models;    // "sonnet:ThrottlingException,haiku:ok"
 };
 
+// The question and the error message are cut to this many bytes in a log line (after
+// redaction, at a code point boundary: 200 Japanese characters).
+inline constexpr std::size_t kMaxLoggedTextBytes = 600;
+
+// Personal data and secrets in free text become "[redacted]". Matching is done on the NFKC
+// form of the text, so full-width forms ("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ",
+// "０９０－１２３４－５６７８") are caught; when something is redacted the result is that NFKC
+// form, otherwise `text` as it came. Redacted:
+//   - e-mail addresses (local@domain.tld);
+//   - phone numbers: 10+ digits in one run with separators (space . ( ) + and the dashes
+//     - U+2010..U+2015 U+2212 U+30FC), e.g. 090-1234-5678, +81 90 1234 5678, (03) 1234-5678;
+//   - the token after "bearer" (any case) and a space or tab;
+//   - API keys and secrets, as runs of [A-Za-z0-9_-]: "sk-" / "sk_" and 20+ more characters,
+//     AWS key ids (AKIA / ASIA and 16 of [0-9A-Z]), and any run of 32+ characters.
+// The result is valid UTF-8 whatever the input (invalid bytes become U+FFFD). Linear time.
+// NOTE: a run of 10+ digits with separators is redacted even when it is not a phone number
+// (an ISBN, a date with a time): over-redaction is the safe side for a log.
 std::string redact(std::string_view text);
-// A stable, non-reversible short id for a user (FNV-1a of a salt and the id).
+
+// The short id logged for a user: "u_" and 12 hex digits of HMAC-SHA256(key, user id).
+// Without the key nobody can recompute it from an id or address. Empty id: "".
 std::string hash_user(std::string_view user_id);
+// The process-wide key of hash_user. Until it is set, a random key drawn at first use (so the
+// hash is keyed even when nobody sets one, but differs between processes: a fleet that
+// correlates users across servers must set one shared secret). An empty `key` draws a new
+// random key. Thread-safe; hash_user calls after it returns use the new key.
+void set_user_hash_key(std::string key);
+
 std::string to_json_line(const RequestLog& log);
 std::string rfc3339(core::WallTime t);
+
+// Opens `path` for appending. A new file is created with mode 0640 whatever the umask; an
+// existing regular file loses any permission beyond 0640 (group write, anything for others).
+// Null when it cannot be opened.
+std::FILE* open_log_file(const std::string& path);
 
 class LogSink final {
  public:

@@ -44,7 +44,7 @@ std::string to_json_line(const Trace& t) {
 }
 
 TraceSink::TraceSink(const std::string& path) {
-  if (!path.empty()) file_ = std::fopen(path.c_str(), "a");
+  if (!path.empty()) file_ = open_log_file(path);  // 0640, as the request log
 }
 
 void TraceSink::flush() {

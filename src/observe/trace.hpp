@@ -1,7 +1,8 @@
 #pragma once
 // Traces: one trace per request with child spans (admission, each cascade tier, each model
 // attempt), written as JSON lines (a file a collector tails) in an X-Ray-like document shape.
-// Thread safety: TraceSink::write may be called from any thread.
+// The file is created with mode 0640 (open_log_file). Thread safety: TraceSink::write may be
+// called from any thread.
 
 #include <cstdio>
 #include <mutex>
