@@ -4,6 +4,7 @@
 #include <random>
 
 #include "core/json_util.hpp"
+#include "observe/request_log.hpp"
 #include "state/redis_state.hpp"
 
 namespace ma::server {
@@ -32,6 +33,9 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   }
   auto secret = resolve_auth_secret(c.server.auth_secret, c.server.auth_secret_file);
   if (!secret.ok()) return core::fail(std::move(secret).error());
+  // The log's user hashes are keyed by the same secret (another domain), so that every
+  // server of a fleet writes the same hash for a user and nobody else can recompute it.
+  observe::set_user_hash_key("user-hash\n" + *secret);
   app->identity_ = std::make_unique<Identity>(std::move(secret).value());
 
   auto cat = catalog::Catalog::open({c.data_dir, c.db_path});
