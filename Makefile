@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 PORT ?= 8080
 
-.PHONY: deps configure build app test run bench bench-redis bench-load format format-check clean
+.PHONY: deps configure build app test run bench bench-redis bench-load soak format format-check clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -34,6 +34,12 @@ bench-redis: build
 bench-load: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target mangaassist ma_loadgen
 	@./bench/load.sh
+
+# Ordinary users (350 messages/s, HTTP and WebSocket) beside slow readers, a WebSocket flood,
+# oversized messages and idle connections, for SOAK_SECONDS (60): bench/soak.sh.
+soak: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target mangaassist ma_soak
+	@./bench/soak.sh
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 
