@@ -25,6 +25,7 @@
 #include "core/json_util.hpp"
 #include "core/random.hpp"
 #include "core/text.hpp"
+#include "resilience/token_bucket.hpp"
 #include "server/chat_flow.hpp"
 #include "server/chat_request.hpp"
 #include "server/client_address.hpp"
@@ -253,7 +254,8 @@ struct Server::Impl {
   // at the cap with nothing idle (the new connection is refused).
   bool make_room();
   std::uint64_t mark_idle(std::function<void()> close);
-  void mark_busy(std::uint64_t id);
+  // False when the connection was shed meanwhile (its close is on the way: stop).
+  [[nodiscard]] bool mark_busy(std::uint64_t id);
   asio::awaitable<void> session(tcp::socket socket, bool admin_listener);
   asio::awaitable<void> refuse_body(beast::tcp_stream& stream);
   asio::awaitable<void> ws_session(beast::tcp_stream stream, Request req, std::string remote);
@@ -483,9 +485,9 @@ std::uint64_t Server::Impl::mark_idle(std::function<void()> close) {
   return id;
 }
 
-void Server::Impl::mark_busy(std::uint64_t id) {
+bool Server::Impl::mark_busy(std::uint64_t id) {
   std::lock_guard lock(idle_mu);
-  idle.erase(id);
+  return idle.erase(id) == 1;
 }
 
 namespace {
@@ -549,7 +551,9 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, bool admin_liste
     // to go when the server is full.
     const std::uint64_t idle_id = mark_idle(close_when_shed);
     auto [ec, n] = co_await http::async_read_header(*stream, buffer, parser, kTuple);
-    mark_busy(idle_id);
+    // Shed while its request arrived: the close is posted; answering now would lose the
+    // reply after the work was done (and a client that resends would have it done twice).
+    if (!mark_busy(idle_id)) break;
     if (ec == http::error::header_limit) {
       auto res = error_response(http::status::request_header_fields_too_large, "headers_too_large",
                                 "request headers exceed 8 KiB");
@@ -932,6 +936,10 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
   bool issued = false;
   const std::string conn_session = *user ? std::string() : session_of(&req, {}, remote, issued);
 
+  // A fixed kernel send buffer: left to autotuning it grows to megabytes, and a client that
+  // does not read would hold that much kernel memory before the outbox bound is ever reached.
+  boost::system::error_code sndbuf_ec;
+  stream.socket().set_option(asio::socket_base::send_buffer_size(64 * 1024), sndbuf_ec);
   auto conn = std::make_shared<WsConn>(std::move(stream), cfg, app.clock(), *ws_closes);
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = cfg.header_timeout;
@@ -975,6 +983,7 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
       self.ws_closers.erase(id);
     }
   } unregister{*this, ws_id};
+  resilience::TokenBucket invalid({.rate = 2, .burst = 20}, app.clock().now());
   beast::flat_buffer buf;
   for (;;) {
     if (!co_await conn->wait_for_room()) break;
@@ -1004,6 +1013,14 @@ asio::awaitable<void> Server::Impl::ws_session(beast::tcp_stream stream, Request
     if (!parsed.ok()) {
       bad_requests->inc();
       conn->send(ws_error(parsed.error().code, parsed.error().message, ""));
+      // Each bad message is answered; a stream of them (a broken or hostile client) is not
+      // served forever: 20 at once, then 2 a second, then the connection is closed (1008).
+      if (invalid.try_acquire(app.clock().now()) != resilience::BucketVerdict::kAllowed) {
+        ws_closes->with({"invalid_flood"}).inc();
+        conn->close_after_flush(websocket::close_reason(websocket::close_code::policy_error,
+                                                        "too many invalid messages"));
+        break;
+      }
       continue;
     }
     if (draining.load()) {

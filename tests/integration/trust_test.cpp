@@ -1,7 +1,11 @@
 // Trust at the edge (docs/security.md), against the real server on loopback: who a request
 // speaks for, what a WebSocket client can make the server hold, connection floods, and no
 // unverified price on a client's screen -- streamed or not.
+#include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,6 +14,7 @@
 #include <boost/json.hpp>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "core/real_clock.hpp"
 #include "integration/test_client.hpp"
@@ -192,12 +197,32 @@ TEST_F(TrustTest, AWebSocketClientThatNeverReadsIsPausedThenCut) {
     c.server.ws_send_timeout = 300ms;
   });
   testing::WsClient ws(port_);
-  // Every frame earns an error reply the client never reads. Without a bound the server
-  // queued them all (~33 MiB/s); now it stops reading, then cuts the client.
-  const std::size_t written = ws.flood("{bad", 5'000'000);
+  // Every message earns a reply or an error (over the visitor's limit, too many in flight)
+  // the client never reads. Without a bound the server queued them all (~33 MiB/s); now it
+  // stops reading, then cuts the client.
+  const std::size_t written = ws.flood(
+      R"({"action":"sendMessage","message":"Recommend something like Frieren"})", 5'000'000);
   EXPECT_LT(written, 5'000'000u);
   EXPECT_GE(metric("mangaassist_ws_closed_total{reason=\"slow_reader\"}"), 1u);
   EXPECT_EQ(http_request(port_, "GET", "/healthz").status, 200);
+}
+
+TEST_F(TrustTest, AStreamOfInvalidWebSocketMessagesIsAnsweredThenClosed) {
+  start();
+  testing::WsClient ws(port_);
+  for (int i = 0; i < 40; ++i) ws.send("{bad");
+  int errors = 0;
+  try {
+    for (;;) {
+      EXPECT_EQ(ws.receive().at("error").as_string(), "invalid_json");
+      ++errors;
+    }
+  } catch (const std::exception&) {
+  }
+  EXPECT_GE(errors, 20);
+  EXPECT_LT(errors, 40);
+  EXPECT_EQ(ws.close_code(), 1008);
+  EXPECT_GE(metric("mangaassist_ws_closed_total{reason=\"invalid_flood\"}"), 1u);
 }
 
 TEST_F(TrustTest, AnOversizedWebSocketMessageIsToldThenClosedWith1009) {
@@ -239,6 +264,58 @@ TEST_F(TrustTest, AtTheConnectionCapTheOldestIdleConnectionIsShed) {
   asio::read(idle.front(), asio::buffer(&byte, 1), ec);
   EXPECT_EQ(ec, asio::error::eof);
   EXPECT_GE(metric("mangaassist_connection_events_total{event=\"shed\"}"), 1u);
+}
+
+// The highest file descriptor this process has open.
+int highest_fd() {
+  int high = 2;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) high = std::max(high, std::atoi(e->d_name));
+    closedir(d);
+  }
+  return high;
+}
+
+TEST_F(TrustTest, OutOfFileDescriptorsTheAcceptLoopBacksOffAndRecovers) {
+  start([](AppConfig& c) { c.server.max_connections = 10'000; });
+  asio::io_context io;
+  const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port_);
+  std::vector<asio::ip::tcp::socket> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(io);
+    clients.back().open(asio::ip::tcp::v4());
+  }
+  // No descriptor left for the server to accept with (this process is the server).
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest_fd() + 1);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;  // the free descriptors below the limit, taken
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  for (auto& c : clients) c.connect(ep);
+  auto accept_errors = [&] {
+    const auto& m = app_->metrics().render();
+    const std::string series = "mangaassist_connection_events_total{event=\"accept_error\"} ";
+    const auto at = m.find(series);
+    return at == std::string::npos ? 0ull : std::stoull(m.substr(at + series.size()));
+  };
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (accept_errors() < 1 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::yield();
+  const auto first = std::chrono::steady_clock::now();
+  while (accept_errors() < 6 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::yield();
+  const auto sixth = std::chrono::steady_clock::now();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  for (int fd : fillers) ::close(fd);
+  ASSERT_LT(sixth, give_up) << accept_errors() << " accept errors";
+  // Five retries waited 10 + 20 + 40 + 80 + 160 ms: not a busy loop (which makes thousands
+  // of failed accepts a second and starves the connections being served).
+  EXPECT_GE(sixth - first, 250ms);
+  for (auto& c : clients) c.close();
+  // With descriptors back, the server accepts again (within its longest pause, 1 s).
+  EXPECT_EQ(http_request(port_, "GET", "/healthz").status, 200);
 }
 
 TEST_F(TrustTest, OperatorPagesNeedTheAdminTokenAndErrorsEchoNothing) {
