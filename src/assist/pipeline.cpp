@@ -131,8 +131,8 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
     attempt_no = static_cast<int>(reply.attempts.size()) + 1;
     guard.emplace(
         [this, guard_product](std::string_view sentence) {
-          if (guard_product.empty() || !config_.price_guard) return true;
-          return !check_prices(sentence, guard_product, deps_.catalog, deps_.clock.wall_now())
+          if (!config_.price_guard) return true;
+          return !check_reply_prices(sentence, guard_product, deps_.catalog, deps_.clock.wall_now())
                       .mismatch;
         },
         [&sink, tier, &attempt_no](std::string_view safe) {
@@ -213,18 +213,20 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
 }
 
 bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
-  if (!r.product || !config_.price_guard) return true;
+  if (!config_.price_guard) return true;
   // Against the catalog as it is now, not the snapshot retrieval took: a price can change
-  // while a model is writing (a sale ending mid-answer). Unchecked if the product is gone.
-  const PriceCheck c =
-      check_prices(reply.text, r.product->id, deps_.catalog, deps_.clock.wall_now());
+  // while a model is writing (a sale ending mid-answer). Each price is checked against the
+  // product named next to it, else the one asked about (unchecked if there is none).
+  const PriceCheck c = check_reply_prices(
+      reply.text, r.product ? std::string_view(r.product->id) : std::string_view(), deps_.catalog,
+      deps_.clock.wall_now());
   if (!c.checked) return true;
   if (!c.mismatch) {
     reply.price_guard = "ok";
     return true;
   }
   stats_.price_mismatches.fetch_add(1, std::memory_order_relaxed);
-  reply.price_guard_product = r.product->id;
+  reply.price_guard_product = r.product ? r.product->id : std::string();
   reply.wrong_prices = c.wrong;
   if (tier == Tier::kCache) {
     reply.price_guard = "evicted";

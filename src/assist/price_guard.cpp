@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 
+#include "assist/understanding.hpp"
 #include "core/text.hpp"
 
 namespace ma::assist {
@@ -490,6 +491,98 @@ PriceCheck check_stated(const std::vector<std::pair<std::string, int>>& stated,
     if (!p || catalog.quote(*p, now).price != yen) {
       c.mismatch = true;
       c.wrong.push_back(yen);
+    }
+  }
+  return c;
+}
+
+namespace {
+
+// True when text[i] ends a sentence of `ends` ("." only before a space, and not in
+// "vol. 3" or "No. 5").
+bool ends_sentence(std::string_view text, std::size_t i, std::size_t& len) {
+  static constexpr std::string_view kEnds[] = {"。", "！", "？", "\n", "!", "?"};
+  for (std::string_view e : kEnds) {
+    if (text.substr(i, e.size()) == e) {
+      len = e.size();
+      return true;
+    }
+  }
+  if (text[i] != '.' || i + 1 >= text.size() || text[i + 1] != ' ') return false;
+  auto ends_with_word = [&](std::string_view w) {
+    if (i < w.size()) return false;
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      if ((text[i - w.size() + k] | 0x20) != w[k]) return false;
+    }
+    return i == w.size() || text[i - w.size() - 1] == ' ' || text[i - w.size() - 1] == '(';
+  };
+  if (ends_with_word("vol") || ends_with_word("no") || ends_with_word("ch")) return false;
+  len = 1;
+  return true;
+}
+
+// Where each sentence of `text` ends (one past its terminator), in order; one pass.
+std::vector<std::size_t> sentence_ends(std::string_view text) {
+  std::vector<std::size_t> ends;
+  std::size_t len = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (ends_sentence(text, i, len)) ends.push_back(i + len);
+  }
+  ends.push_back(text.size());
+  return ends;
+}
+
+bool price_is_right(int yen, const catalog::Quote& q) {
+  return yen == q.price || yen == q.list_price;
+}
+
+}  // namespace
+
+PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
+                              const catalog::Catalog& catalog, core::WallTime now) {
+  PriceCheck c;
+  const std::vector<YenMention> mentions = find_yen(text);
+  if (mentions.empty()) return c;
+  const auto context = context_product_id.empty() ? std::optional<catalog::Product>()
+                                                  : catalog.product(context_product_id);
+  const catalog::Series* context_series = context ? catalog.series(context->series_id) : nullptr;
+  const std::vector<std::size_t> ends = sentence_ends(text);
+  std::size_t understood_from = std::string_view::npos;
+  std::optional<Understanding> u;
+  for (const YenMention& m : mentions) {
+    // The sentence holding the mention: from the end of the one before its start, to the
+    // first end at or after its end (a mention may straddle a terminator; rare, harmless).
+    auto first_end = std::lower_bound(ends.begin(), ends.end(), m.end);
+    auto prev_end = std::upper_bound(ends.begin(), ends.end(), m.begin);
+    const std::size_t from = prev_end == ends.begin() ? 0 : *(prev_end - 1);
+    const std::size_t to = first_end == ends.end() ? text.size() : *first_end;
+    if (!u || from != understood_from) {
+      u = understand(text.substr(from, to - from), catalog);
+      understood_from = from;
+    }
+    // The prices this amount may rightly be: the named volume's (of the named series, or of
+    // the context's series); any volume's of a series named without a volume; else the
+    // context product's.
+    bool checked = false;
+    bool right = false;
+    auto consider = [&](const std::optional<catalog::Product>& p) {
+      if (!p) return;
+      checked = true;
+      right = right || price_is_right(m.yen, catalog.quote(*p, now));
+    };
+    const catalog::Series* series = u->series != nullptr ? u->series : context_series;
+    if (series != nullptr && u->volume) {
+      consider(catalog.volume(*series, *u->volume));
+    } else if (u->series != nullptr) {
+      for (int v = 1; v <= u->series->volumes && !right; ++v)
+        consider(catalog.volume(*u->series, v));
+    } else {
+      consider(context);
+    }
+    c.checked |= checked;
+    if (checked && !right) {
+      c.mismatch = true;
+      c.wrong.push_back(m.yen);
     }
   }
   return c;

@@ -81,6 +81,16 @@ inline PriceCheck check_prices(std::string_view text, const catalog::Product& pr
   return check_prices(text, product.id, catalog, now);
 }
 
+// The guard's check of a reply: every price is checked against the product stated next to
+// it. Each sentence holding a price is read for a series and a volume ("ONE PIECE 105巻",
+// "Frieren vol. 3"): a named volume is checked against its own live quote; a series named
+// without a volume, against the quotes of all its volumes; a sentence that names no product
+// (or only a volume), against `context_product_id` (the product the question was about;
+// empty: none, and such a price is left unchecked). Cost: one understanding pass per
+// sentence with a price; nothing for a text without one.
+PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
+                              const catalog::Catalog& catalog, core::WallTime now);
+
 // Checks recorded (product id, yen) statements, as cache entries keep them.
 PriceCheck check_stated(const std::vector<std::pair<std::string, int>>& stated,
                         const catalog::Catalog& catalog, core::WallTime now);

@@ -35,6 +35,21 @@ std::size_t seq_len(unsigned char b) {
 
 }  // namespace
 
+bool StreamGuard::after_abbreviation(std::size_t dot) const {
+  // The last few bytes before the '.': from pending_, and from the released part of the
+  // sentence (sentence_) when pending_ holds fewer.
+  std::string tail;
+  if (dot < 4) tail = sentence_.substr(sentence_.size() - std::min(sentence_.size(), 4 - dot));
+  tail.append(pending_, dot < 4 ? 0 : dot - 4, std::min<std::size_t>(dot, 4));
+  std::string word;
+  for (std::size_t k = tail.size(); k-- > 0;) {
+    const char c = static_cast<char>(tail[k] | 0x20);
+    if (c < 'a' || c > 'z') break;
+    word.insert(word.begin(), c);
+  }
+  return word == "vol" || word == "no" || word == "ch";
+}
+
 void StreamGuard::feed(std::string_view text) {
   if (stopped_) return;
   pending_.append(text);
@@ -44,14 +59,17 @@ void StreamGuard::feed(std::string_view text) {
 void StreamGuard::finish() {
   if (stopped_ || pending_.empty()) return;
   const std::string_view tail(pending_);
-  if (held_from_ != std::string::npos && !check_(tail.substr(held_from_))) {
+  sentence_.append(pending_, sentence_from_);
+  if (held_from_ != std::string::npos && !check_(sentence_)) {
     stopped_ = true;
     if (held_from_ > 0) out_(tail.substr(0, held_from_));
   } else {
     out_(tail);
   }
   pending_.clear();
+  sentence_.clear();
   scanned_ = 0;
+  sentence_from_ = 0;
   held_from_ = std::string::npos;
 }
 
@@ -73,16 +91,19 @@ void StreamGuard::drain() {
     if (price_like && held_from_ == std::string::npos) held_from_ = i;
     bool end = cp == "。" || cp == "！" || cp == "？" || cp == "\n" || cp == "!" || cp == "?";
     if (cp == ".") {
-      // "1.5" and "v1.2" do not end a sentence; a '.' at the end of what arrived may.
+      // "1.5", "v1.2", "vol. 105" and "No. 5" do not end a sentence; a '.' at the end of
+      // what arrived may.
       if (i + 1 >= pending_.size()) break;
       const char next = pending_[i + 1];
-      end = next == ' ' || next == '\n';
+      end = (next == ' ' || next == '\n') && !after_abbreviation(i);
     }
     i += n;
     if (end) {
       if (held_from_ != std::string::npos) {
-        const std::string_view sentence(pending_.data() + held_from_, i - held_from_);
-        if (!check_(sentence)) {
+        // The whole sentence is checked (what flowed before the price names the product).
+        sentence_.append(pending_, sentence_from_, i - sentence_from_);
+        const bool right = check_(sentence_);
+        if (!right) {
           stopped_ = true;
           // What came before the price may go (nothing was emitted in this call yet).
           if (held_from_ > 0) out_(std::string_view(pending_.data(), held_from_));
@@ -92,6 +113,8 @@ void StreamGuard::drain() {
         }
         held_from_ = std::string::npos;
       }
+      sentence_.clear();
+      sentence_from_ = i;
       released = i;
     } else if (held_from_ == std::string::npos) {
       released = i;  // nothing price-like in this sentence so far: it may flow
@@ -100,8 +123,12 @@ void StreamGuard::drain() {
   scanned_ = i;
   if (released > 0) {
     out_(std::string_view(pending_.data(), released));
+    // Keep what was released of the unfinished sentence: its check needs it.
+    if (sentence_from_ < released)
+      sentence_.append(pending_, sentence_from_, released - sentence_from_);
     pending_.erase(0, released);
     scanned_ -= released;
+    sentence_from_ = 0;
     if (held_from_ != std::string::npos) held_from_ -= released;
   }
 }

@@ -37,7 +37,8 @@ TEST_F(StreamGuardTest, ASentenceWithAPriceIsHeldUntilCheckedWhole) {
   guard_.feed("28円です。次に");
   EXPECT_EQ(shown_, "ONE PIECE 105巻は528円です。次に");
   ASSERT_EQ(checked_.size(), 1u);
-  EXPECT_EQ(checked_[0], "105巻は528円です。");
+  // The whole sentence is checked: what flowed before the price names the product.
+  EXPECT_EQ(checked_[0], "ONE PIECE 105巻は528円です。");
 }
 
 TEST_F(StreamGuardTest, AWrongPriceNeverLeavesAndStopsTheAttempt) {
@@ -85,6 +86,14 @@ TEST_F(StreamGuardTest, DecimalPointsDoNotEndASentence) {
   feed_bytewise("Rated 4.5 of 5, and ¥300 now. ");
   EXPECT_EQ(shown_, "Rated ");
   EXPECT_TRUE(guard_.stopped());
+}
+
+TEST_F(StreamGuardTest, VolAbbreviationsDoNotEndTheSentence) {
+  feed_bytewise("Try ONE PIECE vol. 105, only 300 yen. ");
+  EXPECT_EQ(shown_, "Try ONE PIECE vol. ");
+  EXPECT_TRUE(guard_.stopped());
+  ASSERT_EQ(checked_.size(), 1u);
+  EXPECT_EQ(checked_[0], "Try ONE PIECE vol. 105, only 300 yen.");
 }
 
 TEST_F(StreamGuardTest, MultiByteTextSplitMidSequenceIsNeverCutInHalf) {

@@ -344,7 +344,10 @@ class LyingModelTest : public TrustTest {
   std::string answer(const testing::MockHttpServer::Request&) {
     const int n = ++calls_;
     std::string body;
-    if (mode_ == "lie") {
+    if (mode_ == "lie_elsewhere") {
+      body = sse("Try ONE PIECE vol. 105, only ") + sse("300 yen this week. ") +
+             sse("You will love it.") + "data: [DONE]\n\n";
+    } else if (mode_ == "lie") {
       body = sse("ONE PIECE 105巻は") + sse("３００円です。") + sse("ご注文をお待ちしています。") +
              "data: [DONE]\n\n";
     } else if (n == 1) {  // "retry": the first attempt fails half way
@@ -384,6 +387,25 @@ TEST_F(LyingModelTest, AWrongPriceInFullWidthDigitsIsNeverStreamed) {
     break;
   }
   EXPECT_EQ(streamed.find("３００"), std::string::npos) << streamed;
+  EXPECT_EQ(streamed.find("300"), std::string::npos) << streamed;
+}
+
+TEST_F(LyingModelTest, AWrongPriceForAProductTheQuestionDidNotNameIsCaughtToo) {
+  start_with_mock("lie_elsewhere");
+  testing::WsClient ws(port_);
+  ws.send(
+      R"({"action":"sendMessage","message":"Recommend something like Naruto","request_id":"q"})");
+  std::string streamed;
+  for (;;) {
+    auto m = ws.receive();
+    if (m.at("type").as_string() == "chunk") {
+      streamed += m.at("text").as_string();
+      continue;
+    }
+    ASSERT_EQ(m.at("type").as_string(), "reply");
+    EXPECT_EQ(std::string(m.at("reply").as_string()).find("300 yen"), std::string::npos) << m;
+    break;
+  }
   EXPECT_EQ(streamed.find("300"), std::string::npos) << streamed;
 }
 
