@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 PORT ?= 8080
 
-.PHONY: deps configure build app test run bench bench-redis bench-load soak format format-check clean
+.PHONY: deps configure build app test run bench bench-redis bench-load soak format format-check clean fuzz
 
 deps:
 	@./scripts/install-deps.sh
@@ -48,6 +48,12 @@ format:
 
 format-check:
 	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: clean"
+
+# libFuzzer targets (tests/fuzz/README.md): clang + sanitizers in build-fuzz/, FUZZ_SECONDS each;
+# new inputs are merged into tests/fuzz/corpus/, which `make test` replays.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
 clean:
 	@rm -rf $(BUILD_DIR)

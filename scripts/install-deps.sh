@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev libutf8proc-dev libtomlplusplus-dev
   libhiredis-dev redis-server libssl-dev openssl libjemalloc-dev
   clang-format wrk hey curl prometheus
+  clang-14 libclang-rt-14-dev
   chromium nodejs
 )
 
