@@ -178,6 +178,8 @@ bool RedisState::catch_up_catalog(RedisConnection& reader) {
       reader.command({"EVAL", kCatalogSnapshotScript, "2", key("catalog"), key("catalog:state")});
   if (!r.ok() || r->elements.size() != 2) return false;
   const auto& state = r->elements[1].elements;
+  // Counted before the handlers run: whoever sees a product it applied sees the count too.
+  snapshots_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i + 1 < state.size(); i += 2) {
     const std::string& v = state[i + 1].str;
     const auto space = v.find(' ');
@@ -187,7 +189,6 @@ bool RedisState::catch_up_catalog(RedisConnection& reader) {
       handlers_.on_product(state[i].str, price, stock);
   }
   catalog_last_ = r->elements[0].str;
-  snapshots_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
