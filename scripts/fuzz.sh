@@ -74,7 +74,7 @@ cap_corpus() {
   for f in "$dir"/*; do
     if is_generated "$f"; then mv "$f" "$tmp/gen/"; else cp "$f" "$tmp/keep/"; fi
   done
-  "$bin" -merge=1 "$tmp/keep" "$tmp/gen" >/dev/null 2>&1 || true
+  "$bin" -merge=1 -artifact_prefix="$tmp/" "$tmp/keep" "$tmp/gen" >/dev/null 2>&1 || true
   find "$tmp/keep" -maxdepth 1 -type f -regextype egrep -regex '.*/[0-9a-f]{40}' -printf '%s %p\n' |
     sort -n | awk -v n="$cap" 'NR <= n' | cut -d' ' -f2- | xargs -r mv -t "$dir"
   rm -rf "$tmp"
@@ -116,7 +116,9 @@ for t in "${targets[@]}"; do
   eps="$(figure "$log" '^stat::' 'average_exec_per_sec:')"
   before=$(find "$corpus" -maxdepth 1 -type f | wc -l)
   if [[ "$merge" == 1 ]]; then
-    "$bin" -merge=1 -max_len="${max_len[$t]}" "$corpus" "$work" >>"$log" 2>&1 || true
+    # A crashing input is left out of the merge (libFuzzer writes it to the artifact prefix).
+    "$bin" -merge=1 -max_len="${max_len[$t]}" -artifact_prefix="$crashes/merge-" \
+      "$corpus" "$work" >>"$log" 2>&1 || true
     cap_corpus "$bin" "$corpus"
   fi
   after=$(find "$corpus" -maxdepth 1 -type f | wc -l)
@@ -143,6 +145,6 @@ if ((${#failed[@]} > 0)); then
   done
   echo "fuzz: once fixed, copy each reproducer into tests/fuzz/corpus/<target>/ under a name"
   echo "      that says what it was (e.g. crash-header-overflow), so that make test replays it."
-  echo "      Rerun one: $build/fuzz/<target>_fuzz <file>"
+  echo "      Rerun one: $build/fuzz/<target>_fuzz -artifact_prefix=/tmp/ <file>"
   exit 1
 fi
