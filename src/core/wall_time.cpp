@@ -83,6 +83,9 @@ std::optional<WallTime> parse_rfc3339(std::string_view s) {
   }
   if (pos + 1 != s.size() || s[pos] != 'Z') return std::nullopt;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
+  // WallTime counts nanoseconds in 64 bits: years 1678-2262 only. Anything outside a sane
+  // range is refused rather than overflowed.
+  if (y < 1900 || y > 2200) return std::nullopt;
   const long long days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   const long long secs = days * 86400 + h * 3600 + mi * 60 + se;
   return WallTime(std::chrono::duration_cast<WallTime::duration>(

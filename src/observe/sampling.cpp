@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
+#include <cmath>
 
 #include "core/json_util.hpp"
 
@@ -92,8 +93,9 @@ core::Result<std::unique_ptr<Sampler>> Sampler::from_local_json(std::string_view
     rule.is_default = is_default;
     const auto ft = num(r, "fixed_target");
     const auto rate = num(r, "rate");
-    if (!ft || !rate || *ft < 0 || *rate < 0) {
-      return core::fail("invalid_sampling_rules", "fixed_target and rate must be >= 0");
+    // Bounded before the casts below (a cast of 1e88 or inf is undefined behaviour).
+    if (!ft || !rate || !(*ft >= 0 && *ft <= 1e9) || !(*rate >= 0 && *rate <= 1)) {
+      return core::fail("invalid_sampling_rules", "fixed_target must be 0-1000000000 and rate 0-1");
     }
     rule.fixed_target = static_cast<std::int64_t>(*ft);
     rule.rate = *rate;
@@ -149,10 +151,16 @@ core::Result<std::unique_ptr<Sampler>> Sampler::from_centralized_json(std::strin
     const auto& o = v.get_object();
     SamplingRule r;
     r.name = str(o, "name").value_or(str(o, "RuleName").value_or(""));
-    r.priority = static_cast<int>(num(o, "priority").value_or(num(o, "Priority").value_or(10000)));
-    r.rate = num(o, "rate").value_or(num(o, "FixedRate").value_or(0));
+    // Numbers from the file are clamped before the casts (1e30 or NaN would be undefined
+    // behaviour); X-Ray's own bounds: priority 1-9999, rate 0-1, reservoir >= 0.
+    auto bounded = [](double v, double lo, double hi) {
+      return std::isnan(v) ? lo : std::clamp(v, lo, hi);
+    };
+    r.priority = static_cast<int>(
+        bounded(num(o, "priority").value_or(num(o, "Priority").value_or(10000)), 0, 1e6));
+    r.rate = bounded(num(o, "rate").value_or(num(o, "FixedRate").value_or(0)), 0, 1);
     r.fixed_target = static_cast<std::int64_t>(
-        num(o, "reservoir_size").value_or(num(o, "ReservoirSize").value_or(0)));
+        bounded(num(o, "reservoir_size").value_or(num(o, "ReservoirSize").value_or(0)), 0, 1e9));
     r.host = str(o, "host").value_or(str(o, "Host").value_or("*"));
     r.method = str(o, "method").value_or(str(o, "HTTPMethod").value_or("*"));
     r.path = str(o, "path").value_or(str(o, "URLPath").value_or("*"));

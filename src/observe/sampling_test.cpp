@@ -131,3 +131,23 @@ TEST(SamplingTest, ErrorsAreAlwaysKept) {
 
 }  // namespace
 }  // namespace ma::observe
+
+namespace ma::observe {
+namespace {
+
+// From tests/fuzz/corpus/xray_rules/crash-*: numbers a cast could not hold were undefined
+// behaviour; now they are refused (local rules) or clamped (centralized rules).
+TEST(SamplingTest, AbsurdNumbersAreRefusedOrClampedNotCast) {
+  EXPECT_FALSE(Sampler::from_local_json(
+                   R"({"version":2,"default":{"fixed_target":1e88,"rate":0.05},"rules":[]})")
+                   .ok());
+  EXPECT_FALSE(
+      Sampler::from_local_json(R"({"version":2,"default":{"fixed_target":1,"rate":7},"rules":[]})")
+          .ok());
+  auto s = Sampler::from_centralized_json(
+      R"([{"RuleName":"x","Priority":1e10,"FixedRate":0.5,"ReservoirSize":1e30,"Host":"*","HTTPMethod":"*","URLPath":"*","ServiceName":"*","ServiceType":"*"}])");
+  EXPECT_TRUE(s.ok());
+}
+
+}  // namespace
+}  // namespace ma::observe

@@ -81,9 +81,17 @@ std::string sanitise(std::string_view s, std::size_t max) {
       out.push_back(c);
     }
   }
-  // Do not leave half of a UTF-8 sequence at the end.
-  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
+  // Do not leave half of a UTF-8 sequence at the end: find the last lead byte and drop its
+  // sequence only when it is incomplete (it used to drop the last character always).
+  std::size_t lead = out.size();
+  while (lead > 0 && (static_cast<unsigned char>(out[lead - 1]) & 0xC0) == 0x80) --lead;
+  if (lead > 0 && (static_cast<unsigned char>(out[lead - 1]) & 0xC0) == 0xC0) {
+    const auto b = static_cast<unsigned char>(out[lead - 1]);
+    const std::size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+    if (out.size() - (lead - 1) < need) out.resize(lead - 1);
+  } else if (lead == 0 || lead < out.size()) {
+    out.resize(lead);  // continuation bytes without a lead
+  }
   return out;
 }
 

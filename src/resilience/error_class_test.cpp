@@ -125,3 +125,19 @@ TEST(ErrorClassTest, OnlyThrottlingTransientAndTimeoutAreRetryable) {
 
 }  // namespace
 }  // namespace ma::resilience
+
+namespace ma::resilience {
+namespace {
+
+TEST(ErrorClassSanitiseTest, AMessageKeepsItsLastCharacterAndLosesOnlyACutSequence) {
+  auto e = parse_error(400, "", R"({"__type":"ValidationException","message":"在庫切れです"})");
+  EXPECT_EQ(e.message, "在庫切れです");
+  // Cut at the 256-byte bound in the middle of a character: that character goes, no more.
+  std::string msg;
+  for (int i = 0; i < 90; ++i) msg += "品";  // 270 bytes
+  e = parse_error(400, "", R"({"__type":"ValidationException","message":")" + msg + "\"}");
+  EXPECT_EQ(e.message, msg.substr(0, 255));  // 85 whole characters
+}
+
+}  // namespace
+}  // namespace ma::resilience

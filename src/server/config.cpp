@@ -49,12 +49,50 @@ core::Status model(const toml::table& t, const std::string& where, fm::SimModelS
   return core::Ok{};
 }
 
+// The line of the first byte outside ASCII that is not inside a string or a comment; 0
+// when none. toml++ 3.3 (Debian's) reaches undefined behaviour on such bytes right after a
+// value ("port = 39é", marzer/tomlplusplus#295); a config never needs them there.
+std::size_t stray_non_ascii_line(std::string_view t) {
+  std::size_t line = 1;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (c == '\n') {
+      ++line;
+    } else if (c == '#') {
+      while (i + 1 < t.size() && t[i + 1] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      const bool multi = t.substr(i, 3) == std::string_view(c == '"' ? "\"\"\"" : "'''");
+      const std::string_view close = multi ? t.substr(i, 3) : t.substr(i, 1);
+      i += close.size();
+      while (i < t.size() && t.substr(i, close.size()) != close) {
+        if (c == '"' && t[i] == '\\') ++i;  // an escape in a basic string
+        if (i < t.size() && t[i] == '\n') {
+          if (!multi) return 0;  // an unterminated string: toml++ reports it
+          ++line;
+        }
+        ++i;
+      }
+      i += close.size() - 1;
+    } else if (static_cast<unsigned char>(c) >= 0x80) {
+      return line;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 core::Status load_toml(const std::string& path, AppConfig& cfg) {
+  auto text = core::read_file(path);
+  if (!text.ok()) return core::fail("invalid_config", "cannot read " + path);
+  if (const std::size_t line = stray_non_ascii_line(*text); line != 0) {
+    return core::fail("invalid_config",
+                      path + ":" + std::to_string(line) +
+                          ": characters outside ASCII are allowed only in strings and comments");
+  }
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
     return core::fail("invalid_config", path + ": " + std::string(e.description()));
   }
@@ -365,7 +403,8 @@ core::Result<std::vector<admission::ScheduledEvent>> load_events(const std::stri
     const auto end = catalog::parse_rfc3339_utc(core::get_string(e, "end").value_or(""));
     const auto lead = core::get_number(e, "prescale_hours_before").value_or(2);
     const auto rate = core::get_number(e, "global_rate");
-    if (!start || !end || !rate || *rate <= 0 || *end <= *start) {
+    if (!start || !end || !rate || *rate <= 0 || *end <= *start ||
+        !(lead >= 0 && lead <= 24 * 366)) {
       return core::fail("invalid_config", "bad event '" + ev.name + "' in " + path);
     }
     ev.prescale_from = *start - std::chrono::duration_cast<core::WallTime::duration>(

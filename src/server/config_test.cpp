@@ -42,6 +42,13 @@ TEST(ConfigTest, DefaultTomlIsTheEmbeddedDefaults) {
   EXPECT_EQ(file.sonnet.latency_median, embedded.sonnet.latency_median);
   EXPECT_EQ(file.redis_url, embedded.redis_url);
   EXPECT_EQ(file.fleet_name, embedded.fleet_name);
+  // The trust settings too.
+  EXPECT_EQ(file.server.auth_secret_file, embedded.server.auth_secret_file);
+  EXPECT_EQ(file.server.session_issue_burst, embedded.server.session_issue_burst);
+  EXPECT_EQ(file.server.ws_max_queued_bytes, embedded.server.ws_max_queued_bytes);
+  EXPECT_EQ(file.server.ws_idle_timeout, embedded.server.ws_idle_timeout);
+  EXPECT_EQ(file.server.ws_send_timeout, embedded.server.ws_send_timeout);
+  EXPECT_EQ(file.server.admin_port, embedded.server.admin_port);
 }
 
 TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {
@@ -104,6 +111,35 @@ TEST(ConfigTest, ProvidersArePerTier) {
   const auto st = load_toml(write_temp("[providers]\nsecondary = \"gemini\"\n"), bad);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("gemini"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ma::server
+
+namespace ma::server {
+namespace {
+
+TEST(ConfigTest, NonAsciiOutsideStringsAndCommentsIsRefusedNotParsed) {
+  AppConfig cfg = default_config();
+  // toml++ 3.3 reaches undefined behaviour on this (tests/fuzz/corpus/config/known-*).
+  auto st = load_toml(write_temp("[server]\nport = 39é\n"), cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find(":2:"), std::string::npos) << st.error().message;
+  // In strings and comments it is fine.
+  st = load_toml(write_temp("# 設定\n[server]\nadmin_token = \"秘密の-token\" # 管理者\n"
+                            "auth_secret = '''\n長い秘密の文字列です\n'''\n"),
+                 cfg);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(cfg.server.admin_token, "秘密の-token");
+}
+
+TEST(ConfigTest, EventsWithAbsurdTimesOrLeadsAreRefused) {
+  for (
+      const char* body :
+      {R"({"events":[{"name":"x","start":"1013-01-01T00:00:00Z","end":"2026-01-01T00:00:00Z","global_rate":1}]})",
+       R"({"events":[{"name":"x","start":"2026-01-01T00:00:00Z","end":"2026-01-02T00:00:00Z","global_rate":1,"prescale_hours_before":1e300}]})"}) {
+    EXPECT_FALSE(load_events(write_temp(body)).ok()) << body;
+  }
 }
 
 }  // namespace
