@@ -332,36 +332,36 @@ Server::~Server() {
   join();
 }
 
-core::Result<std::uint16_t> Server::listen() {
+namespace {
+// Opens, binds and listens; returns the bound port (useful with port 0).
+core::Result<std::uint16_t> bind_listener(tcp::acceptor& a, const std::string& host,
+                                          std::uint16_t port) {
   boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(impl_->cfg.host, ec);
-  if (ec) return core::fail("invalid_config", "bad host " + impl_->cfg.host);
-  tcp::endpoint ep(addr, impl_->cfg.port);
-  auto& a = impl_->acceptor;
+  const auto addr = asio::ip::make_address(host, ec);
+  if (ec) return core::fail("invalid_config", "bad host " + host);
+  const tcp::endpoint ep(addr, port);
   a.open(ep.protocol(), ec);
   if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return core::fail("listen_failed", "cannot listen on " + impl_->cfg.host + ":" +
-                                           std::to_string(impl_->cfg.port) + ": " + ec.message());
+    return core::fail("listen_failed", "cannot listen on " + host + ":" + std::to_string(port) +
+                                           ": " + ec.message());
   }
-  port_ = a.local_endpoint().port();
+  return a.local_endpoint().port();
+}
+}  // namespace
+
+core::Result<std::uint16_t> Server::listen() {
+  auto port = bind_listener(impl_->acceptor, impl_->cfg.host, impl_->cfg.port);
+  if (!port.ok()) return port;
+  port_ = *port;
+  auto& a = impl_->acceptor;
   if (impl_->cfg.admin_port) {
-    const auto admin_addr = asio::ip::make_address(impl_->cfg.admin_host, ec);
-    if (ec) return core::fail("invalid_config", "bad admin_host " + impl_->cfg.admin_host);
-    tcp::endpoint aep(admin_addr, *impl_->cfg.admin_port);
     auto& b = impl_->admin_acceptor;
-    b.open(aep.protocol(), ec);
-    if (!ec) b.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) b.bind(aep, ec);
-    if (!ec) b.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return core::fail("listen_failed", "cannot listen on " + impl_->cfg.admin_host + ":" +
-                                             std::to_string(*impl_->cfg.admin_port) + ": " +
-                                             ec.message());
-    }
-    admin_port_ = b.local_endpoint().port();
+    auto admin = bind_listener(b, impl_->cfg.admin_host, *impl_->cfg.admin_port);
+    if (!admin.ok()) return admin;
+    admin_port_ = *admin;
     asio::co_spawn(impl_->ioc, impl_->accept_loop(b, true), asio::detached);
   }
   asio::co_spawn(impl_->ioc, impl_->accept_loop(a, false), asio::detached);

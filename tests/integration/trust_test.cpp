@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/json.hpp>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -370,65 +371,60 @@ class LyingModelTest : public TrustTest {
   testing::MockHttpServer mock_{[this](const auto& r) { return answer(r); }};
 };
 
-TEST_F(LyingModelTest, AWrongPriceInFullWidthDigitsIsNeverStreamed) {
-  start_with_mock("lie");
-  testing::WsClient ws(port_);
-  ws.send(R"({"action":"sendMessage","message":"ONE PIECEの105巻はいくら？","request_id":"p"})");
-  std::string streamed;
+// What one WebSocket message brought: the text each attempt streamed, and the final reply.
+struct Streamed {
+  std::map<std::int64_t, std::string> by_attempt;
+  std::string all;  // every chunk, in order
+  json::object reply;
+};
+
+Streamed ask_streaming(testing::WsClient& ws, const std::string& message) {
+  ws.send(json::serialize(
+      json::object{{"action", "sendMessage"}, {"message", message}, {"request_id", "r"}}));
+  Streamed out;
   for (;;) {
     auto m = ws.receive();
     if (m.at("type").as_string() == "chunk") {
-      streamed += m.at("text").as_string();
+      out.by_attempt[m.at("attempt").as_int64()] += m.at("text").as_string();
+      out.all += m.at("text").as_string();
       continue;
     }
-    ASSERT_EQ(m.at("type").as_string(), "reply");
-    EXPECT_NE(std::string(m.at("reply").as_string()).find("528"), std::string::npos) << m;
-    EXPECT_EQ(std::string(m.at("reply").as_string()).find("３００"), std::string::npos) << m;
-    break;
+    EXPECT_EQ(m.at("type").as_string(), "reply") << m;
+    out.reply = m.as_object();
+    return out;
   }
-  EXPECT_EQ(streamed.find("３００"), std::string::npos) << streamed;
-  EXPECT_EQ(streamed.find("300"), std::string::npos) << streamed;
+}
+
+TEST_F(LyingModelTest, AWrongPriceInFullWidthDigitsIsNeverStreamed) {
+  start_with_mock("lie");
+  testing::WsClient ws(port_);
+  const Streamed s = ask_streaming(ws, "ONE PIECEの105巻はいくら？");
+  const std::string reply(s.reply.at("reply").as_string());
+  EXPECT_NE(reply.find("528"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("３００"), std::string::npos) << reply;
+  EXPECT_EQ(s.all.find("３００"), std::string::npos) << s.all;
+  EXPECT_EQ(s.all.find("300"), std::string::npos) << s.all;
 }
 
 TEST_F(LyingModelTest, AWrongPriceForAProductTheQuestionDidNotNameIsCaughtToo) {
   start_with_mock("lie_elsewhere");
   testing::WsClient ws(port_);
-  ws.send(
-      R"({"action":"sendMessage","message":"Recommend something like Naruto","request_id":"q"})");
-  std::string streamed;
-  for (;;) {
-    auto m = ws.receive();
-    if (m.at("type").as_string() == "chunk") {
-      streamed += m.at("text").as_string();
-      continue;
-    }
-    ASSERT_EQ(m.at("type").as_string(), "reply");
-    EXPECT_EQ(std::string(m.at("reply").as_string()).find("300 yen"), std::string::npos) << m;
-    break;
-  }
-  EXPECT_EQ(streamed.find("300"), std::string::npos) << streamed;
+  const Streamed s = ask_streaming(ws, "Recommend something like Naruto");
+  const std::string reply(s.reply.at("reply").as_string());
+  EXPECT_EQ(reply.find("300 yen"), std::string::npos) << reply;
+  EXPECT_EQ(s.all.find("300"), std::string::npos) << s.all;
 }
 
 TEST_F(LyingModelTest, ARetriedAttemptIsNumberedSoTheClientDiscardsTheFirst) {
   start_with_mock("retry");
   testing::WsClient ws(port_);
-  ws.send(R"({"action":"sendMessage","message":"Tell me about Frieren","request_id":"r"})");
-  std::map<std::int64_t, std::string> by_attempt;
-  for (;;) {
-    auto m = ws.receive();
-    if (m.at("type").as_string() == "chunk") {
-      by_attempt[m.at("attempt").as_int64()] += m.at("text").as_string();
-      continue;
-    }
-    ASSERT_EQ(m.at("type").as_string(), "reply");
-    if (m.at("tier").as_string() == "primary" || m.at("tier").as_string() == "secondary") {
-      // What the last attempt streamed is the reply; an earlier attempt's text is not in it.
-      ASSERT_FALSE(by_attempt.empty());
-      EXPECT_EQ(by_attempt.rbegin()->second, m.at("reply").as_string());
-      EXPECT_GT(by_attempt.rbegin()->first, 1);
-    }
-    break;
-  }
+  const Streamed s = ask_streaming(ws, "Tell me about Frieren");
+  const std::string tier(s.reply.at("tier").as_string());
+  ASSERT_TRUE(tier == "primary" || tier == "secondary") << tier;
+  // What the last attempt streamed is the reply; an earlier attempt's text is not in it.
+  ASSERT_FALSE(s.by_attempt.empty());
+  EXPECT_EQ(s.by_attempt.rbegin()->second, s.reply.at("reply").as_string());
+  EXPECT_GT(s.by_attempt.rbegin()->first, 1);
 }
 
 }  // namespace
