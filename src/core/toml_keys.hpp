@@ -2,13 +2,12 @@
 // Strict TOML tables: a key the reader does not know is an error naming it (a typo in a
 // configuration or scenario must not pass silently). Header-only over toml++.
 
-#include <toml++/toml.h>
-
 #include <initializer_list>
 #include <string>
 #include <string_view>
 
 #include "core/result.hpp"
+#include "core/toml.hpp"
 
 namespace ma::core {
 

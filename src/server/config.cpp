@@ -1,11 +1,10 @@
 #include "server/config.hpp"
 
-#include <toml++/toml.h>
-
 #include <set>
 
 #include "catalog/catalog.hpp"
 #include "core/json_util.hpp"
+#include "core/toml.hpp"
 #include "core/toml_keys.hpp"
 
 namespace ma::server {

@@ -1,10 +1,9 @@
 #include "sim/scenario.hpp"
 
-#include <toml++/toml.h>
-
 #include <fstream>
 #include <sstream>
 
+#include "core/toml.hpp"
 #include "core/toml_keys.hpp"
 
 namespace ma::sim {
