@@ -214,23 +214,21 @@ TEST_F(PriceGuardCatalogTest, CatchesAWrongPriceInAnyWrittenForm) {
 TEST_F(PriceGuardCatalogTest, APriceIsCheckedAgainstTheProductNamedNextToIt) {
   const auto now = *catalog::parse_rfc3339_utc("2026-11-26T12:00:00Z");
   // No product in the question (a recommendation): a named volume's price is still checked.
-  auto c = check_reply_prices("Try Jujutsu Kaisen vol. 3, now ¥300. It is great.", "",
-                              *catalog_, now);
+  auto c =
+      check_reply_prices("Try Jujutsu Kaisen vol. 3, now ¥300. It is great.", "", *catalog_, now);
   EXPECT_TRUE(c.checked);
   EXPECT_TRUE(c.mismatch);
   EXPECT_EQ(c.wrong, std::vector<int>{300});
-  EXPECT_FALSE(check_reply_prices("Try Jujutsu Kaisen vol. 3, now ¥422.", "", *catalog_, now)
-                   .mismatch);
+  EXPECT_FALSE(
+      check_reply_prices("Try Jujutsu Kaisen vol. 3, now ¥422.", "", *catalog_, now).mismatch);
   // A second product in a reply about another: its sentence is checked against it.
   c = check_reply_prices("ONE PIECE 105巻は528円です。呪術廻戦3巻は三百円です。", "mg-0004-v105",
                          *catalog_, now);
   EXPECT_TRUE(c.mismatch);
   EXPECT_EQ(c.wrong, std::vector<int>{300});
   // A volume without its series is the context series' volume.
-  EXPECT_TRUE(
-      check_reply_prices("Volume 3 is ¥300.", "mg-0009-v1", *catalog_, now).mismatch);
-  EXPECT_FALSE(
-      check_reply_prices("Volume 3 is ¥422.", "mg-0009-v1", *catalog_, now).mismatch);
+  EXPECT_TRUE(check_reply_prices("Volume 3 is ¥300.", "mg-0009-v1", *catalog_, now).mismatch);
+  EXPECT_FALSE(check_reply_prices("Volume 3 is ¥422.", "mg-0009-v1", *catalog_, now).mismatch);
   // No product anywhere: nothing to check against.
   EXPECT_FALSE(check_reply_prices("Shipping is 300円.", "", *catalog_, now).checked);
 }
