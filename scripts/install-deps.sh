@@ -13,6 +13,7 @@ packages=(
   clang-format wrk hey curl prometheus
   clang-14 libclang-rt-14-dev
   chromium nodejs
+  python3-botocore
 )
 
 missing=()

@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json/serialize.hpp>
 #include <set>
 
 #include "core/sim_clock.hpp"
@@ -102,20 +103,51 @@ TEST(BackoffTest, MatchesBotocoreNewNonThrottlingTable) {
   }
 }
 
+// botocore's jitter_bound_checks: every row. Legacy mode draws U(0, min(2^(n-1), 20)) s; the
+// 2026 mode U(0, min(0.05 * 2^(n-1), 20)) s for non-throttling errors.
 TEST(BackoffTest, FullJitterStaysWithinBotocoreBounds) {
-  const BackoffSpec s{Jitter::kFull, 1s, 20s};
+  const auto v = testing::load_json("botocore_standard_backoff_quota.json");
   core::Random r(11);
-  for (int i = 0; i < 10000; ++i) {
-    const Duration d = Backoff::delay(s, 2, 0ns, r.uniform01());  // attempt_number 3
-    ASSERT_GE(d, 0s);
-    ASSERT_LE(d, 4s);
+  int bounds = 0, histograms = 0;
+  for (const auto& row : v.at("jitter_bound_checks").as_array()) {
+    const auto& o = row.as_object();
+    const int retry = static_cast<int>(o.at("attempt_number").as_int64()) - 1;
+    SCOPED_TRACE(boost::json::serialize(row));
+    if (const auto* range = o.if_contains("delay_range_s")) {
+      const std::string mode(o.at("mode").as_string());
+      ASSERT_TRUE(mode == "legacy" || mode == "new");
+      const BackoffSpec s{Jitter::kFull, mode == "legacy" ? Duration(1s) : Duration(50ms), 20s};
+      const Duration lo = core::from_seconds(testing::num(range->as_array()[0]));
+      const Duration hi = core::from_seconds(testing::num(range->as_array()[1]));
+      Duration max = 0ns;
+      for (int i = 0; i < 10000; ++i) {
+        const Duration d = Backoff::delay(s, retry, 0ns, r.uniform01());
+        ASSERT_GE(d, lo);
+        ASSERT_LE(d, hi);
+        max = std::max(max, d);
+      }
+      EXPECT_GT(max, lo + (hi - lo) * 99 / 100);  // the whole range, not a part of it
+      ++bounds;
+    } else {
+      // test_uniform_rand_dist_on_max_attempts: int(delay) roughly uniform, each one-second
+      // bucket within 20% of the mean (legacy mode, capped at 20 s).
+      ASSERT_EQ(o.at("check").as_string().find("within +-20% of mean") != std::string::npos, true);
+      const BackoffSpec s{Jitter::kFull, 1s, 20s};
+      const int n = static_cast<int>(o.at("n").as_int64());
+      int hist[20] = {};
+      for (int i = 0; i < n; ++i) {
+        const int bucket =
+            static_cast<int>(core::to_seconds(Backoff::delay(s, retry, 0ns, r.uniform01())));
+        ASSERT_GE(bucket, 0);
+        ASSERT_LT(bucket, 20);
+        ++hist[bucket];
+      }
+      for (int h : hist) EXPECT_NEAR(h, n / 20.0, 0.2 * n / 20.0);
+      ++histograms;
+    }
   }
-  // test_uniform_rand_dist_on_max_attempts: int(delay) roughly uniform at attempt 10.
-  int hist[20] = {};
-  for (int i = 0; i < 10000; ++i) {
-    ++hist[static_cast<int>(core::to_seconds(Backoff::delay(s, 9, 0ns, r.uniform01())))];
-  }
-  for (int h : hist) EXPECT_NEAR(h, 500, 100);
+  EXPECT_EQ(bounds, 2);
+  EXPECT_EQ(histograms, 1);
 }
 
 // Seed incident 1: 24 tasks fail at the same instant and back off. Without jitter every

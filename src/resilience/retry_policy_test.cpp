@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
+#include <optional>
+#include <string_view>
+
 #include "resilience/test_vectors.hpp"
 
 namespace ma::resilience {
@@ -9,6 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using core::Deadline;
+using core::Duration;
 using core::TimePoint;
 
 const TimePoint kT0{std::chrono::hours(1)};
@@ -106,6 +111,50 @@ TEST(RetryPolicyTest, RetryAfterRaisesTheDelayWithinFiveSeconds) {
   EXPECT_EQ(b.on_failure(ErrorClass::kThrottling, kT0, 1.0, 10s).delay, 5050ms);
   auto c = policy.begin(kT0, Deadline::never());
   EXPECT_EQ(c.on_failure(ErrorClass::kThrottling, kT0, 1.0, 0ms).delay, 50ms);
+}
+
+// botocore's x-amz-retry-after rows (2026 mode: a 500 costs 14, base 0.05 s, random = 1):
+// delay = max(t_i, min(retry_after, t_i + 5 s)). The header is whole milliseconds; a value that
+// is not one ("invalid") is no hint at all, and a negative or zero one is no hint either.
+std::optional<Duration> x_amz_retry_after(std::string_view header) {
+  long long ms = 0;
+  const auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), ms);
+  if (ec != std::errc() || end != header.data() + header.size()) return std::nullopt;
+  return std::chrono::milliseconds(ms);
+}
+
+TEST(RetryPolicyTest, PassesBotocoreRetryAfterVectors) {
+  const auto v = testing::load_json("botocore_standard_backoff_quota.json");
+  const auto& t = v.at("x_amz_retry_after");
+  const auto& cols = t.at("columns").as_array();
+  ASSERT_EQ(cols.size(), 4u);
+  ASSERT_EQ(cols[0].as_string(), "header");
+  ASSERT_EQ(cols[1].as_string(), "capacity_after_failure");
+  ASSERT_EQ(cols[2].as_string(), "delay_s");
+  ASSERT_EQ(cols[3].as_string(), "capacity_after_success");
+  int rows = 0;
+  for (const auto& row : t.at("rows").as_array()) {
+    const auto& r = row.as_array();
+    const std::string header(r[0].as_string());
+    SCOPED_TRACE("x-amz-retry-after: " + header);
+    RetryConfig cfg;
+    cfg.backoff = {Jitter::kFull, 50ms, 20s};
+    cfg.quota = {.capacity = 500,
+                 .retry_cost = 14,
+                 .timeout_retry_cost = 14,
+                 .no_retry_increment = 1,
+                 .throttling_retry_cost = 5};
+    RetryPolicy policy(cfg, nullptr);
+    auto a = policy.begin(kT0, Deadline::never());
+    const auto d = a.on_failure(classify(500, ""), kT0, 1.0, x_amz_retry_after(header));
+    ASSERT_EQ(d.verdict, RetryVerdict::kRetry);
+    EXPECT_NEAR(core::to_seconds(d.delay), testing::num(r[2]), 1e-9);
+    EXPECT_EQ(policy.quota_available(), r[1].as_int64());
+    a.on_success();
+    EXPECT_EQ(policy.quota_available(), r[3].as_int64());
+    ++rows;
+  }
+  EXPECT_EQ(rows, 5);
 }
 
 TEST(RetryPolicyTest, FleetBudgetStopsRetriesAndReturnsTheQuota) {

@@ -5,7 +5,9 @@
 namespace ma::resilience {
 
 std::optional<int> RetryQuota::acquire(ErrorClass c) {
-  const int cost = c == ErrorClass::kTimeout ? spec_.timeout_retry_cost : spec_.retry_cost;
+  int cost = c == ErrorClass::kTimeout ? spec_.timeout_retry_cost : spec_.retry_cost;
+  if (c == ErrorClass::kThrottling && spec_.throttling_retry_cost)
+    cost = *spec_.throttling_retry_cost;
   if (!acquire_raw(cost)) return std::nullopt;
   return cost;
 }

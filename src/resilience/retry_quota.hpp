@@ -5,6 +5,7 @@
 //
 //   start with 500 tokens; a retry costs 5 (10 after a timeout); a success refunds the cost of
 //   the retry that led to it, or adds 1 when it needed no retry; never above the start value.
+// The costs are a spec: botocore's 2026 mode (5 after throttling, 14 otherwise) is one too.
 
 #include <optional>
 
@@ -17,6 +18,9 @@ struct RetryQuotaSpec {
   int retry_cost = 5;
   int timeout_retry_cost = 10;
   int no_retry_increment = 1;
+  // What a retry after a throttling error costs; unset, retry_cost (the legacy standard mode).
+  // botocore's 2026 standard mode charges 5 there and 14 for every other retry.
+  std::optional<int> throttling_retry_cost = std::nullopt;
 };
 
 // Thread safety: none; callers serialise (the cascade holds one per model under its lock).

@@ -3,51 +3,91 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/serialize.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "resilience/test_vectors.hpp"
 
 namespace ma::resilience {
 namespace {
 
-TEST(RetryQuotaTest, LegacyCheckerCases) {
-  {  // acquire non-timeout error: cost 5; timeout: cost 10
-    RetryQuota q;
-    EXPECT_EQ(q.acquire(ErrorClass::kTransient), 5);
-    EXPECT_EQ(q.acquire(ErrorClass::kTimeout), 10);
+bool has(std::string_view name, std::string_view word) {
+  return name.find(word) != std::string_view::npos;
+}
+
+// botocore's RetryQuotaChecker cases (test_standard.py, test_standard_retry_v2_1.py): the case
+// names say what happens (which error, then a 200, a 500 or nothing); the numbers are what the
+// quota must read. Every case must be one of the shapes below.
+void run_checker_cases(const boost::json::value& table, RetryQuotaSpec spec, int& ran) {
+  ran = 0;
+  for (const auto& c : table.at("cases").as_array()) {
+    const auto& o = c.as_object();
+    const std::string name(o.at("name").as_string());
+    SCOPED_TRACE(name);
+    const ErrorClass error = has(name, "throttling") ? ErrorClass::kThrottling
+                             : has(name, "timeout") && !has(name, "non-timeout")
+                                 ? ErrorClass::kTimeout
+                                 : ErrorClass::kTransient;
+    if (const auto* cost = o.if_contains("acquire_cost_recorded")) {
+      RetryQuota q(spec);
+      EXPECT_EQ(q.acquire(error), cost->as_int64());
+      EXPECT_EQ(q.available(), spec.capacity - cost->as_int64());
+    } else if (const auto* after_acquire = o.if_contains("after_acquire")) {
+      RetryQuota q(spec);
+      const auto cost = q.acquire(error);
+      ASSERT_TRUE(cost.has_value());
+      EXPECT_EQ(q.available(), after_acquire->as_int64());
+      if (has(name, "without retry")) {
+        q.on_success(0);  // a request that needed no retry
+      } else if (has(name, "on 200")) {
+        q.on_success(*cost);  // the retry succeeded
+      } else {
+        ASSERT_TRUE(has(name, "500")) << "unknown case shape";  // the retries failed
+      }
+      EXPECT_EQ(q.available(), o.at("after_release").as_int64());
+    } else if (has(name, "initial capacity")) {
+      const int initial = std::stoi(name.substr(name.find("initial capacity") + 17));
+      RetryQuota q(spec, initial);
+      std::vector<bool> got;
+      const auto* want = o.if_contains("acquire_results");
+      // No results listed (capacity 0): the first acquire fails.
+      const std::size_t n = want ? want->as_array().size() : 1;
+      for (std::size_t i = 0; i < n; ++i) got.push_back(q.acquire(error).has_value());
+      for (std::size_t i = 0; i < n; ++i) {
+        EXPECT_EQ(got[i], want ? want->as_array()[i].as_bool() : false) << "acquire " << i;
+      }
+    } else if (const auto* after = o.if_contains("after")) {
+      // "quota 450 (after acquire(50))": a failed request (400) releases nothing.
+      RetryQuota q(spec);
+      ASSERT_TRUE(q.acquire_raw(spec.capacity - static_cast<int>(after->as_int64())));
+      EXPECT_EQ(q.available(), after->as_int64());
+    } else {
+      ADD_FAILURE() << "unknown case shape";
+      continue;
+    }
+    ++ran;
   }
-  {  // acquire then release on 200
-    RetryQuota q;
-    auto c = q.acquire(ErrorClass::kTransient);
-    ASSERT_TRUE(c);
-    EXPECT_EQ(q.available(), 495);
-    q.on_success(*c);
-    EXPECT_EQ(q.available(), 500);
-  }
-  {  // acquire then all retries failed: nothing released
-    RetryQuota q;
-    (void)q.acquire(ErrorClass::kTransient);
-    EXPECT_EQ(q.available(), 495);
-  }
-  {  // success without retry: +1
-    RetryQuota q;
-    (void)q.acquire(ErrorClass::kTransient);
-    q.on_success(0);
-    EXPECT_EQ(q.available(), 496);
-  }
-  {  // initial capacity 5: first acquire ok, second fails
-    RetryQuota q({}, 5);
-    EXPECT_TRUE(q.acquire(ErrorClass::kTransient).has_value());
-    EXPECT_FALSE(q.acquire(ErrorClass::kTransient).has_value());
-  }
-  {  // initial capacity 0
-    RetryQuota q({}, 0);
-    EXPECT_FALSE(q.acquire(ErrorClass::kTransient).has_value());
-  }
-  {  // quota 450 after acquire(50); a failed request releases nothing
-    RetryQuota q;
-    ASSERT_TRUE(q.acquire_raw(50));
-    EXPECT_EQ(q.available(), 450);
-  }
+}
+
+TEST(RetryQuotaTest, PassesBotocoreLegacyCheckerVectors) {
+  const auto v = testing::load_json("botocore_standard_backoff_quota.json");
+  int ran = 0;
+  run_checker_cases(v.at("retry_quota_checker_legacy"), RetryQuotaSpec{}, ran);
+  EXPECT_EQ(ran, 8);
+}
+
+// The 2026 standard mode: 5 after throttling, 14 after any other error, timeouts included.
+TEST(RetryQuotaTest, PassesBotocore2026CheckerVectors) {
+  const auto v = testing::load_json("botocore_standard_backoff_quota.json");
+  const RetryQuotaSpec spec{.capacity = 500,
+                            .retry_cost = 14,
+                            .timeout_retry_cost = 14,
+                            .no_retry_increment = 1,
+                            .throttling_retry_cost = 5};
+  int ran = 0;
+  run_checker_cases(v.at("retry_quota_checker_new_2026"), spec, ran);
+  EXPECT_EQ(ran, 8);
 }
 
 TEST(RetryQuotaTest, RawQuotaVectors) {

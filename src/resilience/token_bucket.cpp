@@ -24,6 +24,18 @@ core::Result<BucketSpec> BucketSpec::from_envoy(std::int64_t max_tokens,
   return s;
 }
 
+core::Result<BucketSpec> BucketSpec::from_envoy_descriptor(std::int64_t max_tokens,
+                                                           std::int64_t tokens_per_fill,
+                                                           Duration fill_interval,
+                                                           Duration global_fill_interval) {
+  if (global_fill_interval <= Duration::zero() ||
+      fill_interval % global_fill_interval != Duration::zero()) {
+    return core::fail("invalid_config",
+                      "local rate descriptor limit is not a multiple of token bucket fill timer");
+  }
+  return from_envoy(max_tokens, tokens_per_fill, fill_interval);
+}
+
 namespace {
 
 // Also caps the tokens at the burst: a state may come to a smaller spec (a plan changed).

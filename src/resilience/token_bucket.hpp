@@ -29,6 +29,12 @@ struct BucketSpec {
   // intervals under 50 ms.
   static core::Result<BucketSpec> from_envoy(std::int64_t max_tokens, std::int64_t tokens_per_fill,
                                              Duration fill_interval);
+  // A descriptor's bucket in Envoy's local rate limit: as from_envoy, and its fill interval
+  // must be a whole multiple of the global bucket's (`global_fill_interval`), as Envoy requires.
+  static core::Result<BucketSpec> from_envoy_descriptor(std::int64_t max_tokens,
+                                                        std::int64_t tokens_per_fill,
+                                                        Duration fill_interval,
+                                                        Duration global_fill_interval);
 };
 
 enum class BucketVerdict : std::uint8_t { kAllowed, kRateLimited, kQuotaExhausted };

@@ -1,20 +1,22 @@
 // The Bedrock Runtime provider against a mock server on a loopback port that speaks its wire
-// format: SigV4 checked by the mock with the aws-c-auth suite's credentials, Converse and
-// ConverseStream (event-stream frames), every error shape of the contract and the bad inputs
-// of the wire, then the gateway streaming a Bedrock answer to a WebSocket client and falling
-// back when Bedrock throttles.
+// format: SigV4 checked by the mock with botocore (an independent signer) and the aws-c-auth
+// suite's credentials, Converse and ConverseStream (event-stream frames), every error shape of
+// the contract and the bad inputs of the wire, then the gateway streaming a Bedrock answer to a
+// WebSocket client and falling back when Bedrock throttles.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
 
 #include "core/real_clock.hpp"
-#include "core/wall_time.hpp"
 #include "fm/bedrock_runtime.hpp"
 #include "fm/eventstream.hpp"
 #include "integration/test_client.hpp"
@@ -54,36 +56,65 @@ std::string delta(std::string_view text) {
                                      {"p", "abcdefgh"}});  // padding members are ignored
 }
 
-// Checks a request's SigV4 signature the way the service does: rebuild the canonical request
-// from what arrived, sign it with the shared secret, compare.
-std::string verify_signature(const testing::MockHttpServer::Request& r) {
+// Checks a request's SigV4 signature the way the service does, with an implementation
+// independent of the one under test: botocore's SigV4Auth (tests/integration/sigv4_botocore.py,
+// Debian's python3-botocore) signs the headers the gateway signed, with the same credentials,
+// at the time the gateway signed (its x-amz-date), and the Authorization headers must be equal.
+std::string verify_signature(const testing::MockHttpServer::Request& r, std::uint16_t port) {
   const std::string auth = r.headers.count("authorization") ? r.headers.at("authorization") : "";
   if (auth.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 0) != 0) return "no SigV4 header";
+  if (auth.find("/us-west-2/bedrock/aws4_request") == std::string::npos) return "wrong scope";
   const auto sh = auth.find("SignedHeaders=");
+  if (sh == std::string::npos) return "no SignedHeaders";
   const auto comma = auth.find(',', sh);
   const std::string signed_names = auth.substr(sh + 14, comma - sh - 14);
-  SigV4Request req{r.method, r.target, "", {}, r.body};
+  const std::string date = r.headers.count("x-amz-date") ? r.headers.at("x-amz-date") : "";
+  if (date.size() != 16) return "bad x-amz-date";
+  const std::string token =
+      r.headers.count("x-amz-security-token") ? r.headers.at("x-amz-security-token") : "";
+  json::array headers;
   std::size_t pos = 0;
   while (pos <= signed_names.size()) {
     auto semi = signed_names.find(';', pos);
     if (semi == std::string::npos) semi = signed_names.size();
     const std::string name = signed_names.substr(pos, semi - pos);
-    if (!r.headers.count(name)) return "signed header missing: " + name;
-    // x-amz-date is the signing time: the signer adds it from `t` below.
-    if (name != "x-amz-date") req.headers.emplace_back(name, r.headers.at(name));
     pos = semi + 1;
+    if (!r.headers.count(name)) return "signed header missing: " + name;
+    // botocore adds these two itself: the date from its (frozen) clock, the token from the
+    // credentials; they must then come out signed exactly as the gateway signed them.
+    if (name == "x-amz-date" || name == "x-amz-security-token") continue;
+    headers.push_back(json::array{json::string(name), json::string(r.headers.at(name))});
   }
-  // x-amz-date: 20261126T204428Z -> a time point.
-  const std::string d = r.headers.count("x-amz-date") ? r.headers.at("x-amz-date") : "";
-  if (d.size() != 16) return "bad x-amz-date";
-  const auto t =
-      core::parse_rfc3339(d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2) + "T" +
-                          d.substr(9, 2) + ":" + d.substr(11, 2) + ":" + d.substr(13, 2) + "Z");
-  if (!t) return "unparsable x-amz-date";
-  if (auth.find("/us-west-2/bedrock/aws4_request") == std::string::npos) return "wrong scope";
-  const SigV4Result expect =
-      sigv4_sign(req, {kKeyId, kSecret, ""}, {"us-west-2", "bedrock", *t, true, false});
-  if (expect.authorization != auth) return "signature mismatch";
+  const json::object in{
+      {"method", r.method},   {"url", "http://127.0.0.1:" + std::to_string(port) + r.target},
+      {"headers", headers},   {"body", r.body},
+      {"access_key", kKeyId}, {"secret_key", kSecret},
+      {"token", token},       {"region", "us-west-2"},
+      {"service", "bedrock"}, {"amz_date", date}};
+  static std::atomic<int> seq{0};
+  const std::string path = ::testing::TempDir() + "/sigv4_botocore_" + std::to_string(::getpid()) +
+                           "_" + std::to_string(seq++) + ".json";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << json::serialize(in);
+  }
+  const std::string cmd = "/usr/bin/python3 " MA_SOURCE_DIR
+                          "/tests/integration/sigv4_botocore.py < '" +
+                          path + "' 2>&1";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+    const int status = ::pclose(p);
+    std::remove(path.c_str());
+    if (status != 0) return "botocore signer failed (scripts/install-deps.sh installs it): " + out;
+  } else {
+    std::remove(path.c_str());
+    return "cannot run /usr/bin/python3";
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  if (out != auth)
+    return "signature mismatch: gateway sent\n  " + auth + "\nbotocore signs\n  " + out;
   return "";
 }
 
@@ -95,9 +126,12 @@ class MockBedrock {
   }
   std::string url() const { return server_.base_url(); }
   testing::MockHttpServer& server() { return server_; }
+  // Verifies the signature of the last request received (botocore, run now: the handler
+  // itself stays fast).
   std::string last_signature_problem() {
-    std::lock_guard lock(mu_);
-    return signature_problem_;
+    const auto reqs = server_.requests();
+    if (reqs.empty()) return "no request yet";
+    return verify_signature(reqs.back(), server_.port());
   }
 
  private:
@@ -121,7 +155,6 @@ class MockBedrock {
     {
       std::lock_guard lock(mu_);
       mode = mode_;
-      signature_problem_ = verify_signature(r);
     }
     const std::string start = event("messageStart", {{"role", "assistant"}});
     const std::string body = start + delta("ONE PIECE 105巻は") + delta("528円です。");
@@ -190,7 +223,6 @@ class MockBedrock {
 
   std::mutex mu_;
   std::string mode_ = "stream";
-  std::string signature_problem_ = "no request yet";
   testing::MockHttpServer server_{[this](const auto& r) { return answer(r); }};
 };
 
