@@ -70,7 +70,8 @@ TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {
 
 TEST(ConfigTest, TrustedProxiesLoad) {
   AppConfig cfg = default_config();
-  EXPECT_TRUE(cfg.server.trusted_proxies.empty());
+  // By default no proxy is trusted: the header is the client's word, the peer is the client.
+  EXPECT_EQ(cfg.server.trusted_proxies.client_of("10.3.3.3", {"198.51.100.7"}), "10.3.3.3");
   ASSERT_TRUE(
       load_toml(write_temp("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]\n"), cfg)
           .ok());
