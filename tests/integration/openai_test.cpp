@@ -164,7 +164,14 @@ TEST_F(OpenAiTest, TheDeadlineBoundsASilentServer) {
 }
 
 TEST_F(OpenAiTest, BadBaseUrlIsAConfigError) {
-  EXPECT_FALSE(OpenAiCompatible::create({"ftp://x", "", "m", "sonnet", 10, ""}).ok());
+  const auto r = OpenAiCompatible::create({"ftp://x", "", "m", "sonnet", 10, ""});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "invalid_config");
+  // The message names the setting and why it is wrong.
+  EXPECT_NE(r.error().message.find("OPENAI_BASE_URL"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("http://"), std::string::npos) << r.error().message;
+  // A good URL is accepted: the error is about the URL, not something else in the config.
+  EXPECT_TRUE(OpenAiCompatible::create({mock_.url(), "", "m", "sonnet", 10, ""}).ok());
 }
 
 TEST_F(OpenAiTest, TheGatewayStreamsARealEndpointsTextToAWebSocketClient) {

@@ -84,10 +84,11 @@ class ServerTest : public ::testing::Test {
     json::object body{{"message", message}};
     std::string& session = sessions_[visitor];
     if (token.empty() && !session.empty()) body["session_id"] = session;
-    const auto start = std::chrono::steady_clock::now();
+    // No wall-clock bound here: on a loaded 2-core CI host a round trip can take longer than
+    // the 3 s deadline for reasons that are not the server's (the deadline itself is checked
+    // on the simulated clock by PipelineTest.SlowModelsNeverPushTheReplyPastTheDeadline). A
+    // reply that never comes fails at the client's own 30 s timeout.
     auto r = http_request(port_, "POST", "/v1/chat", json::serialize(body), h);
-    // Every reply arrives within the 3 s deadline (plus loopback and scheduling slack).
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 3500ms) << message;
     if (token.empty() && r.status == 200) {
       const json::value v = r.json();
       const auto* sid = v.as_object().if_contains("session_id");
@@ -102,6 +103,29 @@ class ServerTest : public ::testing::Test {
   HttpResult admin(const std::string& method, const std::string& target, const std::string& body) {
     return http_request(port_, method, target, body,
                         {{"Authorization", std::string("Bearer ") + kAdmin}});
+  }
+  // The value of one series of /metrics, by its full name and labels; 0 while it has not
+  // been written.
+  double metric(const std::string& series) {
+    const std::string m = admin("GET", "/metrics", "").body;
+    const std::string key = series + " ";
+    for (auto at = m.find(key); at != std::string::npos; at = m.find(key, at + 1)) {
+      if (at == 0 || m[at - 1] == '\n') return std::stod(m.substr(at + key.size()));
+    }
+    return 0;
+  }
+  std::int64_t cache_entries() {
+    return admin("GET", "/status", "").json().at("cache_entries").to_number<std::int64_t>();
+  }
+  // Polls `holds()` every 5 ms until it is true or `limit` passes; returns whether it held.
+  template <class Pred>
+  static bool wait_until(Pred holds, std::chrono::steady_clock::duration limit = 10s) {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    while (!holds()) {
+      if (std::chrono::steady_clock::now() >= give_up) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
   }
   static void expect_error(const HttpResult& r, int status, std::string_view code) {
     EXPECT_EQ(r.status, status) << r.body;
@@ -189,6 +213,12 @@ TEST_F(ServerTest, BothModelsDownFallThroughCacheStaticAndDegraded) {
 }
 
 TEST_F(ServerTest, CacheOnlyModeAndRetryBrakeFromTheFlagsApi) {
+  const std::string sonnet_calls =
+      R"(mangaassist_model_attempts_total{model="sonnet",outcome="error"})";
+  const std::string haiku_calls =
+      R"(mangaassist_model_attempts_total{model="haiku",outcome="error"})";
+  const std::string sonnet_retries = R"(mangaassist_retries_total{model="sonnet"})";
+  const std::string haiku_retries = R"(mangaassist_retries_total{model="haiku"})";
   auto flags = admin("PATCH", "/admin/flags", R"({"FM_MODE":"cache_only","RETRY_MAX_ATTEMPTS":0})");
   ASSERT_EQ(flags.status, 200) << flags.body;
   EXPECT_EQ(flags.json().at("FM_MODE").as_string(), "cache_only");
@@ -199,7 +229,33 @@ TEST_F(ServerTest, CacheOnlyModeAndRetryBrakeFromTheFlagsApi) {
   ASSERT_EQ(admin("PATCH", "/admin/flags", R"({"FM_MODE":"normal"})").status, 200);
   ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","outage":true})").status, 200);
   EXPECT_EQ(chat("How much is Bleach volume 3?").json().at("tier").as_string(), "static");
+  EXPECT_EQ(metric(sonnet_calls), 1);
+  EXPECT_EQ(metric(haiku_calls), 1);
+  EXPECT_EQ(metric(sonnet_retries), 0);
+  EXPECT_EQ(metric(haiku_retries), 0);
+  // The brake off (three attempts): the same outage is retried.
+  ASSERT_EQ(admin("PATCH", "/admin/flags", R"({"RETRY_MAX_ATTEMPTS":3})").status, 200);
+  EXPECT_EQ(chat("How much is Bleach volume 4?", "", "s-2").json().at("tier").as_string(),
+            "static");
+  EXPECT_GT(metric(sonnet_retries), 0);
+  EXPECT_GT(metric(sonnet_calls), 2);
   expect_error(admin("PATCH", "/admin/flags", R"({"FM_MODE":"sometimes"})"), 400, "invalid_flag");
+}
+
+TEST_F(ServerTest, ACacheFlushEmptiesTheCache) {
+  ASSERT_EQ(chat("Recommend something like Frieren").json().at("tier").as_string(), "primary");
+  ASSERT_GT(cache_entries(), 0);
+  ASSERT_EQ(admin("PATCH", "/admin/flags", R"({"FM_MODE":"cache_only"})").status, 200);
+  // Before the flush another visitor gets the cached answer...
+  ASSERT_EQ(chat("Recommend something like Frieren", "", "s-2").json().at("tier").as_string(),
+            "cache");
+  const auto flushed = admin("POST", "/admin/cache/flush", "{}");
+  ASSERT_EQ(flushed.status, 200) << flushed.body;
+  EXPECT_GE(flushed.json().at("flushed").to_number<std::int64_t>(), 1) << flushed.body;
+  EXPECT_EQ(cache_entries(), 0);
+  // ...after it, nobody does.
+  EXPECT_NE(chat("Recommend something like Frieren", "", "s-3").json().at("tier").as_string(),
+            "cache");
 }
 
 TEST_F(ServerTest, OrdersAreOnlyShownToTheirOwner) {
@@ -269,8 +325,6 @@ TEST_F(ServerTest, PriceChangeIsServedAtOnce) {
                "not_found");
   expect_error(admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":"free"})"), 400,
                "invalid_field");
-  auto flushed = admin("POST", "/admin/cache/flush", "{}");
-  EXPECT_EQ(flushed.status, 200);
 }
 
 TEST_F(ServerTest, WebSocketStreamsChunksThenOneReply) {
@@ -305,9 +359,8 @@ TEST_F(ServerTest, GracefulShutdownAnswersWhatIsInFlight) {
   auto pending =
       std::async(std::launch::async, [&] { return chat("Recommend something like Naruto"); });
   // Wait for the event: the request is being answered.
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (server_->in_flight() == 0 && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::yield();
+  ASSERT_TRUE(wait_until([&] { return server_->in_flight() > 0; }))
+      << "the request was not in flight within 10 s";
   ASSERT_EQ(server_->in_flight(), 1u);
   server_->shutdown();
   const HttpResult r = pending.get();
@@ -322,9 +375,8 @@ TEST_F(ServerTest, ShutdownClosesWebSocketsWithGoingAwayAfterTheirReplies) {
   testing::WsClient ws(port_);
   ws.send(
       R"({"action":"sendMessage","message":"Recommend something like Naruto","request_id":"r1"})");
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (server_->in_flight() == 0 && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::yield();
+  ASSERT_TRUE(wait_until([&] { return server_->in_flight() > 0; }))
+      << "the message was not in flight within 10 s";
   server_->shutdown();
   // The reply in flight still arrives, then the close frame: 1001, going away.
   std::string last_type;
