@@ -1,5 +1,6 @@
 #include "fm/provider_util.hpp"
 
+#include <charconv>
 #include <cstdlib>
 
 namespace ma::fm {
@@ -41,6 +42,15 @@ ModelError transport_error(const HttpError& e) {
 }
 
 std::optional<core::Duration> retry_after(const std::map<std::string, std::string>& h) {
+  // AWS services: x-amz-retry-after, whole milliseconds (botocore's 2026 retry vectors: a
+  // value that is not a positive integer is no hint at all).
+  if (auto it = h.find("x-amz-retry-after"); it != h.end()) {
+    long long ms = 0;
+    const std::string& v = it->second;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
+    if (ec == std::errc() && end == v.data() + v.size() && ms > 0 && ms <= 120'000)
+      return std::chrono::milliseconds(ms);
+  }
   if (auto it = h.find("retry-after-ms"); it != h.end()) {
     char* end = nullptr;
     const double ms = std::strtod(it->second.c_str(), &end);

@@ -19,7 +19,8 @@ ModelError model_error(resilience::ErrorClass kind, std::string code, std::strin
 // A request that got no HTTP answer: a timeout is kTimeout, anything else kTransient.
 ModelError transport_error(const HttpError& e);
 
-// Retry-After (seconds) or retry-after-ms, when present and sane (at most 2 minutes).
+// The server's hint, when present and sane (at most 2 minutes): x-amz-retry-after (AWS,
+// milliseconds), then retry-after-ms, then Retry-After (seconds). Header names lower-case.
 std::optional<core::Duration> retry_after(const std::map<std::string, std::string>& headers);
 
 }  // namespace ma::fm
