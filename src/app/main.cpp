@@ -65,15 +65,25 @@ std::optional<std::string> take_option(std::vector<std::string>& args, std::stri
   return std::nullopt;
 }
 
-int serve(std::vector<std::string> args) {
-  using namespace ma;
-  server::AppConfig cfg = server::default_config();
+// The defaults, then the file of "--config F" if given (removed from args); nullopt after
+// printing why the file is refused.
+std::optional<ma::server::AppConfig> config_from(std::vector<std::string>& args,
+                                                 const char* command) {
+  ma::server::AppConfig cfg = ma::server::default_config();
   if (auto path = take_option(args, "--config")) {
-    if (auto st = server::load_toml(*path, cfg); !st.ok()) {
-      std::fprintf(stderr, "mangaassist serve: %s\n", st.error().message.c_str());
-      return 2;
+    if (auto st = ma::server::load_toml(*path, cfg); !st.ok()) {
+      std::fprintf(stderr, "mangaassist %s: %s\n", command, st.error().message.c_str());
+      return std::nullopt;
     }
   }
+  return cfg;
+}
+
+int serve(std::vector<std::string> args) {
+  using namespace ma;
+  auto loaded = config_from(args, "serve");
+  if (!loaded) return 2;
+  server::AppConfig cfg = std::move(*loaded);
   if (auto port = take_option(args, "--port")) {
     char* end = nullptr;
     const long p = std::strtol(port->c_str(), &end, 10);
@@ -128,13 +138,8 @@ std::optional<long long> parse_ttl(const std::string& text) {
 // server.auth_secret, or var/auth.secret): for the demo and the tests.
 int token(std::vector<std::string> args) {
   using namespace ma;
-  server::AppConfig cfg = server::default_config();
-  if (auto path = take_option(args, "--config")) {
-    if (auto st = server::load_toml(*path, cfg); !st.ok()) {
-      std::fprintf(stderr, "mangaassist token: %s\n", st.error().message.c_str());
-      return 2;
-    }
-  }
+  const auto cfg = config_from(args, "token");
+  if (!cfg) return 2;
   long long ttl = 86400;
   if (auto t = take_option(args, "--ttl")) {
     auto parsed = parse_ttl(*t);
@@ -149,13 +154,13 @@ int token(std::vector<std::string> args) {
     std::fprintf(stderr, "usage: mangaassist token USER_ID [--ttl D] [--config F]\n");
     return 2;
   }
-  auto secret = server::resolve_auth_secret(cfg.server.auth_secret, cfg.server.auth_secret_file);
+  auto secret = server::resolve_auth_secret(cfg->server.auth_secret, cfg->server.auth_secret_file);
   if (!secret.ok()) {
     std::fprintf(stderr, "mangaassist token: %s\n", secret.error().message.c_str());
     return 1;
   }
   const server::Identity ids(std::move(secret).value());
-  const auto expires = std::chrono::system_clock::now() + std::chrono::seconds(ttl);
+  const auto expires = core::RealClock().wall_now() + std::chrono::seconds(ttl);
   std::printf("%s\n", ids.issue_user_token(args[0], expires).c_str());
   return 0;
 }

@@ -509,17 +509,39 @@ bool ends_sentence(std::string_view text, std::size_t i, std::size_t& len) {
     }
   }
   if (text[i] != '.' || i + 1 >= text.size() || text[i + 1] != ' ') return false;
-  auto ends_with_word = [&](std::string_view w) {
-    if (i < w.size()) return false;
-    for (std::size_t k = 0; k < w.size(); ++k) {
-      if ((text[i - w.size() + k] | 0x20) != w[k]) return false;
-    }
-    return i == w.size() || text[i - w.size() - 1] == ' ' || text[i - w.size() - 1] == '(';
-  };
-  if (ends_with_word("vol") || ends_with_word("no") || ends_with_word("ch")) return false;
+  if (abbreviation_before_dot(text.substr(0, i))) return false;
   len = 1;
   return true;
 }
+
+}  // namespace
+
+bool abbreviation_before_dot(std::string_view before) {
+  // The run of ASCII letters before the '.', at most 4 (a longer run is another word).
+  std::string word;
+  for (std::size_t k = before.size(); k-- > 0 && word.size() < 4;) {
+    const char c = static_cast<char>(before[k] | 0x20);
+    if (c < 'a' || c > 'z') break;
+    word.insert(word.begin(), c);
+  }
+  return word == "vol" || word == "no" || word == "ch";
+}
+
+bool may_be_in_price(char32_t c) {
+  if (c < 0x80) return is_digit(c);
+  if (kanji_numeral(c).kind != NumeralKind::kNone) return true;
+  if (c == U'円' || c == U'圓' || c == U'¥' || c == U'￥') return true;
+  // Kana and kanji are their own NFKC form: no lookup for the bulk of Japanese text.
+  if (core::is_cjk(c)) return false;
+  std::string one;
+  core::utf8_append(one, c);
+  for (char b : core::nfkc(one)) {
+    if (b >= '0' && b <= '9') return true;
+  }
+  return false;
+}
+
+namespace {
 
 // Where each sentence of `text` ends (one past its terminator), in order; one pass.
 std::vector<std::size_t> sentence_ends(std::string_view text) {

@@ -91,6 +91,16 @@ inline PriceCheck check_prices(std::string_view text, const catalog::Product& pr
 PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
                               const catalog::Catalog& catalog, core::WallTime now);
 
+// The pieces of find_yen's reading that the stream guard shares, so both agree on what may be
+// a price and where a sentence ends:
+// - True when code point `c` may be part of a stated amount: a digit in any script NFKC reads
+//   as one ("５", "⑤", "𝟓"), a kanji numeral, or a currency sign (¥ ￥ 円 圓). The ASCII
+//   words "yen"/"JPY" are the caller's to spot.
+bool may_be_in_price(char32_t c);
+// - True when the text before a '.' ends with an abbreviation that does not end a sentence
+//   ("vol. 105", "No. 5", "ch. 3"; any case).
+bool abbreviation_before_dot(std::string_view before);
+
 // Checks recorded (product id, yen) statements, as cache entries keep them.
 PriceCheck check_stated(const std::vector<std::pair<std::string, int>>& stated,
                         const catalog::Catalog& catalog, core::WallTime now);

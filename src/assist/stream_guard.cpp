@@ -1,17 +1,22 @@
 #include "assist/stream_guard.hpp"
 
-#include <array>
+#include <algorithm>
+
+#include "assist/price_guard.hpp"
 
 namespace ma::assist {
 
 namespace {
 
-// The bytes, or UTF-8 sequences, that may be part of a price: ASCII digits and the
-// currency words' letters are checked by byte; these by their whole sequence.
-constexpr std::array<std::string_view, 24> kPriceLike = {
-    "０", "１", "２", "３", "４", "５", "６", "７", "８", "９", "〇", "一",
-    "二", "三", "四", "五", "六", "七", "八", "九", "十", "百", "千", "万"};
-constexpr std::array<std::string_view, 5> kCurrency = {"円", "¥", "￥", "億", "圓"};
+// Decodes the `n`-byte sequence at `p`. REQUIRES: a complete sequence (n from seq_len).
+char32_t decode(const char* p, std::size_t n) {
+  const auto b = [&](std::size_t k) {
+    return static_cast<char32_t>(static_cast<unsigned char>(p[k]));
+  };
+  if (n == 2) return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
+  if (n == 3) return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+  return ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+}
 
 bool ascii_price_like(std::string_view s, std::size_t i) {
   const char c = s[i];
@@ -36,18 +41,12 @@ std::size_t seq_len(unsigned char b) {
 }  // namespace
 
 bool StreamGuard::after_abbreviation(std::size_t dot) const {
-  // The last few bytes before the '.': from pending_, and from the released part of the
-  // sentence (sentence_) when pending_ holds fewer.
+  // The few bytes before the '.': from pending_, and from the released part of the sentence
+  // (sentence_) when pending_ holds fewer.
   std::string tail;
   if (dot < 4) tail = sentence_.substr(sentence_.size() - std::min(sentence_.size(), 4 - dot));
   tail.append(pending_, dot < 4 ? 0 : dot - 4, std::min<std::size_t>(dot, 4));
-  std::string word;
-  for (std::size_t k = tail.size(); k-- > 0;) {
-    const char c = static_cast<char>(tail[k] | 0x20);
-    if (c < 'a' || c > 'z') break;
-    word.insert(word.begin(), c);
-  }
-  return word == "vol" || word == "no" || word == "ch";
+  return abbreviation_before_dot(tail);
 }
 
 void StreamGuard::feed(std::string_view text) {
@@ -83,11 +82,10 @@ void StreamGuard::drain() {
     const std::string_view cp(pending_.data() + i, n);
     // A currency word's letters may straddle a chunk boundary ("JP" + "Y"): wait for them.
     if (n == 1 && ((b | 0x20) == 'j' || (b | 0x20) == 'y') && i + 3 > pending_.size()) break;
-    bool price_like = n == 1 ? ascii_price_like(pending_, i) : false;
-    if (n > 1) {
-      for (auto p : kPriceLike) price_like |= cp == p;
-      for (auto p : kCurrency) price_like |= cp == p;
-    }
+    // What the price guard itself may read as part of an amount (any digit NFKC knows).
+    const bool price_like =
+        n == 1 ? ascii_price_like(pending_, i)
+               : n > 1 && (b & 0xC0) == 0xC0 && may_be_in_price(decode(pending_.data() + i, n));
     if (price_like && held_from_ == std::string::npos) held_from_ = i;
     bool end = cp == "。" || cp == "！" || cp == "？" || cp == "\n" || cp == "!" || cp == "?";
     if (cp == ".") {

@@ -63,6 +63,13 @@ TEST_F(StreamGuardTest, ACurrencyWordSplitAcrossChunksIsHeld) {
   EXPECT_TRUE(guard_.stopped());
 }
 
+TEST_F(StreamGuardTest, DigitsOfAnyScriptTheGuardReadsAreHeldToo) {
+  guard_.feed("It is \U0001D7D3\U0001D7CE\U0001D7CE");  // mathematical bold 500
+  EXPECT_EQ(shown_, "It is ");
+  guard_.feed(" or ⑤");
+  EXPECT_EQ(shown_, "It is ");
+}
+
 TEST_F(StreamGuardTest, AnUnfinishedSentenceWithANumberIsNeverReleased) {
   guard_.feed("It is 528");
   EXPECT_EQ(shown_, "It is ");
