@@ -226,6 +226,7 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
     return true;
   }
   stats_.price_mismatches.fetch_add(1, std::memory_order_relaxed);
+  if (reply.unguarded_text.empty()) reply.unguarded_text = reply.text;
   reply.price_guard_product = r.product ? r.product->id : std::string();
   reply.wrong_prices = c.wrong;
   if (tier == Tier::kCache) {

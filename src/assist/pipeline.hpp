@@ -126,6 +126,11 @@ struct Reply {
   std::string price_guard;
   std::string price_guard_product;
   std::vector<int> wrong_prices;
+  // What the answer source (a model, the cache) wrote before the price guard corrected,
+  // disclaimed or evicted it: the first such text of this message; empty when the guard
+  // changed nothing (then `text` is the source's own, plus any cached-price disclaimer).
+  // For audits: the simulator counts stale prices before and after the guard.
+  std::string unguarded_text;
   core::TimePoint started{};
   core::Duration latency{};
 };
