@@ -41,7 +41,9 @@ constexpr const char* kUsage =
     "usage: mangaassist <command> [options]\n"
     "\n"
     "commands:\n"
-    "  serve [--config F] [--port N] [--redis URL]   run the chat gateway (default port 8080)\n"
+    "  serve [--config F] [--port N] [--redis URL] [--threads N]\n"
+    "                                                 run the chat gateway (default port 8080;\n"
+    "                                                 threads: server.threads, 0 one per core)\n"
     "  chat \"question\" [--url URL] [--token T]       ask a running gateway\n"
     "  token USER_ID [--ttl D] [--config F]          sign a user token (D: 3600, 90m, 12h, 7d;\n"
     "                                                 default 24h) with the server's secret\n"
@@ -94,6 +96,15 @@ int serve(std::vector<std::string> args) {
     cfg.server.port = static_cast<std::uint16_t>(p);
   }
   if (auto redis = take_option(args, "--redis")) cfg.redis_url = *redis;
+  if (auto threads = take_option(args, "--threads")) {
+    char* end = nullptr;
+    const long n = std::strtol(threads->c_str(), &end, 10);
+    if (*end != '\0' || n < 0 || n > 1024) {
+      std::fprintf(stderr, "mangaassist serve: --threads must be 0-1024 (0: one per core)\n");
+      return 2;
+    }
+    cfg.server.threads = static_cast<int>(n);
+  }
   if (!args.empty()) {
     std::fprintf(stderr, "mangaassist serve: unexpected argument '%s'\n%s", args[0].c_str(),
                  kUsage);

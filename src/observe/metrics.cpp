@@ -6,18 +6,20 @@
 
 namespace ma::observe {
 
-Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), buckets_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
+Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
   std::sort(bounds_.begin(), bounds_.end());
-  for (std::size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
+  stride_ = (bounds_.size() + 3 + Line::kCells - 1) / Line::kCells * Line::kCells;
+  lines_ = std::make_unique<Line[]>(stride_ * core::kThreadSlots / Line::kCells);
 }
 
 void Histogram::observe(double v) {
-  const std::size_t i = static_cast<std::size_t>(
+  const std::size_t b = static_cast<std::size_t>(
       std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
-  sum_micro_.fetch_add(static_cast<std::int64_t>(std::llround(v * 1e6)), std::memory_order_relaxed);
+  const std::size_t slot = core::thread_slot();
+  cell(slot, b).fetch_add(1, std::memory_order_relaxed);
+  cell(slot, count_index()).fetch_add(1, std::memory_order_relaxed);
+  cell(slot, sum_index())
+      .fetch_add(static_cast<std::uint64_t>(std::llround(v * 1e6)), std::memory_order_relaxed);
 }
 
 std::vector<double> latency_buckets() {

@@ -7,7 +7,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -19,6 +18,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+
+#include "core/thread_slot.hpp"
 #include <random>
 
 #include "assist/degradation.hpp"
@@ -199,21 +200,104 @@ std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese
 // The reply to a message that waited in the queue past its maximum wait.
 }  // namespace
 
+namespace {
+
+// server.threads, 0 meaning one per core.
+ServerConfig with_threads(ServerConfig c) {
+  if (c.threads <= 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return c;
+}
+
+// A keep-alive HTTP connection waiting for its next request, in its worker's list of idle
+// connections (oldest first), so that a full server sheds it first. The node lives in the
+// connection's coroutine frame; the list, the node and the socket belong to the worker's
+// thread alone, so shedding is a plain close there, without locks or shared pointers.
+struct IdleNode {
+  IdleNode* prev = nullptr;
+  IdleNode* next = nullptr;
+  beast::tcp_stream* stream = nullptr;
+  bool linked = false;
+  bool shed = false;  // closed by the worker to make room
+};
+
+class IdleList final {
+ public:
+  void push(IdleNode& n) {
+    n.prev = tail_;
+    n.next = nullptr;
+    (tail_ != nullptr ? tail_->next : head_) = &n;
+    tail_ = &n;
+    n.linked = true;
+    size_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void remove(IdleNode& n) {
+    if (!n.linked) return;
+    (n.prev != nullptr ? n.prev->next : head_) = n.next;
+    (n.next != nullptr ? n.next->prev : tail_) = n.prev;
+    n.linked = false;
+    size_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  IdleNode* oldest() const { return head_; }
+  // Read by the accepting thread to choose where to shed; exact on the worker's thread.
+  std::size_t size() const { return size_.load(std::memory_order_relaxed); }
+
+ private:
+  IdleNode* head_ = nullptr;
+  IdleNode* tail_ = nullptr;
+  std::atomic<std::size_t> size_{0};
+};
+
+// Unlinks the node whatever way the connection's coroutine ends.
+struct IdleScope {
+  IdleList& list;
+  IdleNode& node;
+  ~IdleScope() { list.remove(node); }
+};
+
+}  // namespace
+
+// One worker (Envoy's model): an io_context run by one thread, owning the connections it was
+// given from accept to close. Requests never cross workers; what they share (admission,
+// pipeline, metrics) is sharded, per-thread or atomic.
+struct Worker {
+  asio::io_context ioc{1};  // concurrency hint: one thread runs it
+  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+  IdleList idle;  // this worker's thread only (size() aside)
+};
+
 struct Server::Impl {
   Impl(App& a, ServerConfig c, Server& o)
       : app(a),
-        cfg(std::move(c)),
+        cfg(with_threads(std::move(c))),
         owner(o),
-        ioc(cfg.threads),
+        workers(make_workers(cfg.threads)),
+        ioc(workers.front()->ioc),
         acceptor(ioc),
         admin_acceptor(ioc),
         signals(ioc),
         issuer({.rate = cfg.session_issue_rate, .burst = cfg.session_issue_burst}, 100'000) {}
 
+  static std::vector<std::unique_ptr<Worker>> make_workers(int n) {
+    std::vector<std::unique_ptr<Worker>> w;
+    for (int i = 0; i < n; ++i) {
+      w.push_back(std::make_unique<Worker>());
+      // Asio makes an io_context's reactor (an epoll and an eventfd) and timer service on
+      // first use: make them now, not when the first connection arrives, perhaps out of
+      // file descriptors (the throw would end the process).
+      tcp::socket socket(w.back()->ioc);
+      asio::steady_timer timer(w.back()->ioc);
+    }
+    return w;
+  }
+
   App& app;
   ServerConfig cfg;
   Server& owner;
-  asio::io_context ioc;
+  std::vector<std::unique_ptr<Worker>> workers;
+  // The first worker's: it also runs the listeners, the signal watch, the drain and the
+  // background jobs (sale watcher, validation, log flusher, OTLP export).
+  asio::io_context& ioc;
+  std::atomic<std::size_t> next_worker{0};
   tcp::acceptor acceptor;
   tcp::acceptor admin_acceptor;  // server.admin_port: /metrics, /status, /admin
   asio::signal_set signals;
@@ -227,20 +311,17 @@ struct Server::Impl {
   SessionIssuer issuer;
 
   // Connections: at most cfg.max_connections open; HTTP connections waiting for a request
-  // are listed oldest first, with how to close each, so a flood sheds them.
+  // are listed oldest first in their worker, so a flood sheds them.
   std::atomic<std::size_t> open_connections{0};
-  std::mutex idle_mu;
-  std::map<std::uint64_t, std::function<void()>> idle;  // by when they became idle
-  std::uint64_t next_idle = 0;
 
   observe::Counter* bad_requests = nullptr;
   observe::Family<observe::Counter>* connection_events = nullptr;  // {event}
   observe::Family<observe::Counter>* ws_closes = nullptr;          // {reason}
 
   struct InFlight {
-    explicit InFlight(std::atomic<std::size_t>& c) : c_(c) { c_.fetch_add(1); }
-    ~InFlight() { c_.fetch_sub(1); }
-    std::atomic<std::size_t>& c_;
+    explicit InFlight(core::SlotCounter& c) : c_(c) { c_.add(1); }
+    ~InFlight() { c_.add(-1); }
+    core::SlotCounter& c_;
   };
   // One open connection, counted for its whole life.
   struct Open {
@@ -250,13 +331,15 @@ struct Server::Impl {
   };
 
   asio::awaitable<void> accept_loop(tcp::acceptor& from, bool admin_listener);
-  // Makes room for one more connection: sheds the oldest idle one when at the cap. False:
-  // at the cap with nothing idle (the new connection is refused).
-  bool make_room();
-  std::uint64_t mark_idle(std::function<void()> close);
-  // False when the connection was shed meanwhile (its close is on the way: stop).
-  [[nodiscard]] bool mark_busy(std::uint64_t id);
-  asio::awaitable<void> session(tcp::socket socket, bool admin_listener);
+  // Makes room for one more connection on `to`: at the cap, the oldest idle connection of
+  // `to` (else of another worker that has one) is shed on its worker's thread. False: at the
+  // cap with nothing idle (the new connection is refused).
+  // NOTE: the shed runs on the idle connection's worker a moment later; if that connection
+  // got a request meanwhile, nothing is shed and the server is one over its cap until a
+  // connection closes. The cap stays far below the descriptor limit (config.hpp).
+  bool make_room(Worker& to);
+  static void shed_oldest(Worker& w, Impl& self);
+  asio::awaitable<void> session(tcp::socket socket, Worker& worker, bool admin_listener);
   asio::awaitable<void> refuse_body(beast::tcp_stream& stream);
   asio::awaitable<void> ws_session(beast::tcp_stream stream, Request req, std::string remote);
   // The client's address: `peer`, or what trusted proxies say in X-Forwarded-For.
@@ -284,13 +367,17 @@ struct Server::Impl {
   // A WebSocket handshake from a page of another site is refused (403).
   bool origin_allowed(const Request& req) const;
   void start_drain();
+  // Every worker's io_context returns from run() (what is still in flight is abandoned).
+  void stop_workers() {
+    for (auto& w : workers) {
+      w->work.reset();
+      w->ioc.stop();
+    }
+  }
 };
 
 Server::Server(App& app, ServerConfig config)
     : impl_(std::make_unique<Impl>(app, std::move(config), *this)) {
-  if (impl_->cfg.threads <= 0) {
-    impl_->cfg.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
   if (const char* t = std::getenv("MANGAASSIST_ADMIN_TOKEN"); t != nullptr && *t != '\0') {
     impl_->admin_token = t;
   } else {
@@ -328,7 +415,7 @@ Server::Server(App& app, ServerConfig config)
 }
 
 Server::~Server() {
-  if (!impl_->ioc.stopped()) impl_->ioc.stop();
+  impl_->stop_workers();
   join();
 }
 
@@ -379,13 +466,15 @@ void Server::run() {
     if (!ec) shutdown();
   });
   std::vector<std::thread> extra;
-  for (int i = 1; i < impl_->cfg.threads; ++i) extra.emplace_back([this] { impl_->ioc.run(); });
-  impl_->ioc.run();
+  for (std::size_t i = 1; i < impl_->workers.size(); ++i) {
+    extra.emplace_back([w = impl_->workers[i].get()] { w->ioc.run(); });
+  }
+  impl_->workers.front()->ioc.run();
   for (auto& t : extra) t.join();
 }
 
 void Server::start() {
-  for (int i = 0; i < impl_->cfg.threads; ++i) threads_.emplace_back([this] { impl_->ioc.run(); });
+  for (auto& w : impl_->workers) threads_.emplace_back([w = w.get()] { w->ioc.run(); });
 }
 
 void Server::join() {
@@ -431,7 +520,7 @@ void Server::Impl::start_drain() {
           t.expires_after(std::chrono::milliseconds(10));
           co_await t.async_wait(kTuple);
         }
-        ioc.stop();
+        stop_workers();
       },
       asio::detached);
 }
@@ -440,7 +529,9 @@ asio::awaitable<void> Server::Impl::accept_loop(tcp::acceptor& from, bool admin_
   asio::steady_timer backoff(ioc);
   auto pause = std::chrono::milliseconds(0);
   while (from.is_open()) {
-    auto [ec, socket] = co_await from.async_accept(asio::make_strand(ioc), kTuple);
+    // Round robin: each connection belongs to one worker for its whole life.
+    Worker& to = *workers[next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size()];
+    auto [ec, socket] = co_await from.async_accept(to.ioc, kTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !from.is_open()) break;
       // EMFILE and friends: accept would fail again at once (a busy loop that starves the
@@ -452,42 +543,36 @@ asio::awaitable<void> Server::Impl::accept_loop(tcp::acceptor& from, bool admin_
       continue;
     }
     pause = std::chrono::milliseconds(0);
-    if (!make_room()) {
+    if (!make_room(to)) {
       connection_events->with({"refused"}).inc();
       socket.close(ec);
       continue;
     }
     open_connections.fetch_add(1);
     socket.set_option(tcp::no_delay(true), ec);
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, session(std::move(socket), admin_listener), asio::detached);
+    asio::co_spawn(to.ioc, session(std::move(socket), to, admin_listener), asio::detached);
   }
 }
 
-bool Server::Impl::make_room() {
+bool Server::Impl::make_room(Worker& to) {
   if (open_connections.load() < cfg.max_connections) return true;
-  std::function<void()> close;
-  {
-    std::lock_guard lock(idle_mu);
-    if (idle.empty()) return false;
-    close = std::move(idle.begin()->second);
-    idle.erase(idle.begin());
+  Worker* from = to.idle.size() > 0 ? &to : nullptr;
+  for (std::size_t i = 0; from == nullptr && i < workers.size(); ++i) {
+    if (workers[i]->idle.size() > 0) from = workers[i].get();
   }
-  close();  // posts to the connection's strand; it ends and frees its slot soon
-  connection_events->with({"shed"}).inc();
+  if (from == nullptr) return false;
+  asio::post(from->ioc, [from, this] { shed_oldest(*from, *this); });
   return true;
 }
 
-std::uint64_t Server::Impl::mark_idle(std::function<void()> close) {
-  std::lock_guard lock(idle_mu);
-  const std::uint64_t id = ++next_idle;
-  idle.emplace(id, std::move(close));
-  return id;
-}
-
-bool Server::Impl::mark_busy(std::uint64_t id) {
-  std::lock_guard lock(idle_mu);
-  return idle.erase(id) == 1;
+void Server::Impl::shed_oldest(Worker& w, Impl& self) {
+  IdleNode* n = w.idle.oldest();
+  if (n == nullptr) return;  // it got a request meanwhile
+  w.idle.remove(*n);
+  n->shed = true;
+  boost::system::error_code ignored;
+  n->stream->socket().close(ignored);  // its read ends with an error; the connection closes
+  self.connection_events->with({"shed"}).inc();
 }
 
 namespace {
@@ -524,21 +609,16 @@ std::string Server::Impl::client_of(const Request& req, const std::string& peer)
   return cfg.trusted_proxies.client_of(peer, forwarded);
 }
 
-asio::awaitable<void> Server::Impl::session(tcp::socket socket, bool admin_listener) {
+asio::awaitable<void> Server::Impl::session(tcp::socket socket, Worker& worker,
+                                            bool admin_listener) {
   Open open(open_connections);
   boost::system::error_code rec;
   const auto ep = socket.remote_endpoint(rec);
   const std::string remote = rec ? std::string() : ep.address().to_string();
-  // Shared so that a shedding thread can close it after this coroutine has moved on.
-  auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
-  auto close_when_shed = [weak = std::weak_ptr<beast::tcp_stream>(stream)] {
-    if (auto s = weak.lock()) {
-      asio::post(s->get_executor(), [s] {
-        boost::system::error_code ignored;
-        s->socket().close(ignored);
-      });
-    }
-  };
+  beast::tcp_stream conn(std::move(socket));
+  beast::tcp_stream* stream = &conn;
+  IdleNode idle{.stream = stream};
+  IdleScope unlink_at_end{worker.idle, idle};
   beast::flat_buffer buffer;
   bool first = true;
   for (;;) {
@@ -549,11 +629,11 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, bool admin_liste
     first = false;
     // Waiting for a request (a keep-alive connection, or a slow client's headers): the first
     // to go when the server is full.
-    const std::uint64_t idle_id = mark_idle(close_when_shed);
+    worker.idle.push(idle);
     auto [ec, n] = co_await http::async_read_header(*stream, buffer, parser, kTuple);
-    // Shed while its request arrived: the close is posted; answering now would lose the
-    // reply after the work was done (and a client that resends would have it done twice).
-    if (!mark_busy(idle_id)) break;
+    worker.idle.remove(idle);
+    // Shed while waiting: the socket is closed, whatever the read brought.
+    if (idle.shed) break;
     if (ec == http::error::header_limit) {
       auto res = error_response(http::status::request_header_fields_too_large, "headers_too_large",
                                 "request headers exceed 8 KiB");

@@ -1,6 +1,9 @@
 #pragma once
-// The HTTP/1.1 + WebSocket server (Boost.Beast over Asio coroutines): one io_context run by
-// one thread per core, one coroutine per connection on its own strand.
+// The HTTP/1.1 + WebSocket server (Boost.Beast over Asio coroutines), built like Envoy's
+// workers: server.threads workers (one per core by default), each an io_context run by one
+// thread; the listener hands each new connection to the next worker, which owns it (one
+// coroutine, no strand: one thread) until it closes. Nothing on the request path takes a
+// process-wide lock (docs/architecture.md, "Workers").
 //
 // Routes (docs/api.md): POST /v1/chat, GET /v1/ws, GET /healthz, /readyz, /status,
 // /metrics, the admin API under /admin (bearer admin token, compared in constant time), and
@@ -25,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/thread_slot.hpp"
 #include "server/app.hpp"
 
 namespace ma::server {
@@ -51,7 +55,7 @@ class Server final {
   std::uint16_t port() const { return port_; }
   // The admin listener's port (server.admin_port; 0: none).
   std::uint16_t admin_port() const { return admin_port_; }
-  std::size_t in_flight() const { return in_flight_.load(); }
+  std::size_t in_flight() const { return static_cast<std::size_t>(in_flight_.value()); }
 
   struct Impl;
 
@@ -59,7 +63,7 @@ class Server final {
   std::unique_ptr<Impl> impl_;
   std::uint16_t port_ = 0;
   std::uint16_t admin_port_ = 0;
-  std::atomic<std::size_t> in_flight_{0};
+  core::SlotCounter in_flight_;  // chat messages being answered
   std::vector<std::thread> threads_;
 };
 

@@ -1,0 +1,50 @@
+#pragma once
+// Per-thread slots for state that every request touches (issue 19, "workers like Envoy's"):
+// a counter or a buffer written by one thread and merged when read needs no shared cache
+// line and no lock on the hot path.
+//
+// thread_slot() gives each thread that asks a small index, in the order threads first ask,
+// modulo kThreadSlots: the server's workers (its first threads) get distinct slots; past
+// kThreadSlots threads share slots, which stays correct (slots hold atomics or take a lock)
+// and only costs sharing.
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace ma::core {
+
+inline constexpr std::size_t kThreadSlots = 16;
+// Padding between slots: one x86-64 cache line, so that two slots never share one.
+inline constexpr std::size_t kCacheLine = 64;
+
+inline std::size_t thread_slot() {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t slot = next.fetch_add(1, std::memory_order_relaxed) % kThreadSlots;
+  return slot;
+}
+
+}  // namespace ma::core
+
+namespace ma::core {
+
+// A count that many threads move up and down (requests in flight): each thread adds to its
+// own slot; value() sums them (exact once the updates are done, approximate during them).
+class SlotCounter final {
+ public:
+  void add(std::int64_t n) { slots_[thread_slot()].v.fetch_add(n, std::memory_order_relaxed); }
+  std::int64_t value() const {
+    std::int64_t sum = 0;
+    for (const auto& s : slots_) sum += s.v.load(std::memory_order_relaxed);
+    return sum;
+  }
+
+ private:
+  struct alignas(kCacheLine) Slot {
+    std::atomic<std::int64_t> v{0};
+  };
+  std::array<Slot, kThreadSlots> slots_;
+};
+
+}  // namespace ma::core
