@@ -21,6 +21,7 @@
 #include "observe/sampling.hpp"
 #include "resilience/retry_budget.hpp"
 #include "server/chat_flow.hpp"
+#include "sim/user_model.hpp"
 #include "state/shared_state.hpp"
 
 namespace ma::sim {
@@ -75,6 +76,7 @@ Summary summarize(const std::vector<Bin>& bins, std::size_t first, std::size_t l
     s.user_errors += b.user_errors;
     s.legit_too_fast += b.too_fast;
     s.stale_price_serves += b.stale_prices;
+    s.stale_prices_pre_guard += b.stale_pre_guard;
     s.error_requests += b.error_requests;
     s.error_traces += b.error_traces;
     to_models += b.to_models;
@@ -112,6 +114,9 @@ namespace {
 struct Question {
   std::string text;
   std::string product_id;  // pricing questions: the product whose price is stated
+  // Words that show a reply is about this question (its series, its kind); the user model's
+  // "on topic" (sim/user_model.hpp). Empty: nothing names it (a greeting, a free-form ask).
+  std::vector<std::string> topics;
 };
 
 struct Msg {
@@ -164,6 +169,8 @@ class Engine {
   void account(const Msg& m, TimePoint arrived, const server::ChatOutcome& out);
   void after_reply(const Msg& m, bool failed, bool too_fast, const assist::Reply* reply,
                    int retry_after_s);
+  // The auditor's question: does `text` state a price for `pid` the catalog no longer has?
+  bool states_stale_price(std::string_view text, const std::string& pid) const;
   catalog::User user_of(std::uint32_t u) const;
 
   const Scenario& s_;
@@ -244,9 +251,10 @@ void Engine::build_questions() {
   for (const auto& s : catalog_->all_series()) by_rank.push_back(&s);
   std::sort(by_rank.begin(), by_rank.end(),
             [](const auto* a, const auto* b) { return a->popularity_rank < b->popularity_rank; });
-  auto add = [&](std::string text, std::string product, std::vector<std::uint32_t>& into) {
+  auto add = [&](std::string text, std::string product, std::vector<std::uint32_t>& into,
+                 std::vector<std::string> topics = {}) {
     into.push_back(static_cast<std::uint32_t>(questions_.size()));
-    questions_.push_back({std::move(text), std::move(product)});
+    questions_.push_back({std::move(text), std::move(product), std::move(topics)});
   };
   double norm = 0;
   for (const catalog::Series* s : by_rank) {
@@ -256,8 +264,10 @@ void Engine::build_questions() {
     auto p = catalog_->volume(*s, vol);
     if (!p) continue;
     hot_products_.emplace_back(p->id, p->price_jpy);
-    add(s->title_ja + "の" + std::to_string(vol) + "巻はいくら？", p->id, pricing_ja_);
-    add("How much is " + s->title_en + " volume " + std::to_string(vol) + "?", p->id, pricing_en_);
+    add(s->title_ja + "の" + std::to_string(vol) + "巻はいくら？", p->id, pricing_ja_,
+        {s->display_title(true), "価格"});
+    add("How much is " + s->title_en + " volume " + std::to_string(vol) + "?", p->id, pricing_en_,
+        {s->display_title(false), "price"});
     norm += 1.0 / static_cast<double>(hot_products_.size());
     pricing_cdf_.push_back(norm);
   }
@@ -265,17 +275,23 @@ void Engine::build_questions() {
   for (std::size_t i = 0; i < std::min<std::size_t>(by_rank.size(), 100); ++i) {
     const catalog::Series* s = by_rank[i];
     if (s->title_ja.empty() || s->title_en.empty()) continue;
-    add("「" + s->title_ja + "」みたいなおすすめの漫画は？", "", other_ja_[0]);
-    add("Can you recommend manga like " + s->title_en + "?", "", other_en_[0]);
+    add("「" + s->title_ja + "」みたいなおすすめの漫画は？", "", other_ja_[0],
+        {"おすすめ", s->display_title(true)});
+    add("Can you recommend manga like " + s->title_en + "?", "", other_en_[0],
+        {"recommend", s->display_title(false)});
   }
-  for (const char* t : {"送料はいくらですか？", "支払い方法は何がありますか？", "返品できますか？"})
-    add(t, "", other_ja_[1]);
-  for (const char* t :
-       {"How much is shipping?", "What payment methods do you accept?", "Can I return a book?"})
-    add(t, "", other_en_[1]);
-  for (const char* t : {"こんにちは", "ありがとう", "おすすめは何ですか？"})
-    add(t, "", other_ja_[2]);
-  for (const char* t : {"Hello!", "Thanks a lot", "What do you suggest?"}) add(t, "", other_en_[2]);
+  add("送料はいくらですか？", "", other_ja_[1], {"送料", "配送料"});
+  add("支払い方法は何がありますか？", "", other_ja_[1], {"支払"});
+  add("返品できますか？", "", other_ja_[1], {"返品"});
+  add("How much is shipping?", "", other_en_[1], {"shipping"});
+  add("What payment methods do you accept?", "", other_en_[1], {"payment"});
+  add("Can I return a book?", "", other_en_[1], {"return"});
+  add("こんにちは", "", other_ja_[2]);
+  add("ありがとう", "", other_ja_[2]);
+  add("おすすめは何ですか？", "", other_ja_[2], {"おすすめ"});
+  add("Hello!", "", other_en_[2]);
+  add("Thanks a lot", "", other_en_[2]);
+  add("What do you suggest?", "", other_en_[2], {"recommend", "suggest"});
   std::vector<std::uint32_t> freeform;
   add("漫画について相談があります。整理番号", "", freeform);
   add("I would like some advice about manga, ref ", "", freeform);
@@ -555,6 +571,7 @@ void Engine::handle(const Msg& m) {
                  [this, f = std::move(f)](const std::exception_ptr& e) {
                    // A message must not vanish: an exception ends the run, loudly.
                    if (e) std::rethrow_exception(e);
+                   if (o_.edit_reply) o_.edit_reply(f->out.reply);
                    account(f->m, f->arrived, f->out);
                  });
 }
@@ -599,13 +616,27 @@ void Engine::account(const Msg& m, TimePoint arrived, const server::ChatOutcome&
   // A real answer from the cache or live data is not a failure, even in limited mode.
   const bool failed = r.tier == assist::Tier::kDegraded;
   if (failed) b.user_errors++;
-  // The auditor: does the reply state a price the catalog no longer has, without saying so?
+  // The auditor, on the catalog as it is at this virtual instant, for the product asked about.
+  // Before the guard: the price the answer source produced -- the model's or the cache's
+  // text that the guard corrected, disclaimed or evicted, else the reply's own -- with or
+  // without a disclaimer: what users would have read with no guard. It sees what per-content
+  // TTLs, invalidation and live data first prevent, and the guard does not hide it.
+  // After the guard: the reply as served, stating a price the catalog no longer has without
+  // saying that prices may have changed.
   const std::string& pid = questions_[m.question].product_id;
-  if (!failed && !pid.empty() && !r.disclaimer) {
-    const assist::PriceCheck c = assist::check_prices(r.text, pid, *catalog_, clock_.wall_now());
-    if (c.checked && c.mismatch) b.stale_prices++;
+  if (!pid.empty()) {
+    const bool served_stale = !failed && states_stale_price(r.text, pid);
+    if (served_stale && !r.disclaimer) b.stale_prices++;
+    if (r.unguarded_text.empty() ? served_stale : states_stale_price(r.unguarded_text, pid)) {
+      b.stale_pre_guard++;
+    }
   }
   after_reply(m, failed, false, &r, r.retry_after_s);
+}
+
+bool Engine::states_stale_price(std::string_view text, const std::string& pid) const {
+  const assist::PriceCheck c = assist::check_prices(text, pid, *catalog_, clock_.wall_now());
+  return c.checked && c.mismatch;
 }
 
 void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist::Reply* reply,
@@ -622,11 +653,14 @@ void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist:
   } else if (too_fast) {
     p = m.attempt == 0 ? bh.too_fast_resend : 0;
     delay = std::max<double>(delay, retry_after_s);
-  } else if (reply != nullptr && flags_.degradation_version() == assist::DegradationVersion::kV1) {
-    p = m.attempt < bh.v1_resend_max ? bh.v1_resend : 0;  // "please try again"
-  } else {
-    p = m.attempt == 0 ? bh.v2_resend : 0;
-    delay = std::max<double>(delay, retry_after_s);
+  } else if (reply != nullptr) {
+    // The user reads the reply (sim/user_model.hpp): told to retry, they may come back up to
+    // resend_max times; otherwise once at most. Never before an ETA the text states.
+    const Question& q = questions_[m.question];
+    const ReplyReading read = read_reply(reply->text, reply->actions, q.topics);
+    const int allowed = read.invites_retry ? bh.resend_max : 1;
+    p = m.attempt < allowed ? resend_probability(read, bh) : 0;
+    if (read.eta_s) delay = std::max(delay, *read.eta_s);
   }
   if (!rng_.chance(p)) return;
   const TimePoint at = clock_.now() + core::from_seconds(delay);

@@ -15,6 +15,10 @@
 #include "core/result.hpp"
 #include "sim/scenario.hpp"
 
+namespace ma::assist {
+struct Reply;
+}
+
 namespace ma::sim {
 
 // Reply latency histogram: bucket i holds latencies up to 1.05^i ms.
@@ -41,7 +45,10 @@ struct Bin {
   std::uint32_t model_calls[2] = {};
   std::uint32_t model_ok[2] = {};
   std::uint32_t model_throttled[2] = {};
-  std::uint32_t stale_prices = 0;  // replies stating a price the catalog no longer has
+  // Replies stating a price the catalog no longer has: as served, without a disclaimer
+  // (after the guard), and as the answer source produced it (before the guard, any disclaimer).
+  std::uint32_t stale_prices = 0;
+  std::uint32_t stale_pre_guard = 0;
   std::uint32_t error_requests = 0;
   std::uint32_t error_traces = 0;  // kept traces of those
   LatencyHistogram latency;        // of legitimate messages answered, arrival to reply
@@ -61,7 +68,8 @@ struct Summary {
   double retry_amplification = 0;  // model calls / messages that reached a model
   double secondary_throttle_rate = 0;
   std::uint64_t legit_too_fast = 0;
-  std::uint64_t stale_price_serves = 0;
+  std::uint64_t stale_price_serves = 0;      // after the guard, without a disclaimer
+  std::uint64_t stale_prices_pre_guard = 0;  // as the answer source produced them
   std::uint64_t error_requests = 0;
   std::uint64_t error_traces = 0;
   double error_traces_kept_ratio = 1;
@@ -77,6 +85,9 @@ struct RunOptions {
   double bin_s = 1;
   // Called about every 1% of virtual time with the share done.
   std::function<void(double)> progress;
+  // Tests: changes each reply before it is counted and read by its user (a degradation
+  // message regressed to "try again", say). Null: replies as the gateway wrote them.
+  std::function<void(assist::Reply&)> edit_reply;
 };
 
 struct RunResult {

@@ -34,6 +34,8 @@ const Row kRows[] = {
     {"retry amplification", [](const Summary& s) { return fmt("%.2f", s.retry_amplification); }},
     {"secondary throttle rate", [](const Summary& s) { return pct(s.secondary_throttle_rate); }},
     {"legit users told \"too fast\"", [](const Summary& s) { return count(s.legit_too_fast); }},
+    {"stale prices before the guard",
+     [](const Summary& s) { return count(s.stale_prices_pre_guard); }},
     {"stale prices served", [](const Summary& s) { return count(s.stale_price_serves); }},
     {"error traces kept",
      [](const Summary& s) { return count(s.error_traces) + "/" + count(s.error_requests); }},
@@ -90,6 +92,7 @@ std::string to_json(const RunResult& r, bool with_wall) {
   o["secondary_throttle_rate"] = t.secondary_throttle_rate;
   o["legit_too_fast"] = t.legit_too_fast;
   o["stale_price_serves"] = t.stale_price_serves;
+  o["stale_prices_pre_guard"] = t.stale_prices_pre_guard;
   o["error_traces_kept_ratio"] = t.error_traces_kept_ratio;
   o["user_retry_load"] = t.user_retry_load;
   o["events"] = r.events;
@@ -108,6 +111,7 @@ std::string to_json(const RunResult& r, bool with_wall) {
                                   {"secondary_throttle_rate", p.secondary_throttle_rate},
                                   {"legit_too_fast", p.legit_too_fast},
                                   {"stale_price_serves", p.stale_price_serves},
+                                  {"stale_prices_pre_guard", p.stale_prices_pre_guard},
                                   {"error_traces_kept_ratio", p.error_traces_kept_ratio},
                                   {"user_retry_load", p.user_retry_load}});
   }
@@ -120,15 +124,17 @@ std::string timeline_csv(const RunResult& r) {
   std::string out =
       "t_s,offered,resent,abusive,primary,secondary,cache,static,degraded,too_fast,user_errors,"
       "sonnet_calls,sonnet_ok,sonnet_throttled,haiku_calls,haiku_ok,haiku_throttled,"
-      "stale_prices,error_requests,error_traces,p50_s,p99_s\n";
+      "stale_prices,stale_pre_guard,error_requests,error_traces,p50_s,p99_s\n";
   for (std::size_t i = 0; i < r.bins.size(); ++i) {
     const Bin& b = r.bins[i];
     out += fmt("%g", static_cast<double>(i) * r.bin_s);
+    // clang-format off
     for (std::uint32_t v :
          {b.offered, b.resent, b.abusive, b.replies[0], b.replies[1], b.replies[2], b.replies[3],
           b.replies[4], b.too_fast, b.user_errors, b.model_calls[0], b.model_ok[0],
           b.model_throttled[0], b.model_calls[1], b.model_ok[1], b.model_throttled[1],
-          b.stale_prices, b.error_requests, b.error_traces}) {
+          b.stale_prices, b.stale_pre_guard, b.error_requests, b.error_traces}) {
+      // clang-format on
       out += ',';
       out += std::to_string(v);
     }

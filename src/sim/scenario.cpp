@@ -172,19 +172,38 @@ core::Result<Scenario> parse_scenario(std::string_view text, const std::string& 
                         where + ": traffic needs rate >= 0, users and hot_products >= 1");
   }
   if (const auto* b = root["behaviour"].as_table()) {
-    if (auto st = unknown_keys(*b, "behaviour.",
-                               {"v1_resend", "v1_resend_max", "v2_resend", "too_fast_resend",
-                                "resend_min_s", "resend_max_s", "auto_retry_share"});
+    // The fixed re-send rates per message version are gone: the users read the replies.
+    for (const char* gone : {"v1_resend", "v1_resend_max", "v2_resend"}) {
+      if (b->contains(gone))
+        return core::fail("invalid_scenario",
+                          where + ": behaviour." + gone +
+                              " is no more: users re-send on what the reply says (resend_bias, "
+                              "resend_if_invited, ... in docs/simulator.md)");
+    }
+    if (auto st =
+            unknown_keys(*b, "behaviour.",
+                         {"resend_bias", "resend_if_invited", "resend_per_link", "resend_if_status",
+                          "resend_if_eta", "resend_if_on_topic", "resend_max", "too_fast_resend",
+                          "resend_min_s", "resend_max_s", "auto_retry_share"});
         !st.ok())
       return core::fail(st.error());
     auto& bh = s.behaviour;
-    num(*b, "v1_resend", bh.v1_resend);
-    num(*b, "v1_resend_max", bh.v1_resend_max);
-    num(*b, "v2_resend", bh.v2_resend);
+    num(*b, "resend_bias", bh.resend_bias);
+    num(*b, "resend_if_invited", bh.resend_if_invited);
+    num(*b, "resend_per_link", bh.resend_per_link);
+    num(*b, "resend_if_status", bh.resend_if_status);
+    num(*b, "resend_if_eta", bh.resend_if_eta);
+    num(*b, "resend_if_on_topic", bh.resend_if_on_topic);
+    num(*b, "resend_max", bh.resend_max);
     num(*b, "too_fast_resend", bh.too_fast_resend);
     num(*b, "resend_min_s", bh.resend_min_s);
     num(*b, "resend_max_s", bh.resend_max_s);
     num(*b, "auto_retry_share", bh.auto_retry_share);
+    if (bh.resend_max < 0 || bh.resend_min_s < 0 || bh.resend_max_s < bh.resend_min_s)
+      return core::fail("invalid_scenario",
+                        where +
+                            ": behaviour needs resend_max >= 0 and 0 <= resend_min_s <= "
+                            "resend_max_s");
   }
   if (const auto* m = root["models"].as_table()) {
     if (auto st = unknown_keys(*m, "models.", {"sonnet", "haiku"}); !st.ok())

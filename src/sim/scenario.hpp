@@ -46,12 +46,23 @@ struct Traffic {
   int hot_products = 40;  // pricing questions are about these (Zipf), the sale's products
 };
 
+// What a simulated user does after a reply that did not answer them (docs/simulator.md,
+// "Users"). The chance of re-sending after a degraded reply is read from the reply itself
+// (sim/user_model.hpp): a logistic model whose terms are the reply's features and whose
+// coefficients (log-odds) are these. The scenario supplies only the coefficients.
 struct Behaviour {
-  // After a degraded reply: the v1 message ("please try again") makes this share re-send,
-  // again and again up to v1_resend_max; v2 (status, ETA, links) only v2_resend.
-  double v1_resend = 0.6;
-  int v1_resend_max = 3;
-  double v2_resend = 0.02;
+  // A failure that says nothing more ("Something went wrong."): log-odds -0.4, p = 0.40.
+  double resend_bias = -0.4;
+  // The reply invites a retry ("try again", "please retry", "再度", "もう一度"): users do as
+  // told. The status, ETA and on-topic terms then do not apply (an invitation outweighs the
+  // reassurance), the user waits for any stated ETA, and re-sends again after each reply
+  // that invites it, up to `resend_max` times. Bias + this: p = 0.60 (the seed's v1 message).
+  double resend_if_invited = 0.8;
+  double resend_per_link = -0.3;     // per link offered (somewhere else to go), up to 3
+  double resend_if_status = -0.8;    // it points to the service's status
+  double resend_if_eta = -1.0;       // it states when service is expected back
+  double resend_if_on_topic = -0.8;  // it names what the user asked about
+  int resend_max = 3;                // re-sends of one question after invitations
   // After "you're sending messages too fast": re-sends once, a little later.
   double too_fast_resend = 0.5;
   double resend_min_s = 1, resend_max_s = 5;

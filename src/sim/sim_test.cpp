@@ -2,6 +2,7 @@
 // the fixed variant meets the project's targets. Short runs of the real scenario files.
 #include <gtest/gtest.h>
 
+#include "assist/pipeline.hpp"
 #include "sim/engine.hpp"
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
@@ -17,10 +18,12 @@ Scenario load(const std::string& name) {
   return s.ok() ? std::move(s).value() : Scenario{};
 }
 
-RunResult run_variant(const Scenario& s, const std::string& variant, std::uint64_t seed = 0) {
+RunResult run_variant(const Scenario& s, const std::string& variant, std::uint64_t seed = 0,
+                      std::function<void(assist::Reply&)> edit_reply = {}) {
   RunOptions o;
   o.data_dir = std::string(MA_SOURCE_DIR) + "/data";
   o.seed = seed;
+  o.edit_reply = std::move(edit_reply);
   auto r = run(s, variant, o);
   EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
   return r.ok() ? std::move(r).value() : RunResult{};
@@ -85,10 +88,92 @@ TEST(SimulatorTest, S3SalePricesOutliveTheSaleOnlyInTheIncidentCache) {
   const Scenario s = load("s3-stale-prices");
   const RunResult inc = run_variant(s, "incident");
   const RunResult fix = run_variant(s, "fixed");
-  EXPECT_EQ(inc.phases[0].stale_price_serves, 0u);  // during the sale the price was right
-  EXPECT_GT(inc.phases[1].stale_price_serves, 1000u);
+  EXPECT_EQ(inc.phases[0].stale_prices_pre_guard, 0u);  // during the sale the price was right
+  EXPECT_EQ(inc.phases[0].stale_price_serves, 0u);
+  EXPECT_GT(inc.phases[1].stale_prices_pre_guard, 10000u);
+  // No guard, no disclaimer: every stale price the cache produced was served as fact.
+  EXPECT_EQ(inc.phases[1].stale_price_serves, inc.phases[1].stale_prices_pre_guard);
+  // Fixed: the sources produce a stale price only in the answers the models were writing
+  // from live data read just before the sale ended (a second's worth); the guard corrects
+  // each, and none is served.
+  EXPECT_GT(fix.total.stale_prices_pre_guard, 0u);
+  EXPECT_LT(fix.total.stale_prices_pre_guard, 100u);
   EXPECT_EQ(fix.total.stale_price_serves, 0u);
   EXPECT_LT(fix.total.user_error_rate, 0.01);
+}
+
+// Scenario 3's fixes one at a time, each on the incident's configuration (cache first, one
+// 4 h TTL, no invalidation, no guard, no disclaimer): each must change the figure it is for.
+RunResult run_with(Scenario s, void (*fix)(Variant&)) {
+  Variant v = s.variants.at("incident");
+  v.name = "one-fix";
+  fix(v);
+  s.variants["one-fix"] = v;
+  return run_variant(s, "one-fix");
+}
+
+const RunResult& s3_incident() {
+  static const RunResult r = run_variant(load("s3-stale-prices"), "incident");
+  return r;
+}
+
+TEST(SimulatorTest, S3GuardAloneServesNoStalePriceAndEvictsEachCachedOneOnce) {
+  const RunResult g = run_with(load("s3-stale-prices"), [](Variant& v) { v.price_guard = true; });
+  // The cache still produces the sale's prices, and the guard stops every one: none is
+  // served. It also drops each such answer from the cache, so the models answer that
+  // question afresh and the cache holds the new price: each of the 80 cached pricing
+  // answers (40 products, 2 languages) is produced stale about once, not for the rest of
+  // the 4 h TTL as in the incident.
+  EXPECT_GT(g.phases[1].stale_prices_pre_guard, 40u);
+  EXPECT_LE(g.phases[1].stale_prices_pre_guard, 2u * 80u);
+  EXPECT_GT(s3_incident().phases[1].stale_prices_pre_guard, 10000u);
+  EXPECT_EQ(g.total.stale_price_serves, 0u);
+}
+
+TEST(SimulatorTest, S3InvalidationAloneEmptiesTheCacheOfTheSalePrices) {
+  const RunResult i = run_with(load("s3-stale-prices"), [](Variant& v) { v.invalidation = true; });
+  // What is left: answers the models wrote from the sale's prices and finished after the
+  // invalidation (cached again, with no guard to stop them).
+  EXPECT_LT(i.phases[1].stale_prices_pre_guard, 100u);
+  EXPECT_GT(s3_incident().phases[1].stale_prices_pre_guard, 10000u);
+  EXPECT_EQ(i.phases[1].stale_price_serves, i.phases[1].stale_prices_pre_guard);
+}
+
+TEST(SimulatorTest, S3LiveDataFirstAloneAnswersPricesFromTheModelsAndLiveData) {
+  // The project's tier order instead of the cache first: the models answer from live data.
+  Scenario s = load("s3-stale-prices");
+  const RunResult l = run_with(s, [](Variant& v) { v.cache_first = false; });
+  EXPECT_LT(l.phases[1].stale_prices_pre_guard, 100u);  // only the models' answers in flight
+  // With both models out for 5 minutes after the sale, pricing answers come from live
+  // data before the cache (which still holds the models' sale-price answers, for 4 h).
+  for (ModelModel* m : {&s.sonnet, &s.haiku}) m->faults.push_back({290, 600, "outage", 0});
+  const RunResult out = run_with(s, [](Variant& v) { v.cache_first = false; });
+  std::uint64_t from_live_data = 0;
+  for (std::size_t t = 300; t < 600; ++t) from_live_data += out.bins[t].replies[3];
+  EXPECT_GT(from_live_data, 5000u);
+  EXPECT_LT(out.phases[1].stale_prices_pre_guard, 10u);
+}
+
+TEST(SimulatorTest, S3PerContentTtlsAloneLetSalePricesExpireIn15Minutes) {
+  // Longer than the 15 min price TTL after the sale: the one 4 h TTL still serves the
+  // sale's prices at the end; per-content TTLs (prices: 15 min) have let them all expire.
+  Scenario s = load("s3-stale-prices");
+  s.duration_s = 1500;
+  s.incident_end_s = 1200;  // "recovery": 1200-1500 s, 15 min after the last sale answer
+  const RunResult four_hours = run_variant(s, "incident");
+  const RunResult ttl = run_with(s, [](Variant& v) { v.cache_ttl_s.reset(); });
+  EXPECT_GT(four_hours.phases[2].stale_prices_pre_guard, 5000u);
+  EXPECT_EQ(ttl.phases[2].stale_prices_pre_guard, 0u);
+  EXPECT_EQ(ttl.phases[2].stale_price_serves, 0u);
+  EXPECT_GT(ttl.phases[1].stale_prices_pre_guard, 0u);  // before they expire, they are served
+}
+
+TEST(SimulatorTest, S3DisclaimersAloneHideNothingFromTheFigureBeforeTheGuard) {
+  const RunResult d = run_with(load("s3-stale-prices"), [](Variant& v) { v.disclaimers = true; });
+  // Every cached price now says prices may have changed: none is served as fact, and the
+  // sources produced as many stale prices as in the incident.
+  EXPECT_EQ(d.total.stale_price_serves, 0u);
+  EXPECT_EQ(d.phases[1].stale_prices_pre_guard, s3_incident().phases[1].stale_prices_pre_guard);
 }
 
 TEST(SimulatorTest, S4UniformSamplingKeepsAHandfulOfErrorTracesTailSamplingKeepsAll) {
@@ -109,6 +194,41 @@ TEST(SimulatorTest, S5TryAgainMakesUsersResendTheV2MessageDoesNot) {
   EXPECT_LT(fix.phases[1].user_retry_load, 0.05);
   // Fewer messages in all: the re-sends are what the v1 wording added.
   EXPECT_GT(inc.total.messages, fix.total.messages);
+}
+
+// Appends an invitation to retry to every degraded reply, in its language.
+void say_try_again(assist::Reply& r) {
+  if (r.tier != assist::Tier::kDegraded) return;
+  r.text += r.lang == fm::Language::kJa ? "しばらくしてからもう一度お試しください。"
+                                        : " Please try again in a few moments.";
+}
+
+TEST(SimulatorTest, S5AV2MessageRegressedToTryAgainBringsTheRetryStormBack) {
+  // The users read the replies, not the configured version: the fixed variant's v2 message
+  // (status, ETA, links), regressed to say "try again", makes them re-send again.
+  const Scenario s = load("s5-confusing-degradation");
+  const RunResult v2 = run_variant(s, "fixed");
+  const RunResult regressed = run_variant(s, "fixed", 0, say_try_again);
+  const RunResult v1 = run_variant(s, "incident");
+  EXPECT_LT(v2.phases[1].user_retry_load, 0.05);
+  EXPECT_GT(regressed.phases[1].user_retry_load, 0.1);
+  EXPECT_GT(regressed.phases[1].user_retry_load, 8 * v2.phases[1].user_retry_load);
+  // Links still give some somewhere else to go: fewer than after the bare v1 message.
+  EXPECT_LT(regressed.phases[1].user_retry_load, v1.phases[1].user_retry_load);
+}
+
+TEST(SimulatorTest, S5TheV1MessageWithoutItsInvitationLosesItsStorm) {
+  // The same v1 wording without "please try again" (and no status, ETA or links): the
+  // bare failure makes users re-send once at most, not again after every reply.
+  const Scenario s = load("s5-confusing-degradation");
+  const RunResult v1 = run_variant(s, "incident");
+  const RunResult bare = run_variant(s, "incident", 0, [](assist::Reply& r) {
+    if (r.tier != assist::Tier::kDegraded) return;
+    r.text = r.lang == fm::Language::kJa ? "現在問題が発生しています。"
+                                         : "I'm having trouble right now.";
+  });
+  EXPECT_LT(bare.phases[1].user_retry_load, 0.8 * v1.phases[1].user_retry_load);
+  EXPECT_GT(bare.phases[1].user_retry_load, 0.1);  // a bare failure is no reassurance either
 }
 
 TEST(SimulatorTest, TheSameSeedGivesTheSameRunByteForByte) {
