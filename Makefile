@@ -5,6 +5,7 @@ JOBS ?= $(shell nproc)
 PORT ?= 8080
 
 .PHONY: deps configure build app test run bench bench-redis bench-load soak format format-check clean fuzz
+.PHONY: mutants bench-check
 
 deps:
 	@./scripts/install-deps.sh
@@ -27,6 +28,12 @@ run: app
 
 bench: build
 	@$(BUILD_DIR)/bench/ma_bench --benchmark_min_time=0.2
+
+# The decision benchmarks against their targets (bench/decision-targets.txt: 50 ns a policy
+# decision, 200 ns an admission decision); fails at twice a target (median of 5 short runs).
+bench-check: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ma_bench
+	@./scripts/bench-check.sh $(BUILD_DIR)/bench/ma_bench
 
 bench-redis: build
 	@./bench/redis_bench.sh
@@ -54,6 +61,12 @@ format-check:
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+
+# Every headline claim has a mutant (tests/mutants/*.mutant) that its tests must kill, built in
+# a scratch copy under build-mutants/ (docs/testing.md). Minutes; not part of `make test`.
+# MUTANTS="name ..." runs some; MUTANTS_REV=HEAD tests the last commit, not the working tree.
+mutants: deps
+	@JOBS=$(JOBS) MUTANTS_REV=$(MUTANTS_REV) ./scripts/mutants.sh $(MUTANTS)
 
 clean:
 	@rm -rf $(BUILD_DIR)
