@@ -32,6 +32,20 @@ class WrongPriceModel final : public fm::ModelProvider {
   std::string_view name() const override { return "liar"; }
 };
 
+// A model that states a made-up price for a volume it names, whatever it was asked.
+class NamedVolumeWrongPriceModel final : public fm::ModelProvider {
+ public:
+  asio::awaitable<fm::ModelResult> invoke(const fm::ModelRequest& req,
+                                          const fm::ChunkSink&) override {
+    fm::ModelReply r;
+    r.text = req.lang == fm::Language::kJa ? "BLEACHの9巻は999円です。"
+                                           : "By the way, Bleach volume 9 is ¥999 today.";
+    r.model_id = "liar";
+    co_return r;
+  }
+  std::string_view name() const override { return "liar"; }
+};
+
 class PriceIntegrityTest : public CatalogTest {
  protected:
   // Starts during the ONE PIECE / Attack on Titan weekend sale (30% off, ends 2026-11-16).
@@ -82,6 +96,32 @@ TEST_F(PriceIntegrityTest, GuardCorrectsAModelThatStatesAWrongPrice) {
   EXPECT_NE(r.text.find("¥528"), std::string::npos) << r.text;
   EXPECT_EQ(p->stats().price_mismatches.load(), 1u);
   EXPECT_EQ(cache_.size(), 0u);  // a corrected answer is not cached
+}
+
+// A question live data cannot answer (nothing to rewrite the reply from), a model answer
+// that names a volume with a wrong price: the guard cannot correct it, so the reply says its
+// prices may be wrong -- and such a reply is not cached.
+TEST_F(PriceIntegrityTest, GuardDisclaimsAWrongPriceItCannotRewrite) {
+  NamedVolumeWrongPriceModel liar;
+  auto p = make_pipeline({}, &liar);
+  const Reply r = ask(*p, "Tell me something fun", "s1");
+  EXPECT_EQ(r.tier, Tier::kPrimary);
+  EXPECT_EQ(r.intent, Intent::kGeneral);
+  EXPECT_EQ(r.price_guard, "disclaimer");
+  EXPECT_TRUE(r.disclaimer);
+  EXPECT_EQ(r.wrong_prices, std::vector<int>{999});
+  EXPECT_EQ(r.text, "By the way, Bleach volume 9 is ¥999 today. " +
+                        std::string(stale_price_disclaimer(fm::Language::kEn)));
+  EXPECT_EQ(p->stats().price_mismatches.load(), 1u);
+  EXPECT_EQ(cache_.size(), 0u);
+
+  const Reply ja = ask(*p, "こんにちは、何か面白い話をして", "s2");
+  EXPECT_EQ(ja.lang, fm::Language::kJa);
+  EXPECT_EQ(ja.price_guard, "disclaimer");
+  EXPECT_TRUE(ja.disclaimer);
+  EXPECT_EQ(ja.text,
+            "BLEACHの9巻は999円です。" + std::string(stale_price_disclaimer(fm::Language::kJa)));
+  EXPECT_EQ(cache_.size(), 0u);
 }
 
 TEST_F(PriceIntegrityTest, StaleCachedPriceIsEvictedNotServed) {

@@ -26,5 +26,40 @@ TEST(RetryAfterTest, AnInvalidNegativeOrHugeHintIsNoHint) {
   EXPECT_FALSE(retry_after({{"retry-after", "121"}}).has_value());
 }
 
+// retry-after-ms (OpenAI-compatible servers): milliseconds, fractions allowed, at most two
+// minutes; anything else is no hint and Retry-After is read instead.
+TEST(RetryAfterTest, RetryAfterMsEdgeCases) {
+  EXPECT_EQ(retry_after({{"retry-after-ms", "120000"}}), core::Duration(120s));  // the cap
+  EXPECT_EQ(retry_after({{"retry-after-ms", "62.5"}}), core::Duration(62500us));
+  for (const char* bad : {"invalid", "-250", "0", "", "120001", "250ms", "1e9", "nan"}) {
+    EXPECT_FALSE(retry_after({{"retry-after-ms", bad}}).has_value()) << bad;
+  }
+  // A bad or over-the-cap retry-after-ms falls through to Retry-After...
+  EXPECT_EQ(retry_after({{"retry-after-ms", "-1"}, {"retry-after", "4"}}), core::Duration(4s));
+  EXPECT_EQ(retry_after({{"retry-after-ms", "999999"}, {"retry-after", "4"}}), core::Duration(4s));
+  // ...and a good one wins over it.
+  EXPECT_EQ(retry_after({{"retry-after-ms", "300"}, {"retry-after", "4"}}), core::Duration(300ms));
+  // x-amz-retry-after is read first of all three.
+  EXPECT_EQ(retry_after({{"x-amz-retry-after", "700"}, {"retry-after-ms", "300"}}),
+            core::Duration(700ms));
+}
+
+// Retry-After (RFC 9110): delay-seconds, at most two minutes. An HTTP-date is not read (no
+// hint, the backoff decides), nor is a negative, zero, invalid or over-the-cap value.
+TEST(RetryAfterTest, RetryAfterSecondsEdgeCases) {
+  EXPECT_EQ(retry_after({{"retry-after", "120"}}), core::Duration(120s));  // the cap itself
+  EXPECT_EQ(retry_after({{"retry-after", "0.5"}}), core::Duration(500ms));
+  for (const char* bad : {"invalid", "-3", "0", "", "120.5", "121", "86400", "2s", "inf", "nan",
+                          "Wed, 21 Oct 2015 07:28:00 GMT"}) {
+    EXPECT_FALSE(retry_after({{"retry-after", bad}}).has_value()) << bad;
+  }
+  // Every header present and bad: no hint at all.
+  EXPECT_FALSE(
+      retry_after(
+          {{"x-amz-retry-after", "-1"}, {"retry-after-ms", "invalid"}, {"retry-after", "-1"}})
+          .has_value());
+  EXPECT_FALSE(retry_after({}).has_value());
+}
+
 }  // namespace
 }  // namespace ma::fm

@@ -3,12 +3,23 @@
 // category drops exactly the answers that carry it, even those still queued for writing,
 // and what the cache leaves in Redis is bounded by its live answers, not by how many were
 // ever written.
+//
+// Where a test needs a write held in flight, Redis is paused (CLIENT PAUSE WRITE) until the
+// test releases it (CLIENT UNPAUSE), and the test waits for the event itself -- Redis holding
+// the writer's call (INFO clients: blocked_clients) -- with a bounded wait, never for a
+// fixed time.
 #include "state/redis_cache.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <thread>
 
 #include "integration/redis_server.hpp"
 #include "state/redis_client.hpp"
@@ -35,17 +46,56 @@ class RedisCacheTest : public ::testing::Test {
   RedisOptions options() {
     RedisOptions o;
     o.url = RedisUrl::parse(redis_.url()).value();
-    o.command_timeout = 2s;  // a loaded CI host: a miss here would be a false failure
+    // A loaded CI host: a miss here would be a false failure. Longer than kPauseBound, so a
+    // call Redis holds is released by the test, not cut by the client.
+    o.command_timeout = 30s;
     return o;
   }
+  void TearDown() override { (void)client_.command({"CLIENT", "UNPAUSE"}); }
   // Once this server's queued writes have reached Redis.
   bool hit(const std::string& key) {
     tier_.sync();
     return tier_.get(key).has_value();
   }
-  // Redis holds every write (and script) for `ms`: the writer's call in flight waits.
-  void pause_writes(int ms) {
+  // Redis holds every write (and script) until resume_writes(): the writer's call in flight
+  // waits. Bounded (kPauseBound) only so that a test that fails midway cannot leave Redis
+  // paused; the tests release it themselves.
+  static constexpr auto kPauseBound = 20s;
+  void pause_writes() {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(kPauseBound).count();
     ASSERT_TRUE(client_.command({"CLIENT", "PAUSE", std::to_string(ms), "WRITE"}).ok());
+  }
+  void resume_writes() { ASSERT_TRUE(client_.command({"CLIENT", "UNPAUSE"}).ok()); }
+  // Waits (at most `limit`) until Redis holds `n` clients' calls: under the pause, the
+  // writer's call is in flight and stays there.
+  bool wait_for_held_calls(long long n, std::chrono::milliseconds limit = 10s) {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto info = client_.command({"INFO", "clients"});
+      if (info.ok()) {
+        const auto at = info->str.find("blocked_clients:");
+        if (at != std::string::npos && std::stoll(info->str.substr(at + 16)) >= n) return true;
+      }
+      if (std::chrono::steady_clock::now() >= give_up) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  // Waits (at most `limit`) until the thread `tid` of this process sleeps in the kernel
+  // (state S): a thread that only waits for a mutex is then waiting for it.
+  static bool wait_until_blocked(pid_t tid, std::chrono::milliseconds limit = 10s) {
+    const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      std::ifstream in(path);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string stat = ss.str();
+      const auto paren = stat.rfind(')');  // "pid (comm) S ..."
+      if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'S')
+        return true;
+      if (std::chrono::steady_clock::now() >= give_up) return false;
+      std::this_thread::sleep_for(1ms);
+    }
   }
 
   // Every key in Redis, by name, with its type and size (a collection's member count).
@@ -175,12 +225,23 @@ TEST_F(RedisCacheTest, NoAnswerQueuedBeforeAnInvalidationLandsAfterIt) {
   // Redis holds writes while this server queues answers about two products; then one
   // product changes. The invalidation waits for the write in flight, drops the queued
   // answers about that product, and only then gives it a new generation.
-  pause_writes(300);
+  pause_writes();
   for (int i = 0; i < 50; ++i) {
     tier_.put("x" + std::to_string(i), answer("528 yen", "pricing", {"op-v105"}), 60s);
     tier_.put("y" + std::to_string(i), answer("484 yen", "pricing", {"op-v1"}), 60s);
   }
-  tier_.invalidate_product("op-v105");
+  ASSERT_TRUE(wait_for_held_calls(1)) << "Redis did not hold the writer's call within 10 s";
+  // The product changes while a write is in flight and the others wait in the queue.
+  std::atomic<pid_t> tid{0};
+  std::thread change([&] {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    tier_.invalidate_product("op-v105");
+  });
+  while (tid.load() == 0) std::this_thread::yield();  // set first thing by the thread
+  const bool waiting = wait_until_blocked(tid.load());
+  resume_writes();
+  change.join();
+  ASSERT_TRUE(waiting) << "the invalidation did not wait for the write in flight within 10 s";
   for (int i = 0; i < 50; ++i) {
     EXPECT_FALSE(hit("x" + std::to_string(i))) << i;
     EXPECT_TRUE(hit("y" + std::to_string(i))) << i;
@@ -190,17 +251,18 @@ TEST_F(RedisCacheTest, NoAnswerQueuedBeforeAnInvalidationLandsAfterIt) {
 
 TEST_F(RedisCacheTest, AFullWriteQueueDropsAndCountsWritesInsteadOfWaiting) {
   RedisCacheTier small(client_, "small", 10);
-  pause_writes(300);
-  // 50 answers while Redis holds writes: ten wait in the queue, at most one is in flight,
-  // the rest are dropped at once (put never waits for Redis).
-  for (int i = 0; i < 50; ++i) small.put("k" + std::to_string(i), answer("a", "general"), 60s);
-  const std::uint64_t dropped = small.dropped_writes();
-  EXPECT_GE(dropped, 39u);
-  EXPECT_LE(dropped, 40u);
+  pause_writes();
+  small.put("k0", answer("a", "general"), 60s);
+  ASSERT_TRUE(wait_for_held_calls(1)) << "Redis did not hold the writer's call within 10 s";
+  // 49 more answers while Redis holds k0's write: ten wait in the queue, the rest are
+  // dropped at once (put never waits for Redis).
+  for (int i = 1; i < 50; ++i) small.put("k" + std::to_string(i), answer("a", "general"), 60s);
+  EXPECT_EQ(small.dropped_writes(), 39u);
+  resume_writes();
   small.sync();
-  int kept = 0;
-  for (int i = 0; i < 50; ++i) kept += small.get("k" + std::to_string(i)).has_value() ? 1 : 0;
-  EXPECT_EQ(static_cast<std::uint64_t>(kept), 50 - dropped);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(small.get("k" + std::to_string(i)).has_value(), i <= 10) << i;
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -57,6 +58,7 @@ class ServerTest : public ::testing::Test {
     cfg.trace_file = trace_path_;
     cfg.server.trusted_proxies = trusted_proxies_;
     if (per_source_) cfg.admission.per_source = *per_source_;
+    if (configure_) configure_(cfg);
     auto app = App::create(cfg, clock_);
     ASSERT_TRUE(app.ok()) << app.error().message;
     app_ = std::move(app).value();
@@ -140,6 +142,7 @@ class ServerTest : public ::testing::Test {
   std::string trace_path_ = tmp_ + ".traces";
   TrustedProxies trusted_proxies_;                  // for the next start()
   std::optional<admission::UsagePlan> per_source_;  // for the next start()
+  std::function<void(AppConfig&)> configure_;       // for the next start(): last word
   core::RealClock clock_;
   std::unique_ptr<App> app_;
   std::unique_ptr<Server> server_;
@@ -315,9 +318,15 @@ TEST_F(ServerTest, AdminApiNeedsTheAdminToken) {
 TEST_F(ServerTest, PriceChangeIsServedAtOnce) {
   auto before = chat("How much is Bleach volume 5?").json();
   EXPECT_NE(std::string(before.at("reply").as_string()).find("¥528"), std::string::npos);
+  ASSERT_EQ(before.at("tier").as_string(), "primary");
+  const std::int64_t cached = cache_entries();
+  ASSERT_GE(cached, 1);  // the model's answer, kept for 15 minutes
   auto put = admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":600})");
   ASSERT_EQ(put.status, 200) << put.body;
   EXPECT_EQ(put.json().at("price_jpy").as_int64(), 600);
+  // The change drops the cached answer at once, before anyone asks again (the guard is the
+  // second line of defence, not the first).
+  EXPECT_EQ(cache_entries(), cached - 1);
   ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","outage":true})").status, 200);
   auto after = chat("How much is Bleach volume 5?", "", "s-3").json();
   EXPECT_NE(std::string(after.at("reply").as_string()).find("¥600"), std::string::npos) << after;
@@ -325,6 +334,86 @@ TEST_F(ServerTest, PriceChangeIsServedAtOnce) {
                "not_found");
   expect_error(admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":"free"})"), 400,
                "invalid_field");
+}
+
+TEST_F(ServerTest, APriceChangeDropsTheCachedAnswerThatStatesTheOldPrice) {
+  // The price guard off and the cache before live data for prices (the order of the seed's
+  // incident 3): the catalog-change invalidation is the only thing between a cached answer
+  // and a price that is no longer true.
+  configure_ = [](AppConfig& c) {
+    c.pipeline.price_guard = false;
+    c.pipeline.tier_order[static_cast<int>(assist::Intent::kPricing)] = {
+        assist::Tier::kPrimary, assist::Tier::kSecondary, assist::Tier::kCache,
+        assist::Tier::kStatic, assist::Tier::kDegraded};
+  };
+  stop();
+  start();
+  auto v5 = chat("How much is Bleach volume 5?").json();
+  ASSERT_EQ(v5.at("tier").as_string(), "primary") << v5;
+  ASSERT_NE(std::string(v5.at("reply").as_string()).find("¥528"), std::string::npos) << v5;
+  ASSERT_EQ(chat("How much is Bleach volume 6?").json().at("tier").as_string(), "primary");
+  const std::int64_t cached = cache_entries();
+  ASSERT_GE(cached, 2);
+  ASSERT_EQ(admin("PATCH", "/admin/flags", R"({"FM_MODE":"cache_only"})").status, 200);
+  // Another visitor is served the cached answer: the old price, with the disclaimer.
+  auto hit = chat("How much is Bleach volume 5?", "", "s-2").json();
+  ASSERT_EQ(hit.at("tier").as_string(), "cache") << hit;
+  const std::string hit_text(hit.at("reply").as_string());
+  EXPECT_NE(hit_text.find("¥528"), std::string::npos) << hit;
+  EXPECT_NE(hit_text.find("Please verify at checkout."), std::string::npos) << hit;
+  EXPECT_TRUE(hit.at("disclaimer").as_bool()) << hit;
+
+  auto put = admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":600})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  // Gone at once: only that answer, not the one about volume 6.
+  EXPECT_EQ(cache_entries(), cached - 1);
+  auto after = chat("How much is Bleach volume 5?", "", "s-3").json();
+  const std::string after_text(after.at("reply").as_string());
+  EXPECT_EQ(after_text.find("¥528"), std::string::npos) << after;
+  // Nothing cached: the next tier answers from live data, the new price and no disclaimer.
+  EXPECT_EQ(after.at("tier").as_string(), "static") << after;
+  EXPECT_NE(after_text.find("¥600"), std::string::npos) << after;
+  EXPECT_EQ(after.as_object().if_contains("disclaimer"), nullptr) << after;
+  // The other volume's answer is still served from the cache.
+  EXPECT_EQ(chat("How much is Bleach volume 6?", "", "s-3").json().at("tier").as_string(), "cache");
+}
+
+TEST_F(ServerTest, WithoutAnAdminTokenTheAdminApiIsOff) {
+  // MANGAASSIST_ADMIN_TOKEN would turn it on: this test is about a server without one.
+  const char* env = std::getenv("MANGAASSIST_ADMIN_TOKEN");
+  const std::optional<std::string> saved = env ? std::optional<std::string>(env) : std::nullopt;
+  ::unsetenv("MANGAASSIST_ADMIN_TOKEN");
+  configure_ = [](AppConfig& c) { c.server.admin_token.clear(); };
+  stop();
+  start();
+  if (saved) ::setenv("MANGAASSIST_ADMIN_TOKEN", saved->c_str(), 1);
+  auto as = [&](const std::string& bearer) {
+    return std::map<std::string, std::string>{{"Authorization", "Bearer " + bearer}};
+  };
+  // Whoever asks, with whatever token -- none, an empty one, the token of the other tests.
+  for (const char* path :
+       {"/admin/flags", "/admin/alarms", "/admin/limits", "/status", "/metrics"}) {
+    expect_error(http_request(port_, "GET", path), 403, "admin_disabled");
+    expect_error(http_request(port_, "GET", path, "", as("")), 403, "admin_disabled");
+    expect_error(http_request(port_, "GET", path, "", as(kAdmin)), 403, "admin_disabled");
+  }
+  // Nothing changes behind the refusal.
+  expect_error(
+      http_request(port_, "PATCH", "/admin/flags", R"({"FM_MODE":"static_only"})", as(kAdmin)), 403,
+      "admin_disabled");
+  EXPECT_EQ(app_->flags().fm_mode(), assist::FmMode::kNormal);
+  expect_error(http_request(port_, "PUT", "/admin/catalog/products/mg-0014-v5",
+                            R"({"price_jpy":1})", as("")),
+               403, "admin_disabled");
+  EXPECT_EQ(app_->catalog().product("mg-0014-v5")->price_jpy, 528);
+  expect_error(http_request(port_, "POST", "/admin/chaos", R"({"model":"all","outage":true})"), 403,
+               "admin_disabled");
+  expect_error(http_request(port_, "POST", "/admin/cache/flush", "{}", as(kAdmin)), 403,
+               "admin_disabled");
+  // The chat is served as ever (the chaos request above did nothing).
+  auto r = chat("How much is Bleach volume 5?");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("tier").as_string(), "primary");
 }
 
 TEST_F(ServerTest, WebSocketStreamsChunksThenOneReply) {
