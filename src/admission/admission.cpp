@@ -67,7 +67,7 @@ struct Admission::Waiter {
 };
 
 struct Admission::Shard {
-  std::mutex mu;
+  core::SpinLock mu;
   // Keyed by a 64-bit hash of the user key or source: no string copies on the hot path (two
   // keys colliding would share a bucket; at 64 bits, not in this universe's traffic).
   // Only the changing state is stored (the plan comes with each request): flat, 40 bytes an

@@ -32,6 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/spin_lock.hpp"
 #include "admission/spike_detector.hpp"
 #include "core/clock.hpp"
 #include "resilience/token_bucket.hpp"
@@ -153,7 +154,7 @@ class Admission final {
   std::function<double()> capacity_;
   std::array<std::unique_ptr<Shard>, 16> shards_;
 
-  mutable std::mutex mu_;  // everything below
+  mutable core::SpinLock mu_;  // everything below (O(1) work: a spin lock, no futex)
   AdmissionConfig config_;
   resilience::TokenBucket global_;
   double rate_in_force_;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/spin_lock.hpp"
 #include "core/time.hpp"
 #include "fm/model_provider.hpp"
 
@@ -40,7 +41,7 @@ class ConversationMemory final {
     std::list<std::string>::iterator lru;
   };
   struct Shard {
-    mutable std::mutex mu;
+    mutable core::SpinLock mu;
     std::unordered_map<std::string, Entry> map;
     std::list<std::string> lru;  // most recent at the front
   };

@@ -52,6 +52,9 @@ RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& m
                              "Replies checked by the price guard, by outcome.", {"outcome"})),
       queue_wait_series_(&queue_wait_.get()) {
   kept_series_ = {&traces_kept_.with({"error"}), &traces_kept_.with({"sampled"})};
+  for (std::size_t i = 0; i < kGuardOutcomes.size(); ++i) {
+    guard_series_[i] = &guard_.with({std::string(kGuardOutcomes[i])});
+  }
   auto& replies = metrics.counter("mangaassist_replies_total",
                                   "Final replies, by cascade tier and intent.", {"tier", "intent"});
   auto& degraded = metrics.counter(
@@ -119,7 +122,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
       alarms_.record_error_code(now, a.outcome);
     }
   }
-  if (!r.price_guard.empty()) guard_.with({bounded(r.price_guard, kGuardOutcomes)}).inc();
+  if (!r.price_guard.empty()) guard_series(r.price_guard).inc();
   alarms_.record_request(now, model_error, r.degraded, r.tier == Tier::kCache);
 
   // The tail decision: anything that went wrong is kept; the rest as the rules say.
@@ -228,6 +231,13 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     ++lines_;
   }
   return {went_wrong, keep};
+}
+
+observe::Counter& RequestObserver::guard_series(std::string_view outcome) {
+  for (std::size_t i = 0; i < kGuardOutcomes.size(); ++i) {
+    if (kGuardOutcomes[i] == outcome) return *guard_series_[i];
+  }
+  return guard_.with({"other"});
 }
 
 const RequestObserver::ModelSeries& RequestObserver::model_series(std::string_view model) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/spin_lock.hpp"
 #include "assist/pipeline.hpp"
 #include "core/clock.hpp"
 #include "core/random.hpp"
@@ -79,7 +80,7 @@ class RequestObserver final {
   observe::LogSink* log_;
   observe::TraceSink* traces_;
   observe::OtlpExporter* otlp_ = nullptr;
-  std::mutex rng_mu_;
+  core::SpinLock rng_mu_;
   core::Random rng_;
   std::atomic<std::uint64_t> kept_{0}, lines_{0};
   bool keep_errors_ = true;
@@ -97,6 +98,8 @@ class RequestObserver final {
   observe::Family<observe::Counter>& guard_;
   observe::Histogram* queue_wait_series_;
   std::array<observe::Counter*, 2> kept_series_{};  // [error, sampled]
+  std::array<observe::Counter*, 4> guard_series_{};  // [ok, corrected, disclaimer, evicted]
+  observe::Counter& guard_series(std::string_view outcome);
   // Per model (a handful, met at runtime): attempts ok / error, and retries.
   struct ModelSeries {
     std::string model;
@@ -105,7 +108,7 @@ class RequestObserver final {
     observe::Counter* retry;
   };
   const ModelSeries& model_series(std::string_view model);
-  std::mutex model_series_mu_;
+  core::SpinLock model_series_mu_;
   std::vector<std::unique_ptr<ModelSeries>> model_series_;  // at most kMaxModels + "other"
   observe::ErrorCodeLabels error_codes_;                    // the error_code label
   // The head sampler's view of a request: the same for every request on one path.

@@ -80,15 +80,37 @@ struct Pipeline::Lane {
     // A burst of at least a few calls: a small share of a quota must not refuse on jitter.
     if (quota_rps > 0)
       quota.emplace(resilience::BucketSpec{quota_rps, std::max(quota_rps, 3.0)}, now);
+    publish(now);
   }
   fm::ModelProvider& provider;
-  std::mutex mu;  // guards breaker, limiter and quota
+  core::SpinLock mu;  // guards breaker, limiter and quota
   // The account's quota for this model (this process's share): calls beyond it go to the
   // next tier at once instead of drawing throttles that collapse the adaptive limiter.
   std::optional<resilience::TokenBucket> quota;
   resilience::CircuitBreaker breaker;
   resilience::AdaptiveRateLimiter limiter;
   resilience::RetryPolicy retry;  // thread-safe itself
+
+  // What status(), eta() and model_capacity() read, copied after every decision (under mu)
+  // and read without taking it: every reply carries the service status, and a reader must
+  // not queue behind the lane's decisions.
+  std::atomic<BreakerState> shown_state{BreakerState::kClosed};
+  std::atomic<TimePoint::rep> shown_probe_at{0};  // when open: the first probe's time
+  std::atomic<bool> shown_limiter_enabled{false};
+  std::atomic<double> shown_limiter_rate{0};
+  // REQUIRES: mu held.
+  void publish(TimePoint now) {
+    shown_state.store(breaker.state(), std::memory_order_relaxed);
+    shown_probe_at.store((now + breaker.time_until_probe(now)).time_since_epoch().count(),
+                         std::memory_order_relaxed);
+    shown_limiter_enabled.store(limiter.enabled(), std::memory_order_relaxed);
+    shown_limiter_rate.store(limiter.fill_rate(), std::memory_order_relaxed);
+  }
+  Duration time_until_probe(TimePoint now) const {
+    if (shown_state.load(std::memory_order_relaxed) != BreakerState::kOpen) return Duration::zero();
+    const TimePoint at{Duration(shown_probe_at.load(std::memory_order_relaxed))};
+    return at > now ? at - now : Duration::zero();
+  }
 };
 
 struct Pipeline::LaneResult {
@@ -148,6 +170,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
       {
         std::lock_guard lock(lane.mu);
         wait = lane.limiter.reserve(clock.now(), std::min(config_.max_limiter_wait, room));
+        lane.publish(clock.now());
       }
       if (!wait) {
         result.skipped = "client_rate_limited";
@@ -163,6 +186,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
         within_quota = lane.quota->try_acquire(clock.now()) == resilience::BucketVerdict::kAllowed;
       }
       permitted = within_quota && lane.breaker.try_acquire(clock.now());
+      lane.publish(clock.now());
     }
     if (!within_quota) {
       result.skipped = "over_quota";
@@ -188,6 +212,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
       } else {
         lane.breaker.on_error(end, end - start);
       }
+      lane.publish(end);
     }
     reply.attempts.push_back({std::string(lane.provider.name()), r.ok() ? "ok" : r.error().code,
                               r.ok() ? "" : std::string(resilience::to_string(r.error().kind)),
@@ -522,10 +547,8 @@ std::optional<Duration> Pipeline::eta() const {
   std::optional<Duration> best;
   const TimePoint now = deps_.clock.now();
   for (const Lane* lane : {sonnet_.get(), haiku_.get()}) {
-    auto& l = const_cast<Lane&>(*lane);
-    std::lock_guard lock(l.mu);
-    if (l.breaker.state() == BreakerState::kOpen) {
-      const Duration d = l.breaker.time_until_probe(now);
+    if (lane->shown_state.load(std::memory_order_relaxed) == BreakerState::kOpen) {
+      const Duration d = lane->time_until_probe(now);
       if (!best || d < *best) best = d;
     }
   }
@@ -536,9 +559,9 @@ double Pipeline::model_capacity(double sonnet_quota, double haiku_quota) const {
   double total = 0;
   for (const auto& [lane, quota] :
        {std::pair{sonnet_.get(), sonnet_quota}, std::pair{haiku_.get(), haiku_quota}}) {
-    auto& l = const_cast<Lane&>(*lane);
-    std::lock_guard lock(l.mu);
-    total += l.limiter.enabled() ? std::min(quota, l.limiter.fill_rate()) : quota;
+    total += lane->shown_limiter_enabled.load(std::memory_order_relaxed)
+                 ? std::min(quota, lane->shown_limiter_rate.load(std::memory_order_relaxed))
+                 : quota;
   }
   return total;
 }
@@ -548,17 +571,13 @@ ServiceStatus Pipeline::status() const {
   const TimePoint now = deps_.clock.now();
   int open = 0;
   for (const Lane* lane : {sonnet_.get(), haiku_.get()}) {
-    auto& l = const_cast<Lane&>(*lane);
     ModelStatus m;
-    m.name = std::string(l.provider.name());
-    {
-      std::lock_guard lock(l.mu);
-      m.breaker = l.breaker.state();
-      m.time_until_probe = l.breaker.time_until_probe(now);
-      m.limiter_enabled = l.limiter.enabled();
-      m.limiter_rate = l.limiter.fill_rate();
-    }
-    m.retry_quota = l.retry.quota_available();
+    m.name = std::string(lane->provider.name());
+    m.breaker = lane->shown_state.load(std::memory_order_relaxed);
+    m.time_until_probe = lane->time_until_probe(now);
+    m.limiter_enabled = lane->shown_limiter_enabled.load(std::memory_order_relaxed);
+    m.limiter_rate = lane->shown_limiter_rate.load(std::memory_order_relaxed);
+    m.retry_quota = lane->retry.quota_available();
     open += m.breaker == BreakerState::kOpen;
     s.models.push_back(std::move(m));
   }

@@ -13,7 +13,7 @@
 // (RealClock) and the simulator (SimClock) run this same code.
 //
 // Thread safety: handle() may run concurrently on many threads; per-model policy state sits
-// under a per-model mutex, held only for decisions (never across a wait).
+// under a per-model spin lock, held only for decisions (never across a wait or a call out).
 
 #include <array>
 #include <atomic>
@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/spin_lock.hpp"
 #include "assist/conversation.hpp"
 #include "assist/degradation.hpp"
 #include "assist/flags.hpp"
@@ -261,9 +262,9 @@ class Pipeline final {
   PipelineStats stats_;
   std::unique_ptr<Lane> sonnet_;
   std::unique_ptr<Lane> haiku_;
-  mutable std::mutex rng_mu_;
+  mutable core::SpinLock rng_mu_;
   core::Random seeds_;
-  std::mutex dedupe_mu_;
+  core::SpinLock dedupe_mu_;
   struct Remembered {
     Reply reply;
     core::TimePoint at;

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/spin_lock.hpp"
 #include "catalog/catalog.hpp"
 #include "core/flat_table.hpp"
 #include "fm/model_provider.hpp"
@@ -60,7 +61,7 @@ class UnderstandingMemo final {
     Understanding u;
   };
   struct Shard {
-    std::mutex mu;
+    core::SpinLock mu;
     // By a 64-bit hash of the text; the entry's text is compared too.
     core::FlatTable<std::shared_ptr<const Entry>> map;
     // Hashes seen once, direct-mapped: the doorkeeper in front of `map`.

@@ -5,7 +5,7 @@
 // category and be invalidated when a product changes.
 //
 // Bounded: at most `max_entries` entries and `max_bytes` of text; least recently used go
-// first. Thread safety: every method takes the cache's mutex (a lookup is ~100 ns).
+// first. Thread safety: every method takes the cache's spin lock (a lookup is ~100 ns).
 
 #include <chrono>
 #include <list>
@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/spin_lock.hpp"
 #include "core/flat_table.hpp"
 #include "core/time.hpp"
 
@@ -122,7 +123,7 @@ class ResponseCache final {
   void evict_locked();
 
   CacheLimits limits_;
-  mutable std::mutex mu_;
+  mutable core::SpinLock mu_;
   List lru_;  // front = most recently used; nodes never move, so views into them stay valid
   // Flat (no node per entry, no chain to chase): every answer from a model looks its
   // question up here to refresh it.

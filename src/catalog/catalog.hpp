@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/spin_lock.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 
@@ -191,7 +192,7 @@ class Catalog final {
   std::unordered_map<std::string, std::vector<std::size_t>> bigram_index_;
 
   // similar() scans every series (~70 us); its answer never changes, so it is memoised.
-  mutable std::mutex similar_mu_;
+  mutable core::SpinLock similar_mu_;
   mutable std::unordered_map<std::size_t, std::vector<const Series*>> similar_memo_;
 
   mutable std::mutex store_mu_;

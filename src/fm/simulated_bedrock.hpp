@@ -9,10 +9,11 @@
 //   kanji (seed scenario 4), each until an end time.
 // - Answers are written from the retrieved facts (the draft), so they are useful.
 //
-// Thread safety: invoke() may run concurrently; decisions take a mutex, waits do not.
+// Thread safety: invoke() may run concurrently; decisions take a spin lock, waits do not.
 
 #include <mutex>
 
+#include "core/spin_lock.hpp"
 #include "core/clock.hpp"
 #include "core/random.hpp"
 #include "fm/model_provider.hpp"
@@ -67,7 +68,7 @@ class SimulatedBedrock final : public ModelProvider {
 
   SimModelSpec spec_;
   core::Clock& clock_;
-  mutable std::mutex mu_;
+  mutable core::SpinLock mu_;
   core::Random rng_;
   resilience::TokenBucket capacity_;
   FaultSpec faults_;

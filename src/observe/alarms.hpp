@@ -20,7 +20,7 @@
 //                       retrying in lockstep). One bunch is what any simultaneous failure
 //                       produces, even with jitter; repeated bunches are synchronised retries.
 //
-// Pure: takes `now`. Thread safety: every method takes one mutex (recording is O(1)).
+// Pure: takes `now`. Thread safety: every method takes one spin lock (recording is O(1)).
 
 #include <map>
 #include <mutex>
@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/spin_lock.hpp"
 #include "core/time.hpp"
 #include "observe/error_code_labels.hpp"
 
@@ -87,7 +88,7 @@ class AlarmEngine final {
   };
 
   AlarmConfig config_;
-  std::mutex mu_;
+  core::SpinLock mu_;
   // 11 minutes: the last one and the ten before it, for the anomaly bands.
   SecondRing requests_{660}, errors_{660}, degraded_{660}, cached_{660};
   ErrorCodeLabels code_labels_;

@@ -21,6 +21,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/spin_lock.hpp"
+
 namespace ma::observe {
 
 inline constexpr std::string_view kOtherErrorCode = "other";
@@ -48,7 +50,7 @@ class ErrorCodeLabels final {
 
  private:
   const std::size_t max_novel_;
-  mutable std::mutex mu_;
+  mutable core::SpinLock mu_;
   std::set<std::string, std::less<>> novel_;
 };
 

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/spin_lock.hpp"
 #include "core/thread_slot.hpp"
 
 namespace ma::observe {
@@ -168,7 +169,7 @@ class Family final {
   std::string name_, help_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;
-  mutable std::mutex mu_;
+  mutable core::SpinLock mu_;
   std::size_t max_series_ = kDefaultMaxSeries;
   std::map<std::vector<std::string>, std::unique_ptr<T>> series_;
 };

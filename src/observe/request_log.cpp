@@ -8,13 +8,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <utility>
+#include <vector>
 
 #include "core/json_util.hpp"
 #include "core/text.hpp"
@@ -337,28 +340,35 @@ class HmacKey final {
   bool ok_ = false;
 };
 
+// The key is read on every logged request and set at start-up (App::create; tests set it
+// again): readers load a pointer, no lock and no shared reference count. A replaced key is
+// kept until the process ends (a handful per process), so a reader never holds a freed one.
 struct UserHashKey {
-  std::mutex mu;
-  std::shared_ptr<const HmacKey> key;  // null until first use or set
+  std::mutex mu;  // writers only
+  std::vector<std::unique_ptr<const HmacKey>> keys;
+  std::atomic<const HmacKey*> current{nullptr};
 };
 UserHashKey& user_hash_key() {
   static UserHashKey k;
   return k;
 }
-std::shared_ptr<const HmacKey> current_user_hash_key() {
+const HmacKey* install_user_hash_key(std::unique_ptr<const HmacKey> key) {
   UserHashKey& k = user_hash_key();
   std::lock_guard lock(k.mu);
-  if (!k.key) k.key = std::make_shared<const HmacKey>(random_key());
-  return k.key;
+  k.keys.push_back(std::move(key));
+  k.current.store(k.keys.back().get(), std::memory_order_release);
+  return k.keys.back().get();
+}
+const HmacKey* current_user_hash_key() {
+  if (const HmacKey* key = user_hash_key().current.load(std::memory_order_acquire)) return key;
+  return install_user_hash_key(std::make_unique<const HmacKey>(random_key()));
 }
 }  // namespace
 
 void set_user_hash_key(std::string key) {
-  auto next = std::make_shared<const HmacKey>(key.empty() ? random_key() : key);
+  auto next = std::make_unique<const HmacKey>(key.empty() ? random_key() : key);
   OPENSSL_cleanse(key.data(), key.size());
-  UserHashKey& k = user_hash_key();
-  std::lock_guard lock(k.mu);
-  k.key = std::move(next);
+  install_user_hash_key(std::move(next));
 }
 
 std::string hash_user(std::string_view user_id) {
@@ -456,41 +466,11 @@ std::FILE* open_log_file(const std::string& path) {
   return f;
 }
 
-LogSink::LogSink(const std::string& path, bool to_stdout) : to_stdout_(to_stdout) {
-  if (!path.empty()) file_ = open_log_file(path);
-}
-
-void LogSink::flush() {
-  std::lock_guard lock(mu_);
-  if (file_ != nullptr && unflushed_ > 0) {
-    std::fflush(file_);
-    unflushed_ = 0;
-  }
-  if (to_stdout_) std::fflush(stdout);
-}
-
-LogSink::~LogSink() {
-  if (file_ != nullptr) std::fclose(file_);
-}
+LogSink::LogSink(const std::string& path, bool to_stdout)
+    : out_(path.empty() ? nullptr : open_log_file(path), to_stdout) {}
 
 void LogSink::write(const RequestLog& log) { write_line(to_json_line(log), log.level == "ERROR"); }
 
-void LogSink::write_line(std::string_view line, bool flush_now) {
-  std::lock_guard lock(mu_);
-  if (file_ != nullptr) {
-    std::fwrite(line.data(), 1, line.size(), file_);
-    std::fputc('\n', file_);
-    // NOTE: a flush per line is a syscall per request (~45,000/s under load); errors go out
-    // at once, other lines every 64 and at shutdown.
-    if (flush_now || ++unflushed_ >= 64) {
-      std::fflush(file_);
-      unflushed_ = 0;
-    }
-  }
-  if (to_stdout_) {
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fputc('\n', stdout);
-  }
-}
+void LogSink::write_line(std::string_view line, bool flush_now) { out_.append(line, flush_now); }
 
 }  // namespace ma::observe

@@ -9,12 +9,12 @@
 // redact, hash_user and set_user_hash_key from any thread.
 
 #include <cstdio>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/time.hpp"
+#include "observe/line_writer.hpp"
 
 namespace ma::observe {
 
@@ -79,20 +79,17 @@ class LogSink final {
  public:
   // `path` empty: no file. `to_stdout`: also to standard output.
   LogSink(const std::string& path, bool to_stdout);
-  ~LogSink();
   LogSink(const LogSink&) = delete;
   LogSink& operator=(const LogSink&) = delete;
-  bool ok() const { return file_ != nullptr || to_stdout_; }
+  bool ok() const { return out_.ok(); }
+  // ERROR lines are written at once, the others in batches (observe/line_writer.hpp).
   void write(const RequestLog& log);
   void write_line(std::string_view line, bool flush_now = true);
   // Writes out what is buffered (the server calls it every second).
-  void flush();
+  void flush() { out_.flush(); }
 
  private:
-  std::mutex mu_;
-  std::FILE* file_ = nullptr;
-  bool to_stdout_;
-  int unflushed_ = 0;
+  LineWriter out_;
 };
 
 }  // namespace ma::observe

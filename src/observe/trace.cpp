@@ -43,32 +43,7 @@ std::string to_json_line(const Trace& t) {
   return o;
 }
 
-TraceSink::TraceSink(const std::string& path) {
-  if (!path.empty()) file_ = open_log_file(path);  // 0640, as the request log
-}
-
-void TraceSink::flush() {
-  std::lock_guard lock(mu_);
-  if (file_ != nullptr && unflushed_ > 0) {
-    std::fflush(file_);
-    unflushed_ = 0;
-  }
-}
-
-TraceSink::~TraceSink() {
-  if (file_ != nullptr) std::fclose(file_);
-}
-
-void TraceSink::write(const Trace& t) {
-  const std::string line = to_json_line(t);
-  std::lock_guard lock(mu_);
-  if (file_ == nullptr) return;
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fputc('\n', file_);
-  if (++unflushed_ >= 64) {  // as the request log: batched, and flushed at shutdown
-    std::fflush(file_);
-    unflushed_ = 0;
-  }
-}
+TraceSink::TraceSink(const std::string& path)
+    : out_(path.empty() ? nullptr : open_log_file(path), false) {}  // 0640, as the request log
 
 }  // namespace ma::observe

@@ -5,11 +5,11 @@
 // called from any thread.
 
 #include <cstdio>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/time.hpp"
+#include "observe/line_writer.hpp"
 
 namespace ma::observe {
 
@@ -33,17 +33,15 @@ std::string to_json_line(const Trace& t);
 class TraceSink final {
  public:
   explicit TraceSink(const std::string& path);
-  ~TraceSink();
   TraceSink(const TraceSink&) = delete;
   TraceSink& operator=(const TraceSink&) = delete;
-  bool ok() const { return file_ != nullptr; }
-  void write(const Trace& t);
-  void flush();
+  bool ok() const { return out_.ok(); }
+  // Batched as the request log (observe/line_writer.hpp), written at shutdown.
+  void write(const Trace& t) { out_.append(to_json_line(t), false); }
+  void flush() { out_.flush(); }
 
  private:
-  std::mutex mu_;
-  std::FILE* file_ = nullptr;
-  int unflushed_ = 0;
+  LineWriter out_;
 };
 
 }  // namespace ma::observe

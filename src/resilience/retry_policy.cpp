@@ -29,12 +29,10 @@ RetryPolicy::RetryPolicy(RetryConfig config, RetryBudget* budget, int initial_qu
     : config_(config),
       budget_(budget),
       max_attempts_(config.max_attempts),
-      quota_(config.quota, initial_quota) {}
+      quota_(config.quota, initial_quota),
+      shown_quota_(quota_.available()) {}
 
-int RetryPolicy::quota_available() const {
-  std::lock_guard lock(mu_);
-  return quota_.available();
-}
+int RetryPolicy::quota_available() const { return shown_quota_.load(std::memory_order_relaxed); }
 
 RetryPolicy::Attempts RetryPolicy::begin(TimePoint now, core::Deadline deadline) {
   if (budget_ != nullptr) budget_->on_request(now);
@@ -54,16 +52,21 @@ RetryDecision RetryPolicy::Attempts::on_failure(ErrorClass c, TimePoint now, dou
   if (!deadline_.is_never() && now + delay + p.config_.min_attempt_time > deadline_.at()) {
     return {RetryVerdict::kDeadline};
   }
+  std::optional<int> cost;
   {
     std::lock_guard lock(p.mu_);
-    const auto cost = p.quota_.acquire(c);
-    if (!cost) return {RetryVerdict::kQuotaExceeded};
-    if (p.budget_ != nullptr && !p.budget_->try_spend(now)) {
-      p.quota_.release_raw(*cost);  // the retry is not made: hand its cost back
-      return {RetryVerdict::kBudgetExceeded};
-    }
-    last_cost_ = *cost;
+    cost = p.quota_.acquire(c);
+    p.shown_quota_.store(p.quota_.available(), std::memory_order_relaxed);
   }
+  if (!cost) return {RetryVerdict::kQuotaExceeded};
+  // The fleet budget may ask Redis: never while holding the quota's lock.
+  if (p.budget_ != nullptr && !p.budget_->try_spend(now)) {
+    std::lock_guard lock(p.mu_);
+    p.quota_.release_raw(*cost);  // the retry is not made: hand its cost back
+    p.shown_quota_.store(p.quota_.available(), std::memory_order_relaxed);
+    return {RetryVerdict::kBudgetExceeded};
+  }
+  last_cost_ = *cost;
   ++attempts_;
   return {RetryVerdict::kRetry, delay};
 }
@@ -71,6 +74,7 @@ RetryDecision RetryPolicy::Attempts::on_failure(ErrorClass c, TimePoint now, dou
 void RetryPolicy::Attempts::on_success() {
   std::lock_guard lock(policy_->mu_);
   policy_->quota_.on_success(last_cost_);
+  policy_->shown_quota_.store(policy_->quota_.available(), std::memory_order_relaxed);
 }
 
 }  // namespace ma::resilience

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string_view>
 
+#include "core/spin_lock.hpp"
 #include "core/deadline.hpp"
 #include "core/random.hpp"
 #include "resilience/backoff.hpp"
@@ -86,6 +87,7 @@ class RetryPolicy final {
 
   void set_max_attempts(int n) { max_attempts_.store(n, std::memory_order_relaxed); }
   int max_attempts() const { return max_attempts_.load(std::memory_order_relaxed); }
+  // The retry quota left (lock-free; exact once the decisions in flight are done).
   int quota_available() const;
   const RetryConfig& config() const { return config_; }
 
@@ -121,8 +123,9 @@ class RetryPolicy final {
   RetryConfig config_;
   RetryBudget* budget_;
   std::atomic<int> max_attempts_;
-  mutable std::mutex mu_;
+  core::SpinLock mu_;
   RetryQuota quota_;
+  std::atomic<int> shown_quota_;  // quota_.available(), for readers that take no lock
 };
 
 }  // namespace ma::resilience

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/spin_lock.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "resilience/token_bucket.hpp"
@@ -62,7 +63,7 @@ class SessionIssuer final {
   [[nodiscard]] bool try_issue(const std::string& source, core::TimePoint now);
 
  private:
-  std::mutex mu_;
+  core::SpinLock mu_;
   resilience::BucketSpec spec_;
   std::size_t max_sources_;
   std::unordered_map<std::string, resilience::BucketState> buckets_;
