@@ -148,6 +148,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     if (traces_ != nullptr || otlp_ != nullptr) {
       observe::Trace t;
       t.trace_id = r.trace_id;
+      t.spans.reserve(r.attempts.size() + 3);
       const core::WallTime wall0 =
           clock_.wall_now() - std::chrono::duration_cast<core::WallTime::duration>(now - r.started);
       auto wall = [&](core::TimePoint tp) {

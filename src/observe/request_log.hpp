@@ -57,6 +57,10 @@ inline constexpr std::size_t kMaxLoggedTextBytes = 600;
 // NOTE: a run of 10+ digits with separators is redacted even when it is not a phone number
 // (an ISBN, a date with a time): over-redaction is the safe side for a log.
 std::string redact(std::string_view text);
+// False when redact(text) is certainly `text` itself (valid UTF-8 that NFKC leaves alone
+// and that no detector could match): the caller may then use the text as it is. Cheap: one
+// pass, no allocation.
+bool redaction_changes(std::string_view text);
 
 // The short id logged for a user: "u_" and 12 hex digits of HMAC-SHA256(key, user id).
 // Without the key nobody can recompute it from an id or address. Empty id: "".

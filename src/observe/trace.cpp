@@ -35,7 +35,12 @@ std::string to_json_line(const Trace& t) {
       if (k > 0) o += ',';
       core::append_json_string(o, s.annotations[k].first);
       o += ':';
-      core::append_json_string(o, redact(s.annotations[k].second));
+      const std::string& v = s.annotations[k].second;
+      if (redaction_changes(v)) {
+        core::append_json_string(o, redact(v));
+      } else {
+        core::append_json_string(o, v);
+      }
     }
     o += "}}";
   }
