@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -36,6 +37,8 @@ server::App& the_app() {
   static std::unique_ptr<server::App> app = [] {
     server::AppConfig cfg = server::default_config();
     cfg.db_path = ":memory:";
+    // Run from the repository root (a copy of it on another machine): its data/.
+    if (std::filesystem::exists("data/manga_series.jsonl")) cfg.data_dir = "data";
     cfg.sonnet.latency_median = core::Duration::zero();
     cfg.sonnet.latency_p99 = core::Duration::zero();
     cfg.sonnet.capacity_rps = 1e6;

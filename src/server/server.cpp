@@ -18,14 +18,13 @@
 #include <functional>
 #include <map>
 #include <mutex>
-
-#include "core/thread_slot.hpp"
 #include <random>
 
 #include "assist/degradation.hpp"
 #include "core/json_util.hpp"
 #include "core/random.hpp"
 #include "core/text.hpp"
+#include "core/thread_slot.hpp"
 #include "resilience/token_bucket.hpp"
 #include "server/chat_flow.hpp"
 #include "server/chat_request.hpp"
@@ -146,27 +145,67 @@ json::object status_json(const assist::ServiceStatus& st) {
   return o;
 }
 
+// Written directly (every reply renders one, and a JSON DOM built to be serialised at once
+// costs several allocations a field); the same bytes boost::json::serialize gives the
+// same fields, in this order.
 std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
                        std::string_view type, std::string_view request_id,
                        std::string_view session_id = {}) {
-  json::object o;
-  if (!type.empty()) o["type"] = type;
-  if (!request_id.empty()) o["request_id"] = request_id;
-  if (!session_id.empty()) o["session_id"] = session_id;
-  o["reply"] = r.text;
-  o["tier"] = assist::to_string(r.tier);
-  o["intent"] = assist::to_string(r.intent);
-  o["language"] = fm::to_string(r.lang);
-  o["degraded"] = r.degraded;
-  json::array actions;
-  for (const auto& a : r.actions)
-    actions.push_back(json::object{{"label", a.label}, {"url", a.url}});
-  o["actions"] = std::move(actions);
-  o["status"] = status_json(st);
-  if (r.degraded) o["retry_after_s"] = r.retry_after_s;
-  if (r.disclaimer) o["disclaimer"] = true;
-  o["trace_id"] = r.trace_id;
-  return json::serialize(o);
+  std::string o;
+  o.reserve(384 + r.text.size() + 96 * r.actions.size());
+  auto key = [&](std::string_view k) {  // this code's own constants: nothing to escape
+    o += o.empty() ? "{\"" : ",\"";
+    o += k;
+    o += "\":";
+  };
+  auto text = [&](std::string_view k, std::string_view v) {
+    key(k);
+    core::append_json_string(o, v);
+  };
+  if (!type.empty()) text("type", type);
+  if (!request_id.empty()) text("request_id", request_id);
+  if (!session_id.empty()) text("session_id", session_id);
+  text("reply", r.text);
+  text("tier", assist::to_string(r.tier));
+  text("intent", assist::to_string(r.intent));
+  text("language", fm::to_string(r.lang));
+  key("degraded");
+  o += r.degraded ? "true" : "false";
+  key("actions");
+  o += '[';
+  for (std::size_t i = 0; i < r.actions.size(); ++i) {
+    o += i == 0 ? "{\"label\":" : ",{\"label\":";
+    core::append_json_string(o, r.actions[i].label);
+    o += ",\"url\":";
+    core::append_json_string(o, r.actions[i].url);
+    o += '}';
+  }
+  o += ']';
+  key("status");
+  o += "{\"state\":";
+  core::append_json_string(o, st.state);
+  o += ",\"eta_s\":";
+  o += st.eta ? std::to_string(static_cast<std::int64_t>(std::ceil(core::to_seconds(*st.eta))))
+              : std::string("null");
+  o += ",\"models\":{";
+  for (std::size_t i = 0; i < st.models.size(); ++i) {
+    if (i > 0) o += ',';
+    core::append_json_string(o, st.models[i].name);
+    o += ':';
+    core::append_json_string(o, resilience::to_string(st.models[i].breaker));
+  }
+  o += "}}";
+  if (r.degraded) {
+    key("retry_after_s");
+    o += std::to_string(r.retry_after_s);
+  }
+  if (r.disclaimer) {
+    key("disclaimer");
+    o += "true";
+  }
+  text("trace_id", r.trace_id);
+  o += '}';
+  return o;
 }
 
 int ceil_seconds(core::Duration d) {
