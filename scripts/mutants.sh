@@ -10,7 +10,8 @@
 #      The mutants themselves are always read from this tree's tests/mutants/.
 #   2. Every mutant's snippet must match exactly once ("stale mutant": fix the .mutant file).
 #   3. Baseline: the union of the mutants' build targets is built and their tests run on the
-#      unmutated copy; a mutant whose tests fail there, or whose regex names no test, fails.
+#      unmutated copy; a mutant whose tests fail there, whose regex (or one of its top-level
+#      alternatives) names no test, or whose tests run a program it does not build, fails.
 #   4. One mutant at a time: apply, build its targets, run its tests (ctest -R, stopping at the
 #      first failure unless MUTANTS_ALL_KILLERS=1), restore. Killed = a named test failed.
 #      Surviving, stale, not compiling, a failing baseline: all make this script exit non-zero.
@@ -96,6 +97,7 @@ if [ ${#live[@]} -gt 0 ]; then
     echo "mutants: the unmutated tree does not build (build-mutants/logs/baseline-build.log)" >&2
     exit 2
   fi
+  list_tests . >"$LOGS/all.names"
   : >"$LOGS/baseline.names"
   for m in "${live[@]}"; do
     list_tests "$("${HELPER[@]}" get "$MUTDIR/$m.mutant" tests)" >"$LOGS/$m.names"
@@ -116,9 +118,13 @@ if [ ${#live[@]} -gt 0 ]; then
     missing=$("${HELPER[@]}" programs "$BLD" "$re" | while read -r p; do
       [[ "$tg" == *" $p "* ]] || echo "$p"; done | paste -sd' ')
     bad=$(grep -Fxf "$LOGS/$m.names" "$LOGS/baseline.failed" | head -3 | paste -sd' ')
+    unmatched=$("${HELPER[@]}" unmatched "$re" "$LOGS/all.names" | paste -sd' ')
     if [ ! -s "$LOGS/$m.names" ]; then
       status[$m]=NO-TESTS
       killer[$m]="no test matches $re"
+    elif [ -n "$unmatched" ]; then
+      status[$m]=NO-TESTS
+      killer[$m]="no test matches $unmatched (renamed?)"
     elif [ -n "$missing" ]; then
       status[$m]=BAD-TARGETS
       killer[$m]="its tests run $missing: add to build:"
@@ -153,14 +159,14 @@ for m in "${live[@]}"; do
       >"$LOGS/$m.tests.log" 2>&1
     rc=$?
     results=$("${HELPER[@]}" junit "$LOGS/$m.xml")
-    killers=$(sed -n 's/^fail\t//p' <<<"$results")
+    killers=$(sed -n 's/^fail\t//p' <<<"$results" | sed 's/  # GetParam.*//')
     passed=$(grep -c '^pass' <<<"$results")
     if [ $rc -eq 0 ] && [ "$passed" -eq "$(wc -l <"$LOGS/$m.names")" ]; then
       status[$m]=SURVIVED
       killer[$m]="all $passed tests passed"
     elif [ -n "$killers" ]; then
       status[$m]=KILLED
-      killer[$m]=$(paste -sd' ' <<<"$killers")
+      killer[$m]=$(paste -sd',' <<<"$killers" | sed 's/,/, /g')
     else
       status[$m]=ERROR
       killer[$m]="no test failed, yet not all ran (build-mutants/logs/$m.tests.log)"

@@ -10,6 +10,8 @@
   mutant.py apply FILE TREE BACKUP  save the originals under BACKUP, then apply the hunks
   mutant.py restore TREE BACKUP     write the originals back (fresh mtime) and empty BACKUP
   mutant.py programs BUILD REGEX    the programs under BUILD that the tests matching REGEX run
+  mutant.py unmatched REGEX NAMES   the alternatives of REGEX (^(a|b)rest) that match no test
+                                    named in file NAMES: a renamed suite or a typo
   mutant.py baseline BUILD NAMES JOBS TIMEOUT LOGPREFIX
                                     run the tests named in file NAMES (ctest, in batches: CMake's
                                     regex allows few groups); print those that failed or did not run
@@ -200,6 +202,28 @@ def cmd_sync(src, dst, rev=None):
           f"{removed} removed")
 
 
+def alternatives(regex):
+    """^(a|b)rest -> [^a rest, ^b rest]; any other regex -> [regex]."""
+    if not regex.startswith("^("):
+        return [regex]
+    depth, start, alts = 0, 2, []
+    for i in range(1, len(regex)):
+        c = regex[i]
+        if regex[i - 1] == "\\":
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                alts.append(regex[start:i])
+                return ["^" + a + regex[i + 1:] for a in alts]
+        elif c == "|" and depth == 1:
+            alts.append(regex[start:i])
+            start = i + 1
+    return [regex]
+
+
 def cmake_regex_escape(s):
     return "".join("\\" + c if c in ".^$*+?()[]{}|\\" else c for c in s)
 
@@ -284,6 +308,13 @@ def main(argv):
         for n in names:
             if n in failed or n not in ran:
                 print(n)
+    elif cmd == "unmatched" and len(args) == 2:
+        import re
+        with open(args[1], encoding="utf-8") as f:
+            names = [x.rstrip("\n") for x in f if x.strip()]
+        for alt in alternatives(args[0]):
+            if not any(re.search(alt, n) for n in names):
+                print(alt)
     elif cmd == "junit" and len(args) == 1:
         for name, result in junit(args[0]):
             print(result + "\t" + name)
