@@ -131,15 +131,15 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
       model_error || throttled || r.degraded || guard_fired || admission.outcome == "queue_timeout";
   bool head = false;
   {
-    std::lock_guard lock(rng_mu_);
-    if (!sample_request_.path || *sample_request_.path != path) {
-      sample_request_ = {std::string("mangaassist"), std::string("POST"), std::string(path),
-                         std::string("mangaassist"), std::nullopt};
-    }
+    // The head sampler's view of a request: the same for every request on one path.
+    const observe::SampleRequest request{std::string("mangaassist"), std::string("POST"),
+                                         std::string(path), std::string("mangaassist"),
+                                         std::nullopt};
     const auto sec =
         std::chrono::duration_cast<std::chrono::seconds>(clock_.wall_now().time_since_epoch())
             .count();
-    head = sampler_.should_sample(sample_request_, sec, rng_.uniform01());
+    const double u = rng_.with([](core::Random& rng) { return rng.uniform01(); });
+    head = sampler_.should_sample(request, sec, u);
   }
   const bool keep = observe::Sampler::keep(head, went_wrong && keep_errors_);
   if (keep) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/slot_random.hpp"
 #include "core/spin_lock.hpp"
 #include "assist/pipeline.hpp"
 #include "core/clock.hpp"
@@ -80,8 +81,7 @@ class RequestObserver final {
   observe::LogSink* log_;
   observe::TraceSink* traces_;
   observe::OtlpExporter* otlp_ = nullptr;
-  core::SpinLock rng_mu_;
-  core::Random rng_;
+  core::SlotRandom rng_;  // sampling draws, one generator per worker
   std::atomic<std::uint64_t> kept_{0}, lines_{0};
   bool keep_errors_ = true;
 
@@ -111,8 +111,6 @@ class RequestObserver final {
   core::SpinLock model_series_mu_;
   std::vector<std::unique_ptr<ModelSeries>> model_series_;  // at most kMaxModels + "other"
   observe::ErrorCodeLabels error_codes_;                    // the error_code label
-  // The head sampler's view of a request: the same for every request on one path.
-  observe::SampleRequest sample_request_;  // under rng_mu_
 };
 
 }  // namespace ma::assist

@@ -439,11 +439,7 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
   core::Clock& clock = deps_.clock;
   reply.started = clock.now();
   reply.trace_id = std::move(req.trace_id);
-  core::Random rng(0);
-  {
-    std::lock_guard lock(rng_mu_);
-    rng = seeds_.split();
-  }
+  core::Random rng = seeds_.with([](core::Random& seeds) { return seeds.split(); });
 
   const std::shared_ptr<const Understanding> understood =
       understanding_.get(req.message, deps_.catalog);

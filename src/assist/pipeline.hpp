@@ -38,6 +38,7 @@
 #include "core/clock.hpp"
 #include "core/deadline.hpp"
 #include "core/random.hpp"
+#include "core/slot_random.hpp"
 #include "fm/model_provider.hpp"
 #include "resilience/adaptive_rate.hpp"
 #include "resilience/circuit_breaker.hpp"
@@ -262,8 +263,7 @@ class Pipeline final {
   PipelineStats stats_;
   std::unique_ptr<Lane> sonnet_;
   std::unique_ptr<Lane> haiku_;
-  mutable core::SpinLock rng_mu_;
-  core::Random seeds_;
+  core::SlotRandom seeds_;  // one generator per worker: a message's own Random is split off
   core::SpinLock dedupe_mu_;
   struct Remembered {
     Reply reply;

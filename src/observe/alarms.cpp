@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <tuple>
 
 namespace ma::observe {
@@ -45,14 +46,30 @@ AlarmEngine::AlarmEngine(AlarmConfig config)
       retry_bins_(kRetryBins, 0),
       retry_bin_ids_(kRetryBins, INT64_MIN) {}
 
+AlarmEngine::~AlarmEngine() {
+  for (auto& r : rings_) delete r.load();
+}
+
+AlarmEngine::RequestRings& AlarmEngine::rings_of_this_thread() {
+  std::atomic<RequestRings*>& slot = rings_[core::thread_slot()];
+  if (RequestRings* r = slot.load(std::memory_order_acquire)) return *r;
+  auto made = std::make_unique<RequestRings>();
+  RequestRings* expected = nullptr;
+  if (slot.compare_exchange_strong(expected, made.get(), std::memory_order_acq_rel)) {
+    return *made.release();
+  }
+  return *expected;  // a thread sharing the slot made it first
+}
+
 void AlarmEngine::record_request(core::TimePoint now, bool model_error, bool degraded,
                                  bool from_cache) {
-  std::lock_guard lock(mu_);
+  RequestRings& r = rings_of_this_thread();
+  std::lock_guard lock(r.mu);
   const auto s = second_of(now);
-  requests_.add(s, 1);
-  if (model_error) errors_.add(s, 1);
-  if (degraded) degraded_.add(s, 1);
-  if (from_cache) cached_.add(s, 1);
+  r.requests.add(s, 1);
+  if (model_error) r.errors.add(s, 1);
+  if (degraded) r.degraded.add(s, 1);
+  if (from_cache) r.cached.add(s, 1);
 }
 
 void AlarmEngine::record_error_code(core::TimePoint now, std::string_view code) {
@@ -97,6 +114,23 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
   std::vector<AlarmState> out;
   for (const auto& [key, a] : conditions_) out.push_back(a);
   const auto s = second_of(now);
+  // The slots' rings merged: within the window each ring index holds one second, so
+  // adding the slots' counts for that second is exact.
+  SecondRing requests_(kRingSeconds), errors_(kRingSeconds), degraded_(kRingSeconds),
+      cached_(kRingSeconds);
+  for (auto& slot : rings_) {
+    RequestRings* r = slot.load(std::memory_order_acquire);
+    if (r == nullptr) continue;
+    std::lock_guard slot_lock(r->mu);
+    for (auto [from, to] : {std::pair{&r->requests, &requests_}, std::pair{&r->errors, &errors_},
+                            std::pair{&r->degraded, &degraded_}, std::pair{&r->cached, &cached_}}) {
+      for (std::size_t i = 0; i < from->slots.size(); ++i) {
+        if (from->seconds[i] > s - kRingSeconds && from->seconds[i] <= s) {
+          to->add(from->seconds[i], from->slots[i]);
+        }
+      }
+    }
+  }
   const double reqs = requests_.sum(s - 59, s);
   auto share = [&](const char* name, const SecondRing& ring, double threshold, const char* what) {
     AlarmState a;

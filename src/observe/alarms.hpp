@@ -22,6 +22,8 @@
 //
 // Pure: takes `now`. Thread safety: every method takes one spin lock (recording is O(1)).
 
+#include <array>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "core/spin_lock.hpp"
+#include "core/thread_slot.hpp"
 #include "core/time.hpp"
 #include "observe/error_code_labels.hpp"
 
@@ -61,6 +64,9 @@ struct AlarmConfig {
 
 class AlarmEngine final {
  public:
+  ~AlarmEngine();
+  AlarmEngine(const AlarmEngine&) = delete;
+  AlarmEngine& operator=(const AlarmEngine&) = delete;
   explicit AlarmEngine(AlarmConfig config = {});
 
   void record_request(core::TimePoint now, bool model_error, bool degraded, bool from_cache);
@@ -87,10 +93,20 @@ class AlarmEngine final {
     std::vector<std::int64_t> seconds;
   };
 
-  AlarmConfig config_;
-  core::SpinLock mu_;
   // 11 minutes: the last one and the ten before it, for the anomaly bands.
-  SecondRing requests_{660}, errors_{660}, degraded_{660}, cached_{660};
+  static constexpr int kRingSeconds = 660;
+  // What every request records, per thread slot (core/thread_slot.hpp), made on a slot's
+  // first request and merged by evaluate(): workers never share these cache lines.
+  struct RequestRings {
+    core::SpinLock mu;  // contended only when threads share a slot
+    SecondRing requests{kRingSeconds}, errors{kRingSeconds}, degraded{kRingSeconds},
+        cached{kRingSeconds};
+  };
+  RequestRings& rings_of_this_thread();
+
+  AlarmConfig config_;
+  std::array<std::atomic<RequestRings*>, core::kThreadSlots> rings_{};  // owned
+  core::SpinLock mu_;
   ErrorCodeLabels code_labels_;
   std::map<std::string, SecondRing> codes_;  // 11 minutes per code label (bounded)
   std::string latest_other_code_;            // printable_code() of the last "other" code

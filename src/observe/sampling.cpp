@@ -199,7 +199,11 @@ bool Sampler::should_sample(const SampleRequest& r, std::int64_t epoch_second, d
     std::int64_t sec = res.second.load();
     if (sec != epoch_second && res.second.compare_exchange_strong(sec, epoch_second))
       res.taken.store(0);
-    if (res.taken.fetch_add(1) < rule.fixed_target) return true;
+    // Once this second's reservoir is spent, only read it: every worker adding to one
+    // counter on every request would pass its cache line between cores.
+    if (res.taken.load(std::memory_order_relaxed) < rule.fixed_target &&
+        res.taken.fetch_add(1) < rule.fixed_target)
+      return true;
   }
   return u < rule.rate;
 }

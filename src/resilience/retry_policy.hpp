@@ -72,7 +72,7 @@ class LockedRetryBudget final : public RetryBudget {
   }
 
  private:
-  std::mutex mu_;
+  core::SpinLock mu_;  // the in-process budgets decide in O(1)
   std::unique_ptr<RetryBudget> inner_;
 };
 
