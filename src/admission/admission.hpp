@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "core/spin_lock.hpp"
+#include "core/thread_slot.hpp"
 #include "admission/spike_detector.hpp"
 #include "core/clock.hpp"
 #include "resilience/token_bucket.hpp"
@@ -95,13 +96,13 @@ struct AdmissionResult {
 using QueuedSink = std::function<void(std::size_t position, core::Duration eta)>;
 
 struct AdmissionStats {
-  std::atomic<std::uint64_t> admitted{0};
-  std::atomic<std::uint64_t> queued{0};
-  std::atomic<std::uint64_t> limited_user{0};
-  std::atomic<std::uint64_t> limited_source{0};
-  std::atomic<std::uint64_t> queue_timeouts{0};
-  std::atomic<std::uint64_t> wait_ns_total{0};  // over dequeued messages
-  std::atomic<std::uint64_t> dequeued{0};
+  core::StatCounter admitted;
+  core::StatCounter queued;
+  core::StatCounter limited_user;
+  core::StatCounter limited_source;
+  core::StatCounter queue_timeouts;
+  core::StatCounter wait_ns_total;  // over dequeued messages
+  core::StatCounter dequeued;
 };
 
 class Admission final {

@@ -20,6 +20,7 @@
 
 #include "core/slot_random.hpp"
 #include "core/spin_lock.hpp"
+#include "core/thread_slot.hpp"
 #include "assist/pipeline.hpp"
 #include "core/clock.hpp"
 #include "core/random.hpp"
@@ -82,7 +83,7 @@ class RequestObserver final {
   observe::TraceSink* traces_;
   observe::OtlpExporter* otlp_ = nullptr;
   core::SlotRandom rng_;  // sampling draws, one generator per worker
-  std::atomic<std::uint64_t> kept_{0}, lines_{0};
+  core::StatCounter kept_, lines_;  // per thread slot
   bool keep_errors_ = true;
 
   // Series with fixed labels, resolved once: recording is then an atomic add, no lookup.

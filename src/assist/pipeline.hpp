@@ -39,6 +39,7 @@
 #include "core/deadline.hpp"
 #include "core/random.hpp"
 #include "core/slot_random.hpp"
+#include "core/thread_slot.hpp"
 #include "fm/model_provider.hpp"
 #include "resilience/adaptive_rate.hpp"
 #include "resilience/circuit_breaker.hpp"
@@ -137,18 +138,18 @@ struct Reply {
   core::Duration latency{};
 };
 
-// Counters of the cascade, read by /metrics. Relaxed atomics: exact totals, no ordering.
+// Counters of the cascade, read by /metrics: per thread slot, summed when read (exact totals).
 struct PipelineStats {
-  std::atomic<std::uint64_t> replies[5][kIntentCount] = {};
-  std::atomic<std::uint64_t> cache_hits[kIntentCount] = {};
-  std::atomic<std::uint64_t> cache_misses[kIntentCount] = {};
-  std::atomic<std::uint64_t> stale_serves[kIntentCount] = {};  // cache used as a fallback
-  std::atomic<std::uint64_t> price_mismatches{0};
-  std::atomic<std::uint64_t> deduplicated{0};
-  std::atomic<std::uint64_t> dedupe_sweeps{0};    // passes over the remembered replies
-  std::atomic<std::uint64_t> dedupe_not_kept{0};  // degraded replies not remembered: full
-  std::atomic<std::uint64_t> quota_refusals{0};   // retries the retry quota refused
-  std::atomic<std::uint64_t> budget_refusals{0};  // retries the fleet budget refused
+  core::StatCounter replies[5][kIntentCount];
+  core::StatCounter cache_hits[kIntentCount];
+  core::StatCounter cache_misses[kIntentCount];
+  core::StatCounter stale_serves[kIntentCount];  // cache used as a fallback
+  core::StatCounter price_mismatches;
+  core::StatCounter deduplicated;
+  core::StatCounter dedupe_sweeps;    // passes over the remembered replies
+  core::StatCounter dedupe_not_kept;  // degraded replies not remembered: full
+  core::StatCounter quota_refusals;   // retries the retry quota refused
+  core::StatCounter budget_refusals;  // retries the fleet budget refused
 };
 
 struct ModelStatus {

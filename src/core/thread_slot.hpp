@@ -48,3 +48,32 @@ class SlotCounter final {
 };
 
 }  // namespace ma::core
+
+namespace ma::core {
+
+// A statistic many threads add to (replies, cache hits, admissions): the std::atomic
+// operations its users need (fetch_add, load, ++), each thread adding to its own slot.
+// load() sums the slots: exact once the additions are done.
+class StatCounter final {
+ public:
+  void fetch_add(std::uint64_t n, std::memory_order = std::memory_order_relaxed) {
+    slots_[thread_slot()].v.fetch_add(n, std::memory_order_relaxed);
+  }
+  std::uint64_t load(std::memory_order = std::memory_order_relaxed) const {
+    std::uint64_t sum = 0;
+    for (const auto& s : slots_) sum += s.v.load(std::memory_order_relaxed);
+    return sum;
+  }
+  StatCounter& operator++() {
+    fetch_add(1);
+    return *this;
+  }
+
+ private:
+  struct alignas(kCacheLine) Slot {
+    std::atomic<std::uint64_t> v{0};
+  };
+  std::array<Slot, kThreadSlots> slots_;
+};
+
+}  // namespace ma::core
