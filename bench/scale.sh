@@ -24,13 +24,14 @@ PORT=18090
 MESSAGE="How much is One Piece volume 105?"
 
 # run PROGRAM ARGS...: a bundled program goes through the bundle's loader and libraries.
-# pinned CPUS PROGRAM ARGS...: the same, on those cores.
+# pinned CPUS PROGRAM ARGS...: the same, on those cores, exec'd: call it in a subshell,
+# ( pinned ... ) or ( pinned ... ) &, so that $! is the program itself.
 if [[ -n "${BUNDLE:-}" ]]; then
   B=$(cd "$BUNDLE" && pwd)
   LD=("$B/ld-linux-x86-64.so.2" --library-path "$B/lib")
   path_of() { echo "$B/$1"; }
   run() { local p=$1; shift; "${LD[@]}" "$(path_of "$p")" "$@"; }
-  pinned() { local c=$1 p=$2; shift 2; "${LD[@]}" "$B/taskset" -c "$c" "${LD[@]}" "$(path_of "$p")" "$@"; }
+  pinned() { local c=$1 p=$2; shift 2; exec "${LD[@]}" "$B/taskset" -c "$c" "${LD[@]}" "$(path_of "$p")" "$@"; }
   HAVE_PERF=$([[ -f "$B/perf" ]] && echo 1 || echo 0)
   GATEWAYS="mangaassist"
   [[ -f "$B/mangaassist-before" ]] && GATEWAYS="mangaassist-before mangaassist"
@@ -43,7 +44,7 @@ else
     esac
   }
   run() { local p=$1; shift; "$(path_of "$p")" "$@"; }
-  pinned() { local c=$1 p=$2; shift 2; taskset -c "$c" "$(path_of "$p")" "$@"; }
+  pinned() { local c=$1 p=$2; shift 2; exec taskset -c "$c" "$(path_of "$p")" "$@"; }
   HAVE_PERF=$(command -v perf >/dev/null && echo 1 || echo 0)
   GATEWAYS="mangaassist"
 fi
@@ -62,6 +63,7 @@ http() {
 }
 wait_up() {
   for _ in $(seq 400); do
+    kill -0 "$PID" 2>/dev/null || { echo "bench/scale.sh: the server exited" >&2; return 1; }
     [[ "$(http GET /healthz 2>/dev/null)" == 200 ]] && return 0
     sleep 0.05
   done
@@ -71,8 +73,18 @@ wait_up() {
 
 PID=""
 stop_server() {
-  [[ -n "$PID" ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  if [[ -n "$PID" ]]; then
+    kill "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+  fi
   PID=""
+  # The next server binds the same port: never measure the previous one by mistake.
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || return 0
+    sleep 0.05
+  done
+  echo "bench/scale.sh: port $PORT still answers after the server was stopped" >&2
+  exit 1
 }
 trap stop_server EXIT
 
@@ -80,11 +92,11 @@ trap stop_server EXIT
 measure() {
   local name=$1 n=$2 cpus="0-$(($2 - 1))"
   if [[ "$name" == "$BARE" ]]; then
-    pinned "$cpus" "$BARE" "$PORT" "$n" >/dev/null 2>&1 &
+    (pinned "$cpus" "$BARE" "$PORT" "$n" >/dev/null 2>&1) &
   else
     # server.threads in the file, not --threads: an older build (mangaassist-before) reads it too.
     sed "s/^\[server\]$/[server]\nthreads = $n/" bench/load.toml >"/tmp/scale-$n.toml"
-    pinned "$cpus" "$name" serve --config "/tmp/scale-$n.toml" >"/tmp/scale-$name-$n.log" 2>&1 &
+    (pinned "$cpus" "$name" serve --config "/tmp/scale-$n.toml" >"/tmp/scale-$name-$n.log" 2>&1) &
   fi
   PID=$!
   wait_up
@@ -95,8 +107,8 @@ measure() {
         -p "$PID" -- sleep 4 2>"/tmp/scale-perf-$name.txt" >/dev/null || true) &
     pstat=$!
   fi
-  MESSAGE="$MESSAGE" pinned "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" \
-    -s bench/chat.lua "http://127.0.0.1:$PORT/v1/chat" >"/tmp/scale-wrk.txt"
+  (MESSAGE="$MESSAGE" pinned "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" \
+    -s bench/chat.lua "http://127.0.0.1:$PORT/v1/chat") >"/tmp/scale-wrk.txt"
   [[ -n "$pstat" ]] && wait "$pstat"
   stop_server
   grep -q "Non-2xx" /tmp/scale-wrk.txt && echo "bench/scale.sh: $name answered errors" >&2

@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cassert>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 #include "core/json_util.hpp"
 #include "core/text.hpp"
@@ -168,6 +170,18 @@ SessionIssuer::SessionIssuer(resilience::BucketSpec per_source, std::size_t max_
     : spec_(per_source), max_sources_(max_sources) {}
 
 bool SessionIssuer::try_issue(const std::string& source, core::TimePoint now) {
+  // A source past its sessions is refused until its bucket has refilled a token; each
+  // thread remembers that time for a few sources, so that a client that never keeps its
+  // session (a load generator, a script) does not take the issuer's lock per message.
+  // Exact: only issuing takes tokens, so nothing can be issued to it before then.
+  struct Refused {
+    const SessionIssuer* issuer = nullptr;
+    std::string source;
+    core::TimePoint until{};
+  };
+  thread_local std::array<Refused, 16> refused;
+  Refused& memo = refused[std::hash<std::string>{}(source) % refused.size()];
+  if (memo.issuer == this && now < memo.until && memo.source == source) return false;
   std::lock_guard lock(mu_);
   auto it = buckets_.find(source);
   if (it == buckets_.end()) {
@@ -182,7 +196,11 @@ bool SessionIssuer::try_issue(const std::string& source, core::TimePoint now) {
     }
     it = buckets_.emplace(source, resilience::BucketState::full(spec_, now)).first;
   }
-  return resilience::try_acquire(spec_, it->second, now) == resilience::BucketVerdict::kAllowed;
+  if (resilience::try_acquire(spec_, it->second, now) == resilience::BucketVerdict::kAllowed) {
+    return true;
+  }
+  if (source.size() <= 64) memo = {this, source, now + resilience::time_until(spec_, it->second, now)};
+  return false;
 }
 
 }  // namespace ma::server
