@@ -86,25 +86,26 @@ int serve(std::vector<std::string> args) {
   auto loaded = config_from(args, "serve");
   if (!loaded) return 2;
   server::AppConfig cfg = std::move(*loaded);
-  if (auto port = take_option(args, "--port")) {
+  // "--name N" with N a whole number in [lo, hi]: false (after saying why) otherwise.
+  auto whole_number = [&](const char* name, long lo, long hi, const char* note, auto&& set) {
+    auto v = take_option(args, name);
+    if (!v) return true;
     char* end = nullptr;
-    const long p = std::strtol(port->c_str(), &end, 10);
-    if (*end != '\0' || p < 0 || p > 65535) {
-      std::fprintf(stderr, "mangaassist serve: --port must be 0-65535\n");
-      return 2;
+    const long n = std::strtol(v->c_str(), &end, 10);
+    if (v->empty() || *end != '\0' || n < lo || n > hi) {
+      std::fprintf(stderr, "mangaassist serve: %s must be %ld-%ld%s\n", name, lo, hi, note);
+      return false;
     }
-    cfg.server.port = static_cast<std::uint16_t>(p);
+    set(n);
+    return true;
+  };
+  if (!whole_number("--port", 0, 65535, "",
+                    [&](long n) { cfg.server.port = static_cast<std::uint16_t>(n); }) ||
+      !whole_number("--threads", 0, 1024, " (0: one per core)",
+                    [&](long n) { cfg.server.threads = static_cast<int>(n); })) {
+    return 2;
   }
   if (auto redis = take_option(args, "--redis")) cfg.redis_url = *redis;
-  if (auto threads = take_option(args, "--threads")) {
-    char* end = nullptr;
-    const long n = std::strtol(threads->c_str(), &end, 10);
-    if (*end != '\0' || n < 0 || n > 1024) {
-      std::fprintf(stderr, "mangaassist serve: --threads must be 0-1024 (0: one per core)\n");
-      return 2;
-    }
-    cfg.server.threads = static_cast<int>(n);
-  }
   if (!args.empty()) {
     std::fprintf(stderr, "mangaassist serve: unexpected argument '%s'\n%s", args[0].c_str(),
                  kUsage);
