@@ -36,6 +36,11 @@ void LineWriter::append(std::string_view line, bool flush_now) {
   if (flush_now || full) (void)hand_over(slot);
 }
 
+void LineWriter::hand_over_all() {
+  if (!ok()) return;
+  for (Slot& slot : slots_) (void)hand_over(slot);
+}
+
 void LineWriter::flush() {
   if (!ok()) return;
   std::uint64_t last = 0;

@@ -46,6 +46,9 @@ class LineWriter final {
   void append(std::string_view line, bool flush_now);
   // Writes every thread's buffer; returns once it is written.
   void flush();
+  // Hands every thread's buffer to the writer without waiting for the write (the periodic
+  // flush, on an io thread).
+  void hand_over_all();
 
  private:
   struct alignas(core::kCacheLine) Slot {

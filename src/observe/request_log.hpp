@@ -89,8 +89,11 @@ class LogSink final {
   // ERROR lines are written at once, the others in batches (observe/line_writer.hpp).
   void write(const RequestLog& log);
   void write_line(std::string_view line, bool flush_now = true);
-  // Writes out what is buffered (the server calls it every second).
+  // Writes out what is buffered and waits until it is written (shutdown, tests).
   void flush() { out_.flush(); }
+  // Starts writing what is buffered without waiting for it (the server's flusher, every
+  // second, on an io thread).
+  void hand_over() { out_.hand_over_all(); }
 
  private:
   LineWriter out_;

@@ -39,6 +39,9 @@ class TraceSink final {
   // Batched as the request log (observe/line_writer.hpp), written at shutdown.
   void write(const Trace& t) { out_.append(to_json_line(t), false); }
   void flush() { out_.flush(); }
+  // Starts writing what is buffered without waiting for it (the server's flusher, every
+  // second, on an io thread).
+  void hand_over() { out_.hand_over_all(); }
 
  private:
   LineWriter out_;

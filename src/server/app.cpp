@@ -321,8 +321,9 @@ boost::asio::awaitable<void> App::run_flusher() {
   bool running = true;
   while (running) {
     running = co_await clock_.wait_for(std::chrono::seconds(1));
-    if (log_) log_->flush();
-    if (traces_) traces_->flush();
+    // Never waits for the disk on this io thread: the writer threads write it.
+    if (log_) log_->hand_over();
+    if (traces_) traces_->hand_over();
   }
 }
 

@@ -175,13 +175,13 @@ bool SessionIssuer::try_issue(const std::string& source, core::TimePoint now) {
   // session (a load generator, a script) does not take the issuer's lock per message.
   // Exact: only issuing takes tokens, so nothing can be issued to it before then.
   struct Refused {
-    const SessionIssuer* issuer = nullptr;
+    std::uint64_t issuer = 0;  // SessionIssuer::id_: an address could be reused
     std::string source;
     core::TimePoint until{};
   };
   thread_local std::array<Refused, 16> refused;
   Refused& memo = refused[std::hash<std::string>{}(source) % refused.size()];
-  if (memo.issuer == this && now < memo.until && memo.source == source) return false;
+  if (memo.issuer == id_ && now < memo.until && memo.source == source) return false;
   std::lock_guard lock(mu_);
   auto it = buckets_.find(source);
   if (it == buckets_.end()) {
@@ -199,7 +199,8 @@ bool SessionIssuer::try_issue(const std::string& source, core::TimePoint now) {
   if (resilience::try_acquire(spec_, it->second, now) == resilience::BucketVerdict::kAllowed) {
     return true;
   }
-  if (source.size() <= 64) memo = {this, source, now + resilience::time_until(spec_, it->second, now)};
+  if (source.size() <= 64)
+    memo = {id_, source, now + resilience::time_until(spec_, it->second, now)};
   return false;
 }
 

@@ -12,14 +12,16 @@
 // The secret (>= 16 bytes) signs both, under different domains. Thread safety: the
 // const members are safe to call from any thread.
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
-#include "core/spin_lock.hpp"
 #include "core/result.hpp"
+#include "core/spin_lock.hpp"
 #include "core/time.hpp"
 #include "resilience/token_bucket.hpp"
 
@@ -63,6 +65,11 @@ class SessionIssuer final {
   [[nodiscard]] bool try_issue(const std::string& source, core::TimePoint now);
 
  private:
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> n{0};
+    return ++n;
+  }
+  const std::uint64_t id_ = next_id();  // names this issuer in the threads' refusal memos
   core::SpinLock mu_;
   resilience::BucketSpec spec_;
   std::size_t max_sources_;

@@ -243,7 +243,8 @@ namespace {
 
 // server.threads, 0 meaning one per core.
 ServerConfig with_threads(ServerConfig c) {
-  if (c.threads <= 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (c.threads <= 0)
+    c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return c;
 }
 
@@ -299,9 +300,11 @@ struct IdleScope {
 // given from accept to close. Requests never cross workers; what they share (admission,
 // pipeline, metrics) is sharded, per-thread or atomic.
 struct Worker {
+  // Before the io_context: destroying it destroys pending connections, which unlink
+  // themselves from this list.
+  IdleList idle;  // this worker's thread only (size() aside)
   asio::io_context ioc{1};  // concurrency hint: one thread runs it
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
-  IdleList idle;  // this worker's thread only (size() aside)
 };
 
 struct Server::Impl {
@@ -309,12 +312,12 @@ struct Server::Impl {
       : app(a),
         cfg(with_threads(std::move(c))),
         owner(o),
+        issuer({.rate = cfg.session_issue_rate, .burst = cfg.session_issue_burst}, 100'000),
         workers(make_workers(cfg.threads)),
         ioc(workers.front()->ioc),
         acceptor(ioc),
         admin_acceptor(ioc),
-        signals(ioc),
-        issuer({.rate = cfg.session_issue_rate, .burst = cfg.session_issue_burst}, 100'000) {}
+        signals(ioc) {}
 
   static std::vector<std::unique_ptr<Worker>> make_workers(int n) {
     std::vector<std::unique_ptr<Worker>> w;
@@ -332,14 +335,6 @@ struct Server::Impl {
   App& app;
   ServerConfig cfg;
   Server& owner;
-  std::vector<std::unique_ptr<Worker>> workers;
-  // The first worker's: it also runs the listeners, the signal watch, the drain and the
-  // background jobs (sale watcher, validation, log flusher, OTLP export).
-  asio::io_context& ioc;
-  std::atomic<std::size_t> next_worker{0};
-  tcp::acceptor acceptor;
-  tcp::acceptor admin_acceptor;  // server.admin_port: /metrics, /status, /admin
-  asio::signal_set signals;
   std::atomic<bool> draining{false};
   // Open WebSocket connections: how to ask each to close when the drain ends.
   std::mutex ws_mu;
@@ -356,6 +351,19 @@ struct Server::Impl {
   observe::Counter* bad_requests = nullptr;
   observe::Family<observe::Counter>* connection_events = nullptr;  // {event}
   observe::Family<observe::Counter>* ws_closes = nullptr;          // {reason}
+
+  // Declared last, so destroyed first: a worker's io_context destroys the coroutine frames
+  // still pending in it (connections open at shutdown), whose destructors use the members
+  // above (the open-connection count, the WebSocket registry); the listeners and the signal
+  // set belong to the first worker's io_context and go before it.
+  std::vector<std::unique_ptr<Worker>> workers;
+  // The first worker's: it also runs the listeners, the signal watch, the drain and the
+  // background jobs (sale watcher, validation, log flusher, OTLP export).
+  asio::io_context& ioc;
+  std::atomic<std::size_t> next_worker{0};
+  tcp::acceptor acceptor;
+  tcp::acceptor admin_acceptor;  // server.admin_port: /metrics, /status, /admin
+  asio::signal_set signals;
 
   struct InFlight {
     explicit InFlight(core::SlotCounter& c) : c_(c) { c_.add(1); }

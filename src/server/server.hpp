@@ -60,10 +60,11 @@ class Server final {
   struct Impl;
 
  private:
+  // Before impl_: the connections that impl_'s workers destroy at the end use it.
+  core::SlotCounter in_flight_;  // chat messages being answered
   std::unique_ptr<Impl> impl_;
   std::uint16_t port_ = 0;
   std::uint16_t admin_port_ = 0;
-  core::SlotCounter in_flight_;  // chat messages being answered
   std::vector<std::thread> threads_;
 };
 

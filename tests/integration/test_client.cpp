@@ -193,8 +193,13 @@ server::AppConfig test_config() {
   cfg.server.port = 0;
   cfg.server.threads = 2;
   cfg.server.auth_secret = "integration-test-secret-0123456789";
+  // Fast models with a short tail: with the default p99 (2.2 s) over a 1 ms median, about
+  // one call in a hundred outlived the model deadline, and a test expecting a model's
+  // answer failed now and then.
   cfg.sonnet.latency_median = std::chrono::milliseconds(1);
+  cfg.sonnet.latency_p99 = std::chrono::milliseconds(20);
   cfg.haiku.latency_median = std::chrono::milliseconds(1);
+  cfg.haiku.latency_p99 = std::chrono::milliseconds(20);
   return cfg;
 }
 
