@@ -73,8 +73,8 @@ asio::awaitable<void> answer_until(server::App& app, const std::string& message,
                                    const std::atomic<bool>& stop, std::uint64_t& answered) {
   server::ChatFlow flow{app.clock(), app.admission(), app.pipeline(), app.observer()};
   while (!stop.load(std::memory_order_relaxed)) {
-    server::ChatInput in{message, {}, std::nullopt, "203.0.113.7",
-                         "1-00000000-000000000000000000000000"};
+    server::ChatInput in{
+        message, {}, std::nullopt, "203.0.113.7", "1-00000000-000000000000000000000000"};
     server::ChatOutcome out = co_await flow.answer(std::move(in));
     const assist::ServiceStatus st = app.pipeline().status();  // every reply carries it
     if (!out.reply.text.empty() && !st.state.empty()) ++answered;
@@ -90,7 +90,8 @@ double run(server::App& app, const std::string& message, int threads, double sec
   for (int i = 0; i < threads; ++i) {
     pool.emplace_back([&, i] {
       asio::io_context ioc(1);
-      asio::co_spawn(ioc, answer_until(app, message, stop, answered[static_cast<std::size_t>(i) * 16]),
+      asio::co_spawn(ioc,
+                     answer_until(app, message, stop, answered[static_cast<std::size_t>(i) * 16]),
                      asio::detached);
       ioc.run();
     });

@@ -32,10 +32,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/spin_lock.hpp"
-#include "core/thread_slot.hpp"
 #include "admission/spike_detector.hpp"
 #include "core/clock.hpp"
+#include "core/spin_lock.hpp"
+#include "core/thread_slot.hpp"
 #include "resilience/token_bucket.hpp"
 
 namespace ma::admission {

@@ -18,12 +18,12 @@
 #include <string>
 #include <string_view>
 
-#include "core/slot_random.hpp"
-#include "core/spin_lock.hpp"
-#include "core/thread_slot.hpp"
 #include "assist/pipeline.hpp"
 #include "core/clock.hpp"
 #include "core/random.hpp"
+#include "core/slot_random.hpp"
+#include "core/spin_lock.hpp"
+#include "core/thread_slot.hpp"
 #include "observe/alarms.hpp"
 #include "observe/error_code_labels.hpp"
 #include "observe/metrics.hpp"
@@ -82,7 +82,7 @@ class RequestObserver final {
   observe::LogSink* log_;
   observe::TraceSink* traces_;
   observe::OtlpExporter* otlp_ = nullptr;
-  core::SlotRandom rng_;  // sampling draws, one generator per worker
+  core::SlotRandom rng_;            // sampling draws, one generator per worker
   core::StatCounter kept_, lines_;  // per thread slot
   bool keep_errors_ = true;
 
@@ -98,7 +98,7 @@ class RequestObserver final {
   observe::Family<observe::Counter>& refused_;
   observe::Family<observe::Counter>& guard_;
   observe::Histogram* queue_wait_series_;
-  std::array<observe::Counter*, 2> kept_series_{};  // [error, sampled]
+  std::array<observe::Counter*, 2> kept_series_{};   // [error, sampled]
   std::array<observe::Counter*, 4> guard_series_{};  // [ok, corrected, disclaimer, evicted]
   observe::Counter& guard_series(std::string_view outcome);
   // Per model (a handful, met at runtime): attempts ok / error, and retries.

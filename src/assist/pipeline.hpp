@@ -27,7 +27,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/spin_lock.hpp"
 #include "assist/conversation.hpp"
 #include "assist/degradation.hpp"
 #include "assist/flags.hpp"
@@ -39,6 +38,7 @@
 #include "core/deadline.hpp"
 #include "core/random.hpp"
 #include "core/slot_random.hpp"
+#include "core/spin_lock.hpp"
 #include "core/thread_slot.hpp"
 #include "fm/model_provider.hpp"
 #include "resilience/adaptive_rate.hpp"

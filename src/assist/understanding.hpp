@@ -10,9 +10,9 @@
 #include <string>
 #include <string_view>
 
-#include "core/spin_lock.hpp"
 #include "catalog/catalog.hpp"
 #include "core/flat_table.hpp"
+#include "core/spin_lock.hpp"
 #include "fm/model_provider.hpp"
 
 namespace ma::assist {

@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/spin_lock.hpp"
 #include "core/flat_table.hpp"
+#include "core/spin_lock.hpp"
 #include "core/time.hpp"
 
 namespace ma::cache {

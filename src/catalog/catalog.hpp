@@ -27,8 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/spin_lock.hpp"
 #include "core/result.hpp"
+#include "core/spin_lock.hpp"
 #include "core/time.hpp"
 
 namespace ma::catalog {

@@ -12,8 +12,8 @@ namespace {
 // 8-byte scan and short enough for the byte-by-byte tail: the result parses back to the
 // original text.
 TEST(JsonUtilTest, AppendJsonStringEscapesWhatJsonRequiresAtEveryPosition) {
-  const std::string specials[] = {"\"", "\\", "\n", "\r", "\t", std::string(1, '\0'), "\x1f",
-                                  "\x01"};
+  const std::string specials[] = {"\"",   "\\",  "\n", "\r", "\t", std::string(1, '\0'),
+                                  "\x1f", "\x01"};
   for (const auto& special : specials) {
     for (std::size_t len = 1; len <= 24; ++len) {
       for (std::size_t at = 0; at < len; ++at) {

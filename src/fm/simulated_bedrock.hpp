@@ -13,9 +13,9 @@
 
 #include <mutex>
 
-#include "core/spin_lock.hpp"
 #include "core/clock.hpp"
 #include "core/random.hpp"
+#include "core/spin_lock.hpp"
 #include "fm/model_provider.hpp"
 #include "resilience/token_bucket.hpp"
 

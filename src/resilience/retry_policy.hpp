@@ -19,9 +19,9 @@
 #include <optional>
 #include <string_view>
 
-#include "core/spin_lock.hpp"
 #include "core/deadline.hpp"
 #include "core/random.hpp"
+#include "core/spin_lock.hpp"
 #include "resilience/backoff.hpp"
 #include "resilience/error_class.hpp"
 #include "resilience/retry_budget.hpp"
