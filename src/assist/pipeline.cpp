@@ -169,8 +169,9 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
       std::optional<Duration> wait;
       {
         std::lock_guard lock(lane.mu);
-        wait = lane.limiter.reserve(clock.now(), std::min(config_.max_limiter_wait, room));
-        lane.publish(clock.now());
+        const TimePoint now = clock.now();
+        wait = lane.limiter.reserve(now, std::min(config_.max_limiter_wait, room));
+        lane.publish(now);
       }
       if (!wait) {
         result.skipped = "client_rate_limited";
@@ -181,12 +182,13 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
     bool permitted;
     bool within_quota = true;
     {
+      const TimePoint now = clock.now();
       std::lock_guard lock(lane.mu);
       if (lane.quota) {
-        within_quota = lane.quota->try_acquire(clock.now()) == resilience::BucketVerdict::kAllowed;
+        within_quota = lane.quota->try_acquire(now) == resilience::BucketVerdict::kAllowed;
       }
-      permitted = within_quota && lane.breaker.try_acquire(clock.now());
-      lane.publish(clock.now());
+      permitted = within_quota && lane.breaker.try_acquire(now);
+      lane.publish(now);
     }
     if (!within_quota) {
       result.skipped = "over_quota";

@@ -80,6 +80,12 @@ inline bool needs_escape(std::uint64_t w) {
 }
 }  // namespace
 
+void append_json_key(std::string& out, std::string_view key) {
+  out += out.empty() ? "{\"" : ",\"";
+  out += key;
+  out += "\":";
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');

@@ -22,4 +22,8 @@ std::optional<bool> get_bool(const boost::json::value& v, std::string_view key);
 // Serialises `s` as a JSON string literal (quotes included) onto `out`.
 void append_json_string(std::string& out, std::string_view s);
 
+// Starts the next member of a JSON object being written onto `out`: `{"key":` when `out` is
+// empty, else `,"key":`. REQUIRES: `key` needs no escaping (the writer's own constants).
+void append_json_key(std::string& out, std::string_view key);
+
 }  // namespace ma::core

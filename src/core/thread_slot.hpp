@@ -25,55 +25,43 @@ inline std::size_t thread_slot() {
   return slot;
 }
 
-}  // namespace ma::core
-
-namespace ma::core {
-
-// A count that many threads move up and down (requests in flight): each thread adds to its
-// own slot; value() sums them (exact once the updates are done, approximate during them).
-class SlotCounter final {
+// A sum that many threads add to: each thread adds to its own slot (its own cache line),
+// value() sums the slots (exact once the additions are done, approximate during them).
+template <class T>
+class SlotSum final {
  public:
-  void add(std::int64_t n) { slots_[thread_slot()].v.fetch_add(n, std::memory_order_relaxed); }
-  std::int64_t value() const {
-    std::int64_t sum = 0;
+  void add(T n) { slots_[thread_slot()].v.fetch_add(n, std::memory_order_relaxed); }
+  T value() const {
+    T sum = 0;
     for (const auto& s : slots_) sum += s.v.load(std::memory_order_relaxed);
     return sum;
   }
+  // For a sum mirrored from elsewhere. REQUIRES: it is only ever set (never add()ed).
+  void set(T n) { slots_[0].v.store(n, std::memory_order_relaxed); }
 
  private:
   struct alignas(kCacheLine) Slot {
-    std::atomic<std::int64_t> v{0};
+    std::atomic<T> v{0};
   };
   std::array<Slot, kThreadSlots> slots_;
 };
 
-}  // namespace ma::core
+// A count that many threads move up and down (requests in flight).
+using SlotCounter = SlotSum<std::int64_t>;
 
-namespace ma::core {
-
-// A statistic many threads add to (replies, cache hits, admissions): the std::atomic
-// operations its users need (fetch_add, load, ++), each thread adding to its own slot.
-// load() sums the slots: exact once the additions are done.
+// A statistic many threads add to (replies, cache hits, admissions), with the std::atomic
+// operations its users need (fetch_add, load, ++).
 class StatCounter final {
  public:
-  void fetch_add(std::uint64_t n, std::memory_order = std::memory_order_relaxed) {
-    slots_[thread_slot()].v.fetch_add(n, std::memory_order_relaxed);
-  }
-  std::uint64_t load(std::memory_order = std::memory_order_relaxed) const {
-    std::uint64_t sum = 0;
-    for (const auto& s : slots_) sum += s.v.load(std::memory_order_relaxed);
-    return sum;
-  }
+  void fetch_add(std::uint64_t n, std::memory_order = std::memory_order_relaxed) { sum_.add(n); }
+  std::uint64_t load(std::memory_order = std::memory_order_relaxed) const { return sum_.value(); }
   StatCounter& operator++() {
-    fetch_add(1);
+    sum_.add(1);
     return *this;
   }
 
  private:
-  struct alignas(kCacheLine) Slot {
-    std::atomic<std::uint64_t> v{0};
-  };
-  std::array<Slot, kThreadSlots> slots_;
+  SlotSum<std::uint64_t> sum_;
 };
 
 }  // namespace ma::core

@@ -33,41 +33,37 @@ void LineWriter::append(std::string_view line, bool flush_now) {
     slot.buffer.push_back('\n');
     full = ++slot.lines >= kFlushLines || slot.buffer.size() >= kFlushBytes;
   }
-  if (flush_now || full) (void)hand_over(slot);
+  if (flush_now || full) hand_over(slot);
 }
 
 void LineWriter::hand_over_all() {
   if (!ok()) return;
-  for (Slot& slot : slots_) (void)hand_over(slot);
+  for (Slot& slot : slots_) hand_over(slot);
 }
 
 void LineWriter::flush() {
-  if (!ok()) return;
-  std::uint64_t last = 0;
-  for (Slot& slot : slots_) last = std::max(last, hand_over(slot));
+  hand_over_all();
   std::unique_lock lock(queue_mu_);
-  last = std::max(last, queued_total_);  // and what others handed over before this call
+  const std::uint64_t last = queued_total_;  // this call's buffers and every one before
   written_.wait(lock, [&] { return written_total_ >= last; });
 }
 
-std::uint64_t LineWriter::hand_over(Slot& slot) {
+void LineWriter::hand_over(Slot& slot) {
   std::string out;
   {
     std::lock_guard lock(slot.mu);
-    if (slot.buffer.empty()) return 0;
+    if (slot.buffer.empty()) return;
     out.swap(slot.buffer);
     slot.lines = 0;
     slot.buffer.reserve(out.capacity());  // the next batch needs no regrowth
   }
-  std::uint64_t n = 0;
   {
     std::unique_lock lock(queue_mu_);
     written_.wait(lock, [&] { return queue_.size() < kMaxQueuedBuffers; });
     queue_.push_back(std::move(out));
-    n = ++queued_total_;
+    ++queued_total_;
   }
   work_.notify_one();
-  return n;
 }
 
 void LineWriter::run_writer() {

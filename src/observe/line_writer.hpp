@@ -56,9 +56,8 @@ class LineWriter final {
     std::string buffer;
     int lines = 0;
   };
-  // Takes the slot's lines (under its lock) and queues them for the writer; returns the
-  // queue's count after them (0: the slot was empty).
-  std::uint64_t hand_over(Slot& slot);
+  // Takes the slot's lines (under its lock) and queues them for the writer.
+  void hand_over(Slot& slot);
   void run_writer();
   void write_all(int fd, std::string_view bytes);
 

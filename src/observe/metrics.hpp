@@ -34,23 +34,14 @@ namespace ma::observe {
 // its cache line between cores on every request.
 class Counter final {
  public:
-  void inc(std::uint64_t n = 1) {
-    slots_[core::thread_slot()].v.fetch_add(n, std::memory_order_relaxed);
-  }
-  std::uint64_t value() const {
-    std::uint64_t sum = 0;
-    for (const auto& s : slots_) sum += s.v.load(std::memory_order_relaxed);
-    return sum;
-  }
+  void inc(std::uint64_t n = 1) { v_.add(n); }
+  std::uint64_t value() const { return v_.value(); }
   // For counters mirrored from elsewhere (a collector copying a total). REQUIRES: the series
   // is only ever set this way (not also inc()'d).
-  void set_total(std::uint64_t n) { slots_[0].v.store(n, std::memory_order_relaxed); }
+  void set_total(std::uint64_t n) { v_.set(n); }
 
  private:
-  struct alignas(core::kCacheLine) Slot {
-    std::atomic<std::uint64_t> v{0};
-  };
-  std::array<Slot, core::kThreadSlots> slots_;
+  core::SlotSum<std::uint64_t> v_;
 };
 
 class Gauge final {

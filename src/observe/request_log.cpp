@@ -407,12 +407,7 @@ std::string rfc3339(core::WallTime t) { return core::format_rfc3339(t); }
 std::string to_json_line(const RequestLog& l) {
   std::string o;
   o.reserve(1024);
-  // Keys are this code's own constants: written as they are, no escaping.
-  auto key = [&](std::string_view k) {
-    o += o.empty() ? "{\"" : ",\"";
-    o += k;
-    o += "\":";
-  };
+  auto key = [&](std::string_view k) { core::append_json_key(o, k); };
   auto field = [&](std::string_view k, std::string_view v) {
     key(k);
     // Codes and names come from outside too (a provider's error code): a log line is

@@ -153,11 +153,7 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
                        std::string_view session_id = {}) {
   std::string o;
   o.reserve(384 + r.text.size() + 96 * r.actions.size());
-  auto key = [&](std::string_view k) {  // this code's own constants: nothing to escape
-    o += o.empty() ? "{\"" : ",\"";
-    o += k;
-    o += "\":";
-  };
+  auto key = [&](std::string_view k) { core::append_json_key(o, k); };
   auto text = [&](std::string_view k, std::string_view v) {
     key(k);
     core::append_json_string(o, v);
@@ -302,7 +298,7 @@ struct IdleScope {
 struct Worker {
   // Before the io_context: destroying it destroys pending connections, which unlink
   // themselves from this list.
-  IdleList idle;  // this worker's thread only (size() aside)
+  IdleList idle;            // this worker's thread only (size() aside)
   asio::io_context ioc{1};  // concurrency hint: one thread runs it
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
 };
