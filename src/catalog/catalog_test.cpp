@@ -117,6 +117,23 @@ TEST_F(CatalogTest, SimilarSeriesShareGenresButNotAuthors) {
   }
 }
 
+TEST_F(CatalogTest, ThePartsAnswerWhatTheFacadeAnswers) {
+  EXPECT_EQ(&catalog_->pricing().sales(), &catalog_->sales());
+  EXPECT_EQ(catalog_->titles().find_series("ワンピース").front().series,
+            catalog_->series("mg-0004"));
+  EXPECT_EQ(catalog_->accounts().order("12345")->user_id, catalog_->order("12345")->user_id);
+}
+
+TEST_F(CatalogTest, EverySeriesVolumesAreItsOwnProducts) {
+  std::size_t volumes = 0;
+  for (const Series& s : catalog_->all_series()) {
+    volumes += static_cast<std::size_t>(s.volumes);
+    ASSERT_EQ(catalog_->volume(s, 1)->id, s.id + "-v1");
+    ASSERT_EQ(catalog_->volume(s, s.volumes)->id, s.id + "-v" + std::to_string(s.volumes));
+  }
+  EXPECT_EQ(catalog_->product_count(), volumes);
+}
+
 TEST(CatalogStoreTest, PriceAndStockChangesSurviveARestart) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("ma_catalog_" + std::to_string(::getpid()));
