@@ -1,7 +1,7 @@
 #include "assist/flags.hpp"
 
 #include <boost/json.hpp>
-#include <cstdlib>
+#include <cstdlib>  // strtol
 
 namespace ma::assist {
 
@@ -69,14 +69,23 @@ core::Status RuntimeFlags::apply(std::string_view name, const boost::json::value
   return core::fail("unknown_flag", "unknown flag " + std::string(name));
 }
 
-core::Status RuntimeFlags::load_env() {
+core::Result<boost::json::object> RuntimeFlags::from_env(const core::EnvLookup& env) {
+  boost::json::object out;
+  RuntimeFlags check;  // apply() without commit only validates
   for (auto name : kNames) {
-    const char* v = std::getenv(std::string(name).c_str());
-    if (v == nullptr || *v == '\0') continue;
-    auto st = apply(name, boost::json::value(v), true);
-    if (!st.ok()) return st;
+    auto v = core::env_value(env, std::string(name).c_str());
+    if (!v) continue;
+    boost::json::value j(*v);
+    if (auto st = check.apply(name, j, false); !st.ok()) return core::fail(std::move(st).error());
+    out[name] = std::move(j);
   }
-  return core::Ok{};
+  return out;
+}
+
+core::Status RuntimeFlags::load_env(const core::EnvLookup& env) {
+  auto flags = from_env(env);
+  if (!flags.ok()) return core::fail(std::move(flags).error());
+  return patch(*flags);
 }
 
 core::Status RuntimeFlags::patch(const boost::json::value& body) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "assist/degradation.hpp"
+#include "core/env.hpp"
 #include "core/result.hpp"
 
 namespace ma::assist {
@@ -35,8 +36,12 @@ class RuntimeFlags final {
 
   void set_retry_max_attempts(int n) { retry_max_attempts_.store(n); }
 
-  // Applies every flag present in the environment. Returns an error naming a bad value.
-  core::Status load_env();
+  // The flags `env` sets (those named above, set and not empty) as an object for patch(),
+  // each value as the environment spells it ("3", "haiku"). An error names the first bad
+  // value ("invalid_flag"). server::resolve_environment keeps it in AppConfig.
+  static core::Result<boost::json::object> from_env(const core::EnvLookup& env);
+  // Applies every flag present in `env`, all or nothing. Returns an error naming a bad value.
+  core::Status load_env(const core::EnvLookup& env = core::process_env());
   // Applies a JSON object of flags, all or nothing. Unknown keys and bad values are errors.
   core::Status patch(const boost::json::value& body);
   boost::json::object to_json() const;

@@ -1,6 +1,5 @@
 #include "fm/aws_auth.hpp"
 
-#include <cstdlib>
 #include <fstream>
 
 namespace ma::fm {
@@ -15,15 +14,10 @@ std::string trim(std::string_view s) {
 }
 
 std::string get(const EnvLookup& env, const char* name) {
-  const char* v = env(name);
-  return v == nullptr ? std::string() : std::string(v);
+  return core::env_value(env, name).value_or("");
 }
 
 }  // namespace
-
-EnvLookup process_env() {
-  return [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
-}
 
 core::Result<AwsCredentials> read_credentials_file(const std::string& path,
                                                    const std::string& profile) {

@@ -9,10 +9,10 @@
 // AWS_ENDPOINT_URL_BEDROCK_RUNTIME, else AWS_ENDPOINT_URL, else the configured one, else
 // https://bedrock-runtime.{region}.amazonaws.com.
 
-#include <functional>
 #include <optional>
 #include <string>
 
+#include "core/env.hpp"
 #include "core/result.hpp"
 #include "fm/sigv4.hpp"
 
@@ -24,9 +24,9 @@ struct AwsAuth {
   std::string source;  // "bearer env", "env", "profile default (/root/.aws/credentials)"
 };
 
-// Reads a variable; tests pass their own.
-using EnvLookup = std::function<const char*(const char*)>;
-EnvLookup process_env();
+// Reads a variable; tests pass their own (core/env.hpp).
+using EnvLookup = core::EnvLookup;
+using core::process_env;
 
 core::Result<AwsAuth> resolve_aws_auth(const EnvLookup& env, const std::string& profile = "");
 

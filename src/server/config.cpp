@@ -1,11 +1,10 @@
 #include "server/config.hpp"
 
-#include <set>
-
+#include "assist/flags.hpp"
 #include "catalog/catalog.hpp"
+#include "core/config_reader.hpp"
 #include "core/json_util.hpp"
 #include "core/toml.hpp"
-#include "core/toml_keys.hpp"
 
 namespace ma::server {
 
@@ -19,33 +18,190 @@ AppConfig default_config() {
 
 namespace {
 
-using std::chrono::milliseconds;
+constexpr core::EnumName<resilience::Jitter> kJitters[] = {
+    {"none", resilience::Jitter::kNone},
+    {"full", resilience::Jitter::kFull},
+    {"equal", resilience::Jitter::kEqual},
+    {"decorrelated", resilience::Jitter::kDecorrelated}};
+constexpr std::string_view kProviders[] = {"simulated", "bedrock", "openai"};
 
-core::Status check_keys(const toml::table& t, const std::string& where,
-                        std::initializer_list<std::string_view> allowed) {
-  return core::check_toml_keys(t, where, allowed, "invalid_config");
+void read_model(core::TomlReader& t, fm::SimModelSpec& m) {
+  t.check_keys({"latency_median_ms", "latency_p99_ms", "capacity_rps", "chunks"});
+  t.read_ms("latency_median_ms", m.latency_median);
+  t.read_ms("latency_p99_ms", m.latency_p99);
+  t.read("capacity_rps", m.capacity_rps);
+  t.read("chunks", m.chunks);
 }
 
-template <class T>
-void get(const toml::table& t, std::string_view key, T& out) {
-  if (auto v = t[key].value<T>()) out = *v;
-}
-void get_ms(const toml::table& t, std::string_view key, core::Duration& out) {
-  if (auto v = t[key].value<std::int64_t>()) out = milliseconds(*v);
-}
-
-core::Status model(const toml::table& t, const std::string& where, fm::SimModelSpec& m) {
-  if (auto st =
-          check_keys(t, where, {"latency_median_ms", "latency_p99_ms", "capacity_rps", "chunks"});
-      !st.ok()) {
-    return st;
+void read_server(core::TomlReader& s, ServerConfig& c) {
+  s.check_keys({"host",
+                "port",
+                "threads",
+                "admin_token",
+                "web_dir",
+                "header_timeout_ms",
+                "idle_timeout_ms",
+                "shutdown_grace_ms",
+                "trusted_proxies",
+                "auth_secret",
+                "auth_secret_file",
+                "session_issue_rate",
+                "session_issue_burst",
+                "allowed_origins",
+                "ws_max_queued_bytes",
+                "ws_ping_interval_ms",
+                "ws_idle_timeout_ms",
+                "ws_send_timeout_ms",
+                "max_connections",
+                "admin_port",
+                "admin_host"});
+  s.read("host", c.host);
+  s.read("port", c.port);
+  s.read("threads", c.threads);
+  s.read("admin_token", c.admin_token);
+  s.read("web_dir", c.web_dir);
+  s.read_ms("header_timeout_ms", c.header_timeout);
+  s.read_ms("idle_timeout_ms", c.idle_timeout);
+  s.read_ms("shutdown_grace_ms", c.shutdown_grace);
+  s.read("auth_secret", c.auth_secret);
+  s.read("auth_secret_file", c.auth_secret_file);
+  s.read("session_issue_rate", c.session_issue_rate);
+  s.read("session_issue_burst", c.session_issue_burst);
+  if (s.ok() && (c.session_issue_rate < 0 || c.session_issue_burst < 1)) {
+    s.fail("server.session_issue_rate must be >= 0 and session_issue_burst >= 1");
   }
-  get_ms(t, "latency_median_ms", m.latency_median);
-  get_ms(t, "latency_p99_ms", m.latency_p99);
-  get(t, "capacity_rps", m.capacity_rps);
-  if (auto v = t["capacity_rps"].value<std::int64_t>()) m.capacity_rps = static_cast<double>(*v);
-  if (auto v = t["chunks"].value<std::int64_t>()) m.chunks = static_cast<int>(*v);
-  return core::Ok{};
+  s.read("ws_max_queued_bytes", c.ws_max_queued_bytes, 16 * 1024);
+  s.read_ms("ws_ping_interval_ms", c.ws_ping_interval);
+  s.read_ms("ws_idle_timeout_ms", c.ws_idle_timeout);
+  s.read_ms("ws_send_timeout_ms", c.ws_send_timeout);
+  s.read("max_connections", c.max_connections);
+  // 0: no separate admin listener.
+  if (std::uint16_t port = 0; s.read("admin_port", port)) {
+    c.admin_port = port == 0 ? std::nullopt : std::optional<std::uint16_t>(port);
+  }
+  s.read("admin_host", c.admin_host);
+  s.read("allowed_origins", c.allowed_origins,
+         "a list of origins, like [\"https://shop.example.jp\"]");
+  if (std::vector<std::string> entries; s.read(
+          "trusted_proxies", entries, "a list of addresses and networks, like [\"10.0.0.0/8\"]")) {
+    auto proxies = TrustedProxies::parse(entries);
+    if (!proxies.ok()) {
+      s.fail(std::move(proxies).error());
+    } else {
+      c.trusted_proxies = std::move(proxies).value();
+    }
+  }
+}
+
+void read_pipeline(core::TomlReader& p, assist::PipelineConfig& c) {
+  p.check_keys({"deadline_ms", "reserve_ms", "stagger_max_ms", "dedupe_window_ms",
+                "max_limiter_wait_ms", "breaker_wait_in_open_ms", "breaker_minimum_calls",
+                "breaker_failure_rate"});
+  p.read_ms("deadline_ms", c.deadline);
+  p.read_ms("reserve_ms", c.reserve);
+  p.read_ms("stagger_max_ms", c.stagger_max);
+  p.read_ms("dedupe_window_ms", c.dedupe_window);
+  p.read_ms("max_limiter_wait_ms", c.max_limiter_wait);
+  p.read_ms("breaker_wait_in_open_ms", c.breaker.wait_in_open);
+  p.read("breaker_minimum_calls", c.breaker.minimum_calls);
+  p.read("breaker_failure_rate", c.breaker.failure_rate_threshold);
+}
+
+void read_retry(core::TomlReader& r, AppConfig& cfg) {
+  r.check_keys({"max_attempts", "jitter", "base_ms", "cap_ms", "budget_per_minute"});
+  auto& retry = cfg.pipeline.retry;
+  r.read("max_attempts", retry.max_attempts);
+  r.read_enum("jitter", retry.backoff.jitter, kJitters);
+  r.read_ms("base_ms", retry.backoff.base);
+  r.read_ms("cap_ms", retry.backoff.cap);
+  r.read("budget_per_minute", cfg.retry_budget_per_minute);
+}
+
+void read_admission(core::TomlReader& a, AppConfig& cfg) {
+  a.check_keys({"global_rate", "global_burst", "dynamic", "max_global_rate", "max_wait_ms",
+                "max_queue", "events_file", "anonymous", "registered", "premium", "per_source",
+                "sonnet_quota_rps", "haiku_quota_rps"});
+  auto& ad = cfg.admission;
+  a.read("global_rate", ad.global_rate);
+  a.read("global_burst", ad.global_burst);
+  a.read("max_global_rate", ad.max_global_rate);
+  a.read("sonnet_quota_rps", cfg.sonnet_quota_rps);
+  a.read("haiku_quota_rps", cfg.haiku_quota_rps);
+  a.read("dynamic", ad.dynamic);
+  a.read_ms("max_wait_ms", ad.max_wait);
+  a.read("max_queue", ad.max_queue);
+  a.read("events_file", cfg.events_file);
+  const std::pair<const char*, admission::UsagePlan*> plans[] = {{"anonymous", &ad.plans[0]},
+                                                                 {"registered", &ad.plans[1]},
+                                                                 {"premium", &ad.plans[2]},
+                                                                 {"per_source", &ad.per_source}};
+  for (auto [name, plan] : plans) {
+    if (auto t = a.table(name)) {
+      t->check_keys({"rate", "burst", "quota_per_day"});
+      t->read("rate", plan->rate);
+      t->read("burst", plan->burst);
+      t->read("quota_per_day", plan->quota);
+    }
+  }
+}
+
+void read_providers(core::TomlReader& p, AppConfig& cfg) {
+  p.check_keys({"kind", "primary", "secondary"});
+  if (std::string kind; p.read_enum("kind", kind, kProviders)) {
+    cfg.primary_provider = cfg.secondary_provider = kind;
+  }
+  p.read_enum("primary", cfg.primary_provider, kProviders);
+  p.read_enum("secondary", cfg.secondary_provider, kProviders);
+}
+
+void read_bedrock(core::TomlReader& b, AppConfig& cfg) {
+  b.check_keys({"region", "endpoint", "profile", "primary_model", "secondary_model", "stream",
+                "max_tokens", "temperature", "ca_file"});
+  // One account and region for both lanes.
+  for (fm::BedrockConfig* c : {&cfg.bedrock_primary, &cfg.bedrock_secondary}) {
+    b.read("region", c->region);
+    b.read("endpoint", c->endpoint);
+    b.read("profile", c->profile);
+    b.read("ca_file", c->ca_file);
+    b.read("stream", c->stream);
+    b.read("max_tokens", c->max_tokens);
+    b.read("temperature", c->temperature);
+  }
+  b.read("primary_model", cfg.bedrock_primary.model_id);
+  b.read("secondary_model", cfg.bedrock_secondary.model_id);
+}
+
+void read_openai(core::TomlReader& o, AppConfig& cfg) {
+  o.check_keys({"base_url", "primary_model", "secondary_model", "max_tokens", "ca_file"});
+  // One endpoint for both lanes; an empty string keeps the default.
+  if (std::string base; o.read("base_url", base) && !base.empty()) {
+    cfg.openai_primary.base_url = cfg.openai_secondary.base_url = base;
+  }
+  if (std::string ca; o.read("ca_file", ca) && !ca.empty()) {
+    cfg.openai_primary.ca_file = cfg.openai_secondary.ca_file = ca;
+  }
+  o.read("primary_model", cfg.openai_primary.model);
+  o.read("secondary_model", cfg.openai_secondary.model);
+  if (int n = 0; o.read("max_tokens", n)) {
+    cfg.openai_primary.max_tokens = cfg.openai_secondary.max_tokens = n;
+  }
+}
+
+void read_cache(core::TomlReader& c, AppConfig& cfg) {
+  c.check_keys({"max_entries", "validate_every_s", "validate_sample", "ttl_s"});
+  c.read("max_entries", cfg.cache_max_entries);
+  c.read_seconds("validate_every_s", cfg.maintenance.validate_every);
+  c.read("validate_sample", cfg.maintenance.validate_sample);
+  if (auto ttl = c.table("ttl_s")) {
+    for (const std::string& k : ttl->keys()) {
+      const auto intent = assist::parse_intent(k);
+      if (!intent) {
+        ttl->fail("cache.ttl_s." + k + ": expected an intent name and whole seconds >= 0");
+        return;
+      }
+      ttl->read_seconds(k, cfg.pipeline.cache_ttl[static_cast<int>(*intent)], 0);
+    }
+  }
 }
 
 // The line of the first byte outside ASCII that is not inside a string or a comment; 0
@@ -95,295 +251,67 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   } catch (const toml::parse_error& e) {
     return core::fail("invalid_config", path + ": " + std::string(e.description()));
   }
-  if (auto st = check_keys(root, "",
-                           {"server", "pipeline", "models", "catalog", "cache", "retry",
-                            "admission", "observe", "providers", "openai", "bedrock", "fleet"});
-      !st.ok()) {
-    return st;
+  core::TomlReader r(root, "invalid_config");
+  r.check_keys({"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe",
+                "providers", "openai", "bedrock", "fleet"});
+  if (auto s = r.table("server")) read_server(*s, cfg.server);
+  if (auto p = r.table("pipeline")) read_pipeline(*p, cfg.pipeline);
+  if (auto t = r.table("retry")) read_retry(*t, cfg);
+  if (auto m = r.table("models")) {
+    m->check_keys({"sonnet", "haiku"});
+    if (auto t = m->table("sonnet")) read_model(*t, cfg.sonnet);
+    if (auto t = m->table("haiku")) read_model(*t, cfg.haiku);
   }
-  if (auto* s = root["server"].as_table()) {
-    if (auto st = check_keys(*s, "server.",
-                             {"host",
-                              "port",
-                              "threads",
-                              "admin_token",
-                              "web_dir",
-                              "header_timeout_ms",
-                              "idle_timeout_ms",
-                              "shutdown_grace_ms",
-                              "trusted_proxies",
-                              "auth_secret",
-                              "auth_secret_file",
-                              "session_issue_rate",
-                              "session_issue_burst",
-                              "allowed_origins",
-                              "ws_max_queued_bytes",
-                              "ws_ping_interval_ms",
-                              "ws_idle_timeout_ms",
-                              "ws_send_timeout_ms",
-                              "max_connections",
-                              "admin_port",
-                              "admin_host"});
-        !st.ok()) {
-      return st;
-    }
-    get(*s, "host", cfg.server.host);
-    if (auto v = (*s)["port"].value<std::int64_t>())
-      cfg.server.port = static_cast<std::uint16_t>(*v);
-    if (auto v = (*s)["threads"].value<std::int64_t>()) cfg.server.threads = static_cast<int>(*v);
-    get(*s, "admin_token", cfg.server.admin_token);
-    get(*s, "web_dir", cfg.server.web_dir);
-    get_ms(*s, "header_timeout_ms", cfg.server.header_timeout);
-    get_ms(*s, "idle_timeout_ms", cfg.server.idle_timeout);
-    get_ms(*s, "shutdown_grace_ms", cfg.server.shutdown_grace);
-    get(*s, "auth_secret", cfg.server.auth_secret);
-    get(*s, "auth_secret_file", cfg.server.auth_secret_file);
-    if (auto v = (*s)["session_issue_rate"].value<double>()) cfg.server.session_issue_rate = *v;
-    if (auto v = (*s)["session_issue_burst"].value<double>()) cfg.server.session_issue_burst = *v;
-    if (cfg.server.session_issue_rate < 0 || cfg.server.session_issue_burst < 1) {
+  if (auto a = r.table("admission")) read_admission(*a, cfg);
+  if (auto p = r.table("providers")) read_providers(*p, cfg);
+  if (auto f = r.table("fleet")) {
+    f->check_keys({"redis", "name", "server_id"});
+    f->read("redis", cfg.redis_url);
+    f->read("name", cfg.fleet_name);
+    f->read("server_id", cfg.server_id);
+  }
+  if (auto b = r.table("bedrock")) read_bedrock(*b, cfg);
+  if (auto o = r.table("openai")) read_openai(*o, cfg);
+  if (auto o = r.table("observe")) {
+    o->check_keys({"log_file", "log_stdout", "trace_file", "sampling_rules", "otlp_endpoint"});
+    o->read("log_file", cfg.log_file);
+    o->read("log_stdout", cfg.log_stdout);
+    o->read("trace_file", cfg.trace_file);
+    o->read("sampling_rules", cfg.sampling_rules);
+    o->read("otlp_endpoint", cfg.otlp_endpoint);
+  }
+  if (auto c = r.table("catalog")) {
+    c->check_keys({"data_dir", "db_path"});
+    c->read("data_dir", cfg.data_dir);
+    c->read("db_path", cfg.db_path);
+  }
+  if (auto c = r.table("cache")) read_cache(*c, cfg);
+  return r.status();
+}
+
+core::Status resolve_environment(AppConfig& cfg, const core::EnvLookup& env) {
+  if (auto v = core::env_value(env, "MANGAASSIST_ADMIN_TOKEN")) cfg.server.admin_token = *v;
+  if (auto v = core::env_value(env, "MANGAASSIST_AUTH_SECRET")) {
+    // Checked here too, so that the message names the variable rather than the config key.
+    if (v->size() < 16) {
       return core::fail("invalid_config",
-                        "server.session_issue_rate must be >= 0 and session_issue_burst >= 1");
+                        "MANGAASSIST_AUTH_SECRET: the auth secret must be at least 16 bytes");
     }
-    if (auto v = (*s)["ws_max_queued_bytes"].value<std::int64_t>()) {
-      if (*v < 16 * 1024)
-        return core::fail("invalid_config", "server.ws_max_queued_bytes must be >= 16384");
-      cfg.server.ws_max_queued_bytes = static_cast<std::size_t>(*v);
-    }
-    get_ms(*s, "ws_ping_interval_ms", cfg.server.ws_ping_interval);
-    get_ms(*s, "ws_idle_timeout_ms", cfg.server.ws_idle_timeout);
-    get_ms(*s, "ws_send_timeout_ms", cfg.server.ws_send_timeout);
-    if (auto v = (*s)["max_connections"].value<std::int64_t>()) {
-      if (*v < 0) return core::fail("invalid_config", "server.max_connections must be >= 0");
-      cfg.server.max_connections = static_cast<std::size_t>(*v);
-    }
-    if (auto v = (*s)["admin_port"].value<std::int64_t>()) {
-      if (*v < 0 || *v > 65535)
-        return core::fail("invalid_config", "server.admin_port must be 0-65535");
-      if (*v == 0) {
-        cfg.server.admin_port.reset();
-      } else {
-        cfg.server.admin_port = static_cast<std::uint16_t>(*v);
-      }
-    }
-    get(*s, "admin_host", cfg.server.admin_host);
-    if (const toml::node* n = s->get("allowed_origins")) {
-      const toml::array* arr = n->as_array();
-      if (arr == nullptr || (!arr->empty() && !arr->is_homogeneous(toml::node_type::string))) {
-        return core::fail("invalid_config",
-                          "server.allowed_origins must be a list of origins, like "
-                          "[\"https://shop.example.jp\"]");
-      }
-      cfg.server.allowed_origins.clear();
-      for (const toml::node& e : *arr)
-        cfg.server.allowed_origins.push_back(*e.value<std::string>());
-    }
-    if (const toml::node* n = s->get("trusted_proxies")) {
-      const toml::array* arr = n->as_array();
-      // (is_homogeneous is false for an empty list, which is valid: no proxies.)
-      if (arr == nullptr || (!arr->empty() && !arr->is_homogeneous(toml::node_type::string))) {
-        return core::fail("invalid_config",
-                          "server.trusted_proxies must be a list of addresses and networks, "
-                          "like [\"10.0.0.0/8\"]");
-      }
-      std::vector<std::string> entries;
-      for (const toml::node& e : *arr) entries.push_back(*e.value<std::string>());
-      auto proxies = TrustedProxies::parse(entries);
-      if (!proxies.ok()) return core::fail(std::move(proxies).error());
-      cfg.server.trusted_proxies = std::move(proxies).value();
-    }
+    cfg.server.auth_secret = *v;
   }
-  if (auto* p = root["pipeline"].as_table()) {
-    if (auto st = check_keys(*p, "pipeline.",
-                             {"deadline_ms", "reserve_ms", "stagger_max_ms", "dedupe_window_ms",
-                              "max_limiter_wait_ms", "breaker_wait_in_open_ms",
-                              "breaker_minimum_calls", "breaker_failure_rate"});
-        !st.ok()) {
-      return st;
-    }
-    get_ms(*p, "deadline_ms", cfg.pipeline.deadline);
-    get_ms(*p, "reserve_ms", cfg.pipeline.reserve);
-    get_ms(*p, "stagger_max_ms", cfg.pipeline.stagger_max);
-    get_ms(*p, "dedupe_window_ms", cfg.pipeline.dedupe_window);
-    get_ms(*p, "max_limiter_wait_ms", cfg.pipeline.max_limiter_wait);
-    get_ms(*p, "breaker_wait_in_open_ms", cfg.pipeline.breaker.wait_in_open);
-    if (auto v = (*p)["breaker_minimum_calls"].value<std::int64_t>()) {
-      cfg.pipeline.breaker.minimum_calls = static_cast<int>(*v);
-    }
-    get(*p, "breaker_failure_rate", cfg.pipeline.breaker.failure_rate_threshold);
+  // The ecosystem's variables win over the file.
+  for (fm::OpenAiConfig* o : {&cfg.openai_primary, &cfg.openai_secondary}) {
+    if (auto v = core::env_value(env, "OPENAI_BASE_URL")) o->base_url = *v;
+    if (auto v = core::env_value(env, "OPENAI_API_KEY")) o->api_key = *v;
   }
-  if (auto* r = root["retry"].as_table()) {
-    if (auto st = check_keys(*r, "retry.",
-                             {"max_attempts", "jitter", "base_ms", "cap_ms", "budget_per_minute"});
-        !st.ok()) {
-      return st;
-    }
-    if (auto v = (*r)["max_attempts"].value<std::int64_t>())
-      cfg.pipeline.retry.max_attempts = static_cast<int>(*v);
-    if (auto v = (*r)["jitter"].value<std::string>()) {
-      auto j = resilience::parse_jitter(*v);
-      if (!j)
-        return core::fail("invalid_config",
-                          "retry.jitter must be none, full, equal or decorrelated");
-      cfg.pipeline.retry.backoff.jitter = *j;
-    }
-    get_ms(*r, "base_ms", cfg.pipeline.retry.backoff.base);
-    get_ms(*r, "cap_ms", cfg.pipeline.retry.backoff.cap);
-    if (auto v = (*r)["budget_per_minute"].value<std::int64_t>())
-      cfg.retry_budget_per_minute = static_cast<int>(*v);
+  if (auto v = core::env_value(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+    cfg.otlp_endpoint = *v;
+  } else if (auto base = core::env_value(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    cfg.otlp_endpoint = *base + "/v1/traces";
   }
-  if (auto* m = root["models"].as_table()) {
-    if (auto st = check_keys(*m, "models.", {"sonnet", "haiku"}); !st.ok()) return st;
-    if (auto* t = (*m)["sonnet"].as_table()) {
-      if (auto st = model(*t, "models.sonnet.", cfg.sonnet); !st.ok()) return st;
-    }
-    if (auto* t = (*m)["haiku"].as_table()) {
-      if (auto st = model(*t, "models.haiku.", cfg.haiku); !st.ok()) return st;
-    }
-  }
-  if (auto* a = root["admission"].as_table()) {
-    if (auto st = check_keys(*a, "admission.",
-                             {"global_rate", "global_burst", "dynamic", "max_global_rate",
-                              "max_wait_ms", "max_queue", "events_file", "anonymous", "registered",
-                              "premium", "per_source", "sonnet_quota_rps", "haiku_quota_rps"});
-        !st.ok()) {
-      return st;
-    }
-    auto num = [&](const toml::table& t, std::string_view k, double& out) {
-      if (auto v = t[k].value<double>()) out = *v;
-    };
-    auto& ad = cfg.admission;
-    num(*a, "global_rate", ad.global_rate);
-    num(*a, "global_burst", ad.global_burst);
-    num(*a, "max_global_rate", ad.max_global_rate);
-    num(*a, "sonnet_quota_rps", cfg.sonnet_quota_rps);
-    num(*a, "haiku_quota_rps", cfg.haiku_quota_rps);
-    get(*a, "dynamic", ad.dynamic);
-    get_ms(*a, "max_wait_ms", ad.max_wait);
-    if (auto v = (*a)["max_queue"].value<std::int64_t>())
-      ad.max_queue = static_cast<std::size_t>(*v);
-    get(*a, "events_file", cfg.events_file);
-    const std::pair<const char*, admission::UsagePlan*> plans[] = {{"anonymous", &ad.plans[0]},
-                                                                   {"registered", &ad.plans[1]},
-                                                                   {"premium", &ad.plans[2]},
-                                                                   {"per_source", &ad.per_source}};
-    for (auto [name, plan] : plans) {
-      if (auto* t = (*a)[name].as_table()) {
-        if (auto st = check_keys(*t, std::string("admission.") + name + ".",
-                                 {"rate", "burst", "quota_per_day"});
-            !st.ok()) {
-          return st;
-        }
-        num(*t, "rate", plan->rate);
-        num(*t, "burst", plan->burst);
-        if (auto v = (*t)["quota_per_day"].value<std::int64_t>()) plan->quota = *v;
-      }
-    }
-  }
-  if (auto* p = root["providers"].as_table()) {
-    if (auto st = check_keys(*p, "providers.", {"kind", "primary", "secondary"}); !st.ok())
-      return st;
-    std::string kind;
-    get(*p, "kind", kind);
-    if (!kind.empty()) cfg.primary_provider = cfg.secondary_provider = kind;
-    get(*p, "primary", cfg.primary_provider);
-    get(*p, "secondary", cfg.secondary_provider);
-    for (const std::string* v : {&cfg.primary_provider, &cfg.secondary_provider}) {
-      if (*v != "simulated" && *v != "openai" && *v != "bedrock") {
-        return core::fail("invalid_config",
-                          "providers: \"" + *v + "\" is not simulated, bedrock or openai");
-      }
-    }
-  }
-  if (auto* f = root["fleet"].as_table()) {
-    if (auto st = check_keys(*f, "fleet.", {"redis", "name", "server_id"}); !st.ok()) return st;
-    get(*f, "redis", cfg.redis_url);
-    get(*f, "name", cfg.fleet_name);
-    get(*f, "server_id", cfg.server_id);
-  }
-  if (auto* b = root["bedrock"].as_table()) {
-    if (auto st = check_keys(*b, "bedrock.",
-                             {"region", "endpoint", "profile", "primary_model", "secondary_model",
-                              "stream", "max_tokens", "temperature", "ca_file"});
-        !st.ok()) {
-      return st;
-    }
-    for (fm::BedrockConfig* c : {&cfg.bedrock_primary, &cfg.bedrock_secondary}) {
-      get(*b, "region", c->region);
-      get(*b, "endpoint", c->endpoint);
-      get(*b, "profile", c->profile);
-      get(*b, "ca_file", c->ca_file);
-      get(*b, "stream", c->stream);
-      if (auto v = (*b)["max_tokens"].value<std::int64_t>()) c->max_tokens = static_cast<int>(*v);
-      if (auto v = (*b)["temperature"].value<double>()) c->temperature = *v;
-    }
-    get(*b, "primary_model", cfg.bedrock_primary.model_id);
-    get(*b, "secondary_model", cfg.bedrock_secondary.model_id);
-  }
-  if (auto* o = root["openai"].as_table()) {
-    if (auto st =
-            check_keys(*o, "openai.",
-                       {"base_url", "primary_model", "secondary_model", "max_tokens", "ca_file"});
-        !st.ok()) {
-      return st;
-    }
-    std::string base;
-    get(*o, "base_url", base);
-    if (!base.empty()) cfg.openai_primary.base_url = cfg.openai_secondary.base_url = base;
-    std::string ca;
-    get(*o, "ca_file", ca);
-    if (!ca.empty()) cfg.openai_primary.ca_file = cfg.openai_secondary.ca_file = ca;
-    get(*o, "primary_model", cfg.openai_primary.model);
-    get(*o, "secondary_model", cfg.openai_secondary.model);
-    if (auto v = (*o)["max_tokens"].value<std::int64_t>()) {
-      cfg.openai_primary.max_tokens = cfg.openai_secondary.max_tokens = static_cast<int>(*v);
-    }
-  }
-  if (auto* o = root["observe"].as_table()) {
-    if (auto st =
-            check_keys(*o, "observe.",
-                       {"log_file", "log_stdout", "trace_file", "sampling_rules", "otlp_endpoint"});
-        !st.ok()) {
-      return st;
-    }
-    get(*o, "log_file", cfg.log_file);
-    get(*o, "log_stdout", cfg.log_stdout);
-    get(*o, "trace_file", cfg.trace_file);
-    get(*o, "sampling_rules", cfg.sampling_rules);
-    get(*o, "otlp_endpoint", cfg.otlp_endpoint);
-  }
-  if (auto* c = root["catalog"].as_table()) {
-    if (auto st = check_keys(*c, "catalog.", {"data_dir", "db_path"}); !st.ok()) return st;
-    get(*c, "data_dir", cfg.data_dir);
-    get(*c, "db_path", cfg.db_path);
-  }
-  if (auto* c = root["cache"].as_table()) {
-    if (auto st = check_keys(*c, "cache.",
-                             {"max_entries", "validate_every_s", "validate_sample", "ttl_s"});
-        !st.ok()) {
-      return st;
-    }
-    if (auto v = (*c)["max_entries"].value<std::int64_t>()) {
-      cfg.cache_max_entries = static_cast<std::size_t>(*v);
-    }
-    if (auto v = (*c)["validate_every_s"].value<std::int64_t>()) {
-      cfg.maintenance.validate_every = std::chrono::seconds(*v);
-    }
-    if (auto v = (*c)["validate_sample"].value<std::int64_t>()) {
-      cfg.maintenance.validate_sample = static_cast<std::size_t>(*v);
-    }
-    if (auto* ttl = (*c)["ttl_s"].as_table()) {
-      for (const auto& [k, v] : *ttl) {
-        const auto intent = assist::parse_intent(k.str());
-        const auto secs = v.value<std::int64_t>();
-        if (!intent || !secs || *secs < 0) {
-          return core::fail("invalid_config",
-                            "cache.ttl_s." + std::string(k.str()) +
-                                ": expected an intent name and whole seconds >= 0");
-        }
-        cfg.pipeline.cache_ttl[static_cast<int>(*intent)] = std::chrono::seconds(*secs);
-      }
-    }
-  }
+  auto flags = assist::RuntimeFlags::from_env(env);
+  if (!flags.ok()) return core::fail(std::move(flags).error());
+  cfg.flag_overrides = std::move(flags).value();
   return core::Ok{};
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // The service configuration: embedded defaults, overridden by a TOML file
-// (config/default.toml documents every key) and then by command-line options.
+// (config/default.toml documents every key), then by the environment (resolve_environment)
+// and then by command-line options.
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +12,7 @@
 #include "admission/admission.hpp"
 #include "assist/cache_maintenance.hpp"
 #include "assist/pipeline.hpp"
+#include "core/env.hpp"
 #include "core/result.hpp"
 #include "fm/bedrock_runtime.hpp"
 #include "fm/openai_compatible.hpp"
@@ -110,6 +113,10 @@ struct AppConfig {
   // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and OTEL_EXPORTER_OTLP_ENDPOINT variables override it.
   std::string otlp_endpoint;
   std::uint64_t seed = 0;  // 0: seeded from the OS
+  // The runtime flags the environment sets (assist/flags.hpp: RETRY_MAX_ATTEMPTS,
+  // PRIMARY_MODEL, FM_MODE, DEGRADATION_MESSAGE_VERSION), validated, as
+  // RuntimeFlags::patch takes them; they win over retry.max_attempts. Empty: none set.
+  boost::json::object flag_overrides;
 };
 
 // Reads the scheduled events calendar (prescaling of the global limit).
@@ -119,5 +126,19 @@ core::Result<std::vector<admission::ScheduledEvent>> load_events(const std::stri
 AppConfig default_config();
 // Applies a TOML file over `cfg`. Unknown keys are errors (a typo must not pass silently).
 core::Status load_toml(const std::string& path, AppConfig& cfg);
+
+// Applies over `cfg` what the environment overrides (a variable set to "" counts as unset):
+//   MANGAASSIST_ADMIN_TOKEN             server.admin_token
+//   MANGAASSIST_AUTH_SECRET             server.auth_secret (>= 16 bytes, as resolve_auth_secret
+//                                       requires; the secret file is then not read)
+//   OPENAI_BASE_URL, OPENAI_API_KEY     base_url and api_key of both openai lanes
+//   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT  otlp_endpoint, as is; else
+//   OTEL_EXPORTER_OTLP_ENDPOINT         otlp_endpoint = it + "/v1/traces"
+//   RETRY_MAX_ATTEMPTS, PRIMARY_MODEL,  flag_overrides (RuntimeFlags::from_env)
+//   FM_MODE, DEGRADATION_MESSAGE_VERSION
+// Call it once, after load_toml, with core::process_env() (tests: core::fixed_env). An error
+// names the variable: "invalid_flag" for a flag's value, "invalid_config" for a short secret.
+// The AWS variables are not here: fm::resolve_aws_auth and friends take the lookup itself.
+core::Status resolve_environment(AppConfig& cfg, const core::EnvLookup& env);
 
 }  // namespace ma::server

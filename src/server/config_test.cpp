@@ -145,3 +145,123 @@ TEST(ConfigTest, EventsWithAbsurdTimesOrLeadsAreRefused) {
 
 }  // namespace
 }  // namespace ma::server
+
+namespace ma::server {
+namespace {
+
+TEST(ConfigTest, ValuesOfTheWrongTypeAreErrorsNamingTheKey) {
+  for (const auto& [body, key] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"[server]\nport = \"8080\"\n", "server.port"},
+           {"[server]\nport = 70000\n", "server.port"},
+           {"[observe]\nlog_stdout = 1\n", "observe.log_stdout"},
+           {"[pipeline]\ndeadline_ms = 2.5\n", "pipeline.deadline_ms"},
+           {"[admission]\nglobal_rate = \"fast\"\n", "admission.global_rate"},
+           {"[cache]\nmax_entries = -1\n", "cache.max_entries"},
+           {"[cache.ttl_s]\npricing = \"1m\"\n", "cache.ttl_s.pricing"},
+           {"[server]\nallowed_origins = [1]\n", "server.allowed_origins"},
+           {"server = 8080\n", "server"},
+       }) {
+    AppConfig cfg = default_config();
+    const auto st = load_toml(write_temp(body), cfg);
+    ASSERT_FALSE(st.ok()) << body;
+    EXPECT_EQ(st.error().code, "invalid_config");
+    EXPECT_EQ(st.error().message.rfind(key, 0), 0u) << st.error().message;
+  }
+}
+
+TEST(ConfigTest, WholeNumbersAndFloatsAreReadAsBefore) {
+  AppConfig cfg = default_config();
+  // Integers where floats are expected, and the documented ranges' ends.
+  ASSERT_TRUE(load_toml(write_temp("[admission]\nglobal_rate = 100\n[server]\nadmin_port = 0\n"
+                                   "session_issue_rate = 2\n[models.sonnet]\ncapacity_rps = 7\n"),
+                        cfg)
+                  .ok());
+  EXPECT_EQ(cfg.admission.global_rate, 100.0);
+  EXPECT_FALSE(cfg.server.admin_port.has_value());
+  EXPECT_EQ(cfg.server.session_issue_rate, 2.0);
+  EXPECT_EQ(cfg.sonnet.capacity_rps, 7.0);
+  ASSERT_TRUE(load_toml(write_temp("[server]\nadmin_port = 9090\n"), cfg).ok());
+  EXPECT_EQ(cfg.server.admin_port, 9090);
+  auto st = load_toml(write_temp("[server]\nadmin_port = 65536\n"), cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "server.admin_port must be 0-65535");
+  st = load_toml(write_temp("[server]\nws_max_queued_bytes = 1024\n"), cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "server.ws_max_queued_bytes must be >= 16384");
+}
+
+TEST(ConfigTest, TheEnvironmentOverridesTheFile) {
+  AppConfig cfg = default_config();
+  cfg.server.admin_token = "from-file";
+  cfg.otlp_endpoint = "http://file:4318/v1/traces";
+  ASSERT_TRUE(
+      resolve_environment(cfg, core::fixed_env({{"MANGAASSIST_ADMIN_TOKEN", "from-env"},
+                                                {"MANGAASSIST_AUTH_SECRET", "0123456789abcdef"},
+                                                {"OPENAI_BASE_URL", "http://llm:8000/v1"},
+                                                {"OPENAI_API_KEY", "sk-test"},
+                                                {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4318"},
+                                                {"RETRY_MAX_ATTEMPTS", "0"},
+                                                {"FM_MODE", "cache_only"}}))
+          .ok());
+  EXPECT_EQ(cfg.server.admin_token, "from-env");
+  EXPECT_EQ(cfg.server.auth_secret, "0123456789abcdef");
+  for (const fm::OpenAiConfig* o : {&cfg.openai_primary, &cfg.openai_secondary}) {
+    EXPECT_EQ(o->base_url, "http://llm:8000/v1");
+    EXPECT_EQ(o->api_key, "sk-test");
+  }
+  EXPECT_EQ(cfg.openai_primary.lane, "sonnet");
+  EXPECT_EQ(cfg.otlp_endpoint, "http://otel:4318/v1/traces");
+  EXPECT_EQ(cfg.flag_overrides,
+            (boost::json::object{{"RETRY_MAX_ATTEMPTS", "0"}, {"FM_MODE", "cache_only"}}));
+}
+
+TEST(ConfigTest, TheTracesEndpointWinsOverTheBaseEndpoint) {
+  AppConfig cfg = default_config();
+  ASSERT_TRUE(resolve_environment(
+                  cfg, core::fixed_env({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318"},
+                                        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:1/x"}}))
+                  .ok());
+  EXPECT_EQ(cfg.otlp_endpoint, "http://t:1/x");
+  // An empty traces variable counts as unset: the base one applies.
+  ASSERT_TRUE(
+      resolve_environment(cfg, core::fixed_env({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318"},
+                                                {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""}}))
+          .ok());
+  EXPECT_EQ(cfg.otlp_endpoint, "http://base:4318/v1/traces");
+}
+
+TEST(ConfigTest, AnEmptyOrAbsentEnvironmentKeepsTheFile) {
+  AppConfig cfg = default_config();
+  cfg.server.admin_token = "from-file";
+  cfg.server.auth_secret = "file-secret-0123456789";
+  cfg.otlp_endpoint = "http://file:4318/v1/traces";
+  cfg.openai_primary.base_url = "http://file/v1";
+  ASSERT_TRUE(resolve_environment(cfg, core::fixed_env({{"MANGAASSIST_ADMIN_TOKEN", ""},
+                                                        {"MANGAASSIST_AUTH_SECRET", ""},
+                                                        {"OPENAI_BASE_URL", ""},
+                                                        {"RETRY_MAX_ATTEMPTS", ""}}))
+                  .ok());
+  EXPECT_EQ(cfg.server.admin_token, "from-file");
+  EXPECT_EQ(cfg.server.auth_secret, "file-secret-0123456789");
+  EXPECT_EQ(cfg.otlp_endpoint, "http://file:4318/v1/traces");
+  EXPECT_EQ(cfg.openai_primary.base_url, "http://file/v1");
+  EXPECT_TRUE(cfg.flag_overrides.empty());
+}
+
+TEST(ConfigTest, BadEnvironmentValuesAreNamed) {
+  AppConfig cfg = default_config();
+  auto st = resolve_environment(cfg, core::fixed_env({{"RETRY_MAX_ATTEMPTS", "eleven"}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, "invalid_flag");
+  EXPECT_EQ(st.error().message, "RETRY_MAX_ATTEMPTS must be 0-10");
+  st = resolve_environment(cfg, core::fixed_env({{"PRIMARY_MODEL", "opus"}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "PRIMARY_MODEL must be sonnet or haiku");
+  st = resolve_environment(cfg, core::fixed_env({{"MANGAASSIST_AUTH_SECRET", "short"}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, "invalid_config");
+  EXPECT_NE(st.error().message.find("MANGAASSIST_AUTH_SECRET"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ma::server
