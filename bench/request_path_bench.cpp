@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "core/real_clock.hpp"
+#include "gateway/chat_flow.hpp"
 #include "server/app.hpp"
-#include "server/chat_flow.hpp"
 
 namespace {
 
@@ -71,11 +71,11 @@ server::App& the_app() {
 // One worker: messages one after the other on this thread's io_context until `stop`.
 asio::awaitable<void> answer_until(server::App& app, const std::string& message,
                                    const std::atomic<bool>& stop, std::uint64_t& answered) {
-  server::ChatFlow flow{app.clock(), app.admission(), app.pipeline(), app.observer()};
+  gateway::ChatFlow& flow = app.flow();
   while (!stop.load(std::memory_order_relaxed)) {
-    server::ChatInput in{
+    gateway::ChatInput in{
         message, {}, std::nullopt, "203.0.113.7", "1-00000000-000000000000000000000000"};
-    server::ChatOutcome out = co_await flow.answer(std::move(in));
+    gateway::ChatOutcome out = co_await flow.answer(std::move(in));
     const assist::ServiceStatus st = app.pipeline().status();  // every reply carries it
     if (!out.reply.text.empty() && !st.state.empty()) ++answered;
   }

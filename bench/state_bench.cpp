@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "core/real_clock.hpp"
-#include "state/redis_state.hpp"
+#include "state/redis/redis_state.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 
 #include "core/json_util.hpp"
 #include "observe/request_log.hpp"
-#include "state/redis_state.hpp"
+#include "state/redis/redis_state.hpp"
 
 namespace ma::server {
 
@@ -19,18 +19,19 @@ namespace {
 // Set while this thread applies a change that came from another server, so the catalog
 // listener does not publish it back.
 thread_local bool applying_remote = false;
+
+void create_parent_directory(const std::string& path) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!path.empty() && !parent.empty()) std::filesystem::create_directories(parent, ec);
+}
 }  // namespace
 
 core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& clock) {
   std::unique_ptr<App> app(new App(std::move(config), clock));
   AppConfig& c = app->config_;
-  if (c.seed == 0) c.seed = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
 
-  if (c.db_path != ":memory:") {
-    const auto parent = std::filesystem::path(c.db_path).parent_path();
-    std::error_code ec;
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  }
+  if (c.db_path != ":memory:") create_parent_directory(c.db_path);
   auto secret = resolve_auth_secret(c.server.auth_secret, c.server.auth_secret_file);
   if (!secret.ok()) return core::fail(std::move(secret).error());
   // The log's user hashes are keyed by the same secret (another domain), so that every
@@ -40,24 +41,6 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
 
   auto cat = catalog::Catalog::open({c.data_dir, c.db_path});
   if (!cat.ok()) return core::fail(std::move(cat).error());
-  app->catalog_ = std::move(cat).value();
-
-  app->cache_ = std::make_unique<cache::ResponseCache>(
-      cache::CacheLimits{.max_entries = c.cache_max_entries});
-  // A price or stock change invalidates every cached answer that mentions the product.
-  app->catalog_->on_change([cache = app->cache_.get()](const catalog::ProductChange& ch) {
-    cache->invalidate_product(ch.product_id);
-  });
-  // A change made here goes to the rest of the fleet (a no-op in memory).
-  app->catalog_->on_change([a = app.get()](const catalog::ProductChange& ch) {
-    if (!applying_remote && a->state_)
-      a->state_->publish_product(ch.product_id, ch.new_price, ch.new_stock);
-  });
-
-  if (auto st = app->flags_.load_env(); !st.ok()) return core::fail(std::move(st).error());
-  app->flags_.set_retry_max_attempts(std::getenv("RETRY_MAX_ATTEMPTS")
-                                         ? app->flags_.retry_max_attempts()
-                                         : c.pipeline.retry.max_attempts);
 
   if (c.redis_url.empty()) {
     app->state_ = std::make_unique<state::MemoryState>(c.retry_budget_per_minute);
@@ -71,81 +54,28 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     rc.retries_per_minute = c.retry_budget_per_minute;
     app->state_ = std::make_unique<state::RedisState>(std::move(rc), clock);
   }
-  // In fleet mode the in-process cache is the L1 of the fleet's shared cache.
-  app->cache_->set_shared_tier(app->state_->cache_tier());
   // The ecosystem's variables win over the file.
   for (fm::OpenAiConfig* o : {&c.openai_primary, &c.openai_secondary}) {
     if (const char* v = std::getenv("OPENAI_BASE_URL"); v != nullptr && *v != '\0') o->base_url = v;
     if (const char* v = std::getenv("OPENAI_API_KEY"); v != nullptr && *v != '\0') o->api_key = v;
   }
-  auto make_provider = [&](const std::string& kind,
-                           bool primary) -> core::Result<std::unique_ptr<fm::ModelProvider>> {
-    if (kind == "openai") {
-      auto p = fm::OpenAiCompatible::create(primary ? c.openai_primary : c.openai_secondary);
-      if (!p.ok()) return core::fail(std::move(p).error());
-      return std::unique_ptr<fm::ModelProvider>(std::move(p).value());
-    }
-    if (kind == "bedrock") {
-      auto p = fm::BedrockRuntime::create(primary ? c.bedrock_primary : c.bedrock_secondary, clock,
-                                          fm::process_env());
-      if (!p.ok()) return core::fail(std::move(p).error());
-      return std::unique_ptr<fm::ModelProvider>(std::move(p).value());
-    }
-    auto sim = std::make_unique<fm::SimulatedBedrock>(primary ? c.sonnet : c.haiku, clock,
-                                                      c.seed ^ (primary ? 0x50 : 0x48));
-    (primary ? app->sim_sonnet_ : app->sim_haiku_) = sim.get();
-    return std::unique_ptr<fm::ModelProvider>(std::move(sim));
-  };
-  auto primary = make_provider(c.primary_provider, true);
-  if (!primary.ok()) return core::fail(std::move(primary).error());
-  auto secondary = make_provider(c.secondary_provider, false);
-  if (!secondary.ok()) return core::fail(std::move(secondary).error());
-  app->sonnet_ = std::move(primary).value();
-  app->haiku_ = std::move(secondary).value();
-  c.pipeline.sonnet_quota_rps = c.sonnet_quota_rps;
-  c.pipeline.haiku_quota_rps = c.haiku_quota_rps;
-  assist::Pipeline::Deps deps{clock,
-                              *app->catalog_,
-                              *app->sonnet_,
-                              *app->haiku_,
-                              *app->cache_,
-                              app->flags_,
-                              &app->state_->retry_budget()};
-  if (app->cache_->has_shared()) {
-    // As many as the Redis client has connections: more would only wait for one.
-    app->blocking_ = std::make_unique<boost::asio::thread_pool>(4);
-    deps.blocking = app->blocking_->get_executor();
-  }
-  app->pipeline_ = std::make_unique<assist::Pipeline>(deps, c.pipeline, c.seed);
-  app->maintenance_ = std::make_unique<assist::CacheMaintenance>(clock, *app->catalog_,
-                                                                 *app->cache_, c.maintenance);
   if (!c.events_file.empty()) {
     auto events = load_events(c.events_file);
     if (!events.ok()) return core::fail(std::move(events).error());
     c.admission.events = std::move(events).value();
   }
-  // What the models can take now: their quotas, or the adaptive limiters' rates once those
-  // have seen throttles.
-  auto capacity = [p = app->pipeline_.get(), sq = c.sonnet_quota_rps, hq = c.haiku_quota_rps] {
-    return p->model_capacity(sq, hq);
-  };
-  app->admission_ = std::make_unique<admission::Admission>(clock, c.admission, capacity);
 
-  // Observability.
+  // Observability: where the observer writes.
+  gateway::GatewayDeps deps{.clock = clock, .catalog = std::move(cat).value()};
   if (!c.sampling_rules.empty()) {
     auto text = core::read_file(c.sampling_rules);
     if (!text.ok()) return core::fail(std::move(text).error());
     auto sampler = observe::Sampler::from_local_json(*text);
     if (!sampler.ok()) return core::fail(std::move(sampler).error());
-    app->sampler_ = std::move(sampler).value();
-  } else {
-    app->sampler_ = std::make_unique<observe::Sampler>();
+    deps.sampler = std::move(sampler).value();
   }
-  for (const std::string* path : {&c.log_file, &c.trace_file}) {
-    const auto parent = std::filesystem::path(*path).parent_path();
-    std::error_code ec;
-    if (!path->empty() && !parent.empty()) std::filesystem::create_directories(parent, ec);
-  }
+  create_parent_directory(c.log_file);
+  create_parent_directory(c.trace_file);
   if (!c.log_file.empty() || c.log_stdout) {
     app->log_ = std::make_unique<observe::LogSink>(c.log_file, c.log_stdout);
     if (!c.log_file.empty() && !app->log_->ok()) {
@@ -157,9 +87,62 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     if (!app->traces_->ok())
       return core::fail("io_error", "cannot open the trace file " + c.trace_file);
   }
-  app->observer_ =
-      std::make_unique<assist::RequestObserver>(clock, app->metrics_, app->alarms_, *app->sampler_,
-                                                app->log_.get(), app->traces_.get(), c.seed ^ 0x0b);
+  deps.log = app->log_.get();
+  deps.traces = app->traces_.get();
+
+  deps.fleet_budget = &app->state_->retry_budget();
+  // In fleet mode the in-process cache is the L1 of the fleet's shared cache.
+  deps.shared_cache = app->state_->cache_tier();
+  if (deps.shared_cache != nullptr) {
+    // As many as the Redis client has connections: more would only wait for one.
+    app->blocking_ = std::make_unique<boost::asio::thread_pool>(4);
+    deps.blocking = app->blocking_->get_executor();
+  }
+  deps.providers = [&c, &clock, a = app.get()](
+                       gateway::Lane lane,
+                       std::uint64_t seed) -> core::Result<std::unique_ptr<fm::ModelProvider>> {
+    const bool primary = lane == gateway::Lane::kPrimary;
+    const std::string& kind = primary ? c.primary_provider : c.secondary_provider;
+    if (kind == "openai") {
+      auto p = fm::OpenAiCompatible::create(primary ? c.openai_primary : c.openai_secondary);
+      if (!p.ok()) return core::fail(std::move(p).error());
+      return std::unique_ptr<fm::ModelProvider>(std::move(p).value());
+    }
+    if (kind == "bedrock") {
+      auto p = fm::BedrockRuntime::create(primary ? c.bedrock_primary : c.bedrock_secondary, clock,
+                                          fm::process_env());
+      if (!p.ok()) return core::fail(std::move(p).error());
+      return std::unique_ptr<fm::ModelProvider>(std::move(p).value());
+    }
+    auto sim = std::make_unique<fm::SimulatedBedrock>(primary ? c.sonnet : c.haiku, clock, seed);
+    (primary ? a->sim_sonnet_ : a->sim_haiku_) = sim.get();
+    return std::unique_ptr<fm::ModelProvider>(std::move(sim));
+  };
+
+  gateway::GatewayConfig gc;
+  gc.pipeline = c.pipeline;
+  gc.pipeline.sonnet_quota_rps = c.sonnet_quota_rps;
+  gc.pipeline.haiku_quota_rps = c.haiku_quota_rps;
+  gc.admission = c.admission;
+  gc.cache = cache::CacheLimits{.max_entries = c.cache_max_entries};
+  gc.maintenance = c.maintenance;
+  // What admission feeds the models: the account quotas.
+  gc.primary_feed_rps = c.sonnet_quota_rps;
+  gc.secondary_feed_rps = c.haiku_quota_rps;
+  gc.seed = c.seed;
+  auto gw = gateway::Gateway::build(std::move(gc), std::move(deps));
+  if (!gw.ok()) return core::fail(std::move(gw).error());
+  app->gateway_ = std::move(gw).value();
+  c.seed = app->gateway_->seed();
+  // The environment's flags win over the file's retry.max_attempts.
+  if (auto st = app->flags().load_env(); !st.ok()) return core::fail(std::move(st).error());
+
+  // A change made here goes to the rest of the fleet (a no-op in memory); after the
+  // gateway's own listener has dropped the cached answers.
+  app->catalog().on_change([a = app.get()](const catalog::ProductChange& ch) {
+    if (!applying_remote) a->state_->publish_product(ch.product_id, ch.new_price, ch.new_stock);
+  });
+
   std::string otlp = c.otlp_endpoint;
   if (const char* v = std::getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
       v != nullptr && *v != '\0') {
@@ -172,7 +155,7 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     auto ep = observe::OtlpEndpoint::parse(otlp);
     if (!ep.ok()) return core::fail(std::move(ep).error());
     app->otlp_ = std::make_unique<observe::OtlpExporter>(clock, *ep, "mangaassist");
-    app->observer_->set_exporter(app->otlp_.get());
+    app->observer().set_exporter(app->otlp_.get());
   }
   app->register_collectors();
   app->start_fleet();
@@ -180,7 +163,7 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
 }
 
 std::size_t App::flush_cache(const std::string& category) {
-  const std::size_t n = cache_->flush(category);
+  const std::size_t n = cache().flush(category);
   state_->publish_cache_flush(category);
   return n;
 }
@@ -189,17 +172,17 @@ void App::start_fleet() {
   state::FleetHandlers h;
   h.on_product = [this](const std::string& product, int price, int stock) {
     applying_remote = true;
-    (void)catalog_->update_product(product, price, stock);  // listeners invalidate the cache
+    (void)catalog().update_product(product, price, stock);  // listeners invalidate the cache
     applying_remote = false;
   };
   h.on_flags = [this](const std::string& body) {
-    if (auto v = core::parse_json(body); v.ok()) (void)flags_.patch(*v);
+    if (auto v = core::parse_json(body); v.ok()) (void)flags().patch(*v);
   };
   h.on_cache_flush = [this](const std::string& category) {
-    (void)cache_->flush(category, /*local_only=*/true);  // the shared tier is flushed already
+    (void)cache().flush(category, /*local_only=*/true);  // the shared tier is flushed already
   };
   h.on_breaker = [this](const std::string& server, const std::string& model, bool open) {
-    alarms_.set_condition(
+    alarms().set_condition(
         "fleet_breaker_open", server + "/" + model, open,
         "the " + model + " breaker is " + (open ? "open" : "closed") + " on " + server);
   };
@@ -208,10 +191,10 @@ void App::start_fleet() {
     if (live != fleet_live_) {
       fleet_live_ = live;
       const auto& a = config_.admission;
-      admission_->set_global(a.global_rate / live, a.global_burst / live, a.dynamic);
+      admission().set_global(a.global_rate / live, a.global_burst / live, a.dynamic);
     }
     // Tell the others when one of our breakers opens or closes.
-    for (const auto& m : pipeline_->status().models) {
+    for (const auto& m : pipeline().status().models) {
       const bool open = m.breaker == resilience::BreakerState::kOpen;
       auto [it, inserted] = fleet_breakers_.try_emplace(m.name, false);
       if (it->second != open) {
@@ -219,64 +202,65 @@ void App::start_fleet() {
         state_->publish_breaker(m.name, open);
       }
     }
-    alarms_.set_condition("redis_down", "", !state_->healthy(),
-                          state_->healthy() ? "Redis answers"
-                                            : "Redis is unreachable: servers run on local "
-                                              "fallbacks (cache, limits, budget)");
+    alarms().set_condition("redis_down", "", !state_->healthy(),
+                           state_->healthy() ? "Redis answers"
+                                             : "Redis is unreachable: servers run on local "
+                                               "fallbacks (cache, limits, budget)");
   };
   state_->start(std::move(h));
 }
 
 void App::register_collectors() {
   auto& breaker =
-      metrics_.gauge("mangaassist_breaker_state",
-                     "Circuit breaker state (0 closed, 1 open, 2 half-open).", {"model"});
-  auto& rate = metrics_.gauge(
+      metrics().gauge("mangaassist_breaker_state",
+                      "Circuit breaker state (0 closed, 1 open, 2 half-open).", {"model"});
+  auto& rate = metrics().gauge(
       "mangaassist_adaptive_rate",
       "Adaptive client limiter rate after throttles (requests/s; 0 while not engaged).", {"model"});
   auto& quota =
-      metrics_.gauge("mangaassist_retry_quota_available", "Retry quota tokens left.", {"model"});
-  auto& refusals = metrics_.counter("mangaassist_retry_refusals_total",
-                                    "Retries refused, by reason.", {"reason"});
-  auto& hits = metrics_.counter("mangaassist_cache_hits_total", "Cache tier hits, by category.",
-                                {"category"});
-  auto& misses = metrics_.counter("mangaassist_cache_misses_total",
-                                  "Cache tier misses, by category.", {"category"});
-  auto& stale = metrics_.counter("mangaassist_cache_stale_serves_total",
-                                 "Cached answers served as a fallback, by category.", {"category"});
-  auto& entries = metrics_.gauge("mangaassist_cache_entries", "Entries in the response cache.");
-  auto& mismatches = metrics_.counter("mangaassist_price_guard_mismatches_total",
-                                      "Answers that stated a price other than the catalog's.");
-  auto& dedupe = metrics_.counter(
+      metrics().gauge("mangaassist_retry_quota_available", "Retry quota tokens left.", {"model"});
+  auto& refusals = metrics().counter("mangaassist_retry_refusals_total",
+                                     "Retries refused, by reason.", {"reason"});
+  auto& hits = metrics().counter("mangaassist_cache_hits_total", "Cache tier hits, by category.",
+                                 {"category"});
+  auto& misses = metrics().counter("mangaassist_cache_misses_total",
+                                   "Cache tier misses, by category.", {"category"});
+  auto& stale =
+      metrics().counter("mangaassist_cache_stale_serves_total",
+                        "Cached answers served as a fallback, by category.", {"category"});
+  auto& entries = metrics().gauge("mangaassist_cache_entries", "Entries in the response cache.");
+  auto& mismatches = metrics().counter("mangaassist_price_guard_mismatches_total",
+                                       "Answers that stated a price other than the catalog's.");
+  auto& dedupe = metrics().counter(
       "mangaassist_dedupe_total",
       "Degraded replies replayed to the same asker, or not remembered (the bound was reached).",
       {"what"});
-  auto& throttles = metrics_.counter("mangaassist_ratelimit_throttles_total",
-                                     "Messages over their own limit (429), by scope.", {"scope"});
-  auto& queued = metrics_.counter("mangaassist_queue_enqueued_total",
-                                  "Messages that waited in the admission queue.");
-  auto& timeouts =
-      metrics_.counter("mangaassist_queue_timeouts_total", "Messages given the high-demand reply.");
+  auto& throttles = metrics().counter("mangaassist_ratelimit_throttles_total",
+                                      "Messages over their own limit (429), by scope.", {"scope"});
+  auto& queued = metrics().counter("mangaassist_queue_enqueued_total",
+                                   "Messages that waited in the admission queue.");
+  auto& timeouts = metrics().counter("mangaassist_queue_timeouts_total",
+                                     "Messages given the high-demand reply.");
   auto& depth =
-      metrics_.gauge("mangaassist_queue_depth", "Messages waiting in the admission queue.");
+      metrics().gauge("mangaassist_queue_depth", "Messages waiting in the admission queue.");
   auto& global =
-      metrics_.gauge("mangaassist_ratelimit_global_rate", "Global limit in force (messages/s).");
-  auto& util = metrics_.gauge("mangaassist_ratelimit_utilization",
-                              "Traffic over the global limit in force.");
+      metrics().gauge("mangaassist_ratelimit_global_rate", "Global limit in force (messages/s).");
+  auto& util = metrics().gauge("mangaassist_ratelimit_utilization",
+                               "Traffic over the global limit in force.");
   auto& alarm =
-      metrics_.gauge("mangaassist_alarm_firing", "1 while an alarm fires.", {"alarm", "subject"});
-  auto& shared_up = metrics_.gauge(
+      metrics().gauge("mangaassist_alarm_firing", "1 while an alarm fires.", {"alarm", "subject"});
+  auto& shared_up = metrics().gauge(
       "mangaassist_shared_state_up",
       "1 while the shared state answers (always 1 in memory; Redis in fleet mode).", {"kind"});
-  auto& servers = metrics_.gauge("mangaassist_fleet_servers", "Live servers in the fleet.");
-  auto& fallbacks = metrics_.counter(
+  auto& servers = metrics().gauge("mangaassist_fleet_servers", "Live servers in the fleet.");
+  auto& fallbacks = metrics().counter(
       "mangaassist_shared_state_fallbacks_total",
       "Work done locally because Redis did not answer or could not keep up (publish, budget, "
       "cache_write).",
       {"what"});
-  metrics_.add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
-                          &entries, &mismatches, &dedupe, &throttles, &queued, &timeouts, &depth,
-                          &global, &util, &alarm, &shared_up, &servers, &fallbacks] {
+  metrics().add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
+                           &entries, &mismatches, &dedupe, &throttles, &queued, &timeouts, &depth,
+                           &global, &util, &alarm, &shared_up, &servers, &fallbacks] {
     shared_up.with({std::string(state_->kind())}).set(state_->healthy() ? 1 : 0);
     const auto fb = state_->fallbacks();
     fallbacks.with({"publish"}).set_total(fb.publish_failures);
@@ -284,13 +268,13 @@ void App::register_collectors() {
     if (auto* tier = state_->cache_tier())
       fallbacks.with({"cache_write"}).set_total(tier->dropped_writes());
     servers.get().set(state_->live_servers());
-    for (const auto& m : pipeline_->status().models) {
+    for (const auto& m : pipeline().status().models) {
       breaker.with({m.name}).set(static_cast<double>(m.breaker));
       rate.with({m.name}).set(m.limiter_enabled ? m.limiter_rate : 0);
       quota.with({m.name}).set(m.retry_quota);
     }
     refresh_alarm_inputs();
-    const auto& ps = pipeline_->stats();
+    const auto& ps = pipeline().stats();
     refusals.with({"quota"}).set_total(ps.quota_refusals.load());
     refusals.with({"budget"}).set_total(ps.budget_refusals.load());
     for (int i = 0; i < assist::kIntentCount; ++i) {
@@ -299,20 +283,20 @@ void App::register_collectors() {
       misses.with({cat}).set_total(ps.cache_misses[i].load());
       stale.with({cat}).set_total(ps.stale_serves[i].load());
     }
-    entries.get().set(static_cast<double>(cache_->size()));
+    entries.get().set(static_cast<double>(cache().size()));
     mismatches.get().set_total(ps.price_mismatches.load());
     dedupe.with({"replayed"}).set_total(ps.deduplicated.load());
     dedupe.with({"not_kept"}).set_total(ps.dedupe_not_kept.load());
-    const auto& as = admission_->stats();
+    const auto& as = admission().stats();
     throttles.with({"user"}).set_total(as.limited_user.load());
     throttles.with({"source"}).set_total(as.limited_source.load());
     queued.get().set_total(as.queued.load());
     timeouts.get().set_total(as.queue_timeouts.load());
-    depth.get().set(static_cast<double>(admission_->queue_depth()));
-    const double g = admission_->global_rate();
+    depth.get().set(static_cast<double>(admission().queue_depth()));
+    const double g = admission().global_rate();
     global.get().set(g);
-    util.get().set(g > 0 ? admission_->traffic().rate / g : 0);
-    for (const auto& a : alarms_.evaluate(clock_.now()))
+    util.get().set(g > 0 ? admission().traffic().rate / g : 0);
+    for (const auto& a : alarms().evaluate(clock_.now()))
       alarm.with({a.name, a.subject}).set(a.firing ? 1 : 0);
   });
 }
@@ -328,8 +312,8 @@ boost::asio::awaitable<void> App::run_flusher() {
 }
 
 void App::refresh_alarm_inputs() {
-  for (const auto& m : pipeline_->status().models) {
-    alarms_.set_breaker_open(m.name, m.breaker == resilience::BreakerState::kOpen);
+  for (const auto& m : pipeline().status().models) {
+    alarms().set_breaker_open(m.name, m.breaker == resilience::BreakerState::kOpen);
   }
 }
 

@@ -1,25 +1,20 @@
 #pragma once
-// The wiring of one MangaAssist process: catalog, model providers, cache, flags, retry
-// budget and the pipeline, built from an AppConfig. Shared by `mangaassist serve` and the
-// integration tests so both run the same assembly.
+// One MangaAssist server process: the transport-free gateway (gateway/gateway.hpp, the same
+// assembly the simulator runs) built from an AppConfig, plus what only a server has -- the
+// identity keys, the shared state (memory, or Redis in fleet mode) and the fleet's handlers,
+// the request log and trace files, the OTLP exporter and the /metrics collectors. Shared by
+// `mangaassist serve` and the integration tests so both run the same assembly.
 
 #include <boost/asio/thread_pool.hpp>
 #include <map>
 #include <memory>
 #include <vector>
 
-#include "admission/admission.hpp"
-#include "assist/cache_maintenance.hpp"
-#include "assist/flags.hpp"
-#include "assist/observer.hpp"
-#include "assist/pipeline.hpp"
-#include "cache/response_cache.hpp"
-#include "catalog/catalog.hpp"
-#include "core/clock.hpp"
 #include "fm/simulated_bedrock.hpp"
-#include "observe/alarms.hpp"
-#include "observe/metrics.hpp"
-#include "resilience/retry_policy.hpp"
+#include "gateway/gateway.hpp"
+#include "observe/otlp_exporter.hpp"
+#include "observe/request_log.hpp"
+#include "observe/trace.hpp"
 #include "server/config.hpp"
 #include "server/identity.hpp"
 #include "state/shared_state.hpp"
@@ -36,21 +31,23 @@ class App final {
 
   const AppConfig& config() const { return config_; }
   core::Clock& clock() { return clock_; }
-  catalog::Catalog& catalog() { return *catalog_; }
+  gateway::Gateway& gateway() { return *gateway_; }
+  catalog::Catalog& catalog() { return gateway_->catalog(); }
   // Signs and verifies user tokens and anonymous sessions (server.auth_secret).
   const Identity& identity() const { return *identity_; }
-  cache::ResponseCache& cache() { return *cache_; }
+  cache::ResponseCache& cache() { return gateway_->cache(); }
   // Flushes one category (empty: everything) here, in the shared tier, and on every other
   // server of the fleet. Returns the entries this server dropped.
   std::size_t flush_cache(const std::string& category);
-  assist::RuntimeFlags& flags() { return flags_; }
-  assist::Pipeline& pipeline() { return *pipeline_; }
-  assist::CacheMaintenance& maintenance() { return *maintenance_; }
-  admission::Admission& admission() { return *admission_; }
-  observe::MetricsRegistry& metrics() { return metrics_; }
-  observe::AlarmEngine& alarms() { return alarms_; }
+  assist::RuntimeFlags& flags() { return gateway_->flags(); }
+  assist::Pipeline& pipeline() { return gateway_->pipeline(); }
+  gateway::ChatFlow& flow() { return gateway_->flow(); }
+  assist::CacheMaintenance& maintenance() { return gateway_->maintenance(); }
+  admission::Admission& admission() { return gateway_->admission(); }
+  observe::MetricsRegistry& metrics() { return gateway_->metrics(); }
+  observe::AlarmEngine& alarms() { return gateway_->alarms(); }
   state::SharedState& shared_state() { return *state_; }
-  assist::RequestObserver& observer() { return *observer_; }
+  assist::RequestObserver& observer() { return gateway_->observer(); }
   // The OTLP exporter, when an endpoint is configured (the server runs it).
   observe::OtlpExporter* otlp() { return otlp_.get(); }
   // Flushes the request log and traces every second, so that a quiet server's lines are
@@ -72,27 +69,19 @@ class App final {
   AppConfig config_;
   core::Clock& clock_;
   std::unique_ptr<Identity> identity_;
-  std::unique_ptr<catalog::Catalog> catalog_;
-  std::unique_ptr<cache::ResponseCache> cache_;
-  assist::RuntimeFlags flags_;
-  std::unique_ptr<state::SharedState> state_;   // memory, or Redis in fleet mode
-  std::unique_ptr<fm::ModelProvider> sonnet_;   // the primary lane ("sonnet")
-  std::unique_ptr<fm::ModelProvider> haiku_;    // the secondary lane ("haiku")
-  fm::SimulatedBedrock* sim_sonnet_ = nullptr;  // set when the lanes are simulated
-  fm::SimulatedBedrock* sim_haiku_ = nullptr;
+  // Declared before the gateway, so that what the gateway's pipelines, cache and observer
+  // use outlives them: the shared state (fleet budget, shared cache tier), the pool their
+  // blocking reads run on, the sinks the observer writes to.
+  std::unique_ptr<state::SharedState> state_;  // memory, or Redis in fleet mode
   // Fleet mode: where the pipeline's blocking Redis reads run (the shared cache tier), off
-  // the io threads. Joined before the pipeline, cache and state it calls into go.
+  // the io threads. Joined (in ~App) before the gateway whose pipeline calls into it goes.
   std::unique_ptr<boost::asio::thread_pool> blocking_;
-  std::unique_ptr<assist::Pipeline> pipeline_;
-  std::unique_ptr<assist::CacheMaintenance> maintenance_;
-  std::unique_ptr<admission::Admission> admission_;
-  observe::MetricsRegistry metrics_;
-  observe::AlarmEngine alarms_;
-  std::unique_ptr<observe::Sampler> sampler_;
   std::unique_ptr<observe::LogSink> log_;
   std::unique_ptr<observe::TraceSink> traces_;
   std::unique_ptr<observe::OtlpExporter> otlp_;
-  std::unique_ptr<assist::RequestObserver> observer_;
+  std::unique_ptr<gateway::Gateway> gateway_;
+  fm::SimulatedBedrock* sim_sonnet_ = nullptr;  // set when the lanes are simulated
+  fm::SimulatedBedrock* sim_haiku_ = nullptr;
 };
 
 }  // namespace ma::server

@@ -4,46 +4,20 @@
 #include <charconv>
 #include <optional>
 
+#include "gateway/source_key.hpp"
+
 namespace ma::server {
 
 namespace ip = boost::asio::ip;
 
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// An IPv4-mapped IPv6 address is the IPv4 address (a dual-stack listener reports them so).
-ip::address canonical(const ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return ip::make_address_v4(ip::v4_mapped, a.to_v6());
-  return a;
-}
-
-// "1.2.3.4", "1.2.3.4:80", "2001:db8::1", "[2001:db8::1]" or "[2001:db8::1]:443".
-std::optional<ip::address> parse_address(std::string_view s) {
-  s = trim(s);
-  if (s.starts_with('[')) {
-    const auto close = s.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    s = s.substr(1, close - 1);
-  } else if (s.find(':') == s.rfind(':') && s.find(':') != std::string_view::npos) {
-    s = s.substr(0, s.find(':'));  // one colon: IPv4 with a port
-  }
-  boost::system::error_code ec;
-  const ip::address a = ip::make_address(std::string(s), ec);
-  if (ec) return std::nullopt;
-  return canonical(a);
-}
-
-}  // namespace
+using gateway::canonical;
+using gateway::parse_address;
+using gateway::trim_blanks;
 
 core::Result<TrustedProxies> TrustedProxies::parse(const std::vector<std::string>& entries) {
   TrustedProxies t;
   for (const std::string& raw : entries) {
-    const std::string_view e = trim(raw);
+    const std::string_view e = trim_blanks(raw);
     boost::system::error_code ec;
     const auto slash = e.find('/');
     const ip::address a = ip::make_address(std::string(e.substr(0, slash)), ec);
@@ -106,7 +80,7 @@ std::string TrustedProxies::client_of(std::string_view peer,
       const std::string_view entry =
           comma == std::string_view::npos ? rest : rest.substr(comma + 1);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
-      if (trim(entry).empty()) continue;
+      if (trim_blanks(entry).empty()) continue;
       const auto a = parse_address(entry);
       // Not an address where a trusted hop should have written one: the last address vouched
       // for stands (an obfuscated or garbled entry cannot choose the client).
@@ -116,16 +90,6 @@ std::string TrustedProxies::client_of(std::string_view peer,
     }
   }
   return hop->to_string();  // every hop a trusted proxy: the farthest one
-}
-
-std::string source_key(std::string_view address) {
-  if (address.find(':') == std::string_view::npos) return std::string(address);  // IPv4
-  const auto a = parse_address(address);
-  if (!a) return std::string(address);
-  if (a->is_v4()) return a->to_string();  // a mapped IPv4 address
-  auto bytes = a->to_v6().to_bytes();
-  std::fill(bytes.begin() + 8, bytes.end(), 0);
-  return ip::address_v6(bytes).to_string() + "/64";
 }
 
 }  // namespace ma::server

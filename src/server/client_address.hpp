@@ -39,9 +39,4 @@ class TrustedProxies final {
   std::vector<boost::asio::ip::network_v6> v6_;
 };
 
-// The key a client address is rate-limited and counted under: an IPv4 address as it is, an
-// IPv6 address by its /64 ("2001:db8:1:2::/64"), one subscriber's allocation, inside which a
-// client can rotate addresses at will. Text that is not an address is its own key.
-std::string source_key(std::string_view address);
-
 }  // namespace ma::server

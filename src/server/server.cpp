@@ -25,8 +25,9 @@
 #include "core/random.hpp"
 #include "core/text.hpp"
 #include "core/thread_slot.hpp"
+#include "gateway/chat_flow.hpp"
+#include "gateway/source_key.hpp"
 #include "resilience/token_bucket.hpp"
-#include "server/chat_flow.hpp"
 #include "server/chat_request.hpp"
 #include "server/client_address.hpp"
 
@@ -40,6 +41,9 @@ namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
+using gateway::ChatInput;
+using gateway::ChatOutcome;
+using gateway::source_key;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -495,8 +499,7 @@ core::Result<std::uint16_t> Server::listen() {
     asio::co_spawn(impl_->ioc, impl_->accept_loop(b, true), asio::detached);
   }
   asio::co_spawn(impl_->ioc, impl_->accept_loop(a, false), asio::detached);
-  asio::co_spawn(impl_->ioc, impl_->app.maintenance().run_sale_watcher(), asio::detached);
-  asio::co_spawn(impl_->ioc, impl_->app.maintenance().run_validation(), asio::detached);
+  impl_->app.gateway().start(impl_->ioc.get_executor());
   asio::co_spawn(impl_->ioc, impl_->app.run_flusher(), asio::detached);
   if (auto* otlp = impl_->app.otlp()) asio::co_spawn(impl_->ioc, otlp->run(), asio::detached);
   return port_;
@@ -887,10 +890,9 @@ asio::awaitable<Server::Impl::Answer> Server::Impl::answer(ParsedChat p,
                                                            std::string session, std::string remote,
                                                            admission::QueuedSink on_queued,
                                                            assist::TierChunkSink on_chunk) {
-  ChatFlow flow{app.clock(), app.admission(), app.pipeline(), app.observer()};
   ChatInput in{std::move(p.message), std::move(session), std::move(user), std::move(remote),
                new_trace_id(app.clock().wall_now())};
-  co_return co_await flow.answer(std::move(in), std::move(on_queued), std::move(on_chunk));
+  co_return co_await app.flow().answer(std::move(in), std::move(on_queued), std::move(on_chunk));
 }
 
 namespace {

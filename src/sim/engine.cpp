@@ -16,11 +16,11 @@
 #include "core/sim_clock.hpp"
 #include "core/text.hpp"
 #include "fm/simulated_bedrock.hpp"
+#include "gateway/gateway.hpp"
 #include "observe/alarms.hpp"
 #include "observe/metrics.hpp"
 #include "observe/sampling.hpp"
 #include "resilience/retry_budget.hpp"
-#include "server/chat_flow.hpp"
 #include "sim/user_model.hpp"
 #include "state/shared_state.hpp"
 
@@ -139,7 +139,8 @@ class Engine {
         clock_(io_),
         t0_(clock_.now()),
         rng_(seed),
-        catalog_(std::move(cat)) {}
+        own_catalog_(std::move(cat)),
+        catalog_(own_catalog_.get()) {}
 
   core::Result<RunResult> run();
 
@@ -162,11 +163,11 @@ class Engine {
   void arm_next_arrival();
   void abuse(const Abuse& a, double from_s);
   void send(Msg m, TimePoint at);
-  server::ChatInput input_for(const Msg& m);
+  gateway::ChatInput input_for(const Msg& m);
   // Starts a message through a task's ChatFlow; account() runs when it completes.
   void handle(const Msg& m);
   // What a reply means for the run: counts, the price auditor, the user's next move.
-  void account(const Msg& m, TimePoint arrived, const server::ChatOutcome& out);
+  void account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome& out);
   void after_reply(const Msg& m, bool failed, bool too_fast, const assist::Reply* reply,
                    int retry_after_s);
   // The auditor's question: does `text` state a price for `pid` the catalog no longer has?
@@ -184,7 +185,9 @@ class Engine {
   core::SimClock clock_;
   TimePoint t0_;
   core::Random rng_;
-  std::unique_ptr<catalog::Catalog> catalog_;
+  // The catalog: the engine's until the gateway takes it (build_gateway).
+  std::unique_ptr<catalog::Catalog> own_catalog_;
+  catalog::Catalog* catalog_;
   std::vector<Bin> bins_;
   std::uint64_t events_ = 0;
   std::uint64_t in_flight_ = 0;
@@ -200,21 +203,11 @@ class Engine {
   std::size_t next_arrival_ = 0;
   std::vector<std::pair<std::string, int>> hot_products_;  // id, list price
 
-  // The fleet.
-  std::unique_ptr<fm::SimulatedBedrock> sonnet_, haiku_;
-  std::unique_ptr<cache::ResponseCache> cache_;
+  // The fleet: the same gateway the server runs, with `tasks` pipelines.
   std::unique_ptr<state::SharedState> shared_;  // null: no fleet budget (the seed's gateway)
-  assist::RuntimeFlags flags_;
-  std::unique_ptr<admission::Admission> admission_;
-  observe::MetricsRegistry metrics_;
-  std::unique_ptr<observe::AlarmEngine> alarms_;
-  std::unique_ptr<observe::Sampler> sampler_;
-  std::unique_ptr<assist::RequestObserver> observer_;
-  // One memo for the fleet: understanding a text is a pure function of it and the catalog,
-  // so sharing it changes no outcome, only the simulator's own CPU.
-  assist::UnderstandingMemo understanding_;
-  std::vector<std::unique_ptr<assist::Pipeline>> pipelines_;
-  std::vector<server::ChatFlow> flows_;
+  std::unique_ptr<gateway::Gateway> gateway_;
+  fm::SimulatedBedrock* sonnet_ = nullptr;  // the gateway's lanes
+  fm::SimulatedBedrock* haiku_ = nullptr;
   bool static_limit_ = false;
 };
 
@@ -329,70 +322,52 @@ void Engine::build_gateway() {
   pc.price_guard = v_.price_guard.value_or(true);
   pc.cache_price_disclaimer = v_.disclaimers.value_or(true);
   pc.client_limiter = v_.client_limiter.value_or(true);
-  flags_.set_retry_max_attempts(pc.retry.max_attempts);
-  if (ja_v1) {
-    (void)flags_.patch(boost::json::object{{"DEGRADATION_MESSAGE_VERSION", "v1"}});
-  }
 
-  sonnet_ = std::make_unique<fm::SimulatedBedrock>(
-      fm::SimModelSpec{"sonnet", core::from_seconds(s_.sonnet.latency_median_ms / 1000),
-                       core::from_seconds(s_.sonnet.latency_p99_ms / 1000), s_.sonnet.capacity_rps,
-                       1},
-      clock_, seed_ ^ 0x50);
-  haiku_ = std::make_unique<fm::SimulatedBedrock>(
-      fm::SimModelSpec{"haiku", core::from_seconds(s_.haiku.latency_median_ms / 1000),
-                       core::from_seconds(s_.haiku.latency_p99_ms / 1000), s_.haiku.capacity_rps,
-                       1},
-      clock_, seed_ ^ 0x48);
-
-  cache_ = std::make_unique<cache::ResponseCache>();
-  if (v_.invalidation.value_or(true)) {
-    catalog_->on_change([c = cache_.get()](const catalog::ProductChange& ch) {
-      c->invalidate_product(ch.product_id);
-    });
-  }
-  const int budget = v_.retry_budget_per_minute.value_or(100);
   // The fleet retry budget through the shared-state interface, in its memory implementation.
+  const int budget = v_.retry_budget_per_minute.value_or(100);
   if (budget > 0) shared_ = std::make_unique<state::MemoryState>(budget);
 
-  admission::AdmissionConfig ac;
+  gateway::GatewayConfig gc;
+  gc.pipeline = pc;
   if (v_.static_global_rate) {
     static_limit_ = true;
-    ac.dynamic = false;
-    ac.global_rate = *v_.static_global_rate;
-    ac.global_burst = *v_.static_global_rate;
-    ac.max_wait = Duration::zero();  // refused at once: no queue
+    gc.admission.dynamic = false;
+    gc.admission.global_rate = *v_.static_global_rate;
+    gc.admission.global_burst = *v_.static_global_rate;
+    gc.admission.max_wait = Duration::zero();  // refused at once: no queue
   }
-  // What the models can take now, as the server computes it: each task's share of the
-  // quotas, or its adaptive limiters' rates once those have seen throttles.
-  admission_ = std::make_unique<admission::Admission>(clock_, ac, [this] {
-    const double share = 1.0 / static_cast<double>(std::max<std::size_t>(1, pipelines_.size()));
-    double total = 0;
-    for (const auto& p : pipelines_) {
-      total += p->model_capacity(share * s_.sonnet.capacity_rps, share * s_.haiku.capacity_rps);
-    }
-    return total;
-  });
+  gc.invalidate_on_change = v_.invalidation.value_or(true);
+  gc.tasks = s_.tasks;
+  // Admission feeds the models what the region can take (each task its share).
+  gc.primary_feed_rps = s_.sonnet.capacity_rps;
+  gc.secondary_feed_rps = s_.haiku.capacity_rps;
+  gc.seed = seed_;
+  gc.keep_error_traces = v_.sampling.value_or("rules") != "uniform5";
 
-  alarms_ = std::make_unique<observe::AlarmEngine>();
+  gateway::GatewayDeps deps{.clock = clock_, .catalog = std::move(own_catalog_)};
+  deps.fleet_budget = shared_ ? &shared_->retry_budget() : nullptr;
   if (v_.sampling.value_or("rules") == "uniform5") {
-    auto s = observe::Sampler::from_local_json(
-        R"({"version":2,"rules":[],"default":{"fixed_target":0,"rate":0.05}})");
-    sampler_ = std::move(s).value();
-  } else {
-    sampler_ = std::make_unique<observe::Sampler>();
+    deps.sampler =
+        std::move(observe::Sampler::from_local_json(
+                      R"({"version":2,"rules":[],"default":{"fixed_target":0,"rate":0.05}})"))
+            .value();
   }
-  observer_ = std::make_unique<assist::RequestObserver>(clock_, metrics_, *alarms_, *sampler_,
-                                                        nullptr, nullptr, seed_ ^ 0x0b);
-  observer_->set_keep_errors(v_.sampling.value_or("rules") != "uniform5");
-
-  for (int i = 0; i < s_.tasks; ++i) {
-    pipelines_.push_back(std::make_unique<assist::Pipeline>(
-        assist::Pipeline::Deps{clock_, *catalog_, *sonnet_, *haiku_, *cache_, flags_,
-                               shared_ ? &shared_->retry_budget() : nullptr, &understanding_},
-        pc, seed_ ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(i + 1))));
+  deps.providers = [this](gateway::Lane lane,
+                          std::uint64_t seed) -> core::Result<std::unique_ptr<fm::ModelProvider>> {
+    const ModelModel& m = lane == gateway::Lane::kPrimary ? s_.sonnet : s_.haiku;
+    auto model = std::make_unique<fm::SimulatedBedrock>(
+        fm::SimModelSpec{lane == gateway::Lane::kPrimary ? "sonnet" : "haiku",
+                         core::from_seconds(m.latency_median_ms / 1000),
+                         core::from_seconds(m.latency_p99_ms / 1000), m.capacity_rps, 1},
+        clock_, seed);
+    (lane == gateway::Lane::kPrimary ? sonnet_ : haiku_) = model.get();
+    return std::unique_ptr<fm::ModelProvider>(std::move(model));
+  };
+  gateway_ = std::move(gateway::Gateway::build(std::move(gc), std::move(deps))).value();
+  if (ja_v1) {
+    (void)gateway_->flags().patch(boost::json::object{{"DEGRADATION_MESSAGE_VERSION", "v1"}});
   }
-  for (auto& p : pipelines_) flows_.push_back({clock_, *admission_, *p, *observer_});
+  gateway_->start(io_.get_executor());
 }
 
 void Engine::schedule_model_faults(fm::SimulatedBedrock& m, const ModelModel& spec) {
@@ -529,11 +504,11 @@ void Engine::abuse(const Abuse& a, double from_s) {
   }
 }
 
-server::ChatInput Engine::input_for(const Msg& m) {
+gateway::ChatInput Engine::input_for(const Msg& m) {
   // Called for every message: appended from digits, no temporary strings.
   const bool registered =
       !m.abusive && static_cast<double>(m.user % 1000) < s_.traffic.registered_share * 1000;
-  server::ChatInput in;
+  gateway::ChatInput in;
   const std::string& text = questions_[m.question].text;
   in.message = m.nonce != 0 ? core::str_cat(text, core::Dec(m.nonce)) : text;
   if (registered) {
@@ -561,12 +536,12 @@ void Engine::handle(const Msg& m) {
   struct Flight {
     Msg m;
     TimePoint arrived;
-    server::ChatInput in;
-    server::ChatOutcome out;
+    gateway::ChatInput in;
+    gateway::ChatOutcome out;
   };
   auto f = std::make_unique<Flight>(Flight{m, clock_.now(), input_for(m), {}});
   Flight& flight = *f;
-  server::ChatFlow& flow = flows_[next_task_++ % flows_.size()];
+  gateway::ChatFlow& flow = gateway_->flow(next_task_++ % gateway_->tasks());
   asio::co_spawn(io_, flow.answer_into(flight.in, flight.out, nullptr, nullptr),
                  [this, f = std::move(f)](const std::exception_ptr& e) {
                    // A message must not vanish: an exception ends the run, loudly.
@@ -576,7 +551,7 @@ void Engine::handle(const Msg& m) {
                  });
 }
 
-void Engine::account(const Msg& m, TimePoint arrived, const server::ChatOutcome& out) {
+void Engine::account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome& out) {
   ++events_;
   --in_flight_;
   // Every model call the message made, counted in the bin where the call started (the

@@ -1,7 +1,7 @@
 #pragma once
 // The incident simulator's engine: a whole fleet on virtual time. `tasks` full pipelines
 // (the same assist::Pipeline, admission::Admission, cache, resilience and observer objects
-// as the server, through the same server::ChatFlow), sharing what a fleet shares -- one
+// as the server, through the same gateway::ChatFlow), sharing what a fleet shares -- one
 // catalog, one response cache, one fleet retry budget, one global admission limit, one set
 // of runtime flags -- against simulated regional model capacity and simulated users. One
 // thread, one io_context, one SimClock: the same seed gives the same run, byte for byte.

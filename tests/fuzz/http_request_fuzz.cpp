@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "chat_properties.hpp"
+#include "gateway/source_key.hpp"
 #include "server/client_address.hpp"
 
 namespace {
@@ -88,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)boost::asio::ip::make_address(client, aec);  // always an address, never the header's text
     MA_FUZZ_CHECK(!aec);
     if (peer == std::string_view("203.0.113.9")) MA_FUZZ_CHECK(client == peer);  // untrusted peer
-    (void)ma::server::source_key(client);
+    (void)ma::gateway::source_key(client);
   }
 
   if (!req.body().empty()) (void)ma::fuzz::parse_and_check(req.body(), false);

@@ -8,7 +8,7 @@
 // test releases it (CLIENT UNPAUSE), and the test waits for the event itself -- Redis holding
 // the writer's call (INFO clients: blocked_clients) -- with a bounded wait, never for a
 // fixed time.
-#include "state/redis_cache.hpp"
+#include "state/redis/redis_cache.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
@@ -22,7 +22,7 @@
 #include <thread>
 
 #include "integration/redis_server.hpp"
-#include "state/redis_client.hpp"
+#include "state/redis/redis_client.hpp"
 
 namespace ma::state {
 namespace {

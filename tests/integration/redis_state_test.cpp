@@ -1,6 +1,6 @@
 // Fleet state on a real redis-server: catalog changes reach a server that starts after the
 // change stream was trimmed.
-#include "state/redis_state.hpp"
+#include "state/redis/redis_state.hpp"
 
 #include <gtest/gtest.h>
 

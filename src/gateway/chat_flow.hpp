@@ -12,7 +12,7 @@
 #include "assist/observer.hpp"
 #include "assist/pipeline.hpp"
 
-namespace ma::server {
+namespace ma::gateway {
 
 struct ChatInput {
   std::string message;  // valid UTF-8, already checked by the driver
@@ -64,4 +64,4 @@ admission::AdmissionRequest admission_request(const std::optional<catalog::User>
 assist::Reply high_demand(const std::string& message, std::optional<core::Duration> eta,
                           std::string trace_id);
 
-}  // namespace ma::server
+}  // namespace ma::gateway

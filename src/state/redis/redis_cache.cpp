@@ -1,4 +1,4 @@
-#include "state/redis_cache.hpp"
+#include "state/redis/redis_cache.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>

@@ -1,10 +1,10 @@
-#include "server/chat_flow.hpp"
+#include "gateway/chat_flow.hpp"
 
 #include "assist/degradation.hpp"
 #include "core/text.hpp"
-#include "server/client_address.hpp"
+#include "gateway/source_key.hpp"
 
-namespace ma::server {
+namespace ma::gateway {
 
 namespace asio = boost::asio;
 
@@ -108,4 +108,4 @@ asio::awaitable<void> ChatFlow::answer_into(ChatInput& in, ChatOutcome& out,
   out.trace = observer.on_reply(out.reply, question, who, out.admission);
 }
 
-}  // namespace ma::server
+}  // namespace ma::gateway

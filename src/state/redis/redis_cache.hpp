@@ -32,7 +32,7 @@
 #include <thread>
 
 #include "cache/response_cache.hpp"
-#include "state/redis_client.hpp"
+#include "state/redis/redis_client.hpp"
 
 namespace ma::state {
 

@@ -22,7 +22,7 @@
 #include <mutex>
 #include <thread>
 
-#include "state/redis_client.hpp"
+#include "state/redis/redis_client.hpp"
 #include "state/shared_state.hpp"
 
 namespace ma::state {

@@ -1,4 +1,4 @@
-#include "state/redis_client.hpp"
+#include "state/redis/redis_client.hpp"
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>

@@ -1,4 +1,4 @@
-#include "state/redis_state.hpp"
+#include "state/redis/redis_state.hpp"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <random>
 
 #include "resilience/retry_policy.hpp"
-#include "state/redis_cache.hpp"
+#include "state/redis/redis_cache.hpp"
 
 namespace ma::state {
 

@@ -1,0 +1,88 @@
+#include "gateway/gateway.hpp"
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <random>
+
+namespace ma::gateway {
+
+namespace {
+
+// Each seed derived from the gateway's, so one number replays a run. The lanes' and the
+// observer's constants predate the builder (the server and the simulator each had them).
+std::uint64_t lane_seed(std::uint64_t seed, Lane lane) {
+  return seed ^ (lane == Lane::kPrimary ? 0x50 : 0x48);
+}
+std::uint64_t pipeline_seed(std::uint64_t seed, std::size_t task) {
+  return seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(task + 1));
+}
+constexpr std::uint64_t kObserverSeed = 0x0b;
+
+}  // namespace
+
+Gateway::Gateway(GatewayConfig config, core::Clock& clock, std::unique_ptr<catalog::Catalog> cat)
+    : config_(std::move(config)), clock_(clock), catalog_(std::move(cat)) {}
+
+Gateway::~Gateway() = default;
+
+core::Result<std::unique_ptr<Gateway>> Gateway::build(GatewayConfig config, GatewayDeps deps) {
+  if (config.seed == 0) {
+    config.seed = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+  }
+  config.tasks = std::max(1, config.tasks);
+  std::unique_ptr<Gateway> g(new Gateway(std::move(config), deps.clock, std::move(deps.catalog)));
+  const GatewayConfig& c = g->config_;
+
+  g->cache_ = std::make_unique<cache::ResponseCache>(c.cache);
+  g->cache_->set_shared_tier(deps.shared_cache);
+  if (c.invalidate_on_change) {
+    g->catalog_->on_change([cache = g->cache_.get()](const catalog::ProductChange& ch) {
+      cache->invalidate_product(ch.product_id);
+    });
+  }
+  g->flags_.set_retry_max_attempts(c.pipeline.retry.max_attempts);
+
+  for (Lane lane : {Lane::kPrimary, Lane::kSecondary}) {
+    auto p = deps.providers(lane, lane_seed(c.seed, lane));
+    if (!p.ok()) return core::fail(std::move(p).error());
+    g->lanes_.push_back(std::move(p).value());
+  }
+  for (std::size_t i = 0; i < static_cast<std::size_t>(c.tasks); ++i) {
+    assist::Pipeline::Deps pd{
+        g->clock_,    *g->catalog_, g->provider(Lane::kPrimary), g->provider(Lane::kSecondary),
+        *g->cache_,   g->flags_,    deps.fleet_budget,           &g->understanding_,
+        deps.blocking};
+    g->pipelines_.push_back(
+        std::make_unique<assist::Pipeline>(pd, c.pipeline, pipeline_seed(c.seed, i)));
+  }
+  g->maintenance_ = std::make_unique<assist::CacheMaintenance>(g->clock_, *g->catalog_, *g->cache_,
+                                                               c.maintenance);
+  g->admission_ = std::make_unique<admission::Admission>(
+      g->clock_, c.admission, [gw = g.get()] { return gw->model_capacity(); });
+
+  g->sampler_ = deps.sampler ? std::move(deps.sampler) : std::make_unique<observe::Sampler>();
+  g->observer_ =
+      std::make_unique<assist::RequestObserver>(g->clock_, g->metrics_, g->alarms_, *g->sampler_,
+                                                deps.log, deps.traces, c.seed ^ kObserverSeed);
+  g->observer_->set_keep_errors(c.keep_error_traces);
+  for (auto& p : g->pipelines_) g->flows_.push_back({g->clock_, *g->admission_, *p, *g->observer_});
+  return g;
+}
+
+double Gateway::model_capacity() const {
+  const double share = 1.0 / static_cast<double>(pipelines_.size());
+  double total = 0;
+  for (const auto& p : pipelines_) {
+    total +=
+        p->model_capacity(share * config_.primary_feed_rps, share * config_.secondary_feed_rps);
+  }
+  return total;
+}
+
+void Gateway::start(const boost::asio::any_io_executor& executor) {
+  boost::asio::co_spawn(executor, maintenance_->run_sale_watcher(), boost::asio::detached);
+  boost::asio::co_spawn(executor, maintenance_->run_validation(), boost::asio::detached);
+}
+
+}  // namespace ma::gateway

@@ -1,0 +1,133 @@
+#pragma once
+// The gateway without a transport: everything a chat message passes through, wired once for
+// both drivers -- the server (one task, real time, real or simulated models) and the incident
+// simulator (a fleet of tasks on virtual time, simulated models). Built from a config and a
+// provider factory; the driver brings the clock, the catalog, where shared state lives and
+// where logs go, and keeps the transport, the fleet wiring and its own reporting.
+//
+// Built here, the same way for both: the catalog -> cache invalidation, the model lanes and
+// their seeds, one understanding memo, the pipelines (one per task) and their seeds, the
+// admission capacity feed (each task's share of what the models can take), the sampler and
+// the observer, the cache maintenance (sale watcher, validation) and one ChatFlow per task.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "admission/admission.hpp"
+#include "assist/cache_maintenance.hpp"
+#include "assist/flags.hpp"
+#include "assist/observer.hpp"
+#include "assist/pipeline.hpp"
+#include "assist/understanding.hpp"
+#include "cache/response_cache.hpp"
+#include "catalog/catalog.hpp"
+#include "core/clock.hpp"
+#include "core/result.hpp"
+#include "fm/model_provider.hpp"
+#include "gateway/chat_flow.hpp"
+#include "observe/alarms.hpp"
+#include "observe/metrics.hpp"
+#include "observe/sampling.hpp"
+
+namespace ma::gateway {
+
+// The model lanes in cascade order: the primary (Sonnet) and the secondary (Haiku).
+enum class Lane : std::uint8_t { kPrimary = 0, kSecondary = 1 };
+inline constexpr int kLanes = 2;
+
+// Makes the provider of one lane. `seed` is the lane's own (simulated models draw from it).
+using ProviderFactory =
+    std::function<core::Result<std::unique_ptr<fm::ModelProvider>>(Lane lane, std::uint64_t seed)>;
+
+struct GatewayConfig {
+  assist::PipelineConfig pipeline;
+  admission::AdmissionConfig admission;
+  cache::CacheLimits cache;
+  assist::MaintenanceConfig maintenance;
+  // A price or stock change drops every cached answer that mentions the product (incident
+  // 3's fix; the simulator's incident variant turns it off).
+  bool invalidate_on_change = true;
+  // Pipelines sharing the catalog, cache, flags, budget and admission: the simulator's tasks
+  // of one fleet; the server runs one.
+  int tasks = 1;
+  // What admission may pass on to each lane in all, messages/s: the account quotas (server)
+  // or the region's capacity (simulator). Each task feeds its share, or its adaptive
+  // limiters' rates once those have seen throttles.
+  double primary_feed_rps = 0;
+  double secondary_feed_rps = 0;
+  // Every seed below derives from this one. 0: drawn from the system's entropy.
+  std::uint64_t seed = 0;
+  // Keep every error trace whatever the sampler says (incident 4's fix).
+  bool keep_error_traces = true;
+};
+
+struct GatewayDeps {
+  core::Clock& clock;
+  std::unique_ptr<catalog::Catalog> catalog;  // REQUIRES: not null
+  ProviderFactory providers = {};
+  // The fleet's retry budget and shared cache tier (state::SharedState, owned by the
+  // driver and outliving the gateway); null: none.
+  resilience::RetryBudget* fleet_budget = nullptr;
+  cache::SharedCacheTier* shared_cache = nullptr;
+  // Where calls that wait on the network outside a coroutine run (Pipeline::Deps::blocking).
+  std::optional<boost::asio::any_io_executor> blocking = std::nullopt;
+  std::unique_ptr<observe::Sampler> sampler = {};  // null: the default rules
+  observe::LogSink* log = nullptr;                 // both optional; they outlive the gateway
+  observe::TraceSink* traces = nullptr;
+};
+
+class Gateway final {
+ public:
+  static core::Result<std::unique_ptr<Gateway>> build(GatewayConfig config, GatewayDeps deps);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Spawns the background work on `executor`: the sale watcher and the validation job.
+  void start(const boost::asio::any_io_executor& executor);
+
+  const GatewayConfig& config() const { return config_; }
+  std::uint64_t seed() const { return config_.seed; }
+  core::Clock& clock() { return clock_; }
+  catalog::Catalog& catalog() { return *catalog_; }
+  cache::ResponseCache& cache() { return *cache_; }
+  assist::RuntimeFlags& flags() { return flags_; }
+  fm::ModelProvider& provider(Lane lane) { return *lanes_[static_cast<int>(lane)]; }
+  std::size_t tasks() const { return pipelines_.size(); }
+  assist::Pipeline& pipeline(std::size_t task = 0) { return *pipelines_[task]; }
+  ChatFlow& flow(std::size_t task = 0) { return flows_[task]; }
+  admission::Admission& admission() { return *admission_; }
+  assist::CacheMaintenance& maintenance() { return *maintenance_; }
+  observe::MetricsRegistry& metrics() { return metrics_; }
+  observe::AlarmEngine& alarms() { return alarms_; }
+  // What the models can take now, messages/s, summed over the tasks: admission's capacity
+  // feed (each task's share of the feeds, or its adaptive limiters' rates once engaged).
+  double model_capacity() const;
+  observe::Sampler& sampler() { return *sampler_; }
+  assist::RequestObserver& observer() { return *observer_; }
+
+ private:
+  Gateway(GatewayConfig config, core::Clock& clock, std::unique_ptr<catalog::Catalog> catalog);
+  // Declared so that what a member uses is destroyed after it.
+  GatewayConfig config_;
+  core::Clock& clock_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<cache::ResponseCache> cache_;
+  assist::RuntimeFlags flags_;
+  std::vector<std::unique_ptr<fm::ModelProvider>> lanes_;  // by Lane
+  assist::UnderstandingMemo understanding_;
+  std::vector<std::unique_ptr<assist::Pipeline>> pipelines_;
+  std::unique_ptr<assist::CacheMaintenance> maintenance_;
+  std::unique_ptr<admission::Admission> admission_;
+  observe::MetricsRegistry metrics_;
+  observe::AlarmEngine alarms_;
+  std::unique_ptr<observe::Sampler> sampler_;
+  std::unique_ptr<assist::RequestObserver> observer_;
+  std::vector<ChatFlow> flows_;
+};
+
+}  // namespace ma::gateway

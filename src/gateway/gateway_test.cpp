@@ -1,0 +1,103 @@
+#include "gateway/gateway.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <map>
+
+#include "core/sim_clock.hpp"
+#include "fm/simulated_bedrock.hpp"
+
+namespace ma::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+std::unique_ptr<catalog::Catalog> open_catalog() {
+  return catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"}).value();
+}
+
+// Simulated lanes; records the seed each lane was given.
+struct Lanes {
+  std::map<Lane, std::uint64_t> seeds;
+  ProviderFactory factory(core::Clock& clock) {
+    return [this, &clock](Lane lane,
+                          std::uint64_t seed) -> core::Result<std::unique_ptr<fm::ModelProvider>> {
+      seeds[lane] = seed;
+      fm::SimModelSpec spec{lane == Lane::kPrimary ? "sonnet" : "haiku", 5ms, 20ms, 1000, 1};
+      return std::unique_ptr<fm::ModelProvider>(
+          std::make_unique<fm::SimulatedBedrock>(spec, clock, seed));
+    };
+  }
+};
+
+cache::CachedReply cached_about(const std::string& product_id) {
+  cache::CachedReply r;
+  r.text = "It costs 528 yen.";
+  r.category = "pricing";
+  r.product_ids = {product_id};
+  r.stated_prices = {{product_id, 528}};
+  return r;
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  asio::io_context io_;
+  core::SimClock clock_{io_};
+  Lanes lanes_;
+
+  std::unique_ptr<Gateway> build(GatewayConfig c) {
+    GatewayDeps deps{.clock = clock_, .catalog = open_catalog()};
+    deps.providers = lanes_.factory(clock_);
+    auto g = Gateway::build(std::move(c), std::move(deps));
+    EXPECT_TRUE(g.ok()) << (g.ok() ? "" : g.error().message);
+    return std::move(g).value();
+  }
+};
+
+TEST_F(GatewayTest, APriceChangeDropsTheCachedAnswersAboutTheProductUnlessTurnedOff) {
+  for (const bool invalidate : {true, false}) {
+    GatewayConfig c;
+    c.seed = 1;
+    c.invalidate_on_change = invalidate;
+    auto g = build(c);
+    const std::string pid = g->catalog().volume(g->catalog().all_series().front(), 1)->id;
+    g->cache().put("k", cached_about(pid), 1h, clock_.now());
+    ASSERT_TRUE(g->cache().get("k", clock_.now()).has_value());
+    ASSERT_TRUE(g->catalog().update_product(pid, 600, std::nullopt).ok());
+    EXPECT_EQ(g->cache().get("k", clock_.now()).has_value(), !invalidate) << invalidate;
+  }
+}
+
+TEST_F(GatewayTest, EverySeedDerivesFromTheGatewaysOwn) {
+  GatewayConfig c;
+  c.seed = 0x1234;
+  c.tasks = 3;
+  auto g = build(c);
+  EXPECT_EQ(g->seed(), 0x1234u);
+  EXPECT_EQ(lanes_.seeds[Lane::kPrimary], 0x1234u ^ 0x50);
+  EXPECT_EQ(lanes_.seeds[Lane::kSecondary], 0x1234u ^ 0x48);
+  EXPECT_EQ(g->tasks(), 3u);
+  EXPECT_NE(&g->pipeline(0), &g->pipeline(2));
+  EXPECT_EQ(&g->flow(1).pipeline, &g->pipeline(1));
+  EXPECT_EQ(&g->flow(1).admission, &g->admission());
+
+  GatewayConfig drawn;  // seed 0: drawn, then fixed for the gateway's life
+  EXPECT_NE(build(drawn)->seed(), 0u);
+}
+
+TEST_F(GatewayTest, AdmissionIsFedWhatTheModelsCanTakeSharedOverTheTasks) {
+  // Four tasks each feed a quarter of 40 + 20 messages/s while no limiter is engaged.
+  GatewayConfig c;
+  c.seed = 5;
+  c.tasks = 4;
+  c.primary_feed_rps = 40;
+  c.secondary_feed_rps = 20;
+  auto g = build(c);
+  EXPECT_DOUBLE_EQ(g->model_capacity(), 60);
+}
+
+}  // namespace
+}  // namespace ma::gateway
