@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/env.hpp"
 #include "core/json_util.hpp"
 #include "core/real_clock.hpp"
 #include "observe/log_query.hpp"
@@ -67,8 +68,8 @@ std::optional<std::string> take_option(std::vector<std::string>& args, std::stri
   return std::nullopt;
 }
 
-// The defaults, then the file of "--config F" if given (removed from args); nullopt after
-// printing why the file is refused.
+// The defaults, then the file of "--config F" if given (removed from args), then the
+// environment; nullopt after printing why the file or a variable is refused.
 std::optional<ma::server::AppConfig> config_from(std::vector<std::string>& args,
                                                  const char* command) {
   ma::server::AppConfig cfg = ma::server::default_config();
@@ -77,6 +78,11 @@ std::optional<ma::server::AppConfig> config_from(std::vector<std::string>& args,
       std::fprintf(stderr, "mangaassist %s: %s\n", command, st.error().message.c_str());
       return std::nullopt;
     }
+  }
+  // The environment wins over the file (the one place it is read; server::resolve_environment).
+  if (auto st = ma::server::resolve_environment(cfg, ma::core::process_env()); !st.ok()) {
+    std::fprintf(stderr, "mangaassist %s: %s\n", command, st.error().message.c_str());
+    return std::nullopt;
   }
   return cfg;
 }

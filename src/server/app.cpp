@@ -54,11 +54,6 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     rc.retries_per_minute = c.retry_budget_per_minute;
     app->state_ = std::make_unique<state::RedisState>(std::move(rc), clock);
   }
-  // The ecosystem's variables win over the file.
-  for (fm::OpenAiConfig* o : {&c.openai_primary, &c.openai_secondary}) {
-    if (const char* v = std::getenv("OPENAI_BASE_URL"); v != nullptr && *v != '\0') o->base_url = v;
-    if (const char* v = std::getenv("OPENAI_API_KEY"); v != nullptr && *v != '\0') o->api_key = v;
-  }
   if (!c.events_file.empty()) {
     auto events = load_events(c.events_file);
     if (!events.ok()) return core::fail(std::move(events).error());
@@ -134,8 +129,11 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   if (!gw.ok()) return core::fail(std::move(gw).error());
   app->gateway_ = std::move(gw).value();
   c.seed = app->gateway_->seed();
-  // The environment's flags win over the file's retry.max_attempts.
-  if (auto st = app->flags().load_env(); !st.ok()) return core::fail(std::move(st).error());
+  // The environment's flags (resolve_environment) win over the file's retry.max_attempts.
+  if (!c.flag_overrides.empty()) {
+    if (auto st = app->flags().patch(c.flag_overrides); !st.ok())
+      return core::fail(std::move(st).error());
+  }
 
   // A change made here goes to the rest of the fleet (a no-op in memory); after the
   // gateway's own listener has dropped the cached answers.
@@ -143,16 +141,8 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     if (!applying_remote) a->state_->publish_product(ch.product_id, ch.new_price, ch.new_stock);
   });
 
-  std::string otlp = c.otlp_endpoint;
-  if (const char* v = std::getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-      v != nullptr && *v != '\0') {
-    otlp = v;
-  } else if (const char* base = std::getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
-             base != nullptr && *base != '\0') {
-    otlp = std::string(base) + "/v1/traces";
-  }
-  if (!otlp.empty()) {
-    auto ep = observe::OtlpEndpoint::parse(otlp);
+  if (!c.otlp_endpoint.empty()) {
+    auto ep = observe::OtlpEndpoint::parse(c.otlp_endpoint);
     if (!ep.ok()) return core::fail(std::move(ep).error());
     app->otlp_ = std::make_unique<observe::OtlpExporter>(clock, *ep, "mangaassist");
     app->observer().set_exporter(app->otlp_.get());

@@ -145,8 +145,6 @@ core::Result<std::string> resolve_auth_secret(const std::string& configured,
                         std::string(from) + ": the auth secret must be at least 16 bytes");
     return s;
   };
-  if (const char* env = std::getenv("MANGAASSIST_AUTH_SECRET"); env != nullptr && *env != '\0')
-    return check(env, "MANGAASSIST_AUTH_SECRET");
   if (!configured.empty()) return check(configured, "server.auth_secret");
   if (auto existing = core::read_file(file); existing.ok()) return check(*existing, file.c_str());
   std::error_code ec;

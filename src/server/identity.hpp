@@ -47,8 +47,8 @@ class Identity final {
   std::string secret_;
 };
 
-// The signing secret: MANGAASSIST_AUTH_SECRET when set, else `configured`
-// (server.auth_secret), else the contents of `file` -- created with 32 random bytes, mode
+// The signing secret: `configured` (server.auth_secret, which MANGAASSIST_AUTH_SECRET sets
+// through resolve_environment), else the contents of `file` -- created with 32 random bytes, mode
 // 0600, when missing, so that `make run` and `mangaassist token` agree out of the box. A
 // fleet shares the secret through the environment or the config.
 core::Result<std::string> resolve_auth_secret(const std::string& configured,

@@ -425,11 +425,7 @@ struct Server::Impl {
 
 Server::Server(App& app, ServerConfig config)
     : impl_(std::make_unique<Impl>(app, std::move(config), *this)) {
-  if (const char* t = std::getenv("MANGAASSIST_ADMIN_TOKEN"); t != nullptr && *t != '\0') {
-    impl_->admin_token = t;
-  } else {
-    impl_->admin_token = impl_->cfg.admin_token;
-  }
+  impl_->admin_token = impl_->cfg.admin_token;  // MANGAASSIST_ADMIN_TOKEN applied already
   impl_->bad_requests =
       &app.metrics()
            .counter("mangaassist_bad_requests_total", "Requests refused as malformed (4xx).")

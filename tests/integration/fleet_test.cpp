@@ -191,7 +191,12 @@ TEST_F(FleetTest, AnAnswerCachedOnOneServerIsServedByAnotherUntilItsPriceChanges
   // shared L2 and A's L1 (A hears of it from the stream).
   ASSERT_EQ(admin(*b, "PUT", "/admin/catalog/products/mg-0004-v105", R"({"price_jpy":610})").status,
             200);
-  ASSERT_TRUE(until([&] { return a->app->catalog().product("mg-0004-v105")->price_jpy == 610; }));
+  // A's fleet thread makes the new price visible, then runs the catalog's listeners (the
+  // invalidation): wait for the second, not only the first.
+  ASSERT_TRUE(until([&] {
+    return a->app->catalog().product("mg-0004-v105")->price_jpy == 610 &&
+           ask(*a).find("[cache]") == std::string::npos;
+  }));
   for (const Node* n : {a.get(), b.get()}) {
     // The cache has nothing on it: the next tier answers from live data (no disclaimer).
     const std::string reply = ask(*n);
