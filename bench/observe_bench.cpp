@@ -86,7 +86,7 @@ void BM_ObserverOnReply(benchmark::State& state) {
   r.tier = assist::Tier::kPrimary;
   r.intent = assist::Intent::kPricing;
   r.trace_id = "1-6b087a9d-e5ea4b796fcbaef3d407458c";
-  r.attempts.push_back({"sonnet", "ok", "", clock.now(), 900ms});
+  r.attempts.push_back({"sonnet", "", std::nullopt, clock.now(), 900ms});
   r.started = clock.now();
   r.latency = 912ms;
   for (auto _ : state) obs.on_reply(r, "ONE PIECEの105巻はいくら？", "u-1001", {});

@@ -226,9 +226,10 @@ TEST_F(RequestObserverTest, FiftyRandomErrorCodesMakeABoundedNumberOfSeriesAndAl
     r.degraded = true;
     r.trace_id = "1-" + std::to_string(i);
     r.error_code = code;
-    r.error_class = "unknown";
-    r.attempts.push_back({"sonnet", code, "unknown", clock_.now(), 10ms});
-    r.attempts.push_back({"haiku", "ThrottlingException", "throttling", clock_.now(), 10ms});
+    r.error_class = resilience::ErrorClass::kUnknown;
+    r.attempts.push_back({"sonnet", code, resilience::ErrorClass::kUnknown, clock_.now(), 10ms});
+    r.attempts.push_back(
+        {"haiku", "ThrottlingException", resilience::ErrorClass::kThrottling, clock_.now(), 10ms});
     observer_->on_reply(r, "鬼滅の刃", "u-" + std::to_string(i), {});
   }
   observer_->on_refused("user\"}junk", "q", "u-x", "1-x");  // a scope from outside: "other"

@@ -15,12 +15,24 @@ std::string bounded(std::string_view value, const std::array<std::string_view, N
   return std::find(known.begin(), known.end(), value) != known.end() ? std::string(value)
                                                                      : std::string("other");
 }
-constexpr std::array<std::string_view, 5> kErrorClasses = {"throttling", "transient", "timeout",
-                                                           "client", "unknown"};
-constexpr std::array<std::string_view, 4> kGuardOutcomes = {"ok", "corrected", "disclaimer",
-                                                            "evicted"};
 constexpr std::array<std::string_view, 2> kRefusalScopes = {"user", "source"};
 }  // namespace
+
+std::string_view to_string(AdmissionOutcome o) {
+  switch (o) {
+    case AdmissionOutcome::kAdmitted:
+      return "admitted";
+    case AdmissionOutcome::kQueued:
+      return "queued";
+    case AdmissionOutcome::kLimitedUser:
+      return "limited_user";
+    case AdmissionOutcome::kLimitedSource:
+      return "limited_source";
+    case AdmissionOutcome::kQueueTimeout:
+      return "queue_timeout";
+  }
+  return "admitted";
+}
 
 RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& metrics,
                                  observe::AlarmEngine& alarms, observe::Sampler& sampler,
@@ -52,8 +64,9 @@ RequestObserver::RequestObserver(core::Clock& clock, observe::MetricsRegistry& m
                              "Replies checked by the price guard, by outcome.", {"outcome"})),
       queue_wait_series_(&queue_wait_.get()) {
   kept_series_ = {&traces_kept_.with({"error"}), &traces_kept_.with({"sampled"})};
-  for (std::size_t i = 0; i < kGuardOutcomes.size(); ++i) {
-    guard_series_[i] = &guard_.with({std::string(kGuardOutcomes[i])});
+  for (GuardOutcome g : {GuardOutcome::kOk, GuardOutcome::kCorrected, GuardOutcome::kDisclaimer,
+                         GuardOutcome::kEvicted}) {
+    guard_series_[static_cast<std::size_t>(g)] = &guard_.with({std::string(to_string(g))});
   }
   auto& replies = metrics.counter("mangaassist_replies_total",
                                   "Final replies, by cascade tier and intent.", {"tier", "intent"});
@@ -87,7 +100,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
   replies_[ti][ii]->inc();
   if (r.degraded) degraded_[ii]->inc();
   duration_[ti]->observe(core::to_seconds(r.latency));
-  if (admission.outcome != "admitted")
+  if (admission.outcome != AdmissionOutcome::kAdmitted)
     queue_wait_series_->observe(core::to_seconds(admission.waited));
 
   // Calls per model so far (a reply has a few attempts over at most a few models).
@@ -95,7 +108,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
   int retries = 0;
   bool model_error = false, throttled = false;
   for (const auto& a : r.attempts) {
-    const bool ok = a.outcome == "ok";
+    const bool ok = a.ok();
     const ModelSeries& series = model_series(a.model);
     (ok ? series.ok : series.error)->inc();
     int seen = 0;
@@ -113,22 +126,23 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     }
     if (!ok) {
       model_error = true;
-      throttled |= a.error_class == "throttling";
+      throttled |= *a.error == resilience::ErrorClass::kThrottling;
       // The raw code goes to the log line (models); the label is bounded.
       model_errors_
-          .with(
-              {series.model, bounded(a.error_class, kErrorClasses), error_codes_.label(a.outcome)})
+          .with({series.model, std::string(resilience::to_string(*a.error)),
+                 error_codes_.label(a.code)})
           .inc();
-      alarms_.record_error_code(now, a.outcome);
+      alarms_.record_error_code(now, a.code);
     }
   }
-  if (!r.price_guard.empty()) guard_series(r.price_guard).inc();
+  if (auto* g = guard_series_[static_cast<std::size_t>(r.price_guard)]) g->inc();
   alarms_.record_request(now, model_error, r.degraded, r.tier == Tier::kCache);
 
   // The tail decision: anything that went wrong is kept; the rest as the rules say.
-  const bool guard_fired = !r.price_guard.empty() && r.price_guard != "ok";
-  const bool went_wrong =
-      model_error || throttled || r.degraded || guard_fired || admission.outcome == "queue_timeout";
+  const bool guard_fired =
+      r.price_guard != GuardOutcome::kNotChecked && r.price_guard != GuardOutcome::kOk;
+  const bool queue_timeout = admission.outcome == AdmissionOutcome::kQueueTimeout;
+  const bool went_wrong = model_error || throttled || r.degraded || guard_fired || queue_timeout;
   bool head = false;
   {
     // The head sampler's view of a request: the same for every request on one path.
@@ -166,33 +180,35 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
                           {"intent", std::string(intent)},
                           {"language", std::string(fm::to_string(r.lang))},
                           {"error_code", r.error_code},
-                          {"admission", admission.outcome}};
+                          {"admission", std::string(to_string(admission.outcome))}};
       t.spans.push_back(std::move(root));
       t.spans.push_back({"1",
                          "0",
                          "admission",
                          t.spans[0].start,
                          admission.waited,
-                         admission.outcome == "queue_timeout",
-                         {{"outcome", admission.outcome}}});
+                         queue_timeout,
+                         {{"outcome", std::string(to_string(admission.outcome))}}});
       int id = 2;
       for (const auto& a : r.attempts) {
-        t.spans.push_back({std::to_string(id++),
-                           "0",
-                           "model:" + a.model,
-                           wall(a.start),
-                           a.latency,
-                           a.outcome != "ok",
-                           {{"outcome", a.outcome}, {"error_class", a.error_class}}});
+        t.spans.push_back(
+            {std::to_string(id++),
+             "0",
+             "model:" + a.model,
+             wall(a.start),
+             a.latency,
+             !a.ok(),
+             {{"outcome", std::string(a.outcome())},
+              {"error_class", a.error ? std::string(resilience::to_string(*a.error)) : ""}}});
       }
-      t.spans.push_back(
-          {std::to_string(id),
-           "0",
-           "tier:" + std::string(tier),
-           wall0,
-           r.latency,
-           r.degraded,
-           {{"price_guard", r.price_guard}, {"deduplicated", r.deduplicated ? "true" : "false"}}});
+      t.spans.push_back({std::to_string(id),
+                         "0",
+                         "tier:" + std::string(tier),
+                         wall0,
+                         r.latency,
+                         r.degraded,
+                         {{"price_guard", std::string(to_string(r.price_guard))},
+                          {"deduplicated", r.deduplicated ? "true" : "false"}}});
       if (traces_ != nullptr) traces_->write(t);
       if (otlp_ != nullptr) otlp_->enqueue(t);
     }
@@ -201,9 +217,11 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
   if (log_ != nullptr) {
     observe::RequestLog l;
     l.time = clock_.wall_now();
-    l.level = (r.error_class == "unknown" || r.error_class == "client") ? "ERROR"
-              : (model_error || r.degraded)                             ? "WARN"
-                                                                        : "INFO";
+    using resilience::ErrorClass;
+    l.level = (r.error_class == ErrorClass::kUnknown || r.error_class == ErrorClass::kClient)
+                  ? "ERROR"
+              : (model_error || r.degraded) ? "WARN"
+                                            : "INFO";
     l.trace_id = r.trace_id;
     l.user = observe::hash_user(user_id);
     l.tier = std::string(tier);
@@ -212,33 +230,26 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     l.attempts = static_cast<int>(r.attempts.size());
     l.retries = retries;
     l.error_code = r.error_code;
-    l.error_class = r.error_class;
+    l.error_class = r.error_class ? std::string(resilience::to_string(*r.error_class)) : "";
     l.error_message = r.error_message;
     l.latency_ms = core::to_millis(r.latency);
     l.queue_wait_ms = core::to_millis(admission.waited);
-    l.admission = admission.outcome;
+    l.admission = std::string(to_string(admission.outcome));
     if (r.tier == Tier::kCache) l.cache_category = std::string(intent);
-    l.price_guard = r.price_guard;
+    l.price_guard = std::string(to_string(r.price_guard));
     l.price_guard_product = r.price_guard_product;
     l.degraded = r.degraded;
     l.deduplicated = r.deduplicated;
     l.trace_kept = keep;
     for (const auto& a : r.attempts) {
       if (!l.models.empty()) l.models += ',';
-      l.models += a.model + ":" + a.outcome;
+      l.models += core::str_cat(a.model, ":", a.outcome());
     }
     l.question = core::truncate_utf8(question, kMaxQuestionBytes);
     log_->write(l);
     ++lines_;
   }
   return {went_wrong, keep};
-}
-
-observe::Counter& RequestObserver::guard_series(std::string_view outcome) {
-  for (std::size_t i = 0; i < kGuardOutcomes.size(); ++i) {
-    if (kGuardOutcomes[i] == outcome) return *guard_series_[i];
-  }
-  return guard_.with({"other"});
 }
 
 const RequestObserver::ModelSeries& RequestObserver::model_series(std::string_view model) {

@@ -34,10 +34,20 @@
 
 namespace ma::assist {
 
+// What admission did to a message.
+enum class AdmissionOutcome : std::uint8_t {
+  kAdmitted,       // at once
+  kQueued,         // after a wait in the queue
+  kLimitedUser,    // over the sender's own limit (429)
+  kLimitedSource,  // over its source address's limit (429)
+  kQueueTimeout,   // waited past the queue's limit: the high-demand reply
+};
+// "admitted", "queued", "limited_user", "limited_source", "queue_timeout".
+std::string_view to_string(AdmissionOutcome o);
+
 // What admission did to the message, for the log and the trace.
 struct AdmissionNote {
-  std::string outcome =
-      "admitted";  // admitted | queued | limited_user | limited_source | queue_timeout
+  AdmissionOutcome outcome = AdmissionOutcome::kAdmitted;
   core::Duration waited{};
 };
 
@@ -98,9 +108,9 @@ class RequestObserver final {
   observe::Family<observe::Counter>& refused_;
   observe::Family<observe::Counter>& guard_;
   observe::Histogram* queue_wait_series_;
-  std::array<observe::Counter*, 2> kept_series_{};   // [error, sampled]
-  std::array<observe::Counter*, 4> guard_series_{};  // [ok, corrected, disclaimer, evicted]
-  observe::Counter& guard_series(std::string_view outcome);
+  std::array<observe::Counter*, 2> kept_series_{};  // [error, sampled]
+  // By GuardOutcome (kNotChecked has none).
+  std::array<observe::Counter*, 5> guard_series_{};
   // Per model (a handful, met at runtime): attempts ok / error, and retries.
   struct ModelSeries {
     std::string model;

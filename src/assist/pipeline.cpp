@@ -18,6 +18,22 @@ using core::TimePoint;
 using resilience::BreakerState;
 using resilience::ErrorClass;
 
+std::string_view to_string(GuardOutcome g) {
+  switch (g) {
+    case GuardOutcome::kNotChecked:
+      return "";
+    case GuardOutcome::kOk:
+      return "ok";
+    case GuardOutcome::kCorrected:
+      return "corrected";
+    case GuardOutcome::kDisclaimer:
+      return "disclaimer";
+    case GuardOutcome::kEvicted:
+      return "evicted";
+  }
+  return "";
+}
+
 std::string_view to_string(Tier t) {
   switch (t) {
     case Tier::kPrimary:
@@ -216,9 +232,9 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
       }
       lane.publish(end);
     }
-    reply.attempts.push_back({std::string(lane.provider.name()), r.ok() ? "ok" : r.error().code,
-                              r.ok() ? "" : std::string(resilience::to_string(r.error().kind)),
-                              start, end - start});
+    reply.attempts.push_back(
+        {std::string(lane.provider.name()), r.ok() ? std::string() : r.error().code,
+         r.ok() ? std::nullopt : std::optional<ErrorClass>(r.error().kind), start, end - start});
     if (r.ok()) {
       if (guard) guard->finish();
       attempts.on_success();
@@ -249,7 +265,7 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
       deps_.clock.wall_now());
   if (!c.checked) return true;
   if (!c.mismatch) {
-    reply.price_guard = "ok";
+    reply.price_guard = GuardOutcome::kOk;
     return true;
   }
   stats_.price_mismatches.fetch_add(1, std::memory_order_relaxed);
@@ -257,16 +273,16 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
   reply.price_guard_product = r.product ? r.product->id : std::string();
   reply.wrong_prices = c.wrong;
   if (tier == Tier::kCache) {
-    reply.price_guard = "evicted";
+    reply.price_guard = GuardOutcome::kEvicted;
     return false;  // never serve it; a later tier answers from live data
   }
   if (r.answerable) {
-    reply.price_guard = "corrected";
+    reply.price_guard = GuardOutcome::kCorrected;
     // Rewritten from live data read now (prices need no user).
     const Retrieved fresh = retrieve(*r.u, std::nullopt, deps_.catalog, deps_.clock.wall_now());
     reply.text = fresh.answerable ? fresh.facts.draft : r.facts.draft;
   } else {
-    reply.price_guard = "disclaimer";
+    reply.price_guard = GuardOutcome::kDisclaimer;
     reply.text += r.u->lang == fm::Language::kJa ? "" : " ";
     reply.text += stale_price_disclaimer(r.u->lang);
     reply.disclaimer = true;
@@ -340,8 +356,9 @@ void Pipeline::take_model_answer(fm::ModelReply&& answer, Tier tier, Retrieved& 
   // Only answers that passed the guard unchanged are worth caching.
   const Duration ttl = config_.cache_ttl[static_cast<int>(u.intent)];
   const TimePoint now = deps_.clock.now();
-  if (ttl <= Duration::zero() || reply.price_guard == "corrected" ||
-      reply.price_guard == "disclaimer" || deps_.cache.refresh(cache_key, reply.text, ttl, now)) {
+  if (ttl <= Duration::zero() || reply.price_guard == GuardOutcome::kCorrected ||
+      reply.price_guard == GuardOutcome::kDisclaimer ||
+      deps_.cache.refresh(cache_key, reply.text, ttl, now)) {
     return;
   }
   cache::CachedReply c;
@@ -512,7 +529,7 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
           answered = true;
         } else if (lr.error) {
           reply.error_code = lr.error->code;
-          reply.error_class = std::string(resilience::to_string(lr.error->kind));
+          reply.error_class = lr.error->kind;
           reply.error_message = lr.error->message;
         } else if (reply.error_code.empty()) {
           reply.error_code = lr.skipped;

@@ -49,6 +49,17 @@ namespace ma::assist {
 
 enum class Tier : std::uint8_t { kPrimary, kSecondary, kCache, kStatic, kDegraded };
 std::string_view to_string(Tier t);
+
+// What the price guard did to a reply.
+enum class GuardOutcome : std::uint8_t {
+  kNotChecked,  // no price stated (or the guard is off)
+  kOk,          // every stated price is the catalog's
+  kCorrected,   // a model's wrong price replaced by live data
+  kDisclaimer,  // kept, with the prices-may-have-changed disclaimer
+  kEvicted,     // a cached answer with a stale price was dropped and a later tier answered
+};
+// "" for kNotChecked (the log's empty field), else "ok", "corrected", "disclaimer", "evicted".
+std::string_view to_string(GuardOutcome g);
 std::optional<Tier> parse_tier(std::string_view s);
 
 struct PipelineConfig {
@@ -91,10 +102,14 @@ struct PipelineConfig {
 
 struct ModelAttempt {
   std::string model;
-  std::string outcome;      // "ok" or the error code
-  std::string error_class;  // empty when ok
+  std::string code;                               // the provider's error code; "" when ok
+  std::optional<resilience::ErrorClass> error{};  // nullopt: the attempt succeeded
   core::TimePoint start{};
   core::Duration latency{};
+
+  bool ok() const { return !error.has_value(); }
+  // "ok" or the error code, as logs and alarms name the outcome.
+  std::string_view outcome() const { return error ? std::string_view(code) : "ok"; }
 };
 
 struct ChatRequest {
@@ -117,16 +132,13 @@ struct Reply {
   std::vector<Action> actions;
   int retry_after_s = 0;
   std::string trace_id;
-  std::string model;          // the model that wrote the text, if any
-  std::string error_code;     // the last model error code, for logs
-  std::string error_class;    // its class
-  std::string error_message;  // sanitised provider message, for logs only
+  std::string model;                                  // the model that wrote the text, if any
+  std::string error_code;                             // the last model error code, for logs
+  std::optional<resilience::ErrorClass> error_class;  // its class
+  std::string error_message;                          // sanitised provider message, for logs only
   std::vector<ModelAttempt> attempts;
   std::vector<std::string> product_ids;
-  // Price guard outcome: "" (no price stated), "ok", "corrected" (a model's wrong price
-  // replaced by live data), "disclaimer" (kept, with the disclaimer), "evicted" (a cached
-  // answer with a stale price was dropped and a later tier answered).
-  std::string price_guard;
+  GuardOutcome price_guard = GuardOutcome::kNotChecked;
   std::string price_guard_product;
   std::vector<int> wrong_prices;
   // What the answer source (a model, the cache) wrote before the price guard corrected,

@@ -112,7 +112,8 @@ TEST_F(PipelineTest, ThrottledPrimaryFallsBackToSecondary) {
   EXPECT_EQ(r.model, "haiku");
   ASSERT_GE(r.attempts.size(), 2u);
   EXPECT_EQ(r.attempts.front().model, "sonnet");
-  EXPECT_EQ(r.attempts.front().outcome, "ThrottlingException");
+  EXPECT_EQ(r.attempts.front().outcome(), "ThrottlingException");
+  EXPECT_EQ(r.attempts.front().error, resilience::ErrorClass::kThrottling);
   EXPECT_EQ(r.attempts.back().model, "haiku");
   EXPECT_FALSE(r.degraded);
 }
@@ -300,7 +301,7 @@ TEST_F(PipelineTest, UnknownErrorFormatNeverReachesTheUser) {
   haiku_.set_faults({.unknown_error_rate = 1.0});
   const Reply r = ask("鬼滅の刃のおすすめは？");
   EXPECT_EQ(r.error_code, "TOKENIZER_FAULT");
-  EXPECT_EQ(r.error_class, "unknown");
+  EXPECT_EQ(r.error_class, resilience::ErrorClass::kUnknown);
   EXPECT_EQ(r.text.find("TOKENIZER"), std::string::npos);
   EXPECT_EQ(r.text.find("errorDetail"), std::string::npos);
   // Unknown errors are not retried on the same model.

@@ -89,7 +89,7 @@ TEST_F(PriceIntegrityTest, GuardCorrectsAModelThatStatesAWrongPrice) {
   auto p = make_pipeline({}, &liar);
   const Reply r = ask(*p, "How much is Bleach volume 9?", "s1");
   EXPECT_EQ(r.tier, Tier::kPrimary);
-  EXPECT_EQ(r.price_guard, "corrected");
+  EXPECT_EQ(r.price_guard, GuardOutcome::kCorrected);
   EXPECT_EQ(r.price_guard_product, "mg-0014-v9");
   EXPECT_EQ(r.wrong_prices, std::vector<int>{999});
   EXPECT_EQ(r.text.find("999"), std::string::npos) << r.text;
@@ -107,7 +107,7 @@ TEST_F(PriceIntegrityTest, GuardDisclaimsAWrongPriceItCannotRewrite) {
   const Reply r = ask(*p, "Tell me something fun", "s1");
   EXPECT_EQ(r.tier, Tier::kPrimary);
   EXPECT_EQ(r.intent, Intent::kGeneral);
-  EXPECT_EQ(r.price_guard, "disclaimer");
+  EXPECT_EQ(r.price_guard, GuardOutcome::kDisclaimer);
   EXPECT_TRUE(r.disclaimer);
   EXPECT_EQ(r.wrong_prices, std::vector<int>{999});
   EXPECT_EQ(r.text, "By the way, Bleach volume 9 is ¥999 today. " +
@@ -117,7 +117,7 @@ TEST_F(PriceIntegrityTest, GuardDisclaimsAWrongPriceItCannotRewrite) {
 
   const Reply ja = ask(*p, "こんにちは、何か面白い話をして", "s2");
   EXPECT_EQ(ja.lang, fm::Language::kJa);
-  EXPECT_EQ(ja.price_guard, "disclaimer");
+  EXPECT_EQ(ja.price_guard, GuardOutcome::kDisclaimer);
   EXPECT_TRUE(ja.disclaimer);
   EXPECT_EQ(ja.text,
             "BLEACHの9巻は999円です。" + std::string(stale_price_disclaimer(fm::Language::kJa)));
@@ -138,7 +138,7 @@ TEST_F(PriceIntegrityTest, StaleCachedPriceIsEvictedNotServed) {
   const Reply r = ask(*p, "How much is Bleach volume 12?", "s2");
   EXPECT_EQ(r.tier, Tier::kStatic);
   EXPECT_NE(r.text.find("¥600"), std::string::npos) << r.text;
-  EXPECT_EQ(r.price_guard, "evicted");
+  EXPECT_EQ(r.price_guard, GuardOutcome::kEvicted);
   EXPECT_EQ(cache_.size(), 0u);
   ASSERT_TRUE(catalog_->update_product("mg-0014-v12", 528, std::nullopt).ok());
 }

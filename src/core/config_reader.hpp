@@ -32,18 +32,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/enum_name.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "core/toml.hpp"
 
 namespace ma::core {
-
-// One name of an enum, for TomlReader::read_enum.
-template <class E>
-struct EnumName {
-  std::string_view name;
-  E value;
-};
 
 // "a, b or c": the names in a list, as error messages say them.
 std::string join_names(std::span<const std::string_view> names);
@@ -127,9 +121,15 @@ class TomlReader final {
     for (const auto& n : names) list.push_back(n.name);
     std::string s;
     if (!read_name(key, s, list)) return false;
-    for (const auto& n : names) {
-      if (n.name == s) out = n.value;
-    }
+    out = *enum_from_name(names, s);
+    return true;
+  }
+  template <class E>
+  bool read_enum(std::string_view key, std::optional<E>& out,
+                 std::span<const EnumName<std::type_identity_t<E>>> names) {
+    E value{};
+    if (!read_enum(key, value, names)) return false;
+    out = value;
     return true;
   }
 

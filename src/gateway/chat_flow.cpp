@@ -61,13 +61,16 @@ bool ChatFlow::settle_admission(const admission::AdmissionResult& ar, ChatInput&
                                 const std::string& who, ChatOutcome& out) {
   if (ar.outcome == admission::Outcome::kUserLimited) {
     observer.on_refused(ar.scope, in.message, who, in.trace_id);
-    out.admission.outcome = "limited_" + ar.scope;
+    out.admission.outcome = ar.scope == "source" ? assist::AdmissionOutcome::kLimitedSource
+                                                 : assist::AdmissionOutcome::kLimitedUser;
     out.refused = ar;
     return false;
   }
-  out.admission = {ar.queued ? "queued" : "admitted", ar.waited};
+  out.admission = {
+      ar.queued ? assist::AdmissionOutcome::kQueued : assist::AdmissionOutcome::kAdmitted,
+      ar.waited};
   if (ar.outcome == admission::Outcome::kQueueTimeout) {
-    out.admission.outcome = "queue_timeout";
+    out.admission.outcome = assist::AdmissionOutcome::kQueueTimeout;
     out.reply = high_demand(in.message, pipeline.eta(), std::move(in.trace_id));
     out.reply.started = clock.now();
     return false;

@@ -5,26 +5,10 @@
 
 namespace ma::resilience {
 
-std::string_view to_string(Jitter j) {
-  switch (j) {
-    case Jitter::kNone:
-      return "none";
-    case Jitter::kFull:
-      return "full";
-    case Jitter::kEqual:
-      return "equal";
-    case Jitter::kDecorrelated:
-      return "decorrelated";
-  }
-  return "unknown";
-}
+std::string_view to_string(Jitter j) { return core::enum_name<Jitter>(kJitterNames, j); }
 
 std::optional<Jitter> parse_jitter(std::string_view s) {
-  if (s == "none") return Jitter::kNone;
-  if (s == "full") return Jitter::kFull;
-  if (s == "equal") return Jitter::kEqual;
-  if (s == "decorrelated") return Jitter::kDecorrelated;
-  return std::nullopt;
+  return core::enum_from_name<Jitter>(kJitterNames, s);
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string_view>
 
+#include "core/enum_name.hpp"
 #include "core/random.hpp"
 #include "core/time.hpp"
 
@@ -18,6 +19,12 @@ namespace ma::resilience {
 using core::Duration;
 
 enum class Jitter : std::uint8_t { kNone, kFull, kEqual, kDecorrelated };
+
+// The names configs, scenarios and reports spell them with.
+inline constexpr core::EnumName<Jitter> kJitterNames[] = {{"none", Jitter::kNone},
+                                                          {"full", Jitter::kFull},
+                                                          {"equal", Jitter::kEqual},
+                                                          {"decorrelated", Jitter::kDecorrelated}};
 
 std::string_view to_string(Jitter j);
 std::optional<Jitter> parse_jitter(std::string_view s);

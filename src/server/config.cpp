@@ -18,11 +18,6 @@ AppConfig default_config() {
 
 namespace {
 
-constexpr core::EnumName<resilience::Jitter> kJitters[] = {
-    {"none", resilience::Jitter::kNone},
-    {"full", resilience::Jitter::kFull},
-    {"equal", resilience::Jitter::kEqual},
-    {"decorrelated", resilience::Jitter::kDecorrelated}};
 constexpr std::string_view kProviders[] = {"simulated", "bedrock", "openai"};
 
 void read_model(core::TomlReader& t, fm::SimModelSpec& m) {
@@ -111,7 +106,7 @@ void read_retry(core::TomlReader& r, AppConfig& cfg) {
   r.check_keys({"max_attempts", "jitter", "base_ms", "cap_ms", "budget_per_minute"});
   auto& retry = cfg.pipeline.retry;
   r.read("max_attempts", retry.max_attempts);
-  r.read_enum("jitter", retry.backoff.jitter, kJitters);
+  r.read_enum("jitter", retry.backoff.jitter, std::span(resilience::kJitterNames));
   r.read_ms("base_ms", retry.backoff.base);
   r.read_ms("cap_ms", retry.backoff.cap);
   r.read("budget_per_minute", cfg.retry_budget_per_minute);

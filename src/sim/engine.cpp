@@ -296,13 +296,7 @@ void Engine::build_gateway() {
   // This project's defaults, then the variant's knobs.
   assist::PipelineConfig pc;
   const bool ja_v1 = v_.degradation.value_or("v2") == "v1";
-  if (v_.jitter) {
-    const std::string& j = *v_.jitter;
-    pc.retry.backoff.jitter = j == "none"    ? resilience::Jitter::kNone
-                              : j == "full"  ? resilience::Jitter::kFull
-                              : j == "equal" ? resilience::Jitter::kEqual
-                                             : resilience::Jitter::kDecorrelated;
-  }
+  if (v_.jitter) pc.retry.backoff.jitter = *v_.jitter;
   if (v_.max_attempts) pc.retry.max_attempts = *v_.max_attempts;
   if (v_.breaker_wait_s) pc.breaker.wait_in_open = core::from_seconds(*v_.breaker_wait_s);
   if (v_.stagger_max_s) pc.stagger_max = core::from_seconds(*v_.stagger_max_s);
@@ -560,9 +554,9 @@ void Engine::account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome
     Bin& ab = bin_at(a.start);
     const int lane = static_cast<int>(a.model == "haiku" ? Lane::kHaiku : Lane::kSonnet);
     ab.model_calls[lane]++;
-    if (a.outcome == "ok") {
+    if (a.ok()) {
       ab.model_ok[lane]++;
-    } else if (a.error_class == resilience::to_string(resilience::ErrorClass::kThrottling)) {
+    } else if (*a.error == resilience::ErrorClass::kThrottling) {
       ab.model_throttled[lane]++;
     }
     ++events_;
@@ -575,7 +569,8 @@ void Engine::account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome
   const double ms = core::to_seconds(clock_.now() - arrived) * 1000;
   // The seed's static limit answered a queue overflow with "you're sending too fast".
   const bool too_fast =
-      out.refused.has_value() || (static_limit_ && out.admission.outcome == "queue_timeout");
+      out.refused.has_value() ||
+      (static_limit_ && out.admission.outcome == assist::AdmissionOutcome::kQueueTimeout);
   if (too_fast) {
     b.too_fast++;
     b.user_errors++;

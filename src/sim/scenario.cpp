@@ -38,7 +38,7 @@ void read_variant(core::TomlReader& t, Variant& v) {
                 "stagger_max_s", "static_global_rate", "cache_ttl_s", "cache_first", "invalidation",
                 "price_guard", "disclaimers", "client_limiter", "client_quota", "sampling",
                 "degradation"});
-  t.read_enum("jitter", v.jitter, {"none", "full", "equal", "decorrelated"});
+  t.read_enum("jitter", v.jitter, std::span(resilience::kJitterNames));
   t.read("max_attempts", v.max_attempts);
   t.read("retry_budget_per_minute", v.retry_budget_per_minute);
   t.read("breaker_wait_s", v.breaker_wait_s);

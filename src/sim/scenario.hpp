@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "resilience/backoff.hpp"
 
 namespace ma::sim {
 
@@ -85,7 +86,7 @@ struct CatalogEvent {
 // The gateway knobs a variant may set; unset means this project's default.
 struct Variant {
   std::string name;
-  std::optional<std::string> jitter;  // none | full | equal | decorrelated
+  std::optional<resilience::Jitter> jitter;
   std::optional<int> max_attempts;
   std::optional<int> retry_budget_per_minute;  // 0: no fleet budget
   std::optional<double> breaker_wait_s;
