@@ -5,6 +5,14 @@
 // coroutine, no strand: one thread) until it closes. Nothing on the request path takes a
 // process-wide lock (docs/architecture.md, "Workers").
 //
+// This file is the listeners, the workers, the accept loops and the drain. The parts:
+//   http_session.hpp    one HTTP connection: reading, routing, the chat endpoint
+//   ws_session.hpp      one WebSocket connection (GET /v1/ws)
+//   admin_api.hpp       the admin API, a route table; its blocking work runs on a small
+//                       thread pool the Server owns, off the io threads
+//   views.hpp           every response body (JSON errors, replies, the 429 wording, /status)
+//   server_context.hpp  what the connections share (counts, drain flag, identity steps)
+//
 // Routes (docs/api.md): POST /v1/chat, GET /v1/ws, GET /healthz, /readyz, /status,
 // /metrics, the admin API under /admin (bearer admin token, compared in constant time), and
 // the chat page at /. /status and /metrics need the admin token, except on the admin
@@ -56,6 +64,9 @@ class Server final {
   // The admin listener's port (server.admin_port; 0: none).
   std::uint16_t admin_port() const { return admin_port_; }
   std::size_t in_flight() const { return static_cast<std::size_t>(in_flight_.value()); }
+  // Whether `id` is the thread running one of this server's workers (io threads), for tests
+  // and assertions: blocking work must never run there. Thread-safe.
+  bool is_worker_thread(std::thread::id id) const;
 
   struct Impl;
 

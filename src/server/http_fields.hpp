@@ -1,0 +1,32 @@
+#pragma once
+// What the server reads from a request's headers and target: the bearer token, a cookie, a
+// query parameter, and the anonymous-session cookie it sets. Pure functions over the
+// request; no state, no I/O; thread-safe.
+
+#include <boost/beast/http.hpp>
+#include <string>
+#include <string_view>
+
+namespace ma::server {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+// "Bearer <token>" (the scheme in any case, RFC 9110) -> token; empty when absent or
+// malformed. The view points into `req`.
+std::string_view bearer(const Request& req);
+
+// The value of cookie `name`, or empty. The view points into `req`.
+std::string_view cookie(const Request& req, std::string_view name);
+
+// The query parameter `name` of a target ("/v1/ws?token=...&x=1"), undecoded: the values the
+// server reads there (tokens) use no characters that need escaping.
+std::string_view query_param(std::string_view target, std::string_view name);
+
+// The cookie that carries an anonymous visitor's session (server/identity.hpp).
+inline constexpr std::string_view kSessionCookie = "ma_session";
+
+// The Set-Cookie value that hands `session` to the browser.
+std::string session_cookie(std::string_view session);
+
+}  // namespace ma::server

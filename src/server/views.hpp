@@ -1,0 +1,61 @@
+#pragma once
+// Views: every body and status line the server writes, as pure functions of what they show
+// -- the JSON error and reply bodies, the 429 wording, the WebSocket frames, /status,
+// /metrics, /admin/limits and /admin/alarms, the chat page. The bytes are part of the public
+// contract (docs/api.md); nothing here reads a request or does I/O beyond what the
+// arguments' accessors do. Thread-safe wherever the arguments are.
+
+#include <boost/beast/http.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <string>
+#include <string_view>
+
+#include "admission/admission.hpp"
+#include "assist/pipeline.hpp"
+#include "core/time.hpp"
+#include "server/http_fields.hpp"
+
+namespace ma::server {
+
+class App;
+
+// A JSON response with the server's headers (Server, Content-Type, Cache-Control: no-store).
+Response json_response(boost::beast::http::status status, std::string body, unsigned version = 11);
+// {"error": code, "message": message}.
+std::string error_body(std::string_view code, std::string_view message);
+Response error_response(boost::beast::http::status status, std::string_view code,
+                        std::string_view message);
+
+// Whole seconds, rounded up, at least 1 (Retry-After, retry_after_s, eta_s).
+int ceil_seconds(core::Duration d);
+
+// A chat reply: POST /v1/chat's body (`type` and `request_id` empty), or the WebSocket
+// "reply" frame. Written directly, not through a JSON DOM: the same bytes
+// boost::json::serialize gives the same fields, in this order.
+std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
+                       std::string_view type, std::string_view request_id,
+                       std::string_view session_id = {});
+
+// The 429 a user (or a source) over their own limit receives: the truth, and when they can
+// send again, in Japanese when the message was.
+std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese);
+
+// WebSocket frames: {"type":"error",...}, {"type":"queued",...}, {"type":"chunk",...}.
+std::string ws_error(std::string_view code, std::string_view message, std::string_view request_id);
+std::string ws_queued(std::string_view request_id, std::size_t position, core::Duration eta);
+std::string ws_chunk(std::string_view request_id, const assist::StreamChunk& chunk);
+
+// GET /admin/limits (and the "admission" part of /status).
+boost::json::object limits_json(admission::Admission& a);
+// The alarms, all or only the firing ones.
+boost::json::array alarms_json(App& app, bool firing_only);
+// GET /status: state, models, flags, `in_flight`, alarms, admission, cache, fleet.
+// Refreshes the alarms' breaker inputs first.
+Response status_response(App& app, std::size_t in_flight);
+// GET /metrics: the registry in Prometheus text format (runs its collectors).
+Response metrics_response(App& app);
+// GET /: the chat page `html` with its security headers; 404 when it is not installed.
+Response chat_page_response(const std::string& html, unsigned version);
+
+}  // namespace ma::server
