@@ -4,13 +4,13 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
 
 #include "core/flat_table.hpp"
+#include "core/supervised.hpp"
 #include "core/text.hpp"
 
 namespace ma::admission {
@@ -272,8 +272,17 @@ asio::awaitable<AdmissionResult> Admission::wait_in_queue(AdmissionRequest req,
     start_dispatcher = !dispatcher_running_;
     dispatcher_running_ = true;
   }
-  // Outside the lock: co_spawn may run the dispatcher inline.
-  if (start_dispatcher) asio::co_spawn(executor, dispatch(), asio::detached);
+  // Outside the lock: the spawn may run the dispatcher inline. Supervised and restarted: a
+  // dispatcher that died would leave every queued message to time out. dispatcher_running_
+  // stays set through the restart's backoff, so no second dispatcher starts meanwhile, and
+  // each waiter's own deadline still bounds its wait if the restarts keep failing.
+  if (start_dispatcher) {
+    core::spawn_supervised(executor, clock_, [this] { return dispatch(); },
+                           {.task = "admission_dispatcher",
+                            .policy = core::SupervisePolicy::restart(std::chrono::milliseconds(10),
+                                                                     std::chrono::seconds(1)),
+                            .on_stop = {}});
+  }
   stats_.queued.fetch_add(1, std::memory_order_relaxed);
   r.queued = true;
   if (on_queued) on_queued(position, eta);

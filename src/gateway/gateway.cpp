@@ -1,9 +1,9 @@
 #include "gateway/gateway.hpp"
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <random>
+
+#include "core/supervised.hpp"
 
 namespace ma::gateway {
 
@@ -81,8 +81,15 @@ double Gateway::model_capacity() const {
 }
 
 void Gateway::start(const boost::asio::any_io_executor& executor) {
-  boost::asio::co_spawn(executor, maintenance_->run_sale_watcher(), boost::asio::detached);
-  boost::asio::co_spawn(executor, maintenance_->run_validation(), boost::asio::detached);
+  // Restarted, not fatal: both are periodic rounds whose state lives in the catalog and the
+  // cache, so a fresh run loses at most one round -- while a watcher that died silently would
+  // leave sale prices cached past the sale's end.
+  core::spawn_supervised(
+      executor, clock_, [this] { return maintenance_->run_sale_watcher(); },
+      {.task = "sale_watcher", .policy = core::SupervisePolicy::restart(), .on_stop = {}});
+  core::spawn_supervised(
+      executor, clock_, [this] { return maintenance_->run_validation(); },
+      {.task = "cache_validation", .policy = core::SupervisePolicy::restart(), .on_stop = {}});
 }
 
 }  // namespace ma::gateway

@@ -4,13 +4,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/json_util.hpp"
+#include "core/supervised.hpp"
 #include "server/admin_api.hpp"
 #include "server/http_session.hpp"
 #include "server/idle_list.hpp"
@@ -133,6 +133,16 @@ Server::Server(App& app, ServerConfig config)
       "WebSocket connections the server closed, by reason (slow_reader: replies not read "
       "within ws_send_timeout; too_big; idle; origin: a handshake refused).",
       {"reason"});
+  // Supervised tasks (core/supervised.hpp) ended by an exception, by task.
+  auto& task_failures = app.metrics().counter(
+      "mangaassist_task_failures_total",
+      "Background tasks (and connections' coroutines) ended by an exception, by task; a "
+      "background task is then restarted, or for the listeners the server stops cleanly.",
+      {"task"});
+  app.metrics().add_collector([&task_failures] {
+    for (const auto& [task, n] : core::task_failures().snapshot())
+      task_failures.with({task}).set_total(n);
+  });
   auto& open_gauge = app.metrics().gauge("mangaassist_connections_open",
                                          "Open client connections (HTTP and WebSocket).");
   app.metrics().add_collector([&ctx, &open_gauge] {
@@ -184,18 +194,42 @@ core::Result<std::uint16_t> Server::listen() {
   if (!port.ok()) return port;
   port_ = *port;
   auto& a = impl_->acceptor;
+  App& app = impl_->ctx.app;
+  const asio::any_io_executor ex = impl_->ioc.get_executor();
+  // The listeners: an exception there is a bug (accept errors are values, handled in the
+  // loop), and the listener is the server's reason to exist. Stop cleanly -- answer what is in
+  // flight, /readyz says draining -- so that the orchestrator replaces the process, rather
+  // than accept on with whatever state the bug left behind.
+  auto accept = [this](tcp::acceptor& from, bool admin_listener, std::string task) {
+    core::spawn_supervised(impl_->ioc.get_executor(), impl_->ctx.app.clock(),
+                           [impl = impl_.get(), &from, admin_listener] {
+                             return impl->accept_loop(from, admin_listener);
+                           },
+                           {.task = std::move(task),
+                            .policy = core::SupervisePolicy::stop(),
+                            .on_stop = [this] { shutdown(); }});
+  };
   if (cfg.admin_port) {
     auto& b = impl_->admin_acceptor;
     auto admin = bind_listener(b, cfg.admin_host, *cfg.admin_port);
     if (!admin.ok()) return admin;
     admin_port_ = *admin;
-    asio::co_spawn(impl_->ioc, impl_->accept_loop(b, true), asio::detached);
+    accept(b, true, "admin_accept_loop");
   }
-  asio::co_spawn(impl_->ioc, impl_->accept_loop(a, false), asio::detached);
-  App& app = impl_->ctx.app;
-  app.gateway().start(impl_->ioc.get_executor());
-  asio::co_spawn(impl_->ioc, app.run_flusher(), asio::detached);
-  if (auto* otlp = app.otlp()) asio::co_spawn(impl_->ioc, otlp->run(), asio::detached);
+  accept(a, false, "accept_loop");
+  app.gateway().start(ex);
+  // Periodic jobs, restarted: a fresh run loses at most one round (a second of log lines
+  // waits longer to be written; a batch of spans is not exported).
+  core::spawn_supervised(
+      ex, app.clock(), [&app] { return app.run_flusher(); },
+      {.task = "log_flusher", .policy = core::SupervisePolicy::restart(), .on_stop = {}});
+  if (auto* otlp = app.otlp()) {
+    core::spawn_supervised(ex, app.clock(), [otlp] { return otlp->run(); },
+                           {.task = "otlp_exporter",
+                            .policy = core::SupervisePolicy::restart(std::chrono::seconds(1),
+                                                                     std::chrono::seconds(60)),
+                            .on_stop = {}});
+  }
   return port_;
 }
 
@@ -262,7 +296,12 @@ void Server::Impl::start_drain() {
         }
         stop_workers();
       },
-      asio::detached);
+      // A drain that failed would never stop the server: stop the workers at once instead.
+      [this](const std::exception_ptr& e) {
+        if (!e) return;
+        core::report_task_failure("drain", e, core::task_failures(), "stopping now");
+        stop_workers();
+      });
 }
 
 asio::awaitable<void> Server::Impl::accept_loop(tcp::acceptor& from, bool admin_listener) {
@@ -290,8 +329,9 @@ asio::awaitable<void> Server::Impl::accept_loop(tcp::acceptor& from, bool admin_
     }
     ctx.open_connections.fetch_add(1);
     socket.set_option(tcp::no_delay(true), ec);
+    // One connection: an exception ends it alone, logged and counted.
     asio::co_spawn(to.ioc, serve_http(ctx, admin, to.idle, std::move(socket), admin_listener),
-                   asio::detached);
+                   core::report_failures("http_session"));
   }
 }
 

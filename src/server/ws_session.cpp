@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,6 +11,7 @@
 #include <deque>
 #include <memory>
 
+#include "core/supervised.hpp"
 #include "core/text.hpp"
 #include "resilience/token_bucket.hpp"
 #include "server/views.hpp"
@@ -155,6 +155,12 @@ asio::awaitable<void> answer_message(ServerContext& ctx, std::shared_ptr<WsConn>
                                      std::optional<catalog::User> u, std::string session,
                                      std::string remote) {
   ServerContext::InFlight guard(ctx.in_flight);
+  // However it ends (an exception too), this message no longer counts against the
+  // connection's limit or keeps it from going idle.
+  struct Done {
+    WsConn& c;
+    ~Done() { --c.in_flight; }
+  } done{*c};
   const std::string rid = p.request_id;
   auto on_queued = [c, rid](std::size_t position, core::Duration eta) {
     c->send(ws_queued(rid, position, eta));
@@ -173,7 +179,6 @@ asio::awaitable<void> answer_message(ServerContext& ctx, std::shared_ptr<WsConn>
   } else {
     c->send(reply_json(a.reply, ctx.app.pipeline().status(), "reply", rid));
   }
-  --c->in_flight;
 }
 
 }  // namespace
@@ -234,8 +239,10 @@ asio::awaitable<void> serve_websocket(ServerContext& ctx, beast::tcp_stream stre
   auto [ec] = co_await conn->ws.async_accept(req, kTuple);
   if (ec) co_return;
   conn->last_message = app.clock().now();
-  asio::co_spawn(conn->ws.get_executor(), conn->writer(), asio::detached);
-  asio::co_spawn(conn->ws.get_executor(), conn->idle_watch(), asio::detached);
+  // The connection's coroutines: an exception ends this connection alone, logged and counted.
+  asio::co_spawn(conn->ws.get_executor(), conn->writer(), core::report_failures("ws_writer"));
+  asio::co_spawn(conn->ws.get_executor(), conn->idle_watch(),
+                 core::report_failures("ws_idle_watch"));
   const std::uint64_t ws_id = ctx.add_ws_closer([weak = std::weak_ptr<WsConn>(conn)] {
     if (auto c = weak.lock()) {
       asio::post(c->ws.get_executor(), [c] {
@@ -308,7 +315,7 @@ asio::awaitable<void> serve_websocket(ServerContext& ctx, beast::tcp_stream stre
     ++conn->in_flight;
     asio::co_spawn(conn->ws.get_executor(),
                    answer_message(ctx, conn, std::move(parsed).value(), *user, session, remote),
-                   asio::detached);
+                   core::report_failures("ws_message"));
   }
   if (!conn->closing) {
     conn->closed = true;

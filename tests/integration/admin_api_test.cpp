@@ -12,10 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/real_clock.hpp"
-#include "integration/test_client.hpp"
-#include "server/app.hpp"
-#include "server/server.hpp"
+#include "integration/test_server.hpp"
 
 namespace ma::server {
 namespace {
@@ -29,34 +26,19 @@ constexpr const char* kAdmin = "admin-api-test-token";
 class AdminApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    AppConfig cfg = testing::test_config();
-    cfg.server.admin_token = kAdmin;
-    auto app = App::create(cfg, clock_);
-    ASSERT_TRUE(app.ok()) << app.error().message;
-    app_ = std::move(app).value();
+    ASSERT_NO_FATAL_FAILURE(ts_.create());
     // Before the server starts: which thread runs the catalog's listeners (the SQLite write's
     // thread), and which runs /metrics' collectors (a worker: /metrics answers inline).
-    app_->catalog().on_change([this](const catalog::ProductChange&) { record(write_threads_); });
-    app_->metrics().add_collector([this] { record(render_threads_); });
-    server_ = std::make_unique<Server>(*app_, cfg.server);
-    auto port = server_->listen();
-    ASSERT_TRUE(port.ok()) << port.error().message;
-    port_ = *port;
-    server_->start();
-  }
-  void TearDown() override {
-    if (server_) {
-      server_->shutdown();
-      server_->join();
-    }
-    server_.reset();
-    app_.reset();
+    ts_.app().catalog().on_change(
+        [this](const catalog::ProductChange&) { record(write_threads_); });
+    ts_.app().metrics().add_collector([this] { record(render_threads_); });
+    ASSERT_NO_FATAL_FAILURE(ts_.start());
+    port_ = ts_.port();
   }
 
   HttpResult admin(const std::string& method, const std::string& target,
                    const std::string& body = "") {
-    return http_request(port_, method, target, body,
-                        {{"Authorization", std::string("Bearer ") + kAdmin}});
+    return ts_.admin(method, target, body);
   }
   void record(std::vector<std::thread::id>& into) {
     std::lock_guard lock(mu_);
@@ -74,13 +56,11 @@ class AdminApiTest : public ::testing::Test {
     EXPECT_EQ(v.at("message").as_string(), message) << r.body;
   }
 
-  core::RealClock clock_;
-  std::unique_ptr<App> app_;
-  std::unique_ptr<Server> server_;
-  std::uint16_t port_ = 0;
-  std::mutex mu_;
+  std::mutex mu_;  // before ts_: the listeners and collectors use it until the server stops
   std::vector<std::thread::id> write_threads_;
   std::vector<std::thread::id> render_threads_;
+  testing::TestServer ts_{kAdmin};
+  std::uint16_t port_ = 0;
 };
 
 TEST_F(AdminApiTest, TheCatalogWriteRunsOffTheIoThreads) {
@@ -89,7 +69,7 @@ TEST_F(AdminApiTest, TheCatalogWriteRunsOffTheIoThreads) {
   ASSERT_EQ(admin("GET", "/metrics").status, 200);
   const auto rendered = threads(render_threads_);
   ASSERT_FALSE(rendered.empty());
-  EXPECT_TRUE(server_->is_worker_thread(rendered.back()));
+  EXPECT_TRUE(ts_.server().is_worker_thread(rendered.back()));
 
   const auto put = admin("PUT", "/admin/catalog/products/mg-0014-v5", R"({"price_jpy":600})");
   ASSERT_EQ(put.status, 200) << put.body;
@@ -97,7 +77,7 @@ TEST_F(AdminApiTest, TheCatalogWriteRunsOffTheIoThreads) {
   // The listener ran before the response was written: no wait needed.
   const auto writes = threads(write_threads_);
   ASSERT_EQ(writes.size(), 1u);
-  EXPECT_FALSE(server_->is_worker_thread(writes.front()))
+  EXPECT_FALSE(ts_.server().is_worker_thread(writes.front()))
       << "the SQLite write (and the catalog's listeners) ran on an io thread";
   EXPECT_NE(writes.front(), std::this_thread::get_id());
 }
