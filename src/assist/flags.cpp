@@ -1,7 +1,10 @@
 #include "assist/flags.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdlib>  // strtol
+
+#include "core/config_reader.hpp"  // join_names
 
 namespace ma::assist {
 
@@ -40,10 +43,12 @@ core::Status RuntimeFlags::apply(std::string_view name, const boost::json::value
   if (!v.is_string()) return core::fail("invalid_flag", std::string(name) + " must be a string");
   const std::string_view s = v.get_string();
   if (name == "PRIMARY_MODEL") {
-    if (s != "sonnet" && s != "haiku") {
-      return core::fail("invalid_flag", "PRIMARY_MODEL must be sonnet or haiku");
+    const auto it = std::find(models_.begin(), models_.end(), s);
+    if (it == models_.end()) {
+      std::vector<std::string_view> names(models_.begin(), models_.end());
+      return core::fail("invalid_flag", "PRIMARY_MODEL must be " + core::join_names(names));
     }
-    if (commit) primary_haiku_.store(s == "haiku");
+    if (commit) primary_.store(static_cast<std::size_t>(it - models_.begin()));
     return core::Ok{};
   }
   if (name == "FM_MODE") {
@@ -69,9 +74,16 @@ core::Status RuntimeFlags::apply(std::string_view name, const boost::json::value
   return core::fail("unknown_flag", "unknown flag " + std::string(name));
 }
 
-core::Result<boost::json::object> RuntimeFlags::from_env(const core::EnvLookup& env) {
+void RuntimeFlags::set_models(std::vector<std::string> names) {
+  models_ = std::move(names);
+  primary_.store(0);
+}
+
+core::Result<boost::json::object> RuntimeFlags::from_env(const core::EnvLookup& env,
+                                                         std::span<const std::string> models) {
   boost::json::object out;
   RuntimeFlags check;  // apply() without commit only validates
+  if (!models.empty()) check.set_models({models.begin(), models.end()});
   for (auto name : kNames) {
     auto v = core::env_value(env, std::string(name).c_str());
     if (!v) continue;
@@ -101,7 +113,7 @@ core::Status RuntimeFlags::patch(const boost::json::value& body) {
 boost::json::object RuntimeFlags::to_json() const {
   boost::json::object o;
   o["RETRY_MAX_ATTEMPTS"] = retry_max_attempts();
-  o["PRIMARY_MODEL"] = primary_is_haiku() ? "haiku" : "sonnet";
+  o["PRIMARY_MODEL"] = primary_model_name();
   o["FM_MODE"] = to_string(fm_mode());
   o["DEGRADATION_MESSAGE_VERSION"] = degradation_version() == DegradationVersion::kV1 ? "v1" : "v2";
   return o;

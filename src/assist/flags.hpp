@@ -2,14 +2,16 @@
 // Runtime flags (the runbook's levers), read from the environment at start and changed at
 // runtime through PATCH /admin/flags:
 //   RETRY_MAX_ATTEMPTS           attempts per model call, first included (0 = storm brake)
-//   PRIMARY_MODEL                sonnet | haiku (which model is tier 1)
+//   PRIMARY_MODEL                the name of a model lane (sonnet | haiku by default): tier 1
 //   FM_MODE                      normal | cache_only | static_only
 //   DEGRADATION_MESSAGE_VERSION  v1 | v2
 // Thread safety: every field is an atomic; readers never lock.
 
 #include <atomic>
 #include <boost/json/value.hpp>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "assist/degradation.hpp"
 #include "core/env.hpp"
@@ -26,9 +28,16 @@ class RuntimeFlags final {
   RuntimeFlags(const RuntimeFlags&) = delete;
   RuntimeFlags& operator=(const RuntimeFlags&) = delete;
 
+  // The model lanes' names, in cascade order (default: sonnet, haiku); PRIMARY_MODEL names
+  // one of them, and resets to the first. REQUIRES: called before the flags are shared
+  // between threads (the gateway's builder does it), with at least one name.
+  void set_models(std::vector<std::string> names);
+  const std::vector<std::string>& models() const { return models_; }
+
   int retry_max_attempts() const { return retry_max_attempts_.load(std::memory_order_relaxed); }
-  // "sonnet" or "haiku".
-  bool primary_is_haiku() const { return primary_haiku_.load(std::memory_order_relaxed); }
+  // The lane PRIMARY_MODEL names: an index into models().
+  std::size_t primary_model() const { return primary_.load(std::memory_order_relaxed); }
+  std::string_view primary_model_name() const { return models_[primary_model()]; }
   FmMode fm_mode() const { return fm_mode_.load(std::memory_order_relaxed); }
   DegradationVersion degradation_version() const {
     return version_.load(std::memory_order_relaxed);
@@ -39,7 +48,9 @@ class RuntimeFlags final {
   // The flags `env` sets (those named above, set and not empty) as an object for patch(),
   // each value as the environment spells it ("3", "haiku"). An error names the first bad
   // value ("invalid_flag"). server::resolve_environment keeps it in AppConfig.
-  static core::Result<boost::json::object> from_env(const core::EnvLookup& env);
+  // `models`: the lane names PRIMARY_MODEL may take (empty: the default two).
+  static core::Result<boost::json::object> from_env(const core::EnvLookup& env,
+                                                    std::span<const std::string> models = {});
   // Applies every flag present in `env`, all or nothing. Returns an error naming a bad value.
   core::Status load_env(const core::EnvLookup& env = core::process_env());
   // Applies a JSON object of flags, all or nothing. Unknown keys and bad values are errors.
@@ -50,7 +61,8 @@ class RuntimeFlags final {
   core::Status apply(std::string_view name, const boost::json::value& v, bool commit);
 
   std::atomic<int> retry_max_attempts_{3};
-  std::atomic<bool> primary_haiku_{false};
+  std::vector<std::string> models_{"sonnet", "haiku"};
+  std::atomic<std::size_t> primary_{0};
   std::atomic<FmMode> fm_mode_{FmMode::kNormal};
   std::atomic<DegradationVersion> version_{DegradationVersion::kV2};
 };

@@ -16,7 +16,7 @@ TEST(RuntimeFlagsTest, TheEnvironmentsFlagsApplyAllOrNothing) {
                                              {"DEGRADATION_MESSAGE_VERSION", "v1"}}))
                   .ok());
   EXPECT_EQ(flags.retry_max_attempts(), 0);
-  EXPECT_TRUE(flags.primary_is_haiku());
+  EXPECT_EQ(flags.primary_model_name(), "haiku");
   EXPECT_EQ(flags.fm_mode(), FmMode::kStaticOnly);
   EXPECT_EQ(flags.degradation_version(), DegradationVersion::kV1);
 

@@ -45,7 +45,7 @@ TEST(ObservabilityScenarioTest, NewErrorFormatIsSeenCompletely) {
   haiku.set_faults({.unknown_error_rate = 0.03});
   cache::ResponseCache cache;
   RuntimeFlags flags;
-  Pipeline pipeline({clock, **cat, sonnet, haiku, cache, flags, nullptr}, {}, 3);
+  Pipeline pipeline({clock, **cat, {sonnet, haiku}, cache, flags, nullptr}, {}, 3);
 
   const std::string base = ::testing::TempDir() + "ma_scenario4_" + std::to_string(::getpid());
   observe::MetricsRegistry metrics;

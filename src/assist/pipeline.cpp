@@ -138,15 +138,17 @@ struct Pipeline::LaneResult {
 Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
     : deps_(deps),
       config_(std::move(config)),
-      sonnet_(std::make_unique<Lane>(deps.sonnet, config_, deps.budget, config_.sonnet_quota_rps,
-                                     deps.clock.now())),
-      haiku_(std::make_unique<Lane>(deps.haiku, config_, deps.budget, config_.haiku_quota_rps,
-                                    deps.clock.now())),
       seeds_(seed),
       conversations_(config_.conversation),
       own_understanding_(deps.understanding != nullptr ? nullptr
                                                        : std::make_unique<UnderstandingMemo>()),
-      understanding_(deps.understanding != nullptr ? *deps.understanding : *own_understanding_) {}
+      understanding_(deps.understanding != nullptr ? *deps.understanding : *own_understanding_) {
+  for (std::size_t i = 0; i < deps_.models.size(); ++i) {
+    const double quota = i < config_.quota_rps.size() ? config_.quota_rps[i] : 0;
+    lanes_.push_back(std::make_unique<Lane>(deps_.models[i].get(), config_, deps_.budget, quota,
+                                            deps_.clock.now()));
+  }
+}
 
 Pipeline::~Pipeline() = default;
 
@@ -243,8 +245,22 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
       co_return;
     }
     result.error = r.error();
-    const auto decision =
-        attempts.on_failure(r.error().kind, clock.now(), rng, r.error().retry_after);
+    auto decision =
+        attempts.decide(r.error().kind, clock.now(), rng.uniform01(), r.error().retry_after);
+    bool granted = true;
+    if (decision.retry() && attempts.budget_pending()) {
+      if (deps_.blocking && attempts.budget().may_block()) {
+        // The fleet's budget is a Redis call: on the blocking executor, while this thread
+        // serves others. Named, not a temporary in the co_await (g++ 12 mishandles those).
+        auto spend = [&attempts, &clock]() -> asio::awaitable<bool> {
+          co_return attempts.budget().try_spend(clock.now());
+        };
+        granted = co_await asio::co_spawn(*deps_.blocking, spend, asio::use_awaitable);
+      } else {
+        granted = attempts.budget().try_spend(clock.now());
+      }
+    }
+    decision = attempts.settle(decision, granted);
     if (decision.verdict == resilience::RetryVerdict::kQuotaExceeded) {
       stats_.quota_refusals.fetch_add(1, std::memory_order_relaxed);
     } else if (decision.verdict == resilience::RetryVerdict::kBudgetExceeded) {
@@ -483,9 +499,8 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
                                 u.intent == Intent::kOrderStatus && req.user ? req.user->id : "");
 
   const FmMode mode = deps_.flags.fm_mode();
-  const bool haiku_first = deps_.flags.primary_is_haiku();
-  Lane& primary = haiku_first ? *haiku_ : *sonnet_;
-  Lane& secondary = haiku_first ? *sonnet_ : *haiku_;
+  // The lane PRIMARY_MODEL names is tier 1; the others, in configured order, tier 2.
+  const std::size_t primary = std::min(deps_.flags.primary_model(), lanes_.size() - 1);
 
   fm::ModelRequest mreq;
   mreq.lang = u.lang;
@@ -501,41 +516,43 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
   const core::Deadline model_deadline(deadline.at() - config_.reserve);
   mreq.deadline = model_deadline;
 
-  bool primary_tried = false;
+  bool model_tried = false;  // a model lane was called (not skipped) for this message
   bool answered = false;
   for (Tier tier : config_.tier_order[static_cast<int>(u.intent)]) {
     if (answered) break;
     switch (tier) {
       case Tier::kPrimary:
-      case Tier::kSecondary: {
-        if (mode != FmMode::kNormal) break;
-        if (model_deadline.expired(clock.now())) break;
-        Lane& lane = tier == Tier::kPrimary ? primary : secondary;
-        if (tier == Tier::kSecondary && primary_tried && config_.stagger_max > Duration::zero()) {
-          // Spread the fallback load; keep enough time for the secondary to answer.
-          const Duration room = model_deadline.remaining(clock.now());
-          const Duration stagger =
-              std::min(rng.uniform(Duration::zero(), config_.stagger_max), room / 2);
-          if (stagger > Duration::zero()) co_await clock.wait_for(stagger);
-        }
-        mreq.model_id = std::string(lane.provider.name());
-        LaneResult lr;
-        co_await call_lane(lane, mreq, rng, on_chunk,
-                           r.product ? std::string_view(r.product->id) : std::string_view(), tier,
-                           reply, lr);
-        if (tier == Tier::kPrimary) primary_tried = lr.skipped.empty();
-        if (lr.reply) {
-          take_model_answer(std::move(*lr.reply), tier, r, cache_key, reply);
-          answered = true;
-        } else if (lr.error) {
-          reply.error_code = lr.error->code;
-          reply.error_class = lr.error->kind;
-          reply.error_message = lr.error->message;
-        } else if (reply.error_code.empty()) {
-          reply.error_code = lr.skipped;
+      case Tier::kSecondary:
+        for (std::size_t i = 0; i < lanes_.size() && !answered; ++i) {
+          if ((i == primary) != (tier == Tier::kPrimary)) continue;
+          if (mode != FmMode::kNormal) break;
+          if (model_deadline.expired(clock.now())) break;
+          Lane& lane = *lanes_[i];
+          if (tier == Tier::kSecondary && model_tried && config_.stagger_max > Duration::zero()) {
+            // Spread the fallback load; keep enough time for the fallback to answer.
+            const Duration room = model_deadline.remaining(clock.now());
+            const Duration stagger =
+                std::min(rng.uniform(Duration::zero(), config_.stagger_max), room / 2);
+            if (stagger > Duration::zero()) co_await clock.wait_for(stagger);
+          }
+          mreq.model_id = std::string(lane.provider.name());
+          LaneResult lr;
+          co_await call_lane(lane, mreq, rng, on_chunk,
+                             r.product ? std::string_view(r.product->id) : std::string_view(), tier,
+                             reply, lr);
+          model_tried |= lr.skipped.empty();
+          if (lr.reply) {
+            take_model_answer(std::move(*lr.reply), tier, r, cache_key, reply);
+            answered = true;
+          } else if (lr.error) {
+            reply.error_code = lr.error->code;
+            reply.error_class = lr.error->kind;
+            reply.error_message = lr.error->message;
+          } else if (reply.error_code.empty()) {
+            reply.error_code = lr.skipped;
+          }
         }
         break;
-      }
       case Tier::kCache:
         if (mode == FmMode::kStaticOnly) break;
         if (deps_.blocking && deps_.cache.has_shared()) {
@@ -561,7 +578,7 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
 std::optional<Duration> Pipeline::eta() const {
   std::optional<Duration> best;
   const TimePoint now = deps_.clock.now();
-  for (const Lane* lane : {sonnet_.get(), haiku_.get()}) {
+  for (const auto& lane : lanes_) {
     if (lane->shown_state.load(std::memory_order_relaxed) == BreakerState::kOpen) {
       const Duration d = lane->time_until_probe(now);
       if (!best || d < *best) best = d;
@@ -570,10 +587,11 @@ std::optional<Duration> Pipeline::eta() const {
   return best;
 }
 
-double Pipeline::model_capacity(double sonnet_quota, double haiku_quota) const {
+double Pipeline::model_capacity(std::span<const double> feeds) const {
   double total = 0;
-  for (const auto& [lane, quota] :
-       {std::pair{sonnet_.get(), sonnet_quota}, std::pair{haiku_.get(), haiku_quota}}) {
+  for (std::size_t i = 0; i < lanes_.size() && i < feeds.size(); ++i) {
+    const Lane* lane = lanes_[i].get();
+    const double quota = feeds[i];
     total += lane->shown_limiter_enabled.load(std::memory_order_relaxed)
                  ? std::min(quota, lane->shown_limiter_rate.load(std::memory_order_relaxed))
                  : quota;
@@ -585,7 +603,7 @@ ServiceStatus Pipeline::status() const {
   ServiceStatus s;
   const TimePoint now = deps_.clock.now();
   int open = 0;
-  for (const Lane* lane : {sonnet_.get(), haiku_.get()}) {
+  for (const auto& lane : lanes_) {
     ModelStatus m;
     m.name = std::string(lane->provider.name());
     m.breaker = lane->shown_state.load(std::memory_order_relaxed);
@@ -596,7 +614,7 @@ ServiceStatus Pipeline::status() const {
     open += m.breaker == BreakerState::kOpen;
     s.models.push_back(std::move(m));
   }
-  s.state = open == 2 ? "down" : open == 1 ? "degraded" : "normal";
+  s.state = open == static_cast<int>(lanes_.size()) ? "down" : open > 0 ? "degraded" : "normal";
   if (deps_.flags.fm_mode() != FmMode::kNormal && open == 0) s.state = "limited";
   s.eta = eta();
   return s;

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -81,10 +82,9 @@ struct PipelineConfig {
   // The adaptive client-side rate limiter in front of each model (off only to replay seed
   // incident 1, whose gateway had none).
   bool client_limiter = true;
-  // Requests/s this process may send to each model (its share of the account's quota);
-  // 0: no client-side quota.
-  double sonnet_quota_rps = 0;
-  double haiku_quota_rps = 0;
+  // Requests/s this process may send to each model lane (its share of the account's quota),
+  // by lane index; missing or 0: no client-side quota.
+  std::vector<double> quota_rps;
   // Recent turns of each conversation, given to the models as context.
   ConversationLimits conversation{};
   // The longest a request waits for the adaptive client limiter's token; beyond it the model
@@ -198,8 +198,9 @@ class Pipeline final {
   struct Deps {
     core::Clock& clock;
     const catalog::Catalog& catalog;
-    fm::ModelProvider& sonnet;
-    fm::ModelProvider& haiku;
+    // The model lanes in cascade order (at least one): by default Sonnet, then Haiku. The
+    // lane RuntimeFlags::primary_model() names is tier 1, the others tier 2 in this order.
+    std::vector<std::reference_wrapper<fm::ModelProvider>> models;
     cache::ResponseCache& cache;
     RuntimeFlags& flags;
     resilience::RetryBudget* budget;  // null: no fleet budget
@@ -230,7 +231,8 @@ class Pipeline final {
   // What the models can take now (requests/s): each model's `quota`, or its adaptive
   // limiter's rate once that has seen throttles, whichever is lower; summed. Cheap (no
   // strings): admission asks once a second.
-  double model_capacity(double sonnet_quota, double haiku_quota) const;
+  // `feeds`: each lane's quota, by lane index.
+  double model_capacity(std::span<const double> feeds) const;
   // When the models are expected back: the soonest breaker probe, if any is open.
   std::optional<core::Duration> eta() const;
   const PipelineConfig& config() const { return config_; }
@@ -274,8 +276,7 @@ class Pipeline final {
   Deps deps_;
   PipelineConfig config_;
   PipelineStats stats_;
-  std::unique_ptr<Lane> sonnet_;
-  std::unique_ptr<Lane> haiku_;
+  std::vector<std::unique_ptr<Lane>> lanes_;  // by Deps::models index
   core::SlotRandom seeds_;  // one generator per worker: a message's own Random is split off
   core::SpinLock dedupe_mu_;
   struct Remembered {

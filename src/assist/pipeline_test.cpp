@@ -36,7 +36,7 @@ class PipelineTest : public ::testing::Test {
     PipelineConfig cfg;
     cfg.stagger_max = 2s;
     pipeline_ = std::make_unique<Pipeline>(
-        Pipeline::Deps{clock_, *catalog_, sonnet_, haiku_, cache_, flags_, &budget_}, cfg, 99);
+        Pipeline::Deps{clock_, *catalog_, {sonnet_, haiku_}, cache_, flags_, &budget_}, cfg, 99);
   }
 
   Reply ask(std::string message, std::optional<catalog::User> user = std::nullopt,
@@ -202,7 +202,7 @@ TEST_F(PipelineTest, CachedPricingAnswersCarryTheDisclaimer) {
   PipelineConfig cfg;
   cfg.tier_order[static_cast<int>(Intent::kPricing)] = {Tier::kPrimary, Tier::kCache,
                                                         Tier::kDegraded};
-  Pipeline p({clock_, *catalog_, sonnet_, haiku_, cache_, flags_, nullptr}, cfg, 5);
+  Pipeline p({clock_, *catalog_, {sonnet_, haiku_}, cache_, flags_, nullptr}, cfg, 5);
   pipeline_.reset();
   auto run = [&](std::string msg) {
     std::optional<Reply> out;
@@ -268,7 +268,7 @@ TEST_F(PipelineTest, RememberedDegradedRepliesAreBoundedAndSweptRarely) {
   PipelineConfig cfg;
   cfg.dedupe_max_entries = 1000;
   pipeline_ = std::make_unique<Pipeline>(
-      Pipeline::Deps{clock_, *catalog_, sonnet_, haiku_, cache_, flags_, &budget_}, cfg, 5);
+      Pipeline::Deps{clock_, *catalog_, {sonnet_, haiku_}, cache_, flags_, &budget_}, cfg, 5);
   flags_.patch(boost::json::parse(R"({"FM_MODE":"static_only"})")).value();
   const std::string q = "I would like some advice about manga";
   for (int i = 0; i < 3000; ++i) {
@@ -330,7 +330,7 @@ class RecordingModel final : public fm::ModelProvider {
 
 TEST_F(PipelineTest, TheModelSeesTheConversationsRecentTurns) {
   RecordingModel model;
-  Pipeline p(Pipeline::Deps{clock_, *catalog_, model, haiku_, cache_, flags_, &budget_}, {}, 5);
+  Pipeline p(Pipeline::Deps{clock_, *catalog_, {model, haiku_}, cache_, flags_, &budget_}, {}, 5);
   auto send = [&](std::string message, std::string session) {
     std::optional<Reply> out;
     auto task = [&]() -> asio::awaitable<void> {
@@ -365,7 +365,7 @@ TEST(RuntimeFlagsTest, PatchIsAllOrNothing) {
   ASSERT_TRUE(
       f.patch(boost::json::parse(R"({"RETRY_MAX_ATTEMPTS":0,"PRIMARY_MODEL":"haiku"})")).ok());
   EXPECT_EQ(f.retry_max_attempts(), 0);
-  EXPECT_TRUE(f.primary_is_haiku());
+  EXPECT_EQ(f.primary_model_name(), "haiku");
   EXPECT_EQ(f.to_json().at("PRIMARY_MODEL").as_string(), "haiku");
 }
 
@@ -412,7 +412,7 @@ TEST_F(PipelineTest, ASharedCacheReadRunsOffTheThreadThatServesRequests) {
   cache_.set_shared_tier(&tier);
   flags_.patch(boost::json::parse(R"({"FM_MODE":"cache_only"})")).value();
   asio::thread_pool blocking(1);
-  Pipeline::Deps deps{clock_, *catalog_, sonnet_, haiku_, cache_, flags_, &budget_};
+  Pipeline::Deps deps{clock_, *catalog_, {sonnet_, haiku_}, cache_, flags_, &budget_};
   deps.blocking = blocking.get_executor();
   Pipeline p(deps, {}, 7);
   std::optional<Reply> out;
@@ -432,6 +432,39 @@ TEST_F(PipelineTest, ASharedCacheReadRunsOffTheThreadThatServesRequests) {
   EXPECT_NE(out->tier, Tier::kCache);  // an L1 miss and an L2 miss: not from the cache
   blocking.join();
   cache_.set_shared_tier(nullptr);
+}
+
+}  // namespace
+}  // namespace ma::assist
+
+namespace ma::assist {
+namespace {
+
+// A third model is one more lane: tier 2 tries the fallbacks in configured order, and
+// PRIMARY_MODEL may put any lane first.
+TEST_F(PipelineTest, AThirdLaneAnswersWhenTheFirstTwoAreDown) {
+  fm::SimulatedBedrock nova{
+      {.name = "nova", .latency_median = 300ms, .latency_p99 = 600ms}, clock_, 3};
+  flags_.set_models({"sonnet", "haiku", "nova"});
+  pipeline_ = std::make_unique<Pipeline>(
+      Pipeline::Deps{clock_, *catalog_, {sonnet_, haiku_, nova}, cache_, flags_, &budget_},
+      PipelineConfig{}, 99);
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  Reply r = ask("Recommend something like Jujutsu Kaisen");
+  EXPECT_EQ(r.tier, Tier::kSecondary);
+  EXPECT_EQ(r.model, "nova");
+  ASSERT_FALSE(r.attempts.empty());
+  EXPECT_EQ(r.attempts.front().model, "sonnet");  // the order: sonnet, haiku, then nova
+  EXPECT_EQ(r.attempts.back().model, "nova");
+  EXPECT_EQ(pipeline_->status().models.size(), 3u);
+  EXPECT_EQ(pipeline_->status().state, "normal");  // no breaker open yet
+
+  ASSERT_TRUE(flags_.patch(boost::json::object{{"PRIMARY_MODEL", "nova"}}).ok());
+  r = ask("Recommend something like Naruto", std::nullopt, "s-2");
+  EXPECT_EQ(r.tier, Tier::kPrimary);
+  EXPECT_EQ(r.model, "nova");
+  ASSERT_EQ(r.attempts.size(), 1u);  // nova first: the others are not asked
 }
 
 }  // namespace

@@ -57,8 +57,8 @@ class PriceIntegrityTest : public CatalogTest {
   std::unique_ptr<Pipeline> make_pipeline(PipelineConfig cfg,
                                           fm::ModelProvider* primary = nullptr) {
     return std::make_unique<Pipeline>(
-        Pipeline::Deps{clock_, *catalog_, primary ? *primary : sonnet_, haiku_, cache_, flags_,
-                       nullptr},
+        Pipeline::Deps{
+            clock_, *catalog_, {primary ? *primary : sonnet_, haiku_}, cache_, flags_, nullptr},
         std::move(cfg), 11);
   }
 

@@ -11,8 +11,8 @@ namespace {
 
 // Each seed derived from the gateway's, so one number replays a run. The lanes' and the
 // observer's constants predate the builder (the server and the simulator each had them).
-std::uint64_t lane_seed(std::uint64_t seed, Lane lane) {
-  return seed ^ (lane == Lane::kPrimary ? 0x50 : 0x48);
+std::uint64_t lane_seed(std::uint64_t seed, std::size_t lane) {
+  return seed ^ (lane == 0 ? 0x50 : lane == 1 ? 0x48 : 0x100 + lane);
 }
 std::uint64_t pipeline_seed(std::uint64_t seed, std::size_t task) {
   return seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(task + 1));
@@ -43,16 +43,29 @@ core::Result<std::unique_ptr<Gateway>> Gateway::build(GatewayConfig config, Gate
   }
   g->flags_.set_retry_max_attempts(c.pipeline.retry.max_attempts);
 
-  for (Lane lane : {Lane::kPrimary, Lane::kSecondary}) {
+  if (c.lanes.empty()) return core::fail("invalid_config", "no model lane configured");
+  // Each task feeds its share of every lane's feed (the same product the simulator always
+  // computed: the share first).
+  const double share = 1.0 / static_cast<double>(c.tasks);
+  std::vector<std::string> names;
+  std::vector<std::reference_wrapper<fm::ModelProvider>> models;
+  for (std::size_t lane = 0; lane < c.lanes.size(); ++lane) {
     auto p = deps.providers(lane, lane_seed(c.seed, lane));
     if (!p.ok()) return core::fail(std::move(p).error());
+    std::string name((*p)->name());
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return core::fail("invalid_config", "two model lanes are named " + name);
+    }
+    names.push_back(std::move(name));
     g->lanes_.push_back(std::move(p).value());
+    models.emplace_back(*g->lanes_.back());
+    g->feeds_.push_back(share * c.lanes[lane].feed_rps);
   }
+  g->flags_.set_models(std::move(names));
   for (std::size_t i = 0; i < static_cast<std::size_t>(c.tasks); ++i) {
-    assist::Pipeline::Deps pd{
-        g->clock_,    *g->catalog_, g->provider(Lane::kPrimary), g->provider(Lane::kSecondary),
-        *g->cache_,   g->flags_,    deps.fleet_budget,           &g->understanding_,
-        deps.blocking};
+    assist::Pipeline::Deps pd{g->clock_,          *g->catalog_, models,
+                              *g->cache_,         g->flags_,    deps.fleet_budget,
+                              &g->understanding_, deps.blocking};
     g->pipelines_.push_back(
         std::make_unique<assist::Pipeline>(pd, c.pipeline, pipeline_seed(c.seed, i)));
   }
@@ -71,12 +84,8 @@ core::Result<std::unique_ptr<Gateway>> Gateway::build(GatewayConfig config, Gate
 }
 
 double Gateway::model_capacity() const {
-  const double share = 1.0 / static_cast<double>(pipelines_.size());
   double total = 0;
-  for (const auto& p : pipelines_) {
-    total +=
-        p->model_capacity(share * config_.primary_feed_rps, share * config_.secondary_feed_rps);
-  }
+  for (const auto& p : pipelines_) total += p->model_capacity(feeds_);
   return total;
 }
 

@@ -35,13 +35,18 @@
 
 namespace ma::gateway {
 
-// The model lanes in cascade order: the primary (Sonnet) and the secondary (Haiku).
-enum class Lane : std::uint8_t { kPrimary = 0, kSecondary = 1 };
-inline constexpr int kLanes = 2;
+// Makes the provider of lane `lane` (an index into GatewayConfig::lanes). `seed` is the
+// lane's own (simulated models draw from it).
+using ProviderFactory = std::function<core::Result<std::unique_ptr<fm::ModelProvider>>(
+    std::size_t lane, std::uint64_t seed)>;
 
-// Makes the provider of one lane. `seed` is the lane's own (simulated models draw from it).
-using ProviderFactory =
-    std::function<core::Result<std::unique_ptr<fm::ModelProvider>>(Lane lane, std::uint64_t seed)>;
+// One model lane, in cascade order.
+struct LaneConfig {
+  // What admission may pass on to this lane in all, messages/s: the account's quota
+  // (server) or the region's capacity (simulator). Each task feeds its share, or its
+  // adaptive limiter's rate once that has seen throttles.
+  double feed_rps = 0;
+};
 
 struct GatewayConfig {
   assist::PipelineConfig pipeline;
@@ -54,11 +59,10 @@ struct GatewayConfig {
   // Pipelines sharing the catalog, cache, flags, budget and admission: the simulator's tasks
   // of one fleet; the server runs one.
   int tasks = 1;
-  // What admission may pass on to each lane in all, messages/s: the account quotas (server)
-  // or the region's capacity (simulator). Each task feeds its share, or its adaptive
-  // limiters' rates once those have seen throttles.
-  double primary_feed_rps = 0;
-  double secondary_feed_rps = 0;
+  // The model lanes in cascade order, at least one: by default Sonnet, then Haiku. Each is
+  // named by its provider (ModelProvider::name(), unique), which PRIMARY_MODEL, /status and
+  // the metrics use. The pipeline's own quotas per lane are pipeline.quota_rps.
+  std::vector<LaneConfig> lanes = {LaneConfig{}, LaneConfig{}};
   // Every seed below derives from this one. 0: drawn from the system's entropy.
   std::uint64_t seed = 0;
   // Keep every error trace whatever the sampler says (incident 4's fix).
@@ -96,7 +100,8 @@ class Gateway final {
   catalog::Catalog& catalog() { return *catalog_; }
   cache::ResponseCache& cache() { return *cache_; }
   assist::RuntimeFlags& flags() { return flags_; }
-  fm::ModelProvider& provider(Lane lane) { return *lanes_[static_cast<int>(lane)]; }
+  std::size_t lane_count() const { return lanes_.size(); }
+  fm::ModelProvider& provider(std::size_t lane) { return *lanes_[lane]; }
   std::size_t tasks() const { return pipelines_.size(); }
   assist::Pipeline& pipeline(std::size_t task = 0) { return *pipelines_[task]; }
   ChatFlow& flow(std::size_t task = 0) { return flows_[task]; }
@@ -118,7 +123,8 @@ class Gateway final {
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<cache::ResponseCache> cache_;
   assist::RuntimeFlags flags_;
-  std::vector<std::unique_ptr<fm::ModelProvider>> lanes_;  // by Lane
+  std::vector<std::unique_ptr<fm::ModelProvider>> lanes_;  // by GatewayConfig::lanes index
+  std::vector<double> feeds_;                              // each task's share, by lane
   assist::UnderstandingMemo understanding_;
   std::vector<std::unique_ptr<assist::Pipeline>> pipelines_;
   std::unique_ptr<assist::CacheMaintenance> maintenance_;

@@ -19,14 +19,15 @@ std::unique_ptr<catalog::Catalog> open_catalog() {
   return catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"}).value();
 }
 
-// Simulated lanes; records the seed each lane was given.
+// Simulated lanes named by `names`; records the seed each lane was given.
 struct Lanes {
-  std::map<Lane, std::uint64_t> seeds;
+  std::vector<std::string> names = {"sonnet", "haiku"};
+  std::map<std::size_t, std::uint64_t> seeds;
   ProviderFactory factory(core::Clock& clock) {
-    return [this, &clock](Lane lane,
+    return [this, &clock](std::size_t lane,
                           std::uint64_t seed) -> core::Result<std::unique_ptr<fm::ModelProvider>> {
       seeds[lane] = seed;
-      fm::SimModelSpec spec{lane == Lane::kPrimary ? "sonnet" : "haiku", 5ms, 20ms, 1000, 1};
+      fm::SimModelSpec spec{names.at(lane), 5ms, 20ms, 1000, 1};
       return std::unique_ptr<fm::ModelProvider>(
           std::make_unique<fm::SimulatedBedrock>(spec, clock, seed));
     };
@@ -77,8 +78,8 @@ TEST_F(GatewayTest, EverySeedDerivesFromTheGatewaysOwn) {
   c.tasks = 3;
   auto g = build(c);
   EXPECT_EQ(g->seed(), 0x1234u);
-  EXPECT_EQ(lanes_.seeds[Lane::kPrimary], 0x1234u ^ 0x50);
-  EXPECT_EQ(lanes_.seeds[Lane::kSecondary], 0x1234u ^ 0x48);
+  EXPECT_EQ(lanes_.seeds[0], 0x1234u ^ 0x50);
+  EXPECT_EQ(lanes_.seeds[1], 0x1234u ^ 0x48);
   EXPECT_EQ(g->tasks(), 3u);
   EXPECT_NE(&g->pipeline(0), &g->pipeline(2));
   EXPECT_EQ(&g->flow(1).pipeline, &g->pipeline(1));
@@ -93,10 +94,41 @@ TEST_F(GatewayTest, AdmissionIsFedWhatTheModelsCanTakeSharedOverTheTasks) {
   GatewayConfig c;
   c.seed = 5;
   c.tasks = 4;
-  c.primary_feed_rps = 40;
-  c.secondary_feed_rps = 20;
+  c.lanes = {{.feed_rps = 40}, {.feed_rps = 20}};
   auto g = build(c);
   EXPECT_DOUBLE_EQ(g->model_capacity(), 60);
+}
+
+TEST_F(GatewayTest, AThirdModelIsOneMoreLane) {
+  lanes_.names = {"sonnet", "haiku", "nova"};
+  GatewayConfig c;
+  c.seed = 9;
+  c.lanes = {{.feed_rps = 40}, {.feed_rps = 20}, {.feed_rps = 10}};
+  auto g = build(c);
+  ASSERT_EQ(g->lane_count(), 3u);
+  EXPECT_EQ(g->provider(2).name(), "nova");
+  EXPECT_NE(lanes_.seeds[2], lanes_.seeds[0]);
+  EXPECT_NE(lanes_.seeds[2], lanes_.seeds[1]);
+  EXPECT_DOUBLE_EQ(g->model_capacity(), 70);
+  // PRIMARY_MODEL may name it, and nothing else.
+  EXPECT_EQ(g->flags().models(), lanes_.names);
+  ASSERT_TRUE(g->flags().patch(boost::json::object{{"PRIMARY_MODEL", "nova"}}).ok());
+  EXPECT_EQ(g->flags().primary_model(), 2u);
+  const auto bad = g->flags().patch(boost::json::object{{"PRIMARY_MODEL", "opus"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "PRIMARY_MODEL must be sonnet, haiku or nova");
+  EXPECT_EQ(g->pipeline().status().models.size(), 3u);
+}
+
+TEST_F(GatewayTest, TwoLanesWithOneNameAreRefused) {
+  lanes_.names = {"sonnet", "sonnet"};
+  GatewayDeps deps{.clock = clock_, .catalog = open_catalog()};
+  deps.providers = lanes_.factory(clock_);
+  GatewayConfig c;
+  c.seed = 3;
+  auto g = Gateway::build(std::move(c), std::move(deps));
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().message, "two model lanes are named sonnet");
 }
 
 }  // namespace

@@ -30,6 +30,9 @@ class RetryBudget {
   [[nodiscard]] virtual bool try_spend(TimePoint now) = 0;
   // How many retries could be spent right now (for metrics and /status).
   virtual double available(TimePoint now) = 0;
+  // True when try_spend may wait on the network (the fleet's budget in Redis): a caller on
+  // a thread that serves requests then spends elsewhere (RetryPolicy::Attempts::decide).
+  virtual bool may_block() const { return false; }
 };
 
 class CappedRetryBudget final : public RetryBudget {

@@ -41,7 +41,15 @@ RetryPolicy::Attempts RetryPolicy::begin(TimePoint now, core::Deadline deadline)
 
 RetryDecision RetryPolicy::Attempts::on_failure(ErrorClass c, TimePoint now, double u,
                                                 std::optional<Duration> retry_after) {
+  const RetryDecision d = decide(c, now, u, retry_after);
+  if (!d.retry() || !budget_pending()) return settle(d, true);
+  return settle(d, policy_->budget_->try_spend(now));
+}
+
+RetryDecision RetryPolicy::Attempts::decide(ErrorClass c, TimePoint now, double u,
+                                            std::optional<Duration> retry_after) {
   RetryPolicy& p = *policy_;
+  pending_cost_ = -1;
   if (!is_retryable(c)) return {RetryVerdict::kNotRetryable};
   if (attempts_ >= std::max(1, p.max_attempts())) return {RetryVerdict::kMaxAttempts};
 
@@ -59,16 +67,25 @@ RetryDecision RetryPolicy::Attempts::on_failure(ErrorClass c, TimePoint now, dou
     p.shown_quota_.store(p.quota_.available(), std::memory_order_relaxed);
   }
   if (!cost) return {RetryVerdict::kQuotaExceeded};
-  // The fleet budget may ask Redis: never while holding the quota's lock.
-  if (p.budget_ != nullptr && !p.budget_->try_spend(now)) {
+  pending_cost_ = *cost;
+  return {RetryVerdict::kRetry, delay};
+}
+
+RetryDecision RetryPolicy::Attempts::settle(RetryDecision decided, bool budget_granted) {
+  if (!decided.retry()) return decided;
+  RetryPolicy& p = *policy_;
+  const int cost = pending_cost_;
+  pending_cost_ = -1;
+  // The fleet budget may have asked Redis: never while holding the quota's lock.
+  if (p.budget_ != nullptr && !budget_granted) {
     std::lock_guard lock(p.mu_);
-    p.quota_.release_raw(*cost);  // the retry is not made: hand its cost back
+    p.quota_.release_raw(cost);  // the retry is not made: hand its cost back
     p.shown_quota_.store(p.quota_.available(), std::memory_order_relaxed);
     return {RetryVerdict::kBudgetExceeded};
   }
-  last_cost_ = *cost;
+  last_cost_ = cost;
   ++attempts_;
-  return {RetryVerdict::kRetry, delay};
+  return decided;
 }
 
 void RetryPolicy::Attempts::on_success() {

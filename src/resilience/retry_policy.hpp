@@ -102,6 +102,15 @@ class RetryPolicy final {
                              std::optional<Duration> retry_after = std::nullopt) {
       return on_failure(c, now, rng.uniform01(), retry_after);
     }
+    // on_failure in two steps, for a caller whose fleet budget may block (may_block()): decide
+    // is everything but the budget; when it answers kRetry and budget_pending(), the caller
+    // spends one retry from budget() where waiting is allowed and hands the answer to
+    // settle(), which returns the final decision (a refusal hands the quota's cost back).
+    RetryDecision decide(ErrorClass c, TimePoint now, double u,
+                         std::optional<Duration> retry_after = std::nullopt);
+    RetryDecision settle(RetryDecision decided, bool budget_granted);
+    bool budget_pending() const { return pending_cost_ >= 0 && policy_->budget_ != nullptr; }
+    RetryBudget& budget() const { return *policy_->budget_; }
     void on_success();
     int attempts() const { return attempts_; }
 
@@ -114,6 +123,7 @@ class RetryPolicy final {
     Backoff backoff_;
     int attempts_ = 1;
     int last_cost_ = 0;
+    int pending_cost_ = -1;  // the quota's cost of a retry decide() allowed; -1: none
   };
 
   // Starts a request (its first attempt): deposits into the fleet budget.

@@ -174,5 +174,33 @@ TEST(RetryPolicyTest, FleetBudgetStopsRetriesAndReturnsTheQuota) {
   EXPECT_EQ(policy.quota_available(), 490);
 }
 
+// The pipeline's form when the budget is Redis: decide, spend elsewhere, settle.
+TEST(RetryPolicyTest, DecideThenSettleIsOnFailureWithTheBudgetSpentByTheCaller) {
+  CappedRetryBudget budget(1);
+  RetryPolicy policy({}, &budget);
+  auto a = policy.begin(kT0, Deadline::never());
+  auto d = a.decide(ErrorClass::kThrottling, kT0, 0.5);
+  ASSERT_TRUE(d.retry());
+  ASSERT_TRUE(a.budget_pending());
+  EXPECT_EQ(&a.budget(), &budget);
+  EXPECT_EQ(policy.quota_available(), 495);  // the cost is held while the budget is asked
+  EXPECT_EQ(a.settle(d, a.budget().try_spend(kT0)).verdict, RetryVerdict::kRetry);
+  EXPECT_EQ(a.attempts(), 2);
+  EXPECT_FALSE(a.budget_pending());
+
+  // Refused by the budget: the held cost goes back, and the attempt is not counted.
+  d = a.decide(ErrorClass::kThrottling, kT0, 0.5);
+  ASSERT_TRUE(d.retry());
+  EXPECT_EQ(policy.quota_available(), 490);
+  EXPECT_EQ(a.settle(d, a.budget().try_spend(kT0)).verdict, RetryVerdict::kBudgetExceeded);
+  EXPECT_EQ(policy.quota_available(), 495);
+  EXPECT_EQ(a.attempts(), 2);
+
+  // Nothing pending after a decision that is not a retry.
+  d = a.decide(ErrorClass::kClient, kT0, 0.5);
+  EXPECT_EQ(d.verdict, RetryVerdict::kNotRetryable);
+  EXPECT_FALSE(a.budget_pending());
+}
+
 }  // namespace
 }  // namespace ma::resilience

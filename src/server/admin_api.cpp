@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include "core/config_reader.hpp"  // join_names
 #include "core/json_util.hpp"
 #include "core/text.hpp"
 #include "server/app.hpp"
@@ -129,13 +130,16 @@ Response AdminApi::chaos(const Request& req, std::string_view) {
   if (!body.ok()) return bad_body(body.error());
   std::vector<fm::SimulatedBedrock*> targets;
   const std::string model(core::get_string(*body, "model").value_or("all"));
+  const std::vector<std::string>& lanes = app_.flags().models();  // the lanes, in order
   if (model == "all") {
-    targets = {app_.simulated("sonnet"), app_.simulated("haiku")};
-  } else if (model == "sonnet" || model == "haiku") {
+    for (const std::string& lane : lanes) targets.push_back(app_.simulated(lane));
+  } else if (std::find(lanes.begin(), lanes.end(), model) != lanes.end()) {
     targets = {app_.simulated(model)};
   } else {
+    std::vector<std::string_view> names(lanes.begin(), lanes.end());
+    names.emplace_back("all");
     return error_response(http::status::bad_request, "invalid_model",
-                          "model must be sonnet, haiku or all");
+                          "model must be " + core::join_names(names));
   }
   if (std::find(targets.begin(), targets.end(), nullptr) != targets.end()) {
     return error_response(http::status::conflict, "not_simulated",

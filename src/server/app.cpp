@@ -93,37 +93,37 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     app->blocking_ = std::make_unique<boost::asio::thread_pool>(4);
     deps.blocking = app->blocking_->get_executor();
   }
-  deps.providers = [&c, &clock, a = app.get()](
-                       gateway::Lane lane,
+  const std::vector<LaneSpec> lanes = model_lanes(c);
+  deps.providers = [&lanes, &clock, a = app.get()](
+                       std::size_t lane,
                        std::uint64_t seed) -> core::Result<std::unique_ptr<fm::ModelProvider>> {
-    const bool primary = lane == gateway::Lane::kPrimary;
-    const std::string& kind = primary ? c.primary_provider : c.secondary_provider;
-    if (kind == "openai") {
-      auto p = fm::OpenAiCompatible::create(primary ? c.openai_primary : c.openai_secondary);
+    const LaneSpec& l = lanes[lane];
+    if (l.provider == "openai") {
+      auto p = fm::OpenAiCompatible::create(l.openai);
       if (!p.ok()) return core::fail(std::move(p).error());
       return std::unique_ptr<fm::ModelProvider>(std::move(p).value());
     }
-    if (kind == "bedrock") {
-      auto p = fm::BedrockRuntime::create(primary ? c.bedrock_primary : c.bedrock_secondary, clock,
-                                          fm::process_env());
+    if (l.provider == "bedrock") {
+      auto p = fm::BedrockRuntime::create(l.bedrock, clock, fm::process_env());
       if (!p.ok()) return core::fail(std::move(p).error());
       return std::unique_ptr<fm::ModelProvider>(std::move(p).value());
     }
-    auto sim = std::make_unique<fm::SimulatedBedrock>(primary ? c.sonnet : c.haiku, clock, seed);
-    (primary ? a->sim_sonnet_ : a->sim_haiku_) = sim.get();
+    auto sim = std::make_unique<fm::SimulatedBedrock>(l.simulated, clock, seed);
+    a->simulated_.push_back(sim.get());
     return std::unique_ptr<fm::ModelProvider>(std::move(sim));
   };
 
   gateway::GatewayConfig gc;
   gc.pipeline = c.pipeline;
-  gc.pipeline.sonnet_quota_rps = c.sonnet_quota_rps;
-  gc.pipeline.haiku_quota_rps = c.haiku_quota_rps;
+  gc.lanes.clear();
+  for (const LaneSpec& l : lanes) {
+    // The pipeline sends each model at most its quota; admission feeds as much.
+    gc.pipeline.quota_rps.push_back(l.quota_rps);
+    gc.lanes.push_back({.feed_rps = l.quota_rps});
+  }
   gc.admission = c.admission;
   gc.cache = cache::CacheLimits{.max_entries = c.cache_max_entries};
   gc.maintenance = c.maintenance;
-  // What admission feeds the models: the account quotas.
-  gc.primary_feed_rps = c.sonnet_quota_rps;
-  gc.secondary_feed_rps = c.haiku_quota_rps;
   gc.seed = c.seed;
   auto gw = gateway::Gateway::build(std::move(gc), std::move(deps));
   if (!gw.ok()) return core::fail(std::move(gw).error());
@@ -308,8 +308,9 @@ void App::refresh_alarm_inputs() {
 }
 
 fm::SimulatedBedrock* App::simulated(std::string_view name) {
-  if (name == "sonnet") return sim_sonnet_;
-  if (name == "haiku") return sim_haiku_;
+  for (fm::SimulatedBedrock* m : simulated_) {
+    if (m->name() == name) return m;
+  }
   return nullptr;
 }
 

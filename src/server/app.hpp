@@ -80,8 +80,7 @@ class App final {
   std::unique_ptr<observe::TraceSink> traces_;
   std::unique_ptr<observe::OtlpExporter> otlp_;
   std::unique_ptr<gateway::Gateway> gateway_;
-  fm::SimulatedBedrock* sim_sonnet_ = nullptr;  // set when the lanes are simulated
-  fm::SimulatedBedrock* sim_haiku_ = nullptr;
+  std::vector<fm::SimulatedBedrock*> simulated_;  // the gateway's simulated lanes
 };
 
 }  // namespace ma::server

@@ -182,6 +182,31 @@ void read_openai(core::TomlReader& o, AppConfig& cfg) {
   }
 }
 
+// [[lanes]], after [bedrock] and [openai], whose settings each lane starts from.
+void read_lanes(std::vector<core::TomlReader>& tables, AppConfig& cfg) {
+  for (core::TomlReader& t : tables) {
+    t.check_keys({"name", "provider", "quota_rps", "model", "latency_median_ms", "latency_p99_ms",
+                  "capacity_rps", "chunks"});
+    LaneSpec l;
+    l.bedrock = cfg.bedrock_primary;
+    l.openai = cfg.openai_primary;
+    std::string name;
+    if (!t.read("name", name) || name.empty()) {
+      t.fail("lanes: every lane needs a name");
+      return;
+    }
+    l.simulated.name = l.bedrock.lane = l.openai.lane = name;
+    t.read_enum("provider", l.provider, kProviders);
+    t.read("quota_rps", l.quota_rps);
+    if (std::string model; t.read("model", model)) l.bedrock.model_id = l.openai.model = model;
+    t.read_ms("latency_median_ms", l.simulated.latency_median);
+    t.read_ms("latency_p99_ms", l.simulated.latency_p99);
+    t.read("capacity_rps", l.simulated.capacity_rps);
+    t.read("chunks", l.simulated.chunks);
+    cfg.lanes.push_back(std::move(l));
+  }
+}
+
 void read_cache(core::TomlReader& c, AppConfig& cfg) {
   c.check_keys({"max_entries", "validate_every_s", "validate_sample", "ttl_s"});
   c.read("max_entries", cfg.cache_max_entries);
@@ -248,7 +273,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   }
   core::TomlReader r(root, "invalid_config");
   r.check_keys({"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe",
-                "providers", "openai", "bedrock", "fleet"});
+                "providers", "openai", "bedrock", "fleet", "lanes"});
   if (auto s = r.table("server")) read_server(*s, cfg.server);
   if (auto p = r.table("pipeline")) read_pipeline(*p, cfg.pipeline);
   if (auto t = r.table("retry")) read_retry(*t, cfg);
@@ -267,6 +292,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   }
   if (auto b = r.table("bedrock")) read_bedrock(*b, cfg);
   if (auto o = r.table("openai")) read_openai(*o, cfg);
+  if (auto lanes = r.tables("lanes"); !lanes.empty()) read_lanes(lanes, cfg);
   if (auto o = r.table("observe")) {
     o->check_keys({"log_file", "log_stdout", "trace_file", "sampling_rules", "otlp_endpoint"});
     o->read("log_file", cfg.log_file);
@@ -295,7 +321,9 @@ core::Status resolve_environment(AppConfig& cfg, const core::EnvLookup& env) {
     cfg.server.auth_secret = *v;
   }
   // The ecosystem's variables win over the file.
-  for (fm::OpenAiConfig* o : {&cfg.openai_primary, &cfg.openai_secondary}) {
+  std::vector<fm::OpenAiConfig*> openai = {&cfg.openai_primary, &cfg.openai_secondary};
+  for (LaneSpec& l : cfg.lanes) openai.push_back(&l.openai);
+  for (fm::OpenAiConfig* o : openai) {
     if (auto v = core::env_value(env, "OPENAI_BASE_URL")) o->base_url = *v;
     if (auto v = core::env_value(env, "OPENAI_API_KEY")) o->api_key = *v;
   }
@@ -304,10 +332,20 @@ core::Status resolve_environment(AppConfig& cfg, const core::EnvLookup& env) {
   } else if (auto base = core::env_value(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
     cfg.otlp_endpoint = *base + "/v1/traces";
   }
-  auto flags = assist::RuntimeFlags::from_env(env);
+  std::vector<std::string> names;
+  for (const LaneSpec& l : model_lanes(cfg)) names.emplace_back(l.name());
+  auto flags = assist::RuntimeFlags::from_env(env, names);
   if (!flags.ok()) return core::fail(std::move(flags).error());
   cfg.flag_overrides = std::move(flags).value();
   return core::Ok{};
+}
+
+std::vector<LaneSpec> model_lanes(const AppConfig& cfg) {
+  if (!cfg.lanes.empty()) return cfg.lanes;
+  return {LaneSpec{cfg.primary_provider, cfg.sonnet, cfg.bedrock_primary, cfg.openai_primary,
+                   cfg.sonnet_quota_rps},
+          LaneSpec{cfg.secondary_provider, cfg.haiku, cfg.bedrock_secondary, cfg.openai_secondary,
+                   cfg.haiku_quota_rps}};
 }
 
 core::Result<std::vector<admission::ScheduledEvent>> load_events(const std::string& path) {

@@ -71,6 +71,22 @@ ProviderConfig lane_of(ProviderConfig c, std::string lane) {
   return c;
 }
 
+// One model lane of the cascade. Its name (the simulated model's, or `lane` of the real
+// providers' configs) is what PRIMARY_MODEL, /status, /admin/chaos and the metrics use.
+struct LaneSpec {
+  std::string provider = "simulated";  // simulated | bedrock | openai
+  fm::SimModelSpec simulated;
+  fm::BedrockConfig bedrock;
+  fm::OpenAiConfig openai;
+  double quota_rps = 2500;  // requests/s this server may send it (admission feeds as much)
+
+  std::string_view name() const {
+    return provider == "bedrock"  ? bedrock.lane
+           : provider == "openai" ? openai.lane
+                                  : simulated.name;
+  }
+};
+
 struct AppConfig {
   ServerConfig server;
   assist::PipelineConfig pipeline;
@@ -103,6 +119,11 @@ struct AppConfig {
   // their sum, or under the adaptive limiters' rates once they have seen throttles.
   double sonnet_quota_rps = 2500;
   double haiku_quota_rps = 2500;
+  // [[lanes]]: the model lanes in cascade order, for a third model or another vendor; each
+  // takes name, provider, quota_rps, the simulated model's keys and `model` (the Bedrock
+  // model id or the OpenAI model name; the rest from [bedrock] / [openai]). Empty: the two
+  // lanes above (model_lanes).
+  std::vector<LaneSpec> lanes;
   std::string events_file;  // scheduled events (JSON); default data/events.json
   // Observability: one JSON line per request (never sampled), kept traces, sampling rules.
   std::string log_file = "var/requests.log";
@@ -140,5 +161,10 @@ core::Status load_toml(const std::string& path, AppConfig& cfg);
 // names the variable: "invalid_flag" for a flag's value, "invalid_config" for a short secret.
 // The AWS variables are not here: fm::resolve_aws_auth and friends take the lookup itself.
 core::Status resolve_environment(AppConfig& cfg, const core::EnvLookup& env);
+
+// The model lanes in cascade order: `lanes` when configured, else the primary ("sonnet") and
+// the secondary ("haiku") from [providers], [models.*], [bedrock], [openai] and the
+// [admission] quotas.
+std::vector<LaneSpec> model_lanes(const AppConfig& cfg);
 
 }  // namespace ma::server

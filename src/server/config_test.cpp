@@ -265,3 +265,53 @@ TEST(ConfigTest, BadEnvironmentValuesAreNamed) {
 
 }  // namespace
 }  // namespace ma::server
+
+namespace ma::server {
+namespace {
+
+TEST(ConfigTest, LanesListTheModelsInCascadeOrder) {
+  AppConfig cfg = default_config();
+  // Without [[lanes]]: the two the legacy keys describe.
+  auto legacy = model_lanes(cfg);
+  ASSERT_EQ(legacy.size(), 2u);
+  EXPECT_EQ(legacy[0].name(), "sonnet");
+  EXPECT_EQ(legacy[1].name(), "haiku");
+  EXPECT_EQ(legacy[1].quota_rps, cfg.haiku_quota_rps);
+
+  const auto path = write_temp(R"(
+[bedrock]
+region = "ap-northeast-1"
+[[lanes]]
+name = "sonnet"
+[[lanes]]
+name = "nova"
+provider = "bedrock"
+model = "amazon.nova-pro-v1:0"
+quota_rps = 40
+[[lanes]]
+name = "haiku"
+latency_median_ms = 300
+)");
+  ASSERT_TRUE(load_toml(path, cfg).ok());
+  const auto lanes = model_lanes(cfg);
+  ASSERT_EQ(lanes.size(), 3u);
+  EXPECT_EQ(lanes[1].name(), "nova");
+  EXPECT_EQ(lanes[1].provider, "bedrock");
+  EXPECT_EQ(lanes[1].bedrock.model_id, "amazon.nova-pro-v1:0");
+  EXPECT_EQ(lanes[1].bedrock.region, "ap-northeast-1");  // from [bedrock]
+  EXPECT_EQ(lanes[1].quota_rps, 40);
+  EXPECT_EQ(lanes[2].simulated.latency_median, 300ms);
+  // PRIMARY_MODEL may name any configured lane, and only those.
+  EXPECT_TRUE(resolve_environment(cfg, core::fixed_env({{"PRIMARY_MODEL", "nova"}})).ok());
+  const auto st = resolve_environment(cfg, core::fixed_env({{"PRIMARY_MODEL", "opus"}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "PRIMARY_MODEL must be sonnet, nova or haiku");
+
+  AppConfig nameless = default_config();
+  const auto bad = load_toml(write_temp("[[lanes]]\nprovider = \"simulated\"\n"), nameless);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("needs a name"), std::string::npos) << bad.error().message;
+}
+
+}  // namespace
+}  // namespace ma::server

@@ -310,8 +310,7 @@ void Engine::build_gateway() {
   pc.conversation.max_turns = 0;
   // Each task sends at most its share of the account quotas (none in the seed's gateway).
   if (v_.client_quota.value_or(true)) {
-    pc.sonnet_quota_rps = s_.sonnet.quota_rps / s_.tasks;
-    pc.haiku_quota_rps = s_.haiku.quota_rps / s_.tasks;
+    pc.quota_rps = {s_.sonnet.quota_rps / s_.tasks, s_.haiku.quota_rps / s_.tasks};
   }
   pc.price_guard = v_.price_guard.value_or(true);
   pc.cache_price_disclaimer = v_.disclaimers.value_or(true);
@@ -333,8 +332,7 @@ void Engine::build_gateway() {
   gc.invalidate_on_change = v_.invalidation.value_or(true);
   gc.tasks = s_.tasks;
   // Admission feeds the models what the region can take (each task its share).
-  gc.primary_feed_rps = s_.sonnet.capacity_rps;
-  gc.secondary_feed_rps = s_.haiku.capacity_rps;
+  gc.lanes = {{.feed_rps = s_.sonnet.capacity_rps}, {.feed_rps = s_.haiku.capacity_rps}};
   gc.seed = seed_;
   gc.keep_error_traces = v_.sampling.value_or("rules") != "uniform5";
 
@@ -346,15 +344,17 @@ void Engine::build_gateway() {
                       R"({"version":2,"rules":[],"default":{"fixed_target":0,"rate":0.05}})"))
             .value();
   }
-  deps.providers = [this](gateway::Lane lane,
+  // Lane 0 is Sonnet, lane 1 Haiku (the scenario's two models).
+  deps.providers = [this](std::size_t lane,
                           std::uint64_t seed) -> core::Result<std::unique_ptr<fm::ModelProvider>> {
-    const ModelModel& m = lane == gateway::Lane::kPrimary ? s_.sonnet : s_.haiku;
+    const bool primary = lane == 0;
+    const ModelModel& m = primary ? s_.sonnet : s_.haiku;
     auto model = std::make_unique<fm::SimulatedBedrock>(
-        fm::SimModelSpec{lane == gateway::Lane::kPrimary ? "sonnet" : "haiku",
+        fm::SimModelSpec{primary ? "sonnet" : "haiku",
                          core::from_seconds(m.latency_median_ms / 1000),
                          core::from_seconds(m.latency_p99_ms / 1000), m.capacity_rps, 1},
         clock_, seed);
-    (lane == gateway::Lane::kPrimary ? sonnet_ : haiku_) = model.get();
+    (primary ? sonnet_ : haiku_) = model.get();
     return std::unique_ptr<fm::ModelProvider>(std::move(model));
   };
   gateway_ = std::move(gateway::Gateway::build(std::move(gc), std::move(deps))).value();

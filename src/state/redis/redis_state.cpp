@@ -95,6 +95,7 @@ class RedisState::Budget final : public resilience::RetryBudget {
       : s_(s),
         local_(std::make_unique<resilience::CappedRetryBudget>(s.config_.retries_per_minute)) {}
   void on_request(core::TimePoint) override {}
+  bool may_block() const override { return true; }
   bool try_spend(core::TimePoint now) override {
     const std::uint64_t n = seq_.fetch_add(1, std::memory_order_relaxed);
     auto r = s_.client_.eval(kSpendScript, {s_.key("budget")},
