@@ -95,7 +95,7 @@ core::Result<boost::json::object> RuntimeFlags::from_env(const core::EnvLookup& 
 }
 
 core::Status RuntimeFlags::load_env(const core::EnvLookup& env) {
-  auto flags = from_env(env);
+  auto flags = from_env(env, models_);
   if (!flags.ok()) return core::fail(std::move(flags).error());
   return patch(*flags);
 }

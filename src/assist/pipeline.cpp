@@ -260,7 +260,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
         granted = attempts.budget().try_spend(clock.now());
       }
     }
-    decision = attempts.settle(decision, granted);
+    decision = attempts.settle(decision, granted, clock.now());
     if (decision.verdict == resilience::RetryVerdict::kQuotaExceeded) {
       stats_.quota_refusals.fetch_add(1, std::memory_order_relaxed);
     } else if (decision.verdict == resilience::RetryVerdict::kBudgetExceeded) {

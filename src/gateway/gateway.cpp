@@ -44,6 +44,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::build(GatewayConfig config, Gate
   g->flags_.set_retry_max_attempts(c.pipeline.retry.max_attempts);
 
   if (c.lanes.empty()) return core::fail("invalid_config", "no model lane configured");
+  if (!deps.providers) return core::fail("invalid_config", "no provider factory");
   // Each task feeds its share of every lane's feed (the same product the simulator always
   // computed: the share first).
   const double share = 1.0 / static_cast<double>(c.tasks);
@@ -52,6 +53,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::build(GatewayConfig config, Gate
   for (std::size_t lane = 0; lane < c.lanes.size(); ++lane) {
     auto p = deps.providers(lane, lane_seed(c.seed, lane));
     if (!p.ok()) return core::fail(std::move(p).error());
+    if (*p == nullptr) return core::fail("invalid_config", "no provider for a model lane");
     std::string name((*p)->name());
     if (std::find(names.begin(), names.end(), name) != names.end()) {
       return core::fail("invalid_config", "two model lanes are named " + name);

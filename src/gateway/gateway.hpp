@@ -120,8 +120,9 @@ class Gateway final {
   // Declared so that what a member uses is destroyed after it.
   GatewayConfig config_;
   core::Clock& clock_;
-  std::unique_ptr<catalog::Catalog> catalog_;
+  // The cache before the catalog: the catalog's change listener calls into the cache.
   std::unique_ptr<cache::ResponseCache> cache_;
+  std::unique_ptr<catalog::Catalog> catalog_;
   assist::RuntimeFlags flags_;
   std::vector<std::unique_ptr<fm::ModelProvider>> lanes_;  // by GatewayConfig::lanes index
   std::vector<double> feeds_;                              // each task's share, by lane

@@ -42,8 +42,15 @@ RetryPolicy::Attempts RetryPolicy::begin(TimePoint now, core::Deadline deadline)
 RetryDecision RetryPolicy::Attempts::on_failure(ErrorClass c, TimePoint now, double u,
                                                 std::optional<Duration> retry_after) {
   const RetryDecision d = decide(c, now, u, retry_after);
-  if (!d.retry() || !budget_pending()) return settle(d, true);
-  return settle(d, policy_->budget_->try_spend(now));
+  if (!d.retry() || !budget_pending()) return settle(d, true, now);
+  return settle(d, policy_->budget_->try_spend(now), now);
+}
+
+RetryPolicy::Attempts::~Attempts() {
+  if (pending_cost_ < 0) return;
+  std::lock_guard lock(policy_->mu_);
+  policy_->quota_.release_raw(pending_cost_);
+  policy_->shown_quota_.store(policy_->quota_.available(), std::memory_order_relaxed);
 }
 
 RetryDecision RetryPolicy::Attempts::decide(ErrorClass c, TimePoint now, double u,
@@ -71,17 +78,22 @@ RetryDecision RetryPolicy::Attempts::decide(ErrorClass c, TimePoint now, double 
   return {RetryVerdict::kRetry, delay};
 }
 
-RetryDecision RetryPolicy::Attempts::settle(RetryDecision decided, bool budget_granted) {
+RetryDecision RetryPolicy::Attempts::settle(RetryDecision decided, bool budget_granted,
+                                            TimePoint now) {
   if (!decided.retry()) return decided;
   RetryPolicy& p = *policy_;
   const int cost = pending_cost_;
   pending_cost_ = -1;
-  // The fleet budget may have asked Redis: never while holding the quota's lock.
-  if (p.budget_ != nullptr && !budget_granted) {
+  // The fleet budget may have asked Redis (on another thread, for a while): never while
+  // holding the quota's lock, and the deadline is checked again after it answered.
+  const bool too_late =
+      !deadline_.is_never() && now + decided.delay + p.config_.min_attempt_time > deadline_.at();
+  if ((p.budget_ != nullptr && !budget_granted) || too_late) {
     std::lock_guard lock(p.mu_);
     p.quota_.release_raw(cost);  // the retry is not made: hand its cost back
     p.shown_quota_.store(p.quota_.available(), std::memory_order_relaxed);
-    return {RetryVerdict::kBudgetExceeded};
+    return {too_late && (p.budget_ == nullptr || budget_granted) ? RetryVerdict::kDeadline
+                                                                 : RetryVerdict::kBudgetExceeded};
   }
   last_cost_ = cost;
   ++attempts_;

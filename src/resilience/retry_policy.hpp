@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "core/deadline.hpp"
 #include "core/random.hpp"
@@ -106,13 +107,27 @@ class RetryPolicy final {
     // is everything but the budget; when it answers kRetry and budget_pending(), the caller
     // spends one retry from budget() where waiting is allowed and hands the answer to
     // settle(), which returns the final decision (a refusal hands the quota's cost back).
+    // `now`: when the budget answered; a retry that no longer fits before the deadline
+    // (the spend waited) is kDeadline, its quota cost handed back.
     RetryDecision decide(ErrorClass c, TimePoint now, double u,
                          std::optional<Duration> retry_after = std::nullopt);
-    RetryDecision settle(RetryDecision decided, bool budget_granted);
+    RetryDecision settle(RetryDecision decided, bool budget_granted, TimePoint now);
     bool budget_pending() const { return pending_cost_ >= 0 && policy_->budget_ != nullptr; }
     RetryBudget& budget() const { return *policy_->budget_; }
     void on_success();
     int attempts() const { return attempts_; }
+
+    // A cost decide() took and no settle() resolved (the request ended while the budget was
+    // asked) goes back to the quota.
+    ~Attempts();
+    Attempts(Attempts&& o) noexcept
+        : policy_(o.policy_),
+          deadline_(o.deadline_),
+          backoff_(o.backoff_),
+          attempts_(o.attempts_),
+          last_cost_(o.last_cost_),
+          pending_cost_(std::exchange(o.pending_cost_, -1)) {}
+    Attempts& operator=(Attempts&&) = delete;
 
    private:
     friend class RetryPolicy;

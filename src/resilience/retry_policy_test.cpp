@@ -184,7 +184,7 @@ TEST(RetryPolicyTest, DecideThenSettleIsOnFailureWithTheBudgetSpentByTheCaller) 
   ASSERT_TRUE(a.budget_pending());
   EXPECT_EQ(&a.budget(), &budget);
   EXPECT_EQ(policy.quota_available(), 495);  // the cost is held while the budget is asked
-  EXPECT_EQ(a.settle(d, a.budget().try_spend(kT0)).verdict, RetryVerdict::kRetry);
+  EXPECT_EQ(a.settle(d, a.budget().try_spend(kT0), kT0).verdict, RetryVerdict::kRetry);
   EXPECT_EQ(a.attempts(), 2);
   EXPECT_FALSE(a.budget_pending());
 
@@ -192,7 +192,7 @@ TEST(RetryPolicyTest, DecideThenSettleIsOnFailureWithTheBudgetSpentByTheCaller) 
   d = a.decide(ErrorClass::kThrottling, kT0, 0.5);
   ASSERT_TRUE(d.retry());
   EXPECT_EQ(policy.quota_available(), 490);
-  EXPECT_EQ(a.settle(d, a.budget().try_spend(kT0)).verdict, RetryVerdict::kBudgetExceeded);
+  EXPECT_EQ(a.settle(d, a.budget().try_spend(kT0), kT0).verdict, RetryVerdict::kBudgetExceeded);
   EXPECT_EQ(policy.quota_available(), 495);
   EXPECT_EQ(a.attempts(), 2);
 
@@ -200,6 +200,30 @@ TEST(RetryPolicyTest, DecideThenSettleIsOnFailureWithTheBudgetSpentByTheCaller) 
   d = a.decide(ErrorClass::kClient, kT0, 0.5);
   EXPECT_EQ(d.verdict, RetryVerdict::kNotRetryable);
   EXPECT_FALSE(a.budget_pending());
+}
+
+TEST(RetryPolicyTest, ABudgetThatAnswersPastTheDeadlineMakesNoRetry) {
+  CappedRetryBudget budget(10);
+  RetryPolicy policy({}, &budget);
+  auto a = policy.begin(kT0, Deadline(kT0 + std::chrono::seconds(1)));
+  const auto d = a.decide(ErrorClass::kThrottling, kT0, 0.0);
+  ASSERT_TRUE(d.retry());
+  const int held = policy.quota_available();
+  const auto late = a.settle(d, a.budget().try_spend(kT0), kT0 + std::chrono::seconds(1));
+  EXPECT_EQ(late.verdict, RetryVerdict::kDeadline);
+  EXPECT_GT(policy.quota_available(), held);  // the cost went back
+  EXPECT_EQ(a.attempts(), 1);
+}
+
+TEST(RetryPolicyTest, ACostHeldWhileTheBudgetIsAskedGoesBackIfTheRequestEnds) {
+  CappedRetryBudget budget(10);
+  RetryPolicy policy({}, &budget);
+  {
+    auto a = policy.begin(kT0, Deadline::never());
+    ASSERT_TRUE(a.decide(ErrorClass::kThrottling, kT0, 0.5).retry());
+    EXPECT_EQ(policy.quota_available(), 495);
+  }  // never settled: the coroutine that asked the budget was destroyed
+  EXPECT_EQ(policy.quota_available(), 500);
 }
 
 }  // namespace

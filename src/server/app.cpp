@@ -1,5 +1,6 @@
 #include "server/app.hpp"
 
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -116,6 +117,7 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   gateway::GatewayConfig gc;
   gc.pipeline = c.pipeline;
   gc.lanes.clear();
+  gc.pipeline.quota_rps.clear();
   for (const LaneSpec& l : lanes) {
     // The pipeline sends each model at most its quota; admission feeds as much.
     gc.pipeline.quota_rps.push_back(l.quota_rps);
@@ -166,7 +168,18 @@ void App::start_fleet() {
     applying_remote = false;
   };
   h.on_flags = [this](const std::string& body) {
-    if (auto v = core::parse_json(body); v.ok()) (void)flags().patch(*v);
+    auto v = core::parse_json(body);
+    if (!v.ok() || !v->is_object()) return;
+    // One by one: a flag this server cannot take (a PRIMARY_MODEL naming a lane it does not
+    // have, mid-way through a rolling config change) must not block the others -- an
+    // emergency FM_MODE above all.
+    for (const auto& [name, value] : v->get_object()) {
+      auto st = flags().patch(boost::json::object{{name, value}});
+      if (!st.ok()) {
+        std::fprintf(stderr, "mangaassist: the fleet's flag %s is refused here: %s\n",
+                     std::string(name).c_str(), st.error().message.c_str());
+      }
+    }
   };
   h.on_cache_flush = [this](const std::string& category) {
     (void)cache().flush(category, /*local_only=*/true);  // the shared tier is flushed already
@@ -305,6 +318,10 @@ void App::refresh_alarm_inputs() {
   for (const auto& m : pipeline().status().models) {
     alarms().set_breaker_open(m.name, m.breaker == resilience::BreakerState::kOpen);
   }
+}
+
+void App::finish_blocking_work() {
+  if (blocking_) blocking_->join();
 }
 
 fm::SimulatedBedrock* App::simulated(std::string_view name) {

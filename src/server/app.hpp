@@ -55,6 +55,10 @@ class App final {
   boost::asio::awaitable<void> run_flusher();
   // Copies the breaker states into the alarms (done on every /metrics, /status, /admin/alarms).
   void refresh_alarm_inputs();
+  // Waits for the work on the blocking pool (shared-cache reads, fleet budget spends) to
+  // finish, so that none completes into an io_context that is gone. Called by ~Server after
+  // its workers stopped; REQUIRES: nothing serves this App afterwards.
+  void finish_blocking_work();
   // The simulated model of that name, or null (real providers take no chaos).
   fm::SimulatedBedrock* simulated(std::string_view name);
 

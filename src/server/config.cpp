@@ -1,5 +1,9 @@
 #include "server/config.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
 #include "assist/flags.hpp"
 #include "catalog/catalog.hpp"
 #include "core/config_reader.hpp"
@@ -195,10 +199,31 @@ void read_lanes(std::vector<core::TomlReader>& tables, AppConfig& cfg) {
       t.fail("lanes: every lane needs a name");
       return;
     }
+    // The name goes into metric labels, the log's "models" field (name:outcome,...) and
+    // /admin/chaos, where "all" means every lane.
+    const bool plain = std::all_of(name.begin(), name.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.';
+    });
+    if (!plain || name == "all" || name.size() > 64) {
+      t.fail("lanes: a lane's name is up to 64 letters, digits, '_', '-' or '.', not \"all\": \"" +
+             name + "\"");
+      return;
+    }
     l.simulated.name = l.bedrock.lane = l.openai.lane = name;
     t.read_enum("provider", l.provider, kProviders);
     t.read("quota_rps", l.quota_rps);
-    if (std::string model; t.read("model", model)) l.bedrock.model_id = l.openai.model = model;
+    if (!std::isfinite(l.quota_rps) || l.quota_rps < 0) {
+      t.fail("lanes." + name + ".quota_rps must be a number >= 0");
+      return;
+    }
+    std::string model;
+    t.read("model", model);
+    if (l.provider != "simulated" && model.empty()) {
+      // Not the primary's model under another lane's name.
+      t.fail("lanes." + name + ": a " + l.provider + " lane needs its model");
+      return;
+    }
+    if (!model.empty()) l.bedrock.model_id = l.openai.model = model;
     t.read_ms("latency_median_ms", l.simulated.latency_median);
     t.read_ms("latency_p99_ms", l.simulated.latency_p99);
     t.read("capacity_rps", l.simulated.capacity_rps);

@@ -307,10 +307,17 @@ latency_median_ms = 300
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message, "PRIMARY_MODEL must be sonnet, nova or haiku");
 
-  AppConfig nameless = default_config();
-  const auto bad = load_toml(write_temp("[[lanes]]\nprovider = \"simulated\"\n"), nameless);
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("needs a name"), std::string::npos) << bad.error().message;
+  for (const auto& [toml, says] : std::vector<std::pair<std::string, std::string>>{
+           {"[[lanes]]\nprovider = \"simulated\"\n", "needs a name"},
+           {"[[lanes]]\nname = \"all\"\n", "not \"all\""},
+           {"[[lanes]]\nname = \"a,b\"\n", "letters, digits"},
+           {"[[lanes]]\nname = \"nova\"\nquota_rps = -1\n", "quota_rps must be"},
+           {"[[lanes]]\nname = \"nova\"\nprovider = \"bedrock\"\n", "needs its model"}}) {
+    AppConfig bad_cfg = default_config();
+    const auto bad = load_toml(write_temp(toml), bad_cfg);
+    ASSERT_FALSE(bad.ok()) << toml;
+    EXPECT_NE(bad.error().message.find(says), std::string::npos) << bad.error().message;
+  }
 }
 
 }  // namespace

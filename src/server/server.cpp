@@ -166,6 +166,8 @@ Server::~Server() {
   // An admin handler still running finishes (a SQLite write, a Redis call bounded by its
   // timeout) before the io_contexts its completion is posted to go.
   impl_->admin_pool.join();
+  // So does a read of the shared cache or a fleet budget spend the App's pool still runs.
+  impl_->ctx.app.finish_blocking_work();
 }
 
 namespace {
