@@ -36,7 +36,6 @@ int ceil_seconds(core::Duration d) {
   return std::max(1, static_cast<int>(std::ceil(core::to_seconds(d))));
 }
 
-namespace {
 json::object status_json(const assist::ServiceStatus& st) {
   json::object o;
   o["state"] = st.state;
@@ -50,7 +49,6 @@ json::object status_json(const assist::ServiceStatus& st) {
   o["models"] = std::move(models);
   return o;
 }
-}  // namespace
 
 std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
                        std::string_view type, std::string_view request_id,

@@ -33,6 +33,11 @@ int ceil_seconds(core::Duration d);
 // A chat reply: POST /v1/chat's body (`type` and `request_id` empty), or the WebSocket
 // "reply" frame. Written directly, not through a JSON DOM: the same bytes
 // boost::json::serialize gives the same fields, in this order.
+// The service status as /status starts it and as every reply carries it: state, eta_s,
+// models (name -> breaker state). reply_json writes the same shape without a JSON DOM
+// (ViewsTest compares the two).
+boost::json::object status_json(const assist::ServiceStatus& st);
+
 std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
                        std::string_view type, std::string_view request_id,
                        std::string_view session_id = {});
