@@ -4,7 +4,7 @@
 #include <boost/json.hpp>
 #include <cstdlib>  // strtol
 
-#include "core/config_reader.hpp"  // join_names
+#include "core/text.hpp"  // join_names
 
 namespace ma::assist {
 

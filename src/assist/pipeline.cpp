@@ -245,22 +245,23 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
       co_return;
     }
     result.error = r.error();
-    auto decision =
-        attempts.decide(r.error().kind, clock.now(), rng.uniform01(), r.error().retry_after);
-    bool granted = true;
-    if (decision.retry() && attempts.budget_pending()) {
-      if (deps_.blocking && attempts.budget().may_block()) {
-        // The fleet's budget is a Redis call: on the blocking executor, while this thread
-        // serves others. Named, not a temporary in the co_await (g++ 12 mishandles those).
+    resilience::RetryDecision decision;
+    if (deps_.blocking && attempts.budget_may_block()) {
+      // The fleet's budget is a Redis call: decided here, spent on the blocking executor
+      // while this thread serves others. Named, not a temporary in the co_await (g++ 12
+      // mishandles those).
+      decision =
+          attempts.decide(r.error().kind, clock.now(), rng.uniform01(), r.error().retry_after);
+      if (attempts.budget_pending()) {
         auto spend = [&attempts, &clock]() -> asio::awaitable<bool> {
           co_return attempts.budget().try_spend(clock.now());
         };
-        granted = co_await asio::co_spawn(*deps_.blocking, spend, asio::use_awaitable);
-      } else {
-        granted = attempts.budget().try_spend(clock.now());
+        const bool granted = co_await asio::co_spawn(*deps_.blocking, spend, asio::use_awaitable);
+        decision = attempts.settle(decision, granted, clock.now());
       }
+    } else {
+      decision = attempts.on_failure(r.error().kind, clock.now(), rng, r.error().retry_after);
     }
-    decision = attempts.settle(decision, granted, clock.now());
     if (decision.verdict == resilience::RetryVerdict::kQuotaExceeded) {
       stats_.quota_refusals.fetch_add(1, std::memory_order_relaxed);
     } else if (decision.verdict == resilience::RetryVerdict::kBudgetExceeded) {

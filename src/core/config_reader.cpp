@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/text.hpp"  // join_names
+
 namespace ma::core {
 
 namespace {
@@ -38,15 +40,6 @@ std::string range_words(std::int64_t min, std::int64_t max, std::int64_t lowest,
 }
 
 }  // namespace
-
-std::string join_names(std::span<const std::string_view> names) {
-  std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
-    out += names[i];
-  }
-  return out;
-}
 
 TomlReader::TomlReader(const toml::table& table, std::string code)
     : TomlReader(table, "", std::move(code), std::make_shared<std::optional<Error>>()) {}

@@ -39,9 +39,6 @@
 
 namespace ma::core {
 
-// "a, b or c": the names in a list, as error messages say them.
-std::string join_names(std::span<const std::string_view> names);
-
 // Whole-number fields (bool is read as true or false, not as a number).
 template <class T>
 concept WholeNumber = std::integral<T> && !std::same_as<T, bool>;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/text.hpp"
+
 namespace ma::core {
 namespace {
 

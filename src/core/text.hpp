@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,9 @@ bool is_valid_utf8(std::string_view s);
 
 // Number of code points. REQUIRES: valid UTF-8.
 std::size_t utf8_length(std::string_view s);
+
+// "a, b or c": the names in a list, as error messages say them.
+std::string join_names(std::span<const std::string_view> names);
 
 // Decodes to code points. REQUIRES: valid UTF-8.
 std::vector<char32_t> utf8_decode(std::string_view s);

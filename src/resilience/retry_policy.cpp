@@ -86,14 +86,18 @@ RetryDecision RetryPolicy::Attempts::settle(RetryDecision decided, bool budget_g
   pending_cost_ = -1;
   // The fleet budget may have asked Redis (on another thread, for a while): never while
   // holding the quota's lock, and the deadline is checked again after it answered.
-  const bool too_late =
-      !deadline_.is_never() && now + decided.delay + p.config_.min_attempt_time > deadline_.at();
-  if ((p.budget_ != nullptr && !budget_granted) || too_late) {
+  RetryVerdict refused = RetryVerdict::kRetry;
+  if (p.budget_ != nullptr && !budget_granted) {
+    refused = RetryVerdict::kBudgetExceeded;
+  } else if (!deadline_.is_never() &&
+             now + decided.delay + p.config_.min_attempt_time > deadline_.at()) {
+    refused = RetryVerdict::kDeadline;
+  }
+  if (refused != RetryVerdict::kRetry) {
     std::lock_guard lock(p.mu_);
     p.quota_.release_raw(cost);  // the retry is not made: hand its cost back
     p.shown_quota_.store(p.quota_.available(), std::memory_order_relaxed);
-    return {too_late && (p.budget_ == nullptr || budget_granted) ? RetryVerdict::kDeadline
-                                                                 : RetryVerdict::kBudgetExceeded};
+    return {refused};
   }
   last_cost_ = cost;
   ++attempts_;

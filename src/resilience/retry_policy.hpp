@@ -114,6 +114,9 @@ class RetryPolicy final {
     RetryDecision settle(RetryDecision decided, bool budget_granted, TimePoint now);
     bool budget_pending() const { return pending_cost_ >= 0 && policy_->budget_ != nullptr; }
     RetryBudget& budget() const { return *policy_->budget_; }
+    bool budget_may_block() const {
+      return policy_->budget_ != nullptr && policy_->budget_->may_block();
+    }
     void on_success();
     int attempts() const { return attempts_; }
 

@@ -5,7 +5,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
-#include "core/config_reader.hpp"  // join_names
 #include "core/json_util.hpp"
 #include "core/text.hpp"
 #include "server/app.hpp"
