@@ -34,6 +34,20 @@ std::string_view to_string(GuardOutcome g) {
   return "";
 }
 
+std::string_view to_string(SkipReason r) {
+  switch (r) {
+    case SkipReason::kClientRateLimited:
+      return "client_rate_limited";
+    case SkipReason::kOverQuota:
+      return "over_quota";
+    case SkipReason::kBreakerOpen:
+      return "breaker_open";
+    case SkipReason::kMisconfigured:
+      return "misconfigured";
+  }
+  return "";
+}
+
 std::string_view to_string(Tier t) {
   switch (t) {
     case Tier::kPrimary:
@@ -598,6 +612,16 @@ double Pipeline::model_capacity(std::span<const double> feeds) const {
                  : quota;
   }
   return total;
+}
+
+std::vector<LaneCounters> Pipeline::lane_counters() const {
+  std::vector<LaneCounters> out;
+  for (const auto& lane : lanes_) {
+    LaneCounters c;
+    c.name = std::string(lane->provider.name());
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 ServiceStatus Pipeline::status() const {

@@ -63,6 +63,43 @@ enum class GuardOutcome : std::uint8_t {
 std::string_view to_string(GuardOutcome g);
 std::optional<Tier> parse_tier(std::string_view s);
 
+// One model lane's own settings, beside the shared policies.
+struct LanePolicy {
+  // The attempt's budget to its first token (0: from the lane's observed latency, 3x its
+  // recent p95 time to first token, within 0.5..2 s; 2 s until it has seen 20 answers).
+  core::Duration first_token{};
+  // The longest a streamed answer may go silent before the attempt is failed
+  // (StreamStalled) and the next lane asked.
+  core::Duration idle = std::chrono::seconds(1);
+  // After this lane fails mid-answer, the next lane continues the partial answer instead of
+  // starting over (the client keeps what it showed).
+  bool continue_on_fallback = false;
+  // Prices in US dollars per million tokens, for the cost metrics and /status.
+  double input_usd_per_mtok = 0;
+  double output_usd_per_mtok = 0;
+};
+
+// Hedging: when the primary has produced no token `after` the call began (or within its
+// recent p95 time to first token, whichever is smaller; never before `min_delay`), the next
+// lane is asked too and the first to answer wins; the other is cancelled. A hedge spends a
+// retry from the same budgets as a retry (the fleet budget, the lane's client quota), and
+// none is made while the other lane is throttled or unavailable.
+struct HedgeConfig {
+  bool enabled = true;
+  core::Duration after = std::chrono::milliseconds(1200);
+  core::Duration min_delay = std::chrono::milliseconds(100);
+};
+
+// Why a lane was not called for a message (mangaassist_model_skips_total{reason}).
+enum class SkipReason : std::uint8_t {
+  kClientRateLimited,  // the adaptive client limiter's wait would exceed its cap
+  kOverQuota,          // this process's share of the account quota is spent
+  kBreakerOpen,
+  kMisconfigured,  // the lane is marked broken (credentials, permissions, model id)
+};
+inline constexpr int kSkipReasonCount = 4;
+std::string_view to_string(SkipReason r);
+
 struct PipelineConfig {
   core::Duration deadline = std::chrono::seconds(3);
   // Time kept back from the models for the tiers after them.
@@ -85,6 +122,18 @@ struct PipelineConfig {
   // Requests/s this process may send to each model lane (its share of the account's quota),
   // by lane index; missing or 0: no client-side quota.
   std::vector<double> quota_rps;
+  // Each lane's own settings, by lane index; missing: the defaults.
+  std::vector<LanePolicy> lanes;
+  HedgeConfig hedge{};
+  // The adaptive limiter never goes below this share of the lane's quota (after one
+  // throttle at low traffic it would fall to 0.5/s and skip a burst the model could serve).
+  double limiter_floor_share = 0.1;
+  // A lane is marked misconfigured after this many calls in a row fail with a configuration
+  // error (is_configuration_error), or 4x as many in a row with the same other client error
+  // (an unknown 4xx on every call); probed in the background every `probe_interval`
+  // (doubling to 1 min) and taken back when a probe succeeds.
+  int misconfigured_after = 3;
+  core::Duration probe_interval = std::chrono::seconds(5);
   // Recent turns of each conversation, given to the models as context.
   ConversationLimits conversation{};
   // The longest a request waits for the adaptive client limiter's token; beyond it the model
@@ -106,6 +155,10 @@ struct ModelAttempt {
   std::optional<resilience::ErrorClass> error{};  // nullopt: the attempt succeeded
   core::TimePoint start{};
   core::Duration latency{};
+  int input_tokens = 0;  // as the provider billed them (failed attempts included)
+  int output_tokens = 0;
+  bool hedge = false;      // a hedge: made while the primary's attempt was still running
+  bool cancelled = false;  // lost the race to the other lane and was cancelled
 
   bool ok() const { return !error.has_value(); }
   // "ok" or the error code, as logs and alarms name the outcome.
@@ -137,6 +190,11 @@ struct Reply {
   std::optional<resilience::ErrorClass> error_class;  // its class
   std::string error_message;                          // sanitised provider message, for logs only
   std::vector<ModelAttempt> attempts;
+  // Tokens billed for this message over every attempt, and what they cost.
+  int input_tokens = 0;
+  int output_tokens = 0;
+  double cost_usd = 0;
+  bool hedged = false;  // a hedge was made for this message
   std::vector<std::string> product_ids;
   GuardOutcome price_guard = GuardOutcome::kNotChecked;
   std::string price_guard_product;
@@ -164,19 +222,45 @@ struct PipelineStats {
   core::StatCounter budget_refusals;  // retries the fleet budget refused
 };
 
+// One lane's running totals (cumulative, for counters), read by /metrics.
+struct LaneCounters {
+  std::string name;
+  std::uint64_t calls = 0;       // attempts made (hedges included)
+  std::uint64_t hedges = 0;      // hedges made to this lane
+  std::uint64_t hedge_wins = 0;  // hedges that answered first
+  std::array<std::uint64_t, kSkipReasonCount> skips{};  // by SkipReason
+  std::uint64_t input_tokens = 0;
+  std::uint64_t output_tokens = 0;
+  double cost_usd = 0;
+  std::uint64_t misconfigured_marks = 0;  // times the lane was marked misconfigured
+};
+
 struct ModelStatus {
   std::string name;
   resilience::BreakerState breaker = resilience::BreakerState::kClosed;
   core::Duration time_until_probe{};
   bool limiter_enabled = false;
   double limiter_rate = 0;
+  double limiter_floor = 0;  // the rate the limiter never goes below
   int retry_quota = 0;
+  // "available", or "misconfigured" (not called; probed in the background) with the code
+  // of the error that marked it.
+  bool misconfigured = false;
+  std::string misconfigured_code;
+  // Share of this lane's calls skipped (limiter, quota, breaker, misconfigured) over the
+  // last 10 to 20 seconds.
+  double skip_rate = 0;
+  // Time to first token: the recent p95 (zero until 20 answers) and the budget in force.
+  core::Duration ttft_p95{};
+  core::Duration first_token_budget{};
 };
 
 struct ServiceStatus {
   std::string state;  // normal | degraded | down | limited
   std::vector<ModelStatus> models;
   std::optional<core::Duration> eta;
+  // Model spend since midnight UTC (wall clock), over every lane.
+  double spend_today_usd = 0;
 };
 
 // A piece of a model's answer, streamed before the final reply. Text arrives only after the
@@ -187,6 +271,7 @@ struct StreamChunk {
   Tier tier;
   int attempt;
   std::string_view text;
+  std::string_view model;  // the lane writing it
 };
 using TierChunkSink = std::function<void(const StreamChunk&)>;
 
@@ -237,6 +322,7 @@ class Pipeline final {
   std::optional<core::Duration> eta() const;
   const PipelineConfig& config() const { return config_; }
   const PipelineStats& stats() const { return stats_; }
+  std::vector<LaneCounters> lane_counters() const;
 
  private:
   struct Lane;

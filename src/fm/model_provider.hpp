@@ -38,6 +38,16 @@ struct ModelRequest {
   std::vector<Turn> turns;
   const Facts* facts = nullptr;  // the grounding (not owned; outlives the call); null: none
   core::Deadline deadline;
+  // The attempt's own budgets, inside `deadline` (zero: the deadline alone bounds it). Past
+  // either, the call ends with a kTimeout error: "FirstTokenTimeout" when no piece of the
+  // answer came within `first_token_timeout` of the call (over HTTP: no byte of the
+  // response), "StreamStalled" when a streamed answer went silent for `idle_timeout`.
+  core::Duration first_token_timeout{};
+  core::Duration idle_timeout{};
+  // An answer another lane began and could not finish (a lane's continue_on_fallback): this
+  // model continues it rather than starting over; on_chunk receives the continuation only,
+  // and ModelReply::text is the continuation only. Empty: a fresh answer.
+  std::string_view continue_from;
 };
 
 struct ModelReply {
@@ -54,6 +64,10 @@ struct ModelError {
   std::string message;   // sanitised provider message: for logs, never for users
   int http_status = 0;
   std::optional<core::Duration> retry_after;
+  // What the provider billed before the failure (a stream cut after some text): as it
+  // reported, or estimated from the text when it reported nothing.
+  int input_tokens = 0;
+  int output_tokens = 0;
 };
 
 using ChunkSink = std::function<void(std::string_view)>;
@@ -63,8 +77,10 @@ class ModelProvider {
  public:
   virtual ~ModelProvider() = default;
   // Streams text to `on_chunk` as it arrives and returns the whole reply or an error. Never
-  // throws; returns a kTimeout error rather than run past `req.deadline`. Safe to call
-  // concurrently from several coroutines and threads.
+  // throws; returns a kTimeout error rather than run past `req.deadline` (or the attempt's
+  // budgets). Honours Asio terminal cancellation (a hedge's loser): it returns promptly with
+  // a "Cancelled" error, its connection closed rather than pooled. Safe to call concurrently
+  // from several coroutines and threads.
   virtual boost::asio::awaitable<ModelResult> invoke(const ModelRequest& req,
                                                      const ChunkSink& on_chunk) = 0;
   virtual std::string_view name() const = 0;

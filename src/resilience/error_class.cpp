@@ -54,9 +54,17 @@ constexpr std::array<std::string_view, 12> kTransientCodes = {
     "HTTPClientError",         "InternalServerException",   "ServiceUnavailableException",
     "InternalFailure",         "ServiceUnavailable",        "server_error"};
 
-constexpr std::array<std::string_view, 5> kTimeoutCodes = {
+constexpr std::array<std::string_view, 7> kTimeoutCodes = {
     "ReadTimeoutError", "ConnectTimeoutError", "ModelTimeoutException", "DeadlineExceeded",
-    "Timeout"};
+    "Timeout",          "FirstTokenTimeout",   "StreamStalled"};
+
+// Errors no message can cause or fix: the lane's credentials, permissions or model id are
+// wrong (Bedrock, botocore's auth errors, OpenAI-compatible servers).
+constexpr std::array<std::string_view, 12> kConfigurationCodes = {
+    "AccessDeniedException",      "UnrecognizedClientException", "InvalidSignatureException",
+    "ExpiredTokenException",      "IncompleteSignature",         "MissingAuthenticationToken",
+    "ResourceNotFoundException",  "authentication_error",        "permission_error",
+    "not_found_error",            "invalid_api_key",             "model_not_found"};
 
 constexpr std::array<std::string_view, 12> kClientCodes = {
     "ValidationException",         "AccessDeniedException",      "ResourceNotFoundException",
@@ -105,6 +113,11 @@ std::string_view string_at(const boost::json::object& o, std::string_view key) {
 }  // namespace
 
 bool is_throttling_code(std::string_view code) { return contains(kThrottlingCodes, code); }
+
+bool is_configuration_error(int http_status, std::string_view code) {
+  return contains(kConfigurationCodes, code) || http_status == 401 || http_status == 403 ||
+         http_status == 404;
+}
 bool is_transient_code(std::string_view code) { return contains(kTransientCodes, code); }
 
 ErrorClass classify(int http_status, std::string_view code) {

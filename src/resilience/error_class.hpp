@@ -33,6 +33,11 @@ constexpr bool is_retryable(ErrorClass c) {
 ErrorClass classify(int http_status, std::string_view code);
 
 bool is_throttling_code(std::string_view code);
+
+// True for errors that say the lane itself is misconfigured (credentials, permissions, an
+// unknown model id; 401, 403, 404), whatever the message: every call will fail the same way.
+// A validation error one message caused (too long, filtered) is not one of them.
+bool is_configuration_error(int http_status, std::string_view code);
 bool is_transient_code(std::string_view code);
 
 // What could be read from an error response. `code` is normalised (namespace prefix and
