@@ -34,10 +34,19 @@ struct FaultSpec {
   bool outage = false;
   core::Duration extra_latency{};
   double unknown_error_rate = 0.0;
+  // The model accepts the call and sends nothing (a hung endpoint).
+  bool hang = false;
+  // Streams this many chunks, then goes silent (stall) or fails the stream (cut:
+  // StreamTruncated, the text so far billed). Negative: off.
+  int stall_after_chunks = -1;
+  int cut_after_chunks = -1;
+  // Every call fails with 403 InvalidSignatureException (wrong credentials).
+  bool auth_failure = false;
   core::TimePoint until = core::TimePoint::max();
   bool any() const {
     return throttle_rate > 0 || outage || extra_latency > core::Duration::zero() ||
-           unknown_error_rate > 0;
+           unknown_error_rate > 0 || hang || stall_after_chunks >= 0 || cut_after_chunks >= 0 ||
+           auth_failure;
   }
 };
 
