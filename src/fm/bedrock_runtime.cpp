@@ -1,6 +1,7 @@
 #include "fm/bedrock_runtime.hpp"
 
 #include <boost/json.hpp>
+#include <cctype>
 
 #include "core/json_util.hpp"
 #include "fm/eventstream.hpp"
@@ -38,9 +39,22 @@ std::string BedrockRuntime::request_path() const {
 std::string BedrockRuntime::request_body(const ModelRequest& req) const {
   // Bedrock wants user and assistant turns alternating, starting with the user: merge
   // neighbours with the same role, drop a leading assistant turn and empty ones.
+  //
+  // continue_from (an answer another lane began) is a final assistant turn, a prefill the
+  // model continues; the stream then carries the continuation alone. Its trailing white
+  // space is dropped: Bedrock refuses a final assistant turn that ends with any.
+  std::vector<const Turn*> turns;
+  turns.reserve(req.turns.size() + 1);
+  for (const auto& t : req.turns) turns.push_back(&t);
+  std::string_view prefill = req.continue_from;
+  while (!prefill.empty() && std::isspace(static_cast<unsigned char>(prefill.back())))
+    prefill.remove_suffix(1);
+  const Turn prefill_turn{"assistant", std::string(prefill)};
+  if (!prefill.empty()) turns.push_back(&prefill_turn);
   json::array messages;
   std::string last_role;
-  for (const auto& t : req.turns) {
+  for (const Turn* turn : turns) {
+    const Turn& t = *turn;
     if (t.text.empty() || (t.role != "user" && t.role != "assistant")) continue;
     if (messages.empty() && t.role != "user") continue;
     if (t.role == last_role) {
@@ -169,6 +183,10 @@ asio::awaitable<ModelResult> BedrockRuntime::invoke(const ModelRequest& req,
   const std::string path = request_path();
   std::string body = request_body(req);
   HttpHeaders headers = sign(path, body);
+  // What a failed stream billed, when Bedrock did not say (its usage comes in the metadata
+  // event at the very end): the input estimated from the request body, the output from the
+  // text streamed (provider_util's estimate_tokens).
+  const int input_estimate = estimate_tokens(body);
 
   StreamState st;
   std::string plain;  // a Converse body, or a 200 that is not an event stream
@@ -188,9 +206,20 @@ asio::awaitable<ModelResult> BedrockRuntime::invoke(const ModelRequest& req,
     }
     return true;
   };
+  // Usage billed for a stream that failed after some text: as reported, else estimated.
+  auto billed = [&](ModelError e) {
+    if (st.input_tokens > 0 || st.output_tokens > 0) {
+      e.input_tokens = st.input_tokens;
+      e.output_tokens = st.output_tokens;
+    } else if (!st.text.empty()) {
+      e.input_tokens = input_estimate;
+      e.output_tokens = estimate_tokens(st.text);
+    }
+    return e;
+  };
   auto res = co_await http_.request(url_, "POST", path, std::move(headers), std::move(body),
-                                    req.deadline, sink);
-  if (!res.ok()) co_return core::fail(transport_error(res.error()));
+                                    req.deadline, sink, http_timeouts(req));
+  if (!res.ok()) co_return core::fail(billed(transport_error(res.error())));
   const HttpResponse& r = *res;
   if (r.status != 200) {
     // botocore's order: x-amzn-ErrorType, then the body's code / __type, then the status.
@@ -217,18 +246,22 @@ asio::awaitable<ModelResult> BedrockRuntime::invoke(const ModelRequest& req,
     reply->model_id = config_.lane;
     co_return std::move(*reply);
   }
-  if (st.error) co_return core::fail(std::move(*st.error));
+  if (st.error) co_return core::fail(billed(std::move(*st.error)));
   if (!st.stopped) {
     // The body ended without messageStop: cut mid-answer (or never an event stream at all).
     const bool nothing = st.text.empty() && st.decoder.idle();
-    co_return core::fail(model_error(
+    co_return core::fail(billed(model_error(
         nothing ? ErrorClass::kUnknown : ErrorClass::kTransient,
         nothing ? "EmptyResponse" : "StreamTruncated",
-        nothing ? "a 200 without events" : "the event stream ended before messageStop", 200));
+        nothing ? "a 200 without events" : "the event stream ended before messageStop", 200)));
   }
   if (st.text.empty())
     co_return core::fail(model_error(ErrorClass::kUnknown, "EmptyCompletion",
                                      "no text (stop reason " + st.stop_reason + ")", 200));
+  if (st.input_tokens == 0 && st.output_tokens == 0) {  // no metadata event: estimated
+    st.input_tokens = input_estimate;
+    st.output_tokens = estimate_tokens(st.text);
+  }
   co_return ModelReply{std::move(st.text), config_.lane, st.input_tokens, st.output_tokens};
 }
 

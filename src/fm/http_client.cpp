@@ -61,9 +61,67 @@ const core::Clock& wall_clock() {
   return clock;
 }
 
-HttpError to_error(const boost::system::error_code& ec, std::string_view during) {
-  if (ec == beast::error::timeout)
+// When the next operation must be done by, and which budget that is ("timeout": the
+// deadline; "first_byte_timeout", "stream_stalled": an HttpTimeouts budget).
+struct Expiry {
+  core::TimePoint at = core::TimePoint::max();
+  std::string_view code = "timeout";
+};
+
+core::TimePoint saturating_add(core::TimePoint t, core::Duration d) {
+  return d >= core::TimePoint::max() - t ? core::TimePoint::max() : t + d;
+}
+
+// The expiries of one request, from its deadline, its budgets and when it started.
+struct Limits {
+  core::TimePoint deadline = core::TimePoint::max();
+  core::TimePoint first = core::TimePoint::max();  // start + first_byte
+  core::Duration idle{};
+  Limits(core::Deadline d, const HttpTimeouts& t, core::TimePoint start)
+      : deadline(d.at()), idle(t.idle) {
+    if (t.first_byte > core::Duration::zero()) first = saturating_add(start, t.first_byte);
+  }
+  // Until the response (or a streamed body) has begun. The deadline wins a tie.
+  Expiry before_first_byte() const {
+    return first < deadline ? Expiry{first, "first_byte_timeout"} : Expiry{deadline};
+  }
+  // A read of a streamed body that has begun.
+  Expiry next_read(core::TimePoint now) const {
+    if (idle > core::Duration::zero()) {
+      const auto at = saturating_add(now, idle);
+      if (at < deadline) return {at, "stream_stalled"};
+    }
+    return Expiry{deadline};
+  }
+};
+
+void arm(beast::tcp_stream& s, const Expiry& e) {
+  if (e.at == core::TimePoint::max()) {
+    s.expires_never();
+  } else {
+    s.expires_at(e.at);
+  }
+}
+
+bool is_cancelled(const asio::cancellation_state& cs) {
+  return cs.cancelled() != asio::cancellation_type::none;
+}
+
+HttpError cancelled_error() { return {"cancelled", "the request was cancelled"}; }
+
+HttpError to_error(const boost::system::error_code& ec, std::string_view during,
+                   const Expiry& expiry) {
+  if (ec == beast::error::timeout) {
+    if (expiry.code == "first_byte_timeout")
+      return {"first_byte_timeout",
+              "no response within the first-byte budget (" + std::string(during) + ")"};
+    if (expiry.code == "stream_stalled")
+      return {"stream_stalled",
+              "the response went silent past the idle budget (" + std::string(during) + ")"};
     return {"timeout", "no answer before the deadline (" + std::string(during) + ")"};
+  }
+  if (ec == asio::error::operation_aborted)
+    return {"cancelled", "cancelled during " + std::string(during)};
   if (ec == asio::error::connection_reset || ec == http::error::end_of_stream ||
       ec == asio::error::eof || ec == http::error::partial_message ||
       ec == asio::error::broken_pipe || ec == ssl::error::stream_truncated) {
@@ -86,15 +144,25 @@ struct Outcome {
   bool reusable = false;    // the whole response was read and the server keeps the connection
 };
 
+// One request and its response on a connection. Every operation's expiry is set just before
+// it (Limits); the coroutine's cancellation state is checked before each, and after each read
+// before its bytes go to the sink.
 template <class Stream>
-asio::awaitable<Outcome> exchange(Stream& stream, beast::flat_buffer& buf,
-                                  http::request<http::string_body>& req, const BodySink& sink) {
+asio::awaitable<Outcome> exchange(Stream& stream, beast::tcp_stream& lowest,
+                                  beast::flat_buffer& buf, http::request<http::string_body>& req,
+                                  const BodySink& sink, const Limits& limits) {
+  const auto cs = co_await asio::this_coro::cancellation_state;
+  if (is_cancelled(cs)) co_return Outcome{core::fail(cancelled_error())};
+  Expiry expiry = limits.before_first_byte();
+  arm(lowest, expiry);
   auto [wec, wn] = co_await http::async_write(stream, req, kTuple);
-  if (wec) co_return Outcome{core::fail(to_error(wec, "the request"))};
+  if (is_cancelled(cs)) co_return Outcome{core::fail(cancelled_error())};
+  if (wec) co_return Outcome{core::fail(to_error(wec, "the request", expiry))};
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
   auto [hec, hn] = co_await http::async_read_header(stream, buf, parser, kTuple);
-  if (hec) co_return Outcome{core::fail(to_error(hec, "the response header"))};
+  if (is_cancelled(cs)) co_return Outcome{core::fail(cancelled_error())};
+  if (hec) co_return Outcome{core::fail(to_error(hec, "the response header", expiry))};
   HttpResponse res;
   res.status = static_cast<int>(parser.get().result_int());
   for (const auto& f : parser.get()) {
@@ -104,11 +172,22 @@ asio::awaitable<Outcome> exchange(Stream& stream, beast::flat_buffer& buf,
   }
   // Only a successful response is streamed to the sink; an error body is collected whole.
   const BodySink* to = sink && res.status / 100 == 2 ? &sink : nullptr;
+  // The budgets cover a streamed body; any other body has the deadline alone.
+  const Expiry whole{limits.deadline};
   std::size_t consumed = 0;
   bool stop = false;
   while (!parser.is_done() && !stop) {
+    // A cancellation emitted while the sink ran (no operation pending) is seen here.
+    if (is_cancelled(cs)) co_return Outcome{core::fail(cancelled_error()), true};
+    if (to == nullptr) {
+      expiry = whole;
+    } else if (consumed > 0) {
+      expiry = limits.next_read(wall_clock().now());
+    }  // else: the first body bytes are still due within the first-byte budget
+    arm(lowest, expiry);
     auto [rec, rn] = co_await http::async_read_some(stream, buf, parser, kTuple);
-    if (rec) co_return Outcome{core::fail(to_error(rec, "the response body")), true};
+    if (is_cancelled(cs)) co_return Outcome{core::fail(cancelled_error()), true};
+    if (rec) co_return Outcome{core::fail(to_error(rec, "the response body", expiry)), true};
     if (to != nullptr) {
       std::string& body = parser.get().body();
       if (body.size() > consumed) stop = !(*to)(std::string_view(body).substr(consumed));
@@ -191,10 +270,12 @@ struct HttpClient::Impl {
   }
 
   asio::awaitable<core::Result<std::unique_ptr<Conn>, HttpError>> open(const Url& base,
-                                                                       core::Deadline deadline) {
+                                                                       const Limits& limits) {
+    const auto cs = co_await asio::this_coro::cancellation_state;
     auto ex = co_await asio::this_coro::executor;
     asio::ip::tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(base.host, base.port, kTuple);
+    if (is_cancelled(cs)) co_return core::fail(cancelled_error());
     if (rec)
       co_return core::fail(
           HttpError{"connect_failed", "cannot resolve " + base.host + ": " + rec.message()});
@@ -207,34 +288,28 @@ struct HttpClient::Impl {
     } else {
       c->tcp = std::make_unique<beast::tcp_stream>(ex);
     }
-    bound(*c, deadline);
+    const Expiry expiry = limits.before_first_byte();
+    arm(c->lowest(), expiry);
     auto [cec, ep] = co_await c->lowest().async_connect(results, kTuple);
+    if (is_cancelled(cs)) co_return core::fail(cancelled_error());
     if (cec) {
       co_return core::fail(
           cec == beast::error::timeout
-              ? HttpError{"timeout", "no connection to " + base.host + " before the deadline"}
+              ? to_error(cec, "connecting to " + base.host, expiry)
               : HttpError{"connect_failed", "cannot connect to " + base.host + ":" + base.port});
     }
     if (c->tls) {
       auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, kTuple);
+      if (is_cancelled(cs)) co_return core::fail(cancelled_error());
       if (hec) {
-        co_return core::fail(
-            hec == beast::error::timeout
-                ? HttpError{"timeout", "TLS handshake with " + base.host + " timed out"}
-                : HttpError{"tls_failed",
-                            "TLS handshake with " + base.host + ": " + hec.message()});
+        co_return core::fail(hec == beast::error::timeout
+                                 ? to_error(hec, "the TLS handshake with " + base.host, expiry)
+                                 : HttpError{"tls_failed", "TLS handshake with " + base.host +
+                                                               ": " + hec.message()});
       }
     }
     opened.fetch_add(1, std::memory_order_relaxed);
     co_return c;
-  }
-
-  static void bound(Conn& c, core::Deadline deadline) {
-    if (deadline.is_never()) {
-      c.lowest().expires_never();
-    } else {
-      c.lowest().expires_at(deadline.at());
-    }
   }
 };
 
@@ -248,7 +323,10 @@ HttpClient::Stats HttpClient::stats() const {
 asio::awaitable<HttpResult> HttpClient::request(const Url& base, std::string method,
                                                 std::string path, HttpHeaders headers,
                                                 std::string body, core::Deadline deadline,
-                                                BodySink body_sink) {
+                                                BodySink body_sink, HttpTimeouts timeouts) {
+  // The budgets run from the call (pooled connections age in the same real time).
+  const Limits limits(deadline, timeouts, wall_clock().now());
+  const auto cs = co_await asio::this_coro::cancellation_state;
   http::request<http::string_body> req{http::string_to_verb(method), base.path + path, 11};
   req.set(http::field::host, base.host_header());
   req.set(http::field::user_agent, "mangaassist");
@@ -265,22 +343,25 @@ asio::awaitable<HttpResult> HttpClient::request(const Url& base, std::string met
   // A pooled connection first; if the server closed it while idle (nothing of a response
   // came back), the request goes once more on a fresh connection.
   for (int round = 0; round < 2; ++round) {
+    // Checked before each awaited step: once cancelled, nothing more is awaited (and so
+    // nothing throws, whatever the coroutine's throw_if_cancelled).
+    if (is_cancelled(cs)) co_return core::fail(cancelled_error());
     std::unique_ptr<Conn> conn = round == 0 ? impl_->take(pool, key) : nullptr;
     const bool pooled = conn != nullptr;
     if (!conn) {
-      auto opened = co_await impl_->open(base, deadline);
+      auto opened = co_await impl_->open(base, limits);
       if (!opened.ok()) co_return core::fail(std::move(opened).error());
       conn = std::move(opened).value();
     } else {
       impl_->reused.fetch_add(1, std::memory_order_relaxed);
     }
-    Impl::bound(*conn, deadline);
     conn->buf.clear();
+    if (is_cancelled(cs)) co_return core::fail(cancelled_error());  // conn closes with it
     Outcome out;
     if (conn->tls) {
-      out = co_await exchange(*conn->tls, conn->buf, req, body_sink);
+      out = co_await exchange(*conn->tls, conn->lowest(), conn->buf, req, body_sink, limits);
     } else {
-      out = co_await exchange(*conn->tcp, conn->buf, req, body_sink);
+      out = co_await exchange(*conn->tcp, conn->lowest(), conn->buf, req, body_sink, limits);
     }
     if (pooled && !out.got_header && !out.result.ok() &&
         out.result.error().code == "connection_reset") {

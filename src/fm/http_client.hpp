@@ -44,8 +44,24 @@ struct HttpResponse {
 using BodySink = std::function<bool(std::string_view)>;
 
 struct HttpError {
-  std::string code;  // "connect_failed", "timeout", "tls_failed", "connection_reset", ...
+  // "connect_failed", "timeout" (the deadline), "first_byte_timeout", "stream_stalled" (the
+  // HttpTimeouts budgets), "cancelled", "tls_failed", "connection_reset", "io_error", ...
+  std::string code;
   std::string message;
+};
+
+// An attempt's own budgets inside the request's deadline (zero: none; the deadline alone).
+// - `first_byte`: the response must begin within it of the call to request(): connect, TLS,
+//   send, the status line and headers and, for a 2xx body streamed to a sink, its first body
+//   bytes. Past it: "first_byte_timeout".
+// - `idle`: once a 2xx body streamed to a sink has begun, every read must bring bytes within
+//   it of the previous one. Past it: "stream_stalled".
+// The deadline bounds everything and wins when it comes first (or at the same time):
+// "timeout". Each operation's expiry is the earliest that applies, set on the stream before
+// it (no extra timer).
+struct HttpTimeouts {
+  core::Duration first_byte{};
+  core::Duration idle{};
 };
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
@@ -76,10 +92,12 @@ class HttpClient final {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Sends one request. `body_sink` null: the body is collected in the response.
+  // Sends one request. `body_sink` null: the body is collected in the response. A body the
+  // sink stopped (returned false), a failure and a cancellation close the connection.
   boost::asio::awaitable<HttpResult> request(const Url& base, std::string method, std::string path,
                                              HttpHeaders headers, std::string body,
-                                             core::Deadline deadline, BodySink body_sink = nullptr);
+                                             core::Deadline deadline, BodySink body_sink = nullptr,
+                                             HttpTimeouts timeouts = {});
 
   struct Stats {
     std::uint64_t opened = 0;  // new connections

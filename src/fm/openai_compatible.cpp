@@ -1,5 +1,6 @@
 #include "fm/openai_compatible.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstring>
@@ -25,9 +26,13 @@ std::string OpenAiCompatible::request_body(const ModelRequest& req) const {
   messages.push_back(json::object{{"role", "system"}, {"content", system_prompt(req)}});
   for (const auto& t : req.turns)
     messages.push_back(json::object{{"role", t.role}, {"content", t.text}});
+  // An answer another lane began: a final assistant message (a prefill) the model continues.
+  if (!req.continue_from.empty())
+    messages.push_back(json::object{{"role", "assistant"}, {"content", req.continue_from}});
   return json::serialize(json::object{{"model", config_.model},
                                       {"messages", std::move(messages)},
                                       {"stream", true},
+                                      {"stream_options", json::object{{"include_usage", true}}},
                                       {"max_tokens", config_.max_tokens}});
 }
 
@@ -119,6 +124,16 @@ void SseParser::handle_event(std::string_view event, const ChunkSink& on_chunk) 
                          p.code.empty() ? "StreamError" : p.code, p.message);
     return;
   }
+  if (const auto* usage = v->get_object().if_contains("usage"); usage && usage->is_object()) {
+    const auto& u = usage->get_object();
+    const auto* in = u.if_contains("prompt_tokens");
+    const auto* out = u.if_contains("completion_tokens");
+    if (in != nullptr && in->is_int64() && out != nullptr && out->is_int64()) {
+      has_usage_ = true;
+      input_tokens_ = static_cast<int>(std::clamp<std::int64_t>(in->get_int64(), 0, 1 << 30));
+      output_tokens_ = static_cast<int>(std::clamp<std::int64_t>(out->get_int64(), 0, 1 << 30));
+    }
+  }
   const auto* choices = v->get_object().if_contains("choices");
   if (choices == nullptr || !choices->is_array() || choices->get_array().empty()) return;
   const auto& c0 = choices->get_array()[0];
@@ -154,11 +169,22 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
     }
     return sse.feed(bytes, on_chunk);
   };
+  std::string request = request_body(req);
+  const int input_estimate = estimate_tokens(request);
+  // What a failed stream billed: as the stream reported, else estimated once text came.
+  auto billed = [&](ModelError e) {
+    if (sse.has_usage()) {
+      e.input_tokens = sse.input_tokens();
+      e.output_tokens = sse.output_tokens();
+    } else if (!sse.text().empty()) {
+      e.input_tokens = input_estimate;
+      e.output_tokens = estimate_tokens(sse.text());
+    }
+    return e;
+  };
   auto res = co_await http_.request(url_, "POST", "/chat/completions", std::move(headers),
-                                    request_body(req), req.deadline, sink);
-  if (!res.ok()) {
-    co_return core::fail(transport_error(res.error()));
-  }
+                                    std::move(request), req.deadline, sink, http_timeouts(req));
+  if (!res.ok()) co_return core::fail(billed(transport_error(res.error())));
   const HttpResponse& r = *res;
   if (r.status != 200) {
     auto p = resilience::parse_error(r.status, "", r.body);
@@ -168,7 +194,7 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
     e.retry_after = retry_after(r.headers);
     co_return core::fail(std::move(e));
   }
-  if (sse.error()) co_return core::fail(*sse.error());
+  if (sse.error()) co_return core::fail(billed(*sse.error()));
   if (body_too_large) {
     co_return core::fail(model_error(
         ErrorClass::kUnknown, "ResponseTooLarge",
@@ -185,7 +211,17 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
           if (auto content = core::get_string(msg.at("message"), "content");
               content && !content->empty()) {
             if (on_chunk) on_chunk(*content);
-            co_return ModelReply{std::string(*content), config_.lane, 0, 0};
+            ModelReply reply{std::string(*content), config_.lane, input_estimate,
+                             estimate_tokens(*content)};
+            if (const auto* u = v->get_object().if_contains("usage"); u && u->is_object()) {
+              const auto* in = u->get_object().if_contains("prompt_tokens");
+              const auto* out = u->get_object().if_contains("completion_tokens");
+              if (in != nullptr && in->is_int64() && out != nullptr && out->is_int64()) {
+                reply.input_tokens = static_cast<int>(in->get_int64());
+                reply.output_tokens = static_cast<int>(out->get_int64());
+              }
+            }
+            co_return reply;
           }
         }
       }
@@ -195,12 +231,14 @@ asio::awaitable<ModelResult> OpenAiCompatible::invoke(const ModelRequest& req,
                                      "a 200 without a completion", 200));
   }
   if (!sse.done()) {
-    co_return core::fail(model_error(ErrorClass::kTransient, "StreamTruncated",
-                                     "the stream ended before [DONE]", 200));
+    co_return core::fail(billed(model_error(ErrorClass::kTransient, "StreamTruncated",
+                                            "the stream ended before [DONE]", 200)));
   }
   if (sse.text().empty())
     co_return core::fail(model_error(ErrorClass::kUnknown, "EmptyCompletion", "no text", 200));
-  co_return ModelReply{sse.take_text(), config_.lane, 0, 0};
+  const int input_tokens = sse.has_usage() ? sse.input_tokens() : input_estimate;
+  const int output_tokens = sse.has_usage() ? sse.output_tokens() : estimate_tokens(sse.text());
+  co_return ModelReply{sse.take_text(), config_.lane, input_tokens, output_tokens};
 }
 
 }  // namespace ma::fm

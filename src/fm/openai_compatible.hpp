@@ -5,7 +5,12 @@
 // arrives. Errors: the `{"error": {...}}` body, then the status, classified by
 // resilience::parse_error; Retry-After and retry-after-ms become the retry hint. A stream that
 // ends without `[DONE]`, an empty 200, HTML from a proxy: each is a classified error, never a
-// raw message for the user. Memory per request is bounded: one stream event, or a 200 that is
+// raw message for the user. Usage: the request asks for it in the stream
+// (`stream_options.include_usage`) and reads it from the last chunk; without one (a server
+// that ignores the option, a stream cut short) it is estimated (provider_util's
+// estimate_tokens). continue_from is sent as a final assistant message, which the model
+// continues (vLLM needs its `continue_final_message` for that; servers that refuse a final
+// assistant message answer 400). Memory per request is bounded: one stream event, or a 200 that is
 // not a stream, over 1 MiB is an error (StreamEventTooLarge, ResponseTooLarge).
 
 #include <cstdint>
@@ -21,7 +26,8 @@ namespace ma::fm {
 // Incremental parsing of a chat-completions event stream (public for tests). Events end at a
 // blank line ("\n\n", "\r\n\r\n" or a mix); `data:` lines are joined; `[DONE]` ends the
 // stream; `choices[0].delta.content` goes to the chunk sink; an `{"error": ...}` event or one
-// that is not JSON is a classified error.
+// that is not JSON is a classified error. A `usage` object (the last chunk, with
+// stream_options.include_usage; some servers send one on every chunk) is kept: the last wins.
 //
 // Linear: each byte is looked at once for the end of its event, however the stream is split
 // (the scan resumes where it stopped), and taking an event off the buffer never moves the
@@ -42,6 +48,10 @@ class SseParser final {
   const std::optional<ModelError>& error() const { return error_; }
   const std::string& text() const { return text_; }
   std::string take_text() { return std::move(text_); }
+  // The usage the stream reported (prompt_tokens, completion_tokens); has_usage() false: none.
+  bool has_usage() const { return has_usage_; }
+  int input_tokens() const { return input_tokens_; }
+  int output_tokens() const { return output_tokens_; }
   // Bytes held for an event not yet complete.
   std::size_t buffered_bytes() const { return pending_.size(); }
   // Bytes examined for the end of an event, in all (a test hook: linear parsing examines
@@ -58,6 +68,9 @@ class SseParser final {
   std::size_t scan_ = 0;  // the next byte to look at (all before it: no '\n' after line_start_)
   std::uint64_t scanned_ = 0;
   std::string text_;
+  bool has_usage_ = false;
+  int input_tokens_ = 0;
+  int output_tokens_ = 0;
   bool done_ = false;
   std::optional<ModelError> error_;
 };

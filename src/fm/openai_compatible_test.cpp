@@ -139,5 +139,24 @@ TEST(SseParserTest, AnEventOverTheBoundInOneReadIsAnErrorToo) {
   EXPECT_EQ(q.text(), "ab");
 }
 
+// stream_options.include_usage: OpenAI sends "usage": null on every chunk and the counts on
+// a last one without choices; some servers send counts on every chunk (the last wins).
+TEST(SseParserTest, UsageIsReadFromTheChunkThatCarriesIt) {
+  SseParser p;
+  EXPECT_TRUE(
+      p.feed("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n", {}));
+  EXPECT_FALSE(p.has_usage());
+  EXPECT_TRUE(
+      p.feed("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,"
+             "\"completion_tokens\":3,\"total_tokens\":15}}\n\n",
+             {}));
+  ASSERT_TRUE(p.has_usage());
+  EXPECT_EQ(p.input_tokens(), 12);
+  EXPECT_EQ(p.output_tokens(), 3);
+  EXPECT_FALSE(p.feed("data: [DONE]\n\n", {}));
+  EXPECT_TRUE(p.done());
+  EXPECT_EQ(p.text(), "hi");
+}
+
 }  // namespace
 }  // namespace ma::fm

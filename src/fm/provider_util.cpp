@@ -34,11 +34,36 @@ ModelError model_error(ErrorClass kind, std::string code, std::string message, i
 }
 
 ModelError transport_error(const HttpError& e) {
-  const bool timeout = e.code == "timeout";
-  ModelError m = model_error(timeout ? ErrorClass::kTimeout : ErrorClass::kTransient,
-                             timeout ? "DeadlineExceeded" : "ConnectionError", e.message);
+  ErrorClass kind = ErrorClass::kTransient;
+  std::string code = "ConnectionError";
+  if (e.code == "timeout") {
+    kind = ErrorClass::kTimeout;
+    code = "DeadlineExceeded";
+  } else if (e.code == "first_byte_timeout") {
+    kind = ErrorClass::kTimeout;
+    code = "FirstTokenTimeout";
+  } else if (e.code == "stream_stalled") {
+    kind = ErrorClass::kTimeout;
+    code = "StreamStalled";
+  } else if (e.code == "cancelled") {
+    code = "Cancelled";
+  }
+  ModelError m = model_error(kind, std::move(code), e.message);
   m.raw_code = e.code;
   return m;
+}
+
+int estimate_tokens(std::string_view text) {
+  std::size_t ascii = 0, other = 0;
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x80) {
+      ++ascii;
+    } else if ((b & 0xC0) != 0x80) {
+      ++other;  // the lead byte of a multi-byte code point
+    }
+  }
+  return static_cast<int>((ascii + 3) / 4 + other);
 }
 
 std::optional<core::Duration> retry_after(const std::map<std::string, std::string>& h) {

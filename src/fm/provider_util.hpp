@@ -16,8 +16,21 @@ std::string system_prompt(const ModelRequest& req);
 ModelError model_error(resilience::ErrorClass kind, std::string code, std::string message,
                        int http_status = 0);
 
-// A request that got no HTTP answer: a timeout is kTimeout, anything else kTransient.
+// A request that got no (whole) HTTP answer. The deadline: kTimeout "DeadlineExceeded"; the
+// attempt's budgets: kTimeout "FirstTokenTimeout" (HttpError first_byte_timeout) and
+// "StreamStalled" (stream_stalled); a cancellation: kTransient "Cancelled"; anything else
+// kTransient "ConnectionError". raw_code keeps the HttpError code.
 ModelError transport_error(const HttpError& e);
+
+// A rough token count for billing estimates when a provider reported none (a stream cut
+// before its usage came): about 4 bytes a token for ASCII text, one token a code point for
+// anything else (CJK text is about a token a character). Never 0 for non-empty text.
+int estimate_tokens(std::string_view text);
+
+// The HttpTimeouts of a model request's attempt budgets.
+inline HttpTimeouts http_timeouts(const ModelRequest& req) {
+  return {req.first_token_timeout, req.idle_timeout};
+}
 
 // The server's hint, when present and sane (at most 2 minutes): x-amz-retry-after (AWS,
 // milliseconds), then retry-after-ms, then Retry-After (seconds). Header names lower-case.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/error_class.hpp"
+
 namespace ma::fm {
 namespace {
 
@@ -59,6 +61,37 @@ TEST(RetryAfterTest, RetryAfterSecondsEdgeCases) {
           {{"x-amz-retry-after", "-1"}, {"retry-after-ms", "invalid"}, {"retry-after", "-1"}})
           .has_value());
   EXPECT_FALSE(retry_after({}).has_value());
+}
+
+TEST(TransportErrorTest, TheBudgetsAndCancellationHaveTheirOwnCodes) {
+  struct Case {
+    const char* http;
+    resilience::ErrorClass kind;
+    const char* code;
+  };
+  for (const Case& c :
+       {Case{"timeout", resilience::ErrorClass::kTimeout, "DeadlineExceeded"},
+        Case{"first_byte_timeout", resilience::ErrorClass::kTimeout, "FirstTokenTimeout"},
+        Case{"stream_stalled", resilience::ErrorClass::kTimeout, "StreamStalled"},
+        Case{"cancelled", resilience::ErrorClass::kTransient, "Cancelled"},
+        Case{"connection_reset", resilience::ErrorClass::kTransient, "ConnectionError"}}) {
+    const ModelError e = transport_error(HttpError{c.http, "m"});
+    EXPECT_EQ(e.kind, c.kind) << c.http;
+    EXPECT_EQ(e.code, c.code) << c.http;
+    EXPECT_EQ(e.raw_code, c.http);
+    // The error classifier agrees (the retry policy reads the code); "Cancelled" is no wire
+    // code, the pipeline knows it cancelled.
+    if (e.code != "Cancelled") {
+      EXPECT_EQ(resilience::classify(0, e.code), c.kind) << c.http;
+    }
+  }
+}
+
+TEST(EstimateTokensTest, AboutFourAsciiBytesOrOneCjkCharacterAToken) {
+  EXPECT_EQ(estimate_tokens(""), 0);
+  EXPECT_EQ(estimate_tokens("a"), 1);
+  EXPECT_EQ(estimate_tokens("abcdefgh"), 2);
+  EXPECT_EQ(estimate_tokens("528円です。"), 1 + 4);  // "528" and four CJK code points
 }
 
 }  // namespace

@@ -6,8 +6,23 @@
 //   model answers 429 ThrottlingException, as Bedrock does under regional load.
 // - Faults (POST /admin/chaos, scenarios): a throttle rate, a full outage (503), extra
 //   latency, and an unknown new error format hitting a share of requests whose text has
-//   kanji (seed scenario 4), each until an end time.
-// - Answers are written from the retrieved facts (the draft), so they are useful.
+//   kanji (seed scenario 4), each until an end time. Deterministic ones for the cascade:
+//   a hung model (accepts, sends nothing), a stream that stalls or is cut after N chunks
+//   (StreamTruncated, kTransient, the part delivered billed), wrong credentials (a fast 403
+//   InvalidSignatureException, kClient).
+// - Answers are written from the retrieved facts (the draft), so they are useful. With
+//   continue_from a prefix of that text, only the rest is streamed and returned.
+// - Budgets, exactly on the clock: a first chunk due after the request's
+//   first_token_timeout ends the call at that instant with kTimeout "FirstTokenTimeout"; a
+//   gap between chunks longer than idle_timeout ends it at the last chunk + idle_timeout
+//   with "StreamStalled"; the deadline, when it comes first (or at the same time),
+//   "DeadlineExceeded". An error answer counts as the first piece of the answer.
+// - Cancellation (Asio terminal or any, e.g. a hedge's loser): a wait cancelled, or a
+//   cancellation seen before the next wait, ends the call at once with kTransient
+//   "Cancelled".
+// - Usage: on success, about 3 bytes a token of the text (input: the draft plus 200); a
+//   stream that fails after some chunks (cut, stall, deadline, cancel) bills the same
+//   input and the output delivered, in ModelError::input_tokens/output_tokens.
 //
 // Thread safety: invoke() may run concurrently; decisions take a spin lock, waits do not.
 
@@ -72,6 +87,9 @@ class SimulatedBedrock final : public ModelProvider {
   struct Plan {
     core::Duration latency{};
     std::optional<ModelError> error;
+    bool hang = false;
+    int stall_after_chunks = -1;
+    int cut_after_chunks = -1;
   };
   Plan plan(const ModelRequest& req);
 

@@ -7,9 +7,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +23,7 @@
 #include "core/real_clock.hpp"
 #include "fm/bedrock_runtime.hpp"
 #include "fm/eventstream.hpp"
+#include "fm/provider_util.hpp"
 #include "integration/test_client.hpp"
 #include "server/app.hpp"
 #include "server/server.hpp"
@@ -213,6 +218,10 @@ class MockBedrock {
       return stream_response(whole.substr(0, start.size() + 30), true);
     }
     if (mode == "no_stop") return stream_response(body, true);
+    if (mode == "stall") {
+      // Two deltas, then silence on an open connection (no length: the body runs to EOF).
+      return "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n\r\n" + body;
+    }
     if (mode == "stream_throttle")
       return stream_response(body + exception("throttlingException", "slow down"));
     if (mode == "stream_model_error") {
@@ -252,6 +261,16 @@ class BedrockTest : public ::testing::Test {
   }
   ModelResult call(BedrockRuntime& p, std::vector<std::string>* chunks = nullptr,
                    core::Duration budget = 3s) {
+    return call_with(p, chunks, budget, {});
+  }
+  // A call whose request `adjust` changes (budgets, continue_from), and whose co_spawn is
+  // bound to `signal` when given, the way the pipeline runs a hedge: its coroutine does not
+  // throw on cancellation unless `throw_if_cancelled`. `on_chunk` sees each chunk's number.
+  ModelResult call_with(BedrockRuntime& p, std::vector<std::string>* chunks, core::Duration budget,
+                        const std::function<void(ModelRequest&)>& adjust,
+                        asio::cancellation_signal* signal = nullptr,
+                        const std::function<void(std::size_t)>& on_chunk = {},
+                        bool throw_if_cancelled = false) {
     ModelRequest req;
     req.lang = Language::kJa;
     req.system = "あなたは漫画ストアのアシスタントです。";
@@ -261,15 +280,25 @@ class BedrockTest : public ::testing::Test {
     static const Facts facts{{"ONE PIECE 105巻は528円（税込）です。"}, ""};
     req.facts = &facts;
     req.deadline = core::Deadline::after(clock_, budget);
+    if (adjust) adjust(req);
     std::optional<ModelResult> out;
+    std::size_t seen = 0;
     auto task = [&]() -> asio::awaitable<void> {
+      co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
       out = co_await p.invoke(req, [&](std::string_view t) {
         if (chunks) chunks->emplace_back(t);
+        if (on_chunk) on_chunk(++seen);
       });
     };
     io_.restart();
-    asio::co_spawn(io_, task(), asio::detached);
+    if (signal != nullptr) {
+      asio::co_spawn(io_, task(), asio::bind_cancellation_slot(signal->slot(), asio::detached));
+    } else {
+      asio::co_spawn(io_, task(), asio::detached);
+    }
     io_.run();
+    EXPECT_TRUE(out.has_value()) << "invoke threw";
+    if (!out) return core::fail(ModelError{ErrorClass::kUnknown, "Threw"});
     return std::move(out).value();
   }
   asio::io_context io_;
@@ -382,6 +411,115 @@ TEST_F(BedrockTest, TheDeadlineBoundsASilentEndpoint) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorClass::kTimeout);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST_F(BedrockTest, AFirstTokenBudgetEndsASilentCallLongBeforeTheDeadline) {
+  auto p = provider();
+  mock_.set_mode("silent");
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call_with(*p, nullptr, 3s, [](ModelRequest& q) { q.first_token_timeout = 200ms; });
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorClass::kTimeout);
+  EXPECT_EQ(r.error().code, "FirstTokenTimeout");
+  EXPECT_EQ(r.error().raw_code, "first_byte_timeout");
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 1500ms);  // the deadline was 3 s away
+  EXPECT_EQ(r.error().output_tokens, 0);
+}
+
+TEST_F(BedrockTest, AStreamThatStallsIsStreamStalledWithItsTextBilled) {
+  auto p = provider();
+  mock_.set_mode("stall");
+  std::vector<std::string> chunks;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call_with(*p, &chunks, 3s, [](ModelRequest& q) {
+    q.first_token_timeout = 1s;
+    q.idle_timeout = 200ms;
+  });
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorClass::kTimeout);
+  EXPECT_EQ(r.error().code, "StreamStalled");
+  EXPECT_EQ(chunks, (std::vector<std::string>{"ONE PIECE 105巻は", "528円です。"}));
+  EXPECT_LT(took, 1500ms);
+  // No metadata event came: the usage is estimated (the streamed text, the request body).
+  EXPECT_EQ(r.error().output_tokens, estimate_tokens("ONE PIECE 105巻は528円です。"));
+  EXPECT_GT(r.error().output_tokens, 0);
+  EXPECT_GT(r.error().input_tokens, 0);
+  // A cut stream bills the same way; a whole one bills what Bedrock reported.
+  mock_.set_mode("no_stop");
+  auto cut = call(*p);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.error().code, "StreamTruncated");
+  EXPECT_EQ(cut.error().output_tokens, r.error().output_tokens);
+  EXPECT_EQ(cut.error().input_tokens, r.error().input_tokens);
+}
+
+// A hedge's loser: the pipeline emits terminal cancellation on the signal bound to the
+// coroutine that awaits invoke. Whether the signal comes while the read is pending (the
+// operation is aborted) or while the chunk sink runs (seen before the next read), with or
+// without throw_if_cancelled, the call returns "Cancelled" at once and its connection is
+// closed, not pooled: the next call opens a fresh one.
+TEST_F(BedrockTest, ACancelledStreamReturnsPromptlyAndItsConnectionIsNotReused) {
+  struct Case {
+    bool from_sink;
+    bool throw_if_cancelled;
+  };
+  for (const Case c : {Case{false, false}, Case{true, false}, Case{false, true}}) {
+    SCOPED_TRACE(std::to_string(c.from_sink) + std::to_string(c.throw_if_cancelled));
+    // Idle connections are pooled per io_context: each round starts from the last one's.
+    auto p = provider();
+    mock_.set_mode("stream");
+    ASSERT_TRUE(call(*p).ok());  // a pooled connection
+    const auto before = p->http().stats();
+    mock_.set_mode("stall");
+    asio::cancellation_signal signal;
+    std::vector<std::string> chunks;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = call_with(
+        *p, &chunks, 3s, {}, &signal,
+        [&](std::size_t n) {
+          if (n != 2) return;
+          if (c.from_sink) {
+            signal.emit(asio::cancellation_type::terminal);
+          } else {
+            asio::post(io_, [&] { signal.emit(asio::cancellation_type::terminal); });
+          }
+        },
+        c.throw_if_cancelled);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "Cancelled");
+    EXPECT_EQ(r.error().kind, ErrorClass::kTransient);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_EQ(chunks.size(), 2u);
+    EXPECT_GT(r.error().output_tokens, 0);  // the text so far, estimated
+    EXPECT_EQ(p->http().stats().opened, before.opened);  // it ran on the pooled connection
+    EXPECT_EQ(p->http().stats().reused, before.reused + 1);
+    mock_.set_mode("stream");
+    ASSERT_TRUE(call(*p).ok());
+    // The cancelled connection was not pooled: the next call opened a fresh one.
+    EXPECT_EQ(p->http().stats().opened, before.opened + 1);
+    EXPECT_EQ(p->http().stats().reused, before.reused + 1);
+    const auto reqs = mock_.server().requests();
+    EXPECT_NE(reqs.back().connection, reqs[reqs.size() - 2].connection);
+  }
+}
+
+TEST_F(BedrockTest, ContinueFromIsSentAsAFinalAssistantTurn) {
+  auto p = provider();
+  std::vector<std::string> chunks;
+  auto r =
+      call_with(*p, &chunks, 3s, [](ModelRequest& q) { q.continue_from = "ONE PIECE 105巻は \n"; });
+  ASSERT_TRUE(r.ok()) << r.error().code;
+  EXPECT_EQ(r->text, "ONE PIECE 105巻は528円です。");  // what the model streamed, only
+  const auto body = json::parse(mock_.server().requests().back().body);
+  const auto& messages = body.at("messages").as_array();
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(messages[3].at("role").as_string(), "assistant");
+  // Trailing white space dropped: Bedrock refuses a final assistant turn ending with it.
+  EXPECT_EQ(messages[3].at("content").at(0).at("text").as_string(), "ONE PIECE 105巻は");
+  EXPECT_EQ(mock_.last_signature_problem(), "");
 }
 
 TEST(AwsAuthTest, CredentialsComeFromTheProfileFileWhenTheEnvironmentHasNone) {

@@ -10,6 +10,7 @@
 
 #include "core/real_clock.hpp"
 #include "fm/openai_compatible.hpp"
+#include "fm/provider_util.hpp"
 #include "integration/test_client.hpp"
 #include "server/app.hpp"
 #include "server/server.hpp"
@@ -48,10 +49,20 @@ class MockOpenAi {
       std::lock_guard lock(mu_);
       mode = mode_;
     }
-    if (mode == "stream" || mode == "truncated" || mode == "stream_error") {
+    if (mode == "stream" || mode == "truncated" || mode == "stream_error" || mode == "usage" ||
+        mode == "stall") {
       std::string body =
           ": keep-alive comment\n\n" + chunk("ONE PIECE 105巻は") + chunk("528円です。");
-      if (mode == "stream") body += "data: [DONE]\n\n";
+      if (mode == "stall") {  // two chunks, then silence on an open connection
+        return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + body;
+      }
+      if (mode == "usage") {  // stream_options.include_usage: a last chunk, no choices
+        body +=
+            "data: "
+            "{\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":"
+            "31,\"completion_tokens\":7,\"total_tokens\":38}}\n\n";
+      }
+      if (mode == "stream" || mode == "usage") body += "data: [DONE]\n\n";
       if (mode == "stream_error") {
         body +=
             "data: "
@@ -85,7 +96,8 @@ class MockOpenAi {
 
 class OpenAiTest : public ::testing::Test {
  protected:
-  ModelResult call(std::vector<std::string>* chunks = nullptr, core::Duration budget = 3s) {
+  ModelResult call(std::vector<std::string>* chunks = nullptr, core::Duration budget = 3s,
+                   const std::function<void(ModelRequest&)>& adjust = {}) {
     asio::io_context io;
     auto p = OpenAiCompatible::create({mock_.url(), "sk-test", "llama-3", "sonnet", 128, ""});
     EXPECT_TRUE(p.ok());
@@ -96,6 +108,7 @@ class OpenAiTest : public ::testing::Test {
     static const Facts facts{{"ONE PIECE 105巻は528円（税込）です。"}, ""};
     req.facts = &facts;
     req.deadline = core::Deadline::after(clock_, budget);
+    if (adjust) adjust(req);
     std::optional<ModelResult> out;
     auto task = [&]() -> asio::awaitable<void> {
       out = co_await (*p)->invoke(req, [&](std::string_view t) {
@@ -161,6 +174,59 @@ TEST_F(OpenAiTest, TheDeadlineBoundsASilentServer) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorClass::kTimeout);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST_F(OpenAiTest, UsageComesFromTheStreamsLastChunk) {
+  mock_.set_mode("usage");
+  auto r = call();
+  ASSERT_TRUE(r.ok()) << r.error().code;
+  EXPECT_EQ(r->text, "ONE PIECE 105巻は528円です。");
+  EXPECT_EQ(r->input_tokens, 31);
+  EXPECT_EQ(r->output_tokens, 7);
+  EXPECT_TRUE(mock_.last_body().at("stream_options").at("include_usage").as_bool());
+  // A server that sends no usage: estimated from the text and the request.
+  mock_.set_mode("stream");
+  auto e = call();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->output_tokens, estimate_tokens("ONE PIECE 105巻は528円です。"));
+  EXPECT_GT(e->input_tokens, 0);
+}
+
+TEST_F(OpenAiTest, ContinueFromIsSentAsAFinalAssistantMessage) {
+  std::vector<std::string> chunks;
+  auto r = call(&chunks, 3s, [](ModelRequest& q) { q.continue_from = "ONE PIECE 105巻は"; });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->text, "ONE PIECE 105巻は528円です。");  // the stream, only
+  const auto body = mock_.last_body();
+  const auto& messages = body.at("messages").as_array();
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[2].at("role").as_string(), "assistant");
+  EXPECT_EQ(messages[2].at("content").as_string(), "ONE PIECE 105巻は");
+}
+
+TEST_F(OpenAiTest, TheAttemptBudgetsEndASilentOrStalledStream) {
+  mock_.set_mode("slow");
+  auto start = std::chrono::steady_clock::now();
+  auto r = call(nullptr, 3s, [](ModelRequest& q) { q.first_token_timeout = 200ms; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorClass::kTimeout);
+  EXPECT_EQ(r.error().code, "FirstTokenTimeout");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+
+  mock_.set_mode("stall");
+  std::vector<std::string> chunks;
+  start = std::chrono::steady_clock::now();
+  r = call(&chunks, 3s, [](ModelRequest& q) {
+    q.first_token_timeout = 1s;
+    q.idle_timeout = 200ms;
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorClass::kTimeout);
+  EXPECT_EQ(r.error().code, "StreamStalled");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+  EXPECT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(r.error().output_tokens, estimate_tokens("ONE PIECE 105巻は528円です。"));
+  EXPECT_GT(r.error().input_tokens, 0);
 }
 
 TEST_F(OpenAiTest, BadBaseUrlIsAConfigError) {
