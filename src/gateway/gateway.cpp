@@ -1,7 +1,9 @@
 #include "gateway/gateway.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <random>
+#include <string>
 
 #include "core/supervised.hpp"
 
@@ -21,8 +23,19 @@ constexpr std::uint64_t kObserverSeed = 0x0b;
 
 }  // namespace
 
+ModelPrices default_model_prices(std::string_view model) {
+  std::string lower(model);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("sonnet") != std::string::npos) return {3.0, 15.0};
+  if (lower.find("haiku") != std::string::npos) return {0.25, 1.25};
+  return {};
+}
+
 Gateway::Gateway(GatewayConfig config, core::Clock& clock, std::unique_ptr<catalog::Catalog> cat)
-    : config_(std::move(config)), clock_(clock), catalog_(std::move(cat)) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      catalog_(std::move(cat)),
+      alarms_(config_.alarms) {}
 
 Gateway::~Gateway() = default;
 
@@ -63,6 +76,16 @@ core::Result<std::unique_ptr<Gateway>> Gateway::build(GatewayConfig config, Gate
     models.emplace_back(*g->lanes_.back());
     g->feeds_.push_back(share * c.lanes[lane].feed_rps);
   }
+  // Lanes without a policy of their own: the defaults, priced by their provider's name (the
+  // simulator's Sonnet and Haiku; a server resolves every lane's policy from its config).
+  std::vector<assist::LanePolicy>& policies = g->config_.pipeline.lanes;
+  for (std::size_t lane = policies.size(); lane < names.size(); ++lane) {
+    const ModelPrices list = default_model_prices(names[lane]);
+    assist::LanePolicy p;
+    p.input_usd_per_mtok = list.input_usd_per_mtok;
+    p.output_usd_per_mtok = list.output_usd_per_mtok;
+    policies.push_back(p);
+  }
   g->flags_.set_models(std::move(names));
   for (std::size_t i = 0; i < static_cast<std::size_t>(c.tasks); ++i) {
     assist::Pipeline::Deps pd{g->clock_,          *g->catalog_, models,
@@ -89,6 +112,30 @@ double Gateway::model_capacity() const {
   double total = 0;
   for (const auto& p : pipelines_) total += p->model_capacity(feeds_);
   return total;
+}
+
+std::vector<assist::LaneCounters> Gateway::lane_counters() const {
+  std::vector<assist::LaneCounters> sum;
+  for (const auto& p : pipelines_) {
+    std::vector<assist::LaneCounters> lanes = p->lane_counters();
+    if (sum.empty()) {
+      sum = std::move(lanes);
+      continue;
+    }
+    for (std::size_t i = 0; i < std::min(sum.size(), lanes.size()); ++i) {
+      assist::LaneCounters& s = sum[i];
+      const assist::LaneCounters& l = lanes[i];
+      s.calls += l.calls;
+      s.hedges += l.hedges;
+      s.hedge_wins += l.hedge_wins;
+      for (std::size_t r = 0; r < s.skips.size(); ++r) s.skips[r] += l.skips[r];
+      s.input_tokens += l.input_tokens;
+      s.output_tokens += l.output_tokens;
+      s.cost_usd += l.cost_usd;
+      s.misconfigured_marks += l.misconfigured_marks;
+    }
+  }
+  return sum;
 }
 
 void Gateway::start(const boost::asio::any_io_executor& executor) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "admission/admission.hpp"
@@ -39,6 +40,15 @@ namespace ma::gateway {
 // lane's own (simulated models draw from it).
 using ProviderFactory = std::function<core::Result<std::unique_ptr<fm::ModelProvider>>(
     std::size_t lane, std::uint64_t seed)>;
+
+// List prices of a model, US dollars per million tokens.
+struct ModelPrices {
+  double input_usd_per_mtok = 0;
+  double output_usd_per_mtok = 0;
+};
+// By a lane's name or a model id containing (in any case) "sonnet": $3 / $15, "haiku":
+// $0.25 / $1.25 (the seed's Claude prices); anything else 0 / 0 (configure its prices).
+ModelPrices default_model_prices(std::string_view model);
 
 // One model lane, in cascade order.
 struct LaneConfig {
@@ -67,6 +77,7 @@ struct GatewayConfig {
   std::uint64_t seed = 0;
   // Keep every error trace whatever the sampler says (incident 4's fix).
   bool keep_error_traces = true;
+  observe::AlarmConfig alarms{};
 };
 
 struct GatewayDeps {
@@ -112,6 +123,9 @@ class Gateway final {
   // What the models can take now, messages/s, summed over the tasks: admission's capacity
   // feed (each task's share of the feeds, or its adaptive limiters' rates once engaged).
   double model_capacity() const;
+  // Each lane's running totals (calls, hedges, skips, tokens, cost) summed over the tasks'
+  // pipelines, in lane order.
+  std::vector<assist::LaneCounters> lane_counters() const;
   observe::Sampler& sampler() { return *sampler_; }
   assist::RequestObserver& observer() { return *observer_; }
 

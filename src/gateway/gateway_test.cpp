@@ -133,3 +133,43 @@ TEST_F(GatewayTest, TwoLanesWithOneNameAreRefused) {
 
 }  // namespace
 }  // namespace ma::gateway
+
+namespace ma::gateway {
+namespace {
+
+TEST(ModelPricesTest, SonnetAndHaikuByNameOrModelIdOthersZero) {
+  EXPECT_EQ(default_model_prices("sonnet").input_usd_per_mtok, 3.0);
+  EXPECT_EQ(default_model_prices("sonnet").output_usd_per_mtok, 15.0);
+  const ModelPrices haiku = default_model_prices("anthropic.claude-3-haiku-20240307-v1:0");
+  EXPECT_EQ(haiku.input_usd_per_mtok, 0.25);
+  EXPECT_EQ(haiku.output_usd_per_mtok, 1.25);
+  EXPECT_EQ(default_model_prices("Claude-3-5-SONNET").output_usd_per_mtok, 15.0);
+  EXPECT_EQ(default_model_prices("nova").input_usd_per_mtok, 0.0);
+  EXPECT_EQ(default_model_prices("").output_usd_per_mtok, 0.0);
+}
+
+TEST_F(GatewayTest, LanesWithoutAPolicyGetTheirModelsListPrices) {
+  // The simulator's case: no lane policies; a server's resolved policies are kept as given.
+  lanes_.names = {"sonnet", "haiku", "nova"};
+  GatewayConfig c;
+  c.seed = 1;
+  c.lanes = {LaneConfig{}, LaneConfig{}, LaneConfig{}};
+  assist::LanePolicy own;
+  own.input_usd_per_mtok = 1.5;  // configured: kept, though the lane is called "sonnet"
+  c.pipeline.lanes = {own};
+  auto g = build(c);
+  const auto& lanes = g->pipeline().config().lanes;
+  ASSERT_EQ(lanes.size(), 3u);
+  EXPECT_EQ(lanes[0].input_usd_per_mtok, 1.5);
+  EXPECT_EQ(lanes[0].output_usd_per_mtok, 0.0);
+  EXPECT_EQ(lanes[1].input_usd_per_mtok, 0.25);
+  EXPECT_EQ(lanes[1].output_usd_per_mtok, 1.25);
+  EXPECT_EQ(lanes[2].input_usd_per_mtok, 0.0);
+  // The counters are the lanes', in cascade order, summed over the tasks.
+  const auto counters = g->lane_counters();
+  ASSERT_EQ(counters.size(), 3u);
+  EXPECT_EQ(counters[2].name, "nova");
+}
+
+}  // namespace
+}  // namespace ma::gateway

@@ -97,6 +97,145 @@ void AlarmEngine::set_breaker_open(const std::string& model, bool open) {
   breakers_[model] = open;
 }
 
+void AlarmEngine::record_lane_totals(core::TimePoint now, const std::string& model,
+                                     std::uint64_t calls, std::uint64_t skips, double cost_usd) {
+  std::lock_guard lock(mu_);
+  LaneHistory& h = lanes_[model];
+  const LaneSample s{now, calls, skips, cost_usd};
+  if (!h.samples.empty() && second_of(h.samples.back().at) == second_of(now)) {
+    h.samples.back() = s;  // the same second: the newer totals
+  } else if (h.samples.empty() || h.samples.back().at <= now) {
+    h.samples.push_back(s);
+  }
+  // Keep one sample at or before the longest window's start, and nothing older.
+  const auto horizon =
+      now - std::max<core::Duration>(config_.skip_window, std::chrono::seconds(60));
+  while (h.samples.size() >= 2 && h.samples[1].at <= horizon) h.samples.pop_front();
+}
+
+void AlarmEngine::set_lane_misconfigured(const std::string& model, bool misconfigured,
+                                         std::string_view code) {
+  std::lock_guard lock(mu_);
+  LaneHistory& h = lanes_[model];
+  h.misconfigured = misconfigured;
+  h.code = misconfigured ? printable_code(code) : std::string();
+}
+
+namespace {
+
+// What an operator should look at first for the code that marked a lane.
+std::string_view what_to_check(std::string_view code) {
+  if (code.find("Signature") != std::string_view::npos ||
+      code.find("Unrecognized") != std::string_view::npos ||
+      code.find("Token") != std::string_view::npos ||
+      code.find("api_key") != std::string_view::npos || code == "HTTP401") {
+    return "check the credentials first (keys, profile, session token, region), then the "
+           "permissions and the model id";
+  }
+  if (code.find("AccessDenied") != std::string_view::npos || code == "HTTP403") {
+    return "check the permissions first (bedrock:InvokeModel and model access for this model "
+           "and region), then the credentials and the model id";
+  }
+  if (code.find("NotFound") != std::string_view::npos ||
+      code.find("Validation") != std::string_view::npos || code == "HTTP404") {
+    return "check the model id first (and that it is offered in this region), then the "
+           "credentials and the permissions";
+  }
+  return "check the credentials, the permissions and the model id";
+}
+
+}  // namespace
+
+void AlarmEngine::lane_alarms(core::TimePoint now, std::vector<AlarmState>& out) const {
+  double spend = 0;
+  for (const auto& [model, h] : lanes_) {
+    {
+      AlarmState a;
+      a.name = "lane_misconfigured";
+      a.subject = model;
+      a.firing = h.misconfigured;
+      a.value = h.misconfigured ? 1 : 0;
+      a.threshold = 1;
+      a.message = h.misconfigured
+                      ? model + " is marked misconfigured: its calls fail with " +
+                            (h.code.empty() ? std::string("a configuration error") : h.code) +
+                            "; " + std::string(what_to_check(h.code)) +
+                            ". It is not called on the request path; a background probe takes it "
+                            "back when a call succeeds"
+                      : model + " is available";
+      out.push_back(std::move(a));
+    }
+    // The samples within reach of `now`: `base`, the last at or before the window's start
+    // (none: the history is shorter than the window), and `last`, the latest at or before now.
+    const auto& s = h.samples;
+    const auto skip_from = now - config_.skip_window;
+    const auto spend_from = now - std::chrono::seconds(60);
+    std::ptrdiff_t last = -1, skip_base = -1, spend_base = -1;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i].at <= now) last = static_cast<std::ptrdiff_t>(i);
+      if (s[i].at <= skip_from) skip_base = static_cast<std::ptrdiff_t>(i);
+      if (s[i].at <= spend_from) spend_base = static_cast<std::ptrdiff_t>(i);
+    }
+    auto delta = [](std::uint64_t to, std::uint64_t from) {
+      return to > from ? static_cast<double>(to - from) : 0.0;
+    };
+    {
+      AlarmState a;
+      a.name = "model_skips_high";
+      a.subject = model;
+      a.threshold = config_.skip_ratio;
+      double events = 0;
+      bool every_interval = true;
+      if (skip_base >= 0 && last > skip_base) {
+        const LaneSample& from = s[static_cast<std::size_t>(skip_base)];
+        const LaneSample& to = s[static_cast<std::size_t>(last)];
+        const double skips = delta(to.skips, from.skips);
+        events = delta(to.calls, from.calls) + skips;
+        a.value = events > 0 ? skips / events : 0;
+        for (auto i = skip_base; i < last; ++i) {
+          const LaneSample& p = s[static_cast<std::size_t>(i)];
+          const LaneSample& q = s[static_cast<std::size_t>(i + 1)];
+          const double n = delta(q.calls, p.calls) + delta(q.skips, p.skips);
+          if (n > 0 && delta(q.skips, p.skips) / n <= config_.skip_ratio) every_interval = false;
+        }
+      }
+      a.firing = skip_base >= 0 && events >= config_.skip_min_events &&
+                 a.value > config_.skip_ratio && every_interval;
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "%.1f%% of %.0f calls made or skipped over %.0f s were skipped (threshold "
+                    "%.0f%%, at least %d calls, throughout the window)",
+                    a.value * 100, events, core::to_seconds(config_.skip_window),
+                    config_.skip_ratio * 100, config_.skip_min_events);
+      a.message = model + ": " + buf;
+      out.push_back(std::move(a));
+    }
+    // Spend: from the window's start, or from the first sample when the history is shorter
+    // (what was spent in less than a minute is already that minute's spend).
+    const auto from = spend_base >= 0 ? spend_base : (s.empty() ? -1 : 0);
+    if (from >= 0 && last > from) {
+      spend += std::max(0.0, s[static_cast<std::size_t>(last)].cost_usd -
+                                 s[static_cast<std::size_t>(from)].cost_usd);
+    }
+  }
+  AlarmState a;
+  a.name = "spend_high";
+  a.value = spend;
+  a.threshold = config_.spend_usd_per_minute;
+  a.firing = config_.spend_usd_per_minute > 0 && spend > config_.spend_usd_per_minute;
+  char buf[160];
+  if (config_.spend_usd_per_minute > 0) {
+    std::snprintf(buf, sizeof buf, "model spend over the last minute $%.4f (budget $%.4f a minute)",
+                  spend, config_.spend_usd_per_minute);
+  } else {
+    std::snprintf(buf, sizeof buf,
+                  "model spend over the last minute $%.4f (no budget: alarms.spend_usd_per_minute)",
+                  spend);
+  }
+  a.message = buf;
+  out.push_back(std::move(a));
+}
+
 void AlarmEngine::set_condition(const std::string& name, const std::string& subject, bool firing,
                                 const std::string& message) {
   std::lock_guard lock(mu_);
@@ -240,6 +379,7 @@ std::vector<AlarmState> AlarmEngine::evaluate(core::TimePoint now) {
     a.message = buf;
     out.push_back(std::move(a));
   }
+  lane_alarms(now, out);
   return out;
 }
 

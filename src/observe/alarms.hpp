@@ -19,11 +19,24 @@
 //                       least 10), with at least 20 retries in all (seed incident 1: 24 tasks
 //                       retrying in lockstep). One bunch is what any simultaneous failure
 //                       produces, even with jitter; repeated bunches are synchronised retries.
+//   lane_misconfigured  per model: the lane is marked misconfigured (set by the caller): fires
+//                       at once, names the error code and what to check (credentials,
+//                       permissions, model id); an available lane is listed, quiet
+//   model_skips_high    per model: calls skipped (limiter, quota, breaker, misconfigured) over
+//                       calls made and skipped stayed above 50% for 60 s -- over the whole
+//                       window and in every interval between two samples that saw traffic --
+//                       with at least 20 made and skipped in the window
+//   spend_high          model spend over the last 60 s (differenced from the lanes' cost
+//                       totals) above `spend_usd_per_minute`; 0: off (listed, quiet)
+//
+// The last two read cumulative lane totals that the caller samples (record_lane_totals) on a
+// periodic tick and before every read; a window is only as fine as those samples.
 //
 // Pure: takes `now`. Thread safety: every method takes one spin lock (recording is O(1)).
 
 #include <array>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -60,6 +73,13 @@ struct AlarmConfig {
   // Unknown error codes with an alarm of their own (each costs an 11-minute ring for the life
   // of the process); later ones share the "other" subject.
   std::size_t max_novel_error_codes = ErrorCodeLabels::kDefaultMaxNovel;
+  // model_skips_high: the skip ratio above `skip_ratio` for `skip_window`, with at least
+  // `skip_min_events` calls made and skipped in the window.
+  double skip_ratio = 0.5;
+  core::Duration skip_window = std::chrono::seconds(60);
+  int skip_min_events = 20;
+  // spend_high: US dollars per minute over every lane; 0: off.
+  double spend_usd_per_minute = 0;
 };
 
 class AlarmEngine final {
@@ -74,6 +94,14 @@ class AlarmEngine final {
   void record_error_code(core::TimePoint now, std::string_view code);
   void record_retry(core::TimePoint now);
   void set_breaker_open(const std::string& model, bool open);
+  // A model lane's running totals, cumulative (assist::LaneCounters: calls made, calls
+  // skipped, cost in US dollars), as read at `now`. Samples within one second replace each
+  // other, so a lane keeps about two minutes of samples whatever the read rate.
+  void record_lane_totals(core::TimePoint now, const std::string& model, std::uint64_t calls,
+                          std::uint64_t skips, double cost_usd);
+  // Whether the lane is marked misconfigured, and the error code that marked it (raw: it is
+  // made printable here).
+  void set_lane_misconfigured(const std::string& model, bool misconfigured, std::string_view code);
   // A condition reported by another part (e.g. "redis_down"), shown until cleared.
   void set_condition(const std::string& name, const std::string& subject, bool firing,
                      const std::string& message);
@@ -113,6 +141,18 @@ class AlarmEngine final {
   std::vector<std::uint32_t> retry_bins_;    // 100 ms bins over 10 s
   std::vector<std::int64_t> retry_bin_ids_;
   std::map<std::string, bool> breakers_;
+  struct LaneSample {
+    core::TimePoint at;
+    std::uint64_t calls = 0, skips = 0;
+    double cost_usd = 0;
+  };
+  struct LaneHistory {
+    std::deque<LaneSample> samples;  // oldest first; one at or before the window's start
+    bool misconfigured = false;
+    std::string code;  // printable
+  };
+  std::map<std::string, LaneHistory> lanes_;  // by model (the configured lanes: bounded)
+  void lane_alarms(core::TimePoint now, std::vector<AlarmState>& out) const;
   std::map<std::pair<std::string, std::string>, AlarmState> conditions_;
 };
 

@@ -192,3 +192,149 @@ TEST(AlarmsTest, WithNoRoomForUnknownCodesANewCodeFiresAsOther) {
 
 }  // namespace
 }  // namespace ma::observe
+
+namespace ma::observe {
+namespace {
+
+using namespace std::chrono_literals;
+
+AlarmState find(const std::vector<AlarmState>& all, std::string_view name,
+                std::string_view subject = {}) {
+  for (const auto& a : all) {
+    if (a.name == name && a.subject == subject) return a;
+  }
+  ADD_FAILURE() << "no alarm " << name << " " << subject;
+  return {};
+}
+
+// A lane sampled once a second on a SimClock (the server's periodic tick): `calls` made and
+// `skips` skipped each second, for `seconds`.
+struct LaneFeed {
+  boost::asio::io_context io;
+  core::SimClock clock{io};
+  AlarmEngine alarms;
+  std::uint64_t calls = 0, skips = 0;
+  double cost = 0;
+  explicit LaneFeed(AlarmConfig c = {}) : alarms(c) {
+    alarms.record_lane_totals(clock.now(), "sonnet", 0, 0, 0);
+  }
+  void run(int seconds, std::uint64_t calls_per_s, std::uint64_t skips_per_s,
+           double usd_per_s = 0) {
+    for (int i = 0; i < seconds; ++i) {
+      clock.advance_by(1s);
+      calls += calls_per_s;
+      skips += skips_per_s;
+      cost += usd_per_s;
+      alarms.record_lane_totals(clock.now(), "sonnet", calls, skips, cost);
+    }
+  }
+  AlarmState get(std::string_view name, std::string_view subject = "sonnet") {
+    return find(alarms.evaluate(clock.now()), name, subject);
+  }
+};
+
+TEST(AlarmsTest, SkipsHighFiresOnlyAfterAFullMinuteAboveHalf) {
+  LaneFeed f;
+  f.run(59, 2, 8);  // 80% skipped, but not yet for 60 s
+  EXPECT_FALSE(f.get("model_skips_high").firing) << f.get("model_skips_high").message;
+  f.run(2, 2, 8);
+  const AlarmState a = f.get("model_skips_high");
+  EXPECT_TRUE(a.firing) << a.message;
+  EXPECT_NEAR(a.value, 0.8, 1e-9);
+  // Recovered: one good second breaks "stays above" at once.
+  f.run(1, 10, 0);
+  EXPECT_FALSE(f.get("model_skips_high").firing) << f.get("model_skips_high").message;
+}
+
+TEST(AlarmsTest, SkipsHighNeedsTrafficAndAMajority) {
+  LaneFeed quiet;
+  quiet.run(70, 0, 0);
+  // 10 skips in a minute, all of them: too little traffic to judge.
+  for (int i = 0; i < 10; ++i) {
+    quiet.run(5, 0, 0);
+    quiet.run(1, 0, 1);
+  }
+  EXPECT_NEAR(quiet.get("model_skips_high").value, 1.0, 1e-9);
+  EXPECT_FALSE(quiet.get("model_skips_high").firing);
+
+  LaneFeed half;
+  half.run(120, 5, 5);  // exactly half is not above half
+  EXPECT_FALSE(half.get("model_skips_high").firing) << half.get("model_skips_high").message;
+
+  // One second below the threshold inside the window: the ratio did not stay above.
+  LaneFeed dip;
+  dip.run(30, 1, 9);
+  dip.run(1, 9, 1);
+  dip.run(30, 1, 9);
+  EXPECT_GT(dip.get("model_skips_high").value, 0.5);
+  EXPECT_FALSE(dip.get("model_skips_high").firing);
+  dip.run(60, 1, 9);
+  EXPECT_TRUE(dip.get("model_skips_high").firing);
+}
+
+TEST(AlarmsTest, SkipsHighWithoutFreshSamplesIsQuiet) {
+  LaneFeed f;
+  f.run(90, 1, 9);
+  EXPECT_TRUE(f.get("model_skips_high").firing);
+  // Nothing recorded for two minutes (no tick, no scrape): no evidence, no alarm.
+  f.clock.advance_by(120s);
+  EXPECT_FALSE(f.get("model_skips_high").firing);
+}
+
+TEST(AlarmsTest, LaneMisconfiguredFiresAtOnceAndSaysWhatToCheck) {
+  AlarmEngine e;
+  const core::TimePoint t0{std::chrono::hours(2)};
+  e.set_lane_misconfigured("sonnet", true, "InvalidSignatureException");
+  e.set_lane_misconfigured("haiku", false, "");
+  const auto all = e.evaluate(t0);
+  const AlarmState s = find(all, "lane_misconfigured", "sonnet");
+  EXPECT_TRUE(s.firing);
+  EXPECT_NE(s.message.find("InvalidSignatureException"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("credentials"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("model id"), std::string::npos) << s.message;
+  EXPECT_FALSE(find(all, "lane_misconfigured", "haiku").firing);
+  // A raw code from outside is made printable; a cleared lane is quiet again.
+  e.set_lane_misconfigured("sonnet", true, "Access\nDenied<script>");
+  EXPECT_EQ(find(e.evaluate(t0), "lane_misconfigured", "sonnet").message.find('\n'),
+            std::string::npos);
+  e.set_lane_misconfigured("sonnet", false, "");
+  EXPECT_FALSE(find(e.evaluate(t0), "lane_misconfigured", "sonnet").firing);
+}
+
+TEST(AlarmsTest, SpendHighComparesTheLastMinuteWithTheBudget) {
+  LaneFeed f(AlarmConfig{.spend_usd_per_minute = 1.0});
+  f.run(120, 10, 0, 0.01);  // $0.60 a minute
+  AlarmState a = f.get("spend_high", "");
+  EXPECT_FALSE(a.firing) << a.message;
+  EXPECT_NEAR(a.value, 0.60, 1e-6);
+  f.run(30, 10, 0, 0.05);  // 30 s at $3/min: the last minute is $0.30 + $1.50
+  a = f.get("spend_high", "");
+  EXPECT_TRUE(a.firing) << a.message;
+  EXPECT_NEAR(a.value, 1.80, 1e-6);
+  f.run(61, 10, 0, 0);  // spending stopped: the minute empties
+  EXPECT_FALSE(f.get("spend_high", "").firing);
+
+  // No budget: listed with the spend, never firing.
+  LaneFeed off;
+  off.run(30, 10, 0, 1.0);
+  a = off.get("spend_high", "");
+  EXPECT_FALSE(a.firing);
+  EXPECT_NEAR(a.value, 30.0, 1e-6);
+}
+
+TEST(AlarmsTest, SpendSumsTheLanes) {
+  boost::asio::io_context io;
+  core::SimClock clock(io);
+  AlarmEngine e(AlarmConfig{.spend_usd_per_minute = 0.5});
+  for (int s = 0; s <= 20; ++s) {
+    e.record_lane_totals(clock.now(), "sonnet", 0, 0, 0.02 * s);
+    e.record_lane_totals(clock.now(), "haiku", 0, 0, 0.01 * s);
+    clock.advance_by(1s);
+  }
+  const AlarmState a = find(e.evaluate(clock.now()), "spend_high");
+  EXPECT_NEAR(a.value, 0.60, 1e-6);
+  EXPECT_TRUE(a.firing);
+}
+
+}  // namespace
+}  // namespace ma::observe

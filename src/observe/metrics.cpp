@@ -37,10 +37,20 @@ Family<Counter>& MetricsRegistry::counter(std::string name, std::string help,
 
 Family<Gauge>& MetricsRegistry::gauge(std::string name, std::string help,
                                       std::vector<std::string> labels) {
+  return gauge_family(std::move(name), std::move(help), std::move(labels), MetricType::kGauge);
+}
+
+Family<Gauge>& MetricsRegistry::total(std::string name, std::string help,
+                                      std::vector<std::string> labels) {
+  return gauge_family(std::move(name), std::move(help), std::move(labels), MetricType::kTotal);
+}
+
+Family<Gauge>& MetricsRegistry::gauge_family(std::string name, std::string help,
+                                             std::vector<std::string> labels, MetricType type) {
   std::lock_guard lock(mu_);
   gauges_.push_back(
       std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels)));
-  order_.emplace_back(MetricType::kGauge, gauges_.size() - 1);
+  order_.emplace_back(type, gauges_.size() - 1);
   return *gauges_.back();
 }
 
@@ -124,9 +134,9 @@ std::string MetricsRegistry::render() {
       f.each([&](const std::vector<std::string>& values, Counter& c) {
         out += f.name() + labels_text(f.labels(), values) + " " + std::to_string(c.value()) + "\n";
       });
-    } else if (type == MetricType::kGauge) {
+    } else if (type == MetricType::kGauge || type == MetricType::kTotal) {
       auto& f = *gauges_[idx];
-      header(out, f.name(), f.help(), "gauge");
+      header(out, f.name(), f.help(), type == MetricType::kTotal ? "counter" : "gauge");
       f.each([&](const std::vector<std::string>& values, Gauge& g) {
         out += f.name() + labels_text(f.labels(), values) + " " + number(g.value()) + "\n";
       });

@@ -95,7 +95,9 @@ class Histogram final {
   std::unique_ptr<Line[]> lines_;
 };
 
-enum class MetricType : std::uint8_t { kCounter, kGauge, kHistogram };
+// kTotal: a counter whose value is a running total kept elsewhere and may be fractional
+// (dollars): stored as a Gauge, rendered with TYPE counter.
+enum class MetricType : std::uint8_t { kCounter, kGauge, kHistogram, kTotal };
 
 template <class T>
 class Family final {
@@ -170,6 +172,9 @@ class MetricsRegistry final {
   Family<Counter>& counter(std::string name, std::string help,
                            std::vector<std::string> labels = {});
   Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> labels = {});
+  // A counter mirrored from a fractional running total (a cost in dollars): set() its series
+  // to the total, which REQUIRES never decreasing; rendered as TYPE counter.
+  Family<Gauge>& total(std::string name, std::string help, std::vector<std::string> labels = {});
   Family<Histogram>& histogram(std::string name, std::string help, std::vector<double> bounds,
                                std::vector<std::string> labels = {});
   void add_collector(std::function<void()> c);
@@ -178,6 +183,9 @@ class MetricsRegistry final {
   std::string render();
 
  private:
+  // Gauges and totals: values set from elsewhere, rendered as `type`.
+  Family<Gauge>& gauge_family(std::string name, std::string help, std::vector<std::string> labels,
+                              MetricType type);
   std::mutex mu_;
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
   std::vector<std::unique_ptr<Family<Gauge>>> gauges_;

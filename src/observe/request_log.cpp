@@ -461,6 +461,19 @@ std::string to_json_line(const RequestLog& l) {
   boolean("deduplicated", l.deduplicated);
   boolean("trace_kept", l.trace_kept);
   field("models", l.models);
+  field("model", l.model);
+  field("model_tokens", l.model_tokens);
+  integer("tokens_in", l.tokens_in);
+  integer("tokens_out", l.tokens_out);
+  {
+    // Millionths of a dollar: a short answer from a small model costs a few hundredths of
+    // a cent.
+    key("cost_usd");
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, l.cost_usd, std::chars_format::fixed, 6);
+    o.append(buf, r.ptr);
+  }
+  boolean("hedged", l.hedged);
   text("question", l.question);
   o += '}';
   return o;

@@ -37,6 +37,16 @@ struct RequestLog {
   bool trace_kept = false;
   std::string question;  // redacted, then cut to kMaxLoggedTextBytes at a code point
   std::string models;    // "sonnet:ThrottlingException,haiku:ok"
+  // The model that wrote the text ("" below the models).
+  std::string model;
+  // Each attempt's billed tokens, in the order of `models`: "sonnet:0/0,haiku:412/96"
+  // (input/output; failed and cancelled attempts included).
+  std::string model_tokens;
+  // Tokens billed for the message over every attempt, and their cost in US dollars.
+  long long tokens_in = 0;
+  long long tokens_out = 0;
+  double cost_usd = 0;
+  bool hedged = false;  // a hedge was made for this message
 };
 
 // The question and the error message are cut to this many bytes in a log line (after

@@ -15,6 +15,7 @@
 
 #include "core/json_util.hpp"
 #include "core/text.hpp"
+#include "observe/log_query.hpp"
 #include "observe/trace.hpp"
 
 namespace ma::observe {
@@ -253,6 +254,48 @@ TEST(LogFileTest, CreatedWithMode0640WhateverTheUmask) {
   EXPECT_EQ(second, "new line");
   std::remove(existing.c_str());
   ::rmdir(dir.c_str());
+}
+
+}  // namespace
+}  // namespace ma::observe
+
+namespace ma::observe {
+namespace {
+
+TEST(RequestLogLineTest, TokensCostAndHedgeAreLoggedAndQueryable) {
+  RequestLog l;
+  l.tier = "secondary";
+  l.models = "sonnet:StreamStalled,haiku:ok";
+  l.model = "haiku";
+  l.model_tokens = "sonnet:420/37,haiku:431/120";
+  l.tokens_in = 851;
+  l.tokens_out = 157;
+  l.cost_usd = 0.0020398;
+  l.hedged = true;
+  const std::string line = to_json_line(l);
+  auto v = core::parse_json(line);
+  ASSERT_TRUE(v.ok()) << line;
+  EXPECT_EQ(*core::get_string(*v, "model"), "haiku");
+  EXPECT_EQ(*core::get_string(*v, "model_tokens"), "sonnet:420/37,haiku:431/120");
+  EXPECT_EQ(*core::get_int(*v, "tokens_in"), 851);
+  EXPECT_EQ(*core::get_int(*v, "tokens_out"), 157);
+  EXPECT_EQ(*core::get_bool(*v, "hedged"), true);
+  EXPECT_NE(line.find("\"cost_usd\":0.002040"), std::string::npos) << line;
+
+  // The runbook's queries work on the new fields.
+  RequestLog cheap = l;
+  cheap.hedged = false;
+  cheap.cost_usd = 0.000125;
+  cheap.model = "sonnet";
+  const std::vector<std::string> lines = {line, to_json_line(cheap)};
+  auto q = parse_log_query("filter cost_usd > 0.001 | stats count by model");
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  Table t = run_log_query(*q, lines);
+  ASSERT_EQ(t.rows.size(), 1u);
+  EXPECT_EQ(t.rows[0][0], "haiku");
+  q = parse_log_query("filter hedged = \"true\" | fields trace_id, tokens_out");
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  EXPECT_EQ(run_log_query(*q, lines).rows.size(), 1u);
 }
 
 }  // namespace

@@ -161,9 +161,39 @@ Response AdminApi::chaos(const Request& req, std::string_view) {
     return error_response(http::status::bad_request, "invalid_duration",
                           "latency_ms must be 0-600000 and duration_s 0-86400");
   }
+  // The failure modes of real models: a hung call, a stream that stalls or is cut after N
+  // chunks, wrong credentials. A key given with the wrong type is refused, not ignored.
+  const json::object& fields = body->get_object();
+  auto flag = [&](std::string_view key, bool& out) {
+    if (!fields.contains(key)) return true;
+    const auto v = core::get_bool(*body, key);
+    if (v) out = *v;
+    return v.has_value();
+  };
+  auto chunks = [&](std::string_view key, int& out) {
+    if (!fields.contains(key)) return true;
+    const auto v = core::get_int(*body, key);
+    if (!v || *v < 0 || *v > 100'000) return false;
+    out = static_cast<int>(*v);
+    return true;
+  };
+  if (!flag("hang", f.hang) || !flag("auth_failure", f.auth_failure) || !flag("outage", f.outage)) {
+    return error_response(http::status::bad_request, "invalid_field",
+                          "hang, auth_failure and outage must be true or false");
+  }
+  if (!chunks("stall_after_chunks", f.stall_after_chunks) ||
+      !chunks("cut_after_chunks", f.cut_after_chunks)) {
+    return error_response(http::status::bad_request, "invalid_field",
+                          "stall_after_chunks and cut_after_chunks must be whole numbers, "
+                          "0 to 100000");
+  }
+  if (f.stall_after_chunks >= 0 && f.cut_after_chunks >= 0) {
+    return error_response(http::status::bad_request, "invalid_field",
+                          "a stream either stalls or is cut: give stall_after_chunks or "
+                          "cut_after_chunks, not both");
+  }
   f.throttle_rate = throttle;
   f.unknown_error_rate = unknown;
-  f.outage = core::get_bool(*body, "outage").value_or(false);
   f.extra_latency = core::from_seconds(latency_ms / 1000.0);
   f.until = app_.clock().now() + core::from_seconds(duration_s);
   for (auto* t : targets) t->set_faults(f);

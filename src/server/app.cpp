@@ -118,11 +118,14 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   gc.pipeline = c.pipeline;
   gc.lanes.clear();
   gc.pipeline.quota_rps.clear();
+  gc.pipeline.lanes.clear();
   for (const LaneSpec& l : lanes) {
     // The pipeline sends each model at most its quota; admission feeds as much.
     gc.pipeline.quota_rps.push_back(l.quota_rps);
+    gc.pipeline.lanes.push_back(l.policy());
     gc.lanes.push_back({.feed_rps = l.quota_rps});
   }
+  gc.alarms = c.alarms;
   gc.admission = c.admission;
   gc.cache = cache::CacheLimits{.max_entries = c.cache_max_entries};
   gc.maintenance = c.maintenance;
@@ -256,6 +259,32 @@ void App::register_collectors() {
       "mangaassist_shared_state_up",
       "1 while the shared state answers (always 1 in memory; Redis in fleet mode).", {"kind"});
   auto& servers = metrics().gauge("mangaassist_fleet_servers", "Live servers in the fleet.");
+  // The cascade's lanes (assist::LaneCounters, ModelStatus).
+  auto& floor = metrics().gauge(
+      "mangaassist_adaptive_rate_floor",
+      "The rate the adaptive client limiter never goes below (requests/s).", {"model"});
+  auto& skips = metrics().counter(
+      "mangaassist_model_skips_total",
+      "Messages for which a model lane was not called, by reason (client_rate_limited, "
+      "over_quota, breaker_open, misconfigured).",
+      {"model", "reason"});
+  auto& skip_ratio =
+      metrics().gauge("mangaassist_model_skip_ratio",
+                      "Share of a lane's calls skipped over the last 10 to 20 seconds.", {"model"});
+  auto& tokens = metrics().counter("mangaassist_model_tokens_total",
+                                   "Tokens billed by the model, by direction (input, output).",
+                                   {"model", "direction"});
+  auto& cost =
+      metrics().total("mangaassist_model_cost_usd_total",
+                      "What the billed tokens cost at the lane's prices (US dollars).", {"model"});
+  auto& hedges = metrics().counter(
+      "mangaassist_model_hedges_total",
+      "Hedged calls to a lane (made), and those that answered first (won).", {"model", "outcome"});
+  auto& misconfigured = metrics().gauge(
+      "mangaassist_model_misconfigured",
+      "1 while a lane is marked misconfigured (not called; probed in the background).", {"model"});
+  auto& marks = metrics().counter("mangaassist_model_misconfigured_marks_total",
+                                  "Times a lane was marked misconfigured.", {"model"});
   auto& fallbacks = metrics().counter(
       "mangaassist_shared_state_fallbacks_total",
       "Work done locally because Redis did not answer or could not keep up (publish, budget, "
@@ -263,7 +292,8 @@ void App::register_collectors() {
       {"what"});
   metrics().add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
                            &entries, &mismatches, &dedupe, &throttles, &queued, &timeouts, &depth,
-                           &global, &util, &alarm, &shared_up, &servers, &fallbacks] {
+                           &global, &util, &alarm, &shared_up, &servers, &fallbacks, &floor, &skips,
+                           &skip_ratio, &tokens, &cost, &hedges, &misconfigured, &marks] {
     shared_up.with({std::string(state_->kind())}).set(state_->healthy() ? 1 : 0);
     const auto fb = state_->fallbacks();
     fallbacks.with({"publish"}).set_total(fb.publish_failures);
@@ -274,7 +304,22 @@ void App::register_collectors() {
     for (const auto& m : pipeline().status().models) {
       breaker.with({m.name}).set(static_cast<double>(m.breaker));
       rate.with({m.name}).set(m.limiter_enabled ? m.limiter_rate : 0);
+      floor.with({m.name}).set(m.limiter_floor);
       quota.with({m.name}).set(m.retry_quota);
+      skip_ratio.with({m.name}).set(m.skip_rate);
+      misconfigured.with({m.name}).set(m.misconfigured ? 1 : 0);
+    }
+    for (const auto& l : gateway().lane_counters()) {
+      for (int r = 0; r < assist::kSkipReasonCount; ++r) {
+        skips.with({l.name, std::string(assist::to_string(static_cast<assist::SkipReason>(r)))})
+            .set_total(l.skips[static_cast<std::size_t>(r)]);
+      }
+      tokens.with({l.name, "input"}).set_total(l.input_tokens);
+      tokens.with({l.name, "output"}).set_total(l.output_tokens);
+      cost.with({l.name}).set(l.cost_usd);
+      hedges.with({l.name, "made"}).set_total(l.hedges);
+      hedges.with({l.name, "won"}).set_total(l.hedge_wins);
+      marks.with({l.name}).set_total(l.misconfigured_marks);
     }
     refresh_alarm_inputs();
     const auto& ps = pipeline().stats();
@@ -311,12 +356,22 @@ boost::asio::awaitable<void> App::run_flusher() {
     // Never waits for the disk on this io thread: the writer threads write it.
     if (log_) log_->hand_over();
     if (traces_) traces_->hand_over();
+    // The windowed alarms (skips, spend) sample the lanes' totals once a second, whether or
+    // not anybody scrapes /metrics.
+    refresh_alarm_inputs();
   }
 }
 
 void App::refresh_alarm_inputs() {
   for (const auto& m : pipeline().status().models) {
     alarms().set_breaker_open(m.name, m.breaker == resilience::BreakerState::kOpen);
+    alarms().set_lane_misconfigured(m.name, m.misconfigured, m.misconfigured_code);
+  }
+  const core::TimePoint now = clock_.now();
+  for (const auto& l : gateway().lane_counters()) {
+    std::uint64_t skipped = 0;
+    for (std::uint64_t n : l.skips) skipped += n;
+    alarms().record_lane_totals(now, l.name, l.calls, skipped, l.cost_usd);
   }
 }
 

@@ -51,9 +51,12 @@ class App final {
   // The OTLP exporter, when an endpoint is configured (the server runs it).
   observe::OtlpExporter* otlp() { return otlp_.get(); }
   // Flushes the request log and traces every second, so that a quiet server's lines are
-  // readable at once; runs until cancelled (spawned by the server).
+  // readable at once, and samples the alarms' inputs (refresh_alarm_inputs); runs until
+  // cancelled (spawned by the server).
   boost::asio::awaitable<void> run_flusher();
-  // Copies the breaker states into the alarms (done on every /metrics, /status, /admin/alarms).
+  // Copies the breaker states, the misconfigured marks and the lanes' totals (calls, skips,
+  // cost) into the alarms (done every second by run_flusher, and on every /metrics,
+  // /status, /admin/alarms).
   void refresh_alarm_inputs();
   // Waits for the work on the blocking pool (shared-cache reads, fleet budget spends) to
   // finish, so that none completes into an io_context that is gone. Called by ~Server after

@@ -9,6 +9,7 @@
 #include "core/config_reader.hpp"
 #include "core/json_util.hpp"
 #include "core/toml.hpp"
+#include "gateway/gateway.hpp"
 
 namespace ma::server {
 
@@ -24,8 +25,31 @@ namespace {
 
 constexpr std::string_view kProviders[] = {"simulated", "bedrock", "openai"};
 
-void read_model(core::TomlReader& t, fm::SimModelSpec& m) {
-  t.check_keys({"latency_median_ms", "latency_p99_ms", "capacity_rps", "chunks"});
+// A lane's own settings, in [[lanes]] and [models.*]: `lane` names it in messages.
+void read_lane_settings(core::TomlReader& t, LaneSettings& l, const std::string& lane) {
+  assist::LanePolicy& p = l.policy;
+  // 0: from the lane's observed latency (assist::LanePolicy). Checked against the deadline
+  // once the whole file is read (check_lane_budgets).
+  t.read_ms("first_token_ms", p.first_token, 0, 60'000);
+  t.read_ms("idle_ms", p.idle, 1, 60'000);
+  t.read("continue_on_fallback", p.continue_on_fallback);
+  for (auto [key, out] : {std::pair{"input_usd_per_mtok", &l.input_usd_per_mtok},
+                          std::pair{"output_usd_per_mtok", &l.output_usd_per_mtok}}) {
+    if (double v = 0; t.read(key, v)) {
+      if (!std::isfinite(v) || v < 0 || v > 10'000) {
+        t.fail(lane + "." + key + " must be US dollars per million tokens, 0 to 10000");
+        return;
+      }
+      *out = v;
+    }
+  }
+}
+
+void read_model(core::TomlReader& t, fm::SimModelSpec& m, LaneSettings& settings,
+                const std::string& lane) {
+  t.check_keys({"latency_median_ms", "latency_p99_ms", "capacity_rps", "chunks", "first_token_ms",
+                "idle_ms", "continue_on_fallback", "input_usd_per_mtok", "output_usd_per_mtok"});
+  read_lane_settings(t, settings, lane);
   t.read_ms("latency_median_ms", m.latency_median);
   t.read_ms("latency_p99_ms", m.latency_p99);
   t.read("capacity_rps", m.capacity_rps);
@@ -95,7 +119,8 @@ void read_server(core::TomlReader& s, ServerConfig& c) {
 void read_pipeline(core::TomlReader& p, assist::PipelineConfig& c) {
   p.check_keys({"deadline_ms", "reserve_ms", "stagger_max_ms", "dedupe_window_ms",
                 "max_limiter_wait_ms", "breaker_wait_in_open_ms", "breaker_minimum_calls",
-                "breaker_failure_rate"});
+                "breaker_failure_rate", "hedge", "hedge_after_ms", "hedge_min_delay_ms",
+                "limiter_floor_share", "misconfigured_after", "probe_interval_ms"});
   p.read_ms("deadline_ms", c.deadline);
   p.read_ms("reserve_ms", c.reserve);
   p.read_ms("stagger_max_ms", c.stagger_max);
@@ -104,6 +129,24 @@ void read_pipeline(core::TomlReader& p, assist::PipelineConfig& c) {
   p.read_ms("breaker_wait_in_open_ms", c.breaker.wait_in_open);
   p.read("breaker_minimum_calls", c.breaker.minimum_calls);
   p.read("breaker_failure_rate", c.breaker.failure_rate_threshold);
+  p.read("hedge", c.hedge.enabled);
+  p.read_ms("hedge_after_ms", c.hedge.after, 1, 60'000);
+  p.read_ms("hedge_min_delay_ms", c.hedge.min_delay, 0, 60'000);
+  p.read("limiter_floor_share", c.limiter_floor_share);
+  // A lane is marked after this many configuration errors in a row: 1 would take a lane out
+  // on one bad answer; more than 1000 never in practice.
+  p.read("misconfigured_after", c.misconfigured_after, 1, 1000);
+  // Probes of a broken lane: not more often than 10 a second, at least once an hour.
+  p.read_ms("probe_interval_ms", c.probe_interval, 100, 3'600'000);
+  if (!p.ok()) return;
+  if (!std::isfinite(c.limiter_floor_share) || c.limiter_floor_share < 0 ||
+      c.limiter_floor_share > 1) {
+    p.fail("pipeline.limiter_floor_share must be a share of the lane's quota, 0 to 1");
+  } else if (c.hedge.min_delay > c.hedge.after) {
+    p.fail("pipeline.hedge_min_delay_ms must not exceed hedge_after_ms");
+  } else if (c.hedge.enabled && c.hedge.after >= c.deadline) {
+    p.fail("pipeline.hedge_after_ms must be below deadline_ms (or set hedge = false)");
+  }
 }
 
 void read_retry(core::TomlReader& r, AppConfig& cfg) {
@@ -190,7 +233,8 @@ void read_openai(core::TomlReader& o, AppConfig& cfg) {
 void read_lanes(std::vector<core::TomlReader>& tables, AppConfig& cfg) {
   for (core::TomlReader& t : tables) {
     t.check_keys({"name", "provider", "quota_rps", "model", "latency_median_ms", "latency_p99_ms",
-                  "capacity_rps", "chunks"});
+                  "capacity_rps", "chunks", "first_token_ms", "idle_ms", "continue_on_fallback",
+                  "input_usd_per_mtok", "output_usd_per_mtok"});
     LaneSpec l;
     l.bedrock = cfg.bedrock_primary;
     l.openai = cfg.openai_primary;
@@ -228,6 +272,8 @@ void read_lanes(std::vector<core::TomlReader>& tables, AppConfig& cfg) {
     t.read_ms("latency_p99_ms", l.simulated.latency_p99);
     t.read("capacity_rps", l.simulated.capacity_rps);
     t.read("chunks", l.simulated.chunks);
+    read_lane_settings(t, l.settings, "lanes." + name);
+    if (!t.ok()) return;
     cfg.lanes.push_back(std::move(l));
   }
 }
@@ -298,14 +344,15 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
   }
   core::TomlReader r(root, "invalid_config");
   r.check_keys({"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe",
-                "providers", "openai", "bedrock", "fleet", "lanes"});
+                "providers", "openai", "bedrock", "fleet", "lanes", "alarms"});
   if (auto s = r.table("server")) read_server(*s, cfg.server);
   if (auto p = r.table("pipeline")) read_pipeline(*p, cfg.pipeline);
   if (auto t = r.table("retry")) read_retry(*t, cfg);
   if (auto m = r.table("models")) {
     m->check_keys({"sonnet", "haiku"});
-    if (auto t = m->table("sonnet")) read_model(*t, cfg.sonnet);
-    if (auto t = m->table("haiku")) read_model(*t, cfg.haiku);
+    if (auto t = m->table("sonnet"))
+      read_model(*t, cfg.sonnet, cfg.sonnet_settings, "models.sonnet");
+    if (auto t = m->table("haiku")) read_model(*t, cfg.haiku, cfg.haiku_settings, "models.haiku");
   }
   if (auto a = r.table("admission")) read_admission(*a, cfg);
   if (auto p = r.table("providers")) read_providers(*p, cfg);
@@ -332,6 +379,23 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
     c->read("db_path", cfg.db_path);
   }
   if (auto c = r.table("cache")) read_cache(*c, cfg);
+  if (auto a = r.table("alarms")) {
+    a->check_keys({"spend_usd_per_minute"});
+    if (a->read("spend_usd_per_minute", cfg.alarms.spend_usd_per_minute) &&
+        (!std::isfinite(cfg.alarms.spend_usd_per_minute) || cfg.alarms.spend_usd_per_minute < 0)) {
+      a->fail("alarms.spend_usd_per_minute must be US dollars >= 0 (0: off)");
+    }
+  }
+  if (r.ok()) {
+    // An attempt's budget to its first token leaves the deadline room for the next lane.
+    for (const LaneSpec& l : model_lanes(cfg)) {
+      if (l.settings.policy.first_token >= cfg.pipeline.deadline) {
+        r.fail("the first_token_ms of lane " + std::string(l.name()) +
+               " must be below pipeline.deadline_ms (0: from its observed latency)");
+        break;
+      }
+    }
+  }
   return r.status();
 }
 
@@ -368,9 +432,21 @@ core::Status resolve_environment(AppConfig& cfg, const core::EnvLookup& env) {
 std::vector<LaneSpec> model_lanes(const AppConfig& cfg) {
   if (!cfg.lanes.empty()) return cfg.lanes;
   return {LaneSpec{cfg.primary_provider, cfg.sonnet, cfg.bedrock_primary, cfg.openai_primary,
-                   cfg.sonnet_quota_rps},
+                   cfg.sonnet_quota_rps, cfg.sonnet_settings},
           LaneSpec{cfg.secondary_provider, cfg.haiku, cfg.bedrock_secondary, cfg.openai_secondary,
-                   cfg.haiku_quota_rps}};
+                   cfg.haiku_quota_rps, cfg.haiku_settings}};
+}
+
+assist::LanePolicy LaneSpec::policy() const {
+  assist::LanePolicy p = settings.policy;
+  // The model id first (what is billed), then the lane's name.
+  gateway::ModelPrices list = gateway::default_model_prices(model());
+  if (list.input_usd_per_mtok == 0 && list.output_usd_per_mtok == 0) {
+    list = gateway::default_model_prices(name());
+  }
+  p.input_usd_per_mtok = settings.input_usd_per_mtok.value_or(list.input_usd_per_mtok);
+  p.output_usd_per_mtok = settings.output_usd_per_mtok.value_or(list.output_usd_per_mtok);
+  return p;
 }
 
 core::Result<std::vector<admission::ScheduledEvent>> load_events(const std::string& path) {

@@ -17,6 +17,7 @@
 #include "fm/bedrock_runtime.hpp"
 #include "fm/openai_compatible.hpp"
 #include "fm/simulated_bedrock.hpp"
+#include "observe/alarms.hpp"
 #include "server/client_address.hpp"
 
 namespace ma::server {
@@ -71,6 +72,15 @@ ProviderConfig lane_of(ProviderConfig c, std::string lane) {
   return c;
 }
 
+// A lane's own settings ([[lanes]], or [models.sonnet] / [models.haiku] for the two legacy
+// lanes): its attempt budgets, continue_on_fallback and its prices. A price not configured
+// is the model's list price (gateway::default_model_prices), by the lane's name or model id.
+struct LaneSettings {
+  assist::LanePolicy policy;  // its prices are ignored: see the two below
+  std::optional<double> input_usd_per_mtok;
+  std::optional<double> output_usd_per_mtok;
+};
+
 // One model lane of the cascade. Its name (the simulated model's, or `lane` of the real
 // providers' configs) is what PRIMARY_MODEL, /status, /admin/chaos and the metrics use.
 struct LaneSpec {
@@ -79,12 +89,23 @@ struct LaneSpec {
   fm::BedrockConfig bedrock;
   fm::OpenAiConfig openai;
   double quota_rps = 2500;  // requests/s this server may send it (admission feeds as much)
+  LaneSettings settings;
 
   std::string_view name() const {
     return provider == "bedrock"  ? bedrock.lane
            : provider == "openai" ? openai.lane
                                   : simulated.name;
   }
+  // The model it calls: the Bedrock model id, the OpenAI model name, or the simulated
+  // model's name.
+  std::string_view model() const {
+    return provider == "bedrock"  ? std::string_view(bedrock.model_id)
+           : provider == "openai" ? std::string_view(openai.model)
+                                  : std::string_view(simulated.name);
+  }
+  // settings.policy with its prices: as configured, else the list price of the model its
+  // name or model id names (0 when neither names a known model).
+  assist::LanePolicy policy() const;
 };
 
 struct AppConfig {
@@ -97,6 +118,9 @@ struct AppConfig {
   // Which provider serves each cascade lane: "simulated" (the default), "bedrock" (AWS
   // Bedrock Runtime) or "openai" (any OpenAI-compatible endpoint). The primary lane is the
   // one called "sonnet" in flags and metrics, the secondary "haiku".
+  // The two legacy lanes' own settings ([models.sonnet] and [models.haiku]).
+  LaneSettings sonnet_settings;
+  LaneSettings haiku_settings;
   std::string primary_provider = "simulated";
   std::string secondary_provider = "simulated";
   fm::OpenAiConfig openai_primary = lane_of(fm::OpenAiConfig{}, "sonnet");
@@ -134,6 +158,8 @@ struct AppConfig {
   // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and OTEL_EXPORTER_OTLP_ENDPOINT variables override it.
   std::string otlp_endpoint;
   std::uint64_t seed = 0;  // 0: seeded from the OS
+  // [alarms]: thresholds of the alarms that take one (observe/alarms.hpp).
+  observe::AlarmConfig alarms{};
   // The runtime flags the environment sets (assist/flags.hpp: RETRY_MAX_ATTEMPTS,
   // PRIMARY_MODEL, FM_MODE, DEGRADATION_MESSAGE_VERSION), validated, as
   // RuntimeFlags::patch takes them; they win over retry.max_attempts. Empty: none set.

@@ -17,6 +17,16 @@ std::string write_temp(const std::string& text) {
   return path.string();
 }
 
+// Each TOML text is refused with a message containing its `says`.
+void expect_refused(const std::vector<std::pair<std::string, std::string>>& cases) {
+  for (const auto& [toml, says] : cases) {
+    AppConfig cfg = default_config();
+    const auto bad = load_toml(write_temp(toml), cfg);
+    ASSERT_FALSE(bad.ok()) << toml;
+    EXPECT_NE(bad.error().message.find(says), std::string::npos) << bad.error().message;
+  }
+}
+
 TEST(ConfigTest, TheShippedConfigFilesLoad) {
   for (const char* f :
        {"/config/default.toml", "/bench/load.toml", "/config/openai-compatible.toml",
@@ -307,17 +317,99 @@ latency_median_ms = 300
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message, "PRIMARY_MODEL must be sonnet, nova or haiku");
 
-  for (const auto& [toml, says] : std::vector<std::pair<std::string, std::string>>{
-           {"[[lanes]]\nprovider = \"simulated\"\n", "needs a name"},
-           {"[[lanes]]\nname = \"all\"\n", "not \"all\""},
-           {"[[lanes]]\nname = \"a,b\"\n", "letters, digits"},
-           {"[[lanes]]\nname = \"nova\"\nquota_rps = -1\n", "quota_rps must be"},
-           {"[[lanes]]\nname = \"nova\"\nprovider = \"bedrock\"\n", "needs its model"}}) {
-    AppConfig bad_cfg = default_config();
-    const auto bad = load_toml(write_temp(toml), bad_cfg);
-    ASSERT_FALSE(bad.ok()) << toml;
-    EXPECT_NE(bad.error().message.find(says), std::string::npos) << bad.error().message;
-  }
+  expect_refused({{"[[lanes]]\nprovider = \"simulated\"\n", "needs a name"},
+                  {"[[lanes]]\nname = \"all\"\n", "not \"all\""},
+                  {"[[lanes]]\nname = \"a,b\"\n", "letters, digits"},
+                  {"[[lanes]]\nname = \"nova\"\nquota_rps = -1\n", "quota_rps must be"},
+                  {"[[lanes]]\nname = \"nova\"\nprovider = \"bedrock\"\n", "needs its model"}});
+}
+
+}  // namespace
+}  // namespace ma::server
+
+namespace ma::server {
+namespace {
+
+TEST(ConfigTest, LaneSettingsPricesHedgingAndTheSpendAlarm) {
+  AppConfig cfg = default_config();
+  // Unconfigured: the list prices by name or model id, for the legacy lanes too.
+  auto legacy = model_lanes(cfg);
+  ASSERT_EQ(legacy.size(), 2u);
+  EXPECT_EQ(legacy[0].policy().input_usd_per_mtok, 3.0);
+  EXPECT_EQ(legacy[0].policy().output_usd_per_mtok, 15.0);
+  EXPECT_EQ(legacy[1].policy().input_usd_per_mtok, 0.25);
+  EXPECT_EQ(legacy[1].policy().output_usd_per_mtok, 1.25);
+  EXPECT_EQ(cfg.alarms.spend_usd_per_minute, 0);  // off
+
+  const auto path = write_temp(R"(
+[pipeline]
+hedge = true
+hedge_after_ms = 800
+hedge_min_delay_ms = 50
+limiter_floor_share = 0.2
+misconfigured_after = 5
+probe_interval_ms = 2000
+[models.haiku]
+first_token_ms = 700
+output_usd_per_mtok = 4.0
+[alarms]
+spend_usd_per_minute = 2.5
+[[lanes]]
+name = "primary"
+provider = "bedrock"
+model = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+first_token_ms = 900
+idle_ms = 400
+continue_on_fallback = true
+[[lanes]]
+name = "nova"
+provider = "bedrock"
+model = "amazon.nova-pro-v1:0"
+input_usd_per_mtok = 0.8
+output_usd_per_mtok = 3.2
+[[lanes]]
+name = "haiku"
+)");
+  ASSERT_TRUE(load_toml(path, cfg).ok());
+  EXPECT_TRUE(cfg.pipeline.hedge.enabled);
+  EXPECT_EQ(cfg.pipeline.hedge.after, 800ms);
+  EXPECT_EQ(cfg.pipeline.hedge.min_delay, 50ms);
+  EXPECT_EQ(cfg.pipeline.limiter_floor_share, 0.2);
+  EXPECT_EQ(cfg.pipeline.misconfigured_after, 5);
+  EXPECT_EQ(cfg.pipeline.probe_interval, 2000ms);
+  EXPECT_EQ(cfg.alarms.spend_usd_per_minute, 2.5);
+  EXPECT_EQ(cfg.haiku_settings.policy.first_token, 700ms);
+  EXPECT_EQ(cfg.haiku_settings.output_usd_per_mtok, 4.0);
+
+  const auto lanes = model_lanes(cfg);
+  ASSERT_EQ(lanes.size(), 3u);
+  const assist::LanePolicy primary = lanes[0].policy();
+  EXPECT_EQ(primary.first_token, 900ms);
+  EXPECT_EQ(primary.idle, 400ms);
+  EXPECT_TRUE(primary.continue_on_fallback);
+  EXPECT_EQ(primary.input_usd_per_mtok, 3.0);  // by its model id: a Sonnet
+  EXPECT_EQ(primary.output_usd_per_mtok, 15.0);
+  EXPECT_EQ(lanes[1].policy().input_usd_per_mtok, 0.8);  // configured
+  EXPECT_EQ(lanes[1].policy().output_usd_per_mtok, 3.2);
+  EXPECT_EQ(lanes[1].policy().idle, assist::LanePolicy{}.idle);
+  EXPECT_EQ(lanes[2].policy().input_usd_per_mtok, 0.25);  // by its name
+  EXPECT_FALSE(lanes[2].policy().continue_on_fallback);
+
+  expect_refused(
+      {{"[pipeline]\nlimiter_floor_share = 1.5\n", "limiter_floor_share"},
+       {"[pipeline]\nmisconfigured_after = 0\n", "misconfigured_after"},
+       {"[pipeline]\nprobe_interval_ms = 10\n", "probe_interval_ms"},
+       {"[pipeline]\nhedge_after_ms = 0\n", "hedge_after_ms"},
+       {"[pipeline]\nhedge_after_ms = 100\nhedge_min_delay_ms = 200\n", "hedge_min_delay_ms"},
+       {"[pipeline]\nhedge_after_ms = 5000\n", "below deadline_ms"},
+       {"[pipeline]\nhedge = \"yes\"\n", "pipeline.hedge"},
+       {"[alarms]\nspend_usd_per_minute = -1\n", "spend_usd_per_minute"},
+       {"[alarms]\nspend_per_minute = 1\n", "alarms.spend_per_minute"},
+       {"[models.sonnet]\nidle_ms = 0\n", "idle_ms"},
+       {"[models.sonnet]\nfirst_token_ms = 3000\n", "first_token_ms of lane sonnet"},
+       {"[models.sonnet]\ninput_usd_per_mtok = -3\n", "models.sonnet.input_usd_per_mtok"},
+       {"[[lanes]]\nname = \"nova\"\noutput_usd_per_mtok = \"cheap\"\n", "output_usd_per_mtok"},
+       {"[[lanes]]\nname = \"nova\"\ncontinue_on_fallback = 1\n", "continue_on_fallback"}});
 }
 
 }  // namespace

@@ -84,6 +84,10 @@ asio::awaitable<Response> chat(ServerContext& ctx, Request& req, const std::stri
     res = json_response(http::status::ok,
                         reply_json(a.reply, ctx.app.pipeline().status(), "", "", session));
     res.set("X-Trace-Id", a.reply.trace_id);
+    // Which tier answered and which model wrote the text (absent below the models), for
+    // clients and proxies that do not read the body.
+    res.set("X-MangaAssist-Tier", assist::to_string(a.reply.tier));
+    if (!a.reply.model.empty()) res.set("X-MangaAssist-Model", a.reply.model);
   }
   if (issued) res.set(http::field::set_cookie, session_cookie(session));
   co_return res;

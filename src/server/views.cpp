@@ -65,6 +65,12 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
   if (!session_id.empty()) text("session_id", session_id);
   text("reply", r.text);
   text("tier", assist::to_string(r.tier));
+  key("model");  // the model that wrote the text; null below the models
+  if (r.model.empty()) {
+    o += "null";
+  } else {
+    core::append_json_string(o, r.model);
+  }
   text("intent", assist::to_string(r.intent));
   text("language", fm::to_string(r.lang));
   key("degraded");
@@ -153,6 +159,7 @@ std::string ws_chunk(std::string_view request_id, const assist::StreamChunk& chu
   if (!request_id.empty()) o["request_id"] = request_id;
   o["tier"] = assist::to_string(chunk.tier);
   o["attempt"] = chunk.attempt;
+  o["model"] = chunk.model;
   o["text"] = chunk.text;
   return json::serialize(o);
 }
@@ -200,20 +207,38 @@ json::array alarms_json(App& app, bool firing_only) {
   return out;
 }
 
+namespace {
+std::int64_t whole_ms(core::Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+}  // namespace
+
+json::object model_details_json(const assist::ModelStatus& m) {
+  return json::object{
+      {"name", m.name},
+      {"availability", m.misconfigured ? "misconfigured" : "available"},
+      {"misconfigured_code", m.misconfigured ? json::value(m.misconfigured_code) : nullptr},
+      {"breaker", resilience::to_string(m.breaker)},
+      {"probe_in_ms", whole_ms(m.time_until_probe)},
+      {"client_limiter", m.limiter_enabled ? json::value(m.limiter_rate) : json::value(nullptr)},
+      {"limiter_rate", m.limiter_rate},
+      {"limiter_floor", m.limiter_floor},
+      {"skip_rate", m.skip_rate},
+      {"first_token_budget_ms", whole_ms(m.first_token_budget)},
+      {"ttft_p95_ms", m.ttft_p95 > core::Duration::zero() ? json::value(whole_ms(m.ttft_p95))
+                                                          : json::value(nullptr)},
+      {"retry_quota", m.retry_quota}};
+}
+
 Response status_response(App& app, std::size_t in_flight) {
   const auto st = app.pipeline().status();
   json::object o = status_json(st);
   json::array models;
-  for (const auto& m : st.models) {
-    models.push_back(json::object{
-        {"name", m.name},
-        {"breaker", resilience::to_string(m.breaker)},
-        {"probe_in_ms",
-         std::chrono::duration_cast<std::chrono::milliseconds>(m.time_until_probe).count()},
-        {"client_limiter", m.limiter_enabled ? json::value(m.limiter_rate) : json::value(nullptr)},
-        {"retry_quota", m.retry_quota}});
-  }
+  for (const auto& m : st.models) models.push_back(model_details_json(m));
   o["model_details"] = std::move(models);
+  // Operators only (/status needs the admin token or the admin listener): never in the
+  // status every reply carries.
+  o["spend_today_usd"] = st.spend_today_usd;
   o["flags"] = app.flags().to_json();
   o["in_flight"] = in_flight;
   app.refresh_alarm_inputs();

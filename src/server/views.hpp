@@ -30,14 +30,23 @@ Response error_response(boost::beast::http::status status, std::string_view code
 // Whole seconds, rounded up, at least 1 (Retry-After, retry_after_s, eta_s).
 int ceil_seconds(core::Duration d);
 
-// A chat reply: POST /v1/chat's body (`type` and `request_id` empty), or the WebSocket
-// "reply" frame. Written directly, not through a JSON DOM: the same bytes
-// boost::json::serialize gives the same fields, in this order.
 // The service status as /status starts it and as every reply carries it: state, eta_s,
 // models (name -> breaker state). reply_json writes the same shape without a JSON DOM
 // (ViewsTest compares the two).
 boost::json::object status_json(const assist::ServiceStatus& st);
 
+// One model of /status's "model_details": name, availability ("available" |
+// "misconfigured"), misconfigured_code (null while available), breaker, probe_in_ms,
+// client_limiter (the rate, null while not engaged), limiter_rate, limiter_floor, skip_rate,
+// first_token_budget_ms, ttft_p95_ms (null until measured), retry_quota.
+boost::json::object model_details_json(const assist::ModelStatus& m);
+
+// A chat reply: POST /v1/chat's body (`type` and `request_id` empty), or the WebSocket
+// "reply" frame. Written directly, not through a JSON DOM: the same bytes
+// boost::json::serialize gives the same fields, in this order. "model" is the model that
+// wrote the text (Reply::model), null when the reply came from below the models.
+// NOTE: the status it carries stays state, eta_s and breakers: the per-model details and the
+// spend are for operators (/status), not for every visitor.
 std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
                        std::string_view type, std::string_view request_id,
                        std::string_view session_id = {});
@@ -55,7 +64,8 @@ std::string ws_chunk(std::string_view request_id, const assist::StreamChunk& chu
 boost::json::object limits_json(admission::Admission& a);
 // The alarms, all or only the firing ones.
 boost::json::array alarms_json(App& app, bool firing_only);
-// GET /status: state, models, flags, `in_flight`, alarms, admission, cache, fleet.
+// GET /status: state, models, model_details, spend_today_usd, flags, `in_flight`, alarms,
+// admission, cache, fleet.
 // Refreshes the alarms' breaker inputs first.
 Response status_response(App& app, std::size_t in_flight);
 // GET /metrics: the registry in Prometheus text format (runs its collectors).

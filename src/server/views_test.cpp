@@ -37,3 +37,69 @@ TEST(ViewsTest, TheStatusEveryReplyCarriesIsTheStatusOfStatus) {
 
 }  // namespace
 }  // namespace ma::server
+
+namespace ma::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ViewsTest, TheReplyNamesTheModelThatWroteIt) {
+  assist::Reply r;
+  r.text = "ok";
+  r.tier = assist::Tier::kSecondary;
+  r.model = "haiku";
+  const assist::ServiceStatus st;
+  auto reply = boost::json::parse(reply_json(r, st, "", "", ""));
+  EXPECT_EQ(reply.at("model"), "haiku");
+  EXPECT_EQ(reply.at("tier"), "secondary");
+  // Below the models nobody wrote it: null, not "".
+  r.model.clear();
+  r.tier = assist::Tier::kStatic;
+  reply = boost::json::parse(reply_json(r, st, "reply", "r1", ""));
+  EXPECT_TRUE(reply.at("model").is_null());
+  // The status a reply carries stays small: no spend, no per-model details.
+  EXPECT_FALSE(reply.at("status").as_object().contains("spend_today_usd"));
+}
+
+TEST(ViewsTest, EveryChunkNamesItsModel) {
+  const assist::StreamChunk c{assist::Tier::kPrimary, 2, "ONE PIECE", "sonnet"};
+  const auto v = boost::json::parse(ws_chunk("r7", c));
+  EXPECT_EQ(v.at("type"), "chunk");
+  EXPECT_EQ(v.at("model"), "sonnet");
+  EXPECT_EQ(v.at("attempt"), 2);
+  EXPECT_EQ(v.at("text"), "ONE PIECE");
+}
+
+TEST(ViewsTest, ModelDetailsShowAvailabilityLimiterSkipsAndBudgets) {
+  assist::ModelStatus m;
+  m.name = "sonnet";
+  m.limiter_enabled = true;
+  m.limiter_rate = 12.5;
+  m.limiter_floor = 250;
+  m.skip_rate = 0.25;
+  m.first_token_budget = 1200ms;
+  m.misconfigured = true;
+  m.misconfigured_code = "InvalidSignatureException";
+  auto v = model_details_json(m);
+  EXPECT_EQ(v.at("availability"), "misconfigured");
+  EXPECT_EQ(v.at("misconfigured_code"), "InvalidSignatureException");
+  EXPECT_EQ(v.at("limiter_rate"), 12.5);
+  EXPECT_EQ(v.at("client_limiter"), 12.5);
+  EXPECT_EQ(v.at("limiter_floor"), 250.0);
+  EXPECT_EQ(v.at("skip_rate"), 0.25);
+  EXPECT_EQ(v.at("first_token_budget_ms"), 1200);
+  EXPECT_TRUE(v.at("ttft_p95_ms").is_null());  // not measured yet
+  m.misconfigured = false;
+  m.limiter_enabled = false;
+  m.ttft_p95 = 640ms;
+  v = model_details_json(m);
+  EXPECT_EQ(v.at("availability"), "available");
+  EXPECT_TRUE(v.at("misconfigured_code").is_null());
+  EXPECT_TRUE(v.at("client_limiter").is_null());
+  EXPECT_EQ(v.at("ttft_p95_ms"), 640);
+  for (const char* k : {"name", "breaker", "probe_in_ms", "retry_quota"})
+    EXPECT_TRUE(v.contains(k)) << k;
+}
+
+}  // namespace
+}  // namespace ma::server

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "assist/observer.hpp"
 #include "assist/pipeline.hpp"
@@ -173,6 +174,12 @@ class Engine {
   // The auditor's question: does `text` state a price for `pid` the catalog no longer has?
   bool states_stale_price(std::string_view text, const std::string& pid) const;
   catalog::User user_of(std::uint32_t u) const;
+  // What the fleet's lanes have billed so far (summed over the lanes).
+  struct Billed {
+    std::uint64_t input_tokens = 0, output_tokens = 0;
+    double cost_usd = 0;
+  };
+  Billed billed() const;
 
   const Scenario& s_;
   const Variant& v_;
@@ -209,6 +216,10 @@ class Engine {
   fm::SimulatedBedrock* sonnet_ = nullptr;  // the gateway's lanes
   fm::SimulatedBedrock* haiku_ = nullptr;
   bool static_limit_ = false;
+  // What was billed at the incident's edges: read by arrivals() at the first second at or
+  // after each edge. NOTE: not on timers of their own -- one more timer changes the run
+  // (the clock stops at its instant), and the golden runs would move.
+  std::optional<Billed> billed_at_incident_start_, billed_at_incident_end_;
 };
 
 double Engine::rate_at(double t) const {
@@ -428,6 +439,10 @@ void Engine::send(Msg m, TimePoint at) {
 }
 
 void Engine::arrivals(double from_s) {
+  if (!billed_at_incident_start_ && from_s >= s_.incident_start_s) {
+    billed_at_incident_start_ = billed();
+  }
+  if (!billed_at_incident_end_ && from_s >= s_.incident_end_s) billed_at_incident_end_ = billed();
   // One second of Poisson arrivals at the rate of that second, then the next second.
   const double to_s = std::min(from_s + 1.0, duration_s_);
   const double rate = rate_at(from_s);
@@ -640,6 +655,16 @@ void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist:
   send(again, at);
 }
 
+Engine::Billed Engine::billed() const {
+  Billed b;
+  for (const auto& l : gateway_->lane_counters()) {
+    b.input_tokens += l.input_tokens;
+    b.output_tokens += l.output_tokens;
+    b.cost_usd += l.cost_usd;
+  }
+  return b;
+}
+
 core::Result<RunResult> Engine::run() {
   const core::RealClock wall;  // the simulator's own speed, in real time
   const auto wall0 = wall.now();
@@ -674,6 +699,25 @@ core::Result<RunResult> Engine::run() {
   r.phases[0] = summarize(bins_, 0, idx(r.incident_start_s), o_.bin_s);
   r.phases[1] = summarize(bins_, idx(r.incident_start_s), idx(r.incident_end_s), o_.bin_s);
   r.phases[2] = summarize(bins_, idx(r.incident_end_s), bins_.size(), o_.bin_s);
+  {
+    const Billed end = billed();
+    // An edge at the very end of the run was never reached by an arrival.
+    const Billed edges[4] = {Billed{}, billed_at_incident_start_.value_or(end),
+                             billed_at_incident_end_.value_or(end), end};
+    auto put = [](Summary& s, const Billed& from, const Billed& to) {
+      s.input_tokens = to.input_tokens - from.input_tokens;
+      s.output_tokens = to.output_tokens - from.output_tokens;
+      s.cost_usd = to.cost_usd - from.cost_usd;
+    };
+    put(r.total, edges[0], edges[3]);
+    for (int i = 0; i < 3; ++i) put(r.phases[i], edges[i], edges[i + 1]);
+    for (const auto& l : gateway_->lane_counters()) {
+      std::uint64_t skips = 0;
+      for (std::uint64_t n : l.skips) skips += n;
+      r.lanes.push_back(
+          {l.name, l.calls, l.hedges, skips, l.input_tokens, l.output_tokens, l.cost_usd});
+    }
+  }
   r.bins = std::move(bins_);
   r.events = events_;
   r.wall_s = core::to_seconds(wall.now() - wall0);

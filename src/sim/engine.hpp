@@ -76,6 +76,22 @@ struct Summary {
   double user_retry_load = 0;  // re-sent / original messages
   std::uint64_t model_calls[2] = {};
   std::uint64_t model_throttled[2] = {};
+  // What the models billed (every lane, over the fleet's pipelines: assist::LaneCounters),
+  // by when it was billed; the whole run's and each phase's.
+  std::uint64_t input_tokens = 0;
+  std::uint64_t output_tokens = 0;
+  double cost_usd = 0;
+};
+
+// One model lane's totals over a run (assist::LaneCounters summed over the fleet).
+struct LaneTotals {
+  std::string model;
+  std::uint64_t calls = 0;
+  std::uint64_t hedges = 0;
+  std::uint64_t skips = 0;  // every reason
+  std::uint64_t input_tokens = 0;
+  std::uint64_t output_tokens = 0;
+  double cost_usd = 0;
 };
 
 struct RunOptions {
@@ -99,6 +115,7 @@ struct RunResult {
   Summary total;
   std::array<Summary, 3> phases;  // normal, during, recovery
   std::uint64_t events = 0;       // arrivals, model calls, replies, scenario events
+  std::vector<LaneTotals> lanes;  // in cascade order
   double wall_s = 0;
 };
 

@@ -97,7 +97,9 @@ struct GoldenLine {
 // One run, as its golden line: key, seed, scale, two counts for a human reading a diff, and
 // the digests of the JSON summary (wall_s excluded) and of the timeline CSV.
 std::string golden_line(const RunResult& r, int scale) {
-  const std::string json = to_json(r, /*with_wall=*/false);
+  // NOTE: without the cost (issue 20): the pipeline's billing is being built; once it is,
+  // the cost joins the digest (with_cost) in the same change that regenerates the file.
+  const std::string json = to_json(r, /*with_wall=*/false, /*with_cost=*/false);
   const std::string csv = timeline_csv(r);
   std::ostringstream out;
   out << r.scenario << ' ' << r.variant << " seed=" << r.seed << " scale=" << scale
@@ -149,7 +151,7 @@ TEST(SimGoldenTest, EveryScenarioAndVariantMatchesItsGoldenRun) {
       ASSERT_TRUE(r.ok()) << file << " " << variant << ": " << (r.ok() ? "" : r.error().message);
       const std::string key = s.name + " " + variant;
       produced.push_back({key, golden_line(*r, scale)});
-      json_of[key] = to_json(*r, false);
+      json_of[key] = to_json(*r, false, false);
     }
   }
 

@@ -40,6 +40,12 @@ const Row kRows[] = {
     {"error traces kept",
      [](const Summary& s) { return count(s.error_traces) + "/" + count(s.error_requests); }},
     {"user retry load", [](const Summary& s) { return "+" + pct(s.user_retry_load); }},
+    {"model cost (USD)", [](const Summary& s) { return fmt("$%.4f", s.cost_usd); }},
+    {"tokens in / out (k)",
+     [](const Summary& s) {
+       return fmt("%.0f", static_cast<double>(s.input_tokens) / 1000) + "/" +
+              fmt("%.0f", static_cast<double>(s.output_tokens) / 1000);
+     }},
     {"duration (s)", [](const Summary& s) { return fmt("%.0f", s.duration_s); }},
 };
 
@@ -76,10 +82,18 @@ std::string impact_table(const std::vector<RunResult>& runs) {
     }
     out += "\n";
   }
+  // What the storm cost: the whole run per variant, and each lane's part.
+  for (const auto& r : runs) {
+    out += pad("cost of the run, " + r.variant, kLabel, true) + " | " +
+           fmt("$%.4f", r.total.cost_usd) + " (" + count(r.total.input_tokens) + " input + " +
+           count(r.total.output_tokens) + " output tokens)";
+    for (const auto& l : r.lanes) out += "; " + l.model + " " + fmt("$%.4f", l.cost_usd);
+    out += "\n";
+  }
   return out;
 }
 
-std::string to_json(const RunResult& r, bool with_wall) {
+std::string to_json(const RunResult& r, bool with_wall, bool with_cost) {
   const Summary& t = r.total;
   json::object o;
   o["scenario"] = r.scenario;
@@ -114,8 +128,30 @@ std::string to_json(const RunResult& r, bool with_wall) {
                                   {"stale_prices_pre_guard", p.stale_prices_pre_guard},
                                   {"error_traces_kept_ratio", p.error_traces_kept_ratio},
                                   {"user_retry_load", p.user_retry_load}});
+    if (with_cost) {
+      json::object& ph = phases.back().as_object();
+      ph["cost_usd"] = p.cost_usd;
+      ph["input_tokens"] = p.input_tokens;
+      ph["output_tokens"] = p.output_tokens;
+    }
   }
   o["phases"] = std::move(phases);
+  if (with_cost) {
+    o["cost_usd"] = t.cost_usd;
+    o["input_tokens"] = t.input_tokens;
+    o["output_tokens"] = t.output_tokens;
+    json::array lanes;
+    for (const auto& l : r.lanes) {
+      lanes.push_back(json::object{{"model", l.model},
+                                   {"calls", l.calls},
+                                   {"hedges", l.hedges},
+                                   {"skips", l.skips},
+                                   {"input_tokens", l.input_tokens},
+                                   {"output_tokens", l.output_tokens},
+                                   {"cost_usd", l.cost_usd}});
+    }
+    o["lanes"] = std::move(lanes);
+  }
   if (with_wall) o["wall_s"] = std::round(r.wall_s * 1000) / 1000;
   return json::serialize(o);
 }

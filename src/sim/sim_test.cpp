@@ -2,6 +2,8 @@
 // the fixed variant meets the project's targets. Short runs of the real scenario files.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include "assist/pipeline.hpp"
 #include "sim/engine.hpp"
 #include "sim/report.hpp"
@@ -245,6 +247,24 @@ TEST(SimulatorTest, TheSameSeedGivesTheSameRunByteForByte) {
   const std::string html = html_report(s, {a, c});
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_NE(html.find("secondary throttle rate"), std::string::npos);
+  // What the run cost: per variant in the table, the run's, each phase's and each lane's in
+  // the JSON (as deterministic as the rest).
+  EXPECT_NE(impact_table({a}).find("cost of the run, incident"), std::string::npos);
+  EXPECT_NE(impact_table({a}).find("model cost (USD)"), std::string::npos);
+  const auto v = boost::json::parse(to_json(a, false));
+  EXPECT_TRUE(v.at("cost_usd").is_number());
+  EXPECT_TRUE(v.at("phases").at(1).at("cost_usd").is_number());
+  ASSERT_EQ(v.at("lanes").as_array().size(), 2u);
+  EXPECT_EQ(v.at("lanes").at(0).at("model"), "sonnet");
+  EXPECT_EQ(v.at("lanes").at(1).at("model"), "haiku");
+  double phases = 0;
+  for (const auto& p : a.phases) phases += p.cost_usd;
+  EXPECT_NEAR(phases, a.total.cost_usd, 1e-9);
+  double lanes = 0;
+  for (const auto& l : a.lanes) lanes += l.cost_usd;
+  EXPECT_NEAR(lanes, a.total.cost_usd, 1e-9);
+  // The golden form leaves the cost out (sim/golden_test.cpp).
+  EXPECT_FALSE(boost::json::parse(to_json(a, false, false)).as_object().contains("cost_usd"));
 }
 
 TEST(LatencyHistogramTest, QuantilesAreUpperBoundsWithinFivePercent) {

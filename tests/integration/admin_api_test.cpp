@@ -114,5 +114,46 @@ TEST_F(AdminApiTest, EveryPathAnswersWithItsMethodsAndMessages) {
   EXPECT_TRUE(admin("POST", "/admin/cache/flush", "{}").json().at("flushed").is_number());
 }
 
+TEST_F(AdminApiTest, ChaosTakesTheFailureModesOfRealModels) {
+  auto* sonnet = ts_.app().simulated("sonnet");
+  auto* haiku = ts_.app().simulated("haiku");
+  ASSERT_NE(sonnet, nullptr);
+  ASSERT_NE(haiku, nullptr);
+  auto r = admin("POST", "/admin/chaos", R"({"model":"sonnet","hang":true,"duration_s":30})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(sonnet->faults().hang);
+  EXPECT_FALSE(haiku->faults().any());
+  r = admin("POST", "/admin/chaos", R"({"model":"haiku","stall_after_chunks":2})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(haiku->faults().stall_after_chunks, 2);
+  EXPECT_EQ(haiku->faults().cut_after_chunks, -1);
+  r = admin("POST", "/admin/chaos", R"({"model":"all","cut_after_chunks":0,"auth_failure":true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (auto* m : {sonnet, haiku}) {
+    EXPECT_EQ(m->faults().cut_after_chunks, 0);
+    EXPECT_TRUE(m->faults().auth_failure);
+    EXPECT_FALSE(m->faults().hang);  // each POST sets the whole fault set
+  }
+  const std::string both =
+      "a stream either stalls or is cut: give stall_after_chunks or "
+      "cut_after_chunks, not both";
+  const std::string whole =
+      "stall_after_chunks and cut_after_chunks must be whole numbers, 0 to 100000";
+  const std::string flags = "hang, auth_failure and outage must be true or false";
+  expect_error(admin("POST", "/admin/chaos", R"({"stall_after_chunks":1,"cut_after_chunks":2})"),
+               400, "invalid_field", both);
+  expect_error(admin("POST", "/admin/chaos", R"({"cut_after_chunks":-1})"), 400, "invalid_field",
+               whole);
+  expect_error(admin("POST", "/admin/chaos", R"({"stall_after_chunks":1.5})"), 400, "invalid_field",
+               whole);
+  expect_error(admin("POST", "/admin/chaos", R"({"hang":"yes"})"), 400, "invalid_field", flags);
+  expect_error(admin("POST", "/admin/chaos", R"({"auth_failure":1})"), 400, "invalid_field", flags);
+  // A refused body changed nothing.
+  EXPECT_TRUE(sonnet->faults().auth_failure);
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"clear":true})").status, 200);
+  EXPECT_FALSE(sonnet->faults().any());
+  EXPECT_FALSE(haiku->faults().any());
+}
+
 }  // namespace
 }  // namespace ma::server

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "assist/degradation.hpp"
@@ -611,6 +612,107 @@ TEST_F(ServerTest, EveryRequestLeavesALogLineAndErrorsKeepTheirTrace) {
                a.at("subject").as_string() == "TOKENIZER_FAULT";
   }
   EXPECT_TRUE(anomaly);
+}
+
+TEST_F(ServerTest, RepliesNameTheirTierAndModelInHeadersBodyAndChunks) {
+  auto r = chat("ONE PIECEの105巻はいくら？");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["X-MangaAssist-Tier"], "primary");
+  EXPECT_EQ(r.headers["X-MangaAssist-Model"], "sonnet");
+  EXPECT_EQ(r.json().at("model"), "sonnet");
+
+  // Every chunk names the model writing it, and the reply the one that wrote it.
+  {
+    testing::WsClient ws(port_);
+    ws.send(
+        R"({"action":"sendMessage","message":"Recommend something like Naruto","request_id":"m1"})");
+    int chunks = 0;
+    for (;;) {
+      auto m = ws.receive();
+      if (m.at("type").as_string() == "chunk") {
+        ++chunks;
+        EXPECT_EQ(m.at("model"), "sonnet") << m;
+        continue;
+      }
+      ASSERT_EQ(m.at("type").as_string(), "reply");
+      EXPECT_EQ(m.at("model"), "sonnet") << m;
+      break;
+    }
+    EXPECT_GE(chunks, 1);
+  }
+
+  // The primary throttled: the secondary wrote it.
+  ASSERT_EQ(
+      admin("POST", "/admin/chaos", R"({"model":"sonnet","throttle_rate":1.0,"duration_s":60})")
+          .status,
+      200);
+  r = chat("Recommend something like Frieren", "", "s-2");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["X-MangaAssist-Tier"], "secondary");
+  EXPECT_EQ(r.headers["X-MangaAssist-Model"], "haiku");
+  EXPECT_EQ(r.json().at("model"), "haiku");
+
+  // Below the models no model wrote it: no header, null in the body.
+  ASSERT_EQ(admin("POST", "/admin/chaos", R"({"model":"all","outage":true})").status, 200);
+  r = chat("ONE PIECEの105巻はいくら？", "", "s-3");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["X-MangaAssist-Tier"], r.json().at("tier").as_string());
+  EXPECT_NE(r.headers["X-MangaAssist-Tier"], "primary");
+  EXPECT_EQ(r.headers.count("X-MangaAssist-Model"), 0u);
+  EXPECT_TRUE(r.json().at("model").is_null());
+}
+
+TEST_F(ServerTest, StatusMetricsAndAlarmsShowTheLanesAfterAMessage) {
+  stop();
+  configure_ = [](AppConfig& cfg) { cfg.alarms.spend_usd_per_minute = 4.5; };
+  start();
+  ASSERT_EQ(chat("ONE PIECEの105巻はいくら？").status, 200);
+
+  const auto st = admin("GET", "/status", "").json();
+  EXPECT_TRUE(st.at("spend_today_usd").is_number()) << st;
+  const auto& details = st.at("model_details").as_array();
+  ASSERT_EQ(details.size(), 2u);
+  for (const auto& m : details) {
+    EXPECT_EQ(m.at("availability"), "available") << m;
+    EXPECT_TRUE(m.at("misconfigured_code").is_null()) << m;
+    for (const char* k : {"limiter_rate", "limiter_floor", "skip_rate", "first_token_budget_ms"})
+      EXPECT_TRUE(m.at(k).is_number()) << k << " " << m;
+    EXPECT_TRUE(m.at("ttft_p95_ms").is_null() || m.at("ttft_p95_ms").is_number()) << m;
+    EXPECT_TRUE(m.at("breaker").is_string()) << m;  // the fields that were there stay
+  }
+  EXPECT_EQ(details[0].at("name"), "sonnet");
+  // The reply's own status stays small.
+  EXPECT_FALSE(chat("hello").json().at("status").as_object().contains("spend_today_usd"));
+
+  const std::string metrics = admin("GET", "/metrics", "").body;
+  for (const char* series :
+       {"# TYPE mangaassist_model_cost_usd_total counter\n",
+        "mangaassist_model_cost_usd_total{model=\"sonnet\"} ",
+        "mangaassist_model_tokens_total{model=\"sonnet\",direction=\"input\"} ",
+        "mangaassist_model_tokens_total{model=\"haiku\",direction=\"output\"} ",
+        "mangaassist_model_skips_total{model=\"sonnet\",reason=\"client_rate_limited\"} ",
+        "mangaassist_model_skips_total{model=\"haiku\",reason=\"misconfigured\"} ",
+        "mangaassist_model_hedges_total{model=\"haiku\",outcome=\"won\"} ",
+        "mangaassist_model_misconfigured{model=\"sonnet\"} 0\n",
+        "mangaassist_model_misconfigured_marks_total{model=\"sonnet\"} 0\n",
+        "mangaassist_adaptive_rate_floor{model=\"sonnet\"} ",
+        "mangaassist_model_skip_ratio{model=\"haiku\"} "}) {
+    EXPECT_NE(metrics.find(series), std::string::npos) << series;
+  }
+
+  std::map<std::string, json::value> alarms;
+  const json::value listed = admin("GET", "/admin/alarms", "").json();
+  for (const auto& a : listed.at("alarms").as_array()) {
+    alarms[std::string(a.at("name").as_string()) + "/" + std::string(a.at("subject").as_string())] =
+        a;
+  }
+  ASSERT_TRUE(alarms.contains("lane_misconfigured/sonnet"));
+  EXPECT_FALSE(alarms["lane_misconfigured/sonnet"].at("firing").as_bool());
+  ASSERT_TRUE(alarms.contains("model_skips_high/haiku"));
+  EXPECT_FALSE(alarms["model_skips_high/haiku"].at("firing").as_bool());
+  ASSERT_TRUE(alarms.contains("spend_high/"));
+  EXPECT_EQ(alarms["spend_high/"].at("threshold").to_number<double>(), 4.5);
+  EXPECT_FALSE(alarms["spend_high/"].at("firing").as_bool());
 }
 
 }  // namespace
