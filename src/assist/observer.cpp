@@ -108,6 +108,9 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
   int retries = 0;
   bool model_error = false, throttled = false;
   for (const auto& a : r.attempts) {
+    // A hedge's loser, cancelled because the other lane answered first, is neither a success
+    // nor an error of its model (nor a retry).
+    if (a.cancelled) continue;
     const bool ok = a.ok();
     const ModelSeries& series = model_series(a.model);
     (ok ? series.ok : series.error)->inc();
@@ -197,8 +200,10 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
              "model:" + a.model,
              wall(a.start),
              a.latency,
-             !a.ok(),
-             {{"outcome", std::string(a.outcome())},
+             !a.ok() && !a.cancelled,
+             {{"outcome", a.cancelled ? std::string("cancelled") : std::string(a.outcome())},
+              {"tokens",
+               core::str_cat(std::to_string(a.input_tokens), "/", std::to_string(a.output_tokens))},
               {"error_class", a.error ? std::string(resilience::to_string(*a.error)) : ""}}});
       }
       t.spans.push_back({std::to_string(id),
@@ -241,9 +246,18 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     l.degraded = r.degraded;
     l.deduplicated = r.deduplicated;
     l.trace_kept = keep;
+    l.model = r.model;
+    l.tokens_in = r.input_tokens;
+    l.tokens_out = r.output_tokens;
+    l.cost_usd = r.cost_usd;
+    l.hedged = r.hedged;
     for (const auto& a : r.attempts) {
       if (!l.models.empty()) l.models += ',';
-      l.models += core::str_cat(a.model, ":", a.outcome());
+      l.models +=
+          core::str_cat(a.model, ":", a.cancelled ? std::string_view("cancelled") : a.outcome());
+      if (!l.model_tokens.empty()) l.model_tokens += ',';
+      l.model_tokens += core::str_cat(a.model, ":", std::to_string(a.input_tokens), "/",
+                                      std::to_string(a.output_tokens));
     }
     l.question = core::truncate_utf8(question, kMaxQuestionBytes);
     log_->write(l);

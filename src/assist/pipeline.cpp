@@ -1,9 +1,14 @@
 #include "assist/pipeline.hpp"
 
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
+#include <limits>
 
 #include "assist/price_guard.hpp"
 #include "assist/stream_guard.hpp"
@@ -103,23 +108,75 @@ std::array<Duration, kIntentCount> PipelineConfig::default_cache_ttl() {
   return t;
 }
 
+namespace {
+// Time to first token samples kept per lane, and how many make a p95 worth using.
+constexpr std::size_t kTtftSamples = 64;
+constexpr std::size_t kTtftMinSamples = 20;
+// The skip window: two buckets of this length.
+constexpr Duration kSkipBucket = std::chrono::seconds(10);
+// A lane is "throttled" for hedging this long after its last throttle.
+constexpr Duration kThrottleMemory = std::chrono::seconds(10);
+constexpr Duration kMaxProbeInterval = std::chrono::minutes(1);
+
+bool is_capacity_error(const fm::ModelError& e) {
+  return e.kind == ErrorClass::kThrottling || e.code == "ServiceUnavailableException";
+}
+}  // namespace
+
 struct Pipeline::Lane {
-  Lane(fm::ModelProvider& p, const PipelineConfig& c, resilience::RetryBudget* budget,
-       double quota_rps, core::TimePoint now)
-      : provider(p), breaker(c.breaker), limiter(c.adaptive), retry(c.retry, budget) {
+  Lane(fm::ModelProvider& p, const PipelineConfig& c, LanePolicy pol,
+       resilience::RetryBudget* budget, double quota_rps, core::TimePoint now)
+      : provider(p),
+        name(p.name()),
+        policy(pol),
+        breaker(c.breaker),
+        limiter(floored(c.adaptive, c.limiter_floor_share * quota_rps)),
+        retry(c.retry, budget),
+        limiter_floor(std::max(c.adaptive.min_fill_rate, c.limiter_floor_share * quota_rps)),
+        window_start(now) {
     // A burst of at least a few calls: a small share of a quota must not refuse on jitter.
     if (quota_rps > 0)
       quota.emplace(resilience::BucketSpec{quota_rps, std::max(quota_rps, 3.0)}, now);
     publish(now);
   }
+  static resilience::AdaptiveRateSpec floored(resilience::AdaptiveRateSpec s, double floor) {
+    s.min_fill_rate = std::max(s.min_fill_rate, floor);
+    return s;
+  }
   fm::ModelProvider& provider;
-  core::SpinLock mu;  // guards breaker, limiter and quota
+  const std::string_view name;
+  const LanePolicy policy;
+  core::SpinLock mu;  // guards breaker, limiter, quota and the fields marked (mu)
   // The account's quota for this model (this process's share): calls beyond it go to the
   // next tier at once instead of drawing throttles that collapse the adaptive limiter.
   std::optional<resilience::TokenBucket> quota;
   resilience::CircuitBreaker breaker;
   resilience::AdaptiveRateLimiter limiter;
   resilience::RetryPolicy retry;  // thread-safe itself
+  const double limiter_floor;
+
+  // Time to first token (mu): the last kTtftSamples, and the p95 computed every 16.
+  std::array<Duration, kTtftSamples> ttft{};
+  std::size_t ttft_count = 0;
+  std::atomic<Duration::rep> ttft_p95{0};  // zero until kTtftMinSamples
+
+  // Calls and skips in the current and previous kSkipBucket (mu), for the skip rate.
+  TimePoint window_start;
+  std::uint32_t calls_now = 0, skips_now = 0, calls_before = 0, skips_before = 0;
+  std::atomic<double> shown_skip_rate{0};
+
+  // Misconfiguration (mu): consecutive configuration errors, and of one other client code.
+  int config_streak = 0;
+  int client_streak = 0;
+  std::string client_code;
+  std::atomic<bool> misconfigured{false};
+  core::SpinLock code_mu;
+  std::string misconfigured_code;  // (code_mu)
+  std::atomic<TimePoint::rep> last_throttle{std::numeric_limits<TimePoint::rep>::min()};
+
+  core::StatCounter calls, hedges, hedge_wins, input_tokens, output_tokens, cost_micro_usd,
+      misconfigured_marks;
+  std::array<core::StatCounter, kSkipReasonCount> skips;
 
   // What status(), eta() and model_capacity() read, copied after every decision (under mu)
   // and read without taking it: every reply carries the service status, and a reader must
@@ -141,12 +198,84 @@ struct Pipeline::Lane {
     const TimePoint at{Duration(shown_probe_at.load(std::memory_order_relaxed))};
     return at > now ? at - now : Duration::zero();
   }
+  // REQUIRES: mu held. Counts a call or a skip in the skip window.
+  void count(TimePoint now, bool skipped) {
+    if (now - window_start >= kSkipBucket) {
+      const bool adjacent = now - window_start < 2 * kSkipBucket;
+      calls_before = adjacent ? calls_now : 0;
+      skips_before = adjacent ? skips_now : 0;
+      calls_now = skips_now = 0;
+      window_start = now;
+    }
+    (skipped ? skips_now : calls_now) += 1;
+    const double total = calls_now + skips_now + calls_before + skips_before;
+    shown_skip_rate.store((skips_now + skips_before) / total, std::memory_order_relaxed);
+  }
+  // REQUIRES: mu held.
+  void record_ttft(Duration d) {
+    ttft[ttft_count % kTtftSamples] = d;
+    ++ttft_count;
+    if (ttft_count >= kTtftMinSamples && ttft_count % 16 == 4) {
+      const std::size_t n = std::min(ttft_count, kTtftSamples);
+      std::array<Duration, kTtftSamples> copy = ttft;
+      const std::size_t k = (n * 95 + 99) / 100 - 1;
+      std::nth_element(copy.begin(), copy.begin() + static_cast<std::ptrdiff_t>(k),
+                       copy.begin() + static_cast<std::ptrdiff_t>(n));
+      ttft_p95.store(copy[k].count(), std::memory_order_relaxed);
+    }
+  }
+  Duration p95() const { return Duration(ttft_p95.load(std::memory_order_relaxed)); }
+  // The attempt's budget to its first token.
+  Duration first_token_budget() const {
+    using namespace std::chrono_literals;
+    if (policy.first_token > Duration::zero()) return policy.first_token;
+    const Duration p = p95();
+    if (p <= Duration::zero()) return 2s;
+    return std::clamp<Duration>(3 * p, 500ms, 2s);
+  }
+  bool throttled_recently(TimePoint now) const {
+    const auto at = last_throttle.load(std::memory_order_relaxed);
+    return at != std::numeric_limits<TimePoint::rep>::min() &&
+           now - TimePoint(Duration(at)) < kThrottleMemory;
+  }
 };
 
 struct Pipeline::LaneResult {
   std::optional<fm::ModelReply> reply;
   std::optional<fm::ModelError> error;
-  std::string skipped;  // why the lane was not called at all
+  std::optional<SkipReason> skipped;  // why the lane was not called at all
+  bool called = false;                // at least one attempt was made
+  bool cancelled = false;             // lost a race
+  // A stream that failed after some text: that text, and how much of it the client saw.
+  std::string partial;
+  std::size_t partial_shown = 0;
+  int partial_attempt = 0;
+};
+
+// One hedged call: the primary (side 0) and, once its hedge delay passes without a token,
+// the next lane (side 1). Every event (a side done, the hedge timer) arrives on one channel,
+// so none is lost to a race between waits; the parent returns only after both sides and the
+// timer are done, since they use its frame.
+struct Pipeline::Race {
+  explicit Race(const asio::any_io_executor& ex) : events(ex, 3) {}
+  asio::experimental::channel<void(boost::system::error_code, int)> events;  // 0, 1; 2: timer
+  std::array<asio::cancellation_signal, 3> cancel;  // by side; 2: the timer
+  std::array<bool, 3> running{};
+  std::array<bool, 2> cancelled{};
+  int owner = -1;  // the side whose token reached the client first
+  // The first token of `side`: it owns the stream; the other side and the timer stop.
+  bool claim(int side) {
+    if (owner >= 0) return owner == side;
+    owner = side;
+    stop(1 - side);
+    if (running[2]) cancel[2].emit(asio::cancellation_type::terminal);
+    return true;
+  }
+  void stop(int side) {
+    if (!running[side] || cancelled[side]) return;
+    cancelled[side] = true;
+    cancel[side].emit(asio::cancellation_type::terminal);
+  }
 };
 
 Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
@@ -159,28 +288,162 @@ Pipeline::Pipeline(Deps deps, PipelineConfig config, std::uint64_t seed)
       understanding_(deps.understanding != nullptr ? *deps.understanding : *own_understanding_) {
   for (std::size_t i = 0; i < deps_.models.size(); ++i) {
     const double quota = i < config_.quota_rps.size() ? config_.quota_rps[i] : 0;
-    lanes_.push_back(std::make_unique<Lane>(deps_.models[i].get(), config_, deps_.budget, quota,
-                                            deps_.clock.now()));
+    const LanePolicy policy = i < config_.lanes.size() ? config_.lanes[i] : LanePolicy{};
+    lanes_.push_back(std::make_unique<Lane>(deps_.models[i].get(), config_, policy, deps_.budget,
+                                            quota, deps_.clock.now()));
   }
 }
 
 Pipeline::~Pipeline() = default;
 
-asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& req,
-                                          core::Random& rng, const TierChunkSink& sink,
-                                          std::string_view guard_product, Tier tier, Reply& reply,
-                                          LaneResult& result) {
+void Pipeline::skip(Lane& lane, SkipReason reason) {
+  lane.skips[static_cast<int>(reason)].fetch_add(1);
+  std::lock_guard lock(lane.mu);
+  lane.count(deps_.clock.now(), true);
+}
+
+void Pipeline::bill(Lane& lane, int input_tokens, int output_tokens, Reply& reply) {
+  if (input_tokens <= 0 && output_tokens <= 0) return;
+  input_tokens = std::max(input_tokens, 0);
+  output_tokens = std::max(output_tokens, 0);
+  const double usd = (input_tokens * lane.policy.input_usd_per_mtok +
+                      output_tokens * lane.policy.output_usd_per_mtok) /
+                     1e6;
+  reply.input_tokens += input_tokens;
+  reply.output_tokens += output_tokens;
+  reply.cost_usd += usd;
+  lane.input_tokens.fetch_add(static_cast<std::uint64_t>(input_tokens));
+  lane.output_tokens.fetch_add(static_cast<std::uint64_t>(output_tokens));
+  const auto micro = static_cast<std::int64_t>(std::llround(usd * 1e6));
+  if (micro <= 0) return;
+  lane.cost_micro_usd.fetch_add(static_cast<std::uint64_t>(micro));
+  const std::int64_t day =
+      std::chrono::floor<std::chrono::days>(deps_.clock.wall_now()).time_since_epoch().count();
+  std::lock_guard lock(spend_mu_);
+  if (day != spend_day_) {
+    spend_day_ = day;
+    spend_micro_usd_ = 0;
+  }
+  spend_micro_usd_ += micro;
+}
+
+bool Pipeline::note_outcome(Lane& lane, const fm::ModelResult& r) {
+  bool mark = false;
+  std::string code;
+  {
+    std::lock_guard lock(lane.mu);
+    if (r.ok()) {
+      lane.config_streak = lane.client_streak = 0;
+      return false;
+    }
+    const fm::ModelError& e = r.error();
+    if (resilience::is_configuration_error(e.http_status, e.code)) {
+      lane.config_streak += 1;
+      lane.client_streak = 0;
+      mark = lane.config_streak >= config_.misconfigured_after;
+    } else if (e.kind == ErrorClass::kClient ||
+               (e.kind == ErrorClass::kUnknown && e.http_status >= 400 && e.http_status < 500)) {
+      // The same client error on every call (an unknown 4xx, a model id the service does not
+      // know): one message cannot cause it that often in a row.
+      lane.config_streak = 0;
+      if (e.code != lane.client_code) {
+        lane.client_code = e.code;
+        lane.client_streak = 0;
+      }
+      lane.client_streak += 1;
+      mark = lane.client_streak >= 4 * config_.misconfigured_after;
+    } else {
+      return false;  // throttling, transient, timeout: the breaker's business
+    }
+    if (!mark || lane.misconfigured.load(std::memory_order_relaxed)) return false;
+    lane.misconfigured.store(true, std::memory_order_relaxed);
+    code = e.code;
+  }
+  {
+    std::lock_guard lock(lane.code_mu);
+    lane.misconfigured_code = code;
+  }
+  lane.misconfigured_marks.fetch_add(1);
+  return true;
+}
+
+asio::awaitable<void> Pipeline::probe(Lane& lane, std::weak_ptr<void> alive) {
+  // Runs beside the request path on the executor that marked the lane; ends when the lane
+  // is back, or when the pipeline is gone.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  core::Clock& clock = deps_.clock;
+  Duration interval = config_.probe_interval;
+  for (;;) {
+    if (!co_await clock.wait_for(interval) || alive.expired()) co_return;
+    fm::ModelRequest req;
+    req.model_id = std::string(lane.name);
+    req.system = "Reply with one word.";
+    req.turns.push_back({"user", "ping"});
+    req.deadline = core::Deadline::after(clock, std::chrono::seconds(10));
+    const fm::ModelResult r = co_await lane.provider.invoke(req, [](std::string_view) {});
+    if (alive.expired()) co_return;
+    lane.calls.fetch_add(1);
+    if (r.ok()) {
+      std::lock_guard lock(lane.mu);
+      lane.config_streak = lane.client_streak = 0;
+      lane.misconfigured.store(false, std::memory_order_relaxed);
+      co_return;
+    }
+    interval = std::min(2 * interval, std::max(kMaxProbeInterval, config_.probe_interval));
+  }
+}
+
+bool Pipeline::may_hedge_to(Lane& lane) {
+  const TimePoint now = deps_.clock.now();
+  if (lane.misconfigured.load(std::memory_order_relaxed) || lane.throttled_recently(now) ||
+      lane.shown_state.load(std::memory_order_relaxed) != BreakerState::kClosed) {
+    return false;
+  }
+  // A hedge is a retry by another name: it spends from the same fleet budget. (The fleet's
+  // Redis budget may block: a hedge then goes without it rather than wait on this thread.)
+  if (deps_.budget != nullptr && !deps_.budget->may_block() && !deps_.budget->try_spend(now)) {
+    stats_.budget_refusals.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, core::Random& rng,
+                                          const TierChunkSink& sink, std::string_view guard_product,
+                                          Tier tier, Reply& reply, LaneResult& result, Race* race,
+                                          int side) {
   core::Clock& clock = deps_.clock;
   lane.retry.set_max_attempts(deps_.flags.retry_max_attempts());
   auto attempts = lane.retry.begin(clock.now(), req.deadline);
+  req.model_id = std::string(lane.name);
+  req.idle_timeout = lane.policy.idle;
+  const bool keep_partial = lane.policy.continue_on_fallback;
   // One guard per attempt (a retry starts over), made only when someone streams.
   std::optional<StreamGuard> guard;
   int attempt_no = 0;
+  TimePoint attempt_start{};
+  bool first_token = false;
+  std::string partial;    // this attempt's text so far (continue_on_fallback)
+  std::size_t shown = 0;  // bytes of it the client was sent
   const fm::ChunkSink chunk = [&](std::string_view text) {
+    if (!first_token) {
+      first_token = true;
+      {
+        std::lock_guard lock(lane.mu);
+        lane.record_ttft(clock.now() - attempt_start);
+      }
+      if (race != nullptr && !race->claim(side)) return;
+    } else if (race != nullptr && race->owner != side) {
+      return;  // lost: its text never reaches the client
+    }
+    if (keep_partial) partial.append(text);
     if (guard) guard->feed(text);
   };
   auto new_guard = [&] {
     guard.reset();
+    first_token = false;
+    partial.clear();
+    shown = 0;
     if (!sink) return;
     attempt_no = static_cast<int>(reply.attempts.size()) + 1;
     guard.emplace(
@@ -189,11 +452,17 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
           return !check_reply_prices(sentence, guard_product, deps_.catalog, deps_.clock.wall_now())
                       .mismatch;
         },
-        [&sink, tier, &attempt_no](std::string_view safe) {
-          sink(StreamChunk{tier, attempt_no, safe});
+        [&sink, tier, &attempt_no, &shown, name = lane.name](std::string_view safe) {
+          shown += safe.size();
+          sink(StreamChunk{tier, attempt_no, safe, name});
         });
   };
+  auto cancelled = [&] { return race != nullptr && race->cancelled[side]; };
   for (;;) {
+    if (cancelled()) {
+      result.cancelled = true;
+      co_return;
+    }
     // Admission to the model: the adaptive client limiter, then the breaker.
     // Each waiter reserves its slot and sleeps once (no herd of pollers).
     if (config_.client_limiter) {
@@ -206,10 +475,16 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
         lane.publish(now);
       }
       if (!wait) {
-        result.skipped = "client_rate_limited";
+        if (!result.called) {
+          result.skipped = SkipReason::kClientRateLimited;
+          skip(lane, SkipReason::kClientRateLimited);
+        }
         co_return;
       }
-      if (*wait > Duration::zero()) co_await clock.wait_for(*wait);
+      if (*wait > Duration::zero() && (!co_await clock.wait_for(*wait) || cancelled())) {
+        result.cancelled = cancelled();
+        co_return;
+      }
     }
     bool permitted;
     bool within_quota = true;
@@ -220,37 +495,67 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
         within_quota = lane.quota->try_acquire(now) == resilience::BucketVerdict::kAllowed;
       }
       permitted = within_quota && lane.breaker.try_acquire(now);
+      lane.count(now, !permitted);
       lane.publish(now);
     }
-    if (!within_quota) {
-      result.skipped = "over_quota";
-      co_return;
-    }
     if (!permitted) {
-      result.skipped = "breaker_open";
+      const SkipReason why = within_quota ? SkipReason::kBreakerOpen : SkipReason::kOverQuota;
+      lane.skips[static_cast<int>(why)].fetch_add(1);
+      if (!result.called) result.skipped = why;
       co_return;
     }
 
-    const TimePoint start = clock.now();
+    attempt_start = clock.now();
+    req.first_token_timeout = lane.first_token_budget();
     new_guard();
+    result.called = true;
+    lane.calls.fetch_add(1);
     fm::ModelResult r = co_await lane.provider.invoke(req, chunk);
     const TimePoint end = clock.now();
+    const bool lost = cancelled();
     const bool throttled = !r.ok() && r.error().kind == ErrorClass::kThrottling;
     {
       std::lock_guard lock(lane.mu);
-      lane.limiter.update(end, throttled);
-      if (r.ok()) {
-        lane.breaker.on_success(end, end - start);
-      } else if (r.error().kind == ErrorClass::kClient) {
-        lane.breaker.release_permission();  // our request was wrong, the model is fine
+      if (lost) {
+        // Cancelled for the other side. A primary that had not even begun to answer by then
+        // was slow: that counts against it, as a timeout would (a hung model opens its
+        // breaker); one that was answering lost fairly.
+        if (!first_token && end - attempt_start >= lane.first_token_budget() / 3) {
+          lane.breaker.on_error(end, end - attempt_start);
+        } else {
+          lane.breaker.release_permission();
+        }
       } else {
-        lane.breaker.on_error(end, end - start);
+        lane.limiter.update(end, throttled);
+        if (r.ok()) {
+          lane.breaker.on_success(end, end - attempt_start);
+        } else if (r.error().kind == ErrorClass::kClient) {
+          lane.breaker.release_permission();  // our request was wrong, the model is fine
+        } else {
+          lane.breaker.on_error(end, end - attempt_start);
+        }
       }
       lane.publish(end);
     }
-    reply.attempts.push_back(
-        {std::string(lane.provider.name()), r.ok() ? std::string() : r.error().code,
-         r.ok() ? std::nullopt : std::optional<ErrorClass>(r.error().kind), start, end - start});
+    if (throttled) lane.last_throttle.store(end.time_since_epoch().count());
+    if (!lost && note_outcome(lane, r)) {
+      // Marked misconfigured: no more calls on the request path; probed in the background.
+      asio::co_spawn(co_await asio::this_coro::executor, probe(lane, alive_),
+                     [](const std::exception_ptr&) {});
+    }
+    ModelAttempt a{std::string(lane.name), r.ok() ? std::string() : r.error().code,
+                   r.ok() ? std::nullopt : std::optional<ErrorClass>(r.error().kind), attempt_start,
+                   end - attempt_start};
+    a.input_tokens = r.ok() ? r->input_tokens : r.error().input_tokens;
+    a.output_tokens = r.ok() ? r->output_tokens : r.error().output_tokens;
+    a.hedge = race != nullptr && side == 1;
+    a.cancelled = lost;
+    bill(lane, a.input_tokens, a.output_tokens, reply);
+    reply.attempts.push_back(std::move(a));
+    if (lost) {
+      result.cancelled = true;
+      co_return;
+    }
     if (r.ok()) {
       if (guard) guard->finish();
       attempts.on_success();
@@ -259,6 +564,15 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
       co_return;
     }
     result.error = r.error();
+    if (first_token || r.error().code == "FirstTokenTimeout") {
+      // Failed half way through an answer, or never began one within its budget: the next
+      // lane answers within the deadline rather than this one starting over (the client
+      // discards what it showed, unless the next lane continues it).
+      result.partial = std::move(partial);
+      result.partial_shown = guard && !guard->stopped() ? shown : std::string::npos;
+      result.partial_attempt = attempt_no;
+      co_return;
+    }
     resilience::RetryDecision decision;
     if (deps_.blocking && attempts.budget_may_block()) {
       // The fleet's budget is a Redis call: decided here, spent on the blocking executor
@@ -282,7 +596,73 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, const fm::ModelRequest& re
       stats_.budget_refusals.fetch_add(1, std::memory_order_relaxed);
     }
     if (!decision.retry()) co_return;
-    co_await clock.wait_for(decision.delay);
+    if (!co_await clock.wait_for(decision.delay) || cancelled()) {
+      result.cancelled = cancelled();
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> Pipeline::race_lanes(Lane& first, Lane& second, fm::ModelRequest& req,
+                                           core::Random& rng, const TierChunkSink& sink,
+                                           std::string_view guard_product, Reply& reply,
+                                           LaneResult (&result)[2], bool& hedged, int& winner) {
+  core::Clock& clock = deps_.clock;
+  const asio::any_io_executor ex = co_await asio::this_coro::executor;
+  Race race(ex);
+  std::optional<fm::ModelRequest> second_req;
+  auto done = [&race](int side) {
+    return asio::bind_cancellation_slot(
+        race.cancel[side].slot(), [&race, side](const std::exception_ptr&) {
+          race.running[side] = false;
+          (void)race.events.try_send(boost::system::error_code{}, side);
+        });
+  };
+  auto run_side = [&](int side, Lane& lane, fm::ModelRequest& r,
+                      Tier tier) -> asio::awaitable<void> {
+    // A cancelled side finishes its bookkeeping instead of unwinding by exception.
+    co_await asio::this_coro::throw_if_cancelled(false);
+    co_await call_lane(lane, r, rng, sink, guard_product, tier, reply, result[side], &race, side);
+  };
+  // The hedge: its delay from the primary's recent p95 to first token and its budget.
+  Duration delay = std::min(config_.hedge.after, first.first_token_budget());
+  if (const Duration p = first.p95(); p > Duration::zero()) delay = std::min(delay, p);
+  delay = std::max(delay, config_.hedge.min_delay);
+  const TimePoint hedge_at = clock.now() + delay;
+  bool timer_fired = false;
+  auto timer = [&]() -> asio::awaitable<void> {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    timer_fired = co_await clock.sleep_until(hedge_at);
+  };
+
+  race.running = {true, false, true};
+  asio::co_spawn(ex, run_side(0, first, req, Tier::kPrimary), done(0));
+  asio::co_spawn(ex, timer(), done(2));
+  int outstanding = 2;
+  while (outstanding > 0) {
+    auto [ec, which] = co_await race.events.async_receive(asio::as_tuple(asio::use_awaitable));
+    if (ec) break;  // never: the channel is not closed while sides run
+    --outstanding;
+    if (which == 2) {
+      const bool primary_waiting = race.running[0] && race.owner < 0;
+      const Duration room = req.deadline.remaining(clock.now());
+      if (timer_fired && primary_waiting && room > config_.retry.min_attempt_time &&
+          may_hedge_to(second)) {
+        hedged = true;
+        second.hedges.fetch_add(1);
+        second_req.emplace(req);
+        race.running[1] = true;
+        ++outstanding;
+        asio::co_spawn(ex, run_side(1, second, *second_req, Tier::kSecondary), done(1));
+      }
+      continue;
+    }
+    if (result[which].reply && winner < 0) {
+      winner = which;
+      race.stop(1 - which);  // the first good answer wins
+      if (which == 1) second.hedge_wins.fetch_add(1);
+    }
+    if (which == 0 && race.running[2]) race.cancel[2].emit(asio::cancellation_type::terminal);
   }
 }
 
@@ -531,7 +911,15 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
   const core::Deadline model_deadline(deadline.at() - config_.reserve);
   mreq.deadline = model_deadline;
 
-  bool model_tried = false;  // a model lane was called (not skipped) for this message
+  // The last lane's error, when it was called: only a capacity error staggers the next.
+  std::optional<fm::ModelError> last_error;
+  std::uint64_t tried = 0;  // lanes done with for this message (bit i: lane i)
+  const bool may_hedge =
+      config_.hedge.enabled && lanes_.size() > 1 &&
+      std::ranges::find(config_.tier_order[static_cast<int>(u.intent)], Tier::kSecondary) !=
+          config_.tier_order[static_cast<int>(u.intent)].end();
+  const std::string_view guard_product =
+      r.product ? std::string_view(r.product->id) : std::string_view();
   bool answered = false;
   for (Tier tier : config_.tier_order[static_cast<int>(u.intent)]) {
     if (answered) break;
@@ -540,31 +928,63 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
       case Tier::kSecondary:
         for (std::size_t i = 0; i < lanes_.size() && !answered; ++i) {
           if ((i == primary) != (tier == Tier::kPrimary)) continue;
+          if ((tried >> i) & 1) continue;
           if (mode != FmMode::kNormal) break;
           if (model_deadline.expired(clock.now())) break;
           Lane& lane = *lanes_[i];
-          if (tier == Tier::kSecondary && model_tried && config_.stagger_max > Duration::zero()) {
-            // Spread the fallback load; keep enough time for the fallback to answer.
+          tried |= std::uint64_t{1} << i;
+          if (lane.misconfigured.load(std::memory_order_relaxed)) {
+            skip(lane, SkipReason::kMisconfigured);
+            if (reply.error_code.empty()) reply.error_code = to_string(SkipReason::kMisconfigured);
+            continue;
+          }
+          if (tier == Tier::kSecondary && last_error && is_capacity_error(*last_error) &&
+              config_.stagger_max > Duration::zero()) {
+            // Spread the fallback load of a capacity storm; keep enough time for the
+            // fallback to answer. (Other errors gain nothing from waiting.)
             const Duration room = model_deadline.remaining(clock.now());
             const Duration stagger =
                 std::min(rng.uniform(Duration::zero(), config_.stagger_max), room / 2);
             if (stagger > Duration::zero()) co_await clock.wait_for(stagger);
           }
-          mreq.model_id = std::string(lane.provider.name());
-          LaneResult lr;
-          co_await call_lane(lane, mreq, rng, on_chunk,
-                             r.product ? std::string_view(r.product->id) : std::string_view(), tier,
-                             reply, lr);
-          model_tried |= lr.skipped.empty();
-          if (lr.reply) {
-            take_model_answer(std::move(*lr.reply), tier, r, cache_key, reply);
+          // The primary is hedged with the first other lane that may take a call.
+          std::size_t hedge_to = lanes_.size();
+          if (tier == Tier::kPrimary && may_hedge) {
+            for (std::size_t j = 0; j < lanes_.size(); ++j) {
+              if (j != i && !lanes_[j]->misconfigured.load(std::memory_order_relaxed)) {
+                hedge_to = j;
+                break;
+              }
+            }
+          }
+          LaneResult lr[2];
+          int winner = -1;
+          bool hedged = false;
+          if (hedge_to < lanes_.size()) {
+            co_await race_lanes(lane, *lanes_[hedge_to], mreq, rng, on_chunk, guard_product, reply,
+                                lr, hedged, winner);
+            if (hedged && lr[1].called && !lr[1].cancelled) tried |= std::uint64_t{1} << hedge_to;
+            reply.hedged |= hedged;
+          } else {
+            co_await call_lane(lane, mreq, rng, on_chunk, guard_product, tier, reply, lr[0]);
+            if (lr[0].reply) winner = 0;
+          }
+          if (winner >= 0) {
+            take_model_answer(std::move(*lr[winner].reply), winner == 0 ? tier : Tier::kSecondary,
+                              r, cache_key, reply);
             answered = true;
-          } else if (lr.error) {
-            reply.error_code = lr.error->code;
-            reply.error_class = lr.error->kind;
-            reply.error_message = lr.error->message;
-          } else if (reply.error_code.empty()) {
-            reply.error_code = lr.skipped;
+            break;
+          }
+          last_error.reset();
+          for (LaneResult& one : lr) {
+            if (one.error && !one.cancelled) {
+              reply.error_code = one.error->code;
+              reply.error_class = one.error->kind;
+              reply.error_message = one.error->message;
+              last_error = std::move(one.error);
+            } else if (one.skipped && reply.error_code.empty()) {
+              reply.error_code = to_string(*one.skipped);
+            }
           }
         }
         break;
@@ -616,9 +1036,18 @@ double Pipeline::model_capacity(std::span<const double> feeds) const {
 
 std::vector<LaneCounters> Pipeline::lane_counters() const {
   std::vector<LaneCounters> out;
+  out.reserve(lanes_.size());
   for (const auto& lane : lanes_) {
     LaneCounters c;
-    c.name = std::string(lane->provider.name());
+    c.name = std::string(lane->name);
+    c.calls = lane->calls.load();
+    c.hedges = lane->hedges.load();
+    c.hedge_wins = lane->hedge_wins.load();
+    for (int i = 0; i < kSkipReasonCount; ++i) c.skips[i] = lane->skips[i].load();
+    c.input_tokens = lane->input_tokens.load();
+    c.output_tokens = lane->output_tokens.load();
+    c.cost_usd = static_cast<double>(lane->cost_micro_usd.load()) / 1e6;
+    c.misconfigured_marks = lane->misconfigured_marks.load();
     out.push_back(std::move(c));
   }
   return out;
@@ -628,20 +1057,38 @@ ServiceStatus Pipeline::status() const {
   ServiceStatus s;
   const TimePoint now = deps_.clock.now();
   int open = 0;
+  int broken = 0;
   for (const auto& lane : lanes_) {
     ModelStatus m;
-    m.name = std::string(lane->provider.name());
+    m.name = std::string(lane->name);
     m.breaker = lane->shown_state.load(std::memory_order_relaxed);
     m.time_until_probe = lane->time_until_probe(now);
     m.limiter_enabled = lane->shown_limiter_enabled.load(std::memory_order_relaxed);
     m.limiter_rate = lane->shown_limiter_rate.load(std::memory_order_relaxed);
+    m.limiter_floor = lane->limiter_floor;
     m.retry_quota = lane->retry.quota_available();
-    open += m.breaker == BreakerState::kOpen;
+    m.misconfigured = lane->misconfigured.load(std::memory_order_relaxed);
+    if (m.misconfigured) {
+      std::lock_guard lock(lane->code_mu);
+      m.misconfigured_code = lane->misconfigured_code;
+    }
+    m.skip_rate = lane->shown_skip_rate.load(std::memory_order_relaxed);
+    m.ttft_p95 = lane->p95();
+    m.first_token_budget = lane->first_token_budget();
+    open += m.breaker == BreakerState::kOpen && !m.misconfigured;
+    broken += m.misconfigured;
     s.models.push_back(std::move(m));
   }
-  s.state = open == static_cast<int>(lanes_.size()) ? "down" : open > 0 ? "degraded" : "normal";
-  if (deps_.flags.fm_mode() != FmMode::kNormal && open == 0) s.state = "limited";
+  const int out = open + broken;
+  s.state = out == static_cast<int>(lanes_.size()) ? "down" : out > 0 ? "degraded" : "normal";
+  if (deps_.flags.fm_mode() != FmMode::kNormal && out == 0) s.state = "limited";
   s.eta = eta();
+  {
+    const std::int64_t day =
+        std::chrono::floor<std::chrono::days>(deps_.clock.wall_now()).time_since_epoch().count();
+    std::lock_guard lock(spend_mu_);
+    s.spend_today_usd = day == spend_day_ ? static_cast<double>(spend_micro_usd_) / 1e6 : 0;
+  }
   return s;
 }
 

@@ -225,9 +225,9 @@ struct PipelineStats {
 // One lane's running totals (cumulative, for counters), read by /metrics.
 struct LaneCounters {
   std::string name;
-  std::uint64_t calls = 0;       // attempts made (hedges included)
-  std::uint64_t hedges = 0;      // hedges made to this lane
-  std::uint64_t hedge_wins = 0;  // hedges that answered first
+  std::uint64_t calls = 0;                              // attempts made (hedges included)
+  std::uint64_t hedges = 0;                             // hedges made to this lane
+  std::uint64_t hedge_wins = 0;                         // hedges that answered first
   std::array<std::uint64_t, kSkipReasonCount> skips{};  // by SkipReason
   std::uint64_t input_tokens = 0;
   std::uint64_t output_tokens = 0;
@@ -327,13 +327,35 @@ class Pipeline final {
  private:
   struct Lane;
   struct LaneResult;
+  struct Race;
 
   // Calls one model lane (limiter, breaker, retries) into `result`.
   // Streamed text goes to `sink` through a StreamGuard checking prices against
-  // `guard_product` (empty: no product in context, nothing to check against).
-  boost::asio::awaitable<void> call_lane(Lane& lane, const fm::ModelRequest& req, core::Random& rng,
+  // `guard_product` (empty: no product in context, nothing to check against). In a race
+  // (`race` not null), this call is side `side` of it: its first token claims the stream and
+  // cancels the other side; a call that lost is cancelled and ends without retrying.
+  boost::asio::awaitable<void> call_lane(Lane& lane, fm::ModelRequest& req, core::Random& rng,
                                          const TierChunkSink& sink, std::string_view guard_product,
-                                         Tier tier, Reply& reply, LaneResult& result);
+                                         Tier tier, Reply& reply, LaneResult& result,
+                                         Race* race = nullptr, int side = 0);
+  // The primary lane with a hedge to `second`: `second` is asked too when `first` has
+  // produced no token within its hedge delay. result[0] is first's, result[1] second's.
+  // `winner`: the side whose answer won, or -1.
+  boost::asio::awaitable<void> race_lanes(Lane& first, Lane& second, fm::ModelRequest& req,
+                                          core::Random& rng, const TierChunkSink& sink,
+                                          std::string_view guard_product, Reply& reply,
+                                          LaneResult (&result)[2], bool& hedged, int& winner);
+  // Whether a hedge to `lane` may be made now (not throttled, not misconfigured, breaker
+  // closed) and the budgets grant it.
+  bool may_hedge_to(Lane& lane);
+  // After a lane call: marks the lane misconfigured when its errors say so (true: newly).
+  bool note_outcome(Lane& lane, const fm::ModelResult& r);
+  // Probes a misconfigured lane until a call succeeds, then takes it back.
+  boost::asio::awaitable<void> probe(Lane& lane, std::weak_ptr<void> alive);
+  void skip(Lane& lane, SkipReason reason);
+  // Records billed tokens: the reply's totals, the lane's counters, today's spend.
+  void bill(Lane& lane, int input_tokens, int output_tokens, Reply& reply);
+
   // Degraded replies by asker and question (a 64-bit hash of both; 0: no asker).
   // `asker` is checked on lookup: the 64-bit key is a fast index, not proof of ownership
   // (a colliding question must never replay another asker's reply).
@@ -363,6 +385,11 @@ class Pipeline final {
   PipelineConfig config_;
   PipelineStats stats_;
   std::vector<std::unique_ptr<Lane>> lanes_;  // by Deps::models index
+  // Expires with the pipeline: background probes check it before touching anything.
+  std::shared_ptr<void> alive_ = std::make_shared<int>(0);
+  mutable core::SpinLock spend_mu_;
+  std::int64_t spend_day_ = 0;        // days since the epoch (UTC) of spend_micro_usd_
+  std::int64_t spend_micro_usd_ = 0;  // spend that day, in millionths of a dollar
   core::SlotRandom seeds_;  // one generator per worker: a message's own Random is split off
   core::SpinLock dedupe_mu_;
   struct Remembered {

@@ -61,10 +61,12 @@ constexpr std::array<std::string_view, 7> kTimeoutCodes = {
 // Errors no message can cause or fix: the lane's credentials, permissions or model id are
 // wrong (Bedrock, botocore's auth errors, OpenAI-compatible servers).
 constexpr std::array<std::string_view, 12> kConfigurationCodes = {
-    "AccessDeniedException",      "UnrecognizedClientException", "InvalidSignatureException",
-    "ExpiredTokenException",      "IncompleteSignature",         "MissingAuthenticationToken",
-    "ResourceNotFoundException",  "authentication_error",        "permission_error",
-    "not_found_error",            "invalid_api_key",             "model_not_found"};
+    "AccessDeniedException",     "UnrecognizedClientException",
+    "InvalidSignatureException", "ExpiredTokenException",
+    "IncompleteSignature",       "MissingAuthenticationToken",
+    "ResourceNotFoundException", "authentication_error",
+    "permission_error",          "not_found_error",
+    "invalid_api_key",           "model_not_found"};
 
 constexpr std::array<std::string_view, 12> kClientCodes = {
     "ValidationException",         "AccessDeniedException",      "ResourceNotFoundException",

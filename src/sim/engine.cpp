@@ -326,6 +326,7 @@ void Engine::build_gateway() {
   pc.price_guard = v_.price_guard.value_or(true);
   pc.cache_price_disclaimer = v_.disclaimers.value_or(true);
   pc.client_limiter = v_.client_limiter.value_or(true);
+  pc.hedge.enabled = v_.hedge.value_or(true);
 
   // The fleet retry budget through the shared-state interface, in its memory implementation.
   const int budget = v_.retry_budget_per_minute.value_or(100);

@@ -97,9 +97,9 @@ struct GoldenLine {
 // One run, as its golden line: key, seed, scale, two counts for a human reading a diff, and
 // the digests of the JSON summary (wall_s excluded) and of the timeline CSV.
 std::string golden_line(const RunResult& r, int scale) {
-  // NOTE: without the cost (issue 20): the pipeline's billing is being built; once it is,
-  // the cost joins the digest (with_cost) in the same change that regenerates the file.
-  const std::string json = to_json(r, /*with_wall=*/false, /*with_cost=*/false);
+  // The cost is in the digest: a change in billing (prices, tokens, hedges) is a change in
+  // the simulation.
+  const std::string json = to_json(r, /*with_wall=*/false, /*with_cost=*/true);
   const std::string csv = timeline_csv(r);
   std::ostringstream out;
   out << r.scenario << ' ' << r.variant << " seed=" << r.seed << " scale=" << scale

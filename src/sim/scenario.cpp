@@ -37,7 +37,7 @@ void read_variant(core::TomlReader& t, Variant& v) {
   t.check_keys({"jitter", "max_attempts", "retry_budget_per_minute", "breaker_wait_s",
                 "stagger_max_s", "static_global_rate", "cache_ttl_s", "cache_first", "invalidation",
                 "price_guard", "disclaimers", "client_limiter", "client_quota", "sampling",
-                "degradation"});
+                "degradation", "hedge"});
   t.read_enum("jitter", v.jitter, std::span(resilience::kJitterNames));
   t.read("max_attempts", v.max_attempts);
   t.read("retry_budget_per_minute", v.retry_budget_per_minute);
@@ -51,6 +51,7 @@ void read_variant(core::TomlReader& t, Variant& v) {
   t.read("disclaimers", v.disclaimers);
   t.read("client_limiter", v.client_limiter);
   t.read("client_quota", v.client_quota);
+  t.read("hedge", v.hedge);
   t.read_enum("sampling", v.sampling, {"rules", "uniform5"});
   t.read_enum("degradation", v.degradation, {"v1", "v2"});
 }

@@ -98,9 +98,10 @@ struct Variant {
   std::optional<bool> cache_first;    // the seed's order: the cache before the models
   std::optional<bool> invalidation;   // price changes invalidate cached answers
   std::optional<bool> price_guard;
-  std::optional<bool> disclaimers;         // cached prices carry "prices may have changed"
-  std::optional<bool> client_limiter;      // the adaptive client-side rate limiter
-  std::optional<bool> client_quota;        // each task keeps to its share of the quotas
+  std::optional<bool> disclaimers;     // cached prices carry "prices may have changed"
+  std::optional<bool> client_limiter;  // the adaptive client-side rate limiter
+  std::optional<bool> client_quota;    // each task keeps to its share of the quotas
+  std::optional<bool> hedge;  // a primary slow to its first token is hedged to the secondary
   std::optional<std::string> sampling;     // "rules" (tail: errors kept) | "uniform5"
   std::optional<std::string> degradation;  // v1 | v2
 };
