@@ -25,6 +25,7 @@
 #include "fm/eventstream.hpp"
 #include "fm/provider_util.hpp"
 #include "integration/test_client.hpp"
+#include "integration/test_server.hpp"
 #include "server/app.hpp"
 #include "server/server.hpp"
 
@@ -493,7 +494,7 @@ TEST_F(BedrockTest, ACancelledStreamReturnsPromptlyAndItsConnectionIsNotReused) 
     EXPECT_EQ(r.error().kind, ErrorClass::kTransient);
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
     EXPECT_EQ(chunks.size(), 2u);
-    EXPECT_GT(r.error().output_tokens, 0);  // the text so far, estimated
+    EXPECT_GT(r.error().output_tokens, 0);               // the text so far, estimated
     EXPECT_EQ(p->http().stats().opened, before.opened);  // it ran on the pooled connection
     EXPECT_EQ(p->http().stats().reused, before.reused + 1);
     mock_.set_mode("stream");
@@ -619,6 +620,125 @@ TEST_F(BedrockTest, TheGatewayStreamsBedrockAndFallsBackWhenItThrottles) {
   }
   srv.shutdown();
   srv.join();
+}
+
+// The gateway with a Bedrock primary that accepts the call and sends nothing (a hung
+// endpoint) and the simulated model as its secondary: the primary is hedged once its hedge
+// delay passes, the secondary's answer is the reply, well inside the 3 s deadline, and the
+// hung call is cancelled (the reply could not come before the primary's call ended: the
+// cascade waits for both sides).
+TEST_F(BedrockTest, TheGatewayHedgesAHungBedrockPrimaryAndCancelsIt) {
+  ::setenv("AWS_ACCESS_KEY_ID", kKeyId, 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
+  ::unsetenv("AWS_BEARER_TOKEN_BEDROCK");
+  server::AppConfig cfg = testing::test_config();
+  cfg.primary_provider = "bedrock";
+  cfg.bedrock_primary.endpoint = mock_.url();
+  cfg.bedrock_primary.region = "us-west-2";
+  cfg.pipeline.hedge.after = 300ms;
+  for (auto& plan : cfg.admission.plans) plan = {100, 100, 0};
+  testing::TestServer srv("admin-token-hedge", [&](server::AppConfig& c) {
+    cfg.server.admin_token = c.server.admin_token;
+    c = cfg;
+  });
+  srv.create();
+  srv.start();
+  mock_.set_mode("silent");
+  testing::WsClient ws(srv.port());
+  const auto start = std::chrono::steady_clock::now();
+  ws.send(R"({"action":"sendMessage","message":"ONE PIECEの105巻はいくら？"})");
+  json::value m;
+  std::string chunk_models;
+  for (;;) {
+    m = ws.receive();
+    if (m.at("type").as_string() != "chunk") break;
+    chunk_models += std::string(m.at("model").as_string()) + " ";
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(m.at("tier").as_string(), "secondary") << json::serialize(m);
+  EXPECT_EQ(m.at("model").as_string(), "haiku");
+  EXPECT_LT(took, 2s);  // 300 ms to the hedge, then the secondary (a 3 s deadline)
+  EXPECT_EQ(chunk_models.find("sonnet"), std::string::npos) << chunk_models;
+  EXPECT_EQ(mock_.server().requests().size(), 1u);
+  const auto lanes = srv.app().pipeline().lane_counters();
+  EXPECT_EQ(lanes[1].hedges, 1u);
+  EXPECT_EQ(lanes[1].hedge_wins, 1u);
+  // The cancelled call's connection was closed, not pooled: the next call opens another.
+  mock_.set_mode("stream");
+  ws.send(R"({"action":"sendMessage","message":"ONE PIECEの104巻はいくら？"})");
+  do {
+    m = ws.receive();
+  } while (m.at("type").as_string() == "chunk");
+  const auto reqs = mock_.server().requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_NE(reqs[1].connection, reqs[0].connection);
+}
+
+// Wrong credentials on the Bedrock lane: within 20 messages the lane is marked misconfigured
+// (/status says so and the state is no longer normal, the alarm fires), the request path
+// stops calling it, a background probe keeps asking, and the lane is back once a probe
+// succeeds.
+TEST_F(BedrockTest, WrongCredentialsMarkTheBedrockLaneMisconfiguredUntilAProbeSucceeds) {
+  ::setenv("AWS_ACCESS_KEY_ID", kKeyId, 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
+  ::unsetenv("AWS_BEARER_TOKEN_BEDROCK");
+  server::AppConfig cfg = testing::test_config();
+  cfg.primary_provider = "bedrock";
+  cfg.bedrock_primary.endpoint = mock_.url();
+  cfg.bedrock_primary.region = "us-west-2";
+  cfg.pipeline.probe_interval = 200ms;
+  for (auto& plan : cfg.admission.plans) plan = {100, 100, 0};
+  testing::TestServer srv("admin-token-creds", [&](server::AppConfig& c) {
+    cfg.server.admin_token = c.server.admin_token;
+    c = cfg;
+  });
+  srv.create();
+  srv.start();
+  mock_.set_mode("denied");  // 403 AccessDeniedException on every call
+  auto status = [&] { return srv.admin("GET", "/status").json(); };
+  auto lane = [&](const json::value& st) { return st.at("model_details").at(0); };
+  testing::WsClient ws(srv.port());
+  auto ask = [&](int v) {
+    ws.send(R"({"action":"sendMessage","message":"ONE PIECEの)" + std::to_string(v) +
+            R"(巻はいくら？"})");
+    json::value m;
+    do {
+      m = ws.receive();
+    } while (m.at("type").as_string() == "chunk");
+    return m;
+  };
+  int marked_after = 0;
+  for (int i = 1; i <= 20 && marked_after == 0; ++i) {
+    const auto m = ask(80 + i);
+    EXPECT_NE(m.at("tier").as_string(), "primary");
+    if (lane(status()).at("availability").as_string() == "misconfigured") marked_after = i;
+  }
+  ASSERT_GT(marked_after, 0) << "not marked within 20 messages";
+  const auto st = status();
+  EXPECT_EQ(lane(st).at("misconfigured_code").as_string(), "AccessDeniedException");
+  EXPECT_NE(st.at("state").as_string(), "normal");
+  EXPECT_NE(json::serialize(st.at("alarms_firing")).find("lane_misconfigured"), std::string::npos)
+      << json::serialize(st.at("alarms_firing"));
+
+  // No more calls from the request path (probes aside, which carry "ping").
+  auto from_requests = [&] {
+    std::size_t n = 0;
+    for (const auto& r : mock_.server().requests()) n += r.body.find("ping") == std::string::npos;
+    return n;
+  };
+  const std::size_t calls = from_requests();
+  for (int v = 60; v < 65; ++v) EXPECT_EQ(ask(v).at("model").as_string(), "haiku");
+  EXPECT_EQ(from_requests(), calls);
+
+  // Fixed (the credentials rotated): the next probe succeeds and the lane is back. The probe
+  // interval doubles from 200 ms while the lane stays broken; /status is polled, bounded.
+  mock_.set_mode("stream");
+  const auto limit = std::chrono::steady_clock::now() + 15s;
+  bool back = false;
+  while (!back && std::chrono::steady_clock::now() < limit)
+    back = lane(status()).at("availability").as_string() == "available";
+  EXPECT_TRUE(back);
+  EXPECT_EQ(ask(50).at("tier").as_string(), "primary");
 }
 
 }  // namespace
