@@ -38,15 +38,19 @@ class ScriptedModel final : public fm::ModelProvider {
   fm::ModelError failure;
   int calls = 0, cancelled = 0, answered = 0;
   std::vector<Duration> first_token_budgets;  // as each call was given
+  std::vector<std::string> continued;         // each call's continue_from
 
   asio::awaitable<fm::ModelResult> invoke(const fm::ModelRequest& req,
                                           const fm::ChunkSink& on_chunk) override {
     const int n = calls++;
     first_token_budgets.push_back(req.first_token_timeout);
     const core::TimePoint start = clock_.now();
-    const std::string text = req.facts != nullptr && !req.facts->draft.empty()
-                                 ? req.facts->draft
-                                 : std::string("Hello from ") + name_ + ". Ask me about manga.";
+    std::string text = req.facts != nullptr && !req.facts->draft.empty()
+                           ? req.facts->draft
+                           : std::string("Hello from ") + name_ + ". Ask me about manga.";
+    continued.emplace_back(req.continue_from);
+    if (!req.continue_from.empty() && text.starts_with(req.continue_from))
+      text.erase(0, req.continue_from.size());
     if (mode == Mode::kFail) {
       co_await clock_.wait_for(5ms);
       co_return core::fail(failure);
@@ -124,8 +128,10 @@ class CascadeTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete catalog_; }
 
-  void make(PipelineConfig cfg = {}) {
-    cfg.lanes = {LanePolicy{.input_usd_per_mtok = 3, .output_usd_per_mtok = 15},
+  void make(PipelineConfig cfg = {}, bool continue_on_fallback = false) {
+    cfg.lanes = {LanePolicy{.continue_on_fallback = continue_on_fallback,
+                            .input_usd_per_mtok = 3,
+                            .output_usd_per_mtok = 15},
                  LanePolicy{.input_usd_per_mtok = 0.25, .output_usd_per_mtok = 1.25}};
     pipeline_ = std::make_unique<Pipeline>(
         Pipeline::Deps{clock_, *catalog_, {sonnet_, haiku_}, cache_, flags_, &budget_}, cfg, 7);
@@ -277,6 +283,30 @@ TEST_F(CascadeTest, AStreamCutHalfWayFallsThroughToTheNextLaneInTime) {
   EXPECT_EQ(shown.front().model, "sonnet");
   EXPECT_EQ(shown.back().attempt, 2);
   EXPECT_EQ(shown.back().model, "haiku");
+}
+
+TEST_F(CascadeTest, WithContinueOnFallbackTheNextLaneContinuesTheBrokenOffAnswer) {
+  PipelineConfig cfg;
+  cfg.hedge.enabled = false;
+  make(cfg, /*continue_on_fallback=*/true);
+  sonnet_.mode = ScriptedModel::Mode::kCut;
+  sonnet_.after_chunks = 2;
+  std::vector<Shown> shown;
+  const Reply r = ask("Recommend something like Jujutsu Kaisen", "s-1", &shown);
+  EXPECT_EQ(r.model, "haiku");
+  ASSERT_EQ(haiku_.continued.size(), 1u);
+  ASSERT_FALSE(haiku_.continued[0].empty());
+  // The reply is the whole answer: sonnet's beginning, haiku's rest.
+  EXPECT_TRUE(r.text.starts_with(haiku_.continued[0])) << r.text;
+  EXPECT_GT(r.text.size(), haiku_.continued[0].size());
+  // The client was never told to discard: one attempt, one tier, the text in order.
+  std::string all;
+  for (const auto& s : shown) {
+    EXPECT_EQ(s.attempt, 1);
+    EXPECT_EQ(s.tier, Tier::kPrimary);
+    all += s.text;
+  }
+  EXPECT_EQ(all, r.text);
 }
 
 TEST_F(CascadeTest, AStreamStalledHalfWayEndsAtTheIdleBudgetAndTheNextLaneAnswers) {

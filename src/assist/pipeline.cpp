@@ -411,7 +411,7 @@ bool Pipeline::may_hedge_to(Lane& lane) {
 asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, core::Random& rng,
                                           const TierChunkSink& sink, std::string_view guard_product,
                                           Tier tier, Reply& reply, LaneResult& result, Race* race,
-                                          int side) {
+                                          int side, const Continuation* cont) {
   core::Clock& clock = deps_.clock;
   lane.retry.set_max_attempts(deps_.flags.retry_max_attempts());
   auto attempts = lane.retry.begin(clock.now(), req.deadline);
@@ -439,6 +439,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
     if (keep_partial) partial.append(text);
     if (guard) guard->feed(text);
   };
+  Tier shown_tier = tier;
   auto new_guard = [&] {
     guard.reset();
     first_token = false;
@@ -446,16 +447,28 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
     shown = 0;
     if (!sink) return;
     attempt_no = static_cast<int>(reply.attempts.size()) + 1;
+    // Continuing another lane's answer: the first attempt goes on where the client is (same
+    // attempt and tier, the unshown rest of that text first); a retry shows it all anew.
+    const bool goes_on = cont != nullptr && !result.called;
+    if (goes_on) {
+      attempt_no = cont->attempt;
+      shown_tier = cont->tier;
+    } else {
+      shown_tier = tier;
+    }
     guard.emplace(
         [this, guard_product](std::string_view sentence) {
           if (!config_.price_guard) return true;
           return !check_reply_prices(sentence, guard_product, deps_.catalog, deps_.clock.wall_now())
                       .mismatch;
         },
-        [&sink, tier, &attempt_no, &shown, name = lane.name](std::string_view safe) {
+        [&sink, &shown_tier, &attempt_no, &shown, name = lane.name](std::string_view safe) {
           shown += safe.size();
-          sink(StreamChunk{tier, attempt_no, safe, name});
+          sink(StreamChunk{shown_tier, attempt_no, safe, name});
         });
+    if (cont != nullptr)
+      guard->feed(goes_on ? std::string_view(cont->text).substr(cont->shown)
+                          : std::string_view(cont->text));
   };
   auto cancelled = [&] { return race != nullptr && race->cancelled[side]; };
   for (;;) {
@@ -560,6 +573,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
       if (guard) guard->finish();
       attempts.on_success();
       result.reply = std::move(r).value();
+      if (cont != nullptr) result.reply->text.insert(0, cont->text);
       result.error.reset();
       co_return;
     }
@@ -569,7 +583,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
       // lane answers within the deadline rather than this one starting over (the client
       // discards what it showed, unless the next lane continues it).
       result.partial = std::move(partial);
-      result.partial_shown = guard && !guard->stopped() ? shown : std::string::npos;
+      result.partial_shown = !guard ? 0 : !guard->stopped() ? shown : std::string::npos;
       result.partial_attempt = attempt_no;
       co_return;
     }
@@ -913,7 +927,8 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
 
   // The last lane's error, when it was called: only a capacity error staggers the next.
   std::optional<fm::ModelError> last_error;
-  std::uint64_t tried = 0;  // lanes done with for this message (bit i: lane i)
+  std::uint64_t tried = 0;           // lanes done with for this message (bit i: lane i)
+  std::optional<Continuation> cont;  // a broken-off answer the next lane continues
   const bool may_hedge =
       config_.hedge.enabled && lanes_.size() > 1 &&
       std::ranges::find(config_.tier_order[static_cast<int>(u.intent)], Tier::kSecondary) !=
@@ -960,7 +975,14 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
           LaneResult lr[2];
           int winner = -1;
           bool hedged = false;
-          if (hedge_to < lanes_.size()) {
+          if (cont) {
+            mreq.continue_from = cont->text;
+            co_await call_lane(lane, mreq, rng, on_chunk, guard_product, tier, reply, lr[0],
+                               nullptr, 0, &*cont);
+            mreq.continue_from = {};
+            cont.reset();
+            if (lr[0].reply) winner = 0;
+          } else if (hedge_to < lanes_.size()) {
             co_await race_lanes(lane, *lanes_[hedge_to], mreq, rng, on_chunk, guard_product, reply,
                                 lr, hedged, winner);
             if (hedged && lr[1].called && !lr[1].cancelled) tried |= std::uint64_t{1} << hedge_to;
@@ -976,6 +998,15 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
             break;
           }
           last_error.reset();
+          for (int k = 0; k < 2; ++k) {
+            const LaneResult& one = lr[k];
+            const std::size_t at = k == 0 ? i : hedge_to;
+            if (!one.partial.empty() && one.partial_shown != std::string::npos &&
+                at < lanes_.size() && lanes_[at]->policy.continue_on_fallback) {
+              cont = Continuation{one.partial, one.partial_shown, one.partial_attempt,
+                                  k == 0 ? tier : Tier::kSecondary};
+            }
+          }
           for (LaneResult& one : lr) {
             if (one.error && !one.cancelled) {
               reply.error_code = one.error->code;

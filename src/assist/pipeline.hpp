@@ -328,6 +328,15 @@ class Pipeline final {
   struct Lane;
   struct LaneResult;
   struct Race;
+  // An answer a lane began and could not finish, which the next lane continues
+  // (LanePolicy::continue_on_fallback): its text, how much the client was shown, and the
+  // attempt and tier it was shown under (the continuation keeps them: nothing to discard).
+  struct Continuation {
+    std::string text;
+    std::size_t shown = 0;
+    int attempt = 0;
+    Tier tier = Tier::kPrimary;
+  };
 
   // Calls one model lane (limiter, breaker, retries) into `result`.
   // Streamed text goes to `sink` through a StreamGuard checking prices against
@@ -337,7 +346,8 @@ class Pipeline final {
   boost::asio::awaitable<void> call_lane(Lane& lane, fm::ModelRequest& req, core::Random& rng,
                                          const TierChunkSink& sink, std::string_view guard_product,
                                          Tier tier, Reply& reply, LaneResult& result,
-                                         Race* race = nullptr, int side = 0);
+                                         Race* race = nullptr, int side = 0,
+                                         const Continuation* cont = nullptr);
   // The primary lane with a hedge to `second`: `second` is asked too when `first` has
   // produced no token within its hedge delay. result[0] is first's, result[1] second's.
   // `winner`: the side whose answer won, or -1.
