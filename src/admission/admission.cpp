@@ -8,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
+#include <utility>
 
 #include "core/flat_table.hpp"
 #include "core/supervised.hpp"
@@ -33,7 +34,6 @@ std::string_view to_string(Priority p) {
 }
 
 namespace {
-constexpr Duration kQuotaPeriod = std::chrono::hours(24);
 resilience::BucketSpec bucket(const UsagePlan& p) {
   return {.rate = p.rate, .burst = p.burst, .quota = p.quota, .quota_period = kQuotaPeriod};
 }
@@ -54,7 +54,41 @@ Duration forget_after(const AdmissionConfig& c) {
   }
   return std::min<Duration>(kLongestMemory, core::from_seconds(slowest + 1.0));
 }
+
+// One user's token day: what their messages used and what admitted messages hold reserved.
+struct TokenDay {
+  std::int64_t used = 0;
+  std::int64_t reserved = 0;
+  TimePoint start{};
+};
+
+// A day over is forgotten in whole periods, as the message quota rolls over. Reservations
+// made in the day that ended settle against nothing (their day's accounting is gone).
+void roll_day(TokenDay& d, TimePoint now) {
+  if (now - d.start >= kQuotaPeriod) {
+    d.start += ((now - d.start) / kQuotaPeriod) * kQuotaPeriod;
+    d.used = 0;
+    d.reserved = 0;
+  }
+}
 }  // namespace
+
+TokenReservation& TokenReservation::operator=(TokenReservation&& o) noexcept {
+  if (this != &o) {
+    settle(reserved_);
+    owner_ = std::exchange(o.owner_, nullptr);
+    key_ = o.key_;
+    reserved_ = o.reserved_;
+    day_start_ = o.day_start_;
+  }
+  return *this;
+}
+
+void TokenReservation::settle(std::int64_t actual) {
+  if (owner_ == nullptr) return;
+  Admission* a = std::exchange(owner_, nullptr);
+  a->settle_tokens(*this, actual);
+}
 
 struct Admission::Waiter {
   Priority priority = Priority::kAnonymous;
@@ -76,6 +110,11 @@ struct Admission::Shard {
   // last few seconds' visitors (and those with a daily quota in use), not the day's.
   core::FlatTable<resilience::BucketState> buckets;
   std::size_t sweep_at = kSweepFloor;  // the next size at which refilled buckets are swept
+  // Token days of users under a plan with a token budget, by the same key as their bucket:
+  // kept while the day lasts or a reservation is held (whatever happens to the bucket),
+  // swept like the buckets once the day is over. 32 bytes an entry.
+  core::FlatTable<TokenDay> token_days{64};
+  std::size_t token_sweep_at = kSweepFloor;
 };
 
 Admission::Admission(core::Clock& clock, AdmissionConfig config, std::function<double()> capacity)
@@ -91,19 +130,50 @@ Admission::Admission(core::Clock& clock, AdmissionConfig config, std::function<d
 
 Admission::~Admission() = default;
 
-AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now) {
+AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now,
+                                      TokenReservation* tokens) {
   AdmissionResult r;
   UsagePlan plan, source_plan;
   Duration forget;
+  std::int64_t estimate = 0;
   {
     std::lock_guard lock(mu_);
     plan = config_.plans[static_cast<int>(req.priority)];
     source_plan = config_.per_source;
     forget = forget_after_;
+    estimate = std::max<std::int64_t>(0, config_.token_estimate);
   }
-  auto take = [&](std::uint64_t key, const UsagePlan& plan) -> std::optional<Duration> {
-    Shard& shard = *shards_[(key >> 32) % shards_.size()];
+  const std::int64_t budget = plan.daily_tokens;
+  // Over the token budget (with this message's estimate): the time until the day resets.
+  // REQUIRES: the shard's lock held.
+  auto over_budget = [&](TokenDay& d) -> std::optional<Duration> {
+    roll_day(d, now);
+    if (d.used + d.reserved + estimate <= budget) return std::nullopt;
+    return d.start + kQuotaPeriod - now;
+  };
+  auto refuse_tokens = [&](Duration reset) {
+    r.outcome = Outcome::kUserLimited;
+    r.scope = "tokens";
+    r.retry_after = reset;
+    r.resets_at = clock_.wall_now() + std::chrono::duration_cast<core::WallTime::duration>(reset);
+  };
+  auto shard_of = [&](std::uint64_t key) -> Shard& {
+    return *shards_[(key >> 32) % shards_.size()];
+  };
+  // `budget_first`: the user's key, checked against the token budget before a bucket token is
+  // taken (a user whose day is spent does not also spend their rate).
+  auto take = [&](std::uint64_t key, const UsagePlan& plan,
+                  bool budget_first) -> std::optional<Duration> {
+    Shard& shard = shard_of(key);
     std::lock_guard lock(shard.mu);
+    if (budget_first && budget > 0) {
+      TokenDay fresh{0, 0, now};
+      TokenDay* d = shard.token_days.find(key);
+      if (auto reset = over_budget(d ? *d : fresh)) {
+        refuse_tokens(*reset);
+        return reset;
+      }
+    }
     if (shard.buckets.size() > shard.sweep_at) {  // forget refilled visitors
       shard.buckets.rebuild_without([&](const resilience::BucketState& b) {
         return now - b.last >= forget &&
@@ -118,21 +188,67 @@ AdmissionResult Admission::check_user(const AdmissionRequest& req, TimePoint now
     if (resilience::try_acquire(spec, b, now) == BucketVerdict::kAllowed) return std::nullopt;
     return resilience::time_until(spec, b, now);
   };
-  if (auto wait = take(core::fnv1a(req.user_key), plan)) {
-    r.outcome = Outcome::kUserLimited;
-    r.scope = "user";
-    r.retry_after = *wait;
+  const std::uint64_t user = core::fnv1a(req.user_key);
+  if (auto wait = take(user, plan, true)) {
+    if (r.scope.empty()) {
+      r.outcome = Outcome::kUserLimited;
+      r.scope = "user";
+      r.retry_after = *wait;
+    }
     return r;
   }
   if (!req.source.empty() && req.source != req.user_key) {
     // Sources live in the same maps: a different seed keeps them apart from user keys.
-    if (auto wait = take(core::fnv1a(req.source) ^ 0x5eed5eed5eed5eedULL, source_plan)) {
+    if (auto wait = take(core::fnv1a(req.source) ^ 0x5eed5eed5eed5eedULL, source_plan, false)) {
       r.outcome = Outcome::kUserLimited;
       r.scope = "source";
       r.retry_after = *wait;
+      return r;
     }
   }
+  if (budget > 0 && tokens != nullptr) {
+    // Reserve the estimate; checked again, as another message of the same user may have
+    // reserved since the check above.
+    Shard& shard = shard_of(user);
+    std::lock_guard lock(shard.mu);
+    if (shard.token_days.size() > shard.token_sweep_at) {  // forget days that are over
+      shard.token_days.rebuild_without([&](const TokenDay& d) {
+        return d.reserved == 0 && (d.used == 0 || now - d.start >= kQuotaPeriod);
+      });
+      shard.token_sweep_at = std::max(kSweepFloor, shard.token_days.size() * 2);
+    }
+    TokenDay& d = shard.token_days.find_or_insert(user, [&] { return TokenDay{0, 0, now}; });
+    if (auto reset = over_budget(d)) {
+      refuse_tokens(*reset);
+      return r;
+    }
+    d.reserved += estimate;
+    *tokens = TokenReservation();
+    tokens->owner_ = this;
+    tokens->key_ = user;
+    tokens->reserved_ = estimate;
+    tokens->day_start_ = d.start;
+  }
   return r;
+}
+
+void Admission::settle_tokens(const TokenReservation& res, std::int64_t actual) {
+  Shard& shard = *shards_[(res.key_ >> 32) % shards_.size()];
+  std::lock_guard lock(shard.mu);
+  TokenDay* d = shard.token_days.find(res.key_);
+  if (d == nullptr || d->start != res.day_start_) return;  // its day is over
+  d->reserved -= std::min(d->reserved, res.reserved_);
+  d->used += std::max<std::int64_t>(0, actual);
+}
+
+Admission::TokenUsage Admission::token_usage(const std::string& user_key) const {
+  const std::uint64_t key = core::fnv1a(user_key);
+  Shard& shard = *shards_[(key >> 32) % shards_.size()];
+  const TimePoint now = clock_.now();
+  std::lock_guard lock(shard.mu);
+  const TokenDay* d = shard.token_days.find(key);
+  if (d == nullptr || now - d->start >= kQuotaPeriod) return {};
+  return {d->used, d->reserved};
 }
 
 void Admission::retune(TimePoint now) {
@@ -220,11 +336,14 @@ asio::awaitable<void> Admission::dispatch() {
   }
 }
 
-std::optional<AdmissionResult> Admission::try_admit(const AdmissionRequest& req) {
+std::optional<AdmissionResult> Admission::try_admit(const AdmissionRequest& req,
+                                                    TokenReservation* tokens) {
   const TimePoint now = clock_.now();
-  AdmissionResult r = check_user(req, now);
+  AdmissionResult r = check_user(req, now, tokens);
   if (r.outcome == Outcome::kUserLimited) {
-    (r.scope == "user" ? stats_.limited_user : stats_.limited_source)
+    (r.scope == "user"     ? stats_.limited_user
+     : r.scope == "tokens" ? stats_.limited_tokens
+                           : stats_.limited_source)
         .fetch_add(1, std::memory_order_relaxed);
     return r;
   }
@@ -240,8 +359,9 @@ std::optional<AdmissionResult> Admission::try_admit(const AdmissionRequest& req)
   return r;
 }
 
-asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSink on_queued) {
-  if (auto r = try_admit(req)) co_return *r;
+asio::awaitable<AdmissionResult> Admission::admit(AdmissionRequest req, QueuedSink on_queued,
+                                                  TokenReservation* tokens) {
+  if (auto r = try_admit(req, tokens)) co_return *r;
   co_return co_await wait_in_queue(std::move(req), std::move(on_queued));
 }
 
@@ -354,10 +474,18 @@ double Admission::global_rate() const {
 }
 
 std::size_t Admission::tracked_buckets() const {
+  return count_in_shards([](const Shard& s) { return s.buckets.size(); });
+}
+
+std::size_t Admission::tracked_token_days() const {
+  return count_in_shards([](const Shard& s) { return s.token_days.size(); });
+}
+
+std::size_t Admission::count_in_shards(std::size_t (*count)(const Shard&)) const {
   std::size_t n = 0;
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard->mu);
-    n += shard->buckets.size();
+    n += count(*shard);
   }
   return n;
 }

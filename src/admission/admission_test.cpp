@@ -372,5 +372,165 @@ TEST_F(AdmissionTest, ScheduledEventPrescalesTheLimit) {
   EXPECT_EQ(a.global_rate(), 100);
 }
 
+// Token budgets (issue 20, item 6): a plan's daily model tokens per user, reserved at
+// admission and settled with what the reply used.
+class TokenBudgetTest : public AdmissionTest {
+ protected:
+  static AdmissionConfig budgeted(std::int64_t daily_tokens) {
+    AdmissionConfig cfg;
+    cfg.plans[1] = {100, 1000, 0, daily_tokens};  // registered: rate never in the way
+    cfg.per_source = {1e6, 1e6, 0};
+    cfg.token_estimate = 800;
+    return cfg;
+  }
+  static AdmissionRequest user(const std::string& id) {
+    return {"u:" + id, "10.0.0.1", Priority::kRegistered, 0};
+  }
+};
+
+TEST_F(TokenBudgetTest, ReservesAnEstimateAndRefusesWithTheTimeUntilTheDayResets) {
+  Admission a(clock_, budgeted(2000));
+  const auto ann = user("ann");
+  TokenReservation r1, r2, r3;
+  ASSERT_EQ(a.check_user(ann, clock_.now(), &r1).outcome, Outcome::kAdmitted);
+  EXPECT_EQ(r1.reserved(), 800);
+  clock_.advance_by(2h);
+  ASSERT_EQ(a.check_user(ann, clock_.now(), &r2).outcome, Outcome::kAdmitted);
+  EXPECT_EQ(a.token_usage("u:ann").reserved, 1600);
+  // 1600 reserved + 800 > 2000: the day's allowance would be exceeded.
+  const AdmissionResult r = a.check_user(ann, clock_.now(), &r3);
+  EXPECT_EQ(r.outcome, Outcome::kUserLimited);
+  EXPECT_EQ(r.scope, "tokens");
+  EXPECT_EQ(r.retry_after, Duration(22h));  // the day began with ann's first message
+  EXPECT_EQ(r.resets_at, clock_.wall_now() + 22h);
+  EXPECT_FALSE(r3);
+  EXPECT_EQ(a.token_usage("u:ann").reserved, 1600);  // a refusal reserves nothing
+  EXPECT_EQ(a.stats().limited_tokens.load(), 0u);    // check_user alone counts nothing
+  const auto t = a.try_admit(ann, &r3);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->scope, "tokens");
+  EXPECT_EQ(a.stats().limited_tokens.load(), 1u);
+  // Another user of the same plan has their own day.
+  TokenReservation other;
+  EXPECT_EQ(a.check_user(user("bo"), clock_.now(), &other).outcome, Outcome::kAdmitted);
+}
+
+TEST_F(TokenBudgetTest, SettlingReplacesTheReservationWithWhatWasUsedLargerOrSmaller) {
+  Admission a(clock_, budgeted(2000));
+  const auto ann = user("ann");
+  {
+    TokenReservation r;
+    ASSERT_EQ(a.check_user(ann, clock_.now(), &r).outcome, Outcome::kAdmitted);
+    r.settle(100);   // smaller than the estimate
+    r.settle(5000);  // settled once: later calls change nothing
+  }
+  EXPECT_EQ(a.token_usage("u:ann").used, 100);
+  EXPECT_EQ(a.token_usage("u:ann").reserved, 0);
+  TokenReservation r2, r3;
+  ASSERT_EQ(a.check_user(ann, clock_.now(), &r2).outcome, Outcome::kAdmitted);
+  ASSERT_EQ(a.check_user(ann, clock_.now(), &r3).outcome, Outcome::kAdmitted);  // 1700
+  r2.settle(1200);  // larger than the estimate: 100 + 1200 used, 800 reserved
+  EXPECT_EQ(a.token_usage("u:ann").used, 1300);
+  EXPECT_EQ(a.token_usage("u:ann").reserved, 800);
+  r3.settle(0);  // answered without a model
+  EXPECT_EQ(a.token_usage("u:ann").used, 1300);
+  TokenReservation r4;
+  EXPECT_EQ(a.check_user(ann, clock_.now(), &r4).scope, "tokens");  // 1300 + 800 > 2000
+}
+
+TEST_F(TokenBudgetTest, AReservationLeftUnsettledCountsItsEstimateOnceAndMovesOwnership) {
+  Admission a(clock_, budgeted(5000));
+  const auto ann = user("ann");
+  {
+    TokenReservation r;
+    ASSERT_EQ(a.check_user(ann, clock_.now(), &r).outcome, Outcome::kAdmitted);
+    TokenReservation moved = std::move(r);
+    EXPECT_FALSE(r);
+    EXPECT_TRUE(moved);
+  }  // destroyed unsettled (a frame torn down mid-answer): the provider may have billed it
+  EXPECT_EQ(a.token_usage("u:ann").used, 800);
+  EXPECT_EQ(a.token_usage("u:ann").reserved, 0);
+  // Without a place for the reservation the budget is checked, nothing reserved.
+  EXPECT_EQ(a.check_user(ann, clock_.now()).outcome, Outcome::kAdmitted);
+  EXPECT_EQ(a.token_usage("u:ann").reserved, 0);
+}
+
+TEST_F(TokenBudgetTest, TheDayRollsOverAndYesterdaysReservationsSettleAgainstNothing) {
+  Admission a(clock_, budgeted(2000));
+  const auto ann = user("ann");
+  TokenReservation late;
+  ASSERT_EQ(a.check_user(ann, clock_.now(), &late).outcome, Outcome::kAdmitted);
+  {
+    TokenReservation r;
+    ASSERT_EQ(a.check_user(ann, clock_.now(), &r).outcome, Outcome::kAdmitted);
+    r.settle(1500);
+  }
+  TokenReservation refused;
+  const AdmissionResult spent = a.check_user(ann, clock_.now(), &refused);
+  ASSERT_EQ(spent.scope, "tokens");
+  clock_.advance_by(spent.retry_after - 1s);
+  EXPECT_EQ(a.check_user(ann, clock_.now(), &refused).scope, "tokens");
+  clock_.advance_by(1s);  // the day is over: a fresh allowance
+  TokenReservation today;
+  EXPECT_EQ(a.check_user(ann, clock_.now(), &today).outcome, Outcome::kAdmitted);
+  late.settle(3000);  // belongs to yesterday
+  EXPECT_EQ(a.token_usage("u:ann").used, 0);
+  EXPECT_EQ(a.token_usage("u:ann").reserved, 800);
+}
+
+TEST_F(TokenBudgetTest, AnIdleUserWithTokensUsedTodayIsRememberedAndMemoryStaysBounded) {
+  Admission a(clock_, budgeted(2000));
+  const auto ann = user("ann");
+  for (int i = 0; i < 2; ++i) {
+    TokenReservation r;
+    ASSERT_EQ(a.check_user(ann, clock_.now(), &r).outcome, Outcome::kAdmitted);
+    r.settle(900);
+  }
+  clock_.advance_by(1h);  // ann's rate bucket is long refilled and may be forgotten
+  // 200,000 other users come and go (answered without a model: nothing used), sweeping
+  // every shard several times over.
+  for (int i = 0; i < 200'000; ++i) {
+    TokenReservation r;
+    ASSERT_EQ(a.check_user(user("v" + std::to_string(i)), clock_.now(), &r).outcome,
+              Outcome::kAdmitted);
+    r.settle(0);
+  }
+  // Days with nothing used are forgotten: at most twice a sweep's floor in each shard.
+  EXPECT_LE(a.tracked_token_days(), 16u * 2 * 4096);
+  EXPECT_EQ(a.token_usage("u:ann").used, 1800);
+  TokenReservation r;
+  const AdmissionResult spent = a.check_user(ann, clock_.now(), &r);
+  EXPECT_EQ(spent.scope, "tokens");
+  EXPECT_EQ(spent.retry_after, Duration(23h));
+  clock_.advance_by(23h);
+  EXPECT_EQ(a.check_user(ann, clock_.now(), &r).outcome, Outcome::kAdmitted);
+}
+
+TEST_F(TokenBudgetTest, APlanWithoutABudgetReservesNothingAndIsNeverRefusedForTokens) {
+  AdmissionConfig cfg = budgeted(1000);
+  cfg.plans[2] = {100, 1000, 0, 0};  // premium: no budget
+  Admission a(clock_, cfg);
+  const AdmissionRequest vip{"u:vip", "10.0.0.2", Priority::kPremium, 0};
+  for (int i = 0; i < 50; ++i) {
+    TokenReservation r;
+    ASSERT_EQ(a.check_user(vip, clock_.now(), &r).outcome, Outcome::kAdmitted);
+    EXPECT_FALSE(r);
+  }
+  EXPECT_EQ(a.tracked_token_days(), 0u);
+}
+
+TEST_F(TokenBudgetTest, ASpentBudgetDoesNotAlsoSpendTheRate) {
+  AdmissionConfig cfg = budgeted(800);
+  cfg.plans[1] = {1, 2, 0, 800};
+  Admission a(clock_, cfg);
+  const auto ann = user("ann");
+  TokenReservation r;
+  ASSERT_EQ(a.check_user(ann, clock_.now(), &r).outcome, Outcome::kAdmitted);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.check_user(ann, clock_.now(), &r).scope, "tokens");
+  r.settle(0);  // nothing used after all: the burst's second token is still there
+  TokenReservation r2;
+  EXPECT_EQ(a.check_user(ann, clock_.now(), &r2).outcome, Outcome::kAdmitted);
+}
+
 }  // namespace
 }  // namespace ma::admission

@@ -50,11 +50,11 @@ assist::Reply high_demand(const std::string& message, std::optional<core::Durati
 // The synchronous parts live in plain functions: a coroutine frame holds every local of the
 // coroutine for its whole life, and thousands of messages are in flight at once.
 
-std::optional<admission::AdmissionResult> ChatFlow::admit_now(const ChatInput& in,
-                                                              std::string& who) {
+std::optional<admission::AdmissionResult> ChatFlow::admit_now(const ChatInput& in, std::string& who,
+                                                              admission::TokenReservation& tokens) {
   admission::AdmissionRequest areq = admission_request(in.user, in.session, in.remote, in.message);
   who = areq.user_key;
-  return admission.try_admit(areq);
+  return admission.try_admit(areq, &tokens);
 }
 
 bool ChatFlow::settle_admission(const admission::AdmissionResult& ar, ChatInput& in,
@@ -89,8 +89,13 @@ asio::awaitable<void> ChatFlow::answer_into(ChatInput& in, ChatOutcome& out,
                                             admission::QueuedSink on_queued,
                                             assist::TierChunkSink on_chunk) {
   std::string who;
+  // Held until the reply says what the message used. Settled below on every path that
+  // completes; if this frame is destroyed mid-answer (shutdown), its destructor settles it
+  // with the estimate. A client that disconnects does not end the frame: the answer runs on
+  // (the provider bills it anyway) and settles with what was billed.
+  admission::TokenReservation tokens;
   // Most messages are decided at once; only a wait in the queue needs a coroutine.
-  std::optional<admission::AdmissionResult> ar = admit_now(in, who);
+  std::optional<admission::AdmissionResult> ar = admit_now(in, who, tokens);
   if (!ar) {
     // Named, not a temporary in the co_await expression (g++ 12 mishandles those).
     admission::AdmissionRequest areq =
@@ -105,9 +110,11 @@ asio::awaitable<void> ChatFlow::answer_into(ChatInput& in, ChatOutcome& out,
     assist::ChatRequest creq{std::move(in.message), std::move(in.session), std::move(in.user),
                              std::move(in.trace_id)};
     co_await pipeline.handle_into(creq, out.reply, std::move(on_chunk), deadline);
+    tokens.settle(std::int64_t{out.reply.input_tokens} + out.reply.output_tokens);
   } else if (out.refused) {
     co_return;  // an honest 429, already recorded: there is no reply to observe
   }
+  tokens.settle(0);  // answered without a model (the queue's high-demand reply): nothing used
   out.trace = observer.on_reply(out.reply, question, who, out.admission);
 }
 

@@ -1,6 +1,9 @@
 #pragma once
 // The path every chat message takes, whatever brought it: admission (per-user, per-source,
-// global limit and queue), then the pipeline under its deadline, then the observer. The
+// token budget, global limit and queue), then the pipeline under its deadline, then the
+// observer. A message admitted under a plan with a token budget holds a reservation that is
+// settled exactly once with the tokens its reply billed (0 when it timed out in the queue);
+// the reservation is an RAII object in the coroutine frame, so no path leaks it. The
 // HTTP and WebSocket server and the incident simulator both call ChatFlow::answer -- one
 // engine, two drivers.
 
@@ -49,8 +52,10 @@ struct ChatFlow {
                                            assist::TierChunkSink on_chunk);
 
  private:
-  // Admission without waiting; nullopt: the message must wait in the queue. Sets `who`.
-  std::optional<admission::AdmissionResult> admit_now(const ChatInput& in, std::string& who);
+  // Admission without waiting; nullopt: the message must wait in the queue. Sets `who`, and
+  // `tokens` when the sender's plan has a token budget (settled once the message is answered).
+  std::optional<admission::AdmissionResult> admit_now(const ChatInput& in, std::string& who,
+                                                      admission::TokenReservation& tokens);
   // Records a refusal or a queue timeout in `out`; true when the pipeline should answer.
   bool settle_admission(const admission::AdmissionResult& ar, ChatInput& in, const std::string& who,
                         ChatOutcome& out);

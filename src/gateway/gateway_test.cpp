@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <map>
 
@@ -87,6 +88,55 @@ TEST_F(GatewayTest, EverySeedDerivesFromTheGatewaysOwn) {
 
   GatewayConfig drawn;  // seed 0: drawn, then fixed for the gateway's life
   EXPECT_NE(build(drawn)->seed(), 0u);
+}
+
+asio::awaitable<void> answer_one(ChatFlow& flow, ChatInput in, ChatOutcome& out, bool& done) {
+  out = co_await flow.answer(std::move(in));
+  done = true;
+}
+
+TEST_F(GatewayTest, AUserOverTheirDailyTokenBudgetIsToldSoAndAnotherPlanIsNot) {
+  GatewayConfig c;
+  c.seed = 7;
+  c.admission.plans[1] = {100, 1000, 0, 2000};  // registered: 2,000 model tokens a day
+  c.admission.plans[2] = {100, 1000, 0, 0};     // premium: no budget
+  c.admission.per_source = {1000, 100000, 0};
+  c.admission.token_estimate = 800;
+  auto g = build(c);
+  auto ask = [&](const catalog::User& u, int i) {
+    ChatOutcome out;
+    bool done = false;
+    ChatInput in{"Can you recommend a manga similar to series number " + std::to_string(i) + "?",
+                 "", u, "203.0.113.5", "1-5759e988-bd862e3fe1be46a994272793"};
+    asio::co_spawn(io_, answer_one(g->flow(), std::move(in), out, done), asio::detached);
+    clock_.run_until([&] { return done; }, clock_.now() + 30s);
+    EXPECT_TRUE(done);
+    return out;
+  };
+  const catalog::User ann{"ann", "Ann", catalog::UserTier::kRegistered};
+  std::int64_t billed = 0;
+  std::optional<admission::AdmissionResult> refused;
+  for (int i = 0; i < 20 && !refused; ++i) {
+    ChatOutcome out = ask(ann, i);
+    if (out.refused) {
+      refused = out.refused;
+    } else {
+      billed += out.reply.input_tokens + out.reply.output_tokens;
+    }
+  }
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->scope, "tokens");
+  EXPECT_GT(refused->retry_after, core::Duration(23h));  // the day began a few seconds ago
+  EXPECT_GT(billed, 0);
+  // Every admitted message settled exactly once, with what its reply billed.
+  const auto usage = g->admission().token_usage("u:ann");
+  EXPECT_EQ(usage.used, billed);
+  EXPECT_EQ(usage.reserved, 0);
+  EXPECT_GT(billed + 800, 2000);  // refused only when the next estimate would not fit
+
+  const catalog::User vip{"vip", "Vip", catalog::UserTier::kPremium};
+  for (int i = 0; i < 20; ++i) EXPECT_FALSE(ask(vip, i).refused.has_value()) << i;
+  EXPECT_EQ(g->admission().token_usage("u:vip").used, 0);  // no budget: nothing tracked
 }
 
 TEST_F(GatewayTest, AdmissionIsFedWhatTheModelsCanTakeSharedOverTheTasks) {

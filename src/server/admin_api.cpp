@@ -270,9 +270,13 @@ Response AdminApi::put_limits(const Request& req, std::string_view) {
       p.rate = core::get_number(body, "rate").value_or(p.rate);
       p.burst = core::get_number(body, "burst").value_or(p.burst);
       p.quota = core::get_int(body, "quota_per_day").value_or(p.quota);
-      if (p.rate <= 0 || p.burst < 1 || p.quota < 0) {
+      p.daily_tokens = core::get_int(body, "tokens_per_day").value_or(p.daily_tokens);
+      if (p.rate <= 0 || p.burst < 1 || p.quota < 0 || p.daily_tokens < 0 ||
+          (p.daily_tokens > 0 && p.daily_tokens < cfg.token_estimate)) {
         return error_response(http::status::bad_request, "invalid_field",
-                              "rate > 0, burst >= 1, quota_per_day >= 0");
+                              "rate > 0, burst >= 1, quota_per_day >= 0, tokens_per_day 0 or >= "
+                              "the token estimate (" +
+                                  std::to_string(cfg.token_estimate) + ")");
       }
       plan_changes.emplace_back(static_cast<admission::Priority>(idx), p);
     }

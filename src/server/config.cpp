@@ -162,8 +162,9 @@ void read_retry(core::TomlReader& r, AppConfig& cfg) {
 void read_admission(core::TomlReader& a, AppConfig& cfg) {
   a.check_keys({"global_rate", "global_burst", "dynamic", "max_global_rate", "max_wait_ms",
                 "max_queue", "events_file", "anonymous", "registered", "premium", "per_source",
-                "sonnet_quota_rps", "haiku_quota_rps"});
+                "sonnet_quota_rps", "haiku_quota_rps", "token_estimate"});
   auto& ad = cfg.admission;
+  a.read("token_estimate", ad.token_estimate, 1);  // tokens reserved per message
   a.read("global_rate", ad.global_rate);
   a.read("global_burst", ad.global_burst);
   a.read("max_global_rate", ad.max_global_rate);
@@ -179,10 +180,24 @@ void read_admission(core::TomlReader& a, AppConfig& cfg) {
                                                                  {"per_source", &ad.per_source}};
   for (auto [name, plan] : plans) {
     if (auto t = a.table(name)) {
-      t->check_keys({"rate", "burst", "quota_per_day"});
+      const bool per_user = plan != &ad.per_source;  // a token budget is per user
+      if (per_user) {
+        t->check_keys({"rate", "burst", "quota_per_day", "tokens_per_day"});
+      } else {
+        t->check_keys({"rate", "burst", "quota_per_day"});
+      }
       t->read("rate", plan->rate);
       t->read("burst", plan->burst);
       t->read("quota_per_day", plan->quota);
+      if (per_user) t->read("tokens_per_day", plan->daily_tokens, 0);  // 0: no budget
+    }
+  }
+  for (int i = 0; i < admission::kPriorities; ++i) {
+    const std::int64_t budget = ad.plans[static_cast<std::size_t>(i)].daily_tokens;
+    const std::string key = "admission." + std::string(plans[i].first) + ".tokens_per_day";
+    if (budget > 0 && budget < ad.token_estimate) {
+      a.fail(key + " must be 0 or at least admission.token_estimate (" +
+             std::to_string(ad.token_estimate) + "): no message would ever fit");
     }
   }
 }

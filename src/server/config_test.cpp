@@ -100,6 +100,33 @@ TEST(ConfigTest, OverridesApply) {
   EXPECT_EQ(cfg.pipeline.deadline, 2500ms);
 }
 
+TEST(ConfigTest, PlansMayCarryADailyTokenBudget) {
+  AppConfig cfg = default_config();
+  EXPECT_EQ(cfg.admission.plans[1].daily_tokens, 0);  // none unless configured
+  ASSERT_TRUE(load_toml(write_temp("[admission]\ntoken_estimate = 600\n"
+                                   "[admission.registered]\ntokens_per_day = 50000\n"
+                                   "[admission.premium]\ntokens_per_day = 0\n"),
+                        cfg)
+                  .ok());
+  EXPECT_EQ(cfg.admission.token_estimate, 600);
+  EXPECT_EQ(cfg.admission.plans[1].daily_tokens, 50000);
+  EXPECT_EQ(cfg.admission.plans[2].daily_tokens, 0);
+  for (const auto& [body, message] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"[admission.registered]\ntokens_per_day = -1\n", "admission.registered.tokens_per_day"},
+           {"[admission]\ntoken_estimate = 0\n", "admission.token_estimate"},
+           {"[admission.premium]\ntokens_per_day = 100\n",
+            "admission.premium.tokens_per_day must be 0 or at least admission.token_estimate"},
+           // A source is not a user: it has no token budget.
+           {"[admission.per_source]\ntokens_per_day = 1000\n",
+            "unknown key admission.per_source.tokens_per_day"},
+       }) {
+    AppConfig c = default_config();
+    const auto st = load_toml(write_temp(body), c);
+    ASSERT_FALSE(st.ok()) << body;
+    EXPECT_EQ(st.error().message.rfind(message, 0), 0u) << st.error().message;
+  }
+}
+
 TEST(ConfigTest, EventsCalendarLoads) {
   auto ev = load_events(std::string(MA_SOURCE_DIR) + "/data/events.json");
   ASSERT_TRUE(ev.ok());

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/json_util.hpp"
+#include "core/wall_time.hpp"
 #include "server/app.hpp"
 
 namespace ma::server {
@@ -112,12 +113,39 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
   return o;
 }
 
+namespace {
+// The token budget's refusal: what happened (the allowance is used, not "too fast"), when it
+// resets, and where to go meanwhile. Never "try again".
+void token_budget_message(json::object& o, const admission::AdmissionResult& r, bool japanese) {
+  const std::int64_t minutes = std::max<std::int64_t>(1, (ceil_seconds(r.retry_after) + 59) / 60);
+  const std::int64_t hours = (minutes + 59) / 60;
+  const std::string n = std::to_string(minutes < 60 ? minutes : hours);
+  if (japanese) {
+    o["message"] =
+        "本日のこのアカウントのアシスタントご利用枠を使い切りました。" +
+        (minutes < 60 ? n + "分後" : n + "時間以内") +
+        "にリセットされます。それまでの間も、注文履歴とヘルプセンターはご利用いただけます。";
+  } else {
+    o["message"] = "Today's assistant allowance for this account has been used up. It resets " +
+                   (minutes < 60 ? "in " + n + (minutes == 1 ? " minute" : " minutes")
+                                 : "within " + n + (hours == 1 ? " hour" : " hours")) +
+                   ". Your orders and the help center remain available in the meantime.";
+  }
+  o["resets_at"] = core::format_rfc3339(r.resets_at, false);
+  o["actions"] = json::array{
+      json::object{{"label", japanese ? "注文履歴" : "Your orders"}, {"url", "/orders"}},
+      json::object{{"label", japanese ? "ヘルプセンター" : "Help center"}, {"url", "/help"}}};
+}
+}  // namespace
+
 std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese) {
   json::object o;
   o["error"] = "rate_limited";
   o["scope"] = r.scope;
   const int s = ceil_seconds(r.retry_after);
-  if (r.scope == "user") {
+  if (r.scope == "tokens") {
+    token_budget_message(o, r, japanese);
+  } else if (r.scope == "user") {
     o["message"] =
         japanese
             ? "短い間に多くのメッセージが送信されました。" + std::to_string(s) +
@@ -165,8 +193,10 @@ std::string ws_chunk(std::string_view request_id, const assist::StreamChunk& chu
 }
 
 namespace {
-json::object plan_json(const admission::UsagePlan& p) {
-  return json::object{{"rate", p.rate}, {"burst", p.burst}, {"quota_per_day", p.quota}};
+json::object plan_json(const admission::UsagePlan& p, bool per_user) {
+  json::object o{{"rate", p.rate}, {"burst", p.burst}, {"quota_per_day", p.quota}};
+  if (per_user) o["tokens_per_day"] = p.daily_tokens;  // 0: no budget
+  return o;
 }
 }  // namespace
 
@@ -175,9 +205,9 @@ json::object limits_json(admission::Admission& a) {
   json::object plans;
   for (int i = 0; i < admission::kPriorities; ++i) {
     plans[admission::to_string(static_cast<admission::Priority>(i))] =
-        plan_json(cfg.plans[static_cast<std::size_t>(i)]);
+        plan_json(cfg.plans[static_cast<std::size_t>(i)], true);
   }
-  plans["per_source"] = plan_json(cfg.per_source);
+  plans["per_source"] = plan_json(cfg.per_source, false);
   const auto traffic = a.traffic();
   const auto spike = a.spike();
   return json::object{{"plans", std::move(plans)},
@@ -185,8 +215,10 @@ json::object limits_json(admission::Admission& a) {
                                               {"burst", cfg.global_burst},
                                               {"dynamic", cfg.dynamic},
                                               {"rate_in_force", a.global_rate()}}},
+                      {"token_estimate", cfg.token_estimate},
                       {"queue_depth", a.queue_depth()},
                       {"tracked_buckets", a.tracked_buckets()},
+                      {"tracked_token_days", a.tracked_token_days()},
                       {"traffic_rps", traffic.rate},
                       {"spike", spike == admission::SpikeKind::kOrganic   ? "organic"
                                 : spike == admission::SpikeKind::kAbusive ? "abusive"

@@ -43,6 +43,43 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A spent token budget is told as what it is: today's allowance is used, when it resets, where
+// to go meanwhile. Never "too fast", never "try again".
+TEST(ViewsTest, ASpentTokenBudgetIsToldHonestlyWithItsReset) {
+  admission::AdmissionResult r;
+  r.outcome = admission::Outcome::kUserLimited;
+  r.scope = "tokens";
+  r.retry_after = 5h + 20min;
+  r.resets_at = core::WallTime{} + std::chrono::hours(24 * 20000) + 15h;
+  for (const bool ja : {false, true}) {
+    const auto body = boost::json::parse(rate_limited_body(r, ja)).as_object();
+    EXPECT_EQ(body.at("error"), "rate_limited");
+    EXPECT_EQ(body.at("scope"), "tokens");
+    EXPECT_EQ(body.at("retry_after_s"), 5 * 3600 + 20 * 60);
+    EXPECT_EQ(body.at("resets_at"), "2024-10-04T15:00:00Z");
+    const std::string msg(body.at("message").as_string());
+    if (ja) {
+      EXPECT_NE(msg.find("ご利用枠を使い切りました"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("6時間以内"), std::string::npos) << msg;
+    } else {
+      EXPECT_NE(msg.find("Today's assistant allowance for this account has been used up"),
+                std::string::npos)
+          << msg;
+      EXPECT_NE(msg.find("within 6 hours"), std::string::npos) << msg;
+      for (const char* never : {"too fast", "try again", "short time"}) {
+        EXPECT_EQ(msg.find(never), std::string::npos) << never;
+      }
+    }
+    const auto& actions = body.at("actions").as_array();
+    ASSERT_EQ(actions.size(), 2u);
+    EXPECT_EQ(actions[0].at("url"), "/orders");
+    EXPECT_EQ(actions[1].at("url"), "/help");
+  }
+  r.retry_after = 90s;
+  const auto soon = boost::json::parse(rate_limited_body(r, false)).as_object();
+  EXPECT_NE(std::string(soon.at("message").as_string()).find("in 2 minutes"), std::string::npos);
+}
+
 TEST(ViewsTest, TheReplyNamesTheModelThatWroteIt) {
   assist::Reply r;
   r.text = "ok";
