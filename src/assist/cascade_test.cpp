@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 
+#include "assist/catalog_fixture.hpp"
 #include "assist/pipeline.hpp"
 #include "core/sim_clock.hpp"
 
@@ -119,15 +120,8 @@ class ScriptedModel final : public fm::ModelProvider {
   std::string name_;
 };
 
-class CascadeTest : public ::testing::Test {
+class CascadeTest : public CatalogTest {
  protected:
-  static void SetUpTestSuite() {
-    auto c = catalog::Catalog::open({std::string(MA_SOURCE_DIR) + "/data", ":memory:"});
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    catalog_ = std::move(c).value().release();
-  }
-  static void TearDownTestSuite() { delete catalog_; }
-
   void make(PipelineConfig cfg = {}, bool continue_on_fallback = false) {
     cfg.lanes = {LanePolicy{.continue_on_fallback = continue_on_fallback,
                             .input_usd_per_mtok = 3,
@@ -176,7 +170,6 @@ class CascadeTest : public ::testing::Test {
     return n;
   }
 
-  static catalog::Catalog* catalog_;
   asio::io_context io_;
   core::SimClock clock_{io_};
   ScriptedModel sonnet_{clock_, "sonnet"};
@@ -186,7 +179,6 @@ class CascadeTest : public ::testing::Test {
   resilience::CappedRetryBudget budget_{100};
   std::unique_ptr<Pipeline> pipeline_;
 };
-catalog::Catalog* CascadeTest::catalog_ = nullptr;
 
 TEST_F(CascadeTest, AHungPrimaryIsHedgedAndTheSecondaryAnswersWellInsideTheDeadline) {
   make();
@@ -313,7 +305,6 @@ TEST_F(CascadeTest, AStreamStalledHalfWayEndsAtTheIdleBudgetAndTheNextLaneAnswer
   PipelineConfig cfg;
   cfg.hedge.enabled = false;
   make(cfg);
-  cfg.lanes.clear();
   sonnet_.mode = ScriptedModel::Mode::kStall;
   sonnet_.after_chunks = 1;
   const Reply r = ask("Recommend something like Jujutsu Kaisen", "s-1");
@@ -369,6 +360,11 @@ TEST_F(CascadeTest, AValidationErrorOneMessageCausedStaysAPerMessageError) {
     sonnet_.failure = ScriptedModel::error(ErrorClass::kClient, "ValidationException", 400);
     ask("Recommend something like Jujutsu Kaisen", "s-" + std::to_string(i));
   }
+  EXPECT_FALSE(pipeline_->status().models[0].misconfigured);
+  // Not even 15 in a row (one user's filtered messages at a quiet hour).
+  sonnet_.mode = ScriptedModel::Mode::kFail;
+  for (int i = 0; i < 15; ++i)
+    ask("Recommend something like Jujutsu Kaisen", "v-" + std::to_string(i));
   EXPECT_FALSE(pipeline_->status().models[0].misconfigured);
   // The same unknown 4xx on every call is a broken lane, though.
   sonnet_.mode = ScriptedModel::Mode::kFail;

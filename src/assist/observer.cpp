@@ -15,7 +15,7 @@ std::string bounded(std::string_view value, const std::array<std::string_view, N
   return std::find(known.begin(), known.end(), value) != known.end() ? std::string(value)
                                                                      : std::string("other");
 }
-constexpr std::array<std::string_view, 2> kRefusalScopes = {"user", "source"};
+constexpr std::array<std::string_view, 3> kRefusalScopes = {"user", "source", "tokens"};
 }  // namespace
 
 std::string_view to_string(AdmissionOutcome o) {

@@ -118,6 +118,14 @@ constexpr Duration kSkipBucket = std::chrono::seconds(10);
 constexpr Duration kThrottleMemory = std::chrono::seconds(10);
 constexpr Duration kMaxProbeInterval = std::chrono::minutes(1);
 
+// Client errors one message causes (too long, filtered): never a sign of a broken lane,
+// however many come in a row.
+bool is_per_message_error(std::string_view code) {
+  return code == "ValidationException" || code == "content_filter" ||
+         code == "context_length_exceeded" || code == "invalid_request_error" ||
+         code == "ContentFiltered";
+}
+
 bool is_capacity_error(const fm::ModelError& e) {
   return e.kind == ErrorClass::kThrottling || e.code == "ServiceUnavailableException";
 }
@@ -315,16 +323,13 @@ void Pipeline::bill(Lane& lane, int input_tokens, int output_tokens, Reply& repl
   lane.input_tokens.fetch_add(static_cast<std::uint64_t>(input_tokens));
   lane.output_tokens.fetch_add(static_cast<std::uint64_t>(output_tokens));
   const auto micro = static_cast<std::int64_t>(std::llround(usd * 1e6));
-  if (micro <= 0) return;
-  lane.cost_micro_usd.fetch_add(static_cast<std::uint64_t>(micro));
-  const std::int64_t day =
-      std::chrono::floor<std::chrono::days>(deps_.clock.wall_now()).time_since_epoch().count();
-  std::lock_guard lock(spend_mu_);
-  if (day != spend_day_) {
-    spend_day_ = day;
-    spend_micro_usd_ = 0;
-  }
-  spend_micro_usd_ += micro;
+  if (micro > 0) lane.cost_micro_usd.fetch_add(static_cast<std::uint64_t>(micro));
+}
+
+std::int64_t Pipeline::total_micro_usd() const {
+  std::int64_t total = 0;
+  for (const auto& lane : lanes_) total += static_cast<std::int64_t>(lane->cost_micro_usd.load());
+  return total;
 }
 
 bool Pipeline::note_outcome(Lane& lane, const fm::ModelResult& r) {
@@ -337,12 +342,16 @@ bool Pipeline::note_outcome(Lane& lane, const fm::ModelResult& r) {
       return false;
     }
     const fm::ModelError& e = r.error();
-    if (resilience::is_configuration_error(e.http_status, e.code)) {
+    // An unknown model id comes back from Bedrock as a ValidationException.
+    const bool bad_model_id =
+        e.code == "ValidationException" && e.message.find("model identifier") != std::string::npos;
+    if (resilience::is_configuration_error(e.http_status, e.code) || bad_model_id) {
       lane.config_streak += 1;
       lane.client_streak = 0;
       mark = lane.config_streak >= config_.misconfigured_after;
-    } else if (e.kind == ErrorClass::kClient ||
-               (e.kind == ErrorClass::kUnknown && e.http_status >= 400 && e.http_status < 500)) {
+    } else if (!is_per_message_error(e.code) &&
+               (e.kind == ErrorClass::kClient ||
+                (e.kind == ErrorClass::kUnknown && e.http_status >= 400 && e.http_status < 500))) {
       // The same client error on every call (an unknown 4xx, a model id the service does not
       // know): one message cannot cause it that often in a row.
       lane.config_streak = 0;
@@ -393,19 +402,29 @@ asio::awaitable<void> Pipeline::probe(Lane& lane, std::weak_ptr<void> alive) {
   }
 }
 
-bool Pipeline::may_hedge_to(Lane& lane) {
+bool Pipeline::may_hedge_to(Lane& lane) const {
   const TimePoint now = deps_.clock.now();
-  if (lane.misconfigured.load(std::memory_order_relaxed) || lane.throttled_recently(now) ||
-      lane.shown_state.load(std::memory_order_relaxed) != BreakerState::kClosed) {
-    return false;
+  return !lane.misconfigured.load(std::memory_order_relaxed) && !lane.throttled_recently(now) &&
+         lane.shown_state.load(std::memory_order_relaxed) == BreakerState::kClosed;
+}
+
+asio::awaitable<bool> Pipeline::spend_hedge() {
+  // A hedge is a retry by another name: it spends from the same fleet budget (the fleet's
+  // Redis budget on the blocking executor, like a retry's).
+  if (deps_.budget == nullptr) co_return true;
+  bool granted;
+  if (deps_.blocking && deps_.budget->may_block()) {
+    auto spend = [this]() -> asio::awaitable<bool> {
+      co_return deps_.budget->try_spend(deps_.clock.now());
+    };
+    granted = co_await asio::co_spawn(
+        *deps_.blocking, spend,
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+  } else {
+    granted = deps_.budget->try_spend(deps_.clock.now());
   }
-  // A hedge is a retry by another name: it spends from the same fleet budget. (The fleet's
-  // Redis budget may block: a hedge then goes without it rather than wait on this thread.)
-  if (deps_.budget != nullptr && !deps_.budget->may_block() && !deps_.budget->try_spend(now)) {
-    stats_.budget_refusals.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  return true;
+  if (!granted) stats_.budget_refusals.fetch_add(1, std::memory_order_relaxed);
+  co_return granted;
 }
 
 asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, core::Random& rng,
@@ -417,7 +436,8 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
   auto attempts = lane.retry.begin(clock.now(), req.deadline);
   req.model_id = std::string(lane.name);
   req.idle_timeout = lane.policy.idle;
-  const bool keep_partial = lane.policy.continue_on_fallback;
+  // A continuation is not continued again: one lane finishes what another began.
+  const bool keep_partial = lane.policy.continue_on_fallback && cont == nullptr;
   // One guard per attempt (a retry starts over), made only when someone streams.
   std::optional<StreamGuard> guard;
   int attempt_no = 0;
@@ -466,9 +486,11 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
           shown += safe.size();
           sink(StreamChunk{shown_tier, attempt_no, safe, name});
         });
-    if (cont != nullptr)
-      guard->feed(goes_on ? std::string_view(cont->text).substr(cont->shown)
-                          : std::string_view(cont->text));
+    if (cont != nullptr) {
+      guard->feed(
+          goes_on ? std::string_view(cont->text).substr(std::min(cont->shown, cont->text.size()))
+                  : std::string_view(cont->text));
+    }
   };
   auto cancelled = [&] { return race != nullptr && race->cancelled[side]; };
   for (;;) {
@@ -533,11 +555,18 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
         // Cancelled for the other side. A primary that had not even begun to answer by then
         // was slow: that counts against it, as a timeout would (a hung model opens its
         // breaker); one that was answering lost fairly.
-        if (!first_token && end - attempt_start >= lane.first_token_budget() / 3) {
-          lane.breaker.on_error(end, end - attempt_start);
+        // (Side 0 only; "slow" is twice its recent p95, or half its budget before it has one.)
+        const Duration waited = end - attempt_start;
+        const Duration slow =
+            lane.p95() > Duration::zero() ? 2 * lane.p95() : lane.first_token_budget() / 2;
+        if (side == 0 && !first_token && waited >= slow) {
+          lane.breaker.on_error(end, waited);
         } else {
           lane.breaker.release_permission();
         }
+        // What it waited without a token is a lower bound of its time to first token: kept,
+        // so that a slowing primary raises its p95 instead of hedging ever more.
+        if (side == 0 && !first_token) lane.record_ttft(waited);
       } else {
         lane.limiter.update(end, throttled);
         if (r.ok()) {
@@ -598,7 +627,11 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
         auto spend = [&attempts, &clock]() -> asio::awaitable<bool> {
           co_return attempts.budget().try_spend(clock.now());
         };
-        const bool granted = co_await asio::co_spawn(*deps_.blocking, spend, asio::use_awaitable);
+        // Not cancellable: a cancellation would be delivered on the blocking pool, into a
+        // slot of this side's frame (a hedge's loser is cancelled while it waits here).
+        const bool granted = co_await asio::co_spawn(
+            *deps_.blocking, spend,
+            asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
         decision = attempts.settle(decision, granted, clock.now());
       }
     } else {
@@ -636,7 +669,16 @@ asio::awaitable<void> Pipeline::race_lanes(Lane& first, Lane& second, fm::ModelR
                       Tier tier) -> asio::awaitable<void> {
     // A cancelled side finishes its bookkeeping instead of unwinding by exception.
     co_await asio::this_coro::throw_if_cancelled(false);
-    co_await call_lane(lane, r, rng, sink, guard_product, tier, reply, result[side], &race, side);
+    try {
+      co_await call_lane(lane, r, rng, sink, guard_product, tier, reply, result[side], &race, side);
+    } catch (const std::exception& e) {
+      // Never expected (providers do not throw); the side fails like any other call.
+      fm::ModelError err;
+      err.kind = ErrorClass::kUnknown;
+      err.code = err.raw_code = "InternalError";
+      err.message = e.what();
+      result[side].error = std::move(err);
+    }
   };
   // The hedge: its delay from the primary's recent p95 to first token and its budget.
   Duration delay = std::min(config_.hedge.after, first.first_token_budget());
@@ -654,16 +696,23 @@ asio::awaitable<void> Pipeline::race_lanes(Lane& first, Lane& second, fm::ModelR
   asio::co_spawn(ex, timer(), done(2));
   int outstanding = 2;
   while (outstanding > 0) {
-    auto [ec, which] = co_await race.events.async_receive(asio::as_tuple(asio::use_awaitable));
+    // Not cancellable: the sides and the timer use this frame, so it waits for all of them.
+    auto [ec, which] = co_await race.events.async_receive(asio::bind_cancellation_slot(
+        asio::cancellation_slot(), asio::as_tuple(asio::use_awaitable)));
     if (ec) break;  // never: the channel is not closed while sides run
     --outstanding;
     if (which == 2) {
       const bool primary_waiting = race.running[0] && race.owner < 0;
       const Duration room = req.deadline.remaining(clock.now());
-      if (timer_fired && primary_waiting && room > config_.retry.min_attempt_time &&
-          may_hedge_to(second)) {
+      bool hedge = timer_fired && primary_waiting && room > config_.retry.min_attempt_time &&
+                   may_hedge_to(second);
+      if (hedge) {
+        // Named, not in the condition (g++ 12 mishandles co_await inside expressions).
+        const bool granted = co_await spend_hedge();
+        hedge = granted && race.running[0] && race.owner < 0;  // the spend may have waited
+      }
+      if (hedge) {
         hedged = true;
-        second.hedges.fetch_add(1);
         second_req.emplace(req);
         race.running[1] = true;
         ++outstanding;
@@ -806,7 +855,9 @@ asio::awaitable<bool> Pipeline::answer_from_shared_cache(const Retrieved& r,
     auto read = [this, &cache_key]() -> asio::awaitable<std::optional<cache::CachedReply>> {
       co_return deps_.cache.get_shared(cache_key, deps_.clock.now());
     };
-    hit = co_await asio::co_spawn(*deps_.blocking, read, asio::use_awaitable);
+    hit = co_await asio::co_spawn(
+        *deps_.blocking, read,
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
   }
   co_return answer_from_cache(r, cache_key, std::move(hit), reply);
 }
@@ -985,8 +1036,11 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
           } else if (hedge_to < lanes_.size()) {
             co_await race_lanes(lane, *lanes_[hedge_to], mreq, rng, on_chunk, guard_product, reply,
                                 lr, hedged, winner);
-            if (hedged && lr[1].called && !lr[1].cancelled) tried |= std::uint64_t{1} << hedge_to;
-            reply.hedged |= hedged;
+            if (hedged && !lr[1].cancelled) tried |= std::uint64_t{1} << hedge_to;
+            if (hedged && lr[1].called) {
+              lanes_[hedge_to]->hedges.fetch_add(1);
+              reply.hedged = true;
+            }
           } else {
             co_await call_lane(lane, mreq, rng, on_chunk, guard_product, tier, reply, lr[0]);
             if (lr[0].reply) winner = 0;
@@ -1115,10 +1169,18 @@ ServiceStatus Pipeline::status() const {
   if (deps_.flags.fm_mode() != FmMode::kNormal && out == 0) s.state = "limited";
   s.eta = eta();
   {
+    // Today's spend: the lanes' running totals less what they were when the UTC day began
+    // (noticed here, by the first status of the day: every reply asks for one).
     const std::int64_t day =
         std::chrono::floor<std::chrono::days>(deps_.clock.wall_now()).time_since_epoch().count();
+    const std::int64_t total = total_micro_usd();
     std::lock_guard lock(spend_mu_);
-    s.spend_today_usd = day == spend_day_ ? static_cast<double>(spend_micro_usd_) / 1e6 : 0;
+    if (day != spend_day_) {
+      spend_day_ = day;
+      spend_base_micro_usd_ = spend_started_ ? total : 0;
+      spend_started_ = true;
+    }
+    s.spend_today_usd = static_cast<double>(total - spend_base_micro_usd_) / 1e6;
   }
   return s;
 }

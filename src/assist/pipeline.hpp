@@ -355,9 +355,11 @@ class Pipeline final {
                                           core::Random& rng, const TierChunkSink& sink,
                                           std::string_view guard_product, Reply& reply,
                                           LaneResult (&result)[2], bool& hedged, int& winner);
-  // Whether a hedge to `lane` may be made now (not throttled, not misconfigured, breaker
-  // closed) and the budgets grant it.
-  bool may_hedge_to(Lane& lane);
+  // Whether a hedge to `lane` may be made now (not throttled lately, not misconfigured,
+  // breaker closed).
+  bool may_hedge_to(Lane& lane) const;
+  // Spends one retry from the fleet budget for a hedge; false: refused.
+  boost::asio::awaitable<bool> spend_hedge();
   // After a lane call: marks the lane misconfigured when its errors say so (true: newly).
   bool note_outcome(Lane& lane, const fm::ModelResult& r);
   // Probes a misconfigured lane until a call succeeds, then takes it back.
@@ -397,9 +399,13 @@ class Pipeline final {
   std::vector<std::unique_ptr<Lane>> lanes_;  // by Deps::models index
   // Expires with the pipeline: background probes check it before touching anything.
   std::shared_ptr<void> alive_ = std::make_shared<int>(0);
+  // Every lane's cost so far, in millionths of a dollar.
+  std::int64_t total_micro_usd() const;
+  // Today's spend (status()): the running total less its value when the UTC day began.
   mutable core::SpinLock spend_mu_;
-  std::int64_t spend_day_ = 0;        // days since the epoch (UTC) of spend_micro_usd_
-  std::int64_t spend_micro_usd_ = 0;  // spend that day, in millionths of a dollar
+  mutable std::int64_t spend_day_ = 0;  // days since the epoch (UTC)
+  mutable std::int64_t spend_base_micro_usd_ = 0;
+  mutable bool spend_started_ = false;  // a day was seen: later days start from the total
   core::SlotRandom seeds_;  // one generator per worker: a message's own Random is split off
   core::SpinLock dedupe_mu_;
   struct Remembered {

@@ -338,6 +338,7 @@ void App::register_collectors() {
     const auto& as = admission().stats();
     throttles.with({"user"}).set_total(as.limited_user.load());
     throttles.with({"source"}).set_total(as.limited_source.load());
+    throttles.with({"tokens"}).set_total(as.limited_tokens.load());
     queued.get().set_total(as.queued.load());
     timeouts.get().set_total(as.queue_timeouts.load());
     depth.get().set(static_cast<double>(admission().queue_depth()));

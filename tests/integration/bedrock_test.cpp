@@ -302,6 +302,19 @@ class BedrockTest : public ::testing::Test {
     if (!out) return core::fail(ModelError{ErrorClass::kUnknown, "Threw"});
     return std::move(out).value();
   }
+  // The gateway's configuration with this mock as its Bedrock primary (the credentials of
+  // the SigV4 suite in the environment) and the simulated model as its secondary.
+  server::AppConfig gateway_config() {
+    ::setenv("AWS_ACCESS_KEY_ID", kKeyId, 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
+    ::unsetenv("AWS_BEARER_TOKEN_BEDROCK");
+    server::AppConfig cfg = testing::test_config();
+    cfg.primary_provider = "bedrock";
+    cfg.bedrock_primary.endpoint = mock_.url();
+    cfg.bedrock_primary.region = "us-west-2";
+    for (auto& plan : cfg.admission.plans) plan = {100, 100, 0};  // one chatty test user
+    return cfg;
+  }
   asio::io_context io_;
   MockBedrock mock_;
   core::RealClock clock_;
@@ -628,15 +641,8 @@ TEST_F(BedrockTest, TheGatewayStreamsBedrockAndFallsBackWhenItThrottles) {
 // hung call is cancelled (the reply could not come before the primary's call ended: the
 // cascade waits for both sides).
 TEST_F(BedrockTest, TheGatewayHedgesAHungBedrockPrimaryAndCancelsIt) {
-  ::setenv("AWS_ACCESS_KEY_ID", kKeyId, 1);
-  ::setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
-  ::unsetenv("AWS_BEARER_TOKEN_BEDROCK");
-  server::AppConfig cfg = testing::test_config();
-  cfg.primary_provider = "bedrock";
-  cfg.bedrock_primary.endpoint = mock_.url();
-  cfg.bedrock_primary.region = "us-west-2";
+  server::AppConfig cfg = gateway_config();
   cfg.pipeline.hedge.after = 300ms;
-  for (auto& plan : cfg.admission.plans) plan = {100, 100, 0};
   testing::TestServer srv("admin-token-hedge", [&](server::AppConfig& c) {
     cfg.server.admin_token = c.server.admin_token;
     c = cfg;
@@ -679,15 +685,8 @@ TEST_F(BedrockTest, TheGatewayHedgesAHungBedrockPrimaryAndCancelsIt) {
 // stops calling it, a background probe keeps asking, and the lane is back once a probe
 // succeeds.
 TEST_F(BedrockTest, WrongCredentialsMarkTheBedrockLaneMisconfiguredUntilAProbeSucceeds) {
-  ::setenv("AWS_ACCESS_KEY_ID", kKeyId, 1);
-  ::setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
-  ::unsetenv("AWS_BEARER_TOKEN_BEDROCK");
-  server::AppConfig cfg = testing::test_config();
-  cfg.primary_provider = "bedrock";
-  cfg.bedrock_primary.endpoint = mock_.url();
-  cfg.bedrock_primary.region = "us-west-2";
+  server::AppConfig cfg = gateway_config();
   cfg.pipeline.probe_interval = 200ms;
-  for (auto& plan : cfg.admission.plans) plan = {100, 100, 0};
   testing::TestServer srv("admin-token-creds", [&](server::AppConfig& c) {
     cfg.server.admin_token = c.server.admin_token;
     c = cfg;
