@@ -680,6 +680,33 @@ TEST_F(BedrockTest, TheGatewayHedgesAHungBedrockPrimaryAndCancelsIt) {
   EXPECT_NE(reqs[1].connection, reqs[0].connection);
 }
 
+// A healthy Bedrock primary (answering at once over loopback): no hedge is ever made, one
+// upstream call per message.
+TEST_F(BedrockTest, AHealthyBedrockPrimaryIsNeverHedged) {
+  testing::TestServer srv("admin-token-healthy", [&](server::AppConfig& c) {
+    const std::string token = c.server.admin_token;
+    c = gateway_config();
+    c.server.admin_token = token;
+  });
+  srv.create();
+  srv.start();
+  testing::WsClient ws(srv.port());
+  const int n = 30;
+  for (int v = 1; v <= n; ++v) {
+    ws.send(R"({"action":"sendMessage","message":"ONE PIECEの)" + std::to_string(v) +
+            R"(巻はいくら？"})");
+    json::value m;
+    do {
+      m = ws.receive();
+    } while (m.at("type").as_string() == "chunk");
+    EXPECT_EQ(m.at("tier").as_string(), "primary") << json::serialize(m);
+  }
+  const auto lanes = srv.app().pipeline().lane_counters();
+  EXPECT_EQ(lanes[1].hedges, 0u);
+  EXPECT_EQ(lanes[1].calls, 0u);
+  EXPECT_EQ(mock_.server().requests().size(), static_cast<std::size_t>(n));
+}
+
 // Wrong credentials on the Bedrock lane: within 20 messages the lane is marked misconfigured
 // (/status says so and the state is no longer normal, the alarm fires), the request path
 // stops calling it, a background probe keeps asking, and the lane is back once a probe
