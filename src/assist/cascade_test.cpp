@@ -434,6 +434,9 @@ TEST_F(CascadeTest, TheLimiterKeepsAFloorAndItsSkipsAreCounted) {
   EXPECT_EQ(lanes[0].skips[static_cast<int>(SkipReason::kClientRateLimited)],
             static_cast<std::uint64_t>(12 - from_sonnet));
   EXPECT_GT(pipeline_->status().models[0].skip_rate, 0.0);
+  // With no traffic for two windows the skip rate says so instead of keeping its last value.
+  clock_.advance_by(25s);
+  EXPECT_EQ(pipeline_->status().models[0].skip_rate, 0.0);
 }
 
 TEST_F(CascadeTest, TodaysSpendIsSummedOverLanesAndResetsAtMidnight) {

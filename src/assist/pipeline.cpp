@@ -172,6 +172,7 @@ struct Pipeline::Lane {
   TimePoint window_start;
   std::uint32_t calls_now = 0, skips_now = 0, calls_before = 0, skips_before = 0;
   std::atomic<double> shown_skip_rate{0};
+  std::atomic<TimePoint::rep> shown_window_start{0};
 
   // Misconfiguration (mu): consecutive configuration errors, and of one other client code.
   int config_streak = 0;
@@ -218,6 +219,7 @@ struct Pipeline::Lane {
     (skipped ? skips_now : calls_now) += 1;
     const double total = calls_now + skips_now + calls_before + skips_before;
     shown_skip_rate.store((skips_now + skips_before) / total, std::memory_order_relaxed);
+    shown_window_start.store(window_start.time_since_epoch().count(), std::memory_order_relaxed);
   }
   // REQUIRES: mu held.
   void record_ttft(Duration d) {
@@ -1157,7 +1159,13 @@ ServiceStatus Pipeline::status() const {
       std::lock_guard lock(lane->code_mu);
       m.misconfigured_code = lane->misconfigured_code;
     }
-    m.skip_rate = lane->shown_skip_rate.load(std::memory_order_relaxed);
+    // A window that saw nothing for two buckets (no traffic to the lane: FM_MODE, an idle
+    // hour) shows no skips rather than its last value.
+    m.skip_rate =
+        now - TimePoint(Duration(lane->shown_window_start.load(std::memory_order_relaxed))) <
+                2 * kSkipBucket
+            ? lane->shown_skip_rate.load(std::memory_order_relaxed)
+            : 0.0;
     m.ttft_p95 = lane->p95();
     m.first_token_budget = lane->first_token_budget();
     open += m.breaker == BreakerState::kOpen && !m.misconfigured;

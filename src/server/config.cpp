@@ -246,6 +246,13 @@ void read_openai(core::TomlReader& o, AppConfig& cfg) {
 
 // [[lanes]], after [bedrock] and [openai], whose settings each lane starts from.
 void read_lanes(std::vector<core::TomlReader>& tables, AppConfig& cfg) {
+  // The cascade keeps the lanes it tried for a message in a 64-bit set; far fewer make sense.
+  constexpr std::size_t kMaxLanes = 16;
+  if (tables.size() > kMaxLanes) {
+    tables.front().fail("lanes: at most " + std::to_string(kMaxLanes) + " lanes, not " +
+                        std::to_string(tables.size()));
+    return;
+  }
   for (core::TomlReader& t : tables) {
     t.check_keys({"name", "provider", "quota_rps", "model", "latency_median_ms", "latency_p99_ms",
                   "capacity_rps", "chunks", "first_token_ms", "idle_ms", "continue_on_fallback",

@@ -76,6 +76,14 @@ TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {
   EXPECT_NE(st.error().message.find("'lb.internal'"), std::string::npos) << st.error().message;
   EXPECT_FALSE(load_toml(write_temp("[server]\ntrusted_proxies = \"10.0.0.0/8\"\n"), cfg).ok());
   EXPECT_FALSE(load_toml(write_temp("[server]\ntrusted_proxies = [8]\n"), cfg).ok());
+  // At most 16 lanes (the cascade's set of lanes tried is 64 bits; far fewer make sense).
+  std::string lanes;
+  for (int i = 0; i < 17; ++i)
+    lanes += "[[lanes]]\nname = \"l" + std::to_string(i) + "\"\nprovider = \"simulated\"\n";
+  AppConfig many = default_config();
+  st = load_toml(write_temp(lanes), many);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("at most 16 lanes"), std::string::npos) << st.error().message;
 }
 
 TEST(ConfigTest, TrustedProxiesLoad) {
