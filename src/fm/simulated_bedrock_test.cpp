@@ -57,8 +57,9 @@ class SimulatedBedrockTest : public ::testing::Test {
   void start(Call& call, const ModelRequest& req, asio::cancellation_signal* signal = nullptr,
              bool throw_if_cancelled = false,
              std::function<void(std::size_t)> on_chunk_extra = {}) {
-    auto task = [](SimulatedBedrock& m, core::Clock& clock, const ModelRequest& req, Call& call,
-                   bool tic, std::function<void(std::size_t)> extra) -> asio::awaitable<void> {
+    // The request by value: the coroutine's frame keeps it (callers pass temporaries).
+    auto task = [](SimulatedBedrock& m, core::Clock& clock, ModelRequest req, Call& call, bool tic,
+                   std::function<void(std::size_t)> extra) -> asio::awaitable<void> {
       co_await asio::this_coro::throw_if_cancelled(tic);
       try {
         call.result = co_await m.invoke(req, [&](std::string_view t) {
