@@ -201,7 +201,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
              wall(a.start),
              a.latency,
              !a.ok() && !a.cancelled,
-             {{"outcome", a.cancelled ? std::string("cancelled") : std::string(a.outcome())},
+             {{"outcome", std::string(a.outcome())},
               {"tokens",
                core::str_cat(std::to_string(a.input_tokens), "/", std::to_string(a.output_tokens))},
               {"error_class", a.error ? std::string(resilience::to_string(*a.error)) : ""}}});
@@ -253,8 +253,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     l.hedged = r.hedged;
     for (const auto& a : r.attempts) {
       if (!l.models.empty()) l.models += ',';
-      l.models +=
-          core::str_cat(a.model, ":", a.cancelled ? std::string_view("cancelled") : a.outcome());
+      l.models += core::str_cat(a.model, ":", a.outcome());
       if (!l.model_tokens.empty()) l.model_tokens += ',';
       l.model_tokens += core::str_cat(a.model, ":", std::to_string(a.input_tokens), "/",
                                       std::to_string(a.output_tokens));

@@ -118,14 +118,6 @@ constexpr Duration kSkipBucket = std::chrono::seconds(10);
 constexpr Duration kThrottleMemory = std::chrono::seconds(10);
 constexpr Duration kMaxProbeInterval = std::chrono::minutes(1);
 
-// Client errors one message causes (too long, filtered): never a sign of a broken lane,
-// however many come in a row.
-bool is_per_message_error(std::string_view code) {
-  return code == "ValidationException" || code == "content_filter" ||
-         code == "context_length_exceeded" || code == "invalid_request_error" ||
-         code == "ContentFiltered";
-}
-
 bool is_capacity_error(const fm::ModelError& e) {
   return e.kind == ErrorClass::kThrottling || e.code == "ServiceUnavailableException";
 }
@@ -351,7 +343,7 @@ bool Pipeline::note_outcome(Lane& lane, const fm::ModelResult& r) {
       lane.config_streak += 1;
       lane.client_streak = 0;
       mark = lane.config_streak >= config_.misconfigured_after;
-    } else if (!is_per_message_error(e.code) &&
+    } else if (!resilience::is_per_message_error(e.code) &&
                (e.kind == ErrorClass::kClient ||
                 (e.kind == ErrorClass::kUnknown && e.http_status >= 400 && e.http_status < 500))) {
       // The same client error on every call (an unknown 4xx, a model id the service does not

@@ -161,8 +161,10 @@ struct ModelAttempt {
   bool cancelled = false;  // lost the race to the other lane and was cancelled
 
   bool ok() const { return !error.has_value(); }
-  // "ok" or the error code, as logs and alarms name the outcome.
-  std::string_view outcome() const { return error ? std::string_view(code) : "ok"; }
+  // "ok", "cancelled" (a hedge's loser) or the error code, as logs and alarms name the outcome.
+  std::string_view outcome() const {
+    return cancelled ? "cancelled" : error ? std::string_view(code) : "ok";
+  }
 };
 
 struct ChatRequest {

@@ -116,6 +116,13 @@ std::string_view string_at(const boost::json::object& o, std::string_view key) {
 
 bool is_throttling_code(std::string_view code) { return contains(kThrottlingCodes, code); }
 
+// Client errors caused by the message itself (Bedrock, OpenAI-compatible servers).
+constexpr std::array<std::string_view, 5> kPerMessageCodes = {
+    "ValidationException", "content_filter", "context_length_exceeded", "invalid_request_error",
+    "ContentFiltered"};
+
+bool is_per_message_error(std::string_view code) { return contains(kPerMessageCodes, code); }
+
 bool is_configuration_error(int http_status, std::string_view code) {
   return contains(kConfigurationCodes, code) || http_status == 401 || http_status == 403 ||
          http_status == 404;

@@ -38,6 +38,10 @@ bool is_throttling_code(std::string_view code);
 // unknown model id; 401, 403, 404), whatever the message: every call will fail the same way.
 // A validation error one message caused (too long, filtered) is not one of them.
 bool is_configuration_error(int http_status, std::string_view code);
+
+// True for client errors one message causes (too long, filtered): never a sign of a broken
+// lane, however many come in a row.
+bool is_per_message_error(std::string_view code);
 bool is_transient_code(std::string_view code);
 
 // What could be read from an error response. `code` is normalised (namespace prefix and

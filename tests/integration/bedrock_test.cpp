@@ -315,6 +315,16 @@ class BedrockTest : public ::testing::Test {
     for (auto& plan : cfg.admission.plans) plan = {100, 100, 0};  // one chatty test user
     return cfg;
   }
+  // Asks the price of ONE PIECE volume `volume` over `ws`; the reply, past any chunks.
+  static json::value ask_volume(testing::WsClient& ws, int volume) {
+    ws.send(R"({"action":"sendMessage","message":"ONE PIECEの)" + std::to_string(volume) +
+            R"(巻はいくら？"})");
+    json::value m;
+    do {
+      m = ws.receive();
+    } while (m.at("type").as_string() == "chunk");
+    return m;
+  }
   asio::io_context io_;
   MockBedrock mock_;
   core::RealClock clock_;
@@ -671,10 +681,7 @@ TEST_F(BedrockTest, TheGatewayHedgesAHungBedrockPrimaryAndCancelsIt) {
   EXPECT_EQ(lanes[1].hedge_wins, 1u);
   // The cancelled call's connection was closed, not pooled: the next call opens another.
   mock_.set_mode("stream");
-  ws.send(R"({"action":"sendMessage","message":"ONE PIECEの104巻はいくら？"})");
-  do {
-    m = ws.receive();
-  } while (m.at("type").as_string() == "chunk");
+  ask_volume(ws, 104);
   const auto reqs = mock_.server().requests();
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_NE(reqs[1].connection, reqs[0].connection);
@@ -693,12 +700,7 @@ TEST_F(BedrockTest, AHealthyBedrockPrimaryIsNeverHedged) {
   testing::WsClient ws(srv.port());
   const int n = 30;
   for (int v = 1; v <= n; ++v) {
-    ws.send(R"({"action":"sendMessage","message":"ONE PIECEの)" + std::to_string(v) +
-            R"(巻はいくら？"})");
-    json::value m;
-    do {
-      m = ws.receive();
-    } while (m.at("type").as_string() == "chunk");
+    const json::value m = ask_volume(ws, v);
     EXPECT_EQ(m.at("tier").as_string(), "primary") << json::serialize(m);
   }
   const auto lanes = srv.app().pipeline().lane_counters();
@@ -724,15 +726,7 @@ TEST_F(BedrockTest, WrongCredentialsMarkTheBedrockLaneMisconfiguredUntilAProbeSu
   auto status = [&] { return srv.admin("GET", "/status").json(); };
   auto lane = [&](const json::value& st) { return st.at("model_details").at(0); };
   testing::WsClient ws(srv.port());
-  auto ask = [&](int v) {
-    ws.send(R"({"action":"sendMessage","message":"ONE PIECEの)" + std::to_string(v) +
-            R"(巻はいくら？"})");
-    json::value m;
-    do {
-      m = ws.receive();
-    } while (m.at("type").as_string() == "chunk");
-    return m;
-  };
+  auto ask = [&](int v) { return ask_volume(ws, v); };
   int marked_after = 0;
   for (int i = 1; i <= 20 && marked_after == 0; ++i) {
     const auto m = ask(80 + i);
