@@ -1,12 +1,14 @@
 // The `mangaassist` command: serve, chat, sim, logs.
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -30,6 +32,7 @@
 #include "sim/jitter_experiment.hpp"
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
+#include "sim/sweep.hpp"
 
 namespace {
 
@@ -50,6 +53,16 @@ constexpr const char* kUsage =
     "                                                 default 24h) with the server's secret\n"
     "  sim SCENARIO.toml [--variant incident|fixed|both] [--seed N] [--out DIR] [--json]\n"
     "      [--duration S] [--day]                     replay an incident on virtual time\n"
+    "  sim SCENARIO.toml --sweep KEY=VALUES [--sweep KEY=VALUES ...] [--threads N]\n"
+    "      [--variant incident|fixed|both] [--seed N] [--duration S] [--json]\n"
+    "                                                 what-if: run every combination of the\n"
+    "                                                 values (default variant fixed; threads:\n"
+    "                                                 one per core) and print one row per point\n"
+    "                                                 with the figures during the incident.\n"
+    "                                                 KEY: a top-level scenario key (tasks,\n"
+    "                                                 traffic.rate, models.sonnet.capacity_rps)\n"
+    "                                                 or else a setting of the variant;\n"
+    "                                                 VALUES: a..b, a..b:step or x,y,z\n"
     "  sim --jitter                                   Brooker's backoff experiment, ours vs\n"
     "                                                 the reference run of his simulator\n"
     "  logs FILE|- QUERY                              query the JSON request log, e.g.\n"
@@ -305,11 +318,87 @@ int jitter_table() {
   return 0;
 }
 
+// `sim SCENARIO --sweep KEY=VALUES ...`: the grid of what-ifs, one row (or JSON line) per
+// point. Exit 2 for a mistake in the arguments or a point the scenario refuses, 1 when a run
+// fails.
+int sim_sweep(const std::string& path, const std::vector<std::string>& sweeps,
+              const std::optional<std::string>& threads_arg,
+              const std::vector<std::string>& variants, const ma::sim::RunOptions& run,
+              bool as_json, bool day, bool out) {
+  using namespace ma;
+  if (day || out) {
+    std::fprintf(stderr, "mangaassist sim: %s does not go with --sweep\n", day ? "--day" : "--out");
+    return 2;
+  }
+  sim::SweepOptions opt;
+  opt.run = run;
+  if (threads_arg) {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(threads_arg->c_str(), &end, 10);
+    if (threads_arg->empty() || *end != '\0' || n == 0 || n > 1024) {
+      std::fprintf(stderr, "mangaassist sim: --threads must be a whole number within 1..1024\n");
+      return 2;
+    }
+    opt.threads = static_cast<unsigned>(n);
+  }
+  std::vector<sim::SweepAxis> axes;
+  for (const std::string& s : sweeps) {
+    auto a = sim::parse_sweep_arg(s);
+    if (!a.ok()) {
+      std::fprintf(stderr, "mangaassist sim: %s\n", a.error().message.c_str());
+      return 2;
+    }
+    axes.push_back(std::move(a).value());
+  }
+  auto text = core::read_file(path);
+  if (!text.ok()) {
+    std::fprintf(stderr, "mangaassist sim: cannot read the scenario %s\n", path.c_str());
+    return 2;
+  }
+  auto plan = sim::plan_sweep(*text, path, variants, axes);
+  if (!plan.ok()) {
+    std::fprintf(stderr, "mangaassist sim: %s\n", plan.error().message.c_str());
+    return 2;
+  }
+  const bool tty = ::isatty(2) != 0;
+  if (tty) {
+    opt.progress = [](std::size_t done, std::size_t total) {
+      std::fprintf(stderr, "\rsweep: %zu/%zu points", done, total);
+    };
+  }
+  const unsigned threads = static_cast<unsigned>(std::min<std::size_t>(
+      opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency()),
+      std::max<std::size_t>(1, plan->size())));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto points = sim::run_sweep(*plan, opt);
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (tty) std::fprintf(stderr, "\r%40s\r", "");
+  if (!points.ok()) {
+    std::fprintf(stderr, "mangaassist sim: %s\n", points.error().message.c_str());
+    return 1;
+  }
+  if (as_json) {
+    for (const auto& p : *points) std::printf("%s\n", sim::sweep_json(p).c_str());
+    return 0;
+  }
+  std::printf("%s", sim::sweep_table(*points).c_str());
+  std::printf("%zu points in %.1f s on %u thread%s\n", points->size(), wall_s, threads,
+              threads == 1 ? "" : "s");
+  return 0;
+}
+
 int sim(std::vector<std::string> args) {
   using namespace ma;
   if (args.size() == 1 && args[0] == "--jitter") return jitter_table();
-  const std::string variant = take_option(args, "--variant").value_or("both");
-  const std::string out_dir = take_option(args, "--out").value_or("var/sim");
+  std::vector<std::string> sweeps;
+  while (auto s = take_option(args, "--sweep")) sweeps.push_back(std::move(*s));
+  const std::optional<std::string> threads_arg = take_option(args, "--threads");
+  const std::optional<std::string> out_arg = take_option(args, "--out");
+  // A sweep is a what-if for the settings to take: of the fixed variant unless told.
+  const std::string variant =
+      take_option(args, "--variant").value_or(sweeps.empty() ? "both" : "fixed");
+  const std::string out_dir = out_arg.value_or("var/sim");
   sim::RunOptions opt;
   opt.data_dir = server::default_config().data_dir;
   if (auto seed = take_option(args, "--seed")) {
@@ -345,6 +434,17 @@ int sim(std::vector<std::string> args) {
     std::fprintf(stderr, "mangaassist sim: --variant must be incident, fixed or both\n");
     return 2;
   }
+  std::vector<std::string> variants;
+  for (const char* v : {"incident", "fixed"}) {
+    if (variant == "both" || variant == v) variants.emplace_back(v);
+  }
+  if (!sweeps.empty())
+    return sim_sweep(args[0], sweeps, threads_arg, variants, opt, as_json, day,
+                     out_arg.has_value());
+  if (threads_arg) {
+    std::fprintf(stderr, "mangaassist sim: --threads goes with --sweep\n");
+    return 2;
+  }
   auto scenario = sim::load_scenario(args[0]);
   if (!scenario.ok()) {
     std::fprintf(stderr, "mangaassist sim: %s\n", scenario.error().message.c_str());
@@ -360,10 +460,6 @@ int sim(std::vector<std::string> args) {
     opt.duration_s = 0;
   }
   const bool tty = ::isatty(2) != 0 && !as_json;
-  std::vector<std::string> variants;
-  for (const char* v : {"incident", "fixed"}) {
-    if (variant == "both" || variant == v) variants.emplace_back(v);
-  }
   // The variants are independent runs (each its own clock, catalog and fleet): with a core
   // each, both run at once. Each run is single-threaded and deterministic either way.
   const bool parallel = variants.size() > 1 && std::thread::hardware_concurrency() > 1;
