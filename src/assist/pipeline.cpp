@@ -547,13 +547,13 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
       std::lock_guard lock(lane.mu);
       if (lost) {
         // Cancelled for the other side. A primary that had not even begun to answer by then
-        // was slow: that counts against it, as a timeout would (a hung model opens its
-        // breaker); one that was answering lost fairly.
-        // (Side 0 only; "slow" is twice its recent p95, or half its budget before it has one.)
+        // was slower than its hedge delay and the other lane's whole answer: that counts
+        // against it, as a timeout would, so that a primary slow on every call opens its
+        // breaker instead of being hedged (two calls a message) for as long as it is slow.
+        // A healthy primary loses so a few percent of its calls, far below the threshold.
+        // One that was answering lost fairly. (Side 0 only.)
         const Duration waited = end - attempt_start;
-        const Duration slow =
-            lane.p95() > Duration::zero() ? 2 * lane.p95() : lane.first_token_budget() / 2;
-        if (side == 0 && !first_token && waited >= slow) {
+        if (side == 0 && !first_token) {
           lane.breaker.on_error(end, waited);
         } else {
           lane.breaker.release_permission();
@@ -565,7 +565,8 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
         lane.limiter.update(end, throttled);
         if (r.ok()) {
           lane.breaker.on_success(end, end - attempt_start);
-        } else if (r.error().kind == ErrorClass::kClient) {
+        } else if (r.error().kind == ErrorClass::kClient ||
+                   (throttled && !config_.breaker_counts_throttles)) {
           lane.breaker.release_permission();  // our request was wrong, the model is fine
         } else {
           lane.breaker.on_error(end, end - attempt_start);
@@ -601,7 +602,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
       co_return;
     }
     result.error = r.error();
-    if (first_token || r.error().code == "FirstTokenTimeout") {
+    if (first_token || (r.error().code == "FirstTokenTimeout" && config_.timeout_falls_through)) {
       // Failed half way through an answer, or never began one within its budget: the next
       // lane answers within the deadline rather than this one starting over (the client
       // discards what it showed, unless the next lane continues it).

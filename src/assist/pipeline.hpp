@@ -119,6 +119,13 @@ struct PipelineConfig {
   // The adaptive client-side rate limiter in front of each model (off only to replay seed
   // incident 1, whose gateway had none).
   bool client_limiter = true;
+  // A model call that gives no first token within its budget fails over to the next lane
+  // (off only to replay seed incident 1, whose SDK retried a timed-out call on the same
+  // model until its attempts or the deadline ran out).
+  bool timeout_falls_through = true;
+  // A throttled call counts as a failure in the lane's breaker (off only to replay seed
+  // incident 1, whose breakers counted errors and timeouts but not throttles).
+  bool breaker_counts_throttles = true;
   // Requests/s this process may send to each model lane (its share of the account's quota),
   // by lane index; missing or 0: no client-side quota.
   std::vector<double> quota_rps;
@@ -140,7 +147,11 @@ struct PipelineConfig {
   // tier is skipped (after a throttle at low traffic the AWS limiter may ask for seconds).
   core::Duration max_limiter_wait = std::chrono::milliseconds(250);
   resilience::RetryConfig retry{};
-  resilience::BreakerSpec breaker{};
+  // A time-based window of 10 s: the breaker judges what the model did lately at any
+  // traffic. (A count-based window of 50 calls took 25 s to open on a model that had turned
+  // slow at a task's 1.25 messages/s, in seed scenario 1, hedging every message meanwhile.)
+  resilience::BreakerSpec breaker{.window_type = resilience::WindowType::kTimeBased,
+                                  .window_size = 10};
   resilience::AdaptiveRateSpec adaptive{};
   std::array<std::vector<Tier>, kIntentCount> tier_order = default_tier_order();
   std::array<core::Duration, kIntentCount> cache_ttl = default_cache_ttl();
