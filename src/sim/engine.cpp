@@ -6,6 +6,8 @@
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "assist/observer.hpp"
 #include "assist/pipeline.hpp"
@@ -22,6 +24,7 @@
 #include "observe/metrics.hpp"
 #include "observe/sampling.hpp"
 #include "resilience/retry_budget.hpp"
+#include "sim/traffic_log.hpp"
 #include "sim/user_model.hpp"
 #include "state/shared_state.hpp"
 
@@ -80,10 +83,16 @@ Summary summarize(const std::vector<Bin>& bins, std::size_t first, std::size_t l
     s.stale_prices_pre_guard += b.stale_pre_guard;
     s.error_requests += b.error_requests;
     s.error_traces += b.error_traces;
+    s.first_time_too_fast += b.first_time_too_fast;
+    s.raw_errors_shown += b.raw_errors;
+    s.unknown_errors += b.unknown_errors;
+    s.unknown_error_traces += b.unknown_error_traces;
+    s.support_contacts += b.support_contacts;
     to_models += b.to_models;
     for (int m = 0; m < 2; ++m) {
       s.model_calls[m] += b.model_calls[m];
       s.model_throttled[m] += b.model_throttled[m];
+      s.model_ok[m] += b.model_ok[m];
       ok_calls += b.model_ok[m];
     }
     for (int t = 0; t < 5; ++t) replies += b.replies[t];
@@ -97,6 +106,16 @@ Summary summarize(const std::vector<Bin>& bins, std::size_t first, std::size_t l
   s.p99_latency_s = lat.quantile_s(0.99);
   const double calls = static_cast<double>(s.model_calls[0] + s.model_calls[1]);
   s.model_availability = ratio(static_cast<double>(ok_calls), calls, 1);
+  s.primary_availability =
+      ratio(static_cast<double>(s.model_ok[0]), static_cast<double>(s.model_calls[0]), 1);
+  s.secondary_availability =
+      ratio(static_cast<double>(s.model_ok[1]), static_cast<double>(s.model_calls[1]), 1);
+  const double hours = s.duration_s / 3600;
+  s.error_requests_per_hour = ratio(static_cast<double>(s.error_requests), hours, 0);
+  s.error_traces_kept_per_hour = ratio(static_cast<double>(s.error_traces), hours, 0);
+  s.unknown_error_requests_per_hour = ratio(static_cast<double>(s.unknown_errors), hours, 0);
+  s.unknown_error_traces_kept_per_hour =
+      ratio(static_cast<double>(s.unknown_error_traces), hours, 0);
   s.cache_serve_rate = ratio(static_cast<double>(cache), static_cast<double>(replies), 0);
   s.retry_amplification = ratio(calls, static_cast<double>(to_models), 0);
   s.secondary_throttle_rate =
@@ -106,6 +125,97 @@ Summary summarize(const std::vector<Bin>& bins, std::size_t first, std::size_t l
   s.user_retry_load = ratio(static_cast<double>(s.resent), static_cast<double>(s.originals), 0);
   return s;
 }
+
+std::optional<double> figure(const RunResult& r, std::string_view name, int phase) {
+  if (name == "impact_s") return r.impact_s;
+  if (name == "recovery_s") return r.recovery_s;
+  if (name == "peak_too_fast_share") return r.peak_too_fast_share;
+  const Summary& s = phase >= 0 && phase < 3 ? r.phases[static_cast<std::size_t>(phase)] : r.total;
+  const auto n = [](std::uint64_t v) { return static_cast<double>(v); };
+  const std::pair<std::string_view, double> by_name[] = {
+      {"user_error_rate", s.user_error_rate},
+      {"p99_latency_s", s.p99_latency_s},
+      {"primary_availability", s.primary_availability},
+      {"secondary_availability", s.secondary_availability},
+      {"model_availability", s.model_availability},
+      {"cache_serve_rate", s.cache_serve_rate},
+      {"retry_amplification", s.retry_amplification},
+      {"secondary_throttle_rate", s.secondary_throttle_rate},
+      {"legit_too_fast", n(s.legit_too_fast)},
+      {"first_time_too_fast", n(s.first_time_too_fast)},
+      {"stale_price_serves", n(s.stale_price_serves)},
+      {"stale_price_customers", n(s.stale_price_customers)},
+      {"stale_prices_pre_guard", n(s.stale_prices_pre_guard)},
+      {"error_requests_per_hour", s.error_requests_per_hour},
+      {"error_traces_kept_per_hour", s.error_traces_kept_per_hour},
+      {"error_traces_kept_ratio", s.error_traces_kept_ratio},
+      {"raw_errors_shown", n(s.raw_errors_shown)},
+      {"user_retry_load", s.user_retry_load},
+      {"users_retrying", s.users_retrying},
+      {"support_contacts", n(s.support_contacts)},
+      {"unknown_error_requests_per_hour", s.unknown_error_requests_per_hour},
+      {"unknown_error_traces_kept_per_hour", s.unknown_error_traces_kept_per_hour},
+  };
+  for (const auto& [k, v] : by_name) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
+std::vector<FigureCheck> check_figures(const RunResult& r) {
+  std::vector<FigureCheck> out;
+  for (const SeedFigure& f : r.variant == "incident" ? r.seed_figures : r.targets) {
+    const double got = figure(r, f.figure).value_or(0);
+    out.push_back({f, got, got >= f.min && got <= f.max});
+  }
+  return out;
+}
+
+namespace {
+
+// impact_s, recovery_s and peak_too_fast_share from the timeline (RunResult says how).
+void read_timeline(RunResult& r, double cause_end_s) {
+  const std::vector<Bin>& bins = r.bins;
+  const std::size_t n = bins.size();
+  constexpr std::size_t kSmooth = 5, kPeak = 10;
+  // Sums over [i, i + w) of (failed, messages, primary ok, primary calls, too fast).
+  struct Window {
+    double failed = 0, messages = 0, ok = 0, calls = 0, too_fast = 0;
+  };
+  auto window = [&](std::size_t i, std::size_t w) {
+    Window x;
+    for (std::size_t k = i; k < std::min(n, i + w); ++k) {
+      x.failed += bins[k].user_errors;
+      x.messages += bins[k].offered + bins[k].resent;
+      x.ok += bins[k].model_ok[0];
+      x.calls += bins[k].model_calls[0];
+      x.too_fast += bins[k].too_fast;
+    }
+    return x;
+  };
+  auto hurt = [&](const Window& x) {
+    return (x.messages > 0 && x.failed / x.messages > 0.05) ||
+           (x.calls >= 5 && x.ok / x.calls < 0.5);
+  };
+  std::optional<std::size_t> first, last;
+  for (std::size_t i = 0; i + kSmooth <= n; ++i) {
+    if (!hurt(window(i, kSmooth))) continue;
+    if (!first) first = i;
+    last = i + kSmooth - 1;
+  }
+  for (std::size_t i = 0; i + kPeak <= n; ++i) {
+    const Window x = window(i, kPeak);
+    if (x.messages > 0)
+      r.peak_too_fast_share = std::max(r.peak_too_fast_share, x.too_fast / x.messages);
+  }
+  if (!first) return;
+  r.impact_s = static_cast<double>(*last - *first + 1) * r.bin_s;
+  // Still hurt after the cause went away: the seed's "recovery".
+  const double hurt_until = static_cast<double>(*last + 1) * r.bin_s;
+  if (cause_end_s > 0) r.recovery_s = std::max(0.0, hurt_until - cause_end_s);
+}
+
+}  // namespace
 
 // ---- The engine ----------------------------------------------------------------------------
 
@@ -168,7 +278,7 @@ class Engine {
   // Starts a message through a task's ChatFlow; account() runs when it completes.
   void handle(const Msg& m);
   // What a reply means for the run: counts, the price auditor, the user's next move.
-  void account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome& out);
+  void account(const Msg& m, TimePoint arrived, bool first_time, gateway::ChatOutcome& out);
   void after_reply(const Msg& m, bool failed, bool too_fast, const assist::Reply* reply,
                    int retry_after_s);
   // The auditor's question: does `text` state a price for `pid` the catalog no longer has?
@@ -220,6 +330,32 @@ class Engine {
   // after each edge. NOTE: not on timers of their own -- one more timer changes the run
   // (the clock stops at its instant), and the golden runs would move.
   std::optional<Billed> billed_at_incident_start_, billed_at_incident_end_;
+
+  // 0 normal, 1 during, 2 recovery: the phase of an instant.
+  int phase_at(TimePoint at) const {
+    const double t = core::to_seconds(at - t0_);
+    return t < s_.incident_start_s ? 0 : t < s_.incident_end_s ? 1 : 2;
+  }
+  // tiers.cache_only_when_open: the seed's runbook served from the cache alone once the
+  // primary's breakers had opened, for one breaker wait (checked every second).
+  void watch_breakers();
+  bool cache_only_ = false;
+  TimePoint cache_only_until_{};
+  // Users who have sent a message in this run: a "too fast" to anyone else is to a
+  // first-time visitor.
+  std::vector<bool> seen_;
+  // Distinct users per phase (Summary says what each is).
+  struct PhaseUsers {
+    std::unordered_set<std::uint32_t> stale, failed, retried;
+  };
+  std::array<PhaseUsers, 3> users_;
+
+  // [traffic] from_log: the recorded messages replayed instead of the Poisson model, each
+  // logged user and question given an index of its own.
+  core::Status load_logged_traffic();
+  void logged_arrivals(double from_s, double to_s);
+  std::vector<std::pair<double, Msg>> logged_;  // arrival (s), message
+  std::size_t next_logged_ = 0;
 };
 
 double Engine::rate_at(double t) const {
@@ -309,12 +445,42 @@ void Engine::build_gateway() {
   const bool ja_v1 = v_.degradation.value_or("v2") == "v1";
   if (v_.jitter) pc.retry.backoff.jitter = *v_.jitter;
   if (v_.max_attempts) pc.retry.max_attempts = *v_.max_attempts;
+  if (v_.retry_base_ms) pc.retry.backoff.base = core::from_seconds(*v_.retry_base_ms / 1000);
+  if (v_.retry_cap_ms) pc.retry.backoff.cap = core::from_seconds(*v_.retry_cap_ms / 1000);
+  if (v_.timeouts_retried.value_or(false)) pc.timeout_falls_through = false;
+  if (v_.deadline_s) pc.deadline = core::from_seconds(*v_.deadline_s);
+  if (v_.attempt_timeout_s) {
+    for (const char* name : {"sonnet", "haiku"}) {
+      const gateway::ModelPrices list = gateway::default_model_prices(name);
+      assist::LanePolicy l;
+      l.first_token = core::from_seconds(*v_.attempt_timeout_s);
+      l.input_usd_per_mtok = list.input_usd_per_mtok;
+      l.output_usd_per_mtok = list.output_usd_per_mtok;
+      pc.lanes.push_back(l);
+    }
+  }
+  if (!v_.static_tier.value_or(true)) {
+    for (auto& order : pc.tier_order) std::erase(order, assist::Tier::kStatic);
+  }
   if (v_.breaker_wait_s) pc.breaker.wait_in_open = core::from_seconds(*v_.breaker_wait_s);
+  if (v_.breaker_window_calls) {
+    pc.breaker.window_type = resilience::WindowType::kCountBased;
+    pc.breaker.window_size = *v_.breaker_window_calls;
+  }
+  if (v_.breaker_window_s) {
+    pc.breaker.window_type = resilience::WindowType::kTimeBased;
+    pc.breaker.window_size = *v_.breaker_window_s;
+  }
+  if (v_.breaker_minimum_calls) pc.breaker.minimum_calls = *v_.breaker_minimum_calls;
+  if (v_.breaker_failure_rate) pc.breaker.failure_rate_threshold = *v_.breaker_failure_rate;
+  pc.breaker_counts_throttles = v_.breaker_counts_throttles.value_or(true);
   if (v_.stagger_max_s) pc.stagger_max = core::from_seconds(*v_.stagger_max_s);
   if (v_.cache_ttl_s) pc.cache_ttl.fill(core::from_seconds(*v_.cache_ttl_s));
   if (v_.cache_first.value_or(false)) {
-    pc.tier_order.fill({assist::Tier::kCache, assist::Tier::kPrimary, assist::Tier::kSecondary,
-                        assist::Tier::kStatic, assist::Tier::kDegraded});
+    for (auto& order : pc.tier_order) {
+      std::erase(order, assist::Tier::kCache);
+      order.insert(order.begin(), assist::Tier::kCache);
+    }
   }
   // The simulated models do not read earlier turns: remembering them would cost time and
   // change nothing.
@@ -439,7 +605,34 @@ void Engine::send(Msg m, TimePoint at) {
   });
 }
 
+void Engine::watch_breakers() {
+  const TimePoint now = clock_.now();
+  if (cache_only_) {
+    if (now < cache_only_until_) return;
+    cache_only_ = false;
+    (void)gateway_->flags().patch(boost::json::object{{"FM_MODE", "normal"}});
+    ++events_;
+    return;
+  }
+  std::size_t open = 0;
+  for (std::size_t t = 0; t < gateway_->tasks(); ++t) {
+    const auto status = gateway_->pipeline(t).status();
+    // Opened and still waiting: a breaker whose wait is over stays "open" until a call
+    // probes it, and must not send the fleet back to the cache.
+    if (!status.models.empty() && status.models[0].breaker == resilience::BreakerState::kOpen &&
+        status.models[0].time_until_probe > Duration::zero()) {
+      ++open;
+    }
+  }
+  if (2 * open < gateway_->tasks()) return;
+  cache_only_ = true;
+  cache_only_until_ = now + gateway_->config().pipeline.breaker.wait_in_open;
+  (void)gateway_->flags().patch(boost::json::object{{"FM_MODE", "cache_only"}});
+  ++events_;
+}
+
 void Engine::arrivals(double from_s) {
+  if (v_.cache_only_when_open.value_or(false)) watch_breakers();
   if (!billed_at_incident_start_ && from_s >= s_.incident_start_s) {
     billed_at_incident_start_ = billed();
   }
@@ -450,7 +643,9 @@ void Engine::arrivals(double from_s) {
   arrivals_.clear();
   next_arrival_ = 0;
   const Traffic& tr = s_.traffic;
-  if (rate > 0) {
+  if (!logged_.empty()) {
+    logged_arrivals(from_s, to_s);
+  } else if (rate > 0) {
     double t = from_s + rng_.exponential(1.0 / rate);
     while (t < to_s) {
       Msg m;
@@ -484,6 +679,40 @@ void Engine::arrivals(double from_s) {
   if (o_.progress) o_.progress(to_s / duration_s_);
   if (to_s < duration_s_) {
     clock_.call_at(t0_ + core::from_seconds(to_s), [this, to_s] { arrivals(to_s); });
+  }
+}
+
+core::Status Engine::load_logged_traffic() {
+  const Traffic& tr = s_.traffic;
+  auto window = LogWindow::parse(tr.from_log_since, tr.from_log_until, tr.from_log_speedup);
+  if (!window.ok()) return core::fail(std::move(window).error());
+  auto log = read_traffic_log(tr.from_log, *window);
+  if (!log.ok()) return core::fail(std::move(log).error());
+  std::unordered_map<std::string, std::uint32_t> users, texts;
+  for (LoggedMessage& lm : log->messages) {
+    if (lm.at_s >= duration_s_) break;  // sorted: the rest is past the run
+    Msg m;
+    m.user = users.try_emplace(lm.user, static_cast<std::uint32_t>(users.size())).first->second;
+    auto [q, added] = texts.try_emplace(lm.question, static_cast<std::uint32_t>(questions_.size()));
+    if (added) questions_.push_back({std::move(lm.question), std::move(lm.product_id), {}});
+    m.question = q->second;
+    logged_.emplace_back(lm.at_s, m);
+  }
+  if (logged_.empty()) {
+    return core::fail("invalid_scenario",
+                      "the request log " + tr.from_log + " has no message within the run's " +
+                          std::to_string(static_cast<long long>(duration_s_)) + " s");
+  }
+  // The logged users are the run's users: first-time visitors are told apart among them.
+  seen_.assign(std::max(seen_.size(), users.size()), false);
+  return core::Ok{};
+}
+
+void Engine::logged_arrivals(double from_s, double to_s) {
+  while (next_logged_ < logged_.size() && logged_[next_logged_].first < to_s) {
+    const auto& [at_s, m] = logged_[next_logged_++];
+    ++in_flight_;
+    arrivals_.emplace_back(t0_ + core::from_seconds(std::max(at_s, from_s)), m);
   }
 }
 
@@ -534,6 +763,11 @@ gateway::ChatInput Engine::input_for(const Msg& m) {
 
 void Engine::handle(const Msg& m) {
   Bin& arrival_bin = bin();
+  bool first_time = false;
+  if (!m.abusive && m.user < seen_.size() && !seen_[m.user]) {
+    seen_[m.user] = true;
+    first_time = true;
+  }
   if (m.abusive) {
     arrival_bin.abusive++;
   } else if (m.attempt == 0) {
@@ -546,10 +780,11 @@ void Engine::handle(const Msg& m) {
   struct Flight {
     Msg m;
     TimePoint arrived;
+    bool first_time;
     gateway::ChatInput in;
     gateway::ChatOutcome out;
   };
-  auto f = std::make_unique<Flight>(Flight{m, clock_.now(), input_for(m), {}});
+  auto f = std::make_unique<Flight>(Flight{m, clock_.now(), first_time, input_for(m), {}});
   Flight& flight = *f;
   gateway::ChatFlow& flow = gateway_->flow(next_task_++ % gateway_->tasks());
   asio::co_spawn(io_, flow.answer_into(flight.in, flight.out, nullptr, nullptr),
@@ -557,11 +792,11 @@ void Engine::handle(const Msg& m) {
                    // A message must not vanish: an exception ends the run, loudly.
                    if (e) std::rethrow_exception(e);
                    if (o_.edit_reply) o_.edit_reply(f->out.reply);
-                   account(f->m, f->arrived, f->out);
+                   account(f->m, f->arrived, f->first_time, f->out);
                  });
 }
 
-void Engine::account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome& out) {
+void Engine::account(const Msg& m, TimePoint arrived, bool first_time, gateway::ChatOutcome& out) {
   ++events_;
   --in_flight_;
   // Every model call the message made, counted in the bin where the call started (the
@@ -582,6 +817,14 @@ void Engine::account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome
   Bin& b = bin();
   b.error_requests += out.trace.went_wrong ? 1 : 0;
   b.error_traces += out.trace.went_wrong && out.trace.kept ? 1 : 0;
+  const auto unknown = std::find_if(
+      out.reply.attempts.begin(), out.reply.attempts.end(),
+      [](const assist::ModelAttempt& a) { return a.error == resilience::ErrorClass::kUnknown; });
+  const bool hit_unknown = unknown != out.reply.attempts.end();
+  if (hit_unknown) {
+    b.unknown_errors++;
+    b.unknown_error_traces += out.trace.kept ? 1 : 0;
+  }
   const double ms = core::to_seconds(clock_.now() - arrived) * 1000;
   // The seed's static limit answered a queue overflow with "you're sending too fast".
   const bool too_fast =
@@ -589,13 +832,24 @@ void Engine::account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome
       (static_limit_ && out.admission.outcome == assist::AdmissionOutcome::kQueueTimeout);
   if (too_fast) {
     b.too_fast++;
+    b.first_time_too_fast += first_time ? 1 : 0;
     b.user_errors++;
     after_reply(
         m, true, true, nullptr,
         out.refused ? static_cast<int>(std::ceil(core::to_seconds(out.refused->retry_after))) : 1);
     return;
   }
-  const assist::Reply& r = out.reply;
+  assist::Reply& r = out.reply;
+  if (v_.raw_errors.value_or(false) &&
+      (hit_unknown || (r.tier == assist::Tier::kDegraded && !r.error_code.empty()))) {
+    // The seed's chat showed the provider's error as it came, and an error body it could
+    // not parse ended the request there: the user reads that instead of any answer.
+    r.tier = assist::Tier::kDegraded;
+    r.text = hit_unknown ? unknown->code : r.error_message.empty() ? r.error_code : r.error_message;
+    r.actions.clear();
+    r.retry_after_s = 0;
+    b.raw_errors++;
+  }
   b.replies[static_cast<int>(r.tier)]++;
   b.latency.add(ms);
   if (!r.attempts.empty()) b.to_models++;
@@ -612,7 +866,10 @@ void Engine::account(const Msg& m, TimePoint arrived, const gateway::ChatOutcome
   const std::string& pid = questions_[m.question].product_id;
   if (!pid.empty()) {
     const bool served_stale = !failed && states_stale_price(r.text, pid);
-    if (served_stale && !r.disclaimer) b.stale_prices++;
+    if (served_stale && !r.disclaimer) {
+      b.stale_prices++;
+      users_[phase_at(clock_.now())].stale.insert(m.user);
+    }
     if (r.unguarded_text.empty() ? served_stale : states_stale_price(r.unguarded_text, pid)) {
       b.stale_pre_guard++;
     }
@@ -628,7 +885,10 @@ bool Engine::states_stale_price(std::string_view text, const std::string& pid) c
 void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist::Reply* reply,
                          int retry_after_s) {
   if (!failed) return;
+  PhaseUsers& users = users_[phase_at(clock_.now())];
+  users.failed.insert(m.user);
   const Behaviour& bh = s_.behaviour;
+  std::optional<ReplyReading> read;
   const bool auto_client =
       static_cast<double>(hash_with(m.user, "client") % 10'000) < bh.auto_retry_share * 10'000;
   double p = 0;
@@ -643,12 +903,20 @@ void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist:
     // The user reads the reply (sim/user_model.hpp): told to retry, they may come back up to
     // resend_max times; otherwise once at most. Never before an ETA the text states.
     const Question& q = questions_[m.question];
-    const ReplyReading read = read_reply(reply->text, reply->actions, q.topics);
-    const int allowed = read.invites_retry ? bh.resend_max : 1;
-    p = m.attempt < allowed ? resend_probability(read, bh) : 0;
-    if (read.eta_s) delay = std::max(delay, *read.eta_s);
+    read = read_reply(reply->text, reply->actions, q.topics);
+    const int allowed = read->invites_retry ? bh.resend_max : 1;
+    p = m.attempt < allowed ? resend_probability(*read, bh) : 0;
+    if (read->eta_s) delay = std::max(delay, *read->eta_s);
   }
-  if (!rng_.chance(p)) return;
+  if (!rng_.chance(p)) {
+    // Left without an answer: some contact support, fewer when the reply said what is
+    // going on and when it will be back (sim/user_model.hpp).
+    if (rng_.chance(contact_probability(read ? *read : ReplyReading{}, bh))) {
+      bin().support_contacts++;
+    }
+    return;
+  }
+  users.retried.insert(m.user);
   const TimePoint at = clock_.now() + core::from_seconds(delay);
   if (core::to_seconds(at - t0_) >= duration_s_) return;
   Msg again = m;
@@ -672,8 +940,12 @@ core::Result<RunResult> Engine::run() {
   // Late replies (after the end) land in the last bin.
   bins_.resize(
       std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(duration_s_ / o_.bin_s))));
+  seen_.assign(static_cast<std::size_t>(s_.traffic.users), false);
   build_questions();
   if (pricing_ja_.empty()) return core::fail("invalid_scenario", "the catalog has no products");
+  if (!s_.traffic.from_log.empty()) {
+    if (auto st = load_logged_traffic(); !st.ok()) return core::fail(std::move(st).error());
+  }
   build_gateway();
   schedule_model_faults(*sonnet_, s_.sonnet);
   schedule_model_faults(*haiku_, s_.haiku);
@@ -719,7 +991,35 @@ core::Result<RunResult> Engine::run() {
           {l.name, l.calls, l.hedges, skips, l.input_tokens, l.output_tokens, l.cost_usd});
     }
   }
+  {
+    PhaseUsers all;
+    for (int i = 0; i < 3; ++i) {
+      Summary& ph = r.phases[static_cast<std::size_t>(i)];
+      const PhaseUsers& u = users_[static_cast<std::size_t>(i)];
+      ph.stale_price_customers = u.stale.size();
+      ph.users_failed = u.failed.size();
+      ph.users_retried = u.retried.size();
+      all.stale.insert(u.stale.begin(), u.stale.end());
+      all.failed.insert(u.failed.begin(), u.failed.end());
+      all.retried.insert(u.retried.begin(), u.retried.end());
+    }
+    r.total.stale_price_customers = all.stale.size();
+    r.total.users_failed = all.failed.size();
+    r.total.users_retried = all.retried.size();
+    for (Summary* sm : {&r.total, &r.phases[0], &r.phases[1], &r.phases[2]}) {
+      sm->users_retrying = sm->users_failed > 0 ? static_cast<double>(sm->users_retried) /
+                                                      static_cast<double>(sm->users_failed)
+                                                : 0;
+    }
+  }
   r.bins = std::move(bins_);
+  double cause_end_s = 0;  // the end of the model faults
+  for (const ModelModel* m : {&s_.sonnet, &s_.haiku}) {
+    for (const ModelFault& f : m->faults) cause_end_s = std::max(cause_end_s, f.end_s);
+  }
+  read_timeline(r, std::min(cause_end_s, duration_s_));
+  r.seed_figures = s_.seed_figures;
+  r.targets = s_.targets;
   r.events = events_;
   r.wall_s = core::to_seconds(wall.now() - wall0);
   return r;

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,15 @@ struct Bin {
   std::uint32_t stale_prices = 0;
   std::uint32_t stale_pre_guard = 0;
   std::uint32_t error_requests = 0;
-  std::uint32_t error_traces = 0;  // kept traces of those
-  LatencyHistogram latency;        // of legitimate messages answered, arrival to reply
+  std::uint32_t error_traces = 0;         // kept traces of those
+  std::uint32_t first_time_too_fast = 0;  // "too fast" to a user's very first message
+  std::uint32_t raw_errors = 0;           // replies that showed a provider's error text
+  // Messages hit by an error of a shape the gateway did not know (ErrorClass::kUnknown:
+  // scenario 4's new format), and the kept traces of those.
+  std::uint32_t unknown_errors = 0;
+  std::uint32_t unknown_error_traces = 0;
+  std::uint32_t support_contacts = 0;  // users who gave up and contacted support
+  LatencyHistogram latency;            // of legitimate messages answered, arrival to reply
 };
 
 // Figures over a span of bins.
@@ -63,9 +71,11 @@ struct Summary {
   std::uint64_t user_errors = 0;
   double user_error_rate = 0;
   double p99_latency_s = 0;
-  double model_availability = 1;   // successful model calls / model calls
-  double cache_serve_rate = 0;     // replies from the cache tier / replies
-  double retry_amplification = 0;  // model calls / messages that reached a model
+  double model_availability = 1;      // successful model calls / model calls
+  double primary_availability = 1;    // of the primary's calls
+  double secondary_availability = 1;  // of the secondary's calls
+  double cache_serve_rate = 0;        // replies from the cache tier / replies
+  double retry_amplification = 0;     // model calls / messages that reached a model
   double secondary_throttle_rate = 0;
   std::uint64_t legit_too_fast = 0;
   std::uint64_t stale_price_serves = 0;      // after the guard, without a disclaimer
@@ -74,7 +84,24 @@ struct Summary {
   std::uint64_t error_traces = 0;
   double error_traces_kept_ratio = 1;
   double user_retry_load = 0;  // re-sent / original messages
+  std::uint64_t first_time_too_fast = 0;
+  std::uint64_t raw_errors_shown = 0;
+  std::uint64_t support_contacts = 0;
+  double error_requests_per_hour = 0;
+  double error_traces_kept_per_hour = 0;
+  std::uint64_t unknown_errors = 0;
+  std::uint64_t unknown_error_traces = 0;
+  double unknown_error_requests_per_hour = 0;
+  double unknown_error_traces_kept_per_hour = 0;
+  // Distinct users (filled by the run, not by summarize: a set is not a sum of bins): served
+  // a stale price (after the guard, no disclaimer); left without an answer at least once;
+  // of those, who re-sent.
+  std::uint64_t stale_price_customers = 0;
+  std::uint64_t users_failed = 0;
+  std::uint64_t users_retried = 0;
+  double users_retrying = 0;  // users_retried / users_failed
   std::uint64_t model_calls[2] = {};
+  std::uint64_t model_ok[2] = {};
   std::uint64_t model_throttled[2] = {};
   // What the models billed (every lane, over the fleet's pipelines: assist::LaneCounters),
   // by when it was billed; the whole run's and each phase's.
@@ -116,8 +143,33 @@ struct RunResult {
   std::array<Summary, 3> phases;  // normal, during, recovery
   std::uint64_t events = 0;       // arrivals, model calls, replies, scenario events
   std::vector<LaneTotals> lanes;  // in cascade order
+  // How long the incident hurt, read from the timeline as the seed measured it: `impact_s`
+  // from the first to the last second in which users were hurt (5 s smoothed: more than 5%
+  // of messages failed, or the primary answered under half of its calls), and `recovery_s`
+  // how long they were still hurt after the cause went away (the end of the last model
+  // fault). The seed's 78 s + 35 s: a 45 s constraint, hurting 35 s past its end. 0 when
+  // nothing was hurt.
+  double impact_s = 0, recovery_s = 0;
+  // The largest share of legitimate messages answered "too fast" over any 10 s.
+  double peak_too_fast_share = 0;
+  // The scenario's [seed_figures] and [targets], for the report and the checks.
+  std::vector<SeedFigure> seed_figures, targets;
   double wall_s = 0;
 };
+
+// A figure of a run by name (kFigureNames in sim/scenario.hpp): of `phase` (0 normal, 1 during,
+// 2 recovery, 3 the whole run) or of the run (impact_s, recovery_s, peak_too_fast_share).
+// nullopt for an unknown name.
+std::optional<double> figure(const RunResult& r, std::string_view name, int phase = 1);
+
+// A figure during the incident against the range the scenario states for it.
+struct FigureCheck {
+  SeedFigure spec;
+  double got = 0;
+  bool within = false;
+};
+// The incident variant against the seed's figures, any other against the targets.
+std::vector<FigureCheck> check_figures(const RunResult& r);
 
 core::Result<RunResult> run(const Scenario& scenario, const std::string& variant,
                             const RunOptions& options);

@@ -19,35 +19,102 @@ std::string fmt(const char* f, double v) {
 std::string pct(double v) { return fmt("%.2f%%", 100 * v); }
 std::string count(std::uint64_t v) { return std::to_string(v); }
 
+enum class Fmt { kCount, kPct, kPlusPct, kSeconds, kNumber1 };
+
+std::string format(Fmt f, double v) {
+  switch (f) {
+    case Fmt::kCount:
+      return fmt("%.0f", v);
+    case Fmt::kPct:
+      return pct(v);
+    case Fmt::kPlusPct:
+      return "+" + pct(v);
+    case Fmt::kSeconds:
+      return fmt("%.2f", v);
+    case Fmt::kNumber1:
+      return fmt("%.1f", v);
+  }
+  return "";
+}
+
+// A row of the impact table: a figure by name (sim::figure), or a cell of its own.
 struct Row {
   const char* label;
-  std::string (*cell)(const Summary&);
+  const char* figure;  // null: `cell`
+  Fmt format = Fmt::kCount;
+  std::string (*cell)(const Summary&) = nullptr;
+  bool of_run = false;  // a figure of the whole run (impact_s, ...): shown under "during"
 };
 
 const Row kRows[] = {
-    {"messages (incl. re-sends)", [](const Summary& s) { return count(s.messages); }},
-    {"user-visible error rate", [](const Summary& s) { return pct(s.user_error_rate); }},
-    {"messages affected", [](const Summary& s) { return count(s.user_errors); }},
-    {"p99 latency (s)", [](const Summary& s) { return fmt("%.2f", s.p99_latency_s); }},
-    {"model availability", [](const Summary& s) { return pct(s.model_availability); }},
-    {"cache serve rate", [](const Summary& s) { return pct(s.cache_serve_rate); }},
-    {"retry amplification", [](const Summary& s) { return fmt("%.2f", s.retry_amplification); }},
-    {"secondary throttle rate", [](const Summary& s) { return pct(s.secondary_throttle_rate); }},
-    {"legit users told \"too fast\"", [](const Summary& s) { return count(s.legit_too_fast); }},
-    {"stale prices before the guard",
-     [](const Summary& s) { return count(s.stale_prices_pre_guard); }},
-    {"stale prices served", [](const Summary& s) { return count(s.stale_price_serves); }},
-    {"error traces kept",
+    {"messages (incl. re-sends)", nullptr, Fmt::kCount,
+     [](const Summary& s) { return count(s.messages); }},
+    {"user-visible error rate", "user_error_rate", Fmt::kPct},
+    {"messages affected", nullptr, Fmt::kCount,
+     [](const Summary& s) { return count(s.user_errors); }},
+    {"p99 latency (s)", "p99_latency_s", Fmt::kSeconds},
+    {"impact (s)", "impact_s", Fmt::kCount, nullptr, true},
+    {"recovery (s)", "recovery_s", Fmt::kCount, nullptr, true},
+    {"model availability", "model_availability", Fmt::kPct},
+    {"primary availability", "primary_availability", Fmt::kPct},
+    {"secondary availability", "secondary_availability", Fmt::kPct},
+    {"cache serve rate", "cache_serve_rate", Fmt::kPct},
+    {"retry amplification", "retry_amplification", Fmt::kSeconds},
+    {"secondary throttle rate", "secondary_throttle_rate", Fmt::kPct},
+    {"legit users told \"too fast\"", "legit_too_fast", Fmt::kCount},
+    {"first-time users \"too fast\"", "first_time_too_fast", Fmt::kCount},
+    {"peak \"too fast\" share (10 s)", "peak_too_fast_share", Fmt::kPct, nullptr, true},
+    {"stale prices before the guard", "stale_prices_pre_guard", Fmt::kCount},
+    {"stale prices served", "stale_price_serves", Fmt::kCount},
+    {"customers quoted a stale price", "stale_price_customers", Fmt::kCount},
+    {"error traces kept", nullptr, Fmt::kCount,
      [](const Summary& s) { return count(s.error_traces) + "/" + count(s.error_requests); }},
-    {"user retry load", [](const Summary& s) { return "+" + pct(s.user_retry_load); }},
-    {"model cost (USD)", [](const Summary& s) { return fmt("$%.4f", s.cost_usd); }},
-    {"tokens in / out (k)",
+    {"error requests per hour", "error_requests_per_hour", Fmt::kCount},
+    {"error traces kept per hour", "error_traces_kept_per_hour", Fmt::kNumber1},
+    {"new-format errors per hour", "unknown_error_requests_per_hour", Fmt::kCount},
+    {"of those, traces kept / hour", "unknown_error_traces_kept_per_hour", Fmt::kNumber1},
+    {"raw errors shown to users", "raw_errors_shown", Fmt::kCount},
+    {"user retry load", "user_retry_load", Fmt::kPlusPct},
+    {"users who re-sent", "users_retrying", Fmt::kPct},
+    {"support contacts", "support_contacts", Fmt::kCount},
+    {"model cost (USD)", nullptr, Fmt::kCount,
+     [](const Summary& s) { return fmt("$%.4f", s.cost_usd); }},
+    {"tokens in / out (k)", nullptr, Fmt::kCount,
      [](const Summary& s) {
        return fmt("%.0f", static_cast<double>(s.input_tokens) / 1000) + "/" +
               fmt("%.0f", static_cast<double>(s.output_tokens) / 1000);
      }},
-    {"duration (s)", [](const Summary& s) { return fmt("%.0f", s.duration_s); }},
+    {"duration (s)", nullptr, Fmt::kCount,
+     [](const Summary& s) { return fmt("%.0f", s.duration_s); }},
 };
+
+const Row* row_of(std::string_view figure) {
+  for (const Row& r : kRows) {
+    if (r.figure != nullptr && r.figure == figure) return &r;
+  }
+  return nullptr;
+}
+
+Fmt format_of(std::string_view figure) {
+  const Row* r = row_of(figure);
+  return r != nullptr ? r->format : Fmt::kNumber1;
+}
+
+const SeedFigure* find_figure(const std::vector<SeedFigure>& list, std::string_view name) {
+  for (const SeedFigure& f : list) {
+    if (f.figure == name) return &f;
+  }
+  return nullptr;
+}
+
+// "15.00% (8.00%..25.00%)", ">= 10.00", "<= 1.00%".
+std::string range_text(const SeedFigure& f, Fmt how) {
+  const bool lo = f.min > -1e300, hi = f.max < 1e300;
+  if (lo && hi) return format(how, f.min) + ".." + format(how, f.max);
+  if (lo) return ">= " + format(how, f.min);
+  if (hi) return "<= " + format(how, f.max);
+  return "any";
+}
 
 std::string pad(const std::string& s, std::size_t w, bool left = false) {
   // Pads by display columns for ASCII; the table's cells are ASCII.
@@ -59,25 +126,42 @@ std::string pad(const std::string& s, std::size_t w, bool left = false) {
 
 std::string impact_table(const std::vector<RunResult>& runs) {
   if (runs.empty()) return "";
-  constexpr std::size_t kLabel = 30, kCell = 12;
-  std::string out = runs.front().scenario + "  (seed " + std::to_string(runs.front().seed) +
-                    ", incident window " + fmt("%.0f", runs.front().incident_start_s) + "-" +
-                    fmt("%.0f", runs.front().incident_end_s) + " s of " +
-                    fmt("%.0f", runs.front().duration_s) + " s)\n";
-  out += pad("", kLabel, true);
+  constexpr std::size_t kLabel = 30, kCell = 12, kSeed = 12;
+  const RunResult& first = runs.front();
+  std::string out = first.scenario + "  (seed " + std::to_string(first.seed) +
+                    ", incident window " + fmt("%.0f", first.incident_start_s) + "-" +
+                    fmt("%.0f", first.incident_end_s) + " s of " + fmt("%.0f", first.duration_s) +
+                    " s)\n";
+  out += pad("", kLabel, true) + " | " + pad("seed", kSeed);
   for (const auto& r : runs) out += " | " + pad(r.variant, kCell * 3 + 2, true);
-  out += "\n" + pad("", kLabel, true);
+  out += "\n" + pad("", kLabel, true) + " | " + pad("during", kSeed);
   for (std::size_t i = 0; i < runs.size(); ++i) {
     out += " | ";
     for (const char* p : {"normal", "during", "recovery"}) out += pad(p, kCell) + " ";
     out.pop_back();
   }
-  out += "\n" + std::string(kLabel + runs.size() * (kCell * 3 + 5), '-') + "\n";
+  out += "\n" + std::string(kLabel + kSeed + 3 + runs.size() * (kCell * 3 + 5), '-') + "\n";
   for (const Row& row : kRows) {
-    out += pad(row.label, kLabel, true);
+    out += pad(row.label, kLabel, true) + " | ";
+    const SeedFigure* seed =
+        row.figure != nullptr ? find_figure(first.seed_figures, row.figure) : nullptr;
+    out += pad(seed == nullptr ? ""
+               : seed->value   ? format(row.format, *seed->value)
+                               : "reported",
+               kSeed);
     for (const auto& r : runs) {
       out += " | ";
-      for (const auto& ph : r.phases) out += pad(row.cell(ph), kCell) + " ";
+      for (int ph = 0; ph < 3; ++ph) {
+        std::string cell;
+        if (row.cell != nullptr) {
+          cell = row.cell(r.phases[static_cast<std::size_t>(ph)]);
+        } else if (!row.of_run || ph == 1) {
+          cell = format(row.format, figure(r, row.figure, ph).value_or(0));
+        } else {
+          cell = "-";
+        }
+        out += pad(cell, kCell) + " ";
+      }
       out.pop_back();
     }
     out += "\n";
@@ -89,6 +173,26 @@ std::string impact_table(const std::vector<RunResult>& runs) {
            count(r.total.output_tokens) + " output tokens)";
     for (const auto& l : r.lanes) out += "; " + l.model + " " + fmt("$%.4f", l.cost_usd);
     out += "\n";
+  }
+  // The checks: the incident variant against the seed's figures, the fixed one against
+  // its targets (during the incident).
+  for (const auto& r : runs) {
+    const std::vector<FigureCheck> checks = check_figures(r);
+    if (checks.empty()) continue;
+    const auto within =
+        std::count_if(checks.begin(), checks.end(), [](const FigureCheck& c) { return c.within; });
+    out += r.variant == "incident" ? "\nthe seed's incident, reproduced (incident, during): "
+                                   : "\ntargets (" + r.variant + ", during): ";
+    out += std::to_string(within) + " of " + std::to_string(checks.size()) + " within range\n";
+    for (const FigureCheck& c : checks) {
+      const Fmt how = format_of(c.spec.figure);
+      const Row* row = row_of(c.spec.figure);
+      out += "  " + pad(row != nullptr ? row->label : c.spec.figure, kLabel, true) +
+             pad(c.spec.value ? "seed " + format(how, *c.spec.value) : "", kSeed + 5) +
+             pad(range_text(c.spec, how), 22) + pad(format(how, c.got), kCell) +
+             (c.within ? "  ok" : "  OUT OF RANGE") +
+             (c.spec.note.empty() ? "" : "  (" + c.spec.note + ")") + "\n";
+    }
   }
   return out;
 }
@@ -112,6 +216,26 @@ std::string to_json(const RunResult& r, bool with_wall, bool with_cost) {
   o["events"] = r.events;
   o["model_availability"] = t.model_availability;
   o["cache_serve_rate"] = t.cache_serve_rate;
+  o["impact_s"] = r.impact_s;
+  o["recovery_s"] = r.recovery_s;
+  o["peak_too_fast_share"] = r.peak_too_fast_share;
+  // The seed's figures beside this run's, during the incident, and the targets' checks.
+  auto checks = [&r](const std::vector<SeedFigure>& list, bool seed) {
+    json::array a;
+    for (const SeedFigure& f : list) {
+      const double got = figure(r, f.figure).value_or(0);
+      json::object c{
+          {"figure", f.figure}, {"during", got}, {"within", got >= f.min && got <= f.max}};
+      if (seed && f.value) c["seed"] = *f.value;
+      if (f.min > -1e300) c["min"] = f.min;
+      if (f.max < 1e300) c["max"] = f.max;
+      if (!f.note.empty()) c["note"] = f.note;
+      a.push_back(std::move(c));
+    }
+    return a;
+  };
+  o["seed_figures"] = checks(r.seed_figures, true);
+  o["targets"] = checks(r.targets, false);
   json::array phases;
   const char* names[] = {"normal", "during", "recovery"};
   for (int i = 0; i < 3; ++i) {
@@ -128,6 +252,11 @@ std::string to_json(const RunResult& r, bool with_wall, bool with_cost) {
                                   {"stale_prices_pre_guard", p.stale_prices_pre_guard},
                                   {"error_traces_kept_ratio", p.error_traces_kept_ratio},
                                   {"user_retry_load", p.user_retry_load}});
+    json::object& ph = phases.back().as_object();
+    for (std::string_view name : kFigureNames) {
+      if (name == "impact_s" || name == "recovery_s" || name == "peak_too_fast_share") continue;
+      if (!ph.contains(name)) ph[name] = figure(r, name, i).value_or(0);
+    }
     if (with_cost) {
       json::object& ph = phases.back().as_object();
       ph["cost_usd"] = p.cost_usd;
@@ -269,11 +398,28 @@ std::string html_report(const Scenario& s, const std::vector<RunResult>& runs) {
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape(s.name) +
       " - MangaAssist incident simulator</title><style>body{font-family:sans-serif;margin:2em}"
       "pre{background:#f6f6f6;padding:1em;overflow:auto}pre.json{white-space:pre-wrap;"
-      "word-break:break-all}svg{margin:0 1em 1em 0}"
+      "word-break:break-all}svg{margin:0 1em 1em 0}td,th{padding:2px 8px;text-align:right}"
       "</style></head><body>";
   h += "<h1>" + escape(s.name) + "</h1><p>" + escape(s.title) + "</p><p>" + escape(s.description) +
        "</p>";
   h += "<h2>Impact</h2><pre>" + escape(impact_table(runs)) + "</pre>";
+  // The seed's figures beside each variant's, during the incident.
+  if (!runs.empty() && !runs.front().seed_figures.empty()) {
+    h += "<h2>The seed's incident</h2><table><tr><th>figure</th><th>seed</th><th>range</th>";
+    for (const auto& r : runs) h += "<th>" + escape(r.variant) + "</th>";
+    h += "</tr>";
+    for (const SeedFigure& f : runs.front().seed_figures) {
+      const Fmt how = format_of(f.figure);
+      const Row* row = row_of(f.figure);
+      h += "<tr><td>" + escape(row != nullptr ? row->label : f.figure) + "</td><td>" +
+           (f.value ? format(how, *f.value) : "reported") + "</td><td>" +
+           escape(range_text(f, how)) + "</td>";
+      for (const auto& r : runs)
+        h += "<td>" + format(how, figure(r, f.figure).value_or(0)) + "</td>";
+      h += "</tr>";
+    }
+    h += "</table>";
+  }
   h += "<p>Shaded: the incident window. Rates are per second.</p><div class=\"runs\">";
   for (const auto& r : runs) {
     h += "<section><h2>" + escape(r.variant) + "</h2>";

@@ -1,9 +1,11 @@
 #include "sim/scenario.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "core/config_reader.hpp"
+#include "core/text.hpp"
 #include "core/toml.hpp"
 
 namespace ma::sim {
@@ -33,33 +35,138 @@ void read_model(core::TomlReader& t, ModelModel& m) {
   }
 }
 
-void read_variant(core::TomlReader& t, Variant& v) {
-  t.check_keys({"jitter", "max_attempts", "retry_budget_per_minute", "breaker_wait_s",
-                "stagger_max_s", "static_global_rate", "cache_ttl_s", "cache_first", "invalidation",
-                "price_guard", "disclaimers", "client_limiter", "client_quota", "sampling",
-                "degradation", "hedge"});
-  t.read_enum("jitter", v.jitter, std::span(resilience::kJitterNames));
-  t.read("max_attempts", v.max_attempts);
-  t.read("retry_budget_per_minute", v.retry_budget_per_minute);
-  t.read("breaker_wait_s", v.breaker_wait_s);
-  t.read("stagger_max_s", v.stagger_max_s);
-  t.read("static_global_rate", v.static_global_rate);
-  t.read("cache_ttl_s", v.cache_ttl_s);
-  t.read("cache_first", v.cache_first);
-  t.read("invalidation", v.invalidation);
-  t.read("price_guard", v.price_guard);
-  t.read("disclaimers", v.disclaimers);
-  t.read("client_limiter", v.client_limiter);
-  t.read("client_quota", v.client_quota);
-  t.read("hedge", v.hedge);
-  t.read_enum("sampling", v.sampling, {"rules", "uniform5"});
-  t.read_enum("degradation", v.degradation, {"v1", "v2"});
+void read_variant(core::TomlReader& t, Variant& v, const std::string& where) {
+  // The settings are grouped; a flat key of the old form is named with its new place.
+  static constexpr std::pair<std::string_view, std::string_view> kMoved[] = {
+      {"jitter", "retry.jitter"},
+      {"max_attempts", "retry.max_attempts"},
+      {"retry_budget_per_minute", "retry.budget_per_minute"},
+      {"breaker_wait_s", "breaker.wait_s"},
+      {"stagger_max_s", "fallback.stagger_max_s"},
+      {"hedge", "fallback.hedge"},
+      {"static_global_rate", "limits.static_global_rate"},
+      {"client_limiter", "limits.client_limiter"},
+      {"client_quota", "limits.client_quota"},
+      {"cache_first", "tiers.cache_first"},
+      {"cache_ttl_s", "cache.ttl_s"},
+      {"invalidation", "cache.invalidation"},
+      {"disclaimers", "cache.disclaimers"},
+      {"price_guard", "prices.guard"},
+      {"sampling", "observe.sampling"},
+      {"degradation", "messages.degradation"},
+  };
+  for (const auto& [old, now] : kMoved) {
+    if (t.has(old)) {
+      t.fail(where + ": variant." + v.name + "." + std::string(old) + " is now " +
+             std::string(now) + " (variant settings are grouped: docs/simulator.md)");
+    }
+  }
+  t.check_keys({"retry", "timeouts", "breaker", "fallback", "limits", "tiers", "cache", "prices",
+                "observe", "messages"});
+  if (auto r = t.table("retry")) {
+    r->check_keys(
+        {"max_attempts", "jitter", "base_ms", "cap_ms", "budget_per_minute", "timeouts_retried"});
+    r->read_enum("jitter", v.jitter, std::span(resilience::kJitterNames));
+    r->read("max_attempts", v.max_attempts);
+    r->read("base_ms", v.retry_base_ms);
+    r->read("cap_ms", v.retry_cap_ms);
+    r->read("budget_per_minute", v.retry_budget_per_minute);
+    r->read("timeouts_retried", v.timeouts_retried);
+    if (v.max_attempts && (*v.max_attempts < 1 || *v.max_attempts > 20))
+      r->fail(r->name("max_attempts") + " must be within 1..20");
+    if ((v.retry_base_ms && *v.retry_base_ms <= 0) || (v.retry_cap_ms && *v.retry_cap_ms <= 0))
+      r->fail(where + ": retry.base_ms and retry.cap_ms must be > 0");
+  }
+  if (auto r = t.table("timeouts")) {
+    r->check_keys({"deadline_s", "attempt_s"});
+    r->read("deadline_s", v.deadline_s);
+    r->read("attempt_s", v.attempt_timeout_s);
+    if ((v.deadline_s && *v.deadline_s <= 0) || (v.attempt_timeout_s && *v.attempt_timeout_s <= 0))
+      r->fail(where + ": timeouts must be > 0 s");
+  }
+  if (auto r = t.table("breaker")) {
+    r->check_keys({"wait_s", "minimum_calls", "failure_rate", "counts_throttles", "window_calls",
+                   "window_s"});
+    if (int n = 0; r->read("window_calls", n, 1, 10'000)) v.breaker_window_calls = n;
+    if (int n = 0; r->read("window_s", n, 1, 3600)) v.breaker_window_s = n;
+    if (v.breaker_window_calls && v.breaker_window_s)
+      r->fail(where + ": breaker.window_calls and breaker.window_s exclude each other");
+    r->read("counts_throttles", v.breaker_counts_throttles);
+    r->read("wait_s", v.breaker_wait_s);
+    r->read("minimum_calls", v.breaker_minimum_calls);
+    r->read("failure_rate", v.breaker_failure_rate);
+    if (v.breaker_minimum_calls && *v.breaker_minimum_calls < 1)
+      r->fail(r->name("minimum_calls") + " must be >= 1");
+    if (v.breaker_failure_rate && (*v.breaker_failure_rate <= 0 || *v.breaker_failure_rate > 100))
+      r->fail(r->name("failure_rate") + " must be within (0, 100]");
+  }
+  if (auto r = t.table("fallback")) {
+    r->check_keys({"stagger_max_s", "hedge"});
+    r->read("stagger_max_s", v.stagger_max_s);
+    r->read("hedge", v.hedge);
+  }
+  if (auto r = t.table("limits")) {
+    r->check_keys({"static_global_rate", "client_limiter", "client_quota"});
+    r->read("static_global_rate", v.static_global_rate);
+    r->read("client_limiter", v.client_limiter);
+    r->read("client_quota", v.client_quota);
+  }
+  if (auto r = t.table("tiers")) {
+    r->check_keys({"cache_first", "static", "cache_only_when_open"});
+    r->read("cache_first", v.cache_first);
+    r->read("static", v.static_tier);
+    r->read("cache_only_when_open", v.cache_only_when_open);
+  }
+  if (auto r = t.table("cache")) {
+    r->check_keys({"ttl_s", "invalidation", "disclaimers"});
+    r->read("ttl_s", v.cache_ttl_s);
+    r->read("invalidation", v.invalidation);
+    r->read("disclaimers", v.disclaimers);
+  }
+  if (auto r = t.table("prices")) {
+    r->check_keys({"guard"});
+    r->read("guard", v.price_guard);
+  }
+  if (auto r = t.table("observe")) {
+    r->check_keys({"sampling"});
+    r->read_enum("sampling", v.sampling, {"rules", "uniform5"});
+  }
+  if (auto r = t.table("messages")) {
+    r->check_keys({"degradation", "raw_errors"});
+    r->read_enum("degradation", v.degradation, {"v1", "v2"});
+    r->read("raw_errors", v.raw_errors);
+  }
+}
+
+// [seed] and [target]: figure = { value = 0.15, min = 0.1, max = 0.2, note = "..." }.
+void read_figures(core::TomlReader& t, std::vector<SeedFigure>& out, const std::string& where) {
+  for (const std::string& key : t.keys()) {
+    const auto known = std::find(kFigureNames.begin(), kFigureNames.end(), key);
+    if (known == kFigureNames.end()) {
+      t.fail(where + ": " + t.name(key) + " is not a figure the simulator reports (" +
+             core::join_names(kFigureNames) + ")");
+      return;
+    }
+    auto f = t.table(key);
+    if (!f) return;
+    f->check_keys({"value", "min", "max", "note"});
+    SeedFigure sf;
+    sf.figure = key;
+    f->read("value", sf.value);
+    f->read("min", sf.min);
+    f->read("max", sf.max);
+    f->read("note", sf.note);
+    if (sf.min > sf.max) f->fail(where + ": " + f->name("min") + " must not exceed max");
+    out.push_back(std::move(sf));
+  }
 }
 
 void read_traffic(core::TomlReader& t, Traffic& tr, const std::string& where) {
-  t.check_keys({"rate", "spike_start_s", "spike_ramp_s", "spike_end_s", "spike_peak", "daily",
-                "users", "registered_share", "premium_share", "japanese_share", "pricing",
-                "recommendation", "faq", "general", "freeform", "hot_products"});
+  t.check_keys({"rate",          "spike_start_s",  "spike_ramp_s",   "spike_end_s",
+                "spike_peak",    "daily",          "users",          "registered_share",
+                "premium_share", "japanese_share", "pricing",        "recommendation",
+                "faq",           "general",        "freeform",       "hot_products",
+                "from_log",      "from_log_since", "from_log_until", "from_log_speedup"});
   t.read("rate", tr.rate);
   t.read("spike_start_s", tr.spike_start_s);
   t.read("spike_ramp_s", tr.spike_ramp_s);
@@ -76,6 +183,11 @@ void read_traffic(core::TomlReader& t, Traffic& tr, const std::string& where) {
   t.read("general", tr.general);
   t.read("freeform", tr.freeform);
   t.read("hot_products", tr.hot_products);
+  t.read("from_log", tr.from_log);
+  t.read("from_log_since", tr.from_log_since);
+  t.read("from_log_until", tr.from_log_until);
+  t.read("from_log_speedup", tr.from_log_speedup);
+  if (tr.from_log_speedup <= 0) t.fail(where + ": traffic.from_log_speedup must be > 0");
   if (tr.rate < 0 || tr.users < 1 || tr.hot_products < 1)
     t.fail(where + ": traffic needs rate >= 0, users and hot_products >= 1");
 }
@@ -90,7 +202,8 @@ void read_behaviour(core::TomlReader& b, Behaviour& bh, const std::string& where
   }
   b.check_keys({"resend_bias", "resend_if_invited", "resend_per_link", "resend_if_status",
                 "resend_if_eta", "resend_if_on_topic", "resend_max", "too_fast_resend",
-                "resend_min_s", "resend_max_s", "auto_retry_share"});
+                "resend_min_s", "resend_max_s", "auto_retry_share", "contact_bias",
+                "contact_per_link", "contact_if_status", "contact_if_eta"});
   b.read("resend_bias", bh.resend_bias);
   b.read("resend_if_invited", bh.resend_if_invited);
   b.read("resend_per_link", bh.resend_per_link);
@@ -102,6 +215,10 @@ void read_behaviour(core::TomlReader& b, Behaviour& bh, const std::string& where
   b.read("resend_min_s", bh.resend_min_s);
   b.read("resend_max_s", bh.resend_max_s);
   b.read("auto_retry_share", bh.auto_retry_share);
+  b.read("contact_bias", bh.contact_bias);
+  b.read("contact_per_link", bh.contact_per_link);
+  b.read("contact_if_status", bh.contact_if_status);
+  b.read("contact_if_eta", bh.contact_if_eta);
   if (bh.resend_max < 0 || bh.resend_min_s < 0 || bh.resend_max_s < bh.resend_min_s)
     b.fail(where +
            ": behaviour needs resend_max >= 0 and 0 <= resend_min_s <= "
@@ -120,7 +237,7 @@ core::Result<Scenario> parse_scenario(std::string_view text, const std::string& 
   core::TomlReader r(root, "invalid_scenario");
   r.check_keys({"name", "title", "description", "duration_s", "incident_start_s", "incident_end_s",
                 "tasks", "seed", "traffic", "behaviour", "models", "abuse", "catalog_event",
-                "variant"});
+                "variant", "seed_figures", "targets"});
   Scenario s;
   r.read("name", s.name);
   if (s.name.empty()) r.fail(where + ": a scenario needs a name");
@@ -169,9 +286,11 @@ core::Result<Scenario> parse_scenario(std::string_view text, const std::string& 
   if (auto v = r.table("variant")) {
     v->check_keys({"incident", "fixed"});
     for (const char* name : {"incident", "fixed"}) {
-      if (auto t = v->table(name)) read_variant(*t, s.variants[name]);
+      if (auto t = v->table(name)) read_variant(*t, s.variants[name], where);
     }
   }
+  if (auto t = r.table("seed_figures")) read_figures(*t, s.seed_figures, where);
+  if (auto t = r.table("targets")) read_figures(*t, s.targets, where);
   if (!r.ok()) return core::fail(r.status().error());
   return s;
 }

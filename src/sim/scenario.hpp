@@ -4,10 +4,12 @@
 // configuration -- "incident" (as the seed ran it) and "fixed" (this project's defaults plus
 // what the scenario states). docs/simulator.md describes every key.
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.hpp"
@@ -45,6 +47,12 @@ struct Traffic {
   // Free-form questions, each worded its own way: never in the cache, no live-data answer.
   double freeform = 0.1;
   int hot_products = 40;  // pricing questions are about these (Zipf), the sale's products
+  // Recorded traffic instead of the Poisson model: the request log's messages between
+  // `from_log_since` and `from_log_until` (RFC 3339; empty: the whole log), replayed
+  // `from_log_speedup` times faster (docs/simulator.md, "Your own traffic").
+  std::string from_log;
+  std::string from_log_since, from_log_until;
+  double from_log_speedup = 1;
 };
 
 // What a simulated user does after a reply that did not answer them (docs/simulator.md,
@@ -69,6 +77,12 @@ struct Behaviour {
   double resend_min_s = 1, resend_max_s = 5;
   // Share of clients that re-send any failed message once after one second by themselves.
   double auto_retry_share = 0.0;
+  // Support contacts: a user left without an answer (no re-send to come) contacts support
+  // with a probability read from the last reply, a logistic model like the re-sends'.
+  double contact_bias = -1.9;  // a failure that offers nothing ("try again"): p = 0.13
+  double contact_per_link = -0.4;
+  double contact_if_status = -0.8;
+  double contact_if_eta = -1.0;
 };
 
 struct Abuse {
@@ -83,27 +97,97 @@ struct CatalogEvent {
   int discount_pct = 30;
 };
 
-// The gateway knobs a variant may set; unset means this project's default.
+// The gateway knobs a variant may set; unset means this project's default. In the scenario
+// file they are grouped (docs/simulator.md, "Variants"): [variant.incident.retry]
+// max_attempts = 5, [variant.incident.breaker] wait_s = 30, ... so that a reader sees what
+// changed between the incident and the fix, and a sweep names one (`retry.max_attempts`).
 struct Variant {
   std::string name;
-  std::optional<resilience::Jitter> jitter;
-  std::optional<int> max_attempts;
-  std::optional<int> retry_budget_per_minute;  // 0: no fleet budget
-  std::optional<double> breaker_wait_s;
-  std::optional<double> stagger_max_s;  // 0: every task falls back at once
-  // The seed's static global limit: beyond `static_global_rate` a message is refused at
+  // [retry]
+  std::optional<resilience::Jitter> jitter;    // jitter
+  std::optional<int> max_attempts;             // max_attempts
+  std::optional<double> retry_base_ms;         // base_ms: the first backoff
+  std::optional<double> retry_cap_ms;          // cap_ms: the longest backoff
+  std::optional<int> retry_budget_per_minute;  // budget_per_minute; 0: no fleet budget
+  // timeouts_retried: a timed-out attempt is retried on the same model (the seed's SDK)
+  // instead of falling through to the next lane.
+  std::optional<bool> timeouts_retried;
+  // [timeouts]
+  std::optional<double> deadline_s;         // deadline_s: the whole request
+  std::optional<double> attempt_timeout_s;  // attempt_s: each model call to its first token
+  // [breaker]
+  std::optional<double> breaker_wait_s;          // wait_s
+  std::optional<int> breaker_minimum_calls;      // minimum_calls: before it may open
+  std::optional<double> breaker_failure_rate;    // failure_rate: percent of the window
+  std::optional<bool> breaker_counts_throttles;  // counts_throttles
+  std::optional<int> breaker_window_calls;       // window_calls: a count-based window
+  std::optional<int> breaker_window_s;           // window_s: a time-based window
+  // [fallback]
+  std::optional<double> stagger_max_s;  // stagger_max_s; 0: every task falls back at once
+  std::optional<bool> hedge;            // hedge: a primary slow to its first token is hedged
+  // [limits]
+  // static_global_rate: the seed's static global limit; beyond it a message is refused at
   // once, and the user is told they are "sending messages too fast".
   std::optional<double> static_global_rate;
-  std::optional<double> cache_ttl_s;  // one TTL for every kind of answer
-  std::optional<bool> cache_first;    // the seed's order: the cache before the models
-  std::optional<bool> invalidation;   // price changes invalidate cached answers
-  std::optional<bool> price_guard;
-  std::optional<bool> disclaimers;     // cached prices carry "prices may have changed"
-  std::optional<bool> client_limiter;  // the adaptive client-side rate limiter
-  std::optional<bool> client_quota;    // each task keeps to its share of the quotas
-  std::optional<bool> hedge;  // a primary slow to its first token is hedged to the secondary
-  std::optional<std::string> sampling;     // "rules" (tail: errors kept) | "uniform5"
-  std::optional<std::string> degradation;  // v1 | v2
+  std::optional<bool> client_limiter;  // client_limiter: the adaptive client-side limiter
+  std::optional<bool> client_quota;    // client_quota: each task keeps to its quota share
+  // [tiers]
+  std::optional<bool> cache_first;  // cache_first: the seed's order, the cache first
+  std::optional<bool> static_tier;  // static: answers from live data and templates
+  // cache_only_when_open: while the primary's breakers are open the fleet serves from the
+  // cache alone (FM_MODE=cache_only, the seed's runbook step), for one breaker wait.
+  std::optional<bool> cache_only_when_open;
+  // [cache]
+  std::optional<double> cache_ttl_s;  // ttl_s: one TTL for every kind of answer
+  std::optional<bool> invalidation;   // invalidation: price changes invalidate answers
+  std::optional<bool> disclaimers;    // disclaimers: cached prices say they may have changed
+  // [prices]
+  std::optional<bool> price_guard;  // guard
+  // [observe]
+  std::optional<std::string> sampling;  // sampling: "rules" (tail: errors kept) | "uniform5"
+  // [messages]
+  std::optional<std::string> degradation;  // degradation: v1 | v2
+  // raw_errors: a failed reply shows the provider's error text (the seed's chat did).
+  std::optional<bool> raw_errors;
+};
+
+// The figures a run reports by name (sim::figure in sim/engine.hpp; docs/simulator.md,
+// "Figures"): what [seed_figures] and [targets] and the sweeps' columns may name.
+inline constexpr std::array<std::string_view, 25> kFigureNames = {
+    "user_error_rate",
+    "p99_latency_s",
+    "primary_availability",
+    "secondary_availability",
+    "model_availability",
+    "cache_serve_rate",
+    "retry_amplification",
+    "secondary_throttle_rate",
+    "impact_s",
+    "recovery_s",
+    "peak_too_fast_share",
+    "legit_too_fast",
+    "first_time_too_fast",
+    "stale_price_serves",
+    "stale_price_customers",
+    "stale_prices_pre_guard",
+    "error_requests_per_hour",
+    "error_traces_kept_per_hour",
+    "error_traces_kept_ratio",
+    "raw_errors_shown",
+    "user_retry_load",
+    "users_retrying",
+    "support_contacts",
+    "unknown_error_requests_per_hour",
+    "unknown_error_traces_kept_per_hour"};
+
+// One figure the seed reports for its incident ([seed] in the scenario file), or a target
+// the fixed variant must meet ([target]): the value shown in the report's `seed` column and
+// the range a run must land in (during the incident). docs/simulator.md lists the figures.
+struct SeedFigure {
+  std::string figure;  // a name from figure_names() (sim/engine.hpp)
+  std::optional<double> value;
+  double min = -1e300, max = 1e300;
+  std::string note;  // how the seed put it ("the 12.5 s p99 is a timeout")
 };
 
 struct Scenario {
@@ -118,6 +202,9 @@ struct Scenario {
   std::vector<Abuse> abuse;
   std::vector<CatalogEvent> events;
   std::map<std::string, Variant> variants;  // "incident" and "fixed"
+  // The seed's "During incident" figures, which the incident variant must reproduce, and
+  // the targets the fixed variant must meet, during the incident.
+  std::vector<SeedFigure> seed_figures, targets;
 };
 
 core::Result<Scenario> load_scenario(const std::string& path);

@@ -8,6 +8,7 @@
 #include "sim/engine.hpp"
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
+#include "sim/traffic_log.hpp"
 
 namespace ma::sim {
 namespace {
@@ -53,6 +54,70 @@ TEST(ScenarioTest, MistakesAreNamed) {
   EXPECT_FALSE(load_scenario(kDir + "missing.toml").ok());
 }
 
+// Scenario 2 at a tenth of the seed's traffic (the limit, the capacities and the users scaled
+// with it): the shares the seed reports are the same, the run ten times shorter.
+Scenario s2_tenth() {
+  Scenario s = load("s2-organic-spike");
+  s.traffic.rate /= 10;
+  s.traffic.spike_peak /= 10;
+  s.traffic.users /= 10;
+  *s.variants["incident"].static_global_rate /= 10;
+  for (ModelModel* m : {&s.sonnet, &s.haiku}) m->capacity_rps = m->quota_rps = m->capacity_rps / 10;
+  return s;
+}
+
+std::string failed_checks(const RunResult& r) {
+  std::string out;
+  for (const FigureCheck& c : check_figures(r)) {
+    if (!c.within) {
+      out += c.spec.figure + " = " + std::to_string(c.got) + " outside [" +
+             std::to_string(c.spec.min) + ", " + std::to_string(c.spec.max) + "]; ";
+    }
+  }
+  return out;
+}
+
+// Each scenario states the seed's "During incident" figures with a tolerance
+// ([seed_figures]) and the targets of the fix ([targets]): the incident variant, the system
+// as it was, must reproduce the first; the fixed variant must meet the second. Seeded runs:
+// deterministic.
+class CalibrationTest : public testing::TestWithParam<const char*> {};
+
+TEST_P(CalibrationTest, TheIncidentVariantReproducesTheSeedAndTheFixedVariantMeetsItsTargets) {
+  const std::string name = GetParam();
+  const Scenario s = name == "s2-organic-spike" ? s2_tenth() : load(name);
+  ASSERT_FALSE(s.seed_figures.empty()) << name << " states none of the seed's figures";
+  ASSERT_FALSE(s.targets.empty()) << name << " states no targets";
+  const RunResult inc = run_variant(s, "incident");
+  const RunResult fix = run_variant(s, "fixed");
+  EXPECT_EQ(check_figures(inc).size(), s.seed_figures.size());
+  EXPECT_EQ(check_figures(fix).size(), s.targets.size());
+  EXPECT_EQ(failed_checks(inc), "") << name << ", incident";
+  EXPECT_EQ(failed_checks(fix), "") << name << ", fixed";
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, CalibrationTest,
+                         testing::Values("s1-backoff-storm", "s2-organic-spike", "s3-stale-prices",
+                                         "s4-sampling-gap", "s5-confusing-degradation"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           return n.substr(0, 2);
+                         });
+
+TEST(CalibrationTest, ACheckFailsOutsideItsRange) {
+  // The check itself: a figure outside the stated range is reported, inside is not.
+  RunResult r;
+  r.variant = "incident";
+  r.phases[1].user_error_rate = 0.02;
+  r.seed_figures = {SeedFigure{"user_error_rate", 0.15, 0.08, 0.25, ""}};
+  ASSERT_EQ(check_figures(r).size(), 1u);
+  EXPECT_FALSE(check_figures(r)[0].within);
+  r.phases[1].user_error_rate = 0.15;
+  EXPECT_TRUE(check_figures(r)[0].within);
+  r.variant = "fixed";  // the fixed variant is checked against the targets, none here
+  EXPECT_TRUE(check_figures(r).empty());
+}
+
 TEST(SimulatorTest, S1NoJitterStormsHaikuTheFixedFleetDoesNot) {
   const Scenario s = load("s1-backoff-storm");
   const RunResult inc = run_variant(s, "incident");
@@ -67,13 +132,7 @@ TEST(SimulatorTest, S1NoJitterStormsHaikuTheFixedFleetDoesNot) {
 }
 
 TEST(SimulatorTest, S2StaticLimitRefusesHalfTheSpikeTheFixedLimitQueues) {
-  // A tenth of the seed's traffic keeps the test short; the limit scales with it.
-  Scenario s = load("s2-organic-spike");
-  s.traffic.rate /= 10;
-  s.traffic.spike_peak /= 10;
-  s.traffic.users /= 10;
-  *s.variants["incident"].static_global_rate /= 10;
-  for (ModelModel* m : {&s.sonnet, &s.haiku}) m->capacity_rps = m->quota_rps = m->capacity_rps / 10;
+  const Scenario s = s2_tenth();
   const RunResult inc = run_variant(s, "incident");
   const RunResult fix = run_variant(s, "fixed");
   // About half of the peak is refused, and legitimate first-time visitors read "too fast".
@@ -86,8 +145,21 @@ TEST(SimulatorTest, S2StaticLimitRefusesHalfTheSpikeTheFixedLimitQueues) {
   EXPECT_LT(fix.total.p99_latency_s, 3.0);
 }
 
+// Scenario 3 with price questions about the sale's volumes as 70% of the traffic (the
+// scenario calibrates them to the seed's 180 customers, under 1%): the fixes below are told
+// apart by thousands of stale prices, not by dozens.
+Scenario s3_busy() {
+  Scenario s = load("s3-stale-prices");
+  s.traffic.pricing = 0.7;
+  s.traffic.recommendation = 0.15;
+  s.traffic.faq = 0.1;
+  s.traffic.general = 0.05;
+  s.traffic.freeform = 0.1;
+  return s;
+}
+
 TEST(SimulatorTest, S3SalePricesOutliveTheSaleOnlyInTheIncidentCache) {
-  const Scenario s = load("s3-stale-prices");
+  const Scenario s = s3_busy();
   const RunResult inc = run_variant(s, "incident");
   const RunResult fix = run_variant(s, "fixed");
   EXPECT_EQ(inc.phases[0].stale_prices_pre_guard, 0u);  // during the sale the price was right
@@ -115,12 +187,12 @@ RunResult run_with(Scenario s, void (*fix)(Variant&)) {
 }
 
 const RunResult& s3_incident() {
-  static const RunResult r = run_variant(load("s3-stale-prices"), "incident");
+  static const RunResult r = run_variant(s3_busy(), "incident");
   return r;
 }
 
 TEST(SimulatorTest, S3GuardAloneServesNoStalePriceAndEvictsEachCachedOneOnce) {
-  const RunResult g = run_with(load("s3-stale-prices"), [](Variant& v) { v.price_guard = true; });
+  const RunResult g = run_with(s3_busy(), [](Variant& v) { v.price_guard = true; });
   // The cache still produces the sale's prices, and the guard stops every one: none is
   // served. It also drops each such answer from the cache, so the models answer that
   // question afresh and the cache holds the new price: each of the 80 cached pricing
@@ -133,7 +205,7 @@ TEST(SimulatorTest, S3GuardAloneServesNoStalePriceAndEvictsEachCachedOneOnce) {
 }
 
 TEST(SimulatorTest, S3InvalidationAloneEmptiesTheCacheOfTheSalePrices) {
-  const RunResult i = run_with(load("s3-stale-prices"), [](Variant& v) { v.invalidation = true; });
+  const RunResult i = run_with(s3_busy(), [](Variant& v) { v.invalidation = true; });
   // What is left: answers the models wrote from the sale's prices and finished after the
   // invalidation (cached again, with no guard to stop them).
   EXPECT_LT(i.phases[1].stale_prices_pre_guard, 100u);
@@ -143,7 +215,7 @@ TEST(SimulatorTest, S3InvalidationAloneEmptiesTheCacheOfTheSalePrices) {
 
 TEST(SimulatorTest, S3LiveDataFirstAloneAnswersPricesFromTheModelsAndLiveData) {
   // The project's tier order instead of the cache first: the models answer from live data.
-  Scenario s = load("s3-stale-prices");
+  Scenario s = s3_busy();
   const RunResult l = run_with(s, [](Variant& v) { v.cache_first = false; });
   EXPECT_LT(l.phases[1].stale_prices_pre_guard, 100u);  // only the models' answers in flight
   // With both models out for 5 minutes after the sale, pricing answers come from live
@@ -159,7 +231,7 @@ TEST(SimulatorTest, S3LiveDataFirstAloneAnswersPricesFromTheModelsAndLiveData) {
 TEST(SimulatorTest, S3PerContentTtlsAloneLetSalePricesExpireIn15Minutes) {
   // Longer than the 15 min price TTL after the sale: the one 4 h TTL still serves the
   // sale's prices at the end; per-content TTLs (prices: 15 min) have let them all expire.
-  Scenario s = load("s3-stale-prices");
+  Scenario s = s3_busy();
   s.duration_s = 1500;
   s.incident_end_s = 1200;  // "recovery": 1200-1500 s, 15 min after the last sale answer
   const RunResult four_hours = run_variant(s, "incident");
@@ -171,7 +243,7 @@ TEST(SimulatorTest, S3PerContentTtlsAloneLetSalePricesExpireIn15Minutes) {
 }
 
 TEST(SimulatorTest, S3DisclaimersAloneHideNothingFromTheFigureBeforeTheGuard) {
-  const RunResult d = run_with(load("s3-stale-prices"), [](Variant& v) { v.disclaimers = true; });
+  const RunResult d = run_with(s3_busy(), [](Variant& v) { v.disclaimers = true; });
   // Every cached price now says prices may have changed: none is served as fact, and the
   // sources produced as many stale prices as in the incident.
   EXPECT_EQ(d.total.stale_price_serves, 0u);
@@ -213,8 +285,8 @@ TEST(SimulatorTest, S5AV2MessageRegressedToTryAgainBringsTheRetryStormBack) {
   const RunResult regressed = run_variant(s, "fixed", 0, say_try_again);
   const RunResult v1 = run_variant(s, "incident");
   EXPECT_LT(v2.phases[1].user_retry_load, 0.05);
-  EXPECT_GT(regressed.phases[1].user_retry_load, 0.1);
-  EXPECT_GT(regressed.phases[1].user_retry_load, 8 * v2.phases[1].user_retry_load);
+  EXPECT_GT(regressed.phases[1].user_retry_load, 0.06);
+  EXPECT_GT(regressed.phases[1].user_retry_load, 5 * v2.phases[1].user_retry_load);
   // Links still give some somewhere else to go: fewer than after the bare v1 message.
   EXPECT_LT(regressed.phases[1].user_retry_load, v1.phases[1].user_retry_load);
 }
@@ -265,6 +337,59 @@ TEST(SimulatorTest, TheSameSeedGivesTheSameRunByteForByte) {
   EXPECT_NEAR(lanes, a.total.cost_usd, 1e-9);
   // The golden form leaves the cost out (sim/golden_test.cpp).
   EXPECT_FALSE(boost::json::parse(to_json(a, false, false)).as_object().contains("cost_usd"));
+}
+
+// [traffic] from_log: the sample log (tests/data/requests-sample.log: 200 messages a real
+// server answered over 20 s) replayed against scenario 1's fleet under a Sonnet outage.
+Scenario replay_of_the_sample(double speedup) {
+  Scenario s = load("s1-backoff-storm");
+  s.duration_s = 40;
+  s.incident_start_s = 5;
+  s.incident_end_s = 15;
+  s.sonnet.faults = {{5, 15, "outage", 0}};
+  s.traffic.from_log = std::string(MA_SOURCE_DIR) + "/tests/data/requests-sample.log";
+  s.traffic.from_log_speedup = speedup;
+  return s;
+}
+
+TEST(LogReplayTest, TheRecordedMessagesArriveWhenTheyWereSentAgainstTheScenariosFaults) {
+  const Scenario s = replay_of_the_sample(1);
+  auto log = read_traffic_log(s.traffic.from_log, LogWindow{});
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  ASSERT_EQ(log->messages.size(), 200u);
+  // Per second, the first sends are the log's arrivals, none drawn by the traffic model.
+  std::vector<std::uint32_t> logged(40, 0);
+  for (const LoggedMessage& m : log->messages) logged[static_cast<std::size_t>(m.at_s)]++;
+  const RunResult fix = run_variant(s, "fixed");
+  ASSERT_EQ(fix.bins.size(), 40u);
+  for (std::size_t t = 0; t < 40; ++t) EXPECT_EQ(fix.bins[t].offered, logged[t]) << "second " << t;
+  EXPECT_EQ(fix.total.originals, 200u);
+  // The outage is the scenario's: during it the fixed fleet answers from Haiku, not Sonnet.
+  EXPECT_EQ(fix.phases[1].model_ok[0], 0u);
+  EXPECT_GT(fix.phases[1].model_ok[1], 0u);
+}
+
+TEST(LogReplayTest, ASpeedUpReplaysTheSameMessagesFaster) {
+  const RunResult fast = run_variant(replay_of_the_sample(4), "fixed");
+  EXPECT_EQ(fast.total.originals, 200u);
+  std::uint64_t after_6s = 0;  // 20.4 s of traffic, four times faster: within 5.1 s
+  for (std::size_t t = 6; t < fast.bins.size(); ++t) after_6s += fast.bins[t].offered;
+  EXPECT_EQ(after_6s, 0u);
+}
+
+TEST(LogReplayTest, AMissingLogOrAnEmptyWindowIsRefusedByName) {
+  Scenario s = replay_of_the_sample(1);
+  s.traffic.from_log = "/nonexistent/requests.log";
+  RunOptions o;
+  o.data_dir = std::string(MA_SOURCE_DIR) + "/data";
+  auto missing = run(s, "fixed", o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, "not_found");
+  s = replay_of_the_sample(1);
+  s.traffic.from_log_since = "2030-01-01T00:00:00Z";
+  auto empty = run(s, "fixed", o);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().code, "invalid_scenario");
 }
 
 TEST(LatencyHistogramTest, QuantilesAreUpperBoundsWithinFivePercent) {

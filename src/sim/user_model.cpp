@@ -79,4 +79,10 @@ double resend_probability(const ReplyReading& r, const Behaviour& b) {
   return 1 / (1 + std::exp(-logit));
 }
 
+double contact_probability(const ReplyReading& r, const Behaviour& b) {
+  const double logit = b.contact_bias + b.contact_per_link * std::min(r.links, 3) +
+                       (r.status ? b.contact_if_status : 0) + (r.eta_s ? b.contact_if_eta : 0);
+  return 1 / (1 + std::exp(-logit));
+}
+
 }  // namespace ma::sim

@@ -52,4 +52,10 @@ ReplyReading read_reply(std::string_view text, std::span<const assist::Action> a
 // In [0, 1].
 double resend_probability(const ReplyReading& r, const Behaviour& b);
 
+// The chance that a user left without an answer (who will not re-send) contacts support:
+//   logit p = contact_bias + contact_per_link * min(links, 3)
+//           + contact_if_status * status + contact_if_eta * has_eta
+// An invitation to retry reassures nobody: it has no term. In [0, 1].
+double contact_probability(const ReplyReading& r, const Behaviour& b);
+
 }  // namespace ma::sim
