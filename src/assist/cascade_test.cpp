@@ -378,7 +378,8 @@ TEST_F(CascadeTest, AValidationErrorOneMessageCausedStaysAPerMessageError) {
 TEST_F(CascadeTest, TheStaggerRunsOnlyAfterACapacityError) {
   PipelineConfig cfg;
   cfg.hedge.enabled = false;
-  cfg.client_limiter = false;  // a limiter skip is no capacity error of the model's
+  cfg.client_limiter = false;       // a limiter skip is no capacity error of the model's
+  cfg.breaker.minimum_calls = 100;  // nor is a breaker's skip: every message calls Sonnet
   cfg.stagger_max = 2s;
   make(cfg);
   sonnet_.mode = ScriptedModel::Mode::kFail;

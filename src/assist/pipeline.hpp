@@ -147,11 +147,13 @@ struct PipelineConfig {
   // tier is skipped (after a throttle at low traffic the AWS limiter may ask for seconds).
   core::Duration max_limiter_wait = std::chrono::milliseconds(250);
   resilience::RetryConfig retry{};
-  // A time-based window of 10 s: the breaker judges what the model did lately at any
-  // traffic. (A count-based window of 50 calls took 25 s to open on a model that had turned
+  // A time-based window of 10 s, judged from 5 calls: the breaker judges what the model did
+  // lately. (A count-based window of 50 calls took 25 s to open on a model that had turned
   // slow at a task's 1.25 messages/s, in seed scenario 1, hedging every message meanwhile.)
-  resilience::BreakerSpec breaker{.window_type = resilience::WindowType::kTimeBased,
-                                  .window_size = 10};
+  // NOTE: below 5 calls in 10 s (0.5/s) the breaker does not judge at all; each call is still
+  // bounded by its first-token budget and falls through to the next lane.
+  resilience::BreakerSpec breaker{
+      .window_type = resilience::WindowType::kTimeBased, .window_size = 10, .minimum_calls = 5};
   resilience::AdaptiveRateSpec adaptive{};
   std::array<std::vector<Tier>, kIntentCount> tier_order = default_tier_order();
   std::array<core::Duration, kIntentCount> cache_ttl = default_cache_ttl();

@@ -119,8 +119,9 @@ void read_server(core::TomlReader& s, ServerConfig& c) {
 void read_pipeline(core::TomlReader& p, assist::PipelineConfig& c) {
   p.check_keys({"deadline_ms", "reserve_ms", "stagger_max_ms", "dedupe_window_ms",
                 "max_limiter_wait_ms", "breaker_wait_in_open_ms", "breaker_minimum_calls",
-                "breaker_failure_rate", "hedge", "hedge_after_ms", "hedge_min_delay_ms",
-                "limiter_floor_share", "misconfigured_after", "probe_interval_ms"});
+                "breaker_window_s", "breaker_failure_rate", "hedge", "hedge_after_ms",
+                "hedge_min_delay_ms", "limiter_floor_share", "misconfigured_after",
+                "probe_interval_ms"});
   p.read_ms("deadline_ms", c.deadline);
   p.read_ms("reserve_ms", c.reserve);
   p.read_ms("stagger_max_ms", c.stagger_max);
@@ -128,6 +129,12 @@ void read_pipeline(core::TomlReader& p, assist::PipelineConfig& c) {
   p.read_ms("max_limiter_wait_ms", c.max_limiter_wait);
   p.read_ms("breaker_wait_in_open_ms", c.breaker.wait_in_open);
   p.read("breaker_minimum_calls", c.breaker.minimum_calls);
+  // The breaker's window: the last N seconds; 0: the last 50 calls instead.
+  if (int s = 0; p.read("breaker_window_s", s, 0, 3600)) {
+    c.breaker.window_type =
+        s > 0 ? resilience::WindowType::kTimeBased : resilience::WindowType::kCountBased;
+    c.breaker.window_size = s > 0 ? s : 50;
+  }
   p.read("breaker_failure_rate", c.breaker.failure_rate_threshold);
   p.read("hedge", c.hedge.enabled);
   p.read_ms("hedge_after_ms", c.hedge.after, 1, 60'000);

@@ -93,6 +93,7 @@ Summary summarize(const std::vector<Bin>& bins, std::size_t first, std::size_t l
       s.model_calls[m] += b.model_calls[m];
       s.model_throttled[m] += b.model_throttled[m];
       s.model_ok[m] += b.model_ok[m];
+      s.model_cancelled[m] += b.model_cancelled[m];
       ok_calls += b.model_ok[m];
     }
     for (int t = 0; t < 5; ++t) replies += b.replies[t];
@@ -105,11 +106,13 @@ Summary summarize(const std::vector<Bin>& bins, std::size_t first, std::size_t l
   s.user_error_rate = ratio(static_cast<double>(s.user_errors), static_cast<double>(s.messages), 0);
   s.p99_latency_s = lat.quantile_s(0.99);
   const double calls = static_cast<double>(s.model_calls[0] + s.model_calls[1]);
-  s.model_availability = ratio(static_cast<double>(ok_calls), calls, 1);
-  s.primary_availability =
-      ratio(static_cast<double>(s.model_ok[0]), static_cast<double>(s.model_calls[0]), 1);
-  s.secondary_availability =
-      ratio(static_cast<double>(s.model_ok[1]), static_cast<double>(s.model_calls[1]), 1);
+  // Availability: of the calls that ended (a hedge race's cancelled loser did not).
+  const auto ended = [&s](int m) {
+    return static_cast<double>(s.model_calls[m] - s.model_cancelled[m]);
+  };
+  s.model_availability = ratio(static_cast<double>(ok_calls), ended(0) + ended(1), 1);
+  s.primary_availability = ratio(static_cast<double>(s.model_ok[0]), ended(0), 1);
+  s.secondary_availability = ratio(static_cast<double>(s.model_ok[1]), ended(1), 1);
   const double hours = s.duration_s / 3600;
   s.error_requests_per_hour = ratio(static_cast<double>(s.error_requests), hours, 0);
   s.error_traces_kept_per_hour = ratio(static_cast<double>(s.error_traces), hours, 0);
@@ -165,8 +168,9 @@ std::optional<double> figure(const RunResult& r, std::string_view name, int phas
 std::vector<FigureCheck> check_figures(const RunResult& r) {
   std::vector<FigureCheck> out;
   for (const SeedFigure& f : r.variant == "incident" ? r.seed_figures : r.targets) {
-    const double got = figure(r, f.figure).value_or(0);
-    out.push_back({f, got, got >= f.min && got <= f.max});
+    // A name figure() does not know is never within range (the lists must agree: tested).
+    const std::optional<double> got = figure(r, f.figure);
+    out.push_back({f, got.value_or(0), got && *got >= f.min && *got <= f.max});
   }
   return out;
 }
@@ -178,35 +182,32 @@ void read_timeline(RunResult& r, double cause_end_s) {
   const std::vector<Bin>& bins = r.bins;
   const std::size_t n = bins.size();
   constexpr std::size_t kSmooth = 5, kPeak = 10;
-  // Sums over [i, i + w) of (failed, messages, primary ok, primary calls, too fast).
+  // Sums over [i, i + w) of (failed, messages, too fast).
   struct Window {
-    double failed = 0, messages = 0, ok = 0, calls = 0, too_fast = 0;
+    double failed = 0, messages = 0, too_fast = 0;
   };
   auto window = [&](std::size_t i, std::size_t w) {
     Window x;
     for (std::size_t k = i; k < std::min(n, i + w); ++k) {
       x.failed += bins[k].user_errors;
       x.messages += bins[k].offered + bins[k].resent;
-      x.ok += bins[k].model_ok[0];
-      x.calls += bins[k].model_calls[0];
       x.too_fast += bins[k].too_fast;
     }
     return x;
   };
-  auto hurt = [&](const Window& x) {
-    return (x.messages > 0 && x.failed / x.messages > 0.05) ||
-           (x.calls >= 5 && x.ok / x.calls < 0.5);
-  };
-  std::optional<std::size_t> first, last;
-  for (std::size_t i = 0; i + kSmooth <= n; ++i) {
-    if (!hurt(window(i, kSmooth))) continue;
-    if (!first) first = i;
-    last = i + kSmooth - 1;
-  }
   for (std::size_t i = 0; i + kPeak <= n; ++i) {
     const Window x = window(i, kPeak);
-    if (x.messages > 0)
+    if (x.messages > 0) {
       r.peak_too_fast_share = std::max(r.peak_too_fast_share, x.too_fast / x.messages);
+    }
+  }
+  // Second k is hurt when more than 5% of the messages of the 5 s centred on it failed.
+  std::optional<std::size_t> first, last;
+  for (std::size_t k = 0; k < n; ++k) {
+    const Window x = window(k >= kSmooth / 2 ? k - kSmooth / 2 : 0, kSmooth);
+    if (x.messages == 0 || x.failed / x.messages <= 0.05) continue;
+    if (!first) first = k;
+    last = k;
   }
   if (!first) return;
   r.impact_s = static_cast<double>(*last - *first + 1) * r.bin_s;
@@ -355,6 +356,8 @@ class Engine {
   core::Status load_logged_traffic();
   void logged_arrivals(double from_s, double to_s);
   std::vector<std::pair<double, Msg>> logged_;  // arrival (s), message
+  // Scripted sources' user ids: after every simulated or logged user.
+  std::size_t first_abuse_id_ = 0;
   std::size_t next_logged_ = 0;
 };
 
@@ -732,7 +735,7 @@ void Engine::abuse(const Abuse& a, double from_s) {
     for (double t = from_s + rng_.exponential(1.0 / a.rate); t < to_s;
          t += rng_.exponential(1.0 / a.rate)) {
       Msg m;
-      m.user = static_cast<std::uint32_t>(s_.traffic.users + src);
+      m.user = static_cast<std::uint32_t>(first_abuse_id_ + static_cast<std::size_t>(src));
       m.question = pricing_en_.front();
       m.abusive = true;
       send(m, t0_ + core::from_seconds(t));
@@ -805,7 +808,9 @@ void Engine::account(const Msg& m, TimePoint arrived, bool first_time, gateway::
     Bin& ab = bin_at(a.start);
     const int lane = static_cast<int>(a.model == "haiku" ? Lane::kHaiku : Lane::kSonnet);
     ab.model_calls[lane]++;
-    if (a.ok()) {
+    if (a.cancelled) {
+      ab.model_cancelled[lane]++;  // lost a hedge race: neither an answer nor a failure
+    } else if (a.ok()) {
       ab.model_ok[lane]++;
     } else if (*a.error == resilience::ErrorClass::kThrottling) {
       ab.model_throttled[lane]++;
@@ -916,9 +921,9 @@ void Engine::after_reply(const Msg& m, bool failed, bool too_fast, const assist:
     }
     return;
   }
-  users.retried.insert(m.user);
   const TimePoint at = clock_.now() + core::from_seconds(delay);
-  if (core::to_seconds(at - t0_) >= duration_s_) return;
+  if (core::to_seconds(at - t0_) >= duration_s_) return;  // after the run: never sent
+  users.retried.insert(m.user);
   Msg again = m;
   again.attempt = static_cast<std::uint8_t>(std::min(250, m.attempt + 1));
   send(again, at);
@@ -946,6 +951,7 @@ core::Result<RunResult> Engine::run() {
   if (!s_.traffic.from_log.empty()) {
     if (auto st = load_logged_traffic(); !st.ok()) return core::fail(std::move(st).error());
   }
+  first_abuse_id_ = seen_.size();
   build_gateway();
   schedule_model_faults(*sonnet_, s_.sonnet);
   schedule_model_faults(*haiku_, s_.haiku);

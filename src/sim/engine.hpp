@@ -46,6 +46,7 @@ struct Bin {
   std::uint32_t model_calls[2] = {};
   std::uint32_t model_ok[2] = {};
   std::uint32_t model_throttled[2] = {};
+  std::uint32_t model_cancelled[2] = {};  // hedge races lost (counted in model_calls)
   // Replies stating a price the catalog no longer has: as served, without a disclaimer
   // (after the guard), and as the answer source produced it (before the guard, any disclaimer).
   std::uint32_t stale_prices = 0;
@@ -102,6 +103,7 @@ struct Summary {
   double users_retrying = 0;  // users_retried / users_failed
   std::uint64_t model_calls[2] = {};
   std::uint64_t model_ok[2] = {};
+  std::uint64_t model_cancelled[2] = {};
   std::uint64_t model_throttled[2] = {};
   // What the models billed (every lane, over the fleet's pipelines: assist::LaneCounters),
   // by when it was billed; the whole run's and each phase's.
@@ -144,11 +146,10 @@ struct RunResult {
   std::uint64_t events = 0;       // arrivals, model calls, replies, scenario events
   std::vector<LaneTotals> lanes;  // in cascade order
   // How long the incident hurt, read from the timeline as the seed measured it: `impact_s`
-  // from the first to the last second in which users were hurt (5 s smoothed: more than 5%
-  // of messages failed, or the primary answered under half of its calls), and `recovery_s`
-  // how long they were still hurt after the cause went away (the end of the last model
-  // fault). The seed's 78 s + 35 s: a 45 s constraint, hurting 35 s past its end. 0 when
-  // nothing was hurt.
+  // from the first to the last second in which users were hurt (more than 5% of the
+  // messages of the 5 s centred on it failed), and `recovery_s` how long they were still
+  // hurt after the cause went away (the end of the last model fault; 0 for a scenario
+  // without one). The seed's 78 s + 35 s: a 45 s constraint, hurting 35 s past its end.
   double impact_s = 0, recovery_s = 0;
   // The largest share of legitimate messages answered "too fast" over any 10 s.
   double peak_too_fast_share = 0;

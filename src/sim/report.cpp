@@ -19,7 +19,7 @@ std::string fmt(const char* f, double v) {
 std::string pct(double v) { return fmt("%.2f%%", 100 * v); }
 std::string count(std::uint64_t v) { return std::to_string(v); }
 
-enum class Fmt { kCount, kPct, kPlusPct, kSeconds, kNumber1 };
+enum class Fmt { kCount, kPct, kPlusPct, kSeconds, kRatio, kNumber1 };
 
 std::string format(Fmt f, double v) {
   switch (f) {
@@ -30,6 +30,7 @@ std::string format(Fmt f, double v) {
     case Fmt::kPlusPct:
       return "+" + pct(v);
     case Fmt::kSeconds:
+    case Fmt::kRatio:
       return fmt("%.2f", v);
     case Fmt::kNumber1:
       return fmt("%.1f", v);
@@ -59,7 +60,7 @@ const Row kRows[] = {
     {"primary availability", "primary_availability", Fmt::kPct},
     {"secondary availability", "secondary_availability", Fmt::kPct},
     {"cache serve rate", "cache_serve_rate", Fmt::kPct},
-    {"retry amplification", "retry_amplification", Fmt::kSeconds},
+    {"retry amplification", "retry_amplification", Fmt::kRatio},
     {"secondary throttle rate", "secondary_throttle_rate", Fmt::kPct},
     {"legit users told \"too fast\"", "legit_too_fast", Fmt::kCount},
     {"first-time users \"too fast\"", "first_time_too_fast", Fmt::kCount},

@@ -180,11 +180,11 @@ inline constexpr std::array<std::string_view, 25> kFigureNames = {
     "unknown_error_requests_per_hour",
     "unknown_error_traces_kept_per_hour"};
 
-// One figure the seed reports for its incident ([seed] in the scenario file), or a target
-// the fixed variant must meet ([target]): the value shown in the report's `seed` column and
+// One figure the seed reports for its incident ([seed_figures] in the scenario file), or a
+// target the fixed variant must meet ([targets]): the value shown in the report's `seed` column and
 // the range a run must land in (during the incident). docs/simulator.md lists the figures.
 struct SeedFigure {
-  std::string figure;  // a name from figure_names() (sim/engine.hpp)
+  std::string figure;  // a name from kFigureNames
   std::optional<double> value;
   double min = -1e300, max = 1e300;
   std::string note;  // how the seed put it ("the 12.5 s p99 is a timeout")

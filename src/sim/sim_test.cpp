@@ -116,6 +116,12 @@ TEST(CalibrationTest, ACheckFailsOutsideItsRange) {
   EXPECT_TRUE(check_figures(r)[0].within);
   r.variant = "fixed";  // the fixed variant is checked against the targets, none here
   EXPECT_TRUE(check_figures(r).empty());
+  // Every name a scenario may state is one the run reports (two lists kept by hand), and a
+  // name it does not know is never within range.
+  for (std::string_view name : kFigureNames) EXPECT_TRUE(figure(r, name).has_value()) << name;
+  r.variant = "incident";
+  r.seed_figures = {SeedFigure{"happiness", std::nullopt, -1, 1, ""}};
+  EXPECT_FALSE(check_figures(r)[0].within);
 }
 
 TEST(SimulatorTest, S1NoJitterStormsHaikuTheFixedFleetDoesNot) {

@@ -591,6 +591,7 @@ TEST_F(BedrockTest, TheGatewayStreamsBedrockAndFallsBackWhenItThrottles) {
   cfg.pipeline.retry.max_attempts = 2;
   cfg.pipeline.stagger_max = 0ms;
   cfg.pipeline.breaker.minimum_calls = 4;
+  cfg.pipeline.breaker.window_type = resilience::WindowType::kCountBased;
   cfg.pipeline.breaker.window_size = 4;
   cfg.pipeline.breaker.wait_in_open = 60s;
   // Keep the adaptive client limiter out of the way: its floor rate would otherwise skip the
