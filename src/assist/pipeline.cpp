@@ -473,7 +473,8 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
     guard.emplace(
         [this, guard_product](std::string_view sentence) {
           if (!config_.price_guard) return true;
-          return !check_reply_prices(sentence, guard_product, deps_.catalog, deps_.clock.wall_now())
+          return !check_reply_prices(sentence, guard_product, deps_.catalog, deps_.clock.wall_now(),
+                                     &understanding_)
                       .mismatch;
         },
         [&sink, &shown_tier, &attempt_no, &shown, name = lane.name](std::string_view safe) {
@@ -731,7 +732,7 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
   // product named next to it, else the one asked about (unchecked if there is none).
   const PriceCheck c = check_reply_prices(
       reply.text, r.product ? std::string_view(r.product->id) : std::string_view(), deps_.catalog,
-      deps_.clock.wall_now());
+      deps_.clock.wall_now(), &understanding_);
   if (!c.checked) return true;
   if (!c.mismatch) {
     reply.price_guard = GuardOutcome::kOk;

@@ -502,13 +502,17 @@ namespace {
 // "vol. 3" or "No. 5").
 bool ends_sentence(std::string_view text, std::size_t i, std::size_t& len) {
   static constexpr std::string_view kEnds[] = {"。", "！", "？", "\n", "!", "?"};
+  // Every terminator starts with one of these bytes: the others (most of any text) are
+  // settled without comparing strings.
+  const char c = text[i];
+  if (c != '.' && c != '\n' && c != '!' && c != '?' && c != '\xE3' && c != '\xEF') return false;
   for (std::string_view e : kEnds) {
     if (text.substr(i, e.size()) == e) {
       len = e.size();
       return true;
     }
   }
-  if (text[i] != '.' || i + 1 >= text.size() || text[i + 1] != ' ') return false;
+  if (c != '.' || i + 1 >= text.size() || text[i + 1] != ' ') return false;
   if (abbreviation_before_dot(text.substr(0, i))) return false;
   len = 1;
   return true;
@@ -561,7 +565,8 @@ bool price_is_right(int yen, const catalog::Quote& q) {
 }  // namespace
 
 PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
-                              const catalog::Catalog& catalog, core::WallTime now) {
+                              const catalog::Catalog& catalog, core::WallTime now,
+                              UnderstandingMemo* memo) {
   PriceCheck c;
   const std::vector<YenMention> mentions = find_yen(text);
   if (mentions.empty()) return c;
@@ -570,7 +575,7 @@ PriceCheck check_reply_prices(std::string_view text, std::string_view context_pr
   const catalog::Series* context_series = context ? catalog.series(context->series_id) : nullptr;
   const std::vector<std::size_t> ends = sentence_ends(text);
   std::size_t understood_from = std::string_view::npos;
-  std::optional<Understanding> u;
+  std::shared_ptr<const Understanding> u;
   for (const YenMention& m : mentions) {
     // The sentence holding the mention: from the end of the one before its start, to the
     // first end at or after its end (a mention may straddle a terminator; rare, harmless).
@@ -579,7 +584,9 @@ PriceCheck check_reply_prices(std::string_view text, std::string_view context_pr
     const std::size_t from = prev_end == ends.begin() ? 0 : *(prev_end - 1);
     const std::size_t to = first_end == ends.end() ? text.size() : *first_end;
     if (!u || from != understood_from) {
-      u = understand(text.substr(from, to - from), catalog);
+      const std::string_view sentence = text.substr(from, to - from);
+      u = memo != nullptr ? memo->get(sentence, catalog)
+                          : std::make_shared<const Understanding>(understand(sentence, catalog));
       understood_from = from;
     }
     // The prices this amount may rightly be: the named volume's (of the named series, or of

@@ -46,6 +46,8 @@
 
 namespace ma::assist {
 
+class UnderstandingMemo;  // assist/understanding.hpp
+
 // One stated amount. [begin, end) are byte offsets into the ORIGINAL text given to find_yen
 // (not into its normalised form); the range covers the prefix marker if any, the number, any
 // white space, and the suffix marker if any ("¥ 500" and "500 円" whole). Both ends lie on code
@@ -87,9 +89,12 @@ inline PriceCheck check_prices(std::string_view text, const catalog::Product& pr
 // without a volume, against the quotes of all its volumes; a sentence that names no product
 // (or only a volume), against `context_product_id` (the product the question was about;
 // empty: none, and such a price is left unchecked). Cost: one understanding pass per
-// sentence with a price; nothing for a text without one.
+// sentence with a price; nothing for a text without one. `memo` (optional) remembers those
+// passes: the pipeline's answers repeat the same few sentences, and understanding is a pure
+// function of the text and the catalog, so the result is the same with or without it.
 PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
-                              const catalog::Catalog& catalog, core::WallTime now);
+                              const catalog::Catalog& catalog, core::WallTime now,
+                              UnderstandingMemo* memo = nullptr);
 
 // The pieces of find_yen's reading that the stream guard shares, so both agree on what may be
 // a price and where a sentence ends:
