@@ -474,7 +474,7 @@ asio::awaitable<void> Pipeline::call_lane(Lane& lane, fm::ModelRequest& req, cor
         [this, guard_product](std::string_view sentence) {
           if (!config_.price_guard) return true;
           return !check_reply_prices(sentence, guard_product, deps_.catalog, deps_.clock.wall_now(),
-                                     &understanding_)
+                                     &price_readings_)
                       .mismatch;
         },
         [&sink, &shown_tier, &attempt_no, &shown, name = lane.name](std::string_view safe) {
@@ -732,7 +732,7 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
   // product named next to it, else the one asked about (unchecked if there is none).
   const PriceCheck c = check_reply_prices(
       reply.text, r.product ? std::string_view(r.product->id) : std::string_view(), deps_.catalog,
-      deps_.clock.wall_now(), &understanding_);
+      deps_.clock.wall_now(), &price_readings_);
   if (!c.checked) return true;
   if (!c.mismatch) {
     reply.price_guard = GuardOutcome::kOk;
@@ -763,14 +763,14 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
 std::optional<Reply> Pipeline::dedupe_lookup(std::uint64_t key, std::string_view asker,
                                              TimePoint now) {
   std::lock_guard lock(dedupe_mu_);
-  if (dedupe_.empty()) return std::nullopt;
-  auto it = dedupe_.find(key);
-  if (it == dedupe_.end() || it->second.asker != asker) return std::nullopt;
-  if (now - it->second.at > config_.dedupe_window) {
-    dedupe_.erase(it);
+  if (dedupe_.size() == 0) return std::nullopt;
+  const auto* found = dedupe_.find(key);
+  if (found == nullptr || (*found)->asker != asker) return std::nullopt;
+  if (now - (*found)->at > config_.dedupe_window) {
+    dedupe_.erase(key);
     return std::nullopt;
   }
-  return it->second.reply;
+  return (*found)->reply;
 }
 
 void Pipeline::dedupe_store(std::uint64_t key, std::string asker, const Reply& r, TimePoint now) {
@@ -782,17 +782,19 @@ void Pipeline::dedupe_store(std::uint64_t key, std::string asker, const Reply& r
   const std::size_t floor = std::min(kDedupeSweepFloor, max);
   if (dedupe_.size() >= std::min(dedupe_sweep_at_, max) &&
       (!full || now - dedupe_swept_ >= std::chrono::seconds(1))) {
-    std::erase_if(dedupe_,
-                  [&](const auto& kv) { return now - kv.second.at > config_.dedupe_window; });
+    dedupe_.rebuild_without(
+        [&](const std::shared_ptr<Remembered>& e) { return now - e->at > config_.dedupe_window; });
     dedupe_swept_ = now;
     dedupe_sweep_at_ = std::clamp<std::size_t>(2 * dedupe_.size(), floor, max);
     stats_.dedupe_sweeps.fetch_add(1, std::memory_order_relaxed);
   }
-  if (dedupe_.size() >= max && !dedupe_.contains(key)) {
+  if (dedupe_.size() >= max && dedupe_.find(key) == nullptr) {
     stats_.dedupe_not_kept.fetch_add(1, std::memory_order_relaxed);
     return;  // bounded: this asker's next identical question goes through the cascade
   }
-  dedupe_[key] = Remembered{r, now, std::move(asker)};
+  std::shared_ptr<Remembered>& slot =
+      dedupe_.find_or_insert(key, [] { return std::make_shared<Remembered>(); });
+  *slot = Remembered{r, now, std::move(asker)};
 }
 
 // The synchronous steps of handle() are member functions of their own: a coroutine keeps

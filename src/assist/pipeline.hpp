@@ -31,12 +31,14 @@
 #include "assist/conversation.hpp"
 #include "assist/degradation.hpp"
 #include "assist/flags.hpp"
+#include "assist/price_guard.hpp"
 #include "assist/retrieval.hpp"
 #include "assist/understanding.hpp"
 #include "cache/response_cache.hpp"
 #include "catalog/catalog.hpp"
 #include "core/clock.hpp"
 #include "core/deadline.hpp"
+#include "core/flat_table.hpp"
 #include "core/random.hpp"
 #include "core/slot_random.hpp"
 #include "core/spin_lock.hpp"
@@ -428,7 +430,9 @@ class Pipeline final {
     core::TimePoint at;
     std::string asker;
   };
-  std::unordered_map<std::uint64_t, Remembered> dedupe_;
+  // Flat (core::FlatTable): most lookups miss, and a miss probes one array instead of a
+  // bucket and a chain of nodes.
+  core::FlatTable<std::shared_ptr<Remembered>> dedupe_;
   // The size that triggers the next sweep: from kDedupeSweepFloor (or the bound, if lower),
   // then twice what the last sweep kept.
   static constexpr std::size_t kDedupeSweepFloor = 4096;
@@ -437,6 +441,8 @@ class Pipeline final {
   ConversationMemory conversations_;
   std::unique_ptr<UnderstandingMemo> own_understanding_;  // when Deps gives none
   UnderstandingMemo& understanding_;
+  // What the guard reads in a reply's text, per text (answers repeat word for word).
+  PriceReadingMemo price_readings_{&understanding_};
 };
 
 }  // namespace ma::assist

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 #include "assist/understanding.hpp"
@@ -564,15 +565,11 @@ bool price_is_right(int yen, const catalog::Quote& q) {
 
 }  // namespace
 
-PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
-                              const catalog::Catalog& catalog, core::WallTime now,
-                              UnderstandingMemo* memo) {
-  PriceCheck c;
+std::vector<StatedPrice> read_reply_prices(std::string_view text, const catalog::Catalog& catalog,
+                                           UnderstandingMemo* understanding) {
+  std::vector<StatedPrice> out;
   const std::vector<YenMention> mentions = find_yen(text);
-  if (mentions.empty()) return c;
-  const auto context = context_product_id.empty() ? std::optional<catalog::Product>()
-                                                  : catalog.product(context_product_id);
-  const catalog::Series* context_series = context ? catalog.series(context->series_id) : nullptr;
+  if (mentions.empty()) return out;
   const std::vector<std::size_t> ends = sentence_ends(text);
   std::size_t understood_from = std::string_view::npos;
   std::shared_ptr<const Understanding> u;
@@ -585,10 +582,62 @@ PriceCheck check_reply_prices(std::string_view text, std::string_view context_pr
     const std::size_t to = first_end == ends.end() ? text.size() : *first_end;
     if (!u || from != understood_from) {
       const std::string_view sentence = text.substr(from, to - from);
-      u = memo != nullptr ? memo->get(sentence, catalog)
-                          : std::make_shared<const Understanding>(understand(sentence, catalog));
+      u = understanding != nullptr
+              ? understanding->get(sentence, catalog)
+              : std::make_shared<const Understanding>(understand(sentence, catalog));
       understood_from = from;
     }
+    out.push_back({m.yen, u->series, u->volume});
+  }
+  return out;
+}
+
+std::shared_ptr<const std::vector<StatedPrice>> PriceReadingMemo::get(
+    std::string_view text, const catalog::Catalog& catalog) {
+  // Read outside the lock; a text too long to be a repeated answer is not kept.
+  auto fresh = [&](bool keep) {
+    auto e = std::make_shared<Entry>();
+    if (keep) e->text = std::string(text);
+    e->prices = read_reply_prices(text, catalog, understanding_);
+    return e;
+  };
+  if (max_ == 0 || text.size() > 4096) {
+    auto e = fresh(false);
+    return {e, &e->prices};
+  }
+  // Eight bytes a step (fnv1a is one, with a multiply's latency each: answers run to
+  // hundreds of bytes).
+  const std::uint64_t h = std::hash<std::string_view>{}(text);
+  {
+    std::lock_guard lock(mu_);
+    if (const auto* e = map_.find(h); e != nullptr && (*e)->text == text) {
+      return {*e, &(*e)->prices};
+    }
+  }
+  std::shared_ptr<const Entry> e = fresh(true);
+  std::lock_guard lock(mu_);
+  if (map_.size() >= max_) map_.clear();
+  map_.find_or_insert(h, [&] { return e; }) = e;
+  return {e, &e->prices};
+}
+
+PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
+                              const catalog::Catalog& catalog, core::WallTime now,
+                              PriceReadingMemo* readings) {
+  PriceCheck c;
+  std::shared_ptr<const std::vector<StatedPrice>> held;
+  std::vector<StatedPrice> own;
+  if (readings != nullptr) {
+    held = readings->get(text, catalog);
+  } else {
+    own = read_reply_prices(text, catalog);
+  }
+  const std::vector<StatedPrice>& stated = held ? *held : own;
+  if (stated.empty()) return c;
+  const auto context = context_product_id.empty() ? std::optional<catalog::Product>()
+                                                  : catalog.product(context_product_id);
+  const catalog::Series* context_series = context ? catalog.series(context->series_id) : nullptr;
+  for (const StatedPrice& m : stated) {
     // The prices this amount may rightly be: the named volume's (of the named series, or of
     // the context's series); any volume's of a series named without a volume; else the
     // context product's.
@@ -599,12 +648,11 @@ PriceCheck check_reply_prices(std::string_view text, std::string_view context_pr
       checked = true;
       right = right || price_is_right(m.yen, catalog.quote(*p, now));
     };
-    const catalog::Series* series = u->series != nullptr ? u->series : context_series;
-    if (series != nullptr && u->volume) {
-      consider(catalog.volume(*series, *u->volume));
-    } else if (u->series != nullptr) {
-      for (int v = 1; v <= u->series->volumes && !right; ++v)
-        consider(catalog.volume(*u->series, v));
+    const catalog::Series* series = m.series != nullptr ? m.series : context_series;
+    if (series != nullptr && m.volume) {
+      consider(catalog.volume(*series, *m.volume));
+    } else if (m.series != nullptr) {
+      for (int v = 1; v <= m.series->volumes && !right; ++v) consider(catalog.volume(*m.series, v));
     } else {
       consider(context);
     }

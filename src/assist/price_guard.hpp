@@ -37,11 +37,15 @@
 // have no subunit, and a reported amount is checked rather than trusted.
 
 #include <cstddef>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "catalog/catalog.hpp"
+#include "core/flat_table.hpp"
+#include "core/spin_lock.hpp"
 #include "core/time.hpp"
 
 namespace ma::assist {
@@ -89,12 +93,49 @@ inline PriceCheck check_prices(std::string_view text, const catalog::Product& pr
 // without a volume, against the quotes of all its volumes; a sentence that names no product
 // (or only a volume), against `context_product_id` (the product the question was about;
 // empty: none, and such a price is left unchecked). Cost: one understanding pass per
-// sentence with a price; nothing for a text without one. `memo` (optional) remembers those
-// passes: the pipeline's answers repeat the same few sentences, and understanding is a pure
-// function of the text and the catalog, so the result is the same with or without it.
+// sentence with a price; nothing for a text without one. `readings` (optional) remembers
+// what a text states (read_reply_prices): the pipeline's answers repeat the same few texts,
+// so only the quotes are read each time; the result is the same with or without it.
+class PriceReadingMemo;
 PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
                               const catalog::Catalog& catalog, core::WallTime now,
-                              UnderstandingMemo* memo = nullptr);
+                              PriceReadingMemo* readings = nullptr);
+
+// What check_reply_prices reads in a text before it looks at any quote: each amount, in
+// order, with the series and volume its sentence names (none: nullptr, nullopt). A pure
+// function of the text and the catalog's titles. `understanding` (optional) remembers the
+// sentences' understanding passes.
+struct StatedPrice {
+  int yen = 0;
+  const catalog::Series* series = nullptr;
+  std::optional<int> volume;
+};
+std::vector<StatedPrice> read_reply_prices(std::string_view text, const catalog::Catalog& catalog,
+                                           UnderstandingMemo* understanding = nullptr);
+
+// read_reply_prices remembered per exact text (model answers and cached answers repeat word for
+// word; finding the amounts and understanding their sentences was most of the guard's cost).
+// Like UnderstandingMemo, never stale: titles do not change at runtime and no price is kept.
+// Bounded (a full memo starts over); thread-safe.
+class PriceReadingMemo final {
+ public:
+  explicit PriceReadingMemo(UnderstandingMemo* understanding = nullptr,
+                            std::size_t max_entries = 8192)
+      : understanding_(understanding), max_(max_entries) {}
+  // Shared, not copied: valid however the memo changes afterwards.
+  std::shared_ptr<const std::vector<StatedPrice>> get(std::string_view text,
+                                                      const catalog::Catalog& catalog);
+
+ private:
+  struct Entry {
+    std::string text;
+    std::vector<StatedPrice> prices;
+  };
+  UnderstandingMemo* understanding_;
+  std::size_t max_;
+  core::SpinLock mu_;
+  core::FlatTable<std::shared_ptr<const Entry>> map_;  // by a 64-bit hash of the text
+};
 
 // The pieces of find_yen's reading that the stream guard shares, so both agree on what may be
 // a price and where a sentence ends:

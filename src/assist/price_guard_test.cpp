@@ -4,6 +4,7 @@
 
 #include "assist/catalog_fixture.hpp"
 #include "assist/retrieval.hpp"
+#include "assist/understanding.hpp"
 
 namespace ma::assist {
 namespace {
@@ -231,6 +232,42 @@ TEST_F(PriceGuardCatalogTest, APriceIsCheckedAgainstTheProductNamedNextToIt) {
   EXPECT_FALSE(check_reply_prices("Volume 3 is ¥422.", "mg-0009-v1", *catalog_, now).mismatch);
   // No product anywhere: nothing to check against.
   EXPECT_FALSE(check_reply_prices("Shipping is 300円.", "", *catalog_, now).checked);
+}
+
+TEST_F(PriceGuardCatalogTest, RememberedReadingsGiveTheSameChecks) {
+  // The pipeline checks through a PriceReadingMemo: only the quotes are read again, so a
+  // price that changes between two checks of the same text is still caught.
+  UnderstandingMemo understanding;
+  PriceReadingMemo readings(&understanding, 4);  // small: the memo starts over as it fills
+  const std::vector<std::pair<const char*, const char*>> texts = {
+      {"Try Jujutsu Kaisen vol. 3, now ¥300. It is great.", ""},
+      {"Try Jujutsu Kaisen vol. 3, now ¥422.", ""},
+      {"ONE PIECE 105巻は528円です。呪術廻戦3巻は三百円です。", "mg-0004-v105"},
+      {"Volume 3 is ¥300.", "mg-0009-v1"},
+      {"Volume 3 is ¥422.", "mg-0009-v1"},
+      {"Shipping is 300円.", ""},
+      {"ONE PIECE 105巻は369円です。", "mg-0004-v105"},
+      {"No price here.", "mg-0004-v105"},
+  };
+  for (const char* at : {"2026-11-15T10:00:00Z", "2026-11-16T00:00:00Z", "2026-11-26T12:00:00Z"}) {
+    const auto now = *catalog::parse_rfc3339_utc(at);
+    for (int round = 0; round < 3; ++round) {
+      for (const auto& [text, context] : texts) {
+        const PriceCheck plain = check_reply_prices(text, context, *catalog_, now);
+        const PriceCheck memo = check_reply_prices(text, context, *catalog_, now, &readings);
+        EXPECT_EQ(plain.checked, memo.checked) << text << " at " << at;
+        EXPECT_EQ(plain.mismatch, memo.mismatch) << text << " at " << at;
+        EXPECT_EQ(plain.wrong, memo.wrong) << text << " at " << at;
+      }
+    }
+  }
+  // The sale ends between the two checks: the same remembered text goes from right to wrong.
+  EXPECT_FALSE(check_reply_prices("ONE PIECE 105巻は369円です。", "mg-0004-v105", *catalog_,
+                                  *catalog::parse_rfc3339_utc("2026-11-15T10:00:00Z"), &readings)
+                   .mismatch);
+  EXPECT_TRUE(check_reply_prices("ONE PIECE 105巻は369円です。", "mg-0004-v105", *catalog_,
+                                 *catalog::parse_rfc3339_utc("2026-11-16T00:00:00Z"), &readings)
+                  .mismatch);
 }
 
 TEST_F(PriceGuardCatalogTest, StatedPricesGoStaleWhenASaleEnds) {
