@@ -231,6 +231,32 @@ TEST_F(CascadeTest, AHealthyPairHedgesAtMostFivePercent) {
   EXPECT_GT(st.models[0].ttft_p95, 150ms);
   EXPECT_LE(st.models[0].ttft_p95, 200ms);
   EXPECT_EQ(st.models[0].first_token_budget, 3 * st.models[0].ttft_p95);
+  // The races it lost (no first token before the secondary's answer) are a few: its breaker
+  // stays closed.
+  EXPECT_EQ(st.models[0].breaker, resilience::BreakerState::kClosed);
+}
+
+TEST_F(CascadeTest, APrimaryThatLosesEveryRaceOpensItsBreakerAndIsNoLongerHedged) {
+  // Seed scenario 1's fixed fleet: a primary that has turned slow loses every hedge race
+  // without a first token. Each loss counts against its breaker, so within its 10 s window
+  // it opens, and messages go to the secondary alone: one call each instead of two.
+  make();
+  sonnet_.mode = ScriptedModel::Mode::kHang;
+  int raced = 0;
+  for (int i = 0; i < 8; ++i) {
+    const Reply r = ask("Recommend something like Jujutsu Kaisen", "h-" + std::to_string(i));
+    EXPECT_EQ(r.model, "haiku");
+    if (r.attempts.size() == 2) ++raced;
+  }
+  EXPECT_GE(raced, 5);  // the breaker judges from 5 calls
+  EXPECT_LT(raced, 8);
+  EXPECT_EQ(pipeline_->status().models[0].breaker, resilience::BreakerState::kOpen);
+  const int cancelled = sonnet_.cancelled;
+  const Reply r = ask("Recommend something like Jujutsu Kaisen", "h-last");
+  EXPECT_EQ(r.model, "haiku");
+  EXPECT_FALSE(r.hedged);
+  ASSERT_EQ(r.attempts.size(), 1u);
+  EXPECT_EQ(sonnet_.cancelled, cancelled);  // Sonnet was not called at all
 }
 
 TEST_F(CascadeTest, WithHedgingOffAHungPrimaryEndsAtItsFirstTokenBudget) {
