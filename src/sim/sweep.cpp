@@ -232,6 +232,15 @@ const Column kColumns[] = {
     {"cost (USD)", [](const Summary& s) { return fmt("$%.4f", s.cost_usd); }},
 };
 
+// "3/4": the point's figures within their ranges, of those stated; "-" when none is.
+std::string checks_text(const RunResult& r) {
+  const std::vector<FigureCheck> checks = check_figures(r);
+  if (checks.empty()) return "-";
+  const auto within =
+      std::count_if(checks.begin(), checks.end(), [](const FigureCheck& c) { return c.within; });
+  return std::to_string(within) + "/" + std::to_string(checks.size());
+}
+
 json::value to_json_value(const SweepValue& v) {
   return std::visit(
       [](const auto& x) -> json::value {
@@ -501,12 +510,22 @@ std::string sweep_table(const std::vector<SweepPoint>& points) {
     header.emplace_back(c.header);
     left.push_back(false);
   }
+  // When the scenario states the seed's figures or targets: how many each point meets (the
+  // incident variant against the seed's, another against the targets).
+  const bool checked = std::any_of(points.begin(), points.end(), [](const SweepPoint& p) {
+    return !check_figures(p.result).empty();
+  });
+  if (checked) {
+    header.emplace_back("in range");
+    left.push_back(false);
+  }
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : points) {
     std::vector<std::string> row;
     if (many_variants) row.push_back(p.variant);
     for (const auto& s : p.settings) row.push_back(sweep_value_text(s.value));
     for (const Column& c : kColumns) row.push_back(c.cell(p.result.phases[1]));
+    if (checked) row.push_back(checks_text(p.result));
     rows.push_back(std::move(row));
   }
   std::vector<std::size_t> width(header.size());

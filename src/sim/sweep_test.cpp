@@ -373,6 +373,20 @@ TEST(SweepReportTest, OneRowPerPointSettingsThenTheFiguresDuringTheIncident) {
               HasSubstr("variant  | tasks | jitter |"));
 }
 
+TEST(SweepReportTest, WhenTheScenarioStatesTargetsEachRowSaysHowManyItMeets) {
+  std::vector<SweepPoint> points = {
+      fake_point("fixed", {{"tasks", "tasks", SweepValue{4L}}}, 0.005),
+      fake_point("fixed", {{"tasks", "tasks", SweepValue{16L}}}, 0.5)};
+  for (SweepPoint& p : points) {
+    p.result.targets = {SeedFigure{"user_error_rate", std::nullopt, -1e300, 0.01, ""},
+                        SeedFigure{"p99_latency_s", std::nullopt, -1e300, 3.0, ""}};
+  }
+  const std::string t = sweep_table(points);
+  EXPECT_THAT(t, HasSubstr("| in range\n"));
+  EXPECT_THAT(t, HasSubstr("$0.5000 |      2/2\n"));
+  EXPECT_THAT(t, HasSubstr("$0.5000 |      1/2\n"));
+}
+
 TEST(SweepReportTest, JsonKeepsTheSettingsTypedAndTheRunsFigures) {
   const SweepPoint p =
       fake_point("fixed",
