@@ -3,9 +3,10 @@ PRESET ?= default
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 PORT ?= 8080
+PREFIX ?= /usr/local
 
 .PHONY: deps configure build app test run bench bench-redis bench-load soak format format-check clean fuzz
-.PHONY: mutants bench-check
+.PHONY: mutants bench-check install
 
 deps:
 	@./scripts/install-deps.sh
@@ -22,6 +23,11 @@ app: configure
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The service and its shared files under $(PREFIX): bin/mangaassist, share/mangaassist/{data,
+# web,scenarios,config}. The binary finds them from where it is (docs/operations.md).
+install: app
+	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 run: app
 	@$(BUILD_DIR)/mangaassist serve --port $(PORT)

@@ -45,13 +45,14 @@ constexpr const char* kUsage =
     "usage: mangaassist <command> [options]\n"
     "\n"
     "commands:\n"
-    "  serve [--config F] [--port N] [--redis URL] [--threads N]\n"
+    "  serve [--config F] [--port N] [--redis URL] [--threads N] [--data-dir D]\n"
     "                                                 run the chat gateway (default port 8080;\n"
     "                                                 threads: server.threads, 0 one per core)\n"
     "  chat \"question\" [--url URL] [--token T]       ask a running gateway\n"
     "  token USER_ID [--ttl D] [--config F]          sign a user token (D: 3600, 90m, 12h, 7d;\n"
     "                                                 default 24h) with the server's secret\n"
-    "  sim SCENARIO.toml [--variant incident|fixed|both] [--seed N] [--out DIR] [--json]\n"
+    "  sim SCENARIO.toml [--variant incident|fixed|both] [--seed N] [--out DIR] [--json] "
+    "[--data-dir D]\n"
     "      [--duration S] [--day]                     replay an incident on virtual time\n"
     "  sim SCENARIO.toml --sweep KEY=VALUES [--sweep KEY=VALUES ...] [--threads N]\n"
     "      [--variant incident|fixed|both] [--seed N] [--duration S] [--json]\n"
@@ -97,14 +98,24 @@ std::optional<ma::server::AppConfig> config_from(std::vector<std::string>& args,
     std::fprintf(stderr, "mangaassist %s: %s\n", command, st.error().message.c_str());
     return std::nullopt;
   }
+  if (auto dir = take_option(args, "--data-dir")) ma::server::set_data_dir(cfg, *dir);
   return cfg;
 }
+
+// Said when no data directory was found beside the binary nor given.
+constexpr const char* kNoDataDir =
+    "cannot find the data directory (data/manga_series.jsonl) beside the binary or in "
+    "PREFIX/share/mangaassist: give --data-dir DIR or set MANGAASSIST_DATA_DIR";
 
 int serve(std::vector<std::string> args) {
   using namespace ma;
   auto loaded = config_from(args, "serve");
   if (!loaded) return 2;
   server::AppConfig cfg = std::move(*loaded);
+  if (cfg.data_dir.empty()) {
+    std::fprintf(stderr, "mangaassist serve: %s\n", kNoDataDir);
+    return 2;
+  }
   // "--name N" with N a whole number in [lo, hi]: false (after saying why) otherwise.
   auto whole_number = [&](const char* name, long lo, long hi, const char* note, auto&& set) {
     auto v = take_option(args, name);
@@ -401,6 +412,14 @@ int sim(std::vector<std::string> args) {
   const std::string out_dir = out_arg.value_or("var/sim");
   sim::RunOptions opt;
   opt.data_dir = server::default_config().data_dir;
+  if (const auto env = core::env_value(core::process_env(), "MANGAASSIST_DATA_DIR")) {
+    opt.data_dir = *env;
+  }
+  if (auto d = take_option(args, "--data-dir")) opt.data_dir = *d;
+  if (opt.data_dir.empty()) {
+    std::fprintf(stderr, "mangaassist sim: %s\n", kNoDataDir);
+    return 2;
+  }
   if (auto seed = take_option(args, "--seed")) {
     char* end = nullptr;
     opt.seed = std::strtoull(seed->c_str(), &end, 10);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <filesystem>
 
 #include "assist/flags.hpp"
 #include "catalog/catalog.hpp"
@@ -13,11 +14,52 @@
 
 namespace ma::server {
 
+ShareDirs find_share_dirs(const std::filesystem::path& exe) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto has_catalog = [&ec](const fs::path& dir) {
+    return fs::is_regular_file(dir / "data" / "manga_series.jsonl", ec);
+  };
+  const fs::path bin = exe.parent_path();
+  std::optional<fs::path> root;
+  if (const fs::path share = bin / ".." / "share" / "mangaassist"; has_catalog(share)) {
+    root = share;  // installed: PREFIX/bin/mangaassist beside PREFIX/share/mangaassist
+  } else {
+    // A build tree: the checkout that holds it (build/mangaassist, build/src/ma_*_test).
+    fs::path dir = bin;
+    for (int up = 0; up <= 3 && !dir.empty(); ++up) {  // at most three levels up
+      if (has_catalog(dir)) {
+        root = dir;
+        break;
+      }
+      if (dir == dir.parent_path()) break;
+      dir = dir.parent_path();
+    }
+  }
+  if (!root) return {};
+  const fs::path r = fs::weakly_canonical(*root, ec);
+  return {(r / "data").string(), (r / "web").string(), (r / "scenarios").string()};
+}
+
+ShareDirs find_share_dirs() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? ShareDirs{} : find_share_dirs(exe);
+}
+
+void set_data_dir(AppConfig& c, const std::string& dir) {
+  // The events calendar lives in the data directory unless a file names another.
+  if (c.events_file.empty() || c.events_file == c.data_dir + "/events.json") {
+    c.events_file = dir + "/events.json";
+  }
+  c.data_dir = dir;
+}
+
 AppConfig default_config() {
   AppConfig c;
-  c.data_dir = MA_DEFAULT_DATA_DIR;
-  c.events_file = std::string(MA_DEFAULT_DATA_DIR) + "/events.json";
-  c.server.web_dir = MA_DEFAULT_WEB_DIR;
+  const ShareDirs dirs = find_share_dirs();
+  set_data_dir(c, dirs.data);
+  c.server.web_dir = dirs.web;
   return c;
 }
 
@@ -429,6 +471,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
 }
 
 core::Status resolve_environment(AppConfig& cfg, const core::EnvLookup& env) {
+  if (auto v = core::env_value(env, "MANGAASSIST_DATA_DIR")) set_data_dir(cfg, *v);
   if (auto v = core::env_value(env, "MANGAASSIST_ADMIN_TOKEN")) cfg.server.admin_token = *v;
   if (auto v = core::env_value(env, "MANGAASSIST_AUTH_SECRET")) {
     // Checked here too, so that the message names the variable rather than the config key.

@@ -5,6 +5,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -169,13 +170,28 @@ struct AppConfig {
 // Reads the scheduled events calendar (prescaling of the global limit).
 core::Result<std::vector<admission::ScheduledEvent>> load_events(const std::string& path);
 
-// Defaults with the compiled-in data and web directories.
+// Where the catalog's data, the web pages and the scenarios are: found from the binary,
+// never through the path of the source it was built from (so an installed or copied tree
+// works from any directory):
+//  - installed: PREFIX/bin/mangaassist beside PREFIX/share/mangaassist/{data,web,scenarios};
+//  - a build tree: the first directory holding data/manga_series.jsonl, from the binary's
+//    own directory up to three levels (build/mangaassist, build/src/ma_server_test).
+// Empty strings when neither is found: --data-dir or MANGAASSIST_DATA_DIR must say.
+struct ShareDirs {
+  std::string data, web, scenarios;
+};
+ShareDirs find_share_dirs(const std::filesystem::path& exe);
+ShareDirs find_share_dirs();  // of this process (/proc/self/exe)
+// Sets the data directory, and the events calendar in it unless another file was named.
+void set_data_dir(AppConfig& c, const std::string& dir);
+// Defaults with the data and web directories found beside the binary (find_share_dirs).
 AppConfig default_config();
 // Applies a TOML file over `cfg`. Unknown keys are errors (a typo must not pass silently).
 core::Status load_toml(const std::string& path, AppConfig& cfg);
 
 // Applies over `cfg` what the environment overrides (a variable set to "" counts as unset):
 //   MANGAASSIST_ADMIN_TOKEN             server.admin_token
+//   MANGAASSIST_DATA_DIR                data_dir (and the events calendar in it: set_data_dir)
 //   MANGAASSIST_AUTH_SECRET             server.auth_secret (>= 16 bytes, as resolve_auth_secret
 //                                       requires; the secret file is then not read)
 //   OPENAI_BASE_URL, OPENAI_API_KEY     base_url and api_key of both openai lanes
