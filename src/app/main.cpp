@@ -380,10 +380,10 @@ int sim_sweep(const std::string& path, const std::vector<std::string>& sweeps,
   const unsigned threads = static_cast<unsigned>(std::min<std::size_t>(
       opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency()),
       std::max<std::size_t>(1, plan->size())));
-  const auto t0 = std::chrono::steady_clock::now();
+  const core::RealClock wall;  // the sweep's own speed, in real time
+  const auto t0 = wall.now();
   auto points = sim::run_sweep(*plan, opt);
-  const double wall_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double wall_s = core::to_seconds(wall.now() - t0);
   if (tty) std::fprintf(stderr, "\r%40s\r", "");
   if (!points.ok()) {
     std::fprintf(stderr, "mangaassist sim: %s\n", points.error().message.c_str());
