@@ -168,9 +168,8 @@ std::optional<double> figure(const RunResult& r, std::string_view name, int phas
 std::vector<FigureCheck> check_figures(const RunResult& r) {
   std::vector<FigureCheck> out;
   for (const SeedFigure& f : r.variant == "incident" ? r.seed_figures : r.targets) {
-    // A name figure() does not know is never within range (the lists must agree: tested).
     const std::optional<double> got = figure(r, f.figure);
-    out.push_back({f, got.value_or(0), got && *got >= f.min && *got <= f.max});
+    out.push_back({f, got.value_or(0), f.holds(got)});
   }
   return out;
 }

@@ -224,9 +224,8 @@ std::string to_json(const RunResult& r, bool with_wall, bool with_cost) {
   auto checks = [&r](const std::vector<SeedFigure>& list, bool seed) {
     json::array a;
     for (const SeedFigure& f : list) {
-      const double got = figure(r, f.figure).value_or(0);
-      json::object c{
-          {"figure", f.figure}, {"during", got}, {"within", got >= f.min && got <= f.max}};
+      const std::optional<double> got = figure(r, f.figure);
+      json::object c{{"figure", f.figure}, {"during", got.value_or(0)}, {"within", f.holds(got)}};
       if (seed && f.value) c["seed"] = *f.value;
       if (f.min > -1e300) c["min"] = f.min;
       if (f.max < 1e300) c["max"] = f.max;

@@ -188,6 +188,9 @@ struct SeedFigure {
   std::optional<double> value;
   double min = -1e300, max = 1e300;
   std::string note;  // how the seed put it ("the 12.5 s p99 is a timeout")
+
+  // Whether a run's value lands in [min, max]; a figure the run does not report never does.
+  bool holds(std::optional<double> got) const { return got && *got >= min && *got <= max; }
 };
 
 struct Scenario {
