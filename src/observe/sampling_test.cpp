@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <future>
+#include <thread>
 
 #include "core/json_util.hpp"
 
@@ -147,6 +149,156 @@ TEST(SamplingTest, AbsurdNumbersAreRefusedOrClampedNotCast) {
   auto s = Sampler::from_centralized_json(
       R"([{"RuleName":"x","Priority":1e10,"FixedRate":0.5,"ReservoirSize":1e30,"Host":"*","HTTPMethod":"*","URLPath":"*","ServiceName":"*","ServiceType":"*"}])");
   EXPECT_TRUE(s.ok());
+}
+
+}  // namespace
+}  // namespace ma::observe
+
+namespace ma::observe {
+namespace {
+
+const SampleRequest kChat{std::string("mangaassist"), std::string("POST"), std::string("/v1/chat"),
+                          std::string("mangaassist"), std::nullopt};
+
+SamplingRules local(std::string_view json) {
+  auto r = SamplingRules::from_local_json(json);
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? std::move(r).value() : SamplingRules();
+}
+
+TEST(SamplerReplaceTest, TheNextDecisionUsesTheNewRules) {
+  Sampler s(SamplingRules::fixed(0.0));
+  EXPECT_FALSE(s.should_sample(kChat, 100, 0.5));
+  s.replace(SamplingRules::fixed(1.0));
+  EXPECT_TRUE(s.should_sample(kChat, 100, 0.999));
+  s.replace(SamplingRules::fixed(0.0));
+  EXPECT_FALSE(s.should_sample(kChat, 100, 0.0));
+}
+
+TEST(SamplerReplaceTest, NewRulesStartWithFullReservoirs) {
+  const auto one_a_second = SamplingRules::fixed(0.0, 1);
+  Sampler s(one_a_second);
+  EXPECT_TRUE(s.should_sample(kChat, 100, 0.5));
+  EXPECT_FALSE(s.should_sample(kChat, 100, 0.5));  // this second's one is taken
+  s.replace(one_a_second);
+  EXPECT_TRUE(s.should_sample(kChat, 100, 0.5));
+}
+
+TEST(SamplerReplaceTest, ASnapshotKeepsTheRulesItWasTakenWith) {
+  Sampler s(SamplingRules::fixed(0.25, 3));
+  const auto before = s.snapshot();
+  s.replace(SamplingRules::fixed(1.0));
+  EXPECT_EQ(before->default_rule().rate, 0.25);
+  EXPECT_EQ(before->default_rule().fixed_target, 3);
+  EXPECT_EQ(s.snapshot()->default_rule().rate, 1.0);
+  EXPECT_EQ(s.rules().back().rate, 1.0);
+}
+
+TEST(SamplerReplaceTest, TwoSamplersOnOneThreadEachKeepTheirOwnRules) {
+  // One thread's cache serves every sampler: it must never hand one sampler's rules to
+  // another.
+  Sampler none(SamplingRules::fixed(0.0)), all(SamplingRules::fixed(1.0));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_FALSE(none.should_sample(kChat, 100 + i, 0.5)) << i;
+    EXPECT_TRUE(all.should_sample(kChat, 100 + i, 0.5)) << i;
+  }
+  none.replace(SamplingRules::fixed(1.0));
+  EXPECT_TRUE(none.should_sample(kChat, 200, 0.5));
+  EXPECT_TRUE(all.should_sample(kChat, 200, 0.5));
+}
+
+TEST(SamplerReplaceTest, AnotherThreadSeesTheNewRulesOnceReplaceReturned) {
+  // The other thread decides (and caches the rules), then the rules change here, then it
+  // decides again: the change must reach it though its cache holds the old rules.
+  Sampler s(SamplingRules::fixed(0.0));
+  std::promise<void> replaced;
+  std::promise<bool> first_done;
+  std::promise<bool> second;
+  std::thread other([&] {
+    first_done.set_value(s.should_sample(kChat, 100, 0.5));
+    replaced.get_future().wait();
+    second.set_value(s.should_sample(kChat, 100, 0.5));
+  });
+  EXPECT_FALSE(first_done.get_future().get());
+  s.replace(SamplingRules::fixed(1.0));
+  replaced.set_value();
+  EXPECT_TRUE(second.get_future().get());
+  other.join();
+}
+
+TEST(SamplingRulesTest, ALocalDocumentRoundTrips) {
+  const auto rules = local(
+      R"({"version": 2, "rules": [{"description": "admin", "host": "*", "http_method": "GET",
+          "url_path": "/admin/*", "fixed_target": 0, "rate": 0.5}],
+          "default": {"fixed_target": 2, "rate": 0.1}})");
+  const auto again = SamplingRules::from_local_document(rules.to_local_document());
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  ASSERT_EQ(again->rules().size(), 2u);
+  EXPECT_EQ(again->rules()[0].name, "admin");
+  EXPECT_EQ(again->rules()[0].method, "GET");
+  EXPECT_EQ(again->rules()[0].path, "/admin/*");
+  EXPECT_EQ(again->rules()[0].rate, 0.5);
+  EXPECT_EQ(again->default_rule().fixed_target, 2);
+  EXPECT_EQ(again->default_rule().rate, 0.1);
+  EXPECT_EQ(boost::json::serialize(again->to_local_document()),
+            boost::json::serialize(rules.to_local_document()));
+}
+
+TEST(SamplingRulesTest, TheSummarySaysTheDefaultRuleAndHowManyOthers) {
+  EXPECT_EQ(SamplingRules().summary(), "1/s then 5% by default; no other rule");
+  EXPECT_EQ(SamplingRules::fixed(1.0).summary(), "0/s then 100% by default; no other rule");
+  EXPECT_EQ(SamplingRules::fixed(0.005, 10).summary(), "10/s then 0.5% by default; no other rule");
+  EXPECT_EQ(
+      local(
+          R"({"version": 2, "rules": [{"host": "*", "http_method": "*", "url_path": "/a", "fixed_target": 0, "rate": 1},
+             {"host": "*", "http_method": "*", "url_path": "/b", "fixed_target": 0, "rate": 1}],
+             "default": {"fixed_target": 1, "rate": 0.05}})")
+          .summary(),
+      "1/s then 5% by default; 2 other rules");
+}
+
+TEST(SamplingRulesTest, AnErrorNamesTheRuleAndWhatIsWrong) {
+  auto message = [](std::string_view json) {
+    auto r = SamplingRules::from_local_json(json);
+    return r.ok() ? std::string("accepted") : r.error().message;
+  };
+  EXPECT_EQ(message(R"({"version": 2, "rules": [{"host": "*", "http_method": "*", "url_path": "/a",
+                        "fixed_target": 0, "rate": 1}, {"host": "*", "http_method": "*",
+                        "url_path": "/b", "fixed_target": 0, "rate": 2}],
+                        "default": {"fixed_target": 1, "rate": 0.05}})"),
+            "rules[1]: rate must be a number, 0 to 1");
+  EXPECT_EQ(message(R"({"version": 2, "default": {"fixed_target": 1.5, "rate": 0.05}})"),
+            "default: fixed_target must be a whole number, 0 to 1000000000");
+  EXPECT_EQ(message(R"({"version": 2, "rules": [{"http_method": "*", "url_path": "/a",
+                        "fixed_target": 0, "rate": 1}], "default": {"fixed_target": 1, "rate": 0.05}})"),
+            "rules[0]: a rule needs host, http_method and url_path (strings; \"*\" matches "
+            "anything)");
+  EXPECT_EQ(
+      message(R"({"version": 2, "rules": [7], "default": {"fixed_target": 1, "rate": 0.05}})"),
+      "rules[0] must be an object");
+  EXPECT_EQ(message(R"({"version": 3, "default": {"fixed_target": 1, "rate": 0.05}})"),
+            "version must be 1 or 2");
+}
+
+TEST(SamplingRulesTest, ADocumentTakesAtMostTheBoundOfRules) {
+  auto doc = [](std::size_t n) {
+    boost::json::array rules;
+    for (std::size_t i = 0; i < n; ++i) {
+      rules.push_back(boost::json::object{{"host", "*"},
+                                          {"http_method", "*"},
+                                          {"url_path", "/x" + std::to_string(i)},
+                                          {"fixed_target", 0},
+                                          {"rate", 0}});
+    }
+    return boost::json::value(
+        boost::json::object{{"version", 2},
+                            {"rules", std::move(rules)},
+                            {"default", boost::json::object{{"fixed_target", 1}, {"rate", 0.05}}}});
+  };
+  EXPECT_TRUE(SamplingRules::from_local_document(doc(SamplingRules::kMaxRules)).ok());
+  const auto over = SamplingRules::from_local_document(doc(SamplingRules::kMaxRules + 1));
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().message, "at most 1000 rules besides the default");
 }
 
 }  // namespace

@@ -33,6 +33,11 @@ AdminApi::AdminApi(App& app, std::string admin_token, asio::any_io_executor bloc
       {V::put, "/admin/limits", "use GET or PUT", kInline, &AdminApi::put_limits},
       {V::patch, "/admin/limits", "use GET or PUT", kInline, &AdminApi::put_limits},
       {std::nullopt, "/admin/alarms", "", kInline, &AdminApi::alarms},
+      // A change of the sampling rules is published to the fleet (Redis): off the io threads.
+      {V::get, "/admin/sampling", "use GET, PUT or DELETE", kInline, &AdminApi::get_sampling},
+      {V::put, "/admin/sampling", "use GET, PUT or DELETE", kBlocking, &AdminApi::put_sampling},
+      {V::delete_, "/admin/sampling", "use GET, PUT or DELETE", kBlocking,
+       &AdminApi::delete_sampling},
   };
 }
 
@@ -300,6 +305,38 @@ Response AdminApi::alarms(const Request&, std::string_view) {
   app_.refresh_alarm_inputs();
   return json_response(http::status::ok,
                        json::serialize(json::object{{"alarms", alarms_json(app_, false)}}));
+}
+
+namespace {
+// PUT and DELETE /admin/sampling: the state in force, and "fleet": whether the other servers
+// were told ("published"), could not be ("not_published": Redis did not answer, the change
+// holds on this server only) or there are none ("local").
+Response sampling_changed(App& app, observe::SamplingChange change) {
+  const auto changed = app.change_sampling(std::move(change));
+  json::object o = app.sampling().to_json(changed.state);
+  o["fleet"] = state::to_string(changed.fleet);
+  return json_response(http::status::ok, json::serialize(o));
+}
+}  // namespace
+
+Response AdminApi::get_sampling(const Request&, std::string_view) {
+  auto& sampling = app_.sampling();
+  return json_response(http::status::ok, json::serialize(sampling.to_json(sampling.state())));
+}
+
+Response AdminApi::put_sampling(const Request& req, std::string_view) {
+  auto body = body_json(req);
+  if (!body.ok()) return bad_body(body.error());
+  // Read whole before anything changes: a refused body leaves the rules in force as they are.
+  auto change = observe::SamplingSwitch::parse_request(*body, app_.clock().wall_now());
+  if (!change.ok()) return bad_body(change.error());
+  return sampling_changed(app_, std::move(change).value());
+}
+
+Response AdminApi::delete_sampling(const Request&, std::string_view) {
+  auto revert = observe::SamplingSwitch::parse_request(json::object{{"revert", true}},
+                                                       app_.clock().wall_now());
+  return sampling_changed(app_, std::move(revert).value());
 }
 
 }  // namespace ma::server

@@ -1,6 +1,7 @@
 #pragma once
 // The admin API (docs/api.md): /admin/flags, /admin/chaos, /admin/catalog/products/{id},
-// /admin/cache/flush, /admin/limits, /admin/alarms, behind the admin bearer token (compared
+// /admin/cache/flush, /admin/limits, /admin/alarms, /admin/sampling (the trace sampling
+// rules, observe/sampling_switch.hpp), behind the admin bearer token (compared
 // in constant time). A route table -- method + path pattern -> handler -- answered in order:
 // the first route whose pattern and method match runs; a path that some route serves, but
 // not with this method, gets 405 with that path's "use ..." message; any other path 404.
@@ -9,7 +10,7 @@
 // the catalog, a Redis publish through the shared state, the chaos switch) runs on the
 // `blocking` executor (a small thread pool the Server owns) while the calling coroutine is
 // suspended; it resumes on its own executor (its worker) with the response. Cheap reads
-// (GET flags, limits, alarms) answer inline.
+// (GET flags, limits, alarms, sampling) answer inline.
 //
 // Ownership: holds references to the App (which outlives it). Thread safety: handle() may
 // run on any worker concurrently; the handlers call only thread-safe App parts (atomic
@@ -66,6 +67,9 @@ class AdminApi final {
   Response get_limits(const Request& req, std::string_view tail);
   Response put_limits(const Request& req, std::string_view tail);
   Response alarms(const Request& req, std::string_view tail);
+  Response get_sampling(const Request& req, std::string_view tail);
+  Response put_sampling(const Request& req, std::string_view tail);
+  Response delete_sampling(const Request& req, std::string_view tail);
 
   App& app_;
   std::string admin_token_;

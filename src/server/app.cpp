@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/json_util.hpp"
+#include "core/wall_time.hpp"
 #include "observe/request_log.hpp"
 #include "state/redis/redis_state.hpp"
 
@@ -20,6 +21,24 @@ namespace {
 // Set while this thread applies a change that came from another server, so the catalog
 // listener does not publish it back.
 thread_local bool applying_remote = false;
+
+// One line on stderr per change of the sampling rules in force, as the fleet's refused flags
+// get: what is in force now, and who put it there.
+void log_sampling(observe::SamplingEvent e, const observe::SamplingState& st) {
+  std::string line = "mangaassist: sampling: ";
+  if (e == observe::SamplingEvent::kRuntime) {
+    line += "runtime rules in force (" + st.rules->summary() + "), set by " + st.set_by;
+    if (!st.origin.empty()) line += " on " + st.origin;
+    line += st.reverts_at ? ", reverting at " + core::format_rfc3339(*st.reverts_at)
+                          : std::string(", until reverted");
+  } else {
+    line += std::string(e == observe::SamplingEvent::kExpired ? "the runtime rules expired"
+                                                              : "the runtime rules were reverted") +
+            "; back to the " + std::string(observe::to_string(st.source)) + " rules (" +
+            st.rules->summary() + ")";
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
 
 void create_parent_directory(const std::string& path) {
   const auto parent = std::filesystem::path(path).parent_path();
@@ -63,13 +82,20 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
 
   // Observability: where the observer writes.
   gateway::GatewayDeps deps{.clock = clock, .catalog = std::move(cat).value()};
+  // The configured sampling rules: what the sampler starts with and what a runtime change
+  // reverts to (the sampling switch, below, owns that; the gateway owns the sampler).
+  observe::SamplingRules configured_rules;
   if (!c.sampling_rules.empty()) {
     auto text = core::read_file(c.sampling_rules);
     if (!text.ok()) return core::fail(std::move(text).error());
-    auto sampler = observe::Sampler::from_local_json(*text);
-    if (!sampler.ok()) return core::fail(std::move(sampler).error());
-    deps.sampler = std::move(sampler).value();
+    auto rules = observe::SamplingRules::from_local_json(*text);
+    if (!rules.ok()) {
+      return core::fail(rules.error().code, "observe.sampling_rules: " + c.sampling_rules + ": " +
+                                                rules.error().message);
+    }
+    configured_rules = std::move(rules).value();
   }
+  deps.sampler = std::make_unique<observe::Sampler>(configured_rules);
   create_parent_directory(c.log_file);
   create_parent_directory(c.trace_file);
   if (!c.log_file.empty() || c.log_stdout) {
@@ -152,9 +178,22 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     app->otlp_ = std::make_unique<observe::OtlpExporter>(clock, *ep, "mangaassist");
     app->observer().set_exporter(app->otlp_.get());
   }
+  app->sampling_ = std::make_unique<observe::SamplingSwitch>(
+      app->gateway().sampler(), clock, std::move(configured_rules), c.sampling_rules,
+      [](observe::SamplingEvent e, const observe::SamplingState& st) { log_sampling(e, st); });
   app->register_collectors();
   app->start_fleet();
   return app;
+}
+
+App::SamplingChanged App::change_sampling(observe::SamplingChange change) {
+  change.origin = state_->server_id();
+  if (change.origin.empty()) change.origin = config_.server_id;
+  auto applied = sampling_->apply_new(std::move(change));
+  // Published after it is in force here: its echo from the stream is then not after it.
+  const state::Delivery fleet = state_->publish_sampling(
+      observe::SamplingSwitch::to_fleet_json(applied.change), applied.change.order_key());
+  return {std::move(applied.state), fleet};
 }
 
 std::size_t App::flush_cache(const std::string& category) {
@@ -183,6 +222,15 @@ void App::start_fleet() {
                      std::string(name).c_str(), st.error().message.c_str());
       }
     }
+  };
+  h.on_sampling = [this](const std::string& body) {
+    auto change = observe::SamplingSwitch::from_fleet_json(body);
+    if (!change.ok()) {
+      std::fprintf(stderr, "mangaassist: the fleet's sampling change is refused here: %s\n",
+                   change.error().message.c_str());
+      return;
+    }
+    (void)sampling_->apply(*change);
   };
   h.on_cache_flush = [this](const std::string& category) {
     (void)cache().flush(category, /*local_only=*/true);  // the shared tier is flushed already
@@ -290,6 +338,24 @@ void App::register_collectors() {
       "Work done locally because Redis did not answer or could not keep up (publish, budget, "
       "cache_write).",
       {"what"});
+  auto& sampling_runtime = metrics().gauge(
+      "mangaassist_sampling_runtime",
+      "1 while runtime trace sampling rules (PUT /admin/sampling) are in force, 0 while the "
+      "configured ones are.");
+  auto& sampling_rate = metrics().gauge("mangaassist_sampling_default_rate",
+                                        "The default trace sampling rule's rate in force (0-1).");
+  auto& sampling_changes = metrics().counter(
+      "mangaassist_sampling_changes_total",
+      "Changes of the trace sampling rules in force, by kind (runtime, revert, expiry).", {"what"});
+  metrics().add_collector([this, &sampling_runtime, &sampling_rate, &sampling_changes] {
+    const auto st = sampling_->state();
+    sampling_runtime.get().set(st.source == observe::SamplingSource::kRuntime ? 1 : 0);
+    sampling_rate.get().set(st.rules->default_rule().rate);
+    const auto n = sampling_->counts();
+    sampling_changes.with({"runtime"}).set_total(n.runtime);
+    sampling_changes.with({"revert"}).set_total(n.reverted);
+    sampling_changes.with({"expiry"}).set_total(n.expired);
+  });
   metrics().add_collector([this, &breaker, &rate, &quota, &refusals, &hits, &misses, &stale,
                            &entries, &mismatches, &dedupe, &throttles, &queued, &timeouts, &depth,
                            &global, &util, &alarm, &shared_up, &servers, &fallbacks, &floor, &skips,
@@ -360,6 +426,9 @@ boost::asio::awaitable<void> App::run_flusher() {
     // The windowed alarms (skips, spend) sample the lanes' totals once a second, whether or
     // not anybody scrapes /metrics.
     refresh_alarm_inputs();
+    // Runtime sampling rules go back to the configured ones within a second of their expiry
+    // (every server of a fleet by its own clock; /status and GET /admin/sampling check too).
+    (void)sampling_->expire();
   }
 }
 

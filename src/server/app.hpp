@@ -14,6 +14,7 @@
 #include "gateway/gateway.hpp"
 #include "observe/otlp_exporter.hpp"
 #include "observe/request_log.hpp"
+#include "observe/sampling_switch.hpp"
 #include "observe/trace.hpp"
 #include "server/config.hpp"
 #include "server/identity.hpp"
@@ -48,11 +49,23 @@ class App final {
   observe::AlarmEngine& alarms() { return gateway_->alarms(); }
   state::SharedState& shared_state() { return *state_; }
   assist::RequestObserver& observer() { return gateway_->observer(); }
+  // The trace sampling rules in force: the configured ones, or runtime ones
+  // (PUT /admin/sampling, here or on another server of the fleet).
+  observe::SamplingSwitch& sampling() { return *sampling_; }
+  // Puts `change` in force here and tells the rest of the fleet (a Redis write in fleet mode:
+  // call it off the io threads). Fills in the change's origin (this server) and its place in
+  // the fleet's order. Returns the state now in force, and whether the fleet was told: kLocal
+  // in memory mode, kNotPublished when Redis did not answer (the change holds here only).
+  struct SamplingChanged {
+    observe::SamplingState state;
+    state::Delivery fleet = state::Delivery::kLocal;
+  };
+  SamplingChanged change_sampling(observe::SamplingChange change);
   // The OTLP exporter, when an endpoint is configured (the server runs it).
   observe::OtlpExporter* otlp() { return otlp_.get(); }
   // Flushes the request log and traces every second, so that a quiet server's lines are
-  // readable at once, and samples the alarms' inputs (refresh_alarm_inputs); runs until
-  // cancelled (spawned by the server).
+  // readable at once, samples the alarms' inputs (refresh_alarm_inputs) and reverts runtime
+  // sampling rules whose time is up; runs until cancelled (spawned by the server).
   boost::asio::awaitable<void> run_flusher();
   // Copies the breaker states, the misconfigured marks and the lanes' totals (calls, skips,
   // cost) into the alarms (done every second by run_flusher, and on every /metrics,
@@ -87,6 +100,8 @@ class App final {
   std::unique_ptr<observe::TraceSink> traces_;
   std::unique_ptr<observe::OtlpExporter> otlp_;
   std::unique_ptr<gateway::Gateway> gateway_;
+  // Swaps the rules of the gateway's sampler: after the gateway, so destroyed before it.
+  std::unique_ptr<observe::SamplingSwitch> sampling_;
   std::vector<fm::SimulatedBedrock*> simulated_;  // the gateway's simulated lanes
 };
 

@@ -277,6 +277,9 @@ Response status_response(App& app, std::size_t in_flight) {
   o["alarms_firing"] = alarms_json(app, true);
   o["admission"] = limits_json(app.admission());
   o["cache_entries"] = app.cache().size();
+  // The trace sampling in force: configured or runtime (PUT /admin/sampling), and when
+  // runtime rules revert.
+  o["sampling"] = observe::SamplingSwitch::status_json(app.sampling().state());
   o["fleet"] = json::object{{"state", app.shared_state().kind()},
                             {"healthy", app.shared_state().healthy()},
                             {"servers", app.shared_state().live_servers()}};

@@ -6,6 +6,7 @@
 //
 // Remote changes arrive through FleetHandlers, called from the state's own thread.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -18,6 +19,24 @@
 
 namespace ma::state {
 
+// What became of a change meant for the other servers of the fleet.
+enum class Delivery : std::uint8_t {
+  kLocal,         // there are none (memory): the change is in force everywhere it can be
+  kPublished,     // written to the shared store: every server applies it
+  kNotPublished,  // the shared store did not answer: in force on this server only
+};
+inline std::string_view to_string(Delivery d) {
+  switch (d) {
+    case Delivery::kLocal:
+      return "local";
+    case Delivery::kPublished:
+      return "published";
+    case Delivery::kNotPublished:
+      return "not_published";
+  }
+  return "unknown";
+}
+
 struct FleetHandlers {
   // A product's price and stock changed on another server (absolute values).
   std::function<void(const std::string& product, int price, int stock)> on_product;
@@ -25,6 +44,12 @@ struct FleetHandlers {
   std::function<void(const std::string& flags_json)> on_flags;
   // The response cache was flushed on another server (one category; empty: everything).
   std::function<void(const std::string& category)> on_cache_flush;
+  // The trace sampling rules changed on another server, or (at start) the fleet's latest
+  // change: an observe::SamplingSwitch change as to_fleet_json writes it. In Redis, a
+  // server's own changes come back too, and changes may arrive in any order: each carries its
+  // place in the fleet's order, and the switch ignores one that is not after the last it
+  // applied.
+  std::function<void(const std::string& change_json)> on_sampling;
   // A model's breaker opened or closed on another server.
   std::function<void(const std::string& server, const std::string& model, bool open)> on_breaker;
   // About twice a second, from the state's thread: the live servers (this one included).
@@ -42,6 +67,14 @@ class SharedState {
   virtual void publish_flags(const std::string& flags_json) = 0;
   virtual void publish_breaker(const std::string& model, bool open) = 0;
   virtual void publish_cache_flush(const std::string& category) = 0;
+  // A change of the sampling rules (observe::SamplingSwitch::to_fleet_json) for every
+  // server; also kept as the fleet's latest change, for servers that start later, when
+  // `order_key` (SamplingChange::order_key) sorts after the one kept. A failure is counted in
+  // fallbacks().publish_failures too.
+  [[nodiscard]] virtual Delivery publish_sampling(const std::string& change_json,
+                                                  const std::string& order_key) = 0;
+  // This server's name in the fleet ("" in memory).
+  virtual std::string server_id() const { return {}; }
   virtual int live_servers() const = 0;
   // False while the backing store is unreachable (the servers run on local fallbacks).
   virtual bool healthy() const = 0;
@@ -67,6 +100,9 @@ class MemoryState final : public SharedState {
   void publish_flags(const std::string&) override {}
   void publish_breaker(const std::string&, bool) override {}
   void publish_cache_flush(const std::string&) override {}
+  Delivery publish_sampling(const std::string&, const std::string&) override {
+    return Delivery::kLocal;
+  }
   int live_servers() const override { return 1; }
   bool healthy() const override { return true; }
   void start(FleetHandlers) override {}

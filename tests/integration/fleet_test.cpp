@@ -1,6 +1,7 @@
 // Fleet mode: three servers (real HTTP on loopback) and one real redis-server. One retry
-// budget, one catalog (price changes reach every server, from every tier), one set of flags;
-// and when Redis dies mid-load, every request still gets its reply.
+// budget, one catalog (price changes reach every server, from every tier), one set of flags,
+// one set of trace sampling rules; and when Redis dies mid-load, every request still gets its
+// reply.
 //
 // Propagation is waited for as an event with a generous bound (kPropagation): on a loaded
 // 2-core CI host a 1 s window fails for reasons that are not the fleet's. How long it took
@@ -10,6 +11,8 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -238,6 +241,108 @@ TEST_F(FleetTest, AFlagChangeReachesAllThree) {
     record("flag_ms", *took);
     EXPECT_EQ(admin(*n, "GET", "/admin/flags").json().at("RETRY_MAX_ATTEMPTS").as_int64(), 0);
   }
+}
+
+TEST_F(FleetTest, SamplingRulesSetOnOneServerApplyOnEveryServerAndExpireEverywhere) {
+  // Every server's configured rules keep no successful request's trace.
+  const std::string rules_file = ::testing::TempDir() + "ma_fleet_sampling_" + fleet_ + ".json";
+  std::ofstream(rules_file) << R"({"version": 2, "default": {"fixed_target": 0, "rate": 0}})";
+  struct RemoveFile {
+    std::string path;
+    ~RemoveFile() { std::remove(path.c_str()); }
+  } remove_file{rules_file};
+  const auto configured = [&](AppConfig& c) { c.sampling_rules = rules_file; };
+  auto a = start("a", configured), b = start("b", configured);
+  const auto status = [](const Node& n) {
+    return admin(n, "GET", "/status").json().at("sampling");
+  };
+  const auto source = [&](const Node& n) {
+    return std::string(status(n).at("source").as_string());
+  };
+  const auto kept_sampled = [](const Node& n) {
+    return n.app->metrics().render().find("mangaassist_traces_kept_total{reason=\"sampled\"} 1\n");
+  };
+  ASSERT_EQ(source(*b), "config");
+
+  // 100% on A, for an hour: nothing below races the expiry, however slow the machine.
+  const auto put =
+      admin(*a, "PUT", "/admin/sampling", R"({"fixed_rate": 1.0, "expires_in_s": 3600})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.json().at("fleet").as_string(), "published");
+  const std::string reverts_at(put.json().at("reverts_at").as_string());
+  const auto took = until([&] { return source(*b) == "runtime"; });
+  ASSERT_TRUE(took.has_value()) << "the sampling change did not reach B within 10 s";
+  record("sampling_ms", *took);
+  const auto on_b = status(*b);
+  EXPECT_EQ(on_b.at("reverts_at").as_string(), reverts_at);  // the same moment everywhere
+  EXPECT_EQ(on_b.at("default_rate").as_double(), 1.0);
+  EXPECT_EQ(admin(*b, "GET", "/admin/sampling").json().at("origin").as_string(), "a");
+  // B keeps a successful request's trace, as the rules set on A say.
+  const auto r = testing::http_request(b->port, "POST", "/v1/chat",
+                                       R"({"message":"Can you recommend manga like Naruto?"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_FALSE(r.json().at("degraded").as_bool()) << r.body;
+  EXPECT_NE(kept_sampled(*b), std::string::npos);
+  // A server that starts now finds the rules in force, with the same expiry.
+  auto c = start("c", configured);
+  ASSERT_EQ(source(*c), "runtime");
+  EXPECT_EQ(status(*c).at("reverts_at").as_string(), reverts_at);
+
+  // The fleet-wide expiry: rules for one second, set on C in place of A's. Every server
+  // reverts at their wall time by itself (its flusher, or /status asking). A server that hears
+  // of them after that time reverts too (from A's rules: an expiry all the same).
+  const auto brief =
+      admin(*c, "PUT", "/admin/sampling", R"({"fixed_rate": 0.5, "expires_in_s": 1})");
+  ASSERT_EQ(brief.status, 200) << brief.body;
+  EXPECT_EQ(brief.json().at("fleet").as_string(), "published");
+  const auto t0 = Clock::now();
+  for (Node* n : {a.get(), b.get(), c.get()}) {
+    // A's hour-long rules are in force until the brief ones arrive: "config" is their expiry.
+    ASSERT_TRUE(until([&] { return source(*n) == "config"; }))
+        << "the brief rules did not expire within 10 s on " << n->app->config().server_id;
+    EXPECT_TRUE(status(*n).at("reverts_at").is_null());
+    const auto counts = n->app->sampling().counts();
+    EXPECT_EQ(counts.expired, 1u) << n->app->config().server_id;
+    EXPECT_EQ(counts.reverted, 0u) << n->app->config().server_id;
+  }
+  record("sampling_expiry_ms", Clock::now() - t0);
+  // A change stamped long before, published late (a server that was cut off), takes the place
+  // of none: not of the fleet's latest change in Redis, not of the rules on any server.
+  observe::SamplingChange stale;
+  stale.rules = observe::SamplingRules::fixed(1.0, 0);
+  stale.reverts_at = clock_.wall_now() + 1h;
+  stale.origin = "a";
+  stale.stamp_ms = 1;
+  ASSERT_EQ(a->app->shared_state().publish_sampling(observe::SamplingSwitch::to_fleet_json(stale),
+                                                    stale.order_key()),
+            state::Delivery::kPublished);
+  // And a server that starts after the expiry keeps its configured rules.
+  auto d = start("d", configured);
+  EXPECT_EQ(source(*d), "config");
+  EXPECT_EQ(d->app->sampling().counts().runtime, 0u);
+  for (Node* n : {a.get(), b.get(), c.get()})
+    EXPECT_EQ(n->app->sampling().counts().runtime, 2u) << n->app->config().server_id;
+
+  // A revert reaches every server too, and each counts each change once.
+  ASSERT_EQ(admin(*b, "PUT", "/admin/sampling", R"({"fixed_rate": 0.25})").status, 200);
+  for (Node* n : {a.get(), c.get(), d.get()})
+    ASSERT_TRUE(until([&] { return source(*n) == "runtime"; })) << "the change did not arrive";
+  const auto del = admin(*a, "DELETE", "/admin/sampling");
+  ASSERT_EQ(del.status, 200) << del.body;
+  EXPECT_EQ(del.json().at("fleet").as_string(), "published");
+  for (Node* n : {b.get(), c.get(), d.get()})
+    ASSERT_TRUE(until([&] { return source(*n) == "config"; })) << "the revert did not arrive";
+  for (Node* n : {a.get(), b.get(), c.get(), d.get()})
+    EXPECT_EQ(n->app->sampling().counts().reverted, 1u) << n->app->config().server_id;
+
+  // With Redis gone, a change holds on the server that took it, and says so.
+  redis_.kill();
+  const auto failures = a->app->shared_state().fallbacks().publish_failures;
+  const auto alone = admin(*a, "PUT", "/admin/sampling", R"({"fixed_rate": 1.0})");
+  ASSERT_EQ(alone.status, 200) << alone.body;
+  EXPECT_EQ(alone.json().at("fleet").as_string(), "not_published");
+  EXPECT_EQ(alone.json().at("source").as_string(), "runtime");
+  EXPECT_GT(a->app->shared_state().fallbacks().publish_failures, failures);
 }
 
 TEST_F(FleetTest, RedisDyingMidLoadFailsNoRequestAndTheFleetReconnects) {

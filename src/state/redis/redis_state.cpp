@@ -61,6 +61,30 @@ if #last > 0 then id = last[1][1] end
 return {id, redis.call('HGETALL', KEYS[2])}
 )lua";
 
+// A sampling change: onto the event stream, and into the fleet's latest change when it comes
+// after the one there (the changes' own order, not the stream's: two servers may publish in
+// the other order than they stamped), so that a server that starts later applies the change
+// every other server ended on. NOTE: the key does not expire with its runtime rules: a
+// server that reads lapsed rules at start keeps its configured ones, and still learns the
+// change's place in the order (an expiring key would let an older change take its place).
+// KEYS[1] the stream, KEYS[2] the hash (order, body); ARGV: max length, origin, body, order
+// key. The keys compare byte by byte: Lua's < follows the server's collation locale.
+constexpr const char* kPublishSamplingScript = R"lua(
+local function before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local kept = redis.call('HGET', KEYS[2], 'order')
+if not kept or before(kept, ARGV[4]) then
+  redis.call('HSET', KEYS[2], 'order', ARGV[4], 'body', ARGV[3])
+end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'origin', ARGV[2],
+                  'type', 'sampling', 'body', ARGV[3])
+)lua";
+
 // Stream ids ("<ms>-<seq>") in order.
 bool id_before(const std::string& a, const std::string& b) {
   auto parse = [](const std::string& id) {
@@ -207,10 +231,21 @@ void RedisState::publish_cache_flush(const std::string& category) {
   publish(key("events"), {"type", "cache_flush", "category", category});
 }
 
+Delivery RedisState::publish_sampling(const std::string& change_json,
+                                      const std::string& order_key) {
+  auto r = client_.eval(
+      kPublishSamplingScript, {key("events"), key("sampling")},
+      {std::to_string(config_.stream_max_len), config_.server_id, change_json, order_key});
+  if (r.ok()) return Delivery::kPublished;
+  publish_failures_.fetch_add(1, std::memory_order_relaxed);
+  return Delivery::kNotPublished;
+}
+
 void RedisState::start(FleetHandlers handlers) {
   handlers_ = std::move(handlers);
-  // Where the event stream ends now, then the fleet's flags as they are: a flag change made
-  // between the two is read twice (harmless: flags are a whole set), never missed.
+  // Where the event stream ends now, then the fleet's flags and sampling change as they are:
+  // a change made between the two is read twice (harmless: flags are a whole set, and the
+  // sampling switch ignores a change that is not after the last it applied), never missed.
   if (auto r = client_.command({"XREVRANGE", key("events"), "+", "-", "COUNT", "1"}); r.ok()) {
     events_last_ = !r->elements.empty() && !r->elements[0].elements.empty()
                        ? r->elements[0].elements[0].str
@@ -219,6 +254,10 @@ void RedisState::start(FleetHandlers handlers) {
   if (auto r = client_.command({"GET", key("flags")});
       r.ok() && r->type == RedisReply::kString && handlers_.on_flags) {
     handlers_.on_flags(r->str);
+  }
+  if (auto r = client_.command({"HGET", key("sampling"), "body"});
+      r.ok() && r->type == RedisReply::kString && handlers_.on_sampling) {
+    handlers_.on_sampling(r->str);
   }
   heartbeat();
   thread_ = std::thread([this] { run(); });
@@ -243,6 +282,13 @@ void RedisState::heartbeat() {
 void RedisState::apply(const std::string& stream, const RedisReply& entry) {
   if (entry.elements.size() < 2) return;
   const RedisReply& fields = entry.elements[1];
+  const std::string type = field(fields, "type");
+  // A sampling change comes back to its origin too, which ignores it (it is not after the
+  // change in force there); the changes' own order, not the stream's, decides the last one.
+  if (type == "sampling") {
+    if (handlers_.on_sampling) handlers_.on_sampling(field(fields, "body"));
+    return;
+  }
   if (field(fields, "origin") == config_.server_id) return;  // applied when it was made
   if (stream == key("catalog")) {
     const int price = to_int(field(fields, "price"), -1);
@@ -251,7 +297,6 @@ void RedisState::apply(const std::string& stream, const RedisReply& entry) {
     if (!product.empty() && price > 0 && stock >= 0 && handlers_.on_product)
       handlers_.on_product(product, price, stock);
   } else {
-    const std::string type = field(fields, "type");
     if (type == "flags" && handlers_.on_flags) handlers_.on_flags(field(fields, "body"));
     if (type == "cache_flush" && handlers_.on_cache_flush)
       handlers_.on_cache_flush(field(fields, "category"));

@@ -7,8 +7,10 @@
 //   ma:{f}:servers   ZSET   server id -> last heartbeat (ms); live = seen in the last 3 s
 //   ma:{f}:catalog   STREAM catalog changes (product, price, stock, origin), the fleet's
 //                           DynamoDB Streams; every server applies them and invalidates
-//   ma:{f}:events    STREAM flag changes and breaker open/close signals
+//   ma:{f}:events    STREAM flag changes, sampling changes and breaker open/close signals
 //   ma:{f}:flags     STRING the fleet's current runtime flags (JSON), read at start
+//   ma:{f}:sampling  HASH   the fleet's latest sampling change: order (its order key) and
+//                           body (JSON); read at start
 //
 // One thread per server heartbeats, reads both streams (XREAD BLOCK, from the last id it
 // applied: a server that was down or started late catches up) and calls the handlers.
@@ -48,13 +50,14 @@ class RedisState final : public SharedState {
   void publish_flags(const std::string& flags_json) override;
   void publish_breaker(const std::string& model, bool open) override;
   void publish_cache_flush(const std::string& category) override;
+  Delivery publish_sampling(const std::string& change_json, const std::string& order_key) override;
   int live_servers() const override { return live_.load(); }
   bool healthy() const override { return client_.up() && reader_up_.load(); }
   void start(FleetHandlers handlers) override;
   void stop() override;
   cache::SharedCacheTier* cache_tier() override { return cache_.get(); }
 
-  const std::string& server_id() const { return config_.server_id; }
+  std::string server_id() const override { return config_.server_id; }
   // How often this server loaded the catalog's state (at start, and after falling behind the
   // trimmed stream).
   std::uint64_t catalog_snapshots() const { return snapshots_.load(); }
