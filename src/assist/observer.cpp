@@ -243,6 +243,10 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
     if (r.tier == Tier::kCache) l.cache_category = std::string(intent);
     l.price_guard = std::string(to_string(r.price_guard));
     l.price_guard_product = r.price_guard_product;
+    l.prices.reserve(r.prices.size());
+    for (const QuotedPrice& p : r.prices) {
+      l.prices.push_back({p.product_id, p.quoted_yen, p.catalog_yen, p.list_yen});
+    }
     l.degraded = r.degraded;
     l.deduplicated = r.deduplicated;
     l.trace_kept = keep;

@@ -121,6 +121,19 @@ constexpr Duration kMaxProbeInterval = std::chrono::minutes(1);
 bool is_capacity_error(const fm::ModelError& e) {
   return e.kind == ErrorClass::kThrottling || e.code == "ServiceUnavailableException";
 }
+
+// The prices an answer written from live data states (retrieval's price facts), as `out`: the
+// price paid and, during a sale, the list price beside it ("usually ¥1,100"), both from the
+// quote it was written from -- no lookup of its own.
+void live_prices(const Retrieved& r, std::vector<QuotedPrice>& out) {
+  out.clear();
+  if (!r.product || !r.quote) return;
+  const catalog::Quote& q = *r.quote;
+  out.push_back({r.product->id, q.price, q.price, q.list_price});
+  if (q.sale != nullptr && q.list_price != q.price) {
+    out.push_back({r.product->id, q.list_price, q.price, q.list_price});
+  }
+}
 }  // namespace
 
 struct Pipeline::Lane {
@@ -726,16 +739,18 @@ asio::awaitable<void> Pipeline::race_lanes(Lane& first, Lane& second, fm::ModelR
 }
 
 bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
-  if (!config_.price_guard) return true;
   // Against the catalog as it is now, not the snapshot retrieval took: a price can change
   // while a model is writing (a sale ending mid-answer). Each price is checked against the
   // product named next to it, else the one asked about (unchecked if there is none).
+  // The prices read are what the request log records of the reply (Reply::prices) -- with the
+  // guard off too (a replay of incident 3), where nothing acts on them.
+  std::vector<QuotedPrice> quoted;
   const PriceCheck c = check_reply_prices(
       reply.text, r.product ? std::string_view(r.product->id) : std::string_view(), deps_.catalog,
-      deps_.clock.wall_now(), &price_readings_);
-  if (!c.checked) return true;
-  if (!c.mismatch) {
-    reply.price_guard = GuardOutcome::kOk;
+      deps_.clock.wall_now(), &price_readings_, &quoted);
+  if (!config_.price_guard || !c.mismatch) {
+    if (config_.price_guard && c.checked) reply.price_guard = GuardOutcome::kOk;
+    reply.prices = std::move(quoted);
     return true;
   }
   stats_.price_mismatches.fetch_add(1, std::memory_order_relaxed);
@@ -751,11 +766,14 @@ bool Pipeline::guard_prices(const Retrieved& r, Tier tier, Reply& reply) {
     // Rewritten from live data read now (prices need no user).
     const Retrieved fresh = retrieve(*r.u, std::nullopt, deps_.catalog, deps_.clock.wall_now());
     reply.text = fresh.answerable ? fresh.facts.draft : r.facts.draft;
+    // What is shown now: the rewritten text's prices, not the wrong ones.
+    live_prices(fresh.answerable ? fresh : r, reply.prices);
   } else {
     reply.price_guard = GuardOutcome::kDisclaimer;
     reply.text += r.u->lang == fm::Language::kJa ? "" : " ";
     reply.text += stale_price_disclaimer(r.u->lang);
     reply.disclaimer = true;
+    reply.prices = std::move(quoted);  // shown as they are, under the disclaimer
   }
   return true;
 }
@@ -809,6 +827,15 @@ bool Pipeline::replay_duplicate(std::uint64_t key, std::string_view asker, Reply
   reply.deduplicated = true;
   reply.trace_id = std::move(trace_id);
   reply.attempts.clear();
+  // The same text again, its prices against the catalog as it is now (the log's "prices" say
+  // what each quote is at this moment; a replay is not checked again).
+  const core::WallTime wall = deps_.clock.wall_now();
+  for (QuotedPrice& p : reply.prices) {
+    if (const auto q = deps_.catalog.quote(p.product_id, wall)) {
+      p.catalog_yen = q->price;
+      p.list_yen = q->list_price;
+    }
+  }
   reply.started = started;
   reply.latency = deps_.clock.now() - started;
   stats_.deduplicated.fetch_add(1, std::memory_order_relaxed);
@@ -893,9 +920,12 @@ bool Pipeline::answer_from_live_data(Retrieved& r, const std::optional<catalog::
   if (!r.answerable) return false;
   // Prices and stock are read again: the cascade above may have taken seconds.
   if (r.product) {
-    reply.text = retrieve(*r.u, user, deps_.catalog, deps_.clock.wall_now()).facts.draft;
+    Retrieved fresh = retrieve(*r.u, user, deps_.catalog, deps_.clock.wall_now());
+    live_prices(fresh, reply.prices);
+    reply.text = std::move(fresh.facts.draft);
   } else {
-    reply.text = r.facts.draft;
+    reply.text = r.facts.draft;  // no product: no price stated
+    reply.prices.clear();
   }
   reply.actions = std::move(r.actions);  // the cascade ends with this answer
   reply.tier = Tier::kStatic;

@@ -216,6 +216,15 @@ struct Reply {
   GuardOutcome price_guard = GuardOutcome::kNotChecked;
   std::string price_guard_product;
   std::vector<int> wrong_prices;
+  // The prices the final reply shows, each with its product and the catalog's quote at that
+  // moment (the request log's "prices"; `mangaassist report stale-prices` reads them). What
+  // the customer was finally shown is what counts: after a correction, the live prices the
+  // rewritten text states; a cached answer the guard evicted is not shown, and the tier that
+  // answered instead gives its own; a disclaimed answer keeps its wrong prices (shown, with the
+  // disclaimer). Streamed text is covered by the final reply, which replaces what was streamed.
+  // Read from the text by the guard's own check (also with the guard off, to replay incident
+  // 3), or from the quote a live-data answer was written from. Empty: no price stated.
+  std::vector<QuotedPrice> prices;
   // What the answer source (a model, the cache) wrote before the price guard corrected,
   // disclaimed or evicted it: the first such text of this message; empty when the guard
   // changed nothing (then `text` is the source's own, plus any cached-price disclaimer).

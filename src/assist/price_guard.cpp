@@ -623,7 +623,7 @@ std::shared_ptr<const std::vector<StatedPrice>> PriceReadingMemo::get(
 
 PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
                               const catalog::Catalog& catalog, core::WallTime now,
-                              PriceReadingMemo* readings) {
+                              PriceReadingMemo* readings, std::vector<QuotedPrice>* quoted) {
   PriceCheck c;
   std::shared_ptr<const std::vector<StatedPrice>> held;
   std::vector<StatedPrice> own;
@@ -643,10 +643,27 @@ PriceCheck check_reply_prices(std::string_view text, std::string_view context_pr
     // context product's.
     bool checked = false;
     bool right = false;
+    // For `quoted`: the product this amount is logged against, and its quote. A right volume
+    // wins, then the context product, then the last volume considered (the latest).
+    enum class Pick { kNone, kAny, kContext, kRight };
+    Pick pick = Pick::kNone;
+    std::string pick_id;
+    catalog::Quote pick_quote{};
     auto consider = [&](const std::optional<catalog::Product>& p) {
       if (!p) return;
       checked = true;
-      right = right || price_is_right(m.yen, catalog.quote(*p, now));
+      const catalog::Quote q = catalog.quote(*p, now);
+      const bool ok = price_is_right(m.yen, q);
+      right = right || ok;
+      if (quoted == nullptr) return;
+      const Pick this_pick = ok                                ? Pick::kRight
+                             : context && p->id == context->id ? Pick::kContext
+                                                               : Pick::kAny;
+      if (this_pick >= pick) {
+        pick = this_pick;
+        pick_id = p->id;  // short: within the small-string buffer
+        pick_quote = q;
+      }
     };
     const catalog::Series* series = m.series != nullptr ? m.series : context_series;
     if (series != nullptr && m.volume) {
@@ -660,6 +677,12 @@ PriceCheck check_reply_prices(std::string_view text, std::string_view context_pr
     if (checked && !right) {
       c.mismatch = true;
       c.wrong.push_back(m.yen);
+    }
+    if (quoted != nullptr && pick != Pick::kNone) {
+      QuotedPrice e{std::move(pick_id), m.yen, pick_quote.price, pick_quote.list_price};
+      if (std::find(quoted->begin(), quoted->end(), e) == quoted->end()) {
+        quoted->push_back(std::move(e));
+      }
     }
   }
   return c;

@@ -78,6 +78,18 @@ struct PriceCheck {
   std::vector<int> wrong;
 };
 
+// A price a reply states, with the product it was checked against and that product's quote at
+// the check: what the request log records of a reply (its "prices"), so that the customers
+// quoted a wrong price can be found afterwards (`mangaassist report stale-prices`).
+struct QuotedPrice {
+  std::string product_id;
+  int quoted_yen = 0;   // the amount the text states
+  int catalog_yen = 0;  // the price paid at the check (the sale price during a sale)
+  int list_yen = 0;     // the list price at the check (== catalog_yen outside a sale)
+
+  friend bool operator==(const QuotedPrice&, const QuotedPrice&) = default;
+};
+
 // Checks the amounts in `text` against the current quote of the product (read live from the
 // catalog; only the id of `product` is used). Unchecked when the catalog no longer has it.
 PriceCheck check_prices(std::string_view text, std::string_view product_id,
@@ -96,10 +108,17 @@ inline PriceCheck check_prices(std::string_view text, const catalog::Product& pr
 // sentence with a price; nothing for a text without one. `readings` (optional) remembers
 // what a text states (read_reply_prices): the pipeline's answers repeat the same few texts,
 // so only the quotes are read each time; the result is the same with or without it.
+// `quoted` (optional) receives each checked amount with the product it was checked against and
+// that product's quote (no lookup beyond the check's own): the product of a named volume or
+// the context; for a series named without a volume, the volume whose price it is, else the
+// context product when it is of that series, else the series' latest volume. Amounts left
+// unchecked (no product to check against) are not given; an entry equal to one already given
+// is given once.
 class PriceReadingMemo;
 PriceCheck check_reply_prices(std::string_view text, std::string_view context_product_id,
                               const catalog::Catalog& catalog, core::WallTime now,
-                              PriceReadingMemo* readings = nullptr);
+                              PriceReadingMemo* readings = nullptr,
+                              std::vector<QuotedPrice>* quoted = nullptr);
 
 // What check_reply_prices reads in a text before it looks at any quote: each amount, in
 // order, with the series and volume its sentence names (none: nullptr, nullopt). A pure

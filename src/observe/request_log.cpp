@@ -457,6 +457,25 @@ std::string to_json_line(const RequestLog& l) {
   field("cache_category", l.cache_category);
   field("price_guard", l.price_guard);
   field("price_guard_product", l.price_guard_product);
+  key("prices");
+  o += '[';
+  for (std::size_t i = 0; i < l.prices.size(); ++i) {
+    const LoggedPrice& p = l.prices[i];
+    if (i > 0) o += ',';
+    // The first key by hand (append_json_key opens an object only on an empty string); the
+    // others after it, as every field of the line.
+    o += "{\"product\":";
+    if (core::is_valid_utf8(p.product)) {
+      core::append_json_string(o, p.product);
+    } else {
+      core::append_json_string(o, to_valid_utf8(p.product));
+    }
+    integer("quoted_yen", p.quoted_yen);
+    integer("catalog_yen", p.catalog_yen);
+    if (p.list_yen != 0 && p.list_yen != p.catalog_yen) integer("list_yen", p.list_yen);
+    o += '}';
+  }
+  o += ']';
   boolean("degraded", l.degraded);
   boolean("deduplicated", l.deduplicated);
   boolean("trace_kept", l.trace_kept);

@@ -18,6 +18,20 @@
 
 namespace ma::observe {
 
+// One price a reply showed, as its log line records it (the "prices" field):
+//   {"product":"mg-0004-v4","quoted_yen":528,"catalog_yen":600}
+// and "list_yen" after catalog_yen only when the list price differs from the price paid (a
+// sale is on). `catalog_yen` is the price paid at the moment of the reply. What counts is what
+// the customer was finally shown (assist::Reply::prices): a price the guard corrected is logged
+// as the corrected text states it, a cached answer it evicted not at all (the answer shown
+// instead gives its own), a price it disclaimed as shown.
+struct LoggedPrice {
+  std::string product;
+  int quoted_yen = 0;
+  int catalog_yen = 0;
+  int list_yen = 0;  // 0: as catalog_yen
+};
+
 struct RequestLog {
   core::WallTime time{};
   std::string level = "INFO";  // INFO | WARN | ERROR
@@ -32,6 +46,9 @@ struct RequestLog {
   std::string admission;       // admitted | queued | limited_user | limited_source | queue_timeout
   std::string cache_category;  // when served from the cache
   std::string price_guard, price_guard_product;
+  // Every price the reply showed, with its product and the catalog's price then ([] when it
+  // stated none). Read by `mangaassist report stale-prices` (observe/stale_price_report.hpp).
+  std::vector<LoggedPrice> prices;
   bool degraded = false;
   bool deduplicated = false;
   bool trace_kept = false;

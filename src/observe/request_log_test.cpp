@@ -300,3 +300,33 @@ TEST(RequestLogLineTest, TokensCostAndHedgeAreLoggedAndQueryable) {
 
 }  // namespace
 }  // namespace ma::observe
+
+namespace ma::observe {
+namespace {
+
+TEST(RequestLogLineTest, EveryPriceShownIsLoggedWithTheCatalogsPrice) {
+  RequestLog l;
+  l.tier = "cache";
+  l.price_guard_product = "";
+  // None stated: an empty array, so that "no price" and "not logged" differ.
+  EXPECT_NE(to_json_line(l).find(R"("price_guard_product":"","prices":[],"degraded")"),
+            std::string::npos)
+      << to_json_line(l);
+
+  l.prices = {{"mg-0004-v4", 528, 600, 600}, {"mg-0009-v1", 1100, 880, 1100}, {"mg-\xff", 1, 1}};
+  const std::string line = to_json_line(l);
+  // list_yen only when it differs from the price paid; a product id that is not UTF-8 still
+  // makes a valid line.
+  EXPECT_NE(
+      line.find(R"("prices":[{"product":"mg-0004-v4","quoted_yen":528,"catalog_yen":600},)"
+                R"({"product":"mg-0009-v1","quoted_yen":1100,"catalog_yen":880,"list_yen":1100},)"
+                "{\"product\":\"mg-\xEF\xBF\xBD\",\"quoted_yen\":1,\"catalog_yen\":1}]"),
+      std::string::npos)
+      << line;
+  auto v = core::parse_json(line);
+  ASSERT_TRUE(v.ok()) << line;
+  EXPECT_EQ(v->at("prices").as_array().size(), 3u);
+}
+
+}  // namespace
+}  // namespace ma::observe

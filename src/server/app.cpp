@@ -156,6 +156,7 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
   gc.cache = cache::CacheLimits{.max_entries = c.cache_max_entries};
   gc.maintenance = c.maintenance;
   gc.seed = c.seed;
+  gc.invalidate_on_change = !c.replay_incident3_keep_cache_on_price_change;  // tests only
   auto gw = gateway::Gateway::build(std::move(gc), std::move(deps));
   if (!gw.ok()) return core::fail(std::move(gw).error());
   app->gateway_ = std::move(gw).value();

@@ -159,6 +159,11 @@ struct AppConfig {
   // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and OTEL_EXPORTER_OTLP_ENDPOINT variables override it.
   std::string otlp_endpoint;
   std::uint64_t seed = 0;  // 0: seeded from the OS
+  // Keep cached answers across a price or stock change (no invalidation: seed incident 3's
+  // gateway). True ONLY to replay incident 3 on the real server (tests/integration/
+  // stale_price_report_test.cpp, with PipelineConfig::price_guard off): deliberately not read
+  // from TOML, the environment or the command line, so no deployment can set it.
+  bool replay_incident3_keep_cache_on_price_change = false;
   // [alarms]: thresholds of the alarms that take one (observe/alarms.hpp).
   observe::AlarmConfig alarms{};
   // The runtime flags the environment sets (assist/flags.hpp: RETRY_MAX_ATTEMPTS,
