@@ -6,7 +6,7 @@ PORT ?= 8080
 PREFIX ?= /usr/local
 
 .PHONY: deps configure build app test run bench bench-redis bench-load soak format format-check clean fuzz
-.PHONY: mutants bench-check install
+.PHONY: mutants bench-check install package
 
 deps:
 	@./scripts/install-deps.sh
@@ -28,6 +28,14 @@ test: build
 # web,scenarios,config}. The binary finds them from where it is (docs/operations.md).
 install: app
 	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# The Debian package (cmake/Packaging.cmake, docs/operations.md): the service under /usr, its
+# systemd unit and /etc/mangaassist/mangaassist.toml, its libraries declared by dpkg-shlibdeps.
+# Debug symbols in mangaassist-dbgsym_*.ddeb beside it. cpack alone, not the `package` build
+# target, which would build the tests first.
+package: app
+	@out=$$(cd $(BUILD_DIR) && cpack -G DEB -B "$(abspath $(BUILD_DIR))/packages" 2>&1) || \
+	  { echo "$$out" >&2; exit 1; }; echo "$$out" | sed -n 's/^CPack: - package: \(.*\.deb\) generated\.$$/\1/p'
 
 run: app
 	@$(BUILD_DIR)/mangaassist serve --port $(PORT)
