@@ -8,12 +8,12 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libutf8proc-dev libtomlplusplus-dev
+  libsqlite3-dev libutf8proc-dev libtomlplusplus-dev libcli11-dev
   libhiredis-dev redis-server libssl-dev openssl libjemalloc-dev
   clang-format wrk hey curl prometheus
   clang-14 libclang-rt-14-dev
   chromium nodejs
-  python3-botocore
+  python3-botocore dpkg-dev systemd
 )
 
 missing=()

@@ -1,6 +1,9 @@
-// The `mangaassist` command: serve, chat, sim, logs.
+// The `mangaassist` command: serve, chat, token, sim, logs, check-config, report. The command line
+// is parsed by CLI11: every subcommand answers --help, an unknown option or a bad value is
+// named in one error shape ("mangaassist serve: --port: ..."), exit status 2.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,7 +28,9 @@
 #include "core/json_util.hpp"
 #include "core/real_clock.hpp"
 #include "observe/log_query.hpp"
+#include "observe/stale_price_report.hpp"
 #include "server/app.hpp"
+#include "server/check_config.hpp"
 #include "server/config.hpp"
 #include "server/identity.hpp"
 #include "server/server.hpp"
@@ -41,54 +46,58 @@ namespace http = beast::http;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-constexpr const char* kUsage =
-    "usage: mangaassist <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  serve [--config F] [--port N] [--redis URL] [--threads N] [--data-dir D]\n"
-    "                                                 run the chat gateway (default port 8080;\n"
-    "                                                 threads: server.threads, 0 one per core)\n"
-    "  chat \"question\" [--url URL] [--token T]       ask a running gateway\n"
-    "  token USER_ID [--ttl D] [--config F]          sign a user token (D: 3600, 90m, 12h, 7d;\n"
-    "                                                 default 24h) with the server's secret\n"
-    "  sim SCENARIO.toml [--variant incident|fixed|both] [--seed N] [--out DIR] [--json] "
-    "[--data-dir D]\n"
-    "      [--duration S] [--day]                     replay an incident on virtual time\n"
-    "  sim SCENARIO.toml --sweep KEY=VALUES [--sweep KEY=VALUES ...] [--threads N]\n"
-    "      [--variant incident|fixed|both] [--seed N] [--duration S] [--json]\n"
-    "                                                 what-if: run every combination of the\n"
-    "                                                 values (default variant fixed; threads:\n"
-    "                                                 one per core) and print one row per point\n"
-    "                                                 with the figures during the incident.\n"
-    "                                                 KEY: a top-level scenario key (tasks,\n"
-    "                                                 traffic.rate, models.sonnet.capacity_rps)\n"
-    "                                                 or else a setting of the variant;\n"
-    "                                                 VALUES: a..b, a..b:step or x,y,z\n"
-    "  sim --jitter                                   Brooker's backoff experiment, ours vs\n"
-    "                                                 the reference run of his simulator\n"
-    "  logs FILE|- QUERY                              query the JSON request log, e.g.\n"
-    "      mangaassist logs var/requests.log 'filter level = \"ERROR\" | stats count by error_code "
-    "| sort count desc'\n";
+// Exit statuses: 0 done, 1 the work failed (a port taken, a gateway unreachable; check-config:
+// the configuration has errors, an unreadable file included), 2 the command line or a file
+// it names was refused.
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
 
-// Finds "--name value" in args; removes both. Returns nullptr when absent.
-std::optional<std::string> take_option(std::vector<std::string>& args, std::string_view name) {
-  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] == name) {
-      std::string v = args[i + 1];
-      args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
-      return v;
-    }
-  }
-  return std::nullopt;
-}
+// Said when no data directory was found beside the binary nor given.
+constexpr const char* kNoDataDir =
+    "cannot find the data directory (data/manga_series.jsonl) beside the binary or in "
+    "PREFIX/share/mangaassist: give --data-dir DIR or set MANGAASSIST_DATA_DIR";
 
-// The defaults, then the file of "--config F" if given (removed from args), then the
-// environment; nullopt after printing why the file or a variable is refused.
-std::optional<ma::server::AppConfig> config_from(std::vector<std::string>& args,
-                                                 const char* command) {
+// What the subcommands take: filled by CLI11, read by the command.
+struct ConfigArgs {
+  std::string config;    // --config F
+  std::string data_dir;  // --data-dir D
+};
+
+struct ServeArgs {
+  ConfigArgs cfg;
+  std::optional<int> port, threads;
+  std::optional<std::string> redis;
+};
+
+struct TokenArgs {
+  ConfigArgs cfg;
+  std::string user;
+  long long ttl_s = 86400;
+};
+
+struct ChatArgs {
+  std::string question, url = "http://localhost:8080", token;
+};
+
+struct SimArgs {
+  std::string scenario, variant, out = "var/sim", data_dir;
+  std::vector<std::string> sweeps;
+  std::optional<unsigned> threads;
+  std::uint64_t seed = 0;
+  double duration_s = 0;
+  bool json = false, day = false, jitter = false, out_given = false;
+};
+
+struct LogsArgs {
+  std::string file, query;
+};
+
+// The defaults, then the file of --config if given, then the environment, then --data-dir;
+// nullopt after printing why the file or a variable is refused.
+std::optional<ma::server::AppConfig> load_config(const ConfigArgs& a, const char* command) {
   ma::server::AppConfig cfg = ma::server::default_config();
-  if (auto path = take_option(args, "--config")) {
-    if (auto st = ma::server::load_toml(*path, cfg); !st.ok()) {
+  if (!a.config.empty()) {
+    if (auto st = ma::server::load_toml(a.config, cfg); !st.ok()) {
       std::fprintf(stderr, "mangaassist %s: %s\n", command, st.error().message.c_str());
       return std::nullopt;
     }
@@ -98,60 +107,56 @@ std::optional<ma::server::AppConfig> config_from(std::vector<std::string>& args,
     std::fprintf(stderr, "mangaassist %s: %s\n", command, st.error().message.c_str());
     return std::nullopt;
   }
-  if (auto dir = take_option(args, "--data-dir")) ma::server::set_data_dir(cfg, *dir);
+  if (!a.data_dir.empty()) ma::server::set_data_dir(cfg, a.data_dir);
   return cfg;
 }
 
-// Said when no data directory was found beside the binary nor given.
-constexpr const char* kNoDataDir =
-    "cannot find the data directory (data/manga_series.jsonl) beside the binary or in "
-    "PREFIX/share/mangaassist: give --data-dir DIR or set MANGAASSIST_DATA_DIR";
+// Whole numbers in decimal only: CLI11 reads "010" as octal 8 and "0x10" as 16, so leading
+// zeros are dropped here ("08080" is 8080, as before CLI11).
+const CLI::Validator kDecimal(
+    [](std::string& v) {
+      const bool digits = !v.empty() && std::all_of(v.begin(), v.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits) return "must be a whole number in decimal, not " + v;
+      v.erase(0, std::min(v.find_first_not_of('0'), v.size() - 1));
+      return std::string();
+    },
+    "");
 
-int serve(std::vector<std::string> args) {
+void add_config_options(CLI::App& cmd, ConfigArgs& a) {
+  cmd.add_option("--config", a.config, "a TOML configuration (config/default.toml shows every key)")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd.add_option("--data-dir", a.data_dir,
+                 "the catalog's data directory (default: beside the binary; "
+                 "MANGAASSIST_DATA_DIR)")
+      ->check(CLI::ExistingDirectory)
+      ->option_text("DIR");
+}
+
+int serve(const ServeArgs& a) {
   using namespace ma;
-  auto loaded = config_from(args, "serve");
-  if (!loaded) return 2;
+  auto loaded = load_config(a.cfg, "serve");
+  if (!loaded) return kUsage;
   server::AppConfig cfg = std::move(*loaded);
   if (cfg.data_dir.empty()) {
     std::fprintf(stderr, "mangaassist serve: %s\n", kNoDataDir);
-    return 2;
+    return kUsage;
   }
-  // "--name N" with N a whole number in [lo, hi]: false (after saying why) otherwise.
-  auto whole_number = [&](const char* name, long lo, long hi, const char* note, auto&& set) {
-    auto v = take_option(args, name);
-    if (!v) return true;
-    char* end = nullptr;
-    const long n = std::strtol(v->c_str(), &end, 10);
-    if (v->empty() || *end != '\0' || n < lo || n > hi) {
-      std::fprintf(stderr, "mangaassist serve: %s must be %ld-%ld%s\n", name, lo, hi, note);
-      return false;
-    }
-    set(n);
-    return true;
-  };
-  if (!whole_number("--port", 0, 65535, "",
-                    [&](long n) { cfg.server.port = static_cast<std::uint16_t>(n); }) ||
-      !whole_number("--threads", 0, 1024, " (0: one per core)",
-                    [&](long n) { cfg.server.threads = static_cast<int>(n); })) {
-    return 2;
-  }
-  if (auto redis = take_option(args, "--redis")) cfg.redis_url = *redis;
-  if (!args.empty()) {
-    std::fprintf(stderr, "mangaassist serve: unexpected argument '%s'\n%s", args[0].c_str(),
-                 kUsage);
-    return 2;
-  }
+  if (a.port) cfg.server.port = static_cast<std::uint16_t>(*a.port);
+  if (a.threads) cfg.server.threads = *a.threads;
+  if (a.redis) cfg.redis_url = *a.redis;
   core::RealClock clock;
   auto app = server::App::create(cfg, clock);
   if (!app.ok()) {
     std::fprintf(stderr, "mangaassist serve: %s\n", app.error().message.c_str());
-    return 1;
+    return kFailed;
   }
   server::Server srv(**app, cfg.server);
   auto port = srv.listen();
   if (!port.ok()) {
     std::fprintf(stderr, "mangaassist serve: %s\n", port.error().message.c_str());
-    return 1;
+    return kFailed;
   }
   std::printf("mangaassist: serving on http://localhost:%u (catalog: %zu series, %zu products)\n",
               *port, (*app)->catalog().all_series().size(), (*app)->catalog().product_count());
@@ -178,51 +183,29 @@ std::optional<long long> parse_ttl(const std::string& text) {
 
 // Signs a user token with the secret the server uses (MANGAASSIST_AUTH_SECRET, the config's
 // server.auth_secret, or var/auth.secret): for the demo and the tests.
-int token(std::vector<std::string> args) {
+int token(const TokenArgs& a) {
   using namespace ma;
-  const auto cfg = config_from(args, "token");
-  if (!cfg) return 2;
-  long long ttl = 86400;
-  if (auto t = take_option(args, "--ttl")) {
-    auto parsed = parse_ttl(*t);
-    if (!parsed) {
-      std::fprintf(stderr,
-                   "mangaassist token: --ttl must be like 3600, 90m, 12h or 7d (at most a year)\n");
-      return 2;
-    }
-    ttl = *parsed;
-  }
-  if (args.size() != 1 || args[0].empty() || args[0][0] == '-') {
-    std::fprintf(stderr, "usage: mangaassist token USER_ID [--ttl D] [--config F]\n");
-    return 2;
-  }
+  const auto cfg = load_config(a.cfg, "token");
+  if (!cfg) return kUsage;
   auto secret = server::resolve_auth_secret(cfg->server.auth_secret, cfg->server.auth_secret_file);
   if (!secret.ok()) {
     std::fprintf(stderr, "mangaassist token: %s\n", secret.error().message.c_str());
-    return 1;
+    return kFailed;
   }
   const server::Identity ids(std::move(secret).value());
-  const auto expires = core::RealClock().wall_now() + std::chrono::seconds(ttl);
-  std::printf("%s\n", ids.issue_user_token(args[0], expires).c_str());
+  const auto expires = core::RealClock().wall_now() + std::chrono::seconds(a.ttl_s);
+  std::printf("%s\n", ids.issue_user_token(a.user, expires).c_str());
   return 0;
 }
 
-int chat(std::vector<std::string> args) {
-  std::string url = take_option(args, "--url").value_or("http://localhost:8080");
-  const std::string token = take_option(args, "--token").value_or("");
-  if (args.size() != 1) {
-    std::fprintf(stderr, "usage: mangaassist chat \"question\" [--url URL] [--token T]\n");
-    return 2;
-  }
-  if (url.rfind("http://", 0) != 0) {
-    std::fprintf(stderr, "mangaassist chat: --url must start with http://\n");
-    return 2;
-  }
+int chat(const ChatArgs& a) {
+  const std::string& url = a.url;
   std::string hostport = url.substr(7);
   hostport = hostport.substr(0, hostport.find('/'));
   const auto colon = hostport.rfind(':');
   const std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
   const std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  const std::string& token = a.token;
   try {
     asio::io_context ioc;
     tcp::resolver resolver(ioc);
@@ -234,7 +217,7 @@ int chat(std::vector<std::string> args) {
     req.set(http::field::content_type, "application/json");
     if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
     req.body() =
-        boost::json::serialize(boost::json::object{{"message", args[0]}, {"session_id", "cli"}});
+        boost::json::serialize(boost::json::object{{"message", a.question}, {"session_id", "cli"}});
     req.prepare_payload();
     http::write(stream, req);
     beast::flat_buffer buf;
@@ -243,7 +226,7 @@ int chat(std::vector<std::string> args) {
     auto v = ma::core::parse_json(res.body());
     if (res.result() != http::status::ok || !v.ok()) {
       std::fprintf(stderr, "mangaassist chat: HTTP %u %s\n", res.result_int(), res.body().c_str());
-      return 1;
+      return kFailed;
     }
     std::printf("%s\n", std::string(ma::core::get_string(*v, "reply").value_or("")).c_str());
     std::printf("  [tier %s, intent %s, trace %s]\n",
@@ -260,32 +243,25 @@ int chat(std::vector<std::string> args) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mangaassist chat: cannot reach %s: %s\n", url.c_str(), e.what());
-    return 1;
+    return kFailed;
   }
 }
 
-int logs(std::vector<std::string> args) {
-  if (args.size() != 2) {
-    std::fprintf(stderr,
-                 "usage: mangaassist logs FILE|- QUERY\n"
-                 "  QUERY: filter F = \"v\" and F > 3 | stats count by F[, bin(5m)] | sort F desc "
-                 "| fields A, B | limit N\n");
-    return 2;
-  }
-  auto q = ma::observe::parse_log_query(args[1]);
+int logs(const LogsArgs& a) {
+  auto q = ma::observe::parse_log_query(a.query);
   if (!q.ok()) {
     std::fprintf(stderr, "mangaassist logs: %s\n", q.error().message.c_str());
-    return 2;
+    return kUsage;
   }
   std::vector<std::string> lines;
   std::string line;
-  if (args[0] == "-") {
+  if (a.file == "-") {
     while (std::getline(std::cin, line)) lines.push_back(line);
   } else {
-    std::ifstream in(args[0]);
+    std::ifstream in(a.file);
     if (!in) {
-      std::fprintf(stderr, "mangaassist logs: cannot open %s\n", args[0].c_str());
-      return 1;
+      std::fprintf(stderr, "mangaassist logs: cannot open %s\n", a.file.c_str());
+      return kFailed;
     }
     while (std::getline(in, line)) lines.push_back(line);
   }
@@ -302,8 +278,13 @@ int logs(std::vector<std::string> args) {
 int jitter_table() {
   using namespace ma;
   using resilience::Jitter;
-  const std::string ref_path =
-      server::default_config().data_dir + "/../tests/data/brooker_backoff_sim_reproduced.csv";
+  // Installed: share/mangaassist/reference beside data; a checkout: tests/data.
+  const std::string data = server::default_config().data_dir;
+  std::string ref_path;
+  for (const char* dir : {"/../reference/", "/../tests/data/"}) {
+    ref_path = data + dir + "brooker_backoff_sim_reproduced.csv";
+    if (std::filesystem::exists(ref_path)) break;
+  }
   const auto ref = sim::read_brooker_reference(ref_path);
   const std::pair<Jitter, const char*> names[] = {{Jitter::kNone, "Exponential"},
                                                   {Jitter::kFull, "FullJitter"},
@@ -333,43 +314,30 @@ int jitter_table() {
 // point. Exit 2 for a mistake in the arguments or a point the scenario refuses, 1 when a run
 // fails.
 int sim_sweep(const std::string& path, const std::vector<std::string>& sweeps,
-              const std::optional<std::string>& threads_arg,
-              const std::vector<std::string>& variants, const ma::sim::RunOptions& run,
-              bool as_json, bool day, bool out) {
+              std::optional<unsigned> threads_arg, const std::vector<std::string>& variants,
+              const ma::sim::RunOptions& run, bool as_json) {
   using namespace ma;
-  if (day || out) {
-    std::fprintf(stderr, "mangaassist sim: %s does not go with --sweep\n", day ? "--day" : "--out");
-    return 2;
-  }
   sim::SweepOptions opt;
   opt.run = run;
-  if (threads_arg) {
-    char* end = nullptr;
-    const unsigned long n = std::strtoul(threads_arg->c_str(), &end, 10);
-    if (threads_arg->empty() || *end != '\0' || n == 0 || n > 1024) {
-      std::fprintf(stderr, "mangaassist sim: --threads must be a whole number within 1..1024\n");
-      return 2;
-    }
-    opt.threads = static_cast<unsigned>(n);
-  }
+  if (threads_arg) opt.threads = *threads_arg;
   std::vector<sim::SweepAxis> axes;
   for (const std::string& s : sweeps) {
     auto a = sim::parse_sweep_arg(s);
     if (!a.ok()) {
       std::fprintf(stderr, "mangaassist sim: %s\n", a.error().message.c_str());
-      return 2;
+      return kUsage;
     }
     axes.push_back(std::move(a).value());
   }
   auto text = core::read_file(path);
   if (!text.ok()) {
     std::fprintf(stderr, "mangaassist sim: cannot read the scenario %s\n", path.c_str());
-    return 2;
+    return kUsage;
   }
   auto plan = sim::plan_sweep(*text, path, variants, axes);
   if (!plan.ok()) {
     std::fprintf(stderr, "mangaassist sim: %s\n", plan.error().message.c_str());
-    return 2;
+    return kUsage;
   }
   const bool tty = ::isatty(2) != 0;
   if (tty) {
@@ -387,7 +355,7 @@ int sim_sweep(const std::string& path, const std::vector<std::string>& sweeps,
   if (tty) std::fprintf(stderr, "\r%40s\r", "");
   if (!points.ok()) {
     std::fprintf(stderr, "mangaassist sim: %s\n", points.error().message.c_str());
-    return 1;
+    return kFailed;
   }
   if (as_json) {
     for (const auto& p : *points) std::printf("%s\n", sim::sweep_json(p).c_str());
@@ -399,75 +367,34 @@ int sim_sweep(const std::string& path, const std::vector<std::string>& sweeps,
   return 0;
 }
 
-int sim(std::vector<std::string> args) {
+int sim(const SimArgs& a) {
   using namespace ma;
-  if (args.size() == 1 && args[0] == "--jitter") return jitter_table();
-  std::vector<std::string> sweeps;
-  while (auto s = take_option(args, "--sweep")) sweeps.push_back(std::move(*s));
-  const std::optional<std::string> threads_arg = take_option(args, "--threads");
-  const std::optional<std::string> out_arg = take_option(args, "--out");
+  if (a.jitter) return jitter_table();
   // A sweep is a what-if for the settings to take: of the fixed variant unless told.
-  const std::string variant =
-      take_option(args, "--variant").value_or(sweeps.empty() ? "both" : "fixed");
-  const std::string out_dir = out_arg.value_or("var/sim");
+  const std::string variant = !a.variant.empty() ? a.variant : a.sweeps.empty() ? "both" : "fixed";
   sim::RunOptions opt;
   opt.data_dir = server::default_config().data_dir;
   if (const auto env = core::env_value(core::process_env(), "MANGAASSIST_DATA_DIR")) {
     opt.data_dir = *env;
   }
-  if (auto d = take_option(args, "--data-dir")) opt.data_dir = *d;
+  if (!a.data_dir.empty()) opt.data_dir = a.data_dir;
   if (opt.data_dir.empty()) {
     std::fprintf(stderr, "mangaassist sim: %s\n", kNoDataDir);
-    return 2;
+    return kUsage;
   }
-  if (auto seed = take_option(args, "--seed")) {
-    char* end = nullptr;
-    opt.seed = std::strtoull(seed->c_str(), &end, 10);
-    if (*end != '\0' || opt.seed == 0) {
-      std::fprintf(stderr, "mangaassist sim: --seed must be a positive integer\n");
-      return 2;
-    }
-  }
-  if (auto d = take_option(args, "--duration")) {
-    char* end = nullptr;
-    opt.duration_s = std::strtod(d->c_str(), &end);
-    if (*end != '\0' || opt.duration_s <= 0) {
-      std::fprintf(stderr, "mangaassist sim: --duration must be a positive number of seconds\n");
-      return 2;
-    }
-  }
-  bool as_json = false, day = false;
-  for (auto it = args.begin(); it != args.end();) {
-    if (*it == "--json" || *it == "--day") {
-      (*it == "--json" ? as_json : day) = true;
-      it = args.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  if (args.size() != 1 || args[0].rfind("--", 0) == 0) {
-    std::fprintf(stderr, "mangaassist sim: give one scenario file\n%s", kUsage);
-    return 2;
-  }
-  if (variant != "incident" && variant != "fixed" && variant != "both") {
-    std::fprintf(stderr, "mangaassist sim: --variant must be incident, fixed or both\n");
-    return 2;
-  }
+  opt.seed = a.seed;
+  opt.duration_s = a.duration_s;
   std::vector<std::string> variants;
   for (const char* v : {"incident", "fixed"}) {
     if (variant == "both" || variant == v) variants.emplace_back(v);
   }
-  if (!sweeps.empty())
-    return sim_sweep(args[0], sweeps, threads_arg, variants, opt, as_json, day,
-                     out_arg.has_value());
-  if (threads_arg) {
-    std::fprintf(stderr, "mangaassist sim: --threads goes with --sweep\n");
-    return 2;
-  }
-  auto scenario = sim::load_scenario(args[0]);
+  if (!a.sweeps.empty()) return sim_sweep(a.scenario, a.sweeps, a.threads, variants, opt, a.json);
+  const std::string& out_dir = a.out;
+  const bool as_json = a.json, day = a.day;
+  auto scenario = sim::load_scenario(a.scenario);
   if (!scenario.ok()) {
     std::fprintf(stderr, "mangaassist sim: %s\n", scenario.error().message.c_str());
-    return 2;
+    return kUsage;
   }
   if (day) {
     // A whole day: a million messages on the daily curve, the scenario's faults kept.
@@ -515,7 +442,7 @@ int sim(std::vector<std::string> args) {
   for (auto& r : results) {
     if (!r->ok()) {
       std::fprintf(stderr, "mangaassist sim: %s\n", r->error().message.c_str());
-      return 1;
+      return kFailed;
     }
     runs.push_back(std::move(*r).value());
   }
@@ -543,20 +470,222 @@ int sim(std::vector<std::string> args) {
   return 0;
 }
 
+// Validates a configuration as `serve --config FILE` would read it, checks the files and the
+// Redis it names, and prints the effective configuration (server/check_config.hpp).
+int check_config(const std::string& path) {
+  const auto check = ma::server::check_config(path, ma::core::process_env());
+  for (const auto& f : check.findings) {
+    std::fprintf(stderr, "%s: %s\n",
+                 f.severity == ma::server::ConfigFinding::Severity::kError ? "error" : "warning",
+                 f.message.c_str());
+  }
+  if (!check.effective.empty()) std::fputs(check.effective.c_str(), stdout);
+  std::size_t errors = 0;
+  for (const auto& f : check.findings)
+    errors += f.severity == ma::server::ConfigFinding::Severity::kError ? 1 : 0;
+  std::fprintf(stderr, "%s: %s\n", path.c_str(),
+               errors == 0 ? "ok" : (std::to_string(errors) + " error(s)").c_str());
+  return errors == 0 ? 0 : kFailed;
+}
+
+// "mangaassist serve: --port: Value 70000 not in range [0 - 65535]" and where to look.
+std::string failure_message(const CLI::App* app, const CLI::Error& e) {
+  std::string path = "mangaassist";
+  for (const CLI::App* a = app; a != nullptr;) {
+    const auto subs = a->get_subcommands();
+    a = subs.empty() ? nullptr : subs.front();
+    if (a != nullptr) path += " " + a->get_name();
+  }
+  return path + ": " + e.what() + "\nrun '" + path + " --help' to see what it takes\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  CLI::App app{
+      "MangaAssist: the chat assistant of a manga store, and its resilient gateway to the "
+      "models.",
+      "mangaassist"};
+  app.require_subcommand(1);
+  app.failure_message(failure_message);
+  app.footer(
+      "Run 'mangaassist COMMAND --help' for what a command takes. docs/operations.md "
+      "walks through running it in production.\n");
+
+  ServeArgs serve_args;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "run the chat gateway (HTTP and WebSocket)");
+  add_config_options(*serve_cmd, serve_args.cfg);
+  serve_cmd->add_option("--port", serve_args.port, "the port to listen on (default 8080; 0: any)")
+      ->transform(kDecimal)
+      ->check(CLI::Range(0, 65535));
+  serve_cmd
+      ->add_option("--threads", serve_args.threads,
+                   "I/O threads (default server.threads; 0: one per core)")
+      ->transform(kDecimal)
+      ->check(CLI::Range(0, 1024));
+  serve_cmd
+      ->add_option("--redis", serve_args.redis,
+                   "fleet mode: share state through this Redis (redis://host:port[/db])")
+      ->option_text("URL");
+
+  ChatArgs chat_args;
+  CLI::App* chat_cmd = app.add_subcommand("chat", "ask a running gateway one question");
+  CLI::Option* question = chat_cmd->add_option(
+      "question", chat_args.question,
+      "the question (one starting with '-' goes after --: mangaassist chat -- \"-5% sale?\")");
+  chat_cmd->add_option("--url", chat_args.url, "the gateway")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v.rfind("http://", 0) == 0 ? std::string() : "must start with http://";
+          },
+          "URL"));
+  chat_cmd->add_option("--token", chat_args.token, "a user token (mangaassist token USER_ID)");
+
+  TokenArgs token_args;
+  CLI::App* token_cmd = app.add_subcommand("token", "sign a user token with the server's secret");
+  CLI::Option* user = token_cmd->add_option("user", token_args.user, "the user id");
+  user->check(CLI::Validator(
+      [](std::string& v) {
+        return v.empty() || v[0] == '-' ? "a user id, not an option" : std::string();
+      },
+      "USER_ID"));
+  token_cmd
+      ->add_option("--ttl", token_args.ttl_s,
+                   "how long it is valid: 3600, 90m, 12h, 7d (at most a year; default 24h)")
+      ->transform(CLI::Validator(
+          [](std::string& v) {
+            const auto s = parse_ttl(v);
+            if (!s) return std::string("must be like 3600, 90m, 12h or 7d (at most a year)");
+            v = std::to_string(*s);
+            return std::string();
+          },
+          "DURATION"));
+  add_config_options(*token_cmd, token_args.cfg);
+
+  SimArgs sim_args;
+  CLI::App* sim_cmd = app.add_subcommand(
+      "sim", "replay an incident scenario on virtual time, incident against fixed");
+  sim_cmd->add_option("scenario", sim_args.scenario, "the scenario (scenarios/*.toml)")
+      ->check(CLI::ExistingFile);
+  CLI::Option* jitter = sim_cmd->add_flag(
+      "--jitter", sim_args.jitter,
+      "Brooker's backoff experiment, ours against the reference run of his simulator");
+  sim_cmd
+      ->add_option("--variant", sim_args.variant,
+                   "which variant to run (default both; with --sweep, fixed)")
+      ->check(CLI::IsMember({"incident", "fixed", "both"}));
+  sim_cmd->add_option("--seed", sim_args.seed, "the random seed (default the scenario's)")
+      ->transform(kDecimal)
+      ->check(CLI::PositiveNumber);
+  sim_cmd
+      ->add_option("--duration", sim_args.duration_s,
+                   "seconds of virtual time (default the scenario's)")
+      ->check(CLI::PositiveNumber);
+  sim_cmd->add_option("--data-dir", sim_args.data_dir, "the catalog's data directory")
+      ->check(CLI::ExistingDirectory)
+      ->option_text("DIR");
+  sim_cmd->add_flag("--json", sim_args.json, "one JSON object per variant (or point) on stdout");
+  CLI::Option* sweep =
+      sim_cmd
+          ->add_option("--sweep", sim_args.sweeps,
+                       "what-if: KEY=VALUES, repeatable; runs every combination and prints a "
+                       "row per point. KEY: a top-level scenario key (tasks, traffic.rate, "
+                       "models.sonnet.capacity_rps) or else a setting of the variant; VALUES: "
+                       "a..b, a..b:step or x,y,z")
+          ->allow_extra_args(false)
+          ->option_text("KEY=VALUES");
+  sim_cmd->add_option("--threads", sim_args.threads, "points run at once (default one per core)")
+      ->transform(kDecimal)
+      ->check(CLI::Range(1, 1024))
+      ->needs(sweep);
+  sim_cmd->add_option("--out", sim_args.out, "where the timeline CSVs and the HTML report go")
+      ->capture_default_str()
+      ->excludes(sweep)
+      ->option_text("DIR");
+  sim_cmd
+      ->add_flag("--day", sim_args.day,
+                 "a whole day: a million messages on the daily curve, the faults kept")
+      ->excludes(sweep);
+  // --jitter runs an experiment of its own: nothing else of sim applies to it.
+  for (CLI::Option* o : sim_cmd->get_options()) {
+    if (o != jitter && o != sim_cmd->get_help_ptr()) jitter->excludes(o);
   }
-  const std::string_view cmd = argv[1];
-  std::vector<std::string> args(argv + 2, argv + argc);
-  if (cmd == "serve") return serve(std::move(args));
-  if (cmd == "chat") return chat(std::move(args));
-  if (cmd == "token") return token(std::move(args));
-  if (cmd == "logs") return logs(std::move(args));
-  if (cmd == "sim") return sim(std::move(args));
-  std::fprintf(stderr, "mangaassist: unknown command '%s'\n\n%s", argv[1], kUsage);
-  return 2;
+
+  LogsArgs logs_args;
+  CLI::App* logs_cmd = app.add_subcommand("logs", "query the JSON request log");
+  CLI::Option* log_file =
+      logs_cmd->add_option("file", logs_args.file, "the log, or - for standard input");
+  CLI::Option* log_query =
+      logs_cmd->add_option("query", logs_args.query,
+                           "filter F = \"v\" and F > 3 | stats count by F[, bin(5m)] | sort F "
+                           "desc | fields A, B | limit N");
+  logs_cmd->footer(
+      "example: mangaassist logs var/requests.log 'filter level = \"ERROR\" | stats count by "
+      "error_code | sort count desc'");
+
+  std::string check_file;
+  CLI::App* check_cmd = app.add_subcommand(
+      "check-config",
+      "validate a configuration (keys, values, the files and the Redis it names) and print "
+      "the effective configuration, secrets masked; exit 1 when it has errors");
+  CLI::Option* check_path = check_cmd->add_option("file", check_file, "the TOML configuration");
+
+  CLI::App* report_cmd = app.add_subcommand("report", "reports for the runbooks, from the logs");
+  std::string report_log;
+  std::optional<std::string> since, until;
+  CLI::App* stale_cmd = report_cmd->add_subcommand(
+      "stale-prices",
+      "CSV of the replies that quoted a price other than the catalog's at that moment "
+      "(time,user,product_id,quoted_yen,actual_yen,delta_yen,tier,trace_id), then a summary: "
+      "who to contact after a stale-price incident");
+  CLI::Option* stale_log =
+      stale_cmd->add_option("log", report_log, "the request log (observe.log_file), or -");
+  stale_cmd
+      ->add_option("--since", since,
+                   "from this time: RFC 3339 (2026-11-30T00:00:00+09:00) or a date (midnight UTC)")
+      ->option_text("TIME");
+  stale_cmd->add_option("--until", until, "before this time (RFC 3339, or a date)")
+      ->option_text("TIME");
+
+  // The positionals are required here rather than by CLI11, which would say "question is
+  // required" for `chat --bogus` before naming the unknown option.
+  const std::pair<CLI::App*, CLI::Option*> required[] = {
+      {chat_cmd, question},  {token_cmd, user},       {logs_cmd, log_file},
+      {logs_cmd, log_query}, {check_cmd, check_path}, {stale_cmd, stale_log},
+  };
+  if (argc > 1 && argv[1][0] != '-') {
+    const auto subs = app.get_subcommands([](const CLI::App*) { return true; });
+    if (std::none_of(subs.begin(), subs.end(),
+                     [&](const CLI::App* s) { return s->get_name() == argv[1]; })) {
+      std::fprintf(stderr,
+                   "mangaassist: unknown command '%s'\nrun 'mangaassist --help' to see the "
+                   "commands\n",
+                   argv[1]);
+      return kUsage;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+    for (const auto& [cmd, opt] : required) {
+      if (cmd->parsed() && opt->count() == 0) throw CLI::RequiredError(opt->get_name());
+    }
+    if (report_cmd->parsed() && report_cmd->get_subcommands().empty()) {
+      throw CLI::RequiredError("a report (stale-prices)");
+    }
+    if (sim_cmd->parsed() && sim_args.scenario.empty() && !sim_args.jitter) {
+      throw CLI::RequiredError("scenario (or --jitter)");
+    }
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kUsage;
+  }
+  if (serve_cmd->parsed()) return serve(serve_args);
+  if (chat_cmd->parsed()) return chat(chat_args);
+  if (token_cmd->parsed()) return token(token_args);
+  if (sim_cmd->parsed()) return sim(sim_args);
+  if (logs_cmd->parsed()) return logs(logs_args);
+  if (check_cmd->parsed()) return check_config(check_file);
+  if (stale_cmd->parsed())
+    return ma::observe::report_stale_prices_main(report_log, since, until, stdout, stderr);
+  return kUsage;  // require_subcommand(1) makes this unreachable
 }

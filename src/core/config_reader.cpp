@@ -41,25 +41,32 @@ std::string range_words(std::int64_t min, std::int64_t max, std::int64_t lowest,
 
 }  // namespace
 
-TomlReader::TomlReader(const toml::table& table, std::string code)
-    : TomlReader(table, "", std::move(code), std::make_shared<std::optional<Error>>()) {}
+TomlReader::TomlReader(const toml::table& table, std::string code, bool collect_all)
+    : TomlReader(
+          table, "", std::move(code),
+          std::make_shared<Errors>(Errors{.collect_all = collect_all, .first = {}, .all = {}})) {}
 
 TomlReader::TomlReader(const toml::table& table, std::string prefix, std::string code,
-                       std::shared_ptr<std::optional<Error>> error)
+                       std::shared_ptr<Errors> errors)
     : table_(&table),
       prefix_(std::move(prefix)),
       code_(std::move(code)),
-      error_(std::move(error)) {}
+      errors_(std::move(errors)) {}
 
 Status TomlReader::status() const {
-  if (*error_) return ::ma::core::fail(**error_);
+  if (errors_->first) return ::ma::core::fail(*errors_->first);
   return Ok{};
 }
 
 bool TomlReader::fail(std::string message) { return fail(Error{code_, std::move(message)}); }
 
 bool TomlReader::fail(Error e) {
-  if (!*error_) *error_ = std::move(e);
+  if (!errors_->first) {
+    errors_->first = e;
+    errors_->all.push_back(std::move(e));
+  } else if (errors_->collect_all) {
+    errors_->all.push_back(std::move(e));
+  }
   return false;
 }
 
@@ -69,7 +76,7 @@ void TomlReader::check_keys(std::initializer_list<std::string_view> allowed) {
     for (auto a : allowed) known |= k.str() == a;
     if (!known) {
       fail("unknown key " + name(k.str()));
-      return;
+      if (!errors_->collect_all) return;
     }
   }
 }
@@ -81,7 +88,7 @@ std::vector<std::string> TomlReader::keys() const {
 }
 
 const toml::node* TomlReader::find(std::string_view key) const {
-  return ok() ? table_->get(key) : nullptr;
+  return ok() || errors_->collect_all ? table_->get(key) : nullptr;
 }
 
 bool TomlReader::wrong_type(std::string_view key, const toml::node& n, std::string_view what) {
@@ -211,7 +218,7 @@ std::optional<TomlReader> TomlReader::table(std::string_view key) {
     wrong_type(key, *n, "a table ([" + name(key) + "])");
     return std::nullopt;
   }
-  return TomlReader(*t, name(key) + ".", code_, error_);
+  return TomlReader(*t, name(key) + ".", code_, errors_);
 }
 
 std::vector<TomlReader> TomlReader::tables(std::string_view key) {
@@ -230,7 +237,7 @@ std::vector<TomlReader> TomlReader::tables(std::string_view key) {
       fail(name(key) + " must be " + what + ", not a list holding " + std::string(type_words(e)));
       return {};
     }
-    out.push_back(TomlReader(*t, name(key) + ".", code_, error_));
+    out.push_back(TomlReader(*t, name(key) + ".", code_, errors_));
   }
   return out;
 }

@@ -6,7 +6,9 @@
 //
 // The first error wins and is kept (like a stream's failbit): a loader reads every key in
 // turn and asks status() once, instead of checking after each read. Once an error is kept,
-// further reads leave their fields as they are.
+// further reads leave their fields as they are. A reader made with `collect_all` goes on
+// reading after an error and keeps every error (`check-config` lists them all); status()
+// is still the first.
 //
 //   core::TomlReader r(root, "invalid_config");
 //   r.check_keys({"server"});
@@ -46,16 +48,21 @@ concept WholeNumber = std::integral<T> && !std::same_as<T, bool>;
 class TomlReader final {
  public:
   // Reads `table` (a whole document, prefix ""); errors carry `code` ("invalid_config").
-  TomlReader(const toml::table& table, std::string code);
+  TomlReader(const toml::table& table, std::string code, bool collect_all = false);
 
   // "server." for the [server] table: what keys are named with in messages.
   const std::string& prefix() const { return prefix_; }
   // The key with its path: "server.port".
   std::string name(std::string_view key) const { return prefix_ + std::string(key); }
 
-  bool ok() const { return !error_->has_value(); }
+  bool ok() const { return !errors_->first.has_value(); }
+  // Whether a loader should go on to its checks across keys (a range that depends on another
+  // key): when no error is kept yet, or when every error is (`collect_all`).
+  bool checking() const { return ok() || errors_->collect_all; }
   // Ok, or the first error.
   Status status() const;
+  // Every error kept, in the order they were found (one at most unless `collect_all`).
+  const std::vector<Error>& errors() const { return errors_->all; }
   // Keeps an error with this reader's code, unless one is already kept. Returns false.
   bool fail(std::string message);
   // Keeps `e` as it is (e.g. a parser's error with its own code), unless one is already kept.
@@ -154,10 +161,17 @@ class TomlReader final {
     }
   }
 
-  TomlReader(const toml::table& table, std::string prefix, std::string code,
-             std::shared_ptr<std::optional<Error>> error);
+  // The errors kept, shared by a reader and every reader it hands out.
+  struct Errors {
+    bool collect_all = false;
+    std::optional<Error> first;
+    std::vector<Error> all;
+  };
 
-  // The node under `key` when present and no error is kept yet.
+  TomlReader(const toml::table& table, std::string prefix, std::string code,
+             std::shared_ptr<Errors> errors);
+
+  // The node under `key` when present and no error is kept yet (or every error is kept).
   const toml::node* find(std::string_view key) const;
   // "<key> must be <what>", naming the type found.
   bool wrong_type(std::string_view key, const toml::node& n, std::string_view what);
@@ -167,7 +181,7 @@ class TomlReader final {
   const toml::table* table_;
   std::string prefix_;
   std::string code_;
-  std::shared_ptr<std::optional<Error>> error_;
+  std::shared_ptr<Errors> errors_;
 };
 
 }  // namespace ma::core

@@ -9,8 +9,8 @@
 #include "catalog/catalog.hpp"
 #include "core/config_reader.hpp"
 #include "core/json_util.hpp"
-#include "core/toml.hpp"
 #include "gateway/gateway.hpp"
+#include "server/toml_file.hpp"
 
 namespace ma::server {
 
@@ -122,7 +122,7 @@ void read_server(core::TomlReader& s, ServerConfig& c) {
                 "admin_host"});
   s.read("host", c.host);
   s.read("port", c.port);
-  s.read("threads", c.threads);
+  s.read("threads", c.threads, 0, 1024);  // 0: one per core
   s.read("admin_token", c.admin_token);
   s.read("web_dir", c.web_dir);
   s.read_ms("header_timeout_ms", c.header_timeout);
@@ -132,7 +132,7 @@ void read_server(core::TomlReader& s, ServerConfig& c) {
   s.read("auth_secret_file", c.auth_secret_file);
   s.read("session_issue_rate", c.session_issue_rate);
   s.read("session_issue_burst", c.session_issue_burst);
-  if (s.ok() && (c.session_issue_rate < 0 || c.session_issue_burst < 1)) {
+  if (s.checking() && (c.session_issue_rate < 0 || c.session_issue_burst < 1)) {
     s.fail("server.session_issue_rate must be >= 0 and session_issue_burst >= 1");
   }
   s.read("ws_max_queued_bytes", c.ws_max_queued_bytes, 16 * 1024);
@@ -187,7 +187,7 @@ void read_pipeline(core::TomlReader& p, assist::PipelineConfig& c) {
   p.read("misconfigured_after", c.misconfigured_after, 1, 1000);
   // Probes of a broken lane: not more often than 10 a second, at least once an hour.
   p.read_ms("probe_interval_ms", c.probe_interval, 100, 3'600'000);
-  if (!p.ok()) return;
+  if (!p.checking()) return;
   if (!std::isfinite(c.limiter_floor_share) || c.limiter_floor_share < 0 ||
       c.limiter_floor_share > 1) {
     p.fail("pipeline.limiter_floor_share must be a share of the lane's quota, 0 to 1");
@@ -344,7 +344,7 @@ void read_lanes(std::vector<core::TomlReader>& tables, AppConfig& cfg) {
     t.read("capacity_rps", l.simulated.capacity_rps);
     t.read("chunks", l.simulated.chunks);
     read_lane_settings(t, l.settings, "lanes." + name);
-    if (!t.ok()) return;
+    if (!t.checking()) return;
     cfg.lanes.push_back(std::move(l));
   }
 }
@@ -399,7 +399,7 @@ std::size_t stray_non_ascii_line(std::string_view t) {
 
 }  // namespace
 
-core::Status load_toml(const std::string& path, AppConfig& cfg) {
+core::Result<toml::table> parse_toml_file(const std::string& path) {
   auto text = core::read_file(path);
   if (!text.ok()) return core::fail("invalid_config", "cannot read " + path);
   if (const std::size_t line = stray_non_ascii_line(*text); line != 0) {
@@ -407,13 +407,24 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
                       path + ":" + std::to_string(line) +
                           ": characters outside ASCII are allowed only in strings and comments");
   }
-  toml::table root;
   try {
-    root = toml::parse(*text, path);
+    return toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
-    return core::fail("invalid_config", path + ": " + std::string(e.description()));
+    std::string where;
+    if (e.source().begin) where = ":" + std::to_string(e.source().begin.line);
+    return core::fail("invalid_config", path + where + ": " + std::string(e.description()));
   }
-  core::TomlReader r(root, "invalid_config");
+}
+
+core::Status load_toml(const std::string& path, AppConfig& cfg,
+                       std::vector<core::Error>* every_error) {
+  auto parsed = parse_toml_file(path);
+  if (!parsed.ok()) {
+    if (every_error != nullptr) every_error->push_back(parsed.error());
+    return core::fail(std::move(parsed).error());
+  }
+  const toml::table& root = *parsed;
+  core::TomlReader r(root, "invalid_config", every_error != nullptr);
   r.check_keys({"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe",
                 "providers", "openai", "bedrock", "fleet", "lanes", "alarms"});
   if (auto s = r.table("server")) read_server(*s, cfg.server);
@@ -457,7 +468,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
       a->fail("alarms.spend_usd_per_minute must be US dollars >= 0 (0: off)");
     }
   }
-  if (r.ok()) {
+  if (r.checking()) {
     // An attempt's budget to its first token leaves the deadline room for the next lane.
     for (const LaneSpec& l : model_lanes(cfg)) {
       if (l.settings.policy.first_token >= cfg.pipeline.deadline) {
@@ -466,6 +477,9 @@ core::Status load_toml(const std::string& path, AppConfig& cfg) {
         break;
       }
     }
+  }
+  if (every_error != nullptr) {
+    every_error->insert(every_error->end(), r.errors().begin(), r.errors().end());
   }
   return r.status();
 }

@@ -192,7 +192,10 @@ void set_data_dir(AppConfig& c, const std::string& dir);
 // Defaults with the data and web directories found beside the binary (find_share_dirs).
 AppConfig default_config();
 // Applies a TOML file over `cfg`. Unknown keys are errors (a typo must not pass silently).
-core::Status load_toml(const std::string& path, AppConfig& cfg);
+// The first error is returned; with `every_error`, reading goes on past it and every error
+// found is appended there (check-config).
+core::Status load_toml(const std::string& path, AppConfig& cfg,
+                       std::vector<core::Error>* every_error = nullptr);
 
 // Applies over `cfg` what the environment overrides (a variable set to "" counts as unset):
 //   MANGAASSIST_ADMIN_TOKEN             server.admin_token

@@ -48,7 +48,7 @@ with tempfile.TemporaryDirectory() as tmp:
                    stdout=subprocess.DEVNULL)
     share = os.path.join(prefix, "share", "mangaassist")
     for part in ["data/manga_series.jsonl", "web/index.html", "scenarios/s1-backoff-storm.toml",
-                 "config/default.toml"]:
+                 "config/default.toml", "reference/brooker_backoff_sim_reproduced.csv"]:
         check(os.path.isfile(os.path.join(share, part)), "installed " + part)
 
     # Moved after installing: the binary still finds its files relative to itself.
@@ -79,6 +79,11 @@ with tempfile.TemporaryDirectory() as tmp:
                           os.path.join(work, "sim")], cwd=work, capture_output=True, text=True)
     check(sim.returncode == 0 and '"scenario":"s1-backoff-storm"' in sim.stdout,
           "sim runs from the installed tree: " + sim.stderr)
+    jitter = subprocess.run([os.path.join(moved, "bin", "mangaassist"), "sim", "--jitter"],
+                            cwd=work, capture_output=True, text=True)
+    check(jitter.returncode == 0 and "reference: " + moved in jitter.stdout and
+          "reference: not found" not in jitter.stdout,
+          "sim --jitter finds the installed reference run: " + jitter.stdout[-200:])
 
     # A binary copied alone finds no data, and says how to give it.
     alone = os.path.join(tmp, "alone")
