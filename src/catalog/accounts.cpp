@@ -1,5 +1,7 @@
 #include "catalog/accounts.hpp"
 
+#include <algorithm>
+
 #include "catalog/json_fields.hpp"
 #include "core/json_util.hpp"
 
@@ -53,6 +55,19 @@ std::optional<Order> Accounts::order(std::string_view id) const {
   auto it = orders_.find(std::string(id));
   if (it == orders_.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<Order> Accounts::orders_of(std::string_view user_id) const {
+  std::vector<Order> out;
+  if (user_id.empty()) return out;
+  // A scan: the demo store has a handful of orders, and the orders page is not a hot path.
+  for (const auto& [id, o] : orders_) {
+    if (o.user_id == user_id) out.push_back(o);
+  }
+  std::sort(out.begin(), out.end(), [](const Order& a, const Order& b) {
+    return a.placed != b.placed ? a.placed > b.placed : a.id > b.id;
+  });
+  return out;
 }
 
 std::optional<User> Accounts::user(std::string_view id) const {

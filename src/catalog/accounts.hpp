@@ -45,6 +45,9 @@ class Accounts final {
   // nullopt for an unknown id. Knowing an order's id is not owning it: callers check
   // Order::user_id against the verified user.
   std::optional<Order> order(std::string_view id) const;
+  // Every order of the user with this id, newest first (by `placed`, then id); empty for an
+  // unknown or empty id. REQUIRES: `user_id` is a verified user's (server/identity.hpp).
+  std::vector<Order> orders_of(std::string_view user_id) const;
   // The account with this id (the id a verified user token names; see server/identity.hpp).
   std::optional<User> user(std::string_view id) const;
 

@@ -50,6 +50,22 @@ TEST_F(AccountsTest, LoadsOrdersWithTheirLines) {
   EXPECT_FALSE(a.order("8").has_value());
 }
 
+TEST_F(AccountsTest, OrdersOfAUserAreTheirsAloneNewestFirst) {
+  Accounts a;
+  ASSERT_TRUE(a.load(files_.write("demo.json", R"({"orders": [
+      {"id": "1", "user_id": "u-1", "placed": "2026-10-02"},
+      {"id": "2", "user_id": "u-2", "placed": "2026-11-25"},
+      {"id": "3", "user_id": "u-1", "placed": "2026-11-20"}]})"))
+                  .ok());
+  const auto mine = a.orders_of("u-1");
+  ASSERT_EQ(mine.size(), 2u);
+  EXPECT_EQ(mine[0].id, "3");
+  EXPECT_EQ(mine[1].id, "1");
+  EXPECT_EQ(a.orders_of("u-2").size(), 1u);
+  EXPECT_TRUE(a.orders_of("u-3").empty());
+  EXPECT_TRUE(a.orders_of("").empty());
+}
+
 TEST_F(AccountsTest, AMissingFileHasNoAccountsAndABadOneIsAnError) {
   Accounts a;
   EXPECT_TRUE(a.load(files_.missing()).ok());

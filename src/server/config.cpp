@@ -426,7 +426,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg,
   const toml::table& root = *parsed;
   core::TomlReader r(root, "invalid_config", every_error != nullptr);
   r.check_keys({"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe",
-                "providers", "openai", "bedrock", "fleet", "lanes", "alarms"});
+                "providers", "openai", "bedrock", "fleet", "lanes", "alarms", "web"});
   if (auto s = r.table("server")) read_server(*s, cfg.server);
   if (auto p = r.table("pipeline")) read_pipeline(*p, cfg.pipeline);
   if (auto t = r.table("retry")) read_retry(*t, cfg);
@@ -461,6 +461,14 @@ core::Status load_toml(const std::string& path, AppConfig& cfg,
     c->read("db_path", cfg.db_path);
   }
   if (auto c = r.table("cache")) read_cache(*c, cfg);
+  if (auto w = r.table("web")) {
+    w->check_keys({"store_base_url"});
+    if (w->read("store_base_url", cfg.server.store_base_url) &&
+        !cfg.server.store_base_url.empty() && !cfg.server.store_base_url.starts_with("https://") &&
+        !cfg.server.store_base_url.starts_with("http://")) {
+      w->fail("web.store_base_url must be empty or an absolute http(s) URL");
+    }
+  }
   if (auto a = r.table("alarms")) {
     a->check_keys({"spend_usd_per_minute"});
     if (a->read("spend_usd_per_minute", cfg.alarms.spend_usd_per_minute) &&

@@ -64,6 +64,10 @@ struct ServerConfig {
   // /status then need the admin token. Port 0 here binds any free port (tests).
   std::optional<std::uint16_t> admin_port;
   std::string admin_host = "127.0.0.1";
+  // [web] store_base_url: where the action links of a reply point. Empty: this server's own
+  // pages (/series/..., /orders, /help, /status; server/pages.hpp). Else an absolute
+  // http(s) URL: every link becomes <store_base_url><path>?lang=.., the store's own site.
+  std::string store_base_url;
 };
 
 // A provider configuration serving `lane`.

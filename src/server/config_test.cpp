@@ -59,6 +59,7 @@ TEST(ConfigTest, DefaultTomlIsTheEmbeddedDefaults) {
   EXPECT_EQ(file.server.ws_idle_timeout, embedded.server.ws_idle_timeout);
   EXPECT_EQ(file.server.ws_send_timeout, embedded.server.ws_send_timeout);
   EXPECT_EQ(file.server.admin_port, embedded.server.admin_port);
+  EXPECT_EQ(file.server.store_base_url, embedded.server.store_base_url);
 }
 
 TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {
@@ -84,6 +85,20 @@ TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {
   st = load_toml(write_temp(lanes), many);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("at most 16 lanes"), std::string::npos) << st.error().message;
+}
+
+TEST(ConfigTest, TheStoreBaseUrlIsEmptyOrAnAbsoluteHttpUrl) {
+  AppConfig cfg = default_config();
+  EXPECT_EQ(cfg.server.store_base_url, "");
+  ASSERT_TRUE(
+      load_toml(write_temp("[web]\nstore_base_url = \"https://store.example.jp\"\n"), cfg).ok());
+  EXPECT_EQ(cfg.server.store_base_url, "https://store.example.jp");
+  auto st = load_toml(write_temp("[web]\nstore_base_url = \"store.example.jp\"\n"), cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("store_base_url"), std::string::npos) << st.error().message;
+  st = load_toml(write_temp("[web]\nstore_url = \"https://x\"\n"), cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("web.store_url"), std::string::npos) << st.error().message;
 }
 
 TEST(ConfigTest, TrustedProxiesLoad) {

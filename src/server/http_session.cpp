@@ -7,6 +7,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "core/text.hpp"
+#include "server/pages.hpp"
 #include "server/views.hpp"
 #include "server/ws_session.hpp"
 
@@ -78,7 +79,8 @@ asio::awaitable<Response> chat(ServerContext& ctx, Request& req, const std::stri
       co_await ctx.answer(std::move(parsed).value(), std::move(*user), session, remote, {}, {});
   Response res;
   if (a.refused) {
-    res = json_response(http::status::too_many_requests, rate_limited_body(*a.refused, japanese));
+    res = json_response(http::status::too_many_requests,
+                        rate_limited_body(*a.refused, japanese, ctx.cfg.store_base_url));
     res.set(http::field::retry_after, std::to_string(ceil_seconds(a.refused->retry_after)));
   } else {
     res = json_response(http::status::ok,
@@ -111,6 +113,10 @@ asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& r
     }
     co_return json_response(http::status::ok, R"({"status":"ready"})");
   }
+  // A browser following a reply's "Service status" link: the public page (pages.hpp).
+  if (path == "/status" && method == http::verb::get && wants_status_page(req, admin_listener)) {
+    if (auto page = page_response(ctx, req, path)) co_return std::move(*page);
+  }
   if (path == "/status" || path == "/metrics") {
     // Flags, limits, the fleet and every counter: for operators and Prometheus only.
     if (!admin_listener) {
@@ -123,6 +129,11 @@ asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& r
   if (path.starts_with("/admin/")) co_return co_await admin.handle(req, path);
   if (path == "/" || path == "/index.html")
     co_return chat_page_response(ctx.index_html, req.version());
+  if (method == http::verb::get) {
+    if (path != "/status") {
+      if (auto page = page_response(ctx, req, path)) co_return std::move(*page);
+    }
+  }
   if (path == "/v1/ws") {
     co_return error_response(http::status::upgrade_required, "upgrade_required",
                              "/v1/ws is a WebSocket endpoint");

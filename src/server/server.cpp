@@ -158,6 +158,9 @@ Server::Server(App& app, ServerConfig config)
   if (auto html = core::read_file(ctx.cfg.web_dir + "/index.html"); html.ok()) {
     ctx.index_html = std::move(html).value();
   }
+  if (auto css = core::read_file(ctx.cfg.web_dir + "/pages.css"); css.ok()) {
+    ctx.pages_css = std::move(css).value();
+  }
 }
 
 Server::~Server() {

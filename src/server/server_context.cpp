@@ -6,6 +6,7 @@
 
 #include "core/random.hpp"
 #include "gateway/source_key.hpp"
+#include "server/pages.hpp"
 
 namespace ma::server {
 
@@ -110,7 +111,12 @@ boost::asio::awaitable<gateway::ChatOutcome> ServerContext::answer(
     admission::QueuedSink on_queued, assist::TierChunkSink on_chunk) {
   gateway::ChatInput in{std::move(p.message), std::move(session), std::move(user),
                         std::move(remote), new_trace_id(app.clock().wall_now())};
-  co_return co_await app.flow().answer(std::move(in), std::move(on_queued), std::move(on_chunk));
+  gateway::ChatOutcome out =
+      co_await app.flow().answer(std::move(in), std::move(on_queued), std::move(on_chunk));
+  // Here, at the edge, not in the pipeline: what the cache, the dedupe memory, the logs and
+  // the simulator keep stays the site-relative link; each delivery gets this server's form.
+  if (!out.refused) rewrite_actions(out.reply.actions, out.reply.lang, cfg.store_base_url);
+  co_return out;
 }
 
 }  // namespace ma::server

@@ -7,7 +7,7 @@
 //
 // Ownership: owned by Server (server.cpp), which outlives every connection; the sessions
 // (http_session.hpp, ws_session.hpp) and the admin API hold references.
-// Thread safety: every member may be used from any worker thread. `cfg` and `index_html`
+// Thread safety: every member may be used from any worker thread. `cfg`, `index_html`, `pages_css`
 // are read-only once the server listens; the counts and the flag are atomic; the issuer
 // has its own lock; the WebSocket registry is under `ws_mu` (taken per connection open and
 // close, and at the drain: not per message).
@@ -45,6 +45,7 @@ class ServerContext final {
   std::atomic<std::size_t> open_connections{0};
   SessionIssuer issuer;
   std::string index_html;  // the chat page; empty when not installed
+  std::string pages_css;   // the pages' stylesheet (server/pages.hpp); empty when not installed
 
   observe::Counter* bad_requests = nullptr;
   observe::Family<observe::Counter>* connection_events = nullptr;  // {event}
@@ -69,6 +70,8 @@ class ServerContext final {
   // A WebSocket handshake from a page of another site is refused (403).
   bool origin_allowed(const Request& req) const;
   // Admission, then the pipeline, then the observer: the path every chat message takes.
+  // The reply's action links come back as a browser should follow them (pages.hpp
+  // action_link: the reply's language, cfg.store_base_url).
   boost::asio::awaitable<gateway::ChatOutcome> answer(ParsedChat p,
                                                       std::optional<catalog::User> user,
                                                       std::string session, std::string remote,

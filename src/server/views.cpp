@@ -6,6 +6,7 @@
 #include "core/json_util.hpp"
 #include "core/wall_time.hpp"
 #include "server/app.hpp"
+#include "server/pages.hpp"
 
 namespace ma::server {
 
@@ -116,7 +117,8 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
 namespace {
 // The token budget's refusal: what happened (the allowance is used, not "too fast"), when it
 // resets, and where to go meanwhile. Never "try again".
-void token_budget_message(json::object& o, const admission::AdmissionResult& r, bool japanese) {
+void token_budget_message(json::object& o, const admission::AdmissionResult& r, bool japanese,
+                          std::string_view store_base_url) {
   const std::int64_t minutes = std::max<std::int64_t>(1, (ceil_seconds(r.retry_after) + 59) / 60);
   const std::int64_t hours = (minutes + 59) / 60;
   const std::string n = std::to_string(minutes < 60 ? minutes : hours);
@@ -132,19 +134,22 @@ void token_budget_message(json::object& o, const admission::AdmissionResult& r, 
                    ". Your orders and the help center remain available in the meantime.";
   }
   o["resets_at"] = core::format_rfc3339(r.resets_at, false);
-  o["actions"] = json::array{
-      json::object{{"label", japanese ? "注文履歴" : "Your orders"}, {"url", "/orders"}},
-      json::object{{"label", japanese ? "ヘルプセンター" : "Help center"}, {"url", "/help"}}};
+  const fm::Language lang = japanese ? fm::Language::kJa : fm::Language::kEn;
+  o["actions"] = json::array{json::object{{"label", japanese ? "注文履歴" : "Your orders"},
+                                          {"url", action_link("/orders", lang, store_base_url)}},
+                             json::object{{"label", japanese ? "ヘルプセンター" : "Help center"},
+                                          {"url", action_link("/help", lang, store_base_url)}}};
 }
 }  // namespace
 
-std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese) {
+std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese,
+                              std::string_view store_base_url) {
   json::object o;
   o["error"] = "rate_limited";
   o["scope"] = r.scope;
   const int s = ceil_seconds(r.retry_after);
   if (r.scope == "tokens") {
-    token_budget_message(o, r, japanese);
+    token_budget_message(o, r, japanese, store_base_url);
   } else if (r.scope == "user") {
     o["message"] =
         japanese

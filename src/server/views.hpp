@@ -53,7 +53,10 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
 
 // The 429 a user (or a source) over their own limit receives: the truth, and when they can
 // send again, in Japanese when the message was.
-std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese);
+// Its links (a spent token budget's) are pages.hpp action_link's: with the language and under
+// `store_base_url` when one is set.
+std::string rate_limited_body(const admission::AdmissionResult& r, bool japanese,
+                              std::string_view store_base_url = {});
 
 // WebSocket frames: {"type":"error",...}, {"type":"queued",...}, {"type":"chunk",...}.
 std::string ws_error(std::string_view code, std::string_view message, std::string_view request_id);

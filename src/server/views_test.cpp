@@ -72,8 +72,12 @@ TEST(ViewsTest, ASpentTokenBudgetIsToldHonestlyWithItsReset) {
     }
     const auto& actions = body.at("actions").as_array();
     ASSERT_EQ(actions.size(), 2u);
-    EXPECT_EQ(actions[0].at("url"), "/orders");
-    EXPECT_EQ(actions[1].at("url"), "/help");
+    EXPECT_EQ(actions[0].at("url"), ja ? "/orders?lang=ja" : "/orders?lang=en");
+    EXPECT_EQ(actions[1].at("url"), ja ? "/help?lang=ja" : "/help?lang=en");
+    const auto store = boost::json::parse(rate_limited_body(r, ja, "https://store.example.jp"));
+    EXPECT_EQ(
+        store.at("actions").as_array()[1].at("url"),
+        ja ? "https://store.example.jp/help?lang=ja" : "https://store.example.jp/help?lang=en");
   }
   r.retry_after = 90s;
   const auto soon = boost::json::parse(rate_limited_body(r, false)).as_object();

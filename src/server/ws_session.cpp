@@ -172,7 +172,8 @@ asio::awaitable<void> answer_message(ServerContext& ctx, std::shared_ptr<WsConn>
   gateway::ChatOutcome a =
       co_await ctx.answer(std::move(p), std::move(u), session, remote, on_queued, on_chunk);
   if (a.refused) {
-    auto body = json::parse(rate_limited_body(*a.refused, japanese)).as_object();
+    auto body =
+        json::parse(rate_limited_body(*a.refused, japanese, ctx.cfg.store_base_url)).as_object();
     body["type"] = "error";
     if (!rid.empty()) body["request_id"] = rid;
     c->send(json::serialize(body));
