@@ -1,7 +1,7 @@
 // The chat page in a real browser (Debian's Chromium, headless, driven by playwright-core):
 // a visitor types a Japanese price question, sends it, and reads the streamed answer with the
-// catalog price and a link to the series; and a streamed answer is shown as it streams, a
-// retry or a fallback starting the shown text over.
+// catalog price and a link to the series, which opens the series page; and a streamed answer
+// is shown as it streams, a retry or a fallback starting the shown text over.
 //
 // Started by CTest with MANGAASSIST_BIN (the built binary) and MA_SOURCE_DIR.
 import { test } from 'node:test';
@@ -56,10 +56,15 @@ test('a visitor asks for a price and gets the catalog price with a link', async 
     assert.match(text, /528円/);
     assert.match(text, /primary · pricing/);
     const href = await bubble.locator('.actions a').first().getAttribute('href');
-    assert.equal(href, '/series/mg-0004');
+    assert.equal(href, '/series/mg-0004?lang=ja');
     // The user's own message is on the page too, and nothing says "try again".
     assert.match(await page.locator('.msg.user').last().textContent(), /ONE PIECE/);
     assert.doesNotMatch(await page.content(), /try again/i);
+    // The link opens the series page, in Japanese, with the same live price (issue 22).
+    await bubble.locator('.actions a').first().click();
+    await page.waitForURL(/\/series\/mg-0004\?lang=ja$/);
+    assert.equal(await page.getAttribute('html', 'lang'), 'ja');
+    assert.match(await page.locator('#mg-0004-v105').textContent(), /528円/);
   } finally {
     await browser.close();
     proc.kill('SIGTERM');
