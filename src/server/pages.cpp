@@ -96,7 +96,12 @@ Language page_language(const Request& req) {
 }
 
 std::string action_link(std::string_view url, Language lang, std::string_view store_base_url) {
-  if (url.empty() || url.front() != '/' || url.starts_with("//")) return std::string(url);
+  if (url.starts_with("https://") || url.starts_with("http://")) return std::string(url);
+  // Only a path of this site goes on: "//host" and "/\host" lead a browser to another site,
+  // and "javascript:" would run on the chat page. Whatever else a reply carried is dropped.
+  if (url.size() < 2 ? url != "/" : url.front() != '/' || url[1] == '/' || url[1] == '\\') {
+    return std::string();
+  }
   std::string_view base = store_base_url;
   while (base.ends_with('/')) base.remove_suffix(1);
   const auto hash = url.find('#');
@@ -115,6 +120,7 @@ std::string action_link(std::string_view url, Language lang, std::string_view st
 void rewrite_actions(std::vector<assist::Action>& actions, Language lang,
                      std::string_view store_base_url) {
   for (auto& a : actions) a.url = action_link(a.url, lang, store_base_url);
+  std::erase_if(actions, [](const assist::Action& a) { return a.url.empty(); });
 }
 
 bool wants_status_page(const Request& req, bool admin_listener) {
@@ -184,13 +190,16 @@ Response html_response(http::status status, std::string body) {
   return res;
 }
 
-Response not_found_page(Language lang, std::string_view path, std::string_view message) {
+// The page does not echo the path asked for (docs/security.md: error bodies never do), so
+// "not yours" and "does not exist" read the same byte for byte; its language switch leads to
+// the help center.
+Response not_found_page(Language lang, std::string_view /*path*/, std::string_view message) {
   const Words w{lang == Language::kJa};
   std::string main =
       core::str_cat("<p>", html_escape(message), "</p>\n<p><a href=\"/help?lang=", lang_code(lang),
                     "\">", w("Visit the help center", "ヘルプセンターへ"), "</a></p>\n");
   return html_response(http::status::not_found,
-                       page(lang, w("Page not found", "ページが見つかりません"), path, main));
+                       page(lang, w("Page not found", "ページが見つかりません"), "/help", main));
 }
 
 std::string yen(int v, Language lang) { return html_escape(assist::format_yen(v, lang)); }

@@ -44,8 +44,8 @@ fm::Language page_language(const Request& req);
 
 // The URL a reply's action shows: a site-relative `url` ("/series/mg-0004") gets
 // `lang=ja|en` added to its query and, when `store_base_url` is set, goes under it
-// ("https://store.example.jp/series/mg-0004?lang=ja"). Anything else (an absolute URL) is
-// returned as it is.
+// ("https://store.example.jp/series/mg-0004?lang=ja"). An http(s) URL is returned as it is;
+// anything else ("//host", "/\\host", "javascript:...") is "": rewrite_actions drops it.
 std::string action_link(std::string_view url, fm::Language lang, std::string_view store_base_url);
 void rewrite_actions(std::vector<assist::Action>& actions, fm::Language lang,
                      std::string_view store_base_url);

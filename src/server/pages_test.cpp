@@ -49,9 +49,15 @@ TEST(PagesTest, ActionLinksCarryTheLanguageAndGoUnderTheStoreBaseUrl) {
             "https://store.example.jp/shop/status?lang=en");
   // Not site-relative: left as it is.
   EXPECT_EQ(action_link("https://other.example/x", Language::kJa, ""), "https://other.example/x");
-  EXPECT_EQ(action_link("//other.example/x", Language::kJa, ""), "//other.example/x");
-  std::vector<assist::Action> actions{{"a", "/help"}, {"b", "/status"}};
+  // What would lead a browser to another site, or run script on the chat page: dropped.
+  for (const char* bad : {"//other.example/x", "/\\other.example/x", "javascript:alert(1)",
+                          "data:text/html,x", "help", ""}) {
+    EXPECT_EQ(action_link(bad, Language::kJa, ""), "") << bad;
+  }
+  std::vector<assist::Action> actions{
+      {"a", "/help"}, {"evil", "javascript:alert(1)"}, {"b", "/status"}};
   rewrite_actions(actions, Language::kJa, "");
+  ASSERT_EQ(actions.size(), 2u);
   EXPECT_EQ(actions[0].url, "/help?lang=ja");
   EXPECT_EQ(actions[1].url, "/status?lang=ja");
 }

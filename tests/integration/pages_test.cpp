@@ -71,6 +71,12 @@ class PagesTest : public ::testing::Test {
     EXPECT_TRUE(has(r.body, "<link rel=\"stylesheet\" href=\"/pages.css\">")) << what;
     EXPECT_TRUE(has(r.body, "name=\"viewport\"")) << what;
     EXPECT_TRUE(has(r.headers.at("Content-Security-Policy"), "default-src 'none'")) << what;
+    // Live prices and orders are never cached; a token in the URL is never passed on; the page
+    // is never framed.
+    EXPECT_EQ(r.headers.at("Cache-Control"), "no-store") << what;
+    EXPECT_EQ(r.headers.at("Referrer-Policy"), "no-referrer") << what;
+    EXPECT_EQ(r.headers.at("X-Frame-Options"), "DENY") << what;
+    EXPECT_TRUE(has(r.headers.at("Content-Security-Policy"), "frame-ancestors 'none'")) << what;
   }
 
   std::unique_ptr<testing::TestServer> ts_;
@@ -154,6 +160,11 @@ TEST_F(PagesTest, OrdersAreOnlyTheSignedInUsersOwn) {
   EXPECT_EQ(other.status, 404);
   EXPECT_FALSE(has(other.body, "12346</h2>"));
   EXPECT_FALSE(has(other.body, "processing"));
+  expect_html_page(other, "another user's order");
+  // Byte for byte what an order that does not exist gives.
+  auto missing = browse("/orders/99999?lang=en&token=" + aiko);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(other.body, missing.body);
   // Not signed in: a page that says to sign in, and no one's orders, whatever the query says.
   for (const std::string target :
        {"/orders?lang=en", "/orders?user_id=u-1001&user=u-1001", "/orders/12345?user_id=u-1001"}) {
@@ -167,6 +178,7 @@ TEST_F(PagesTest, OrdersAreOnlyTheSignedInUsersOwn) {
   auto bad = browse("/orders?token=stolen-token");
   EXPECT_EQ(bad.status, 401);
   EXPECT_FALSE(has(bad.body, "4512"));
+  expect_html_page(bad, "the 401 page");
 }
 
 TEST_F(PagesTest, TheHelpCenterIsTheFaq) {
