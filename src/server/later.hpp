@@ -14,6 +14,10 @@
 //   - one background watcher per server pushes a `status` frame to every open WebSocket when
 //     the public state or its ETA changes (StatusWatch, every 250 ms).
 //
+// NOTE: an answer is delivered once it is queued on a connection's outbox. A connection that
+// died without the server noticing yet (no FIN, until the ping timeout) loses that answer; an
+// acknowledgement from the page would close that gap, at the cost of a protocol round.
+//
 // Thread safety: the frame builders are pure; the loops run on the server's first worker
 // and touch only thread-safe parts of the ServerContext.
 

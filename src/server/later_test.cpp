@@ -54,8 +54,8 @@ TEST(StatusFrameTest, CarriesStateEtaAndThePublicPagesNotes) {
   EXPECT_EQ(v.at("type"), "status");
   EXPECT_EQ(v.at("state"), "down");
   EXPECT_EQ(v.at("eta_s").to_number<std::int64_t>(), 2);
-  EXPECT_EQ(v.at("note"), public_status_words("down", fm::Language::kEn).note);
-  EXPECT_EQ(v.at("note_ja"), public_status_words("down", fm::Language::kJa).note);
+  EXPECT_EQ(v.at("note").as_string(), public_status_words("down", fm::Language::kEn).note);
+  EXPECT_EQ(v.at("note_ja").as_string(), public_status_words("down", fm::Language::kJa).note);
   EXPECT_NE(v.at("note").as_string(), v.at("note_ja").as_string());
   auto n = json::parse(ws_status(public_status(status("normal", std::nullopt)))).as_object();
   EXPECT_TRUE(n.at("eta_s").is_null());
