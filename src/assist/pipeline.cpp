@@ -978,7 +978,7 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
                                                       : std::string();
   const std::uint64_t dedupe_key =
       asker.empty() ? 0 : core::fnv1a(u.normalized, core::fnv1a(asker) ^ 0x7c) | 1;
-  if (dedupe_key != 0 && replay_duplicate(dedupe_key, asker, reply)) co_return;
+  if (dedupe_key != 0 && !req.skip_dedupe && replay_duplicate(dedupe_key, asker, reply)) co_return;
 
   Retrieved r = retrieve(u, req.user, deps_.catalog, clock.wall_now());
   reply.product_ids = r.product_ids;

@@ -189,6 +189,9 @@ struct ChatRequest {
   std::string session_id;
   std::optional<catalog::User> user;
   std::string trace_id;
+  // Not answered from the remembered degraded replies (dedupe): a question the user left to
+  // be answered later is retried, and must not get its own degraded reply back.
+  bool skip_dedupe = false;
 };
 
 struct Reply {

@@ -34,6 +34,9 @@ struct ChatOutcome {
   assist::Reply reply;
   assist::AdmissionNote admission;
   assist::RequestObserver::TraceDecision trace;  // what the observer kept
+  // A degraded reply the user may leave to be answered later: its ticket (set by the
+  // server's edge, gateway/answer_later.hpp); empty otherwise.
+  std::string later_ticket;
 };
 
 struct ChatFlow {

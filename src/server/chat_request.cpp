@@ -5,27 +5,45 @@
 
 namespace ma::server {
 
-// Validates a chat body; on failure returns {code, message}.
-core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars, bool websocket) {
+namespace {
+
+core::Result<boost::json::value> parse_object(std::string_view body) {
   if (!core::is_valid_utf8(body)) return core::fail("invalid_utf8", "the body is not valid UTF-8");
   auto v = core::parse_json(body);
   if (!v.ok())
     return core::fail("invalid_json", "the body is not valid JSON: " + v.error().message);
   if (!v->is_object()) return core::fail("invalid_json", "the body must be a JSON object");
+  return v;
+}
+
+core::Status read_request_id(const boost::json::value& v, std::string& out) {
+  if (const auto* rid = v.get_object().if_contains("request_id")) {
+    if (!rid->is_string() || rid->get_string().size() > 128) {
+      return core::fail("invalid_request_id", "request_id must be a string of at most 128 bytes");
+    }
+    out = std::string(rid->get_string());
+  }
+  return core::Ok{};
+}
+
+core::Status read_session_id(const boost::json::value& v, std::string& out) {
+  if (const auto* sid = v.get_object().if_contains("session_id")) {
+    if (!sid->is_string() || sid->get_string().size() > 128) {
+      return core::fail("invalid_field", "\"session_id\" must be a string of at most 128 bytes");
+    }
+    out = std::string(sid->get_string());
+  }
+  return core::Ok{};
+}
+
+// A chat message's fields, from a JSON object.
+core::Result<ParsedChat> chat_from(const boost::json::value& v, std::size_t max_chars,
+                                   bool websocket) {
   ParsedChat p;
   if (websocket) {
-    const auto action = core::get_string(*v, "action");
-    if (!action || *action != "sendMessage") {
-      return core::fail("invalid_action", "expected \"action\": \"sendMessage\"");
-    }
-    if (const auto* rid = v->get_object().if_contains("request_id")) {
-      if (!rid->is_string() || rid->get_string().size() > 128) {
-        return core::fail("invalid_request_id", "request_id must be a string of at most 128 bytes");
-      }
-      p.request_id = std::string(rid->get_string());
-    }
+    if (auto st = read_request_id(v, p.request_id); !st.ok()) return core::fail(st.error());
   }
-  const auto* m = v->get_object().if_contains("message");
+  const auto* m = v.get_object().if_contains("message");
   if (m == nullptr) return core::fail("missing_field", "\"message\" is required");
   if (!m->is_string()) return core::fail("invalid_field", "\"message\" must be a string");
   p.message = std::string(m->get_string());
@@ -38,13 +56,49 @@ core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars
     return core::fail("message_too_long",
                       "\"message\" is longer than " + std::to_string(max_chars) + " characters");
   }
-  if (const auto* sid = v->get_object().if_contains("session_id")) {
-    if (!sid->is_string() || sid->get_string().size() > 128) {
-      return core::fail("invalid_field", "\"session_id\" must be a string of at most 128 bytes");
-    }
-    p.session_id = std::string(sid->get_string());
-  }
+  if (auto st = read_session_id(v, p.session_id); !st.ok()) return core::fail(st.error());
   return p;
+}
+
+}  // namespace
+
+// Validates a chat body; on failure returns {code, message}.
+core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars, bool websocket) {
+  auto v = parse_object(body);
+  if (!v.ok()) return core::fail(std::move(v).error());
+  if (websocket) {
+    const auto action = core::get_string(*v, "action");
+    if (!action || *action != "sendMessage") {
+      return core::fail("invalid_action", "expected \"action\": \"sendMessage\"");
+    }
+  }
+  return chat_from(*v, max_chars, websocket);
+}
+
+core::Result<WsMessage> parse_ws_message(std::string_view body, std::size_t max_chars) {
+  auto v = parse_object(body);
+  if (!v.ok()) return core::fail(std::move(v).error());
+  const auto action = core::get_string(*v, "action");
+  WsMessage m;
+  if (action && *action == "sendMessage") {
+    auto chat = chat_from(*v, max_chars, true);
+    if (!chat.ok()) return core::fail(std::move(chat).error());
+    m.chat = std::move(chat).value();
+    return m;
+  }
+  if (!action || *action != "answerLater") {
+    return core::fail("invalid_action", "expected \"action\": \"sendMessage\" or \"answerLater\"");
+  }
+  m.action = WsMessage::Action::kAnswerLater;
+  if (auto st = read_request_id(*v, m.later.request_id); !st.ok()) return core::fail(st.error());
+  if (auto st = read_session_id(*v, m.later.session_id); !st.ok()) return core::fail(st.error());
+  const auto* t = v->get_object().if_contains("ticket");
+  if (t == nullptr) return core::fail("missing_field", "\"ticket\" is required");
+  if (!t->is_string() || t->get_string().size() > 16 * 1024) {
+    return core::fail("invalid_field", "\"ticket\" must be a string of at most 16 KiB");
+  }
+  m.later.ticket = std::string(t->get_string());
+  return m;
 }
 
 }  // namespace ma::server

@@ -22,4 +22,20 @@ struct ParsedChat {
 // must be valid UTF-8, not blank, at most `max_chars` code points.
 core::Result<ParsedChat> parse_chat(std::string_view body, std::size_t max_chars, bool websocket);
 
+// A WebSocket frame: {"action":"sendMessage",...} (parse_chat's rules) or
+// {"action":"answerLater","ticket":"...","request_id":"...","session_id":"..."} (a ticket of at
+// most 16 KiB; request_id and session_id optional, as for sendMessage).
+struct ParsedLater {
+  std::string ticket;
+  std::string session_id;
+  std::string request_id;
+};
+struct WsMessage {
+  enum class Action { kSendMessage, kAnswerLater };
+  Action action = Action::kSendMessage;
+  ParsedChat chat;    // kSendMessage
+  ParsedLater later;  // kAnswerLater
+};
+core::Result<WsMessage> parse_ws_message(std::string_view body, std::size_t max_chars);
+
 }  // namespace ma::server

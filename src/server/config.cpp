@@ -399,6 +399,22 @@ std::size_t stray_non_ascii_line(std::string_view t) {
 
 }  // namespace
 
+// [answer_later]: bounds a client cannot grow past, a ticket that outlives no reasonable
+// visit, a lifetime of at least the ticket's.
+void read_answer_later(core::TomlReader& a, gateway::AnswerLaterConfig& c) {
+  a.check_keys(
+      {"enabled", "max_per_user", "max_total", "ticket_ttl_s", "max_wait_s", "retry_interval_ms"});
+  a.read("enabled", c.enabled);
+  a.read("max_per_user", c.max_per_owner, 1, 100);
+  a.read("max_total", c.max_total, 1, 10'000'000);
+  a.read_seconds("ticket_ttl_s", c.ticket_ttl, 10, 86'400);
+  a.read_seconds("max_wait_s", c.max_wait, 60, 7 * 86'400);
+  a.read_ms("retry_interval_ms", c.retry_interval, 100, 60'000);
+  if (a.checking() && c.max_wait < c.ticket_ttl) {
+    a.fail("answer_later.max_wait_s must be at least ticket_ttl_s");
+  }
+}
+
 core::Result<toml::table> parse_toml_file(const std::string& path) {
   auto text = core::read_file(path);
   if (!text.ok()) return core::fail("invalid_config", "cannot read " + path);
@@ -426,7 +442,8 @@ core::Status load_toml(const std::string& path, AppConfig& cfg,
   const toml::table& root = *parsed;
   core::TomlReader r(root, "invalid_config", every_error != nullptr);
   r.check_keys({"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe",
-                "providers", "openai", "bedrock", "fleet", "lanes", "alarms", "web"});
+                "providers", "openai", "bedrock", "fleet", "lanes", "alarms", "web",
+                "answer_later"});
   if (auto s = r.table("server")) read_server(*s, cfg.server);
   if (auto p = r.table("pipeline")) read_pipeline(*p, cfg.pipeline);
   if (auto t = r.table("retry")) read_retry(*t, cfg);
@@ -476,6 +493,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg,
       a->fail("alarms.spend_usd_per_minute must be US dollars >= 0 (0: off)");
     }
   }
+  if (auto a = r.table("answer_later")) read_answer_later(*a, cfg.answer_later);
   if (r.checking()) {
     // An attempt's budget to its first token leaves the deadline room for the next lane.
     for (const LaneSpec& l : model_lanes(cfg)) {

@@ -18,6 +18,7 @@
 #include "fm/bedrock_runtime.hpp"
 #include "fm/openai_compatible.hpp"
 #include "fm/simulated_bedrock.hpp"
+#include "gateway/answer_later.hpp"
 #include "observe/alarms.hpp"
 #include "server/client_address.hpp"
 
@@ -170,6 +171,8 @@ struct AppConfig {
   bool replay_incident3_keep_cache_on_price_change = false;
   // [alarms]: thresholds of the alarms that take one (observe/alarms.hpp).
   observe::AlarmConfig alarms{};
+  // [answer_later]: the questions users leave on a degraded reply (gateway/answer_later.hpp).
+  gateway::AnswerLaterConfig answer_later{};
   // The runtime flags the environment sets (assist/flags.hpp: RETRY_MAX_ATTEMPTS,
   // PRIMARY_MODEL, FM_MODE, DEGRADATION_MESSAGE_VERSION), validated, as
   // RuntimeFlags::patch takes them; they win over retry.max_attempts. Empty: none set.

@@ -60,6 +60,36 @@ TEST(ConfigTest, DefaultTomlIsTheEmbeddedDefaults) {
   EXPECT_EQ(file.server.ws_send_timeout, embedded.server.ws_send_timeout);
   EXPECT_EQ(file.server.admin_port, embedded.server.admin_port);
   EXPECT_EQ(file.server.store_base_url, embedded.server.store_base_url);
+  EXPECT_EQ(file.answer_later.enabled, embedded.answer_later.enabled);
+  EXPECT_EQ(file.answer_later.max_per_owner, embedded.answer_later.max_per_owner);
+  EXPECT_EQ(file.answer_later.max_total, embedded.answer_later.max_total);
+  EXPECT_EQ(file.answer_later.ticket_ttl, embedded.answer_later.ticket_ttl);
+  EXPECT_EQ(file.answer_later.max_wait, embedded.answer_later.max_wait);
+  EXPECT_EQ(file.answer_later.retry_interval, embedded.answer_later.retry_interval);
+}
+
+TEST(ConfigTest, AnswerLaterIsReadAndValidated) {
+  AppConfig cfg = default_config();
+  ASSERT_TRUE(load_toml(write_temp("[answer_later]\nenabled = false\nmax_per_user = 5\n"
+                                   "max_total = 200\nticket_ttl_s = 300\nmax_wait_s = 3600\n"
+                                   "retry_interval_ms = 500\n"),
+                        cfg)
+                  .ok());
+  EXPECT_FALSE(cfg.answer_later.enabled);
+  EXPECT_EQ(cfg.answer_later.max_per_owner, 5u);
+  EXPECT_EQ(cfg.answer_later.max_total, 200u);
+  EXPECT_EQ(cfg.answer_later.ticket_ttl, std::chrono::seconds(300));
+  EXPECT_EQ(cfg.answer_later.max_wait, std::chrono::hours(1));
+  EXPECT_EQ(cfg.answer_later.retry_interval, std::chrono::milliseconds(500));
+  for (const char* bad :
+       {"max_per_user = 0", "max_per_user = 1000", "max_total = 0", "ticket_ttl_s = 1",
+        "max_wait_s = 10", "retry_interval_ms = 5", "enabled = \"yes\"",
+        "ticket_ttl_s = 7200\nmax_wait_s = 3600", "per_user = 3"}) {
+    AppConfig c = default_config();
+    const auto st = load_toml(write_temp(std::string("[answer_later]\n") + bad + "\n"), c);
+    ASSERT_FALSE(st.ok()) << bad;
+    EXPECT_NE(st.error().message.find("answer_later"), std::string::npos) << st.error().message;
+  }
 }
 
 TEST(ConfigTest, UnknownKeysAndBadValuesAreErrors) {

@@ -7,6 +7,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "core/text.hpp"
+#include "server/later.hpp"
 #include "server/pages.hpp"
 #include "server/views.hpp"
 #include "server/ws_session.hpp"
@@ -83,8 +84,9 @@ asio::awaitable<Response> chat(ServerContext& ctx, Request& req, const std::stri
                         rate_limited_body(*a.refused, japanese, ctx.cfg.store_base_url));
     res.set(http::field::retry_after, std::to_string(ceil_seconds(a.refused->retry_after)));
   } else {
-    res = json_response(http::status::ok,
-                        reply_json(a.reply, ctx.app.pipeline().status(), "", "", session));
+    std::string body = reply_json(a.reply, ctx.app.pipeline().status(), "", "", session);
+    add_later_field(body, a.later_ticket, ctx.later.ticket_ttl_s());
+    res = json_response(http::status::ok, std::move(body));
     res.set("X-Trace-Id", a.reply.trace_id);
     // Which tier answered and which model wrote the text (absent below the models), for
     // clients and proxies that do not read the body.
@@ -106,6 +108,7 @@ asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& r
     }
     co_return co_await chat(ctx, req, remote);
   }
+  if (path == "/v1/later") co_return http_route_later(ctx, req);
   if (path == "/healthz") co_return json_response(http::status::ok, R"({"status":"ok"})");
   if (path == "/readyz") {
     if (ctx.draining.load()) {

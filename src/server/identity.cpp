@@ -14,52 +14,13 @@
 #include <filesystem>
 #include <functional>
 
+#include "core/base64url.hpp"
 #include "core/json_util.hpp"
 #include "core/text.hpp"
 
 namespace ma::server {
 
 namespace {
-
-constexpr std::string_view kB64Url =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string b64url(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() * 4 + 2) / 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kB64Url[(acc >> bits) & 0x3f]);
-    }
-  }
-  if (bits > 0) out.push_back(kB64Url[(acc << (6 - bits)) & 0x3f]);
-  return out;
-}
-
-// Strict: only the alphabet, no padding, no trailing bits set.
-core::Result<std::string> b64url_decode(std::string_view in) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const auto pos = kB64Url.find(c);
-    if (pos == std::string_view::npos) return core::fail("invalid_token", "bad base64url");
-    acc = (acc << 6) | static_cast<std::uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  if (bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
-    return core::fail("invalid_token", "bad base64url");
-  return out;
-}
 
 std::string random_bytes(std::size_t n) {
   std::string out(n, '\0');
@@ -92,12 +53,13 @@ std::string Identity::sign(std::string_view domain, std::string_view payload) co
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
        reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
-  return b64url(std::string_view(reinterpret_cast<const char*>(mac), len));
+  return core::base64url(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
 std::string Identity::issue_user_token(std::string_view user_id, core::WallTime expires) const {
   const auto exp = std::chrono::duration_cast<std::chrono::seconds>(expires.time_since_epoch());
-  std::string payload = core::str_cat("mat1.", b64url(user_id), ".", core::Dec(exp.count()));
+  std::string payload =
+      core::str_cat("mat1.", core::base64url(user_id), ".", core::Dec(exp.count()));
   return core::str_cat(payload, ".", sign("user-token", payload));
 }
 
@@ -113,15 +75,15 @@ core::Result<std::string> Identity::verify_user_token(std::string_view token,
   const std::string_view rest = payload.substr(5);
   const auto dot = rest.find('.');
   if (dot == std::string_view::npos) return bad();
-  auto id = b64url_decode(rest.substr(0, dot));
+  auto id = core::base64url_decode(rest.substr(0, dot));
   const std::string_view exp_text = rest.substr(dot + 1);
   long long exp = 0;
   const auto r = std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exp);
-  if (!id.ok() || id->empty() || r.ec != std::errc() || r.ptr != exp_text.data() + exp_text.size())
+  if (!id || id->empty() || r.ec != std::errc() || r.ptr != exp_text.data() + exp_text.size())
     return bad();
   if (core::WallTime(std::chrono::seconds(exp)) <= now)
     return core::fail("token_expired", "the bearer token has expired; sign in again");
-  return std::move(id).value();
+  return std::move(*id);
 }
 
 std::string Identity::issue_session() const {

@@ -42,6 +42,10 @@ class Identity final {
   // True for a session id this server (or another with the same secret) issued.
   bool verify_session(std::string_view session) const;
 
+  // The MAC of an answer-later ticket's payload (gateway/answer_later.hpp), in a domain of
+  // its own: no ticket verifies as a token or a session, nor the reverse.
+  std::string sign_later(std::string_view payload) const { return sign("later-ticket", payload); }
+
  private:
   std::string sign(std::string_view domain, std::string_view payload) const;
   std::string secret_;

@@ -461,28 +461,7 @@ Response status_page(ServerContext& ctx, Language lang, std::string_view path) {
   // Only public facts: the state, the ETA and a note. Not the models, breakers, spend,
   // flags or limits (those are /status's JSON, for operators).
   const assist::ServiceStatus st = ctx.app.pipeline().status();
-  std::string_view label, note;
-  if (st.state == "normal") {
-    label = w("Normal", "通常");
-  } else if (st.state == "degraded") {
-    label = w("Degraded", "一部制限中");
-    note =
-        w("Some answers come from our backup assistant or from saved answers. Prices and "
-          "stock on the store pages are always live.",
-          "一部の回答は予備のアシスタントまたは保存済みの回答からお届けしています。"
-          "ストアページの価格と在庫は常に最新です。");
-  } else if (st.state == "down") {
-    label = w("Down", "停止中");
-    note =
-        w("The assistant cannot write answers right now. The store, your orders and the help "
-          "center work as usual.",
-          "アシスタントは現在回答を作成できません。ストア、注文履歴、ヘルプセンターは通常どおり"
-          "ご利用いただけます。");
-  } else {
-    label = w("Limited", "機能制限中");
-    note = w("The assistant answers from saved answers and live store data only for now.",
-             "アシスタントは現在、保存済みの回答とストアの最新データのみでお答えしています。");
-  }
+  const auto [label, note] = public_status_words(st.state, lang);
   std::string main = core::str_cat("<p class=\"state state-", html_escape(st.state),
                                    "\" data-state=\"", html_escape(st.state), "\">",
                                    w("Assistant: ", "アシスタント: "), label, "</p>\n");
@@ -504,6 +483,28 @@ Response status_page(ServerContext& ctx, Language lang, std::string_view path) {
 }
 
 }  // namespace
+
+StatusWords public_status_words(std::string_view state, Language lang) {
+  const Words w{lang == Language::kJa};
+  if (state == "normal") return {w("Normal", "通常"), {}};
+  if (state == "degraded") {
+    return {w("Degraded", "一部制限中"),
+            w("Some answers come from our backup assistant or from saved answers. Prices and "
+              "stock on the store pages are always live.",
+              "一部の回答は予備のアシスタントまたは保存済みの回答からお届けしています。"
+              "ストアページの価格と在庫は常に最新です。")};
+  }
+  if (state == "down") {
+    return {w("Down", "停止中"),
+            w("The assistant cannot write answers right now. The store, your orders and the "
+              "help center work as usual.",
+              "アシスタントは現在回答を作成できません。ストア、注文履歴、ヘルプセンターは通常どおり"
+              "ご利用いただけます。")};
+  }
+  return {w("Limited", "機能制限中"),
+          w("The assistant answers from saved answers and live store data only for now.",
+            "アシスタントは現在、保存済みの回答とストアの最新データのみでお答えしています。")};
+}
 
 std::optional<Response> page_response(ServerContext& ctx, const Request& req,
                                       std::string_view path) {

@@ -59,6 +59,15 @@ void rewrite_actions(std::vector<assist::Action>& actions, fm::Language lang,
 // v1 ("/status") opens a page, and the operators' URL and its tests stay exactly as they are.
 bool wants_status_page(const Request& req, bool admin_listener);
 
+// The public status page's words for a state (normal | degraded | down | limited): its label
+// and a one-line note ("" for normal), in `lang`. Shared by the page and the WebSocket's
+// status frame (later.hpp), so both say the same.
+struct StatusWords {
+  std::string_view label;
+  std::string_view note;
+};
+StatusWords public_status_words(std::string_view state, fm::Language lang);
+
 // The page for `path` (the target without its query), or nullopt when `path` is not a page.
 std::optional<Response> page_response(ServerContext& ctx, const Request& req,
                                       std::string_view path);

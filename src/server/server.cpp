@@ -14,6 +14,7 @@
 #include "server/admin_api.hpp"
 #include "server/http_session.hpp"
 #include "server/idle_list.hpp"
+#include "server/later.hpp"
 #include "server/server_context.hpp"
 
 namespace ma::server {
@@ -148,6 +149,45 @@ Server::Server(App& app, ServerConfig config)
   app.metrics().add_collector([&ctx, &open_gauge] {
     open_gauge.get().set(static_cast<double>(ctx.open_connections.load()));
   });
+  // Answer later (later.hpp): what waits, and what became of the questions left.
+  auto& later_held = app.metrics().gauge(
+      "mangaassist_later_held", "Questions left on a degraded reply, waiting for an answer.");
+  auto& later_ready = app.metrics().gauge(
+      "mangaassist_later_ready", "Answers to left questions waiting for their owner to come back.");
+  auto& later_left = app.metrics().counter("mangaassist_later_left_total",
+                                           "Questions users left to be answered later.");
+  auto& later_answered =
+      app.metrics().counter("mangaassist_later_answered_total",
+                            "Left questions answered by a model (kept for delivery).");
+  auto& later_delivered = app.metrics().counter(
+      "mangaassist_later_delivered_total",
+      "Answers to left questions handed to their owner (WebSocket or GET /v1/later).");
+  auto& later_attempts = app.metrics().counter(
+      "mangaassist_later_attempts_total",
+      "Attempts at left questions (one a retry_interval while the replies stay degraded).");
+  auto& later_expired =
+      app.metrics().counter("mangaassist_later_expired_total",
+                            "Left questions never answered, and answers never delivered, within "
+                            "answer_later.max_wait_s, by what (question, answer).",
+                            {"what"});
+  auto& later_refused = app.metrics().counter(
+      "mangaassist_later_refused_total",
+      "Questions not taken, by code (later_invalid, later_full, later_disabled).", {"code"});
+  app.metrics().add_collector([&ctx, &later_held, &later_ready, &later_left, &later_answered,
+                               &later_delivered, &later_attempts, &later_expired, &later_refused] {
+    const auto c = ctx.later.counts();
+    later_held.get().set(static_cast<double>(c.held));
+    later_ready.get().set(static_cast<double>(c.ready));
+    later_left.get().set_total(c.left);
+    later_answered.get().set_total(c.answered);
+    later_delivered.get().set_total(c.delivered);
+    later_attempts.get().set_total(c.attempts);
+    later_expired.with({"question"}).set_total(c.expired_questions);
+    later_expired.with({"answer"}).set_total(c.expired_answers);
+    later_refused.with({"later_invalid"}).set_total(c.refused_invalid);
+    later_refused.with({"later_full"}).set_total(c.refused_full);
+    later_refused.with({"later_disabled"}).set_total(c.refused_disabled);
+  });
   if (ctx.cfg.max_connections == 0) {
     // Below the descriptor limit, with room for SQLite, Redis, logs and model connections.
     rlimit lim{};
@@ -228,6 +268,19 @@ core::Result<std::uint16_t> Server::listen() {
   core::spawn_supervised(
       ex, app.clock(), [&app] { return app.run_flusher(); },
       {.task = "log_flusher", .policy = core::SupervisePolicy::restart(), .on_stop = {}});
+  // Answering left questions, and the status pushed to every WebSocket (later.hpp): one
+  // each per server, on this worker's steady timers; restarted (their state is elsewhere).
+  ServerContext& ctx = impl_->ctx;
+  if (ctx.later.config().enabled) {
+    core::spawn_supervised(ex, app.clock(), [&ctx] { return run_later_answers(ctx); },
+                           {.task = "later_answers",
+                            .policy = core::SupervisePolicy::restart(std::chrono::seconds(1),
+                                                                     std::chrono::seconds(30)),
+                            .on_stop = {}});
+  }
+  core::spawn_supervised(
+      ex, app.clock(), [&ctx] { return run_status_push(ctx); },
+      {.task = "status_push", .policy = core::SupervisePolicy::restart(), .on_stop = {}});
   if (auto* otlp = app.otlp()) {
     core::spawn_supervised(ex, app.clock(), [otlp] { return otlp->run(); },
                            {.task = "otlp_exporter",

@@ -4,8 +4,11 @@
 #include <cstdio>
 #include <random>
 
+#include "core/deadline.hpp"
 #include "core/random.hpp"
+#include "core/text.hpp"
 #include "gateway/source_key.hpp"
+#include "server/later.hpp"
 #include "server/pages.hpp"
 
 namespace ma::server {
@@ -17,28 +20,61 @@ ServerContext::ServerContext(App& a, ServerConfig c, core::SlotCounter& flight)
     : app(a),
       cfg(std::move(c)),
       in_flight(flight),
-      issuer({.rate = cfg.session_issue_rate, .burst = cfg.session_issue_burst}, 100'000) {}
+      issuer({.rate = cfg.session_issue_rate, .burst = cfg.session_issue_burst}, 100'000),
+      later(a.config().answer_later,
+            [&ids = a.identity()](std::string_view payload) { return ids.sign_later(payload); }) {}
 
-std::uint64_t ServerContext::add_ws_closer(std::function<void()> close) {
+std::string ServerContext::owner_of(const std::optional<catalog::User>& user,
+                                    std::string_view session) {
+  if (user) return core::str_cat("u:", user->id);
+  if (!session.empty()) return core::str_cat("s:", session);
+  return {};
+}
+
+std::uint64_t ServerContext::add_ws(WsHandle handle) {
   std::lock_guard lock(ws_mu_);
   const std::uint64_t id = next_ws_++;
-  ws_closers_.emplace(id, std::move(close));
+  if (!handle.owner.empty()) ws_by_owner_.emplace(handle.owner, id);
+  ws_.emplace(id, std::move(handle));
   return id;
 }
 
-void ServerContext::remove_ws_closer(std::uint64_t id) {
+void ServerContext::remove_ws(std::uint64_t id) {
   std::lock_guard lock(ws_mu_);
-  ws_closers_.erase(id);
+  auto it = ws_.find(id);
+  if (it == ws_.end()) return;
+  for (auto [o, end] = ws_by_owner_.equal_range(it->second.owner); o != end; ++o) {
+    if (o->second == id) {
+      ws_by_owner_.erase(o);
+      break;
+    }
+  }
+  ws_.erase(it);
 }
 
 void ServerContext::close_websockets() {
   std::lock_guard lock(ws_mu_);
-  for (auto& [id, close] : ws_closers_) close();
+  for (auto& [id, h] : ws_) h.close();
 }
 
 bool ServerContext::websockets_open() {
   std::lock_guard lock(ws_mu_);
-  return !ws_closers_.empty();
+  return !ws_.empty();
+}
+
+void ServerContext::broadcast(const std::string& frame) {
+  std::lock_guard lock(ws_mu_);
+  for (auto& [id, h] : ws_) h.send(frame);
+}
+
+bool ServerContext::deliver_later(const std::string& owner) {
+  std::lock_guard lock(ws_mu_);
+  bool any = false;
+  for (auto [o, end] = ws_by_owner_.equal_range(owner); o != end; ++o) {
+    ws_.at(o->second).deliver_later();
+    any = true;
+  }
+  return any;
 }
 
 core::Result<std::optional<catalog::User>> ServerContext::user_of(std::string_view token) {
@@ -109,6 +145,9 @@ std::string new_trace_id(core::WallTime now) {
 boost::asio::awaitable<gateway::ChatOutcome> ServerContext::answer(
     ParsedChat p, std::optional<catalog::User> user, std::string session, std::string remote,
     admission::QueuedSink on_queued, assist::TierChunkSink on_chunk) {
+  // Kept only while a degraded reply could offer to answer it later.
+  std::string owner = later.config().enabled ? owner_of(user, session) : std::string();
+  std::string question = owner.empty() ? std::string() : p.message;
   gateway::ChatInput in{std::move(p.message), std::move(session), std::move(user),
                         std::move(remote), new_trace_id(app.clock().wall_now())};
   gateway::ChatOutcome out =
@@ -116,7 +155,42 @@ boost::asio::awaitable<gateway::ChatOutcome> ServerContext::answer(
   // Here, at the edge, not in the pipeline: what the cache, the dedupe memory, the logs and
   // the simulator keep stays the site-relative link; each delivery gets this server's form.
   if (!out.refused) rewrite_actions(out.reply.actions, out.reply.lang, cfg.store_base_url);
+  if (!out.refused && out.reply.tier == assist::Tier::kDegraded) {
+    if (auto ticket = later.offer(owner, question, app.clock().wall_now())) {
+      out.later_ticket = std::move(*ticket);
+      offer_later(out.reply);
+    }
+  }
   co_return out;
+}
+
+core::Result<std::size_t> ServerContext::leave_later(const std::string& owner,
+                                                     std::string_view ticket) {
+  auto held = later.leave(owner, ticket, app.clock().wall_now(), app.clock().now());
+  if (held.ok()) {
+    // A/B: note_left_question(owner)
+  }
+  return held;
+}
+
+boost::asio::awaitable<assist::Reply> ServerContext::answer_held(
+    const gateway::AnswerLater::Held& q) {
+  assist::ChatRequest req;
+  req.message = q.question;
+  if (q.owner.starts_with("u:")) {
+    req.user = app.catalog().user(std::string_view(q.owner).substr(2));
+  } else if (q.owner.starts_with("s:")) {
+    req.session_id = q.owner.substr(2);
+  }
+  req.trace_id = new_trace_id(app.clock().wall_now());
+  req.skip_dedupe = true;
+  assist::Reply reply;
+  const auto deadline = core::Deadline::after(app.clock(), app.pipeline().config().deadline);
+  co_await app.pipeline().handle_into(req, reply, {}, deadline);
+  app.observer().on_reply(reply, app.observer().logs() ? q.question : std::string_view(), q.owner,
+                          assist::AdmissionNote{}, "/v1/later");
+  rewrite_actions(reply.actions, reply.lang, cfg.store_base_url);
+  co_return reply;
 }
 
 }  // namespace ma::server

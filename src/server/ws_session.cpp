@@ -14,6 +14,7 @@
 #include "core/supervised.hpp"
 #include "core/text.hpp"
 #include "resilience/token_bucket.hpp"
+#include "server/later.hpp"
 #include "server/views.hpp"
 
 namespace ma::server {
@@ -178,8 +179,17 @@ asio::awaitable<void> answer_message(ServerContext& ctx, std::shared_ptr<WsConn>
     if (!rid.empty()) body["request_id"] = rid;
     c->send(json::serialize(body));
   } else {
-    c->send(reply_json(a.reply, ctx.app.pipeline().status(), "reply", rid));
+    std::string frame = reply_json(a.reply, ctx.app.pipeline().status(), "reply", rid);
+    add_later_field(frame, a.later_ticket, ctx.later.ticket_ttl_s());
+    c->send(std::move(frame));
   }
+}
+
+// Hands the owner's answers waiting here to the connection's outbox (each answer is taken
+// once, by whichever connection asks first). On the connection's worker.
+void deliver_answers(ServerContext& ctx, WsConn& c, const std::string& owner) {
+  if (owner.empty() || c.closed || c.closing) return;  // left for the next connection
+  for (std::string& frame : ctx.later.take(owner)) c.send(std::move(frame));
 }
 
 }  // namespace
@@ -244,19 +254,45 @@ asio::awaitable<void> serve_websocket(ServerContext& ctx, beast::tcp_stream stre
   asio::co_spawn(conn->ws.get_executor(), conn->writer(), core::report_failures("ws_writer"));
   asio::co_spawn(conn->ws.get_executor(), conn->idle_watch(),
                  core::report_failures("ws_idle_watch"));
-  const std::uint64_t ws_id = ctx.add_ws_closer([weak = std::weak_ptr<WsConn>(conn)] {
-    if (auto c = weak.lock()) {
-      asio::post(c->ws.get_executor(), [c] {
-        c->close_after_flush(
-            websocket::close_reason(websocket::close_code::going_away, "server restarting"));
-      });
-    }
+  // Reachable by the rest of the server (the drain, the status push, answers delivered),
+  // each request posted to this connection's worker.
+  const std::string owner = ServerContext::owner_of(*user, conn_session);
+  const std::weak_ptr<WsConn> weak = conn;
+  const std::uint64_t ws_id = ctx.add_ws({
+      .owner = owner,
+      .close =
+          [weak] {
+            if (auto c = weak.lock()) {
+              asio::post(c->ws.get_executor(), [c] {
+                c->close_after_flush(websocket::close_reason(websocket::close_code::going_away,
+                                                             "server restarting"));
+              });
+            }
+          },
+      .send =
+          [weak](std::string frame) {
+            if (auto c = weak.lock()) {
+              asio::post(c->ws.get_executor(),
+                         [c, f = std::move(frame)]() mutable { c->send(std::move(f)); });
+            }
+          },
+      .deliver_later =
+          [weak, &ctx, owner] {
+            if (auto c = weak.lock()) {
+              asio::post(c->ws.get_executor(),
+                         [c, &ctx, owner] { deliver_answers(ctx, *c, owner); });
+            }
+          },
   });
   struct Unregister {
     ServerContext& ctx;
     std::uint64_t id;
-    ~Unregister() { ctx.remove_ws_closer(id); }
+    ~Unregister() { ctx.remove_ws(id); }
   } unregister{ctx, ws_id};
+  // First the service status (then again whenever it changes: later.hpp), then the answers
+  // to questions this visitor left that are ready.
+  conn->send(ws_status(public_status(app.pipeline().status())));
+  deliver_answers(ctx, *conn, owner);
   resilience::TokenBucket invalid({.rate = 2, .burst = 20}, app.clock().now());
   beast::flat_buffer buf;
   for (;;) {
@@ -283,7 +319,7 @@ asio::awaitable<void> serve_websocket(ServerContext& ctx, beast::tcp_stream stre
     conn->last_message = app.clock().now();
     const std::string body = beast::buffers_to_string(buf.data());
     buf.consume(buf.size());
-    auto parsed = parse_chat(body, cfg.max_message_chars, true);
+    auto parsed = parse_ws_message(body, cfg.max_message_chars);
     if (!parsed.ok()) {
       ctx.bad_requests->inc();
       conn->send(ws_error(parsed.error().code, parsed.error().message, ""));
@@ -297,25 +333,36 @@ asio::awaitable<void> serve_websocket(ServerContext& ctx, beast::tcp_stream stre
       }
       continue;
     }
+    // A session id in the message counts only when the server signed it.
+    auto session_of = [&](const std::string& sent) {
+      return !*user && !sent.empty() && app.identity().verify_session(sent) ? sent : conn_session;
+    };
+    const bool later = parsed->action == WsMessage::Action::kAnswerLater;
+    ParsedChat& chat = parsed->chat;
     if (ctx.draining.load()) {
-      conn->send(ws_error("shutting_down", "this server is restarting", parsed->request_id));
+      // A question left here now would be lost with this server's memory.
+      conn->send(ws_error("shutting_down", "this server is restarting",
+                          later ? parsed->later.request_id : chat.request_id));
+      continue;
+    }
+    if (later) {
+      const ParsedLater& l = parsed->later;
+      auto held =
+          ctx.leave_later(ServerContext::owner_of(*user, session_of(l.session_id)), l.ticket);
+      conn->send(held.ok() ? ws_later_accepted(l.request_id, *held)
+                           : ws_later_error(held.error(), l.request_id));
       continue;
     }
     if (conn->in_flight >= 8) {
       conn->send(ws_error("too_many_in_flight",
                           "at most 8 messages may wait for a reply on one connection",
-                          parsed->request_id));
+                          chat.request_id));
       continue;
     }
-    // A session id in the message counts only when the server signed it.
-    std::string session = conn_session;
-    if (!*user && !parsed->session_id.empty() &&
-        app.identity().verify_session(parsed->session_id)) {
-      session = parsed->session_id;
-    }
+    std::string session = session_of(chat.session_id);
     ++conn->in_flight;
     asio::co_spawn(conn->ws.get_executor(),
-                   answer_message(ctx, conn, std::move(parsed).value(), *user, session, remote),
+                   answer_message(ctx, conn, std::move(chat), *user, session, remote),
                    core::report_failures("ws_message"));
   }
   if (!conn->closing) {
