@@ -65,10 +65,11 @@ core::Status RuntimeFlags::apply(std::string_view name, const boost::json::value
     return core::Ok{};
   }
   if (name == "DEGRADATION_MESSAGE_VERSION") {
-    if (s != "v1" && s != "v2") {
-      return core::fail("invalid_flag", "DEGRADATION_MESSAGE_VERSION must be v1 or v2");
+    const auto version = parse_degradation_version(s);
+    if (!version) {
+      return core::fail("invalid_flag", "DEGRADATION_MESSAGE_VERSION must be v1, v2 or v3");
     }
-    if (commit) version_.store(s == "v1" ? DegradationVersion::kV1 : DegradationVersion::kV2);
+    if (commit) version_.store(*version);
     return core::Ok{};
   }
   return core::fail("unknown_flag", "unknown flag " + std::string(name));
@@ -115,7 +116,7 @@ boost::json::object RuntimeFlags::to_json() const {
   o["RETRY_MAX_ATTEMPTS"] = retry_max_attempts();
   o["PRIMARY_MODEL"] = primary_model_name();
   o["FM_MODE"] = to_string(fm_mode());
-  o["DEGRADATION_MESSAGE_VERSION"] = degradation_version() == DegradationVersion::kV1 ? "v1" : "v2";
+  o["DEGRADATION_MESSAGE_VERSION"] = to_string(degradation_version());
   return o;
 }
 

@@ -4,7 +4,8 @@
 //   RETRY_MAX_ATTEMPTS           attempts per model call, first included (0 = storm brake)
 //   PRIMARY_MODEL                the name of a model lane (sonnet | haiku by default): tier 1
 //   FM_MODE                      normal | cache_only | static_only
-//   DEGRADATION_MESSAGE_VERSION  v1 | v2
+//   DEGRADATION_MESSAGE_VERSION  v1 | v2 | v3 (v1: the seed's banned text, incident replays
+//                                only; it also wins over a [degradation] ab experiment)
 // Thread safety: every field is an atomic; readers never lock.
 
 #include <atomic>

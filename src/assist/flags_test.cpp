@@ -47,5 +47,16 @@ TEST(RuntimeFlagsTest, TheOverridesPatchAsTheyAre) {
   EXPECT_EQ(flags.retry_max_attempts(), 7);
 }
 
+TEST(RuntimeFlagsTest, TheMessageVersionTakesV3AndNothingElseNew) {
+  RuntimeFlags flags;
+  ASSERT_TRUE(flags.patch(boost::json::object{{"DEGRADATION_MESSAGE_VERSION", "v3"}}).ok());
+  EXPECT_EQ(flags.degradation_version(), DegradationVersion::kV3);
+  EXPECT_EQ(flags.to_json().at("DEGRADATION_MESSAGE_VERSION"), "v3");
+  const auto st = flags.patch(boost::json::object{{"DEGRADATION_MESSAGE_VERSION", "v4"}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "DEGRADATION_MESSAGE_VERSION must be v1, v2 or v3");
+  EXPECT_EQ(flags.degradation_version(), DegradationVersion::kV3);
+}
+
 }  // namespace
 }  // namespace ma::assist

@@ -184,6 +184,10 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
                           {"language", std::string(fm::to_string(r.lang))},
                           {"error_code", r.error_code},
                           {"admission", std::string(to_string(admission.outcome))}};
+      if (r.degradation_version) {
+        root.annotations.emplace_back("degradation_version",
+                                      std::string(to_string(*r.degradation_version)));
+      }
       t.spans.push_back(std::move(root));
       t.spans.push_back({"1",
                          "0",
@@ -248,6 +252,7 @@ RequestObserver::TraceDecision RequestObserver::on_reply(const Reply& r, std::st
       l.prices.push_back({p.product_id, p.quoted_yen, p.catalog_yen, p.list_yen});
     }
     l.degraded = r.degraded;
+    if (r.degradation_version) l.degradation_version = to_string(*r.degradation_version);
     l.deduplicated = r.deduplicated;
     l.trace_kept = keep;
     l.model = r.model;

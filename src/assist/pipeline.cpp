@@ -932,9 +932,12 @@ bool Pipeline::answer_from_live_data(Retrieved& r, const std::optional<catalog::
   return true;
 }
 
-void Pipeline::finish(const Retrieved* r, Reply& reply) {
+void Pipeline::finish(const Retrieved* r, std::optional<DegradationVersion> assigned,
+                      Reply& reply) {
   if (r != nullptr) {  // nothing answered: the degraded reply is the floor of every cascade
-    Degraded d = degraded_reply(*r, eta(), deps_.flags.degradation_version());
+    const DegradationVersion version = shown_version(deps_.flags.degradation_version(), assigned);
+    Degraded d = degraded_reply(*r, eta(), version);
+    reply.degradation_version = version;
     reply.text = std::move(d.text);
     reply.actions = std::move(d.actions);
     reply.retry_after_s = d.retry_after_s;
@@ -1117,7 +1120,7 @@ asio::awaitable<void> Pipeline::handle_into(ChatRequest& req, Reply& reply, Tier
         break;  // below: the degraded reply is the floor of every cascade
     }
   }
-  finish(answered ? nullptr : &r, reply);
+  finish(answered ? nullptr : &r, req.degradation_version, reply);
   if (reply.degraded && dedupe_key != 0) dedupe_store(dedupe_key, asker, reply, clock.now());
   if (!reply.degraded && converse)
     conversations_.remember(asker, req.message, reply.text, clock.now());

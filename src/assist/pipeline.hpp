@@ -192,6 +192,10 @@ struct ChatRequest {
   // Not answered from the remembered degraded replies (dedupe): a question the user left to
   // be answered later is retried, and must not get its own degraded reply back.
   bool skip_dedupe = false;
+  // The degradation message version the [degradation] ab experiment assigned this user
+  // (assist/degradation_split.hpp); nullopt: no experiment, the flag decides. The flag set to
+  // v1 wins either way (shown_version).
+  std::optional<DegradationVersion> degradation_version = std::nullopt;
 };
 
 struct Reply {
@@ -204,6 +208,10 @@ struct Reply {
   bool deduplicated = false;
   std::vector<Action> actions;
   int retry_after_s = 0;
+  // The degradation message version this reply shows: set only when its text is the
+  // degradation message (tier degraded, from degraded_reply), not for the cache and static
+  // tiers (degraded service, but an answer) nor the queue's high-demand reply.
+  std::optional<DegradationVersion> degradation_version;
   std::string trace_id;
   std::string model;                                  // the model that wrote the text, if any
   std::string error_code;                             // the last model error code, for logs
@@ -417,7 +425,8 @@ class Pipeline final {
                                                         const std::string& cache_key, Reply& reply);
   bool answer_from_live_data(Retrieved& r, const std::optional<catalog::User>& user, Reply& reply);
   // Fills in the degraded reply when `unanswered` is given, then the common fields.
-  void finish(const Retrieved* unanswered, Reply& reply);
+  void finish(const Retrieved* unanswered, std::optional<DegradationVersion> assigned,
+              Reply& reply);
 
   // Applies the price guard to a reply about `r.product`; true when the text may be served.
   bool guard_prices(const Retrieved& r, Tier tier, Reply& reply);

@@ -32,6 +32,14 @@ admission::AdmissionRequest admission_request(const std::optional<catalog::User>
   return a;
 }
 
+std::string user_key(const std::optional<catalog::User>& user, const std::string& session,
+                     const std::string& remote) {
+  // The same key admission_request makes.
+  if (user) return core::str_cat("u:", user->id);
+  if (!session.empty()) return core::str_cat("s:", session);
+  return core::str_cat("a:", source_key(remote));
+}
+
 assist::Reply high_demand(const std::string& message, std::optional<core::Duration> eta,
                           std::string trace_id) {
   const auto lang = core::looks_japanese(message) ? fm::Language::kJa : fm::Language::kEn;
@@ -96,6 +104,9 @@ asio::awaitable<void> ChatFlow::answer_into(ChatInput& in, ChatOutcome& out,
   admission::TokenReservation tokens;
   // Most messages are decided at once; only a wait in the queue needs a coroutine.
   std::optional<admission::AdmissionResult> ar = admit_now(in, who, tokens);
+  // Every message, refused ones too: a resend after a degraded reply is what the A/B
+  // experiment measures (a 429 does not make it less of one).
+  if (ab != nullptr) ab->on_message(who);
   if (!ar) {
     // Named, not a temporary in the co_await expression (g++ 12 mishandles those).
     admission::AdmissionRequest areq =
@@ -108,14 +119,22 @@ asio::awaitable<void> ChatFlow::answer_into(ChatInput& in, ChatOutcome& out,
     // The deadline starts when the message leaves the admission queue.
     const auto deadline = core::Deadline::after(clock, pipeline.config().deadline);
     assist::ChatRequest creq{std::move(in.message), std::move(in.session), std::move(in.user),
-                             std::move(in.trace_id)};
+                             std::move(in.trace_id),
+                             split != nullptr ? split->assign(who) : std::nullopt};
     co_await pipeline.handle_into(creq, out.reply, std::move(on_chunk), deadline);
     tokens.settle(std::int64_t{out.reply.input_tokens} + out.reply.output_tokens);
   } else if (out.refused) {
     co_return;  // an honest 429, already recorded: there is no reply to observe
   }
   tokens.settle(0);  // answered without a model (the queue's high-demand reply): nothing used
+  note_reply(who, out);
   out.trace = observer.on_reply(out.reply, question, who, out.admission);
+}
+
+void ChatFlow::note_reply(const std::string& who, const ChatOutcome& out) {
+  const assist::Reply& r = out.reply;
+  if (ab != nullptr && r.degradation_version) ab->on_degraded_reply(who, *r.degradation_version);
+  if (recent != nullptr) recent->remember(r.trace_id, who, r.degradation_version, r.degraded);
 }
 
 }  // namespace ma::gateway

@@ -12,8 +12,11 @@
 #include <string>
 
 #include "admission/admission.hpp"
+#include "assist/ab_stats.hpp"
+#include "assist/degradation_split.hpp"
 #include "assist/observer.hpp"
 #include "assist/pipeline.hpp"
+#include "assist/recent_replies.hpp"
 
 namespace ma::gateway {
 
@@ -44,6 +47,12 @@ struct ChatFlow {
   admission::Admission& admission;
   assist::Pipeline& pipeline;
   assist::RequestObserver& observer;
+  // The degradation-message experiment and what its users did (all optional: null, none).
+  // `split` assigns each user's version by their user key; `ab` hears of every message and
+  // every degraded reply; `recent` remembers which user got which reply (for feedback).
+  const assist::DegradationSplit* split = nullptr;
+  assist::AbStats* ab = nullptr;
+  assist::RecentReplies* recent = nullptr;
 
   boost::asio::awaitable<ChatOutcome> answer(ChatInput in, admission::QueuedSink on_queued = {},
                                              assist::TierChunkSink on_chunk = {});
@@ -62,7 +71,15 @@ struct ChatFlow {
   // Records a refusal or a queue timeout in `out`; true when the pipeline should answer.
   bool settle_admission(const admission::AdmissionResult& ar, ChatInput& in, const std::string& who,
                         ChatOutcome& out);
+  // Tells the A/B tracker and the recent replies about `out`'s reply to `who`.
+  void note_reply(const std::string& who, const ChatOutcome& out);
 };
+
+// The key a sender is known by everywhere per user (admission's per-user limit, the A/B
+// assignment, feedback ownership): "u:<user id>", else "s:<session>", else "a:<source key
+// of remote>". Namespaced by kind, so no string a client chooses can name another kind's.
+std::string user_key(const std::optional<catalog::User>& user, const std::string& session,
+                     const std::string& remote);
 
 admission::AdmissionRequest admission_request(const std::optional<catalog::User>& user,
                                               const std::string& session, const std::string& remote,

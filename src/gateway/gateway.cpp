@@ -104,8 +104,38 @@ core::Result<std::unique_ptr<Gateway>> Gateway::build(GatewayConfig config, Gate
       std::make_unique<assist::RequestObserver>(g->clock_, g->metrics_, g->alarms_, *g->sampler_,
                                                 deps.log, deps.traces, c.seed ^ kObserverSeed);
   g->observer_->set_keep_errors(c.keep_error_traces);
-  for (auto& p : g->pipelines_) g->flows_.push_back({g->clock_, *g->admission_, *p, *g->observer_});
+  if (c.track_replies) {
+    g->ab_ = std::make_unique<assist::AbStats>(g->clock_, c.ab_limits);
+    g->recent_ = std::make_unique<assist::RecentReplies>(g->clock_);
+    g->feedback_total_ = &g->metrics_.counter(
+        "mangaassist_feedback_total",
+        "Feedback answers received (POST /v1/feedback; a replaced answer counts again), by the "
+        "degradation message version of the reply (none: not the degradation message) and kind "
+        "(helpful, not_helpful, understood, not_understood).",
+        {"version", "kind"});
+  }
+  const assist::DegradationSplit* split = c.degradation_ab.empty() ? nullptr : &c.degradation_ab;
+  for (auto& p : g->pipelines_) {
+    g->flows_.push_back(
+        {g->clock_, *g->admission_, *p, *g->observer_, split, g->ab_.get(), g->recent_.get()});
+  }
   return g;
+}
+
+bool Gateway::record_feedback(std::string_view trace_id, std::string_view user_key,
+                              const assist::Feedback& feedback) {
+  if (recent_ == nullptr) return false;
+  const auto change = recent_->give_feedback(trace_id, user_key, feedback);
+  if (!change) return false;
+  if (change->version && ab_ != nullptr) {
+    ab_->on_feedback(*change->version, change->before, change->after);
+  }
+  const std::string version(change->version ? assist::to_string(*change->version) : "none");
+  if (feedback.helpful)
+    feedback_total_->with({version, *feedback.helpful ? "helpful" : "not_helpful"}).inc();
+  if (feedback.understood)
+    feedback_total_->with({version, *feedback.understood ? "understood" : "not_understood"}).inc();
+  return true;
 }
 
 double Gateway::model_capacity() const {

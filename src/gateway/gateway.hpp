@@ -19,10 +19,13 @@
 #include <vector>
 
 #include "admission/admission.hpp"
+#include "assist/ab_stats.hpp"
 #include "assist/cache_maintenance.hpp"
+#include "assist/degradation_split.hpp"
 #include "assist/flags.hpp"
 #include "assist/observer.hpp"
 #include "assist/pipeline.hpp"
+#include "assist/recent_replies.hpp"
 #include "assist/understanding.hpp"
 #include "cache/response_cache.hpp"
 #include "catalog/catalog.hpp"
@@ -77,6 +80,12 @@ struct GatewayConfig {
   std::uint64_t seed = 0;
   // Keep every error trace whatever the sampler says (incident 4's fix).
   bool keep_error_traces = true;
+  // The degradation-message experiment ([degradation] ab); empty: none, the flag decides.
+  assist::DegradationSplit degradation_ab{};
+  // Track what users do after degraded replies (assist::AbStats) and which user got which
+  // reply (assist::RecentReplies, for feedback). The server does; the simulator does not.
+  bool track_replies = false;
+  assist::AbLimits ab_limits{};
   observe::AlarmConfig alarms{};
 };
 
@@ -128,6 +137,18 @@ class Gateway final {
   std::vector<assist::LaneCounters> lane_counters() const;
   observe::Sampler& sampler() { return *sampler_; }
   assist::RequestObserver& observer() { return *observer_; }
+  const assist::DegradationSplit& degradation_split() const { return config_.degradation_ab; }
+  // Null unless GatewayConfig::track_replies.
+  assist::AbStats* ab_stats() { return ab_.get(); }
+  assist::RecentReplies* recent_replies() { return recent_.get(); }
+  // Feedback on one of `user_key`'s recent replies (POST /v1/feedback): each answer given
+  // replaces the reply's earlier one, moves the A/B tracker's counts for the version the reply
+  // showed, and is counted in mangaassist_feedback_total{version,kind} (version "none" for a
+  // reply that was not the degradation message). False, and nothing recorded: the trace is
+  // not one of the user's recent replies (unknown, expired, another user's), or replies are
+  // not tracked.
+  bool record_feedback(std::string_view trace_id, std::string_view user_key,
+                       const assist::Feedback& feedback);
 
  private:
   Gateway(GatewayConfig config, core::Clock& clock, std::unique_ptr<catalog::Catalog> catalog);
@@ -148,6 +169,9 @@ class Gateway final {
   observe::AlarmEngine alarms_;
   std::unique_ptr<observe::Sampler> sampler_;
   std::unique_ptr<assist::RequestObserver> observer_;
+  std::unique_ptr<assist::AbStats> ab_;
+  std::unique_ptr<assist::RecentReplies> recent_;
+  observe::Family<observe::Counter>* feedback_total_ = nullptr;  // {version, kind}
   std::vector<ChatFlow> flows_;
 };
 

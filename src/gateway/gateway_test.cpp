@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 #include <map>
 
 #include "core/sim_clock.hpp"
@@ -219,6 +220,89 @@ TEST_F(GatewayTest, LanesWithoutAPolicyGetTheirModelsListPrices) {
   const auto counters = g->lane_counters();
   ASSERT_EQ(counters.size(), 3u);
   EXPECT_EQ(counters[2].name, "nova");
+}
+
+TEST(UserKeyTest, IsTheKeyAdmissionLimitsBy) {
+  const catalog::User ann{"ann", "Ann", catalog::UserTier::kRegistered};
+  EXPECT_EQ(user_key(ann, "s1.x", "203.0.113.5"), "u:ann");
+  EXPECT_EQ(user_key(std::nullopt, "s1.x", "203.0.113.5"), "s:s1.x");
+  EXPECT_EQ(user_key(std::nullopt, "", "2001:db8:1:2::7"), "a:2001:db8:1:2::/64");
+  for (const auto& [user, session] :
+       {std::pair{std::optional<catalog::User>(ann), std::string("s1.x")},
+        std::pair{std::optional<catalog::User>(), std::string("s1.x")},
+        std::pair{std::optional<catalog::User>(), std::string()}}) {
+    EXPECT_EQ(user_key(user, session, "2001:db8:1:2::7"),
+              admission_request(user, session, "2001:db8:1:2::7", "hi").user_key);
+  }
+}
+
+TEST_F(GatewayTest, EachUserReadsTheVersionTheExperimentAssignsThemUnlessTheFlagSaysV1) {
+  GatewayConfig c;
+  c.seed = 3;
+  c.admission.per_source = {1000, 100000, 0};
+  c.degradation_ab = assist::DegradationSplit::make({{"v2", 1}, {"v3", 1}}).value();
+  c.track_replies = true;
+  auto g = build(c);
+  // Static only: a general question has no live-data answer, so every reply is degraded.
+  ASSERT_TRUE(g->flags().patch(boost::json::object{{"FM_MODE", "static_only"}}).ok());
+  int n = 0;
+  auto ask = [&](const std::string& id, std::string question = "Tell me something fun") {
+    ChatOutcome out;
+    bool done = false;
+    ChatInput in{std::move(question), "", catalog::User{id, id, catalog::UserTier::kRegistered},
+                 "203.0.113.5", "1-5759e988-" + std::to_string(1000 + n++)};
+    asio::co_spawn(io_, answer_one(g->flow(), std::move(in), out, done), asio::detached);
+    clock_.run_until([&] { return done; }, clock_.now() + 30s);
+    EXPECT_TRUE(done);
+    return out.reply;
+  };
+  std::map<assist::DegradationVersion, int> seen;
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "user" + std::to_string(i);
+    const assist::Reply r = ask(id);
+    ASSERT_EQ(r.tier, assist::Tier::kDegraded);
+    ASSERT_TRUE(r.degradation_version.has_value());
+    EXPECT_EQ(*r.degradation_version, *c.degradation_ab.assign("u:" + id)) << id;
+    ++seen[*r.degradation_version];
+    // Its user may rate it; nobody else may.
+    EXPECT_TRUE(g->record_feedback(r.trace_id, "u:" + id, {true, std::nullopt}));
+    EXPECT_FALSE(g->record_feedback(r.trace_id, "u:someone-else", {true, std::nullopt}));
+  }
+  EXPECT_EQ(seen.size(), 2u);  // both versions shown
+  std::uint64_t replies = 0, helpful = 0;
+  for (const auto& s : g->ab_stats()->snapshot()) {
+    EXPECT_EQ(s.degraded_replies, static_cast<std::uint64_t>(seen[s.version]));
+    replies += s.degraded_replies;
+    helpful += s.helpful;
+  }
+  EXPECT_EQ(replies, 40u);
+  EXPECT_EQ(helpful, 40u);
+
+  // An incident replay: the flag's v1 wins over the experiment.
+  ASSERT_TRUE(g->flags().patch(boost::json::object{{"DEGRADATION_MESSAGE_VERSION", "v1"}}).ok());
+  // (Another question: the same one again would be the remembered reply, deduplicated.)
+  EXPECT_EQ(ask("user0", "Tell me something else").degradation_version,
+            assist::DegradationVersion::kV1);
+}
+
+TEST_F(GatewayTest, WithoutAnExperimentTheFlagDecidesAndNothingIsTrackedUnlessAsked) {
+  GatewayConfig c;
+  c.seed = 3;
+  auto g = build(c);
+  EXPECT_EQ(g->ab_stats(), nullptr);
+  EXPECT_EQ(g->recent_replies(), nullptr);
+  ASSERT_TRUE(g->flags()
+                  .patch(boost::json::object{{"FM_MODE", "static_only"},
+                                             {"DEGRADATION_MESSAGE_VERSION", "v3"}})
+                  .ok());
+  ChatOutcome out;
+  bool done = false;
+  ChatInput in{"Tell me something fun", "", std::nullopt, "203.0.113.5", "1-5759e988-1"};
+  asio::co_spawn(io_, answer_one(g->flow(), std::move(in), out, done), asio::detached);
+  clock_.run_until([&] { return done; }, clock_.now() + 30s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(out.reply.degradation_version, assist::DegradationVersion::kV3);
+  EXPECT_FALSE(g->record_feedback("1-5759e988-1", "a:203.0.113.5", {true, std::nullopt}));
 }
 
 }  // namespace

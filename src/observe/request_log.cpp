@@ -477,6 +477,7 @@ std::string to_json_line(const RequestLog& l) {
   }
   o += ']';
   boolean("degraded", l.degraded);
+  if (!l.degradation_version.empty()) field("degradation_version", l.degradation_version);
   boolean("deduplicated", l.deduplicated);
   boolean("trace_kept", l.trace_kept);
   field("models", l.models);

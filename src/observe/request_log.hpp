@@ -50,6 +50,9 @@ struct RequestLog {
   // stated none). Read by `mangaassist report stale-prices` (observe/stale_price_report.hpp).
   std::vector<LoggedPrice> prices;
   bool degraded = false;
+  // The degradation message version the reply showed ("v2", "v3"; the A/B experiment's
+  // assignment or the flag's); written only when the reply was the degradation message.
+  std::string degradation_version;
   bool deduplicated = false;
   bool trace_kept = false;
   std::string question;  // redacted, then cut to kMaxLoggedTextBytes at a code point

@@ -33,6 +33,7 @@ AdminApi::AdminApi(App& app, std::string admin_token, asio::any_io_executor bloc
       {V::put, "/admin/limits", "use GET or PUT", kInline, &AdminApi::put_limits},
       {V::patch, "/admin/limits", "use GET or PUT", kInline, &AdminApi::put_limits},
       {std::nullopt, "/admin/alarms", "", kInline, &AdminApi::alarms},
+      {V::get, "/admin/ab", "use GET", kInline, &AdminApi::ab},
       // A change of the sampling rules is published to the fleet (Redis): off the io threads.
       {V::get, "/admin/sampling", "use GET, PUT or DELETE", kInline, &AdminApi::get_sampling},
       {V::put, "/admin/sampling", "use GET, PUT or DELETE", kBlocking, &AdminApi::put_sampling},
@@ -305,6 +306,52 @@ Response AdminApi::alarms(const Request&, std::string_view) {
   app_.refresh_alarm_inputs();
   return json_response(http::status::ok,
                        json::serialize(json::object{{"alarms", alarms_json(app_, false)}}));
+}
+
+Response AdminApi::ab(const Request&, std::string_view) {
+  gateway::Gateway& g = app_.gateway();
+  const assist::DegradationSplit& split = g.degradation_split();
+  json::object o;
+  json::object weights;
+  std::vector<assist::DegradationVersion> listed;
+  for (const auto& [v, w] : split.weights()) {
+    weights[assist::to_string(v)] = w;
+    listed.push_back(v);
+  }
+  const assist::DegradationVersion flag = app_.flags().degradation_version();
+  // Without an experiment every user is shown the flag's version: listed even before anyone was.
+  if (split.empty()) listed.push_back(flag);
+  o["split"] = std::move(weights);
+  o["flag"] = assist::to_string(flag);
+  json::array versions;
+  if (assist::AbStats* ab = g.ab_stats()) {
+    o["retry_window_s"] =
+        std::chrono::duration_cast<std::chrono::seconds>(ab->limits().retry_window).count();
+    o["abandon_after_s"] =
+        std::chrono::duration_cast<std::chrono::seconds>(ab->limits().abandon_after).count();
+    auto rate = [](std::uint64_t n, std::uint64_t of) {
+      return of == 0 ? 0.0 : static_cast<double>(n) / static_cast<double>(of);
+    };
+    for (const assist::AbVersionStats& s : ab->snapshot(listed)) {
+      versions.push_back(
+          json::object{{"version", assist::to_string(s.version)},
+                       {"users", s.users},
+                       {"degraded_replies", s.degraded_replies},
+                       {"retried_within_60s", s.retried},
+                       {"retry_rate", rate(s.retried, s.degraded_replies)},
+                       {"abandoned", s.abandoned},
+                       {"abandonment_rate", rate(s.abandoned, s.degraded_replies)},
+                       {"left_question", s.left_question},
+                       {"feedback", json::object{{"helpful", s.helpful},
+                                                 {"not_helpful", s.not_helpful},
+                                                 {"understood", s.understood},
+                                                 {"not_understood", s.not_understood}}}});
+    }
+    o["untracked"] = ab->untracked();
+    o["users_capped"] = ab->users_capped();
+  }
+  o["versions"] = std::move(versions);
+  return json_response(http::status::ok, json::serialize(o));
 }
 
 namespace {

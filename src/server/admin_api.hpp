@@ -1,6 +1,7 @@
 #pragma once
 // The admin API (docs/api.md): /admin/flags, /admin/chaos, /admin/catalog/products/{id},
-// /admin/cache/flush, /admin/limits, /admin/alarms, /admin/sampling (the trace sampling
+// /admin/cache/flush, /admin/limits, /admin/alarms, /admin/ab (the degradation-message
+// experiment), /admin/sampling (the trace sampling
 // rules, observe/sampling_switch.hpp), behind the admin bearer token (compared
 // in constant time). A route table -- method + path pattern -> handler -- answered in order:
 // the first route whose pattern and method match runs; a path that some route serves, but
@@ -67,6 +68,8 @@ class AdminApi final {
   Response get_limits(const Request& req, std::string_view tail);
   Response put_limits(const Request& req, std::string_view tail);
   Response alarms(const Request& req, std::string_view tail);
+  // GET /admin/ab: the degradation-message experiment, per version (docs/api.md).
+  Response ab(const Request& req, std::string_view tail);
   Response get_sampling(const Request& req, std::string_view tail);
   Response put_sampling(const Request& req, std::string_view tail);
   Response delete_sampling(const Request& req, std::string_view tail);

@@ -152,6 +152,8 @@ core::Result<std::unique_ptr<App>> App::create(AppConfig config, core::Clock& cl
     gc.lanes.push_back({.feed_rps = l.quota_rps});
   }
   gc.alarms = c.alarms;
+  gc.degradation_ab = c.degradation_ab;
+  gc.track_replies = true;  // feedback (POST /v1/feedback) and GET /admin/ab
   gc.admission = c.admission;
   gc.cache = cache::CacheLimits{.max_entries = c.cache_max_entries};
   gc.maintenance = c.maintenance;

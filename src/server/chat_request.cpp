@@ -1,5 +1,7 @@
 #include "server/chat_request.hpp"
 
+#include <algorithm>
+
 #include "core/json_util.hpp"
 #include "core/text.hpp"
 
@@ -99,6 +101,52 @@ core::Result<WsMessage> parse_ws_message(std::string_view body, std::size_t max_
   }
   m.later.ticket = std::string(t->get_string());
   return m;
+}
+
+core::Result<ParsedFeedback> parse_feedback(std::string_view body) {
+  if (!core::is_valid_utf8(body)) return core::fail("invalid_utf8", "the body is not valid UTF-8");
+  auto v = core::parse_json(body);
+  if (!v.ok())
+    return core::fail("invalid_json", "the body is not valid JSON: " + v.error().message);
+  if (!v->is_object()) return core::fail("invalid_json", "the body must be a JSON object");
+  ParsedFeedback p;
+  for (const auto& [key, value] : v->get_object()) {
+    if (key == "trace_id") {
+      const bool ok = value.is_string() && !value.get_string().empty() &&
+                      value.get_string().size() <= 64 &&
+                      std::all_of(value.get_string().begin(), value.get_string().end(), [](char c) {
+                        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                               (c >= 'A' && c <= 'Z') || c == '-';
+                      });
+      if (!ok) {
+        return core::fail("invalid_field",
+                          "\"trace_id\" must be a reply's trace id (a string of 1 to 64 letters, "
+                          "digits and dashes)");
+      }
+      p.trace_id = std::string(value.get_string());
+    } else if (key == "helpful" || key == "understood") {
+      if (!value.is_bool()) {
+        return core::fail("invalid_field", "\"" + std::string(key) + "\" must be true or false");
+      }
+      (key == "helpful" ? p.helpful : p.understood) = value.get_bool();
+    } else if (key == "session_id") {
+      if (!value.is_string() || value.get_string().size() > 128) {
+        return core::fail("invalid_field", "\"session_id\" must be a string of at most 128 bytes");
+      }
+      p.session_id = std::string(value.get_string());
+    } else {
+      // Cut at a code point (the error body is JSON, which escapes it).
+      const std::string name = core::truncate_utf8(key, 40);
+      return core::fail("unknown_field", "unknown field \"" + name +
+                                             "\" (feedback takes trace_id, helpful, understood "
+                                             "and session_id)");
+    }
+  }
+  if (p.trace_id.empty()) return core::fail("missing_field", "\"trace_id\" is required");
+  if (!p.helpful && !p.understood) {
+    return core::fail("missing_field", "\"helpful\" or \"understood\" is required");
+  }
+  return p;
 }
 
 }  // namespace ma::server

@@ -4,6 +4,7 @@
 // state; fuzzed by tests/fuzz/chat_request_fuzz.cpp.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,5 +38,17 @@ struct WsMessage {
   ParsedLater later;  // kAnswerLater
 };
 core::Result<WsMessage> parse_ws_message(std::string_view body, std::size_t max_chars);
+// POST /v1/feedback's body: {"trace_id": "...", "helpful": true|false, "understood":
+// true|false}, "session_id" optional (as /v1/chat takes it). Exact: the trace id a string of
+// 1 to 64 bytes of [0-9A-Za-z-]; each answer a boolean; at least one of them; no other field.
+// Errors name the field: missing_field, invalid_field, unknown_field, invalid_json,
+// invalid_utf8.
+struct ParsedFeedback {
+  std::string trace_id;
+  std::string session_id;
+  std::optional<bool> helpful;
+  std::optional<bool> understood;
+};
+core::Result<ParsedFeedback> parse_feedback(std::string_view body);
 
 }  // namespace ma::server

@@ -397,6 +397,26 @@ std::size_t stray_non_ascii_line(std::string_view t) {
   return 0;
 }
 
+// [degradation] ab = { v2 = 50, v3 = 50 }: each key a message version, each value a weight.
+void read_degradation(core::TomlReader& d, AppConfig& cfg) {
+  d.check_keys({"ab"});
+  if (!d.has("ab")) return;
+  auto ab = d.table("ab");
+  if (!ab) return;  // not a table: the reader kept the error
+  std::vector<std::pair<std::string, std::int64_t>> weights;
+  for (const std::string& version : ab->keys()) {
+    std::int64_t w = 0;
+    if (!ab->read(version, w, 0, 1'000'000)) return;
+    weights.emplace_back(version, w);
+  }
+  auto split = assist::DegradationSplit::make(weights, d.name("ab"));
+  if (!split.ok()) {
+    d.fail(split.error().message);
+    return;
+  }
+  cfg.degradation_ab = std::move(split).value();
+}
+
 }  // namespace
 
 // [answer_later]: bounds a client cannot grow past, a ticket that outlives no reasonable
@@ -443,7 +463,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg,
   core::TomlReader r(root, "invalid_config", every_error != nullptr);
   r.check_keys({"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe",
                 "providers", "openai", "bedrock", "fleet", "lanes", "alarms", "web",
-                "answer_later"});
+                "answer_later", "degradation"});
   if (auto s = r.table("server")) read_server(*s, cfg.server);
   if (auto p = r.table("pipeline")) read_pipeline(*p, cfg.pipeline);
   if (auto t = r.table("retry")) read_retry(*t, cfg);
@@ -494,6 +514,7 @@ core::Status load_toml(const std::string& path, AppConfig& cfg,
     }
   }
   if (auto a = r.table("answer_later")) read_answer_later(*a, cfg.answer_later);
+  if (auto d = r.table("degradation")) read_degradation(*d, cfg);
   if (r.checking()) {
     // An attempt's budget to its first token leaves the deadline room for the next lane.
     for (const LaneSpec& l : model_lanes(cfg)) {

@@ -12,6 +12,7 @@
 
 #include "admission/admission.hpp"
 #include "assist/cache_maintenance.hpp"
+#include "assist/degradation_split.hpp"
 #include "assist/pipeline.hpp"
 #include "core/env.hpp"
 #include "core/result.hpp"
@@ -173,6 +174,9 @@ struct AppConfig {
   observe::AlarmConfig alarms{};
   // [answer_later]: the questions users leave on a degraded reply (gateway/answer_later.hpp).
   gateway::AnswerLaterConfig answer_later{};
+  // [degradation] ab = { v2 = 50, v3 = 50 }: the degradation-message experiment, version ->
+  // weight (assist/degradation_split.hpp); empty: none, DEGRADATION_MESSAGE_VERSION decides.
+  assist::DegradationSplit degradation_ab{};
   // The runtime flags the environment sets (assist/flags.hpp: RETRY_MAX_ATTEMPTS,
   // PRIMARY_MODEL, FM_MODE, DEGRADATION_MESSAGE_VERSION), validated, as
   // RuntimeFlags::patch takes them; they win over retry.max_attempts. Empty: none set.

@@ -492,5 +492,31 @@ name = "haiku"
        {"[[lanes]]\nname = \"nova\"\ncontinue_on_fallback = 1\n", "continue_on_fallback"}});
 }
 
+TEST(ConfigTest, TheDegradationExperimentTakesSafeVersionsWithSaneWeights) {
+  AppConfig cfg = default_config();
+  EXPECT_TRUE(cfg.degradation_ab.empty());
+  ASSERT_TRUE(load_toml(write_temp("[degradation]\nab = { v2 = 50, v3 = 50 }\n"), cfg).ok());
+  ASSERT_EQ(cfg.degradation_ab.weights().size(), 2u);
+  EXPECT_EQ(cfg.degradation_ab.weights()[1],
+            std::make_pair(assist::DegradationVersion::kV3, std::int64_t{50}));
+  // Empty and absent: no experiment (the flag decides).
+  AppConfig none = default_config();
+  ASSERT_TRUE(load_toml(write_temp("[degradation]\nab = {}\n"), none).ok());
+  EXPECT_TRUE(none.degradation_ab.empty());
+  ASSERT_TRUE(load_toml(write_temp("[degradation]\n"), none).ok());
+  EXPECT_TRUE(none.degradation_ab.empty());
+  expect_refused({
+      {"[degradation]\nab = { v1 = 50, v2 = 50 }\n",
+       "degradation.ab: v1 is the seed's banned message"},
+      {"[degradation]\nab = { v2 = 50, v7 = 50 }\n",
+       "degradation.ab: unknown degradation message version \"v7\""},
+      {"[degradation]\nab = { v2 = -1, v3 = 5 }\n", "degradation.ab.v2"},
+      {"[degradation]\nab = { v2 = 0.5 }\n", "degradation.ab.v2"},
+      {"[degradation]\nab = { v2 = 0, v3 = 0 }\n", "add up to 0"},
+      {"[degradation]\nab = \"v2\"\n", "degradation.ab"},
+      {"[degradation]\nsplit = { v2 = 1 }\n", "degradation.split"},
+  });
+}
+
 }  // namespace
 }  // namespace ma::server

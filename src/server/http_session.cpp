@@ -97,6 +97,40 @@ asio::awaitable<Response> chat(ServerContext& ctx, Request& req, const std::stri
   co_return res;
 }
 
+// POST /v1/feedback: one click on a reply. Who is asking is established as for /v1/chat (the
+// bearer user token, else the signed session of the body or the cookie, else the source
+// address), but no session is issued: a caller without one has no reply to rate.
+Response feedback(ServerContext& ctx, const Request& req, const std::string& remote) {
+  auto user = ctx.user_of(bearer(req));
+  if (!user.ok()) {
+    auto res = error_response(http::status::unauthorized, user.error().code, user.error().message);
+    res.set(http::field::www_authenticate, "Bearer");
+    return res;
+  }
+  auto parsed = parse_feedback(req.body());
+  if (!parsed.ok()) {
+    ctx.bad_requests->inc();
+    return error_response(http::status::bad_request, parsed.error().code, parsed.error().message);
+  }
+  std::string session;
+  if (!*user) {
+    const Identity& ids = ctx.app.identity();
+    if (!parsed->session_id.empty() && ids.verify_session(parsed->session_id)) {
+      session = parsed->session_id;
+    } else if (auto c = cookie(req, kSessionCookie); !c.empty() && ids.verify_session(c)) {
+      session = std::string(c);
+    }
+  }
+  const std::string who = gateway::user_key(*user, session, remote);
+  if (!ctx.app.gateway().record_feedback(parsed->trace_id, who,
+                                         {parsed->helpful, parsed->understood})) {
+    // The same answer for a trace that is unknown, expired or another user's: no oracle.
+    return error_response(http::status::not_found, "unknown_trace",
+                          "this trace id is not one of your recent replies");
+  }
+  return json_response(http::status::accepted, R"({"recorded":true})");
+}
+
 asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& req,
                                  const std::string& remote, bool admin_listener) {
   const std::string_view target = req.target();
@@ -109,6 +143,12 @@ asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& r
     co_return co_await chat(ctx, req, remote);
   }
   if (path == "/v1/later") co_return http_route_later(ctx, req);
+  if (path == "/v1/feedback") {
+    if (method != http::verb::post) {
+      co_return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
+    }
+    co_return feedback(ctx, req, remote);
+  }
   if (path == "/healthz") co_return json_response(http::status::ok, R"({"status":"ok"})");
   if (path == "/readyz") {
     if (ctx.draining.load()) {

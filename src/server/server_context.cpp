@@ -167,8 +167,10 @@ boost::asio::awaitable<gateway::ChatOutcome> ServerContext::answer(
 core::Result<std::size_t> ServerContext::leave_later(const std::string& owner,
                                                      std::string_view ticket) {
   auto held = later.leave(owner, ticket, app.clock().wall_now(), app.clock().now());
+  // The A/B comparison counts a degraded reply whose question was left as not abandoned (the
+  // owner is the same key as the tracker's user key: u:<id> or s:<session>).
   if (held.ok()) {
-    // A/B: note_left_question(owner)
+    if (assist::AbStats* ab = app.gateway().ab_stats()) ab->note_left_question(owner);
   }
   return held;
 }

@@ -105,6 +105,9 @@ std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,
     key("retry_after_s");
     o += std::to_string(r.retry_after_s);
   }
+  // The degradation message version this user was shown (the A/B experiment's, or the
+  // flag's): only on a reply that is the degradation message.
+  if (r.degradation_version) text("degradation_version", assist::to_string(*r.degradation_version));
   if (r.disclaimer) {
     key("disclaimer");
     o += "true";

@@ -45,6 +45,8 @@ boost::json::object model_details_json(const assist::ModelStatus& m);
 // "reply" frame. Written directly, not through a JSON DOM: the same bytes
 // boost::json::serialize gives the same fields, in this order. "model" is the model that
 // wrote the text (Reply::model), null when the reply came from below the models.
+// "degradation_version" ("v2" | "v3"; "v1" only in an incident replay) is present only on a
+// reply that is the degradation message (Reply::degradation_version).
 // NOTE: the status it carries stays state, eta_s and breakers: the per-model details and the
 // spend are for operators (/status), not for every visitor.
 std::string reply_json(const assist::Reply& r, const assist::ServiceStatus& st,

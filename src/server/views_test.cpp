@@ -102,6 +102,24 @@ TEST(ViewsTest, TheReplyNamesTheModelThatWroteIt) {
   EXPECT_FALSE(reply.at("status").as_object().contains("spend_today_usd"));
 }
 
+TEST(ViewsTest, ADegradationMessageNamesItsVersionAndNoOtherReplyDoes) {
+  assist::Reply r;
+  r.text = "limited";
+  r.tier = assist::Tier::kDegraded;
+  r.degraded = true;
+  r.retry_after_s = 30;
+  r.degradation_version = assist::DegradationVersion::kV3;
+  const assist::ServiceStatus st;
+  auto reply = boost::json::parse(reply_json(r, st, "reply", "r1", "")).as_object();
+  EXPECT_EQ(reply.at("degradation_version"), "v3");
+  // A degraded service that still answered (cache, static) showed no degradation message.
+  r.tier = assist::Tier::kStatic;
+  r.degradation_version.reset();
+  reply = boost::json::parse(reply_json(r, st, "", "", "")).as_object();
+  EXPECT_TRUE(reply.at("degraded").as_bool());
+  EXPECT_FALSE(reply.contains("degradation_version"));
+}
+
 TEST(ViewsTest, EveryChunkNamesItsModel) {
   const assist::StreamChunk c{assist::Tier::kPrimary, 2, "ONE PIECE", "sonnet"};
   const auto v = boost::json::parse(ws_chunk("r7", c));
