@@ -179,7 +179,7 @@
   const charts = [
     { id: "chart-tiers", compute: (c, p, dt) => rateBy(c, p, dt, "mangaassist_replies_total", "tier") },
     { id: "chart-errors", compute: (c, p, dt) => rateBy(c, p, dt, "mangaassist_model_errors_total", "error_code") },
-    { id: "chart-breakers", compute: (c) => sumBy(c, "mangaassist_breaker_state", "model") },
+    { id: "chart-breakers", range: [0, 2.2], compute: (c) => sumBy(c, "mangaassist_breaker_state", "model") },
     { id: "chart-limiter", compute: (c) => sumBy(c, "mangaassist_adaptive_rate", "model") },
     { id: "chart-retries", compute: (c, p, dt) => new Map([
         ...prefixed(rateBy(c, p, dt, "mangaassist_retries_total", "model"), "retries "),
@@ -199,8 +199,11 @@
         return new Map([["cache serves", [...hits.values()][0] ?? null],
                         ["stale serves", [...stale.values()][0] ?? null]]);
       } },
-    { id: "chart-priceguard", compute: (c, p, dt) =>
-        rateBy(c, p, dt, "mangaassist_price_guard_mismatches_total", "outcome", 60) },
+    { id: "chart-priceguard", compute: (c, p, dt) => {
+        const m = rateBy(c, p, dt, "mangaassist_price_guard_mismatches_total", "", 60);
+        return new Map([["mismatches", [...m.values()][0] ?? null],
+                        ...prefixed(rateBy(c, p, dt, "mangaassist_price_guard_total", "outcome", 60), "checked: ")]);
+      } },
     { id: "chart-cost", compute: (c, p, dt) => rateBy(c, p, dt, "mangaassist_model_cost_usd_total", "model", 60) },
   ];
 
@@ -224,6 +227,7 @@
     const right = new Set(ch.right || []);
     const axes = [{}, { size: 50 }];
     const scales = { x: { time: true } };
+    if (ch.range) scales.y = { range: ch.range };
     if (keys.some((k) => right.has(k))) {
       axes.push({ scale: "right", side: 1, grid: { show: false }, size: 50 });
       scales.right = { auto: true };
