@@ -167,7 +167,27 @@ test('the operations dashboard signs in, charts the traffic and drives the runbo
       assert.equal(ab.status, 404);
       assert.match(await page.locator('#ab-note').textContent(), /No experiment data yet/);
     }
+    // The table's rendering of the documented shape (GET /admin/ab, docs/api.md), answered by
+    // the test in place of the server: one row per version, the rates as percentages.
+    await page.route('**/admin/ab', (route) => route.fulfill({
+      status: 200, contentType: 'application/json',
+      body: JSON.stringify({ split: { v2: 50, v3: 50 }, retry_window_s: 60, abandon_after_s: 600, versions: [
+        { version: 'v2', users: 40, degraded_replies: 52, retried_within_60s: 13, retry_rate: 0.25, abandoned: 5,
+          abandonment_rate: 0.125, left_question: 7, feedback: { helpful: 9, not_helpful: 3, understood: 11, not_understood: 2 } },
+        { version: 'v3', users: 38, degraded_replies: 47, retried_within_60s: 4, retry_rate: 0.0851, abandoned: 2,
+          abandonment_rate: 0.0526, left_question: 12, feedback: { helpful: 14, not_helpful: 1, understood: 15, not_understood: 0 } },
+      ] }),
+    }));
+    await page.locator('#ab-table tr[data-version="v3"]').waitFor();
+    const row = (v, col) => page.locator(`#ab-table tr[data-version="${v}"] [data-col="${col}"]`).textContent();
+    assert.equal(await row('v2', 'users'), '40');
+    assert.equal(await row('v2', 'retry_rate'), '25.0% (13)');
+    assert.equal(await row('v3', 'abandonment_rate'), '5.3% (2)');
+    assert.equal(await row('v3', 'helpful'), '14');
+    assert.equal(await row('v3', 'not_understood'), '0');
+    assert.equal(await page.locator('#ab-table tbody tr').count(), 2);
     await shot(page, '7-actions-and-ab');
+    await page.unroute('**/admin/ab');
 
     // Readable at phone width: nothing wider than the screen.
     await page.setViewportSize({ width: 390, height: 844 });
