@@ -12,7 +12,7 @@ packages=(
   libhiredis-dev redis-server libssl-dev openssl libjemalloc-dev
   clang-format wrk hey curl prometheus
   clang-14 libclang-rt-14-dev
-  chromium nodejs
+  chromium nodejs fonts-noto-cjk
   python3-botocore dpkg-dev systemd
 )
 
@@ -34,12 +34,18 @@ else
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The browser test's driver (playwright-core, from the npm registry, pinned by the lock file).
-# Debian's nodejs may come without npm; the machine image has one.
-browser_dir="$(dirname "$0")/../tests/browser"
-if [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    $SUDO apt-get install -y -qq --no-install-recommends npm
+# From the npm registry, pinned by the lock files: the browser test's driver (playwright-core)
+# and the dashboard's chart library (uPlot). Debian's nodejs may come without npm; the machine
+# image has one. uPlot is served at /ops/vendor/ from web/node_modules and installed with the
+# binary by `make install`; neither node_modules is ever committed.
+npm_ci() {  # DIR MARKER: `npm ci` in DIR unless DIR/node_modules/MARKER is there
+  if [ ! -d "$1/node_modules/$2" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      $SUDO apt-get install -y -qq --no-install-recommends npm
+    fi
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+}
+root="$(dirname "$0")/.."
+npm_ci "$root/tests/browser" playwright-core
+npm_ci "$root/web" uplot

@@ -8,6 +8,7 @@
 
 #include "core/text.hpp"
 #include "server/later.hpp"
+#include "server/ops_page.hpp"
 #include "server/pages.hpp"
 #include "server/views.hpp"
 #include "server/ws_session.hpp"
@@ -172,6 +173,7 @@ asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& r
   if (path.starts_with("/admin/")) co_return co_await admin.handle(req, path);
   if (path == "/" || path == "/index.html")
     co_return chat_page_response(ctx.index_html, req.version());
+  if (auto ops = ops_response(ctx.ops, path, method)) co_return std::move(*ops);
   if (method == http::verb::get) {
     if (path != "/status") {
       if (auto page = page_response(ctx, req, path)) co_return std::move(*page);

@@ -201,6 +201,7 @@ Server::Server(App& app, ServerConfig config)
   if (auto css = core::read_file(ctx.cfg.web_dir + "/pages.css"); css.ok()) {
     ctx.pages_css = std::move(css).value();
   }
+  ctx.ops = OpsAssets::load(ctx.cfg.web_dir);
 }
 
 Server::~Server() {

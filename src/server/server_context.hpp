@@ -8,8 +8,8 @@
 //
 // Ownership: owned by Server (server.cpp), which outlives every connection; the sessions
 // (http_session.hpp, ws_session.hpp) and the admin API hold references.
-// Thread safety: every member may be used from any worker thread. `cfg`, `index_html`, `pages_css`
-// are read-only once the server listens; the counts and the flag are atomic; the issuer
+// Thread safety: every member may be used from any worker thread. `cfg`, `index_html`, `pages_css`,
+// `ops` are read-only once the server listens; the counts and the flag are atomic; the issuer
 // has its own lock; the WebSocket registry is under `ws_mu` (taken per connection open and
 // close, at the drain, per status change and per answer delivered: not per message);
 // `later` has its own lock.
@@ -31,6 +31,7 @@
 #include "server/chat_request.hpp"
 #include "server/http_fields.hpp"
 #include "server/identity.hpp"
+#include "server/ops_page.hpp"
 
 namespace ma::server {
 
@@ -50,6 +51,7 @@ class ServerContext final {
   SessionIssuer issuer;
   std::string index_html;  // the chat page; empty when not installed
   std::string pages_css;   // the pages' stylesheet (server/pages.hpp); empty when not installed
+  OpsAssets ops;           // the operations dashboard (server/ops_page.hpp)
 
   observe::Counter* bad_requests = nullptr;
   observe::Family<observe::Counter>* connection_events = nullptr;  // {event}

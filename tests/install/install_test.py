@@ -48,8 +48,13 @@ with tempfile.TemporaryDirectory() as tmp:
                    stdout=subprocess.DEVNULL)
     share = os.path.join(prefix, "share", "mangaassist")
     for part in ["data/manga_series.jsonl", "web/index.html", "scenarios/s1-backoff-storm.toml",
-                 "config/default.toml", "reference/brooker_backoff_sim_reproduced.csv"]:
+                 "config/default.toml", "reference/brooker_backoff_sim_reproduced.csv",
+                 "web/ops.html", "web/ops.js", "web/ops.css", "web/vendor/uPlot.iife.min.js",
+                 "web/vendor/uPlot.min.css", "web/vendor/uPlot.LICENSE"]:
         check(os.path.isfile(os.path.join(share, part)), "installed " + part)
+    # The dashboard's chart library ships as its files, never as node_modules or npm's manifests.
+    for part in ["web/node_modules", "web/package.json", "web/package-lock.json"]:
+        check(not os.path.exists(os.path.join(share, part)), "not installed: " + part)
 
     # Moved after installing: the binary still finds its files relative to itself.
     moved = os.path.join(tmp, "moved")
@@ -62,6 +67,10 @@ with tempfile.TemporaryDirectory() as tmp:
         check(status == 200, "/healthz answers")
         status, page = get(port, "/")
         check(status == 200 and "<html" in page.lower(), "the chat page is served from share/web")
+        status, page = get(port, "/ops")
+        check(status == 200 and 'id="login-form"' in page, "the dashboard is served from share/web")
+        status, lib = get(port, "/ops/vendor/uPlot.iife.min.js")
+        check(status == 200 and "uPlot" in lib, "the chart library is served from share/web/vendor")
         status, reply = get(port, "/v1/chat",
                             json.dumps({"message": "How much is One Piece volume 1?"}).encode())
         r = json.loads(reply)

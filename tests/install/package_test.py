@@ -94,6 +94,11 @@ try:
         "/usr/share/mangaassist/data/manga_series.jsonl": "-rw-r--r--",
         "/usr/share/mangaassist/data/events.json": "-rw-r--r--",
         "/usr/share/mangaassist/web/index.html": "-rw-r--r--",
+        "/usr/share/mangaassist/web/ops.html": "-rw-r--r--",
+        # The dashboard's chart library (npm), its files only, with its licence.
+        "/usr/share/mangaassist/web/vendor/uPlot.iife.min.js": "-rw-r--r--",
+        "/usr/share/mangaassist/web/vendor/uPlot.min.css": "-rw-r--r--",
+        "/usr/share/mangaassist/web/vendor/uPlot.LICENSE": "-rw-r--r--",
         "/usr/share/mangaassist/scenarios/s1-backoff-storm.toml": "-rw-r--r--",
         "/usr/share/mangaassist/config/default.toml": "-rw-r--r--",
         "/etc/mangaassist/mangaassist.toml": "-rw-r--r--",
@@ -105,6 +110,8 @@ try:
         check(got is not None, f"the package holds {path}")
         if got:
             check(got[0] == mode, f"{path} is {mode}, not {got[0]}")
+    check(not any("node_modules" in p or p.endswith("package.json") for p in entries),
+          "the package holds no node_modules and no package.json")
     for path, (mode, owner) in entries.items():
         check(owner == "root/root", f"{path} belongs to root, not {owner}")
         check(mode[8] != "w" and "s" not in mode and "S" not in mode,
