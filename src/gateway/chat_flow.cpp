@@ -119,8 +119,8 @@ asio::awaitable<void> ChatFlow::answer_into(ChatInput& in, ChatOutcome& out,
     // The deadline starts when the message leaves the admission queue.
     const auto deadline = core::Deadline::after(clock, pipeline.config().deadline);
     assist::ChatRequest creq{std::move(in.message), std::move(in.session), std::move(in.user),
-                             std::move(in.trace_id),
-                             split != nullptr ? split->assign(who) : std::nullopt};
+                             std::move(in.trace_id)};
+    if (split != nullptr) creq.degradation_version = split->assign(who);
     co_await pipeline.handle_into(creq, out.reply, std::move(on_chunk), deadline);
     tokens.settle(std::int64_t{out.reply.input_tokens} + out.reply.output_tokens);
   } else if (out.refused) {
