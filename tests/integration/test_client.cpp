@@ -104,6 +104,8 @@ WsClient::WsClient(std::uint16_t port, const std::string& target,
     for (const auto& [k, v] : headers) req.set(k, v);
   }));
   impl_->ws.handshake(impl_->handshake_response, "localhost:" + std::to_string(port), target);
+  // The server's first frame, sent right after the handshake: the service status.
+  greeting_ = receive_any(std::chrono::seconds(10));
 }
 
 std::string WsClient::response_header(const std::string& name) const {
@@ -158,6 +160,21 @@ void WsClient::send(const std::string& text) {
 }
 
 boost::json::value WsClient::receive(std::chrono::milliseconds timeout) {
+  // The status frames the server pushes whenever the service's state changes may come
+  // between any two frames: skipped here (receive_any has them).
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::max(std::chrono::milliseconds(1),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   until - std::chrono::steady_clock::now()));
+    boost::json::value v = receive_any(left);
+    const auto* o = v.if_object();
+    const auto* type = o ? o->if_contains("type") : nullptr;
+    if (type == nullptr || !type->is_string() || type->get_string() != "status") return v;
+  }
+}
+
+boost::json::value WsClient::receive_any(std::chrono::milliseconds timeout) {
   beast::flat_buffer buf;
   bool done = false;
   boost::system::error_code ec;

@@ -32,12 +32,19 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes,
 class WsClient {
  public:
   // Throws when the handshake fails (`handshake_status` then says how the server answered).
+  // Reads the server's first frame (the status frame sent right after the handshake).
   WsClient(std::uint16_t port, const std::string& target = "/v1/ws",
            const std::map<std::string, std::string>& headers = {});
   ~WsClient();
+  // That first frame: {"type":"status",...} (docs/api.md).
+  const boost::json::value& greeting() const { return greeting_; }
   void send(const std::string& text);
-  // The next message, parsed; throws after `timeout` without one.
+  // The next message, parsed, past any status frame (pushed whenever the service's state
+  // changes); throws after `timeout` without one.
   boost::json::value receive(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+  // The next message, whatever it is (status frames included).
+  boost::json::value receive_any(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   // The code of the close frame the server sent (0 when none).
   int close_code() const;
   // A header of the server's handshake response ("" when absent).
@@ -51,6 +58,7 @@ class WsClient {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  boost::json::value greeting_;
 };
 
 }  // namespace ma::testing
