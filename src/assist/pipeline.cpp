@@ -1172,7 +1172,8 @@ std::vector<LaneCounters> Pipeline::lane_counters() const {
 ServiceStatus Pipeline::status() const {
   ServiceStatus s;
   const TimePoint now = deps_.clock.now();
-  int open = 0;
+  int open = 0;      // breakers open and waiting
+  int unprobed = 0;  // open, the wait over: the lane's next call probes it
   int broken = 0;
   for (const auto& lane : lanes_) {
     ModelStatus m;
@@ -1197,14 +1198,22 @@ ServiceStatus Pipeline::status() const {
             : 0.0;
     m.ttft_p95 = lane->p95();
     m.first_token_budget = lane->first_token_budget();
-    open += m.breaker == BreakerState::kOpen && !m.misconfigured;
+    if (m.breaker == BreakerState::kOpen && !m.misconfigured) {
+      ++(m.time_until_probe > Duration::zero() ? open : unprobed);
+    }
     broken += m.misconfigured;
     s.models.push_back(std::move(m));
   }
-  const int out = open + broken;
-  s.state = out == static_cast<int>(lanes_.size()) ? "down" : out > 0 ? "degraded" : "normal";
+  // A lane whose breaker is past its wait is not known to be out, only not yet probed: while
+  // another lane answers, it does not make the service "degraded". Otherwise a fallback lane
+  // nobody needed after an outage (the primary recovered) would keep the service degraded --
+  // and every visitor's banner up -- until some call happened to reach it. With no lane
+  // answering, it still counts (no flapping to "normal" between the probes of a long outage).
+  const int lanes = static_cast<int>(lanes_.size());
+  const int out = open + broken + (open + broken + unprobed == lanes ? unprobed : 0);
+  s.state = out == lanes ? "down" : out > 0 ? "degraded" : "normal";
   if (deps_.flags.fm_mode() != FmMode::kNormal && out == 0) s.state = "limited";
-  s.eta = eta();
+  if (out > 0) s.eta = eta();
   {
     // Today's spend: the lanes' running totals less what they were when the UTC day began
     // (noticed here, by the first status of the day: every reply asks for one).

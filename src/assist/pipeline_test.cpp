@@ -177,6 +177,35 @@ TEST_F(PipelineTest, DegradedReplyNamesTheQuestionAndGivesAnEtaFromTheBreaker) {
   EXPECT_LE(r.retry_after_s, 15);
 }
 
+// After an outage the primary recovers and answers; the secondary, never needed again, keeps
+// its open breaker until a call probes it. Its wait over, it no longer counts as out while the
+// primary answers: the service is "normal" again (the visitors' banner comes down) rather than
+// "degraded" until some call happens to reach the secondary. While no lane answers, a lane
+// past its wait still counts: "down" does not flicker to "normal" between probes.
+TEST_F(PipelineTest, ABreakerPastItsWaitCountsAsOutOnlyWhileNoOtherLaneAnswers) {
+  sonnet_.set_faults({.outage = true});
+  haiku_.set_faults({.outage = true});
+  for (int i = 0; i < 6; ++i) {
+    (void)ask("Where is my order #1234" + std::to_string(i) + "?", user("u-1001"));
+  }
+  auto st = pipeline_->status();
+  ASSERT_EQ(st.state, "down");
+  ASSERT_TRUE(st.eta.has_value());
+  clock_.advance_by(*st.eta + std::chrono::seconds(60));
+  st = pipeline_->status();
+  EXPECT_EQ(st.state, "down") << "both past their wait, neither probed";
+  EXPECT_TRUE(st.eta.has_value());
+  // The primary is back and a question probes it; the secondary is never called.
+  sonnet_.clear_faults();
+  const Reply r = ask("What do you think about cats and manga?", user("u-1001"), "s-y");
+  ASSERT_EQ(r.tier, Tier::kPrimary) << r.text;
+  st = pipeline_->status();
+  EXPECT_NE(st.models[0].breaker, resilience::BreakerState::kOpen);
+  EXPECT_EQ(st.models[1].breaker, resilience::BreakerState::kOpen) << "not probed";
+  EXPECT_EQ(st.state, "normal");
+  EXPECT_FALSE(st.eta.has_value());
+}
+
 TEST_F(PipelineTest, OrderAnswersOnlyForTheirOwner) {
   const Reply mine = ask("Where is my order #12345?", user("u-1001"));
   EXPECT_EQ(mine.intent, Intent::kOrderStatus);
