@@ -178,7 +178,7 @@ TEST_F(FleetLaterTest, AQuestionLeftOnAStoppedServerIsAnsweredByAnotherAndDelive
     f = ws_c->receive(kWait).as_object();
     if (f.at("type") == "later_answer") break;
   }
-  EXPECT_EQ(f.at("question"), question);
+  EXPECT_EQ(f.at("question").as_string(), question);
   EXPECT_NE(f.at("tier"), "degraded") << json::serialize(f);
   EXPECT_FALSE(f.at("degraded").as_bool());
   EXPECT_EQ(counts(*b).answered, 1u);
