@@ -20,19 +20,52 @@ std::int64_t unix_seconds(core::WallTime t) {
 
 }  // namespace
 
-AnswerLater::AnswerLater(AnswerLaterConfig config, TicketSigner sign)
-    : cfg_(config), sign_(std::move(sign)) {}
-
-std::string AnswerLater::mac(std::string_view payload, std::string_view owner) const {
+std::string LaterTickets::mac(std::string_view payload, std::string_view owner) const {
   // The owner is signed, not written: the ticket names nobody, and verifies for its owner only.
   std::string msg;
   core::str_append(msg, payload, "\n", owner);
   return sign_(msg);
 }
 
-std::int64_t AnswerLater::ticket_ttl_s() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(cfg_.ticket_ttl).count();
+std::int64_t LaterTickets::ttl_s() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(ttl_).count();
 }
+
+std::string LaterTickets::issue(std::string_view owner, std::string_view question,
+                                core::WallTime wall) const {
+  std::string payload = core::str_cat(kPrefix, core::Dec(unix_seconds(wall) + ttl_s()), ".",
+                                      core::base64url(question));
+  std::string sig = mac(payload, owner);
+  core::str_append(payload, ".", sig);
+  return payload;
+}
+
+std::optional<LaterTickets::Verified> LaterTickets::verify(std::string_view owner,
+                                                           std::string_view ticket,
+                                                           core::WallTime wall) const {
+  if (owner.empty() || ticket.size() > kMaxTicketBytes || !ticket.starts_with(kPrefix)) {
+    return std::nullopt;
+  }
+  const auto last = ticket.rfind('.');
+  const std::string_view payload = ticket.substr(0, last);
+  const std::string_view sig = ticket.substr(last + 1);
+  if (!core::constant_time_equals(sig, mac(payload, owner))) return std::nullopt;
+  // Signed by us for this owner: well formed unless the secret leaked.
+  const std::string_view rest = payload.substr(kPrefix.size());
+  const auto dot = rest.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  const std::string_view exp_text = rest.substr(0, dot);
+  std::int64_t exp = 0;
+  const auto r = std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exp);
+  if (r.ec != std::errc() || r.ptr != exp_text.data() + exp_text.size()) return std::nullopt;
+  if (exp <= unix_seconds(wall)) return std::nullopt;
+  auto question = core::base64url_decode(rest.substr(dot + 1));
+  if (!question || question->empty()) return std::nullopt;
+  return Verified{std::move(*question), std::string(sig)};
+}
+
+AnswerLater::AnswerLater(AnswerLaterConfig config, TicketSigner sign)
+    : cfg_(config), tickets_(config.ticket_ttl, std::move(sign)) {}
 
 std::optional<std::string> AnswerLater::offer(std::string_view owner, std::string_view question,
                                               core::WallTime wall) const {
@@ -43,11 +76,7 @@ std::optional<std::string> AnswerLater::offer(std::string_view owner, std::strin
     auto it = owners_.find(std::string(owner));
     if (it != owners_.end() && it->second.waiting() >= cfg_.max_per_owner) return std::nullopt;
   }
-  std::string payload = core::str_cat(kPrefix, core::Dec(unix_seconds(wall) + ticket_ttl_s()), ".",
-                                      core::base64url(question));
-  std::string sig = mac(payload, owner);
-  core::str_append(payload, ".", sig);
-  return payload;
+  return tickets_.issue(owner, question, wall);
 }
 
 core::Result<std::size_t> AnswerLater::leave(std::string_view owner, std::string_view ticket,
@@ -60,27 +89,10 @@ core::Result<std::size_t> AnswerLater::leave(std::string_view owner, std::string
     return core::fail(std::string(code), std::move(message));
   };
   if (!cfg_.enabled) return refuse(kLaterDisabled, "answering later is turned off on this server");
-  auto invalid = [&] {
-    return refuse(kLaterInvalid, "this ticket is not valid for you (or has expired)");
-  };
-  if (owner.empty() || ticket.size() > kMaxTicketBytes || !ticket.starts_with(kPrefix)) {
-    return invalid();
-  }
-  const auto last = ticket.rfind('.');
-  const std::string_view payload = ticket.substr(0, last);
-  const std::string_view sig = ticket.substr(last + 1);
-  if (!core::constant_time_equals(sig, mac(payload, owner))) return invalid();
-  // Signed by us for this owner: well formed unless the secret leaked.
-  const std::string_view rest = payload.substr(kPrefix.size());
-  const auto dot = rest.find('.');
-  if (dot == std::string_view::npos) return invalid();
-  const std::string_view exp_text = rest.substr(0, dot);
-  std::int64_t exp = 0;
-  const auto r = std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exp);
-  if (r.ec != std::errc() || r.ptr != exp_text.data() + exp_text.size()) return invalid();
-  if (exp <= unix_seconds(wall)) return invalid();
-  auto question = core::base64url_decode(rest.substr(dot + 1));
-  if (!question || question->empty()) return invalid();
+  auto verified = tickets_.verify(owner, ticket, wall);
+  if (!verified) return refuse(kLaterInvalid, "this ticket is not valid for you (or has expired)");
+  auto& question = verified->question;
+  const std::string& sig = verified->mac;
 
   std::lock_guard lock(mu_);
   expire(now);
@@ -88,7 +100,7 @@ core::Result<std::size_t> AnswerLater::leave(std::string_view owner, std::string
   Owner& o = it->second;
   // The same ticket again (a double click, a resend after a reconnect): held once. (The MAC
   // covers the owner: the same MAC is the same owner's same ticket.)
-  if (by_mac_.contains(std::string(sig))) return o.waiting();
+  if (by_mac_.contains(sig)) return o.waiting();
   if (o.waiting() >= cfg_.max_per_owner || total_ >= cfg_.max_total) {
     const bool per_owner = o.waiting() >= cfg_.max_per_owner;
     if (o.waiting() == 0) owners_.erase(it);
@@ -100,9 +112,9 @@ core::Result<std::size_t> AnswerLater::leave(std::string_view owner, std::string
                                           " questions waiting for an answer")
                           : std::string("too many questions are waiting for an answer"));
   }
-  by_mac_.emplace(std::string(sig), next_id_);
-  questions_.emplace(
-      next_id_++, Question{std::string(owner), std::move(*question), std::string(sig), now, false});
+  by_mac_.emplace(sig, next_id_);
+  questions_.emplace(next_id_++,
+                     Question{std::string(owner), std::move(question), sig, now, false});
   ++o.held;
   ++total_;
   ++stats_.left;

@@ -60,12 +60,41 @@ struct AnswerLaterConfig {
 // MAC of a payload; the server's is HMAC-SHA256 under its secret (Identity::sign_later).
 using TicketSigner = std::function<std::string(std::string_view payload)>;
 
-// The refusals of leave(), as error codes: "later_invalid", "later_full", "later_disabled".
+// The refusals of leave(), as error codes: "later_invalid", "later_full", "later_disabled",
+// and in fleet mode "later_unavailable" (Redis did not answer: nothing was taken).
 inline constexpr std::string_view kLaterInvalid = "later_invalid";
 inline constexpr std::string_view kLaterFull = "later_full";
 inline constexpr std::string_view kLaterDisabled = "later_disabled";
+inline constexpr std::string_view kLaterUnavailable = "later_unavailable";
 
-class AnswerLater final {
+// Issues and verifies tickets (the format above). Pure: no state but the signer; thread-safe
+// when the signer is.
+class LaterTickets final {
+ public:
+  LaterTickets(core::Duration ttl, TicketSigner sign) : ttl_(ttl), sign_(std::move(sign)) {}
+  // A ticket for `owner`'s `question`, valid until wall + ttl.
+  std::string issue(std::string_view owner, std::string_view question, core::WallTime wall) const;
+  struct Verified {
+    std::string question;
+    std::string mac;  // the ticket's MAC: the same ticket of the same owner, held once
+  };
+  // The question a ticket carries, when it verifies for `owner` and has not expired; nullopt
+  // for anything else (tampered, another secret, another owner, expired, malformed).
+  std::optional<Verified> verify(std::string_view owner, std::string_view ticket,
+                                 core::WallTime wall) const;
+  std::int64_t ttl_s() const;
+
+ private:
+  std::string mac(std::string_view payload, std::string_view owner) const;
+  core::Duration ttl_;
+  TicketSigner sign_;
+};
+
+// Where left questions and their answers are kept: AnswerLater (this process's memory), or in
+// fleet mode Redis (server/fleet_later.hpp), shared by every server. The contract below is
+// AnswerLater's; the fleet store keeps it across servers. Every member may be called from any
+// thread.
+class LaterStore {
  public:
   struct Held {
     std::uint64_t id = 0;
@@ -78,41 +107,58 @@ class AnswerLater final {
     std::uint64_t left = 0, answered = 0, delivered = 0, attempts = 0;
     std::uint64_t expired_questions = 0, expired_answers = 0;
     std::uint64_t refused_invalid = 0, refused_full = 0, refused_disabled = 0;
+    std::uint64_t refused_unavailable = 0;  // fleet mode: Redis did not answer
   };
+  virtual ~LaterStore() = default;
 
+  virtual const AnswerLaterConfig& config() const = 0;
+  // A ticket for `owner`'s `question`, when the reply to it may offer answering later:
+  // enabled, an owner, and room for one more of this owner's and in all. nullopt otherwise.
+  virtual std::optional<std::string> offer(std::string_view owner, std::string_view question,
+                                           core::WallTime wall) const = 0;
+  // Seconds a ticket issued now stays valid (the reply's `expires_in_s`).
+  virtual std::int64_t ticket_ttl_s() const = 0;
+  // Leaves the question a ticket carries. Returns how many of `owner`'s questions wait now;
+  // an error with code later_invalid, later_full, later_disabled or later_unavailable (each
+  // counted).
+  virtual core::Result<std::size_t> leave(std::string_view owner, std::string_view ticket,
+                                          core::WallTime wall, core::TimePoint now) = 0;
+  // The oldest question not being tried (marked as being tried), after dropping what waited
+  // past max_wait. nullopt: nothing to try.
+  virtual std::optional<Held> next(core::TimePoint now) = 0;
+  // Settles a question next() gave: its answer (an opaque frame, kept for its owner), or
+  // back in the queue, in its place, to be tried again. answered() returns true when the
+  // answer is kept for the owner now (deliver it); false when the question is no longer held
+  // (dropped meanwhile, or answered elsewhere: nothing kept) -- or, in fleet mode, when Redis
+  // did not answer: the answer then waits on this server and is written by a later next().
+  virtual bool answered(std::uint64_t id, std::string answer, core::TimePoint now) = 0;
+  virtual void not_answered(std::uint64_t id) = 0;
+  // Removes and returns `owner`'s answers, oldest first (each is returned once, ever).
+  virtual std::vector<std::string> take(std::string_view owner) = 0;
+  // Questions of `owner` waiting (answers not yet delivered included).
+  virtual std::size_t waiting(std::string_view owner) const = 0;
+  virtual Counts counts() const = 0;
+};
+
+class AnswerLater final : public LaterStore {
+ public:
   AnswerLater(AnswerLaterConfig config, TicketSigner sign);
   AnswerLater(const AnswerLater&) = delete;
   AnswerLater& operator=(const AnswerLater&) = delete;
 
-  const AnswerLaterConfig& config() const { return cfg_; }
-
-  // A ticket for `owner`'s `question`, when the reply to it may offer answering later:
-  // enabled, an owner, and room for one more of this owner's and in all. nullopt otherwise.
+  // In this process's memory (LaterStore's contract, above).
+  const AnswerLaterConfig& config() const override { return cfg_; }
   std::optional<std::string> offer(std::string_view owner, std::string_view question,
-                                   core::WallTime wall) const;
-  // Seconds a ticket issued now stays valid (the reply's `expires_in_s`).
-  std::int64_t ticket_ttl_s() const;
-
-  // Leaves the question a ticket carries. Returns how many of `owner`'s questions wait now;
-  // an error with code later_invalid, later_full or later_disabled (each counted).
+                                   core::WallTime wall) const override;
+  std::int64_t ticket_ttl_s() const override { return tickets_.ttl_s(); }
   core::Result<std::size_t> leave(std::string_view owner, std::string_view ticket,
-                                  core::WallTime wall, core::TimePoint now);
-
-  // The oldest question not being tried (marked as being tried), after dropping what waited
-  // past max_wait. nullopt: nothing to try.
-  std::optional<Held> next(core::TimePoint now);
-  // Settles a question next() gave: its answer (an opaque frame, kept for its owner), or
-  // back in the queue, in its place, to be tried again. answered() returns false when the
-  // question is no longer held (dropped meanwhile): nothing kept.
-  bool answered(std::uint64_t id, std::string answer, core::TimePoint now);
-  void not_answered(std::uint64_t id);
-
-  // Removes and returns `owner`'s answers, oldest first (each is returned once, ever).
-  std::vector<std::string> take(std::string_view owner);
-  // Questions of `owner` waiting (answers not yet delivered included).
-  std::size_t waiting(std::string_view owner) const;
-
-  Counts counts() const;
+                                  core::WallTime wall, core::TimePoint now) override;
+  std::optional<Held> next(core::TimePoint now) override;
+  bool answered(std::uint64_t id, std::string answer, core::TimePoint now) override;
+  void not_answered(std::uint64_t id) override;
+  std::vector<std::string> take(std::string_view owner) override;
+  std::size_t waiting(std::string_view owner) const override;
+  Counts counts() const override;
 
  private:
   struct Question {
@@ -131,12 +177,11 @@ class AnswerLater final {
     std::vector<Answer> ready;  // oldest first; at most max_per_owner
     std::size_t waiting() const { return held + ready.size(); }
   };
-  std::string mac(std::string_view payload, std::string_view owner) const;
   void expire(core::TimePoint now);  // REQUIRES: mu_ held
   void drop_owner_if_empty(std::unordered_map<std::string, Owner>::iterator it);
 
   const AnswerLaterConfig cfg_;
-  const TicketSigner sign_;
+  const LaterTickets tickets_;
   mutable std::mutex mu_;
   std::map<std::uint64_t, Question> questions_;  // by id: the order they were left in
   std::unordered_map<std::string, Owner> owners_;

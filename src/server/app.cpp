@@ -205,6 +205,11 @@ std::size_t App::flush_cache(const std::string& category) {
   return n;
 }
 
+void App::set_later_listener(std::function<void(const std::string&)> listener) {
+  std::lock_guard lock(later_listener_mu_);
+  later_listener_ = std::move(listener);
+}
+
 void App::start_fleet() {
   state::FleetHandlers h;
   h.on_product = [this](const std::string& product, int price, int stock) {
@@ -242,6 +247,10 @@ void App::start_fleet() {
     alarms().set_condition(
         "fleet_breaker_open", server + "/" + model, open,
         "the " + model + " breaker is " + (open ? "open" : "closed") + " on " + server);
+  };
+  h.on_later_ready = [this](const std::string& owner) {
+    std::lock_guard lock(later_listener_mu_);
+    if (later_listener_) later_listener_(owner);
   };
   h.on_tick = [this](int live) {
     // This server's share of the global limit: the fleet's limit over the live servers.

@@ -6,8 +6,11 @@
 // `mangaassist serve` and the integration tests so both run the same assembly.
 
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "fm/simulated_bedrock.hpp"
@@ -75,6 +78,10 @@ class App final {
   // finish, so that none completes into an io_context that is gone. Called by ~Server after
   // its workers stopped; REQUIRES: nothing serves this App afterwards.
   void finish_blocking_work();
+  // Fleet mode: who hears "an answer left for later is ready for <owner>" (the server, to
+  // hand it to the owner's open WebSocket connections); empty: nobody. Called from the
+  // fleet's thread under a lock, so that clearing it waits for a call in progress.
+  void set_later_listener(std::function<void(const std::string& owner)> listener);
   // The simulated model of that name, or null (real providers take no chaos).
   fm::SimulatedBedrock* simulated(std::string_view name);
 
@@ -84,6 +91,8 @@ class App final {
   void register_collectors();
   void start_fleet();
   std::map<std::string, bool> fleet_breakers_;  // as last published (fleet thread only)
+  std::mutex later_listener_mu_;
+  std::function<void(const std::string&)> later_listener_;
   int fleet_live_ = 1;
 
   AppConfig config_;

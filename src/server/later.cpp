@@ -101,14 +101,14 @@ bool StatusWatch::changed(const PublicStatus& now) {
 
 asio::awaitable<void> run_later_answers(ServerContext& ctx) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  gateway::AnswerLater& later = ctx.later;
+  gateway::LaterStore& later = ctx.later;
   core::Clock& clock = ctx.app.clock();
   for (;;) {
     auto wait = std::chrono::duration_cast<asio::steady_timer::duration>(kIdlePoll);
     if (auto q = later.next(clock.now())) {
       // Settled on every path, an exception or a cancellation too: the question stays held.
       struct Settle {
-        gateway::AnswerLater& later;
+        gateway::LaterStore& later;
         std::uint64_t id;
         bool done = false;
         ~Settle() {
@@ -207,9 +207,10 @@ Response http_route_later(ServerContext& ctx, const Request& req) {
   auto held = ctx.leave_later(owner, ticket);
   if (!held.ok()) {
     const std::string& code = held.error().code;
-    const auto status = code == gateway::kLaterFull       ? http::status::conflict
-                        : code == gateway::kLaterDisabled ? http::status::forbidden
-                                                          : http::status::bad_request;
+    const auto status = code == gateway::kLaterFull          ? http::status::conflict
+                        : code == gateway::kLaterDisabled    ? http::status::forbidden
+                        : code == gateway::kLaterUnavailable ? http::status::service_unavailable
+                                                             : http::status::bad_request;
     return error_response(status, code, held.error().message);
   }
   return json_response(http::status::accepted,

@@ -151,9 +151,12 @@ Server::Server(App& app, ServerConfig config)
   });
   // Answer later (later.hpp): what waits, and what became of the questions left.
   auto& later_held = app.metrics().gauge(
-      "mangaassist_later_held", "Questions left on a degraded reply, waiting for an answer.");
+      "mangaassist_later_held",
+      "Questions left on a degraded reply, waiting for an answer (fleet mode: the fleet's, read "
+      "from Redis; approximate while questions move).");
   auto& later_ready = app.metrics().gauge(
-      "mangaassist_later_ready", "Answers to left questions waiting for their owner to come back.");
+      "mangaassist_later_ready",
+      "Answers to left questions waiting for their owner to come back (fleet mode: the fleet's).");
   auto& later_left = app.metrics().counter("mangaassist_later_left_total",
                                            "Questions users left to be answered later.");
   auto& later_answered =
@@ -172,7 +175,9 @@ Server::Server(App& app, ServerConfig config)
                             {"what"});
   auto& later_refused = app.metrics().counter(
       "mangaassist_later_refused_total",
-      "Questions not taken, by code (later_invalid, later_full, later_disabled).", {"code"});
+      "Questions not taken, by code (later_invalid, later_full, later_disabled, "
+      "later_unavailable: fleet mode, Redis down).",
+      {"code"});
   app.metrics().add_collector([&ctx, &later_held, &later_ready, &later_left, &later_answered,
                                &later_delivered, &later_attempts, &later_expired, &later_refused] {
     const auto c = ctx.later.counts();
@@ -187,7 +192,10 @@ Server::Server(App& app, ServerConfig config)
     later_refused.with({"later_invalid"}).set_total(c.refused_invalid);
     later_refused.with({"later_full"}).set_total(c.refused_full);
     later_refused.with({"later_disabled"}).set_total(c.refused_disabled);
+    later_refused.with({"later_unavailable"}).set_total(c.refused_unavailable);
   });
+  // Fleet mode: an answer ready on any server reaches the owner's connections here.
+  app.set_later_listener([&ctx](const std::string& owner) { ctx.deliver_later(owner); });
   if (ctx.cfg.max_connections == 0) {
     // Below the descriptor limit, with room for SQLite, Redis, logs and model connections.
     rlimit lim{};
@@ -204,7 +212,10 @@ Server::Server(App& app, ServerConfig config)
   ctx.ops = OpsAssets::load(ctx.cfg.web_dir);
 }
 
+gateway::LaterStore& Server::later() { return impl_->ctx.later; }
+
 Server::~Server() {
+  impl_->ctx.app.set_later_listener({});  // waits for a delivery in progress
   impl_->stop_workers();
   join();
   // An admin handler still running finishes (a SQLite write, a Redis call bounded by its

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "core/thread_slot.hpp"
+#include "gateway/answer_later.hpp"
 #include "server/app.hpp"
 
 namespace ma::server {
@@ -67,6 +68,8 @@ class Server final {
   // Whether `id` is the thread running one of this server's workers (io threads), for tests
   // and assertions: blocking work must never run there. Thread-safe.
   bool is_worker_thread(std::thread::id id) const;
+  // The questions left to be answered later, as this server keeps them (tests, metrics).
+  gateway::LaterStore& later();
 
   struct Impl;
 

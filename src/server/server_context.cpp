@@ -8,21 +8,40 @@
 #include "core/random.hpp"
 #include "core/text.hpp"
 #include "gateway/source_key.hpp"
+#include "server/fleet_later.hpp"
 #include "server/later.hpp"
 #include "server/pages.hpp"
+#include "state/redis/redis_state.hpp"
 
 namespace ma::server {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 
+namespace {
+// Fleet mode (Redis): the fleet's store; else this process's memory.
+std::unique_ptr<gateway::LaterStore> make_later_store(App& a) {
+  gateway::TicketSigner sign = [&ids = a.identity()](std::string_view payload) {
+    return ids.sign_later(payload);
+  };
+  if (auto* redis = dynamic_cast<state::RedisState*>(&a.shared_state())) {
+    // The lease outlasts an attempt (the pipeline's deadline), with room for a slow write.
+    const core::Duration lease = std::max<core::Duration>(
+        std::chrono::seconds(5), 2 * a.pipeline().config().deadline + std::chrono::seconds(1));
+    return std::make_unique<FleetLater>(a.config().answer_later, std::move(sign), redis->client(),
+                                        redis->config().fleet, redis->server_id(), lease);
+  }
+  return std::make_unique<gateway::AnswerLater>(a.config().answer_later, std::move(sign));
+}
+}  // namespace
+
 ServerContext::ServerContext(App& a, ServerConfig c, core::SlotCounter& flight)
     : app(a),
       cfg(std::move(c)),
       in_flight(flight),
       issuer({.rate = cfg.session_issue_rate, .burst = cfg.session_issue_burst}, 100'000),
-      later(a.config().answer_later,
-            [&ids = a.identity()](std::string_view payload) { return ids.sign_later(payload); }) {}
+      later_store(make_later_store(a)),
+      later(*later_store) {}
 
 std::string ServerContext::owner_of(const std::optional<catalog::User>& user,
                                     std::string_view session) {
@@ -176,7 +195,7 @@ core::Result<std::size_t> ServerContext::leave_later(const std::string& owner,
 }
 
 boost::asio::awaitable<assist::Reply> ServerContext::answer_held(
-    const gateway::AnswerLater::Held& q) {
+    const gateway::LaterStore::Held& q) {
   assist::ChatRequest req;
   req.message = q.question;
   if (q.owner.starts_with("u:")) {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -58,8 +59,10 @@ class ServerContext final {
   observe::Family<observe::Counter>* ws_closes = nullptr;          // {reason}
 
   // The questions users left on a degraded reply, and the answers waiting for them
-  // (gateway/answer_later.hpp; answered by server/later.hpp's loop).
-  gateway::AnswerLater later;
+  // (gateway/answer_later.hpp; answered by server/later.hpp's loop): in this process's memory,
+  // or in fleet mode in Redis, shared by the fleet (server/fleet_later.hpp).
+  std::unique_ptr<gateway::LaterStore> later_store;
+  gateway::LaterStore& later;
 
   // Who a left question belongs to: "u:<user id>" for a signed-in user, else "s:<session>"
   // for a server-issued session, else "" (nobody: nothing can be left).
@@ -116,7 +119,7 @@ class ServerContext final {
   // (their orders, their conversation), without admission (a background retry must not
   // spend the user's own rate limit) and without the dedupe memory (which would give the
   // degraded reply back); observed like a message (path "/v1/later"). Links as answer()'s.
-  boost::asio::awaitable<assist::Reply> answer_held(const gateway::AnswerLater::Held& q);
+  boost::asio::awaitable<assist::Reply> answer_held(const gateway::LaterStore::Held& q);
 
   // Counts one chat message in flight for its scope.
   struct InFlight {

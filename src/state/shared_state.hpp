@@ -52,6 +52,9 @@ struct FleetHandlers {
   std::function<void(const std::string& change_json)> on_sampling;
   // A model's breaker opened or closed on another server.
   std::function<void(const std::string& server, const std::string& model, bool open)> on_breaker;
+  // An answer to a question left to be answered later is ready for `owner` (redis_later.hpp):
+  // from any server, this one included (its own answers come back too).
+  std::function<void(const std::string& owner)> on_later_ready;
   // About twice a second, from the state's thread: the live servers (this one included).
   std::function<void(int live_servers)> on_tick;
 };

@@ -289,6 +289,12 @@ void RedisState::apply(const std::string& stream, const RedisReply& entry) {
     if (handlers_.on_sampling) handlers_.on_sampling(field(fields, "body"));
     return;
   }
+  // An answer ready: every server holding a connection of the owner's offers to take it, the
+  // server that wrote it too (take() hands each answer to one of them).
+  if (type == "later_ready") {
+    if (handlers_.on_later_ready) handlers_.on_later_ready(field(fields, "owner"));
+    return;
+  }
   if (field(fields, "origin") == config_.server_id) return;  // applied when it was made
   if (stream == key("catalog")) {
     const int price = to_int(field(fields, "price"), -1);

@@ -7,7 +7,9 @@
 //   ma:{f}:servers   ZSET   server id -> last heartbeat (ms); live = seen in the last 3 s
 //   ma:{f}:catalog   STREAM catalog changes (product, price, stock, origin), the fleet's
 //                           DynamoDB Streams; every server applies them and invalidates
-//   ma:{f}:events    STREAM flag changes, sampling changes and breaker open/close signals
+//   ma:{f}:events    STREAM flag changes, sampling changes, breaker open/close signals and
+//                           "an answer left for later is ready for <owner>" (redis_later.hpp)
+//   ma:{f}:later:*          the questions left to be answered later (redis_later.hpp)
 //   ma:{f}:flags     STRING the fleet's current runtime flags (JSON), read at start
 //   ma:{f}:sampling  HASH   the fleet's latest sampling change: order (its order key) and
 //                           body (JSON); read at start
@@ -62,6 +64,7 @@ class RedisState final : public SharedState {
   // trimmed stream).
   std::uint64_t catalog_snapshots() const { return snapshots_.load(); }
   RedisClient& client() { return client_; }
+  const RedisStateConfig& config() const { return config_; }
   Fallbacks fallbacks() const override { return {publish_failures_.load(), fallbacks_.load()}; }
 
  private:
