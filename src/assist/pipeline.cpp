@@ -1172,9 +1172,9 @@ std::vector<LaneCounters> Pipeline::lane_counters() const {
 ServiceStatus Pipeline::status() const {
   ServiceStatus s;
   const TimePoint now = deps_.clock.now();
-  int open = 0;      // breakers open and waiting
-  int unprobed = 0;  // open, the wait over: the lane's next call probes it
+  int open = 0;  // breakers open and waiting
   int broken = 0;
+  std::vector<std::size_t> unprobed_lanes;  // open, the wait over: the next call probes it
   for (const auto& lane : lanes_) {
     ModelStatus m;
     m.name = std::string(lane->name);
@@ -1199,18 +1199,36 @@ ServiceStatus Pipeline::status() const {
     m.ttft_p95 = lane->p95();
     m.first_token_budget = lane->first_token_budget();
     if (m.breaker == BreakerState::kOpen && !m.misconfigured) {
-      ++(m.time_until_probe > Duration::zero() ? open : unprobed);
+      if (m.time_until_probe > Duration::zero()) {
+        ++open;
+      } else {
+        unprobed_lanes.push_back(s.models.size());
+      }
     }
     broken += m.misconfigured;
     s.models.push_back(std::move(m));
   }
-  // A lane whose breaker is past its wait is not known to be out, only not yet probed: while
-  // another lane answers, it does not make the service "degraded". Otherwise a fallback lane
-  // nobody needed after an outage (the primary recovered) would keep the service degraded --
-  // and every visitor's banner up -- until some call happened to reach it. With no lane
-  // answering, it still counts (no flapping to "normal" between the probes of a long outage).
+  // A lane whose breaker is past its wait is not known to be out, only not yet probed. A
+  // fallback lane of that kind behind a lane that answers (the primary, say, recovered) is not
+  // needed and not called: counting it as out would keep the service "degraded" -- and every
+  // visitor's banner up -- until some call happened to reach it. Any other such lane (the
+  // primary itself, or with nothing ahead of it answering) still counts: the state does not
+  // flicker to "normal" between the probes of an outage.
+  const std::size_t primary = std::min(deps_.flags.primary_model(), lanes_.size() - 1);
+  auto answering = [&](std::size_t i) {
+    return s.models[i].breaker != BreakerState::kOpen && !s.models[i].misconfigured;
+  };
+  int unneeded = 0;
+  for (std::size_t lane : unprobed_lanes) {
+    // The cascade's order: the primary, then the others in configured order.
+    bool ahead = lane != primary && answering(primary);
+    for (std::size_t i = 0; i < lane && !ahead && lane != primary; ++i) {
+      ahead = i != primary && answering(i);
+    }
+    unneeded += ahead;
+  }
   const int lanes = static_cast<int>(lanes_.size());
-  const int out = open + broken + (open + broken + unprobed == lanes ? unprobed : 0);
+  const int out = open + broken + static_cast<int>(unprobed_lanes.size()) - unneeded;
   s.state = out == lanes ? "down" : out > 0 ? "degraded" : "normal";
   if (deps_.flags.fm_mode() != FmMode::kNormal && out == 0) s.state = "limited";
   if (out > 0) s.eta = eta();

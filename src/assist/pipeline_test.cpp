@@ -206,6 +206,23 @@ TEST_F(PipelineTest, ABreakerPastItsWaitCountsAsOutOnlyWhileNoOtherLaneAnswers) 
   EXPECT_FALSE(st.eta.has_value());
 }
 
+// The other way round: the primary is out and the secondary answers. The primary past its
+// wait, not yet probed, still counts: "degraded" does not flicker to "normal" until a call
+// probes it.
+TEST_F(PipelineTest, APrimaryPastItsWaitStillCountsWhileOnlyTheFallbackAnswers) {
+  sonnet_.set_faults({.outage = true});
+  for (int i = 0; i < 6; ++i) {
+    (void)ask("Where is my order #5678" + std::to_string(i) + "?", user("u-1001"));
+  }
+  auto st = pipeline_->status();
+  ASSERT_EQ(st.state, "degraded");
+  ASSERT_TRUE(st.eta.has_value());
+  clock_.advance_by(*st.eta + std::chrono::seconds(60));
+  st = pipeline_->status();
+  EXPECT_EQ(st.models[0].breaker, resilience::BreakerState::kOpen) << "not probed yet";
+  EXPECT_EQ(st.state, "degraded");
+}
+
 TEST_F(PipelineTest, OrderAnswersOnlyForTheirOwner) {
   const Reply mine = ask("Where is my order #12345?", user("u-1001"));
   EXPECT_EQ(mine.intent, Intent::kOrderStatus);

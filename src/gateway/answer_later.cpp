@@ -159,13 +159,23 @@ void AnswerLater::drop_owner_if_empty(std::unordered_map<std::string, Owner>::it
 std::optional<AnswerLater::Held> AnswerLater::next(core::TimePoint now) {
   std::lock_guard lock(mu_);
   expire(now);
-  for (auto& [id, q] : questions_) {
-    if (q.trying) continue;
-    q.trying = true;
-    ++stats_.attempts;
-    return Held{id, q.owner, q.question};
-  }
-  return std::nullopt;
+  // Round robin from the question after the last one tried, oldest first: a question that
+  // keeps coming back degraded (a price the guard never passes, an intent the models never
+  // answer) must not hold up every question left after it.
+  auto pick = [&](auto from, auto to) -> std::optional<Held> {
+    for (auto it = from; it != to; ++it) {
+      Question& q = it->second;
+      if (q.trying) continue;
+      q.trying = true;
+      ++stats_.attempts;
+      last_tried_ = it->first;
+      return Held{it->first, q.owner, q.question};
+    }
+    return std::nullopt;
+  };
+  const auto after = questions_.upper_bound(last_tried_);
+  if (auto h = pick(after, questions_.end())) return h;
+  return pick(questions_.begin(), after);
 }
 
 bool AnswerLater::answered(std::uint64_t id, std::string answer, core::TimePoint now) {

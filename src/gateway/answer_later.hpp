@@ -18,9 +18,10 @@
 // past either). A held question or an undelivered answer older than `max_wait` is dropped
 // (counted as expired). Leaving the same ticket twice holds the question once.
 //
-// Answering is the caller's (server/later.hpp): next() hands out the oldest question not
-// already being tried, then exactly one of answered() / not_answered() settles it. Delivery:
-// take() removes and returns an owner's answers -- each answer is returned by exactly one
+// Answering is the caller's (server/later.hpp): next() hands out the questions not being
+// tried in turn, oldest first, round robin from the one after the last tried (one that keeps
+// failing does not hold up the rest), then exactly one of answered() / not_answered() settles it.
+// Delivery: take() removes and returns an owner's answers -- each answer is returned by exactly one
 // take(), whoever calls it first.
 //
 // Thread safety: every member may be called from any thread (one mutex, never held across
@@ -189,6 +190,7 @@ class AnswerLater final : public LaterStore {
   std::size_t total_ = 0;                                  // held + ready, over every owner
   std::size_t ready_total_ = 0;
   std::uint64_t next_id_ = 1;
+  std::uint64_t last_tried_ = 0;  // next() goes round from the question after it
   core::TimePoint oldest_ready_check_{};
   Counts stats_{};
 };

@@ -168,13 +168,25 @@ TEST_F(AnswerLaterTest, AnswersAreDeliveredOnceOldestFirst) {
   EXPECT_EQ(c.held + c.ready, 0u);
 }
 
-TEST_F(AnswerLaterTest, ADegradedAttemptKeepsTheQuestionInItsPlace) {
+// A question that keeps coming back degraded does not hold up those left after it: the
+// questions are tried in turn, oldest first, and the one that failed comes round again.
+TEST_F(AnswerLaterTest, ADegradedAttemptLetsTheNextQuestionGoFirst) {
   ASSERT_TRUE(leave(store_, "s:a", ticket(store_, "s:a", "older")).ok());
-  ASSERT_TRUE(leave(store_, "s:a", ticket(store_, "s:a", "newer")).ok());
-  auto q = store_.next(clock_.now());
-  ASSERT_TRUE(q.has_value());
-  store_.not_answered(q->id);
+  ASSERT_TRUE(leave(store_, "s:b", ticket(store_, "s:b", "newer")).ok());
+  for (int round = 0; round < 3; ++round) {
+    auto q = store_.next(clock_.now());
+    ASSERT_TRUE(q.has_value());
+    EXPECT_EQ(q->question, "older");
+    store_.not_answered(q->id);
+    q = store_.next(clock_.now());
+    ASSERT_TRUE(q.has_value());
+    EXPECT_EQ(q->question, "newer");
+    store_.not_answered(q->id);
+  }
+  ASSERT_TRUE(leave(store_, "s:c", ticket(store_, "s:c", "newest")).ok());
   EXPECT_EQ(answer_next(store_), "older");
+  EXPECT_EQ(answer_next(store_), "newer");
+  EXPECT_EQ(answer_next(store_), "newest");
 }
 
 TEST_F(AnswerLaterTest, QuestionsAndAnswersWaitAtMostMaxWait) {

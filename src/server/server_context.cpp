@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <random>
 
+#include "assist/recent_replies.hpp"
 #include "core/deadline.hpp"
 #include "core/random.hpp"
 #include "core/text.hpp"
@@ -210,6 +211,12 @@ boost::asio::awaitable<assist::Reply> ServerContext::answer_held(
   co_await app.pipeline().handle_into(req, reply, {}, deadline);
   app.observer().on_reply(reply, app.observer().logs() ? q.question : std::string_view(), q.owner,
                           assist::AdmissionNote{}, "/v1/later");
+  // The answer takes feedback like any reply (its owner is the same key as a chat's user key).
+  if (!reply.degraded) {
+    if (assist::RecentReplies* recent = app.gateway().recent_replies()) {
+      recent->remember(reply.trace_id, q.owner, reply.degradation_version, reply.degraded);
+    }
+  }
   rewrite_actions(reply.actions, reply.lang, cfg.store_base_url);
   co_return reply;
 }

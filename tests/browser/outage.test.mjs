@@ -125,7 +125,7 @@ test('an outage from the dashboard: calm notice, the question left and answered 
     assert.match(await notice.locator('.left-note').textContent(), /復旧しだい/);
     // ... and says whether the notice was understood (the A/B comparison counts it).
     await notice.locator('button.fb-understood').click();
-    await notice.locator('.thanks').waitFor();
+    await notice.locator('.thanks, .failed').waitFor();
     assert.match(await notice.locator('.thanks').textContent(), /ありがとう/);
     await shot(chat, '4-question-left');
 
@@ -153,7 +153,8 @@ test('an outage from the dashboard: calm notice, the question left and answered 
     assert.doesNotMatch(await answer.getAttribute('class'), /degraded/);
     await chat.locator('#banner').waitFor({ state: 'hidden', timeout: 30000 });
     await answer.locator('button.fb-helpful').click();
-    await answer.locator('.thanks').waitFor();
+    await answer.locator('.thanks, .failed').waitFor();
+    assert.equal(await answer.locator('.thanks').count(), 1, 'the feedback on the answer was taken');
     await noRetry(chat);
     await shot(chat, '6-answered-when-back');
     assert.equal(await chat.locator('.msg.bot.later').count(), 1, 'delivered once');

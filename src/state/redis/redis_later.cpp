@@ -83,11 +83,13 @@ end
 return {expired_q, expired_a}
 )lua";
 
-// KEYS: queue, claim. ARGV: id, token.
+// KEYS: queue, claim, seq. ARGV: id, token.
+// Back in the queue at its end: a question that keeps coming back degraded does not hold up
+// the ones left after it.
 constexpr const char* kReleaseScript = R"lua(
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[1])
+redis.call('ZADD', KEYS[1], 'XX', redis.call('INCR', KEYS[3]), ARGV[1])
 return 1
 )lua";
 
@@ -188,7 +190,7 @@ core::Result<RedisLater::ClaimResult> RedisLater::claim(const std::string& token
 }
 
 core::Result<bool> RedisLater::release(std::uint64_t id, const std::string& token) {
-  auto r = client_.eval(kReleaseScript, {key("later:queue"), key("later:claim")},
+  auto r = client_.eval(kReleaseScript, {key("later:queue"), key("later:claim"), key("later:seq")},
                         {std::to_string(id), token});
   if (!r.ok()) return core::fail(std::move(r).error());
   return r->integer == 1;

@@ -66,7 +66,8 @@ class RedisLater final {
   // under `token` (unique per attempt).
   core::Result<ClaimResult> claim(const std::string& token, std::int64_t lease_ms,
                                   std::int64_t max_wait_ms);
-  // The claim ends: the question is free again, in its place (only while `token` holds it).
+  // The claim ends: the question is free again, at the back of the queue (only while `token`
+  // holds it), so one that keeps failing does not hold up the rest.
   core::Result<bool> release(std::uint64_t id, const std::string& token);
   // The question's answer, ready for its owner (and the event on the stream). False: the
   // question is no longer held (answered elsewhere, or expired).
