@@ -6,40 +6,10 @@
 // Started by CTest with MANGAASSIST_BIN (the built binary) and MA_SOURCE_DIR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { chromium } from 'playwright-core';
+import { startServer as start, launchBrowser } from './harness.mjs';
 
-const bin = process.env.MANGAASSIST_BIN;
-const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
-// Starts the gateway on a free port; resolves with the port once it prints its address.
-function startServer(config = 'browser.toml', env = {}) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(bin, ['serve', '--port', '0', '--config', `${process.env.MA_SOURCE_DIR}/tests/browser/${config}`],
-                       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/serving on http:\/\/localhost:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, port: Number(m[1]) });
-      }
-    });
-    proc.stderr.on('data', (d) => { out += d; });
-    proc.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
-  });
-}
-
-function launchBrowser() {
-  return chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-}
+const startServer = (config = 'browser.toml', env = {}) => start(config, env);
 
 test('a visitor asks for a price and gets the catalog price with a link', async () => {
   const { proc, port } = await startServer();

@@ -8,45 +8,15 @@
 // Started by CTest with MANGAASSIST_BIN (the built binary), MA_SOURCE_DIR and MA_ARTIFACT_DIR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { startServer as start, launchBrowser } from './harness.mjs';
 
-const bin = process.env.MANGAASSIST_BIN;
-const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const artifacts = process.env.MA_ARTIFACT_DIR || path.join(os.tmpdir(), 'mangaassist-browser-artifacts');
 const kAdmin = 'ops-browser-test-admin-token';  // tests/browser/ops.toml
-
-function startServer() {
-  const env = { ...process.env };
-  delete env.MANGAASSIST_ADMIN_TOKEN;  // the config's token, whatever the caller's environment
-  return new Promise((resolve, reject) => {
-    const proc = spawn(bin, ['serve', '--port', '0', '--config', `${process.env.MA_SOURCE_DIR}/tests/browser/ops.toml`],
-                       { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/serving on http:\/\/localhost:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, port: Number(m[1]) });
-      }
-    });
-    proc.stderr.on('data', (d) => { out += d; });
-    proc.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
-  });
-}
-
-function launchBrowser() {
-  return chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-}
+// The config's admin token, whatever the caller's environment.
+const startServer = () => start('ops.toml', { MANGAASSIST_ADMIN_TOKEN: undefined });
 
 test('the operations dashboard signs in, charts the traffic and drives the runbook switches', async () => {
   fs.mkdirSync(artifacts, { recursive: true });

@@ -1,7 +1,7 @@
 // Seed incident 5 in a real browser (issue 22): an operator injects a model outage from the
-// /ops dashboard while a visitor chats. The visitor's banner turns before anything else is
-// said, their question gets the calm notice (links that open pages, a countdown, never "try
-// again"), they leave the question; the operator ends the outage and the answer arrives by
+// /ops dashboard while a visitor chats. Their question gets the calm notice (links that open
+// pages, a countdown, never "try again") and their banner turns, pushed by the server; they
+// leave the question; the operator ends the outage and the answer arrives by
 // itself, once. Feedback on the notice shows in the dashboard's A/B comparison, and the storm
 // brake pulled on the dashboard shows on /status.
 //
@@ -9,35 +9,13 @@
 // every state, kept as test artifacts, never committed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, launchBrowser } from './harness.mjs';
 
-const bin = process.env.MANGAASSIST_BIN;
-const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const artifacts = process.env.MA_ARTIFACT_DIR || 'browser-artifacts';
+const artifacts = process.env.MA_ARTIFACT_DIR || path.join(os.tmpdir(), 'mangaassist-browser-artifacts');
 const adminToken = 'outage-test-admin-token-0123456789';
-
-function startServer() {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(bin, ['serve', '--port', '0', '--config',
-                             `${process.env.MA_SOURCE_DIR}/tests/browser/outage.toml`],
-                       { stdio: ['ignore', 'pipe', 'pipe'],
-                         env: { ...process.env, MANGAASSIST_ADMIN_TOKEN: adminToken } });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/serving on http:\/\/localhost:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, port: Number(m[1]), output: () => out });
-      }
-    });
-    proc.stderr.on('data', (d) => { out += d; });
-    proc.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
-  });
-}
 
 async function shot(page, name) {
   mkdirSync(artifacts, { recursive: true });
@@ -45,13 +23,9 @@ async function shot(page, name) {
 }
 
 test('an outage from the dashboard: calm notice, the question left and answered by itself', async () => {
-  const { proc, port } = await startServer();
+  const { proc, port } = await startServer('outage.toml', { MANGAASSIST_ADMIN_TOKEN: adminToken });
   const base = `http://localhost:${port}`;
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchBrowser();
   try {
     // The operator signs in to the dashboard.
     const ops = await browser.newPage({ viewport: { width: 1280, height: 900 } });
