@@ -50,7 +50,8 @@ core::Result<std::size_t> FleetLater::leave(std::string_view owner, std::string_
     // Not held here instead: a question only this server knows is lost with it, and answered
     // on no other. The ticket stays valid: the client may leave it again.
     return refuse(&Counts::refused_unavailable, gateway::kLaterUnavailable,
-                  "questions cannot be left right now; try again in a moment");
+                  "questions cannot be left while the shared store is unreachable; the reply's "
+                  "links work meanwhile");
   }
   switch (r->left) {
     case state::RedisLater::Left::kHeld: {

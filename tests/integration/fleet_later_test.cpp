@@ -273,6 +273,9 @@ TEST_F(FleetLaterTest, TheBoundsHoldFleetWideAndWithRedisDownNothingIsTaken) {
     }
   }();
   EXPECT_EQ(ws_down.at("code"), "later_unavailable") << json::serialize(ws_down);
+  // Shown on the page as it is: never an invitation to resend (seed incident 5).
+  EXPECT_EQ(std::string(ws_down.at("message").as_string()).find("try again"), std::string::npos)
+      << json::serialize(ws_down);
 }
 
 // The scripts, on a real Redis, without servers.
