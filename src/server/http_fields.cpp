@@ -54,4 +54,21 @@ std::string session_cookie(std::string_view session) {
                        "; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax");
 }
 
+std::string user_cookie(std::string_view token) {
+  // No Max-Age: gone when the browser closes; the token's own expiry still holds.
+  return core::str_cat(kUserCookie, "=", token, "; Path=/; HttpOnly; SameSite=Lax");
+}
+
+std::string clear_user_cookie() {
+  return core::str_cat(kUserCookie, "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+}
+
+UserToken user_token(const Request& req, bool query) {
+  if (auto b = bearer(req); !b.empty()) return {b, false};
+  if (query) {
+    if (auto q = query_param(req.target(), "token"); !q.empty()) return {q, false};
+  }
+  return {cookie(req, kUserCookie), true};
+}
+
 }  // namespace ma::server

@@ -29,4 +29,21 @@ inline constexpr std::string_view kSessionCookie = "ma_session";
 // The Set-Cookie value that hands `session` to the browser.
 std::string session_cookie(std::string_view session);
 
+// The cookie that keeps a signed-in visitor's user token (POST /v1/signin): HttpOnly, so the
+// page never holds the token after signing in and no URL ever carries it.
+inline constexpr std::string_view kUserCookie = "ma_user";
+// Set-Cookie values that hand `token` to the browser (for the browser's session only) and
+// that remove it.
+std::string user_cookie(std::string_view token);
+std::string clear_user_cookie();
+
+// Where a request's user token is, in order: the bearer token, then (`query`: for a WebSocket
+// handshake and the pages, which a link or `new WebSocket` cannot give a header) `?token=`,
+// then the ma_user cookie. `from_cookie` tells which: a stale cookie is not an error.
+struct UserToken {
+  std::string_view token;
+  bool from_cookie = false;
+};
+UserToken user_token(const Request& req, bool query);
+
 }  // namespace ma::server

@@ -5,7 +5,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json.hpp>
 
+#include "core/json_util.hpp"
 #include "core/text.hpp"
 #include "server/later.hpp"
 #include "server/ops_page.hpp"
@@ -60,7 +62,7 @@ asio::awaitable<Response> chat(ServerContext& ctx, Request& req, const std::stri
     co_return error_response(http::status::service_unavailable, "shutting_down",
                              "this server is restarting; your client should connect to another");
   }
-  auto user = ctx.user_of(bearer(req));
+  auto user = ctx.user_of(req, false);
   if (!user.ok()) {
     auto res = error_response(http::status::unauthorized, user.error().code, user.error().message);
     res.set(http::field::www_authenticate, "Bearer");
@@ -102,7 +104,7 @@ asio::awaitable<Response> chat(ServerContext& ctx, Request& req, const std::stri
 // bearer user token, else the signed session of the body or the cookie, else the source
 // address), but no session is issued: a caller without one has no reply to rate.
 Response feedback(ServerContext& ctx, const Request& req, const std::string& remote) {
-  auto user = ctx.user_of(bearer(req));
+  auto user = ctx.user_of(req, false);
   if (!user.ok()) {
     auto res = error_response(http::status::unauthorized, user.error().code, user.error().message);
     res.set(http::field::www_authenticate, "Bearer");
@@ -132,6 +134,34 @@ Response feedback(ServerContext& ctx, const Request& req, const std::string& rem
   return json_response(http::status::accepted, R"({"recorded":true})");
 }
 
+// POST /v1/signin {"token": "..."}: the chat page, opened with a user token in its URL, hands
+// it over once and forgets it; the server keeps it in the HttpOnly ma_user cookie, which the
+// WebSocket, the pages and the API then read (http_fields.hpp user_token). POST /v1/signout
+// removes it.
+Response signin(ServerContext& ctx, const Request& req) {
+  auto v = core::parse_json(req.body());
+  const boost::json::value* t =
+      v.ok() && v->is_object() ? v->get_object().if_contains("token") : nullptr;
+  if (t == nullptr || !t->is_string() || t->get_string().empty() || t->get_string().size() > 4096) {
+    ctx.bad_requests->inc();
+    return error_response(http::status::bad_request, "invalid_field",
+                          "the body must be {\"token\": \"<your user token>\"}");
+  }
+  const std::string token(t->get_string());
+  auto user = ctx.user_of(token);
+  if (!user.ok() || !*user) {
+    auto res =
+        error_response(http::status::unauthorized, user.ok() ? "invalid_token" : user.error().code,
+                       user.ok() ? "the token names no user" : user.error().message);
+    res.set(http::field::set_cookie, clear_user_cookie());
+    return res;
+  }
+  boost::json::object body{{"user_id", (*user)->id}};
+  auto res = json_response(http::status::ok, boost::json::serialize(body));
+  res.set(http::field::set_cookie, user_cookie(token));
+  return res;
+}
+
 asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& req,
                                  const std::string& remote, bool admin_listener) {
   const std::string_view target = req.target();
@@ -143,12 +173,26 @@ asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& r
     }
     co_return co_await chat(ctx, req, remote);
   }
-  if (path == "/v1/later") co_return http_route_later(ctx, req);
+  if (path == "/v1/later" || path == "/v1/later/answers") co_return http_route_later(ctx, req);
   if (path == "/v1/feedback") {
     if (method != http::verb::post) {
       co_return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
     }
     co_return feedback(ctx, req, remote);
+  }
+  if (path == "/v1/signin" || path == "/v1/signout") {
+    if (method != http::verb::post) {
+      co_return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
+    }
+    // Another site's page may not sign a visitor in (as someone else) or out.
+    if (!ctx.origin_allowed(req)) {
+      co_return error_response(http::status::forbidden, "origin_not_allowed",
+                               "only this site's pages may sign in or out");
+    }
+    if (path == "/v1/signin") co_return signin(ctx, req);
+    auto res = json_response(http::status::ok, R"({"signed_out":true})");
+    res.set(http::field::set_cookie, clear_user_cookie());
+    co_return res;
   }
   if (path == "/healthz") co_return json_response(http::status::ok, R"({"status":"ok"})");
   if (path == "/readyz") {

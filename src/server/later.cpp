@@ -147,12 +147,18 @@ asio::awaitable<void> run_status_push(ServerContext& ctx) {
 }
 
 Response http_route_later(ServerContext& ctx, const Request& req) {
-  const bool post = req.method() == http::verb::post;
-  if (!post && req.method() != http::verb::get) {
+  // POST /v1/later leaves a question; POST /v1/later/answers takes the answers. Taking changes
+  // state, so it is not a GET: a link or a top-level navigation from another site (which
+  // carries the SameSite=Lax cookie) cannot consume a visitor's answers.
+  const std::string_view target = req.target();
+  const bool take = target.substr(0, target.find('?')) == "/v1/later/answers";
+  if (req.method() != http::verb::post) {
     return error_response(http::status::method_not_allowed, "method_not_allowed",
-                          "use GET or POST");
+                          take ? "use POST to take your answers"
+                               : "use POST (and POST /v1/later/answers to take answers)");
   }
-  auto user = ctx.user_of(bearer(req));
+  const bool post = !take;
+  auto user = ctx.user_of(req, false);
   if (!user.ok()) {
     auto res = error_response(http::status::unauthorized, user.error().code, user.error().message);
     res.set(http::field::www_authenticate, "Bearer");
@@ -160,7 +166,18 @@ Response http_route_later(ServerContext& ctx, const Request& req) {
   }
   std::string ticket;
   std::string session;
-  if (post) {
+  if (take) {
+    // An optional {"session_id": "..."}; no body: the cookie or the token says who.
+    if (!req.body().empty()) {
+      auto v = core::parse_json(req.body());
+      if (!v.ok() || !v->is_object()) {
+        ctx.bad_requests->inc();
+        return error_response(http::status::bad_request, "invalid_json",
+                              "the body must be empty or a JSON object");
+      }
+      if (auto s = core::get_string(*v, "session_id")) session = *s;
+    }
+  } else {
     auto v = core::parse_json(req.body());
     if (!v.ok() || !v->is_object()) {
       ctx.bad_requests->inc();
@@ -175,8 +192,6 @@ Response http_route_later(ServerContext& ctx, const Request& req) {
     }
     ticket = *t;
     if (auto s = core::get_string(*v, "session_id")) session = *s;
-  } else {
-    session = std::string(query_param(req.target(), "session_id"));
   }
   // Only a session the server signed names anyone (as for /v1/chat); none is issued here.
   const Identity& ids = ctx.app.identity();

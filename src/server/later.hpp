@@ -5,7 +5,7 @@
 //   - a degraded reply that may be left gets `"later": {"ticket", "expires_in_s"}` and ends
 //     with one sentence saying so (ServerContext::answer, add_later_field);
 //   - WebSocket `{"action":"answerLater","ticket","request_id"}` and HTTP POST /v1/later
-//     leave the question; GET /v1/later takes the answers waiting (http_route_later);
+//     leave the question; POST /v1/later/answers takes the answers waiting (http_route_later);
 //   - one background loop per server answers the oldest question through the pipeline
 //     (ServerContext::answer_held), at most one at a time and one attempt per
 //     retry_interval while the replies stay degraded; a real answer (a model wrote it) is
@@ -78,7 +78,7 @@ class StatusWatch final {
 boost::asio::awaitable<void> run_later_answers(ServerContext& ctx);
 boost::asio::awaitable<void> run_status_push(ServerContext& ctx);
 
-// POST /v1/later {"ticket": ...} -> 202 {"held": N}; GET /v1/later -> 200 {"answers": [...]}.
+// POST /v1/later {"ticket": ...} -> 202 {"held": N}; POST /v1/later/answers -> 200 {"answers": [...]}.
 // Who is asking: the bearer token, else the ma_session cookie (or, for POST, the body's
 // session_id; for GET, ?session_id=).
 Response http_route_later(ServerContext& ctx, const Request& req);

@@ -329,11 +329,10 @@ Response orders_page(ServerContext& ctx, const Request& req, Language lang, std:
                      std::string_view order_id) {
   const Words w{lang == Language::kJa};
   const std::string_view title = w("Your orders", "注文履歴");
-  // Who is asking: a verified token only (header, or ?token= from a link). Any other query
-  // parameter (?user=..., ?user_id=...) names nobody.
-  std::string_view token = bearer(req);
-  if (token.empty()) token = query_param(req.target(), "token");
-  auto user = ctx.user_of(token);
+  // Who is asking: a verified token only (header, ?token= from a link, or the ma_user cookie
+  // the chat page's sign-in set). Any other query parameter (?user=..., ?user_id=...) names
+  // nobody.
+  auto user = ctx.user_of(req, true);
   if (!user.ok()) {
     auto res = html_response(
         http::status::unauthorized,

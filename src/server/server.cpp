@@ -164,7 +164,7 @@ Server::Server(App& app, ServerConfig config)
                             "Left questions answered by a model (kept for delivery).");
   auto& later_delivered = app.metrics().counter(
       "mangaassist_later_delivered_total",
-      "Answers to left questions handed to their owner (WebSocket or GET /v1/later).");
+      "Answers to left questions handed to their owner (WebSocket or POST /v1/later/answers).");
   auto& later_attempts = app.metrics().counter(
       "mangaassist_later_attempts_total",
       "Attempts at left questions (one a retry_interval while the replies stay degraded).");

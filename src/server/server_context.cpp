@@ -106,6 +106,13 @@ core::Result<std::optional<catalog::User>> ServerContext::user_of(std::string_vi
   return u;
 }
 
+core::Result<std::optional<catalog::User>> ServerContext::user_of(const Request& req, bool query) {
+  const UserToken t = user_token(req, query);
+  auto u = user_of(t.token);
+  if (!u.ok() && t.from_cookie) return std::optional<catalog::User>();
+  return u;
+}
+
 std::string ServerContext::session_of(const Request* req, std::string_view body_session,
                                       const std::string& remote, bool& issued) {
   issued = false;

@@ -90,6 +90,10 @@ class ServerContext final {
   // The signed-in user a bearer token names; an error for a token that is present but not
   // valid (bad signature, expired, unknown user).
   core::Result<std::optional<catalog::User>> user_of(std::string_view token);
+  // The signed-in user of a request (http_fields.hpp user_token: bearer, `?token=` when
+  // `query`, the ma_user cookie). An invalid bearer or query token is an error; a cookie that
+  // no longer verifies (expired, another secret) signs nobody in: the visitor is anonymous.
+  core::Result<std::optional<catalog::User>> user_of(const Request& req, bool query);
   // The anonymous session: the cookie's or the body's session id when the server signed it;
   // else a new one when this source may have one (`issued` set); else empty.
   std::string session_of(const Request* req, std::string_view body_session,

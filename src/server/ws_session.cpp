@@ -215,10 +215,9 @@ asio::awaitable<void> serve_websocket(ServerContext& ctx, beast::tcp_stream stre
                     "this page may not open the chat's WebSocket");
     co_return;
   }
-  // Browsers cannot set headers on a WebSocket: ?token=... is accepted too.
-  std::string_view token = bearer(req);
-  if (token.empty()) token = query_param(req.target(), "token");
-  auto user = ctx.user_of(token);
+  // Browsers cannot set headers on a WebSocket: ?token=... and the ma_user cookie (the chat
+  // page's sign-in) are accepted too.
+  auto user = ctx.user_of(req, true);
   if (!user.ok()) {
     co_await refuse(http::status::unauthorized, user.error().code, user.error().message);
     co_return;
@@ -351,6 +350,16 @@ asio::awaitable<void> serve_websocket(ServerContext& ctx, beast::tcp_stream stre
           ctx.leave_later(ServerContext::owner_of(*user, session_of(l.session_id)), l.ticket);
       conn->send(held.ok() ? ws_later_accepted(l.request_id, *held)
                            : ws_later_error(held.error(), l.request_id));
+      // A refused leave (a forged, foreign or spent ticket, a full store) counts as an invalid
+      // message: a client repeating them is closed like any flood of bad messages (in fleet
+      // mode each one costs a Redis call).
+      if (!held.ok() &&
+          invalid.try_acquire(app.clock().now()) != resilience::BucketVerdict::kAllowed) {
+        ctx.ws_closes->with({"invalid_flood"}).inc();
+        conn->close_after_flush(websocket::close_reason(websocket::close_code::policy_error,
+                                                        "too many invalid messages"));
+        break;
+      }
       continue;
     }
     if (conn->in_flight >= 8) {

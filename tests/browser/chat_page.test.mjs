@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { startServer as start, launchBrowser } from './harness.mjs';
 
 const startServer = (config = 'browser.toml', env = {}) => start(config, env);
@@ -35,6 +36,45 @@ test('a visitor asks for a price and gets the catalog price with a link', async 
     await page.waitForURL(/\/series\/mg-0004\?lang=ja$/);
     assert.equal(await page.getAttribute('html', 'lang'), 'ja');
     assert.match(await page.locator('#mg-0004-v105').textContent(), /528円/);
+  } finally {
+    await browser.close();
+    proc.kill('SIGTERM');
+  }
+});
+
+// A signed-in visitor opens the chat with their token in the URL (as the store links to it):
+// the page hands it to the server once and drops it from the address bar; the server keeps
+// it in an HttpOnly cookie the page cannot read; the chat knows the visitor, and the "your
+// orders" link opens their orders without any token in it.
+test('a signed-in visitor: the token leaves the URL for an HttpOnly cookie', async () => {
+  const { proc, port } = await startServer();
+  const browser = await launchBrowser();
+  try {
+    const token = execFileSync(process.env.MANGAASSIST_BIN,
+      ['token', 'u-1001', '--config', `${process.env.MA_SOURCE_DIR}/tests/browser/browser.toml`])
+      .toString().trim();
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`http://localhost:${port}/?lang=en&token=${encodeURIComponent(token)}`);
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'online');
+    assert.equal(new URL(page.url()).search, '?lang=en', 'the token is gone from the URL');
+    const cookie = (await context.cookies()).find((c) => c.name === 'ma_user');
+    assert.ok(cookie, 'the server set the sign-in cookie');
+    assert.equal(cookie.httpOnly, true);
+    assert.doesNotMatch(await page.evaluate(() => document.cookie), /ma_user/);
+    await page.fill('#text', 'Where is my order #12345?');
+    await page.click('#send');
+    const bubble = page.locator('.msg.bot').last();
+    await bubble.locator('.meta').waitFor({ timeout: 15000 });
+    assert.match(await bubble.textContent(), /Yamato/);
+    const links = await bubble.locator('.actions a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    const orders = links.find((h) => h.startsWith('/orders'));
+    assert.ok(orders, JSON.stringify(links));
+    assert.doesNotMatch(orders, /token/);
+    await bubble.locator(`.actions a[href="${orders}"]`).click();
+    await page.waitForURL(/\/orders/);
+    assert.match(await page.locator('main').textContent(), /12345/);
+    assert.doesNotMatch(page.url(), /token/);
   } finally {
     await browser.close();
     proc.kill('SIGTERM');

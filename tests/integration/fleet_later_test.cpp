@@ -187,7 +187,7 @@ TEST_F(FleetLaterTest, AQuestionLeftOnAStoppedServerIsAnsweredByAnotherAndDelive
   // Once: nothing more on C's connection, nothing for a GET on B, nothing left in Redis.
   for (const auto& g : drain(*ws_c)) EXPECT_NE(g.at("type"), "later_answer") << json::serialize(g);
   const auto got =
-      http_request(b->port, "GET", "/v1/later", "", {{"Cookie", "ma_session=" + session}});
+      http_request(b->port, "POST", "/v1/later/answers", "", {{"Cookie", "ma_session=" + session}});
   ASSERT_EQ(got.status, 200);
   EXPECT_EQ(got.body, R"({"answers":[]})");
   EXPECT_EQ(counts(*b).held, 0u);

@@ -114,8 +114,9 @@ class LaterTest : public ::testing::Test {
     }
     return cond();
   }
-  HttpResult get_later(const std::string& session) {
-    return http_request(ts_->port(), "GET", "/v1/later", "", {{"Cookie", "ma_session=" + session}});
+  HttpResult take_later(const std::string& session) {
+    return http_request(ts_->port(), "POST", "/v1/later/answers", "",
+                        {{"Cookie", "ma_session=" + session}});
   }
 
   std::unique_ptr<testing::TestServer> ts_;
@@ -174,7 +175,7 @@ TEST_F(LaterTest, AQuestionLeftDuringAnOutageIsAnsweredOnceOnTheOpenWebSocket) {
         10s);
   }
   // Exactly once: nothing left to take, and one delivery counted.
-  auto rest = get_later(session);
+  auto rest = take_later(session);
   ASSERT_EQ(rest.status, 200);
   EXPECT_TRUE(rest.json().at("answers").as_array().empty());
   EXPECT_EQ(metric("mangaassist_later_delivered_total"), 1);
@@ -215,11 +216,11 @@ TEST_F(LaterTest, AnAnswerReadyWhileDisconnectedIsDeliveredOnTheNextConnection) 
   // Once: a third connection, and GET /v1/later, find nothing.
   auto third = open(session);
   EXPECT_EQ(third->greeting().as_object().at("type"), "status");
-  EXPECT_TRUE(get_later(session).json().at("answers").as_array().empty());
+  EXPECT_TRUE(take_later(session).json().at("answers").as_array().empty());
   EXPECT_EQ(metric("mangaassist_later_delivered_total"), 1);
 }
 
-TEST_F(LaterTest, HttpClientsLeaveWithPostAndTakeWithGet) {
+TEST_F(LaterTest, HttpClientsLeaveAndTakeWithPost) {
   start();
   outage();
   auto r = http_request(ts_->port(), "POST", "/v1/chat",
@@ -236,13 +237,21 @@ TEST_F(LaterTest, HttpClientsLeaveWithPostAndTakeWithGet) {
   EXPECT_EQ(left.json().at("held").to_number<std::int64_t>(), 1);
   clear();
   ASSERT_TRUE(eventually([&] { return metric("mangaassist_later_ready") == 1; }, 15s));
-  auto got = get_later(session);
+  // Taking is a POST: a GET (a link, another site's navigation with the cookie) takes nothing.
+  for (const char* path : {"/v1/later", "/v1/later/answers"}) {
+    EXPECT_EQ(
+        http_request(ts_->port(), "GET", path, "", {{"Cookie", "ma_session=" + session}}).status,
+        405)
+        << path;
+  }
+  EXPECT_EQ(metric("mangaassist_later_ready"), 1);
+  auto got = take_later(session);
   ASSERT_EQ(got.status, 200);
   auto answers = got.json().at("answers").as_array();
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].at("type"), "later_answer");
   EXPECT_EQ(answers[0].at("question"), "Tell me a fun fact about manga history");
-  EXPECT_TRUE(get_later(session).json().at("answers").as_array().empty());
+  EXPECT_TRUE(take_later(session).json().at("answers").as_array().empty());
 }
 
 TEST_F(LaterTest, BoundsAndForeignTicketsAreRefusedWithTheirCodes) {
@@ -301,6 +310,29 @@ TEST_F(LaterTest, BoundsAndForeignTicketsAreRefusedWithTheirCodes) {
   EXPECT_EQ(metric("mangaassist_later_refused_total{code=\"later_invalid\"}"), 3);
   EXPECT_EQ(metric("mangaassist_later_held"), 3);
   EXPECT_FALSE(a_session.empty());
+}
+
+// Forged tickets, one after another on one connection: each is answered, then the connection
+// is closed like any flood of invalid messages (1008), not served forever.
+TEST_F(LaterTest, AStreamOfForgedTicketsIsAnsweredThenClosed) {
+  start();
+  auto ws = open();
+  for (int i = 0; i < 40; ++i) {
+    ws->send(json::serialize(json::object{{"action", "answerLater"},
+                                          {"ticket", "lt1.1.abc.forged" + std::to_string(i)},
+                                          {"request_id", "f" + std::to_string(i)}}));
+  }
+  int refused = 0;
+  try {
+    for (;;) {
+      EXPECT_EQ(ws->receive().at("code").as_string(), "later_invalid");
+      ++refused;
+    }
+  } catch (const std::exception&) {
+  }
+  EXPECT_GE(refused, 20);
+  EXPECT_LT(refused, 40);
+  EXPECT_EQ(ws->close_code(), 1008);
 }
 
 TEST_F(LaterTest, DisabledOffersNothingAndRefusesTickets) {

@@ -181,6 +181,67 @@ TEST_F(PagesTest, OrdersAreOnlyTheSignedInUsersOwn) {
   expect_html_page(bad, "the 401 page");
 }
 
+// The chat page signs a visitor in once (POST /v1/signin) and forgets the token: the server
+// keeps it in an HttpOnly cookie that the pages, the chat and the WebSocket read, so no URL
+// carries it. Only this site's pages may sign anyone in or out; a cookie that no longer
+// verifies signs nobody in (the visitor is anonymous, not locked out with 401s).
+TEST_F(PagesTest, SigningInKeepsTheTokenInAnHttpOnlyCookieNotInUrls) {
+  const std::string aiko = token_for("u-1001");
+  const auto post = [&](const std::string& path, const std::string& body,
+                        std::map<std::string, std::string> h = {}) {
+    return http_request(ts_->port(), "POST", path, body, h);
+  };
+  auto in = post("/v1/signin", json::serialize(json::object{{"token", aiko}}));
+  ASSERT_EQ(in.status, 200) << in.body;
+  EXPECT_EQ(in.json().at("user_id"), "u-1001");
+  const std::string set = in.headers.at("Set-Cookie");
+  EXPECT_EQ(set, "ma_user=" + aiko + "; Path=/; HttpOnly; SameSite=Lax");
+  const std::map<std::string, std::string> cookie{{"Cookie", "ma_user=" + aiko}};
+
+  // The cookie alone: her orders, her order status in the chat.
+  auto orders = browse("/orders?lang=en", cookie);
+  ASSERT_EQ(orders.status, 200);
+  EXPECT_TRUE(has(orders.body, "12345")) << orders.body;
+  auto chat = http_request(ts_->port(), "POST", "/v1/chat",
+                           R"({"message":"Where is my order #12345?"})", cookie);
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  EXPECT_TRUE(has(chat.json().at("reply").as_string().c_str(), "Yamato")) << chat.body;
+  // ...and the reply's "your orders" link carries no token.
+  for (const auto& url : action_urls(chat)) EXPECT_FALSE(has(url, "token")) << url;
+
+  // Another site's page may not sign anyone in or out.
+  auto forged = post("/v1/signin", json::serialize(json::object{{"token", aiko}}),
+                     {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_EQ(forged.headers.count("Set-Cookie"), 0u);
+  EXPECT_EQ(post("/v1/signout", "", {{"Origin", "https://evil.example"}}).status, 403);
+
+  // A bad token: 401, and any cookie is removed. Bad bodies are named.
+  auto bad = post("/v1/signin", R"({"token":"stolen-token"})");
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_TRUE(has(bad.headers.at("Set-Cookie"), "ma_user=; Path=/; Max-Age=0")) << bad.body;
+  for (const std::string body : {"", "[]", R"({"token":7})", R"({"token":""})"}) {
+    EXPECT_EQ(post("/v1/signin", body).status, 400) << body;
+  }
+  EXPECT_EQ(http_request(ts_->port(), "GET", "/v1/signin", "").status, 405);
+
+  // A stale cookie (another secret, expired): anonymous, not 401 -- the chat goes on.
+  const std::map<std::string, std::string> stale{{"Cookie", "ma_user=stale-token"}};
+  auto anon = browse("/orders?lang=en", stale);
+  EXPECT_EQ(anon.status, 200);
+  EXPECT_TRUE(has(anon.body, "sign in"));
+  EXPECT_FALSE(has(anon.body, "12345"));
+  EXPECT_EQ(http_request(ts_->port(), "POST", "/v1/chat", R"({"message":"hello"})", stale).status,
+            200);
+  // But a bad token given explicitly is still refused.
+  EXPECT_EQ(browse("/orders?token=stolen-token").status, 401);
+
+  // Signing out removes the cookie.
+  auto out = post("/v1/signout", "");
+  EXPECT_EQ(out.status, 200);
+  EXPECT_TRUE(has(out.headers.at("Set-Cookie"), "ma_user=; Path=/; Max-Age=0"));
+}
+
 TEST_F(PagesTest, TheHelpCenterIsTheFaq) {
   const auto& faq = ts_->app().catalog().faq();
   ASSERT_FALSE(faq.empty());
