@@ -54,9 +54,10 @@ std::string session_cookie(std::string_view session) {
                        "; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax");
 }
 
-std::string user_cookie(std::string_view token) {
+std::string user_cookie(std::string_view token, bool secure) {
   // No Max-Age: gone when the browser closes; the token's own expiry still holds.
-  return core::str_cat(kUserCookie, "=", token, "; Path=/; HttpOnly; SameSite=Lax");
+  return core::str_cat(kUserCookie, "=", token, "; Path=/; HttpOnly; SameSite=Lax",
+                       secure ? "; Secure" : "");
 }
 
 std::string clear_user_cookie() {

@@ -34,7 +34,9 @@ std::string session_cookie(std::string_view session);
 inline constexpr std::string_view kUserCookie = "ma_user";
 // Set-Cookie values that hand `token` to the browser (for the browser's session only) and
 // that remove it.
-std::string user_cookie(std::string_view token);
+// `secure`: the page that signed in was served over https (the cookie then never travels
+// over plain http).
+std::string user_cookie(std::string_view token, bool secure);
 std::string clear_user_cookie();
 
 // Where a request's user token is, in order: the bearer token, then (`query`: for a WebSocket

@@ -148,6 +148,17 @@ Response signin(ServerContext& ctx, const Request& req) {
                           "the body must be {\"token\": \"<your user token>\"}");
   }
   const std::string token(t->get_string());
+  // A page opened with someone else's token in its link (a forged link) does not silently
+  // replace the visitor's own sign-in: they sign out first.
+  if (auto current = ctx.user_of(req, false); current.ok() && *current) {
+    auto named = ctx.user_of(token);
+    if (!named.ok() || !*named || (*named)->id != (*current)->id) {
+      boost::json::object body{{"error", "signed_in_as_another_user"},
+                               {"message", "you are signed in as another user: sign out first"},
+                               {"user_id", (*current)->id}};
+      return json_response(http::status::conflict, boost::json::serialize(body));
+    }
+  }
   auto user = ctx.user_of(token);
   if (!user.ok() || !*user) {
     auto res =
@@ -156,9 +167,12 @@ Response signin(ServerContext& ctx, const Request& req) {
     res.set(http::field::set_cookie, clear_user_cookie());
     return res;
   }
-  boost::json::object body{{"user_id", (*user)->id}};
+  boost::json::object body{{"user_id", (*user)->id}, {"name", (*user)->name}};
   auto res = json_response(http::status::ok, boost::json::serialize(body));
-  res.set(http::field::set_cookie, user_cookie(token));
+  auto origin = req.find(http::field::origin);
+  const bool https =
+      origin != req.end() && beast::iequals(origin->value().substr(0, 8), "https://");
+  res.set(http::field::set_cookie, user_cookie(token, https));
   return res;
 }
 
@@ -167,6 +181,13 @@ asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& r
   const std::string_view target = req.target();
   const std::string_view path = target.substr(0, target.find('?'));
   const auto method = req.method();
+  // A POST a cookie may authenticate (ma_user, ma_session) from another site's page -- a
+  // sibling subdomain is "same site" to SameSite=Lax -- is refused: only this server's pages
+  // and server.allowed_origins may send one. Clients that are not browsers send no Origin.
+  if (method == http::verb::post && path.starts_with("/v1/") && !ctx.origin_allowed(req)) {
+    co_return error_response(http::status::forbidden, "origin_not_allowed",
+                             "this site's pages only");
+  }
   if (path == "/v1/chat") {
     if (method != http::verb::post) {
       co_return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
@@ -183,11 +204,6 @@ asio::awaitable<Response> handle(ServerContext& ctx, AdminApi& admin, Request& r
   if (path == "/v1/signin" || path == "/v1/signout") {
     if (method != http::verb::post) {
       co_return error_response(http::status::method_not_allowed, "method_not_allowed", "use POST");
-    }
-    // Another site's page may not sign a visitor in (as someone else) or out.
-    if (!ctx.origin_allowed(req)) {
-      co_return error_response(http::status::forbidden, "origin_not_allowed",
-                               "only this site's pages may sign in or out");
     }
     if (path == "/v1/signin") co_return signin(ctx, req);
     auto res = json_response(http::status::ok, R"({"signed_out":true})");

@@ -42,7 +42,7 @@ test('a visitor asks for a price and gets the catalog price with a link', async 
   }
 });
 
-// A signed-in visitor opens the chat with their token in the URL (as the store links to it):
+// A signed-in visitor opens the chat with their token in the link (as the store links to it):
 // the page hands it to the server once and drops it from the address bar; the server keeps
 // it in an HttpOnly cookie the page cannot read; the chat knows the visitor, and the "your
 // orders" link opens their orders without any token in it.
@@ -55,9 +55,13 @@ test('a signed-in visitor: the token leaves the URL for an HttpOnly cookie', asy
       .toString().trim();
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`http://localhost:${port}/?lang=en&token=${encodeURIComponent(token)}`);
+    // In the fragment: never sent to a server, so in no access log either.
+    await page.goto(`http://localhost:${port}/?lang=en#token=${encodeURIComponent(token)}`);
     await page.waitForFunction(() => document.getElementById('state').textContent === 'online');
-    assert.equal(new URL(page.url()).search, '?lang=en', 'the token is gone from the URL');
+    assert.equal(new URL(page.url()).search, '?lang=en');
+    assert.equal(new URL(page.url()).hash, '', 'the token is gone from the URL');
+    await page.locator('#who').waitFor();
+    assert.match(await page.locator('#who').textContent(), /Signed in as Aiko/);
     const cookie = (await context.cookies()).find((c) => c.name === 'ma_user');
     assert.ok(cookie, 'the server set the sign-in cookie');
     assert.equal(cookie.httpOnly, true);

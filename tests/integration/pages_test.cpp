@@ -209,12 +209,31 @@ TEST_F(PagesTest, SigningInKeepsTheTokenInAnHttpOnlyCookieNotInUrls) {
   // ...and the reply's "your orders" link carries no token.
   for (const auto& url : action_urls(chat)) EXPECT_FALSE(has(url, "token")) << url;
 
-  // Another site's page may not sign anyone in or out.
+  // Another site's page may not sign anyone in or out, nor post anything a cookie signs.
   auto forged = post("/v1/signin", json::serialize(json::object{{"token", aiko}}),
                      {{"Origin", "https://evil.example"}});
   EXPECT_EQ(forged.status, 403);
   EXPECT_EQ(forged.headers.count("Set-Cookie"), 0u);
   EXPECT_EQ(post("/v1/signout", "", {{"Origin", "https://evil.example"}}).status, 403);
+  std::map<std::string, std::string> sibling = cookie;
+  sibling["Origin"] = "https://shop.localhost";  // "same site" to SameSite=Lax, not this origin
+  EXPECT_EQ(post("/v1/chat", R"({"message":"Where is my order #12345?"})", sibling).status, 403);
+  EXPECT_EQ(post("/v1/later/answers", "", sibling).status, 403);
+  // This server's own page (its Origin names the Host) may; over https the cookie is Secure.
+  auto own = post("/v1/signin", json::serialize(json::object{{"token", aiko}}),
+                  {{"Origin", "https://localhost"}});
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_EQ(own.headers.at("Set-Cookie"), set + "; Secure");
+
+  // A link carrying someone else's token does not replace the visitor's own sign-in.
+  const std::string mallory = token_for("u-1002");
+  std::map<std::string, std::string> signed_in = cookie;
+  auto swap = post("/v1/signin", json::serialize(json::object{{"token", mallory}}), signed_in);
+  EXPECT_EQ(swap.status, 409) << swap.body;
+  EXPECT_EQ(swap.json().at("error"), "signed_in_as_another_user");
+  EXPECT_EQ(swap.headers.count("Set-Cookie"), 0u);
+  EXPECT_EQ(post("/v1/signin", json::serialize(json::object{{"token", aiko}}), signed_in).status,
+            200);
 
   // A bad token: 401, and any cookie is removed. Bad bodies are named.
   auto bad = post("/v1/signin", R"({"token":"stolen-token"})");
