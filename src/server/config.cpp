@@ -462,8 +462,8 @@ core::Status load_toml(const std::string& path, AppConfig& cfg,
   const toml::table& root = *parsed;
   core::TomlReader r(root, "invalid_config", every_error != nullptr);
   r.check_keys({"server", "pipeline", "models", "catalog", "cache", "retry", "admission", "observe",
-                "providers", "openai", "bedrock", "fleet", "lanes", "alarms", "web",
-                "answer_later", "degradation"});
+                "providers", "openai", "bedrock", "fleet", "lanes", "alarms", "web", "answer_later",
+                "degradation"});
   if (auto s = r.table("server")) read_server(*s, cfg.server);
   if (auto p = r.table("pipeline")) read_pipeline(*p, cfg.pipeline);
   if (auto t = r.table("retry")) read_retry(*t, cfg);

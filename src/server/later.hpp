@@ -78,8 +78,8 @@ class StatusWatch final {
 boost::asio::awaitable<void> run_later_answers(ServerContext& ctx);
 boost::asio::awaitable<void> run_status_push(ServerContext& ctx);
 
-// POST /v1/later {"ticket": ...} -> 202 {"held": N}; POST /v1/later/answers -> 200 {"answers": [...]}.
-// Who is asking: the bearer token or the ma_user sign-in cookie, else the body's session_id
+// POST /v1/later {"ticket": ...} -> 202 {"held": N}; POST /v1/later/answers -> 200 {"answers":
+// [...]}. Who is asking: the bearer token or the ma_user sign-in cookie, else the body's session_id
 // or the ma_session cookie. Any other method: 405.
 Response http_route_later(ServerContext& ctx, const Request& req);
 
