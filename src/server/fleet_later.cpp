@@ -83,7 +83,7 @@ void FleetLater::flush_pending() {
   std::vector<Pending> keep;
   std::uint64_t written = 0;
   for (auto& p : todo) {
-    if (!keep.empty()) {  // Redis failed on an earlier one: keep the order, try again later
+    if (!keep.empty()) {  // Redis failed on an earlier one: keep the order, write later
       keep.push_back(std::move(p));
       continue;
     }

@@ -115,15 +115,7 @@ Response feedback(ServerContext& ctx, const Request& req, const std::string& rem
     ctx.bad_requests->inc();
     return error_response(http::status::bad_request, parsed.error().code, parsed.error().message);
   }
-  std::string session;
-  if (!*user) {
-    const Identity& ids = ctx.app.identity();
-    if (!parsed->session_id.empty() && ids.verify_session(parsed->session_id)) {
-      session = parsed->session_id;
-    } else if (auto c = cookie(req, kSessionCookie); !c.empty() && ids.verify_session(c)) {
-      session = std::string(c);
-    }
-  }
+  const std::string session = *user ? std::string() : ctx.signed_session(&req, parsed->session_id);
   const std::string who = gateway::user_key(*user, session, remote);
   if (!ctx.app.gateway().record_feedback(parsed->trace_id, who,
                                          {parsed->helpful, parsed->understood})) {

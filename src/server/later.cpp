@@ -194,14 +194,7 @@ Response http_route_later(ServerContext& ctx, const Request& req) {
     if (auto s = core::get_string(*v, "session_id")) session = *s;
   }
   // Only a session the server signed names anyone (as for /v1/chat); none is issued here.
-  const Identity& ids = ctx.app.identity();
-  if (!session.empty() && !ids.verify_session(session)) session.clear();
-  if (session.empty()) {
-    if (auto c = cookie(req, kSessionCookie); !c.empty() && ids.verify_session(c)) {
-      session = std::string(c);
-    }
-  }
-  const std::string owner = ServerContext::owner_of(*user, session);
+  const std::string owner = ServerContext::owner_of(*user, ctx.signed_session(&req, session));
   if (!post) {
     std::string body = "{\"answers\":[";
     if (!owner.empty()) {

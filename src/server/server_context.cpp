@@ -113,18 +113,23 @@ core::Result<std::optional<catalog::User>> ServerContext::user_of(const Request&
   return u;
 }
 
-std::string ServerContext::session_of(const Request* req, std::string_view body_session,
-                                      const std::string& remote, bool& issued) {
-  issued = false;
+std::string ServerContext::signed_session(const Request* req, std::string_view body_session) const {
   const Identity& ids = app.identity();
   if (!body_session.empty() && ids.verify_session(body_session)) return std::string(body_session);
   if (req != nullptr) {
     if (auto c = cookie(*req, kSessionCookie); !c.empty() && ids.verify_session(c))
       return std::string(c);
   }
+  return {};
+}
+
+std::string ServerContext::session_of(const Request* req, std::string_view body_session,
+                                      const std::string& remote, bool& issued) {
+  issued = false;
+  if (std::string s = signed_session(req, body_session); !s.empty()) return s;
   if (!issuer.try_issue(gateway::source_key(remote), app.clock().now())) return {};
   issued = true;
-  return ids.issue_session();
+  return app.identity().issue_session();
 }
 
 std::string ServerContext::client_of(const Request& req, const std::string& peer) const {

@@ -96,6 +96,9 @@ class ServerContext final {
   core::Result<std::optional<catalog::User>> user_of(const Request& req, bool query);
   // The anonymous session: the cookie's or the body's session id when the server signed it;
   // else a new one when this source may have one (`issued` set); else empty.
+  // The anonymous session a request names, issuing none: the body's session id, else the
+  // ma_session cookie, whichever the server signed; empty when neither.
+  std::string signed_session(const Request* req, std::string_view body_session) const;
   std::string session_of(const Request* req, std::string_view body_session,
                          const std::string& remote, bool& issued);
   // The client's address: `peer`, or what trusted proxies say in X-Forwarded-For.
